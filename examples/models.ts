@@ -1,0 +1,47 @@
+/**
+ * Model factories for the examples. An experiment names one with
+ * `{ "module": "models.ts", "export": "teacher", "args": { ... } }`; Distill Studio calls it as
+ * `factory(tf, args)` and expects a tf.LayersModel back. Imports of @tensorflow/tfjs resolve to the
+ * engine's own TensorFlow.js, so the models live on the engine's backend.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+interface MlpArgs {
+  inputs?: number;
+  hidden?: number[];
+  classes?: number;
+  dropout?: number;
+}
+
+/** A multi-layer perceptron on flattened images: inputs → hidden… → classes (logits). */
+export function mlp(_tf: typeof tf, args: MlpArgs = {}): tf.LayersModel {
+  const { inputs = 784, hidden = [512, 512], classes = 10, dropout = 0 } = args;
+  const model = tf.sequential();
+  hidden.forEach((units, i) => {
+    model.add(tf.layers.dense({ units, activation: 'relu', name: `dense_${i + 1}`, ...(i === 0 ? { inputShape: [inputs] } : {}) }));
+    if (dropout > 0) model.add(tf.layers.dropout({ rate: dropout, name: `dropout_${i + 1}` }));
+  });
+  model.add(tf.layers.dense({ units: classes, name: 'logits' }));
+  return model;
+}
+
+interface CnnArgs {
+  inputShape?: [number, number, number];
+  filters?: [number, number];
+  dense?: number;
+  classes?: number;
+}
+
+/** A small CNN: two conv/pool blocks, a dense layer, logits. */
+export function cnn(_tf: typeof tf, args: CnnArgs = {}): tf.LayersModel {
+  const { inputShape = [28, 28, 1], filters = [32, 64], dense = 128, classes = 10 } = args;
+  const model = tf.sequential();
+  model.add(tf.layers.conv2d({ inputShape, filters: filters[0], kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv_1' }));
+  model.add(tf.layers.maxPooling2d({ poolSize: 2, name: 'pool_1' }));
+  model.add(tf.layers.conv2d({ filters: filters[1], kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv_2' }));
+  model.add(tf.layers.maxPooling2d({ poolSize: 2, name: 'pool_2' }));
+  model.add(tf.layers.flatten({ name: 'flatten' }));
+  model.add(tf.layers.dense({ units: dense, activation: 'relu', name: 'dense_1' }));
+  model.add(tf.layers.dense({ units: classes, name: 'logits' }));
+  return model;
+}

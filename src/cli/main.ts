@@ -1,0 +1,219 @@
+/**
+ * `distill`: the engine, headless. Same run folders as the extension.
+ *
+ *   distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR]
+ *   distill resume <run-folder> [--backend ...]
+ *   distill list [runs-dir | experiment]
+ *   distill inspect <model.json | experiment.distill.json>
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { BackendName } from '../config/types';
+import { ExperimentError } from '../config/parse';
+import type { EngineToHost } from '../protocol/engine';
+import { defaultRunsDir, runExperiment } from '../engine/run';
+import type { Report } from '../engine/report';
+import { isOwnerAlive, listRuns, readJson, readRun } from '../engine/runs/store';
+import { ProgressBar } from './progress';
+import { bytes, human, pct, table } from './format';
+
+const USAGE = `distill — knowledge-distillation experiments (Distill Studio engine)
+
+usage:
+  distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR]
+  distill resume <run-folder> [--backend ...]
+  distill list [runs-dir | experiment.distill.json]
+  distill inspect <model.json | experiment.distill.json>
+
+Ctrl-C stops a run cleanly (checkpoint, status cancelled); 'distill resume' continues it.`;
+
+interface Args { positional: string[]; flags: Record<string, string> }
+
+function parseArgs(argv: string[]): Args {
+  const positional: string[] = [];
+  const flags: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith('--')) {
+      const [k, v] = a.slice(2).split('=', 2);
+      if (v !== undefined) flags[k] = v;
+      else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) flags[k] = argv[++i];
+      else flags[k] = 'true';
+    } else {
+      positional.push(a);
+    }
+  }
+  return { positional, flags };
+}
+
+const BACKENDS: BackendName[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+
+function backendFlag(flags: Record<string, string>): BackendName | undefined {
+  const b = flags.backend;
+  if (b === undefined) return undefined;
+  if (!BACKENDS.includes(b as BackendName)) throw new UsageError(`--backend: expected one of ${BACKENDS.join(', ')}, found "${b}"`);
+  return b as BackendName;
+}
+
+class UsageError extends Error {}
+
+async function cmdRun(args: Args, resume: boolean): Promise<number> {
+  const target = args.positional[1];
+  if (!target) throw new UsageError(resume ? 'resume: give a run folder' : 'run: give an experiment file');
+  const bar = new ProgressBar();
+  let stopRequests = 0;
+  const onSigint = () => {
+    stopRequests++;
+    if (stopRequests === 1) {
+      bar.log('stopping: finishing the current step and writing a checkpoint (Ctrl-C again to quit at once)');
+    } else {
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const emit = (m: EngineToHost) => {
+    switch (m.type) {
+      case 'progress': bar.update(m); break;
+      case 'started': bar.log(`run folder: ${m.runDir}\nbackend: ${m.backend}`); break;
+      case 'log': if (m.level !== 'debug') bar.log(`${m.level === 'info' ? '' : m.level + ': '}${m.message}`); break;
+      case 'epoch': {
+        const e = m.metrics;
+        bar.log(`${m.job} epoch ${m.epoch}: loss ${e['loss.total']?.toFixed(4)}  train ${pct(e.trainAcc)}  ` +
+          `${e.valAcc !== undefined ? `val ${pct(e.valAcc)}  ` : ''}test ${pct(e.testAcc)} (${e.testErrors} errors)` +
+          `${e.agreement !== undefined ? `  agreement ${pct(e.agreement)}` : ''}  ${e.seconds.toFixed(1)} s`);
+        break;
+      }
+      default: break;
+    }
+  };
+  const result = await runExperiment({
+    experiment: resume ? undefined : target,
+    resume: resume ? target : undefined,
+    runsDir: args.flags['runs-dir'],
+    backend: backendFlag(args.flags),
+    emit, shouldStop: () => stopRequests > 0,
+  });
+  bar.done();
+  process.off('SIGINT', onSigint);
+  process.off('SIGTERM', onSigint);
+  if (result.status === 'failed') {
+    console.error(`run failed: ${result.error}\nrun folder (kept, resumable): ${result.runDir}`);
+    return 1;
+  }
+  if (result.status === 'cancelled') {
+    console.log(`run stopped; resume with:\n  distill resume ${result.runDir}`);
+    return 130;
+  }
+  console.log('\n' + summaryTable(readJson<Report>(path.join(result.runDir, 'report.json'))));
+  console.log(`\nrun folder: ${result.runDir}`);
+  return 0;
+}
+
+/** The final table: teacher, scratch student, distilled student. */
+export function summaryTable(r: Report): string {
+  const pm = (s: { mean: number; std: number; n: number } | undefined, f: (x: number) => string) =>
+    !s ? '—' : s.n > 1 ? `${f(s.mean)} ± ${f(s.std)}` : f(s.mean);
+  const ms = (x: number) => `${x.toFixed(3)} ms`;
+  const rows = [
+    ['model', 'test acc', 'errors', 'agreement', 'params', 'bytes', 'FLOPs/sample', 'latency/sample'],
+    ['teacher', pct(r.teacher.testAcc), String(r.teacher.testErrors), '—', human(r.teacher.params), bytes(r.teacher.bytes),
+      human(r.teacher.flops), ms(r.teacher.latencyMsPerSample)],
+  ];
+  for (const kind of ['scratch', 'distill'] as const) {
+    const s = r.summary[kind];
+    if (!s) continue;
+    rows.push([kind === 'scratch' ? 'student (scratch)' : 'student (distilled)', pm(s.testAcc, (x) => pct(x)),
+      pm(s.testErrors, (x) => x.toFixed(s.testErrors.n > 1 ? 1 : 0)), pm(s.agreement, (x) => pct(x)),
+      human(r.student.params), bytes(r.student.bytes), human(r.student.flops), ms(r.student.latencyMsPerSample)]);
+  }
+  const lines = [table(rows)];
+  const n = r.summary.distill?.testAcc.n ?? 0;
+  lines.push(`\n${n} seed${n === 1 ? '' : 's'}, last epoch, ${r.testSize} test samples, backend ${r.backend}. ` +
+    `Compression: ${r.compression.params.toFixed(1)}× fewer parameters, ${r.compression.flops.toFixed(1)}× fewer FLOPs, ` +
+    `${r.compression.speedup.toFixed(1)}× faster per sample.`);
+  if (r.summary.scratch && r.summary.distill) {
+    const gain = (r.summary.distill.testAcc.mean - r.summary.scratch.testAcc.mean) * 100;
+    lines.push(`Distillation vs scratch: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} points of test accuracy ` +
+      `(${r.summary.scratch.testErrors.mean.toFixed(1)} → ${r.summary.distill.testErrors.mean.toFixed(1)} errors).`);
+  }
+  return lines.join('\n');
+}
+
+function cmdList(args: Args): number {
+  const target = args.positional[1] ?? path.join('.distill', 'runs');
+  const runsDir = target.endsWith('.distill.json') ? defaultRunsDir(target) : target;
+  const runs = listRuns(runsDir);
+  if (runs.length === 0) {
+    console.log(`no runs under ${path.resolve(runsDir)}`);
+    return 0;
+  }
+  const rows = [['run', 'experiment', 'status', 'backend', 'jobs done', 'distilled test acc', 'folder']];
+  for (const { runDir, run } of runs) {
+    let status: string = run.status;
+    if (run.status === 'running' && !isOwnerAlive(run)) status = 'interrupted (resumable)';
+    else if (run.status === 'cancelled' || run.status === 'failed') status += ' (resumable)';
+    const jobs = Object.values(run.jobs);
+    const done = jobs.filter((j) => j.status === 'completed').length;
+    let acc = '—';
+    const reportFile = path.join(runDir, 'report.json');
+    if (fs.existsSync(reportFile)) {
+      const s = readJson<Report>(reportFile).summary.distill?.testAcc;
+      if (s) acc = pct(s.mean);
+    }
+    rows.push([run.id, run.experiment, status, run.backend?.name ?? '—', `${done}/${jobs.length}`, acc, path.relative(process.cwd(), runDir) || '.']);
+  }
+  console.log(table(rows));
+  return 0;
+}
+
+async function cmdInspect(args: Args): Promise<number> {
+  const target = args.positional[1];
+  if (!target) throw new UsageError('inspect: give a model.json or an experiment file');
+  const { inspectTarget } = await import('../engine/inspect');
+  console.log(await inspectTarget(target, backendFlag(args.flags)));
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const cmd = args.positional[0];
+  try {
+    switch (cmd) {
+      case 'run': return await cmdRun(args, false);
+      case 'resume': return await cmdRun(args, true);
+      case 'list': return cmdList(args);
+      case 'inspect': return await cmdInspect(args);
+      case 'status': {
+        const run = readRun(args.positional[1] ?? '.');
+        console.log(JSON.stringify(run, null, 2));
+        return 0;
+      }
+      case undefined: case 'help': case '--help': case '-h':
+        console.log(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${cmd}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`distill: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (e instanceof ExperimentError) {
+      console.error(e.message);
+      return 1;
+    }
+    console.error(`distill: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  }, (e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,59 @@
+/**
+ * Shared types of the data layer: an in-memory labelled dataset and the error every loader throws.
+ * Pure Node + typed arrays; no TensorFlow.js here.
+ */
+
+/** A labelled dataset held as flat typed arrays (sample-major: sample i is `x[i*f .. (i+1)*f)`, f = prod(shape)). */
+export interface Dataset {
+  /** e.g. `mnist/train`, `synthetic-images(seed=1)`, `digits.csv`. */
+  name: string;
+  /** Features, `size * prod(shape)` values, row-major per sample. Raw values until `prepareData` normalises them. */
+  x: Float32Array;
+  /** Integer class labels, one per sample, `0 <= y[i] < numClasses`. */
+  y: Int32Array;
+  /** Per-sample shape, e.g. `[28, 28, 1]` or `[64]`. */
+  shape: number[];
+  /** Number of samples. */
+  size: number;
+  numClasses: number;
+  /** Max raw value, e.g. 255 for 8-bit images (the divisor of the `scale` normalisation). */
+  maxValue: number;
+}
+
+/**
+ * A problem with a data file or data setting. The message names the setting (`field`, e.g.
+ * `data.train.images`), the file and what was expected, e.g.
+ * `data.train.images: /x/train-images-idx3-ubyte: file is 1234 bytes, header promises 47040016`.
+ */
+export class DataError extends Error {
+  constructor(
+    message: string,
+    public readonly file?: string,
+    public readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'DataError';
+  }
+}
+
+/** Builds a `DataError` whose message is `field: file: what` (parts that are absent are left out). */
+export function dataError(what: string, file?: string, field?: string): DataError {
+  const prefix = [field, file].filter((s): s is string => !!s).join(': ');
+  return new DataError(prefix ? `${prefix}: ${what}` : what, file, field);
+}
+
+/** Number of values per sample. */
+export function sampleSize(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Checks a `limit` setting and returns the number of samples to keep out of `available`. */
+export function applyLimit(available: number, limit: number | undefined, field: string, file?: string): number {
+  if (limit === undefined) return available;
+  if (!Number.isInteger(limit) || limit <= 0) {
+    throw dataError(`limit must be a positive integer, found ${String(limit)}`, file, `${field}.limit`);
+  }
+  return Math.min(available, limit);
+}

@@ -1,0 +1,169 @@
+/**
+ * TF.js Layers model files (`model.json` + binary weight shards) read and written through our own
+ * IO handler: plain `fs`, no network, every problem reported with the file and what was expected.
+ * Saving is atomic: the files go to a temporary sibling folder that is renamed into place.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+
+export class ModelFileError extends Error {
+  constructor(message: string, readonly file: string) {
+    super(message);
+    this.name = 'ModelFileError';
+  }
+}
+
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, float16: 2, complex64: 8 };
+
+interface WeightEntry { name: string; shape: number[]; dtype: string; quantization?: { dtype: string } }
+
+function entryBytes(w: WeightEntry): number {
+  const n = w.shape.reduce((a, b) => a * b, 1);
+  const dtype = w.quantization?.dtype ?? w.dtype;
+  const size = DTYPE_BYTES[dtype];
+  if (size === undefined) throw new Error(`unsupported weight dtype "${dtype}" for "${w.name}"`);
+  return n * size;
+}
+
+/** Reads and checks a model.json and its weight files into ModelArtifacts. */
+export function readModelArtifacts(modelJsonPath: string): tf.io.ModelArtifacts {
+  const file = path.resolve(modelJsonPath);
+  if (!fs.existsSync(file)) throw new ModelFileError(`${file}: model file not found`, file);
+  let json: unknown;
+  const text = fs.readFileSync(file, 'utf8');
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ModelFileError(`${file}: not valid JSON (${(e as Error).message}); expected a TF.js Layers model.json`, file);
+  }
+  if (typeof json !== 'object' || json === null) {
+    throw new ModelFileError(`${file}: expected a JSON object with "modelTopology" and "weightsManifest"`, file);
+  }
+  const mj = json as Record<string, unknown>;
+  if (typeof mj.modelTopology !== 'object' || mj.modelTopology === null) {
+    throw new ModelFileError(`${file}: field "modelTopology": expected an object (a Keras/TF.js Layers topology), found ${describe(mj.modelTopology)}`, file);
+  }
+  const manifest = mj.weightsManifest ?? [];
+  if (!Array.isArray(manifest)) {
+    throw new ModelFileError(`${file}: field "weightsManifest": expected an array of {paths, weights}, found ${describe(manifest)}`, file);
+  }
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const buffers: Buffer[] = [];
+  manifest.forEach((group: unknown, gi: number) => {
+    const g = group as { paths?: unknown; weights?: unknown };
+    if (!Array.isArray(g.paths) || !Array.isArray(g.weights)) {
+      throw new ModelFileError(`${file}: field "weightsManifest[${gi}]": expected {"paths": [...], "weights": [...]}`, file);
+    }
+    let groupBytes = 0;
+    for (const w of g.weights as WeightEntry[]) {
+      if (typeof w?.name !== 'string' || !Array.isArray(w.shape) || typeof w.dtype !== 'string') {
+        throw new ModelFileError(`${file}: field "weightsManifest[${gi}].weights": each entry needs name, shape and dtype`, file);
+      }
+      try {
+        groupBytes += entryBytes(w);
+      } catch (e) {
+        throw new ModelFileError(`${file}: field "weightsManifest[${gi}].weights": ${(e as Error).message}`, file);
+      }
+      specs.push(w as tf.io.WeightsManifestEntry);
+    }
+    let found = 0;
+    for (const p of g.paths as string[]) {
+      const shard = path.resolve(path.dirname(file), p);
+      if (!fs.existsSync(shard)) {
+        throw new ModelFileError(`${shard}: weight file not found (listed in ${file} weightsManifest[${gi}].paths)`, shard);
+      }
+      const buf = fs.readFileSync(shard);
+      found += buf.length;
+      buffers.push(buf);
+    }
+    if (found !== groupBytes) {
+      const shards = (g.paths as string[]).map((p) => path.resolve(path.dirname(file), p)).join(', ');
+      throw new ModelFileError(
+        `${shards}: weight data is ${found} bytes, but ${file} weightsManifest[${gi}] expects ${groupBytes} bytes (truncated or mismatched weight file)`, shards);
+    }
+  });
+  const all = Buffer.concat(buffers);
+  return {
+    modelTopology: mj.modelTopology as tf.io.ModelArtifacts['modelTopology'],
+    format: mj.format as string | undefined,
+    generatedBy: mj.generatedBy as string | undefined,
+    convertedBy: mj.convertedBy as string | null | undefined,
+    weightSpecs: specs,
+    weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+  };
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'string' ? JSON.stringify(v) : typeof v;
+}
+
+/** Loads a TF.js Layers model from disk. */
+export async function loadLayersModelFromFile(modelJsonPath: string): Promise<tf.LayersModel> {
+  const artifacts = readModelArtifacts(modelJsonPath);
+  try {
+    return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  } catch (e) {
+    throw new ModelFileError(`${path.resolve(modelJsonPath)}: cannot build the model: ${(e as Error).message}`, modelJsonPath);
+  }
+}
+
+/** Writes files into `dir` atomically: a temp sibling folder is filled, then renamed. */
+export function writeDirAtomic(dir: string, files: Record<string, Buffer | string>): void {
+  const parent = path.dirname(dir);
+  fs.mkdirSync(parent, { recursive: true });
+  const tmp = path.join(parent, `.tmp-${path.basename(dir)}-${process.pid}-${Date.now()}`);
+  fs.mkdirSync(tmp, { recursive: true });
+  for (const [name, data] of Object.entries(files)) {
+    const fd = fs.openSync(path.join(tmp, name), 'w');
+    try {
+      fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  if (fs.existsSync(dir)) {
+    throw new Error(`${dir} already exists; refusing to overwrite it`);
+  }
+  fs.renameSync(tmp, dir);
+}
+
+function toBuffer(data: ArrayBuffer | ArrayBuffer[] | undefined): Buffer {
+  if (data === undefined) return Buffer.alloc(0);
+  const parts = Array.isArray(data) ? data : [data];
+  return Buffer.concat(parts.map((p) => Buffer.from(p)));
+}
+
+/** Model artifacts → the files of a TF.js model folder (model.json + weights.bin). */
+export function artifactsToFiles(artifacts: tf.io.ModelArtifacts, extra: Record<string, unknown> = {}): Record<string, Buffer | string> {
+  const modelJson = {
+    format: 'layers-model',
+    generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+    convertedBy: 'Distill Studio',
+    modelTopology: artifacts.modelTopology,
+    weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
+    ...extra,
+  };
+  return { 'model.json': JSON.stringify(modelJson), 'weights.bin': toBuffer(artifacts.weightData as ArrayBuffer | ArrayBuffer[]) };
+}
+
+/** Captures a model's artifacts (topology + weights) without writing anything. */
+export async function modelArtifacts(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let captured: tf.io.ModelArtifacts | undefined;
+  await model.save(tf.io.withSaveHandler(async (a) => {
+    captured = a;
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }));
+  if (!captured) throw new Error('model.save produced no artifacts');
+  return captured;
+}
+
+/** Saves a model as model.json + weights.bin into a new folder, atomically. */
+export async function saveLayersModel(model: tf.LayersModel, dir: string, extraFiles: Record<string, Buffer | string> = {}): Promise<void> {
+  const files = artifactsToFiles(await modelArtifacts(model));
+  writeDirAtomic(dir, { ...files, ...extraFiles });
+}

@@ -1,0 +1,130 @@
+/**
+ * report.json: what the compression bought (parameters, bytes, FLOPs, latency) against what it
+ * cost (accuracy, agreement with the teacher), for the teacher, the scratch baseline and the
+ * distilled student — per seed (last and best epoch) and as mean ± std over seeds.
+ */
+import * as path from 'path';
+import type * as tf from '@tensorflow/tfjs';
+import type { ExperimentConfig } from '../config/types';
+import type { PreparedData } from './data';
+import type { Evaluation } from './evaluate';
+import { loadLayersModelFromFile } from './models/fileIO';
+import { measureLatency, modelStats } from './metrics/modelStats';
+import type { EpochRecord } from './runs/store';
+import { readMetrics, readRun } from './runs/store';
+
+export interface ModelFigures {
+  params: number;
+  bytes: number;
+  flops: number;
+  latencyMsPerSample: number;
+}
+
+export interface EpochFigures {
+  epoch: number;
+  testAcc: number;
+  testErrors: number;
+  valAcc?: number;
+  agreement?: number;
+  klTeacher?: number;
+}
+
+export interface JobReport {
+  kind: string;
+  seed: number;
+  last: EpochFigures;
+  /** Best epoch by validation accuracy (by test accuracy when there is no validation split). */
+  best: EpochFigures;
+}
+
+export interface Stat { mean: number; std: number; n: number }
+
+export interface Report {
+  experiment: string;
+  runId: string;
+  backend: string;
+  teacher: ModelFigures & { testAcc: number; testErrors: number };
+  student: ModelFigures;
+  compression: { params: number; bytes: number; flops: number; speedup: number };
+  jobs: Record<string, JobReport>;
+  /** Last-epoch figures over seeds. */
+  summary: Record<'scratch' | 'distill', { testAcc: Stat; testErrors: Stat; agreement: Stat } | undefined>;
+  exportedJob: string;
+  testSize: number;
+}
+
+export function stat(values: number[]): Stat {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / Math.max(1, n);
+  const variance = n > 1 ? values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : 0;
+  return { mean, std: Math.sqrt(variance), n };
+}
+
+function figures(r: EpochRecord): EpochFigures {
+  return {
+    epoch: r.epoch, testAcc: r.testAcc, testErrors: r.testErrors,
+    ...(r.valAcc !== undefined ? { valAcc: r.valAcc } : {}),
+    ...(r.agreement !== undefined ? { agreement: r.agreement, klTeacher: r.klTeacher } : {}),
+  };
+}
+
+async function modelFigures(model: tf.LayersModel, inputShape: number[]): Promise<ModelFigures> {
+  const s = modelStats(model);
+  const lat = await measureLatency(model, inputShape, { batch: 1, warmup: 5, runs: 30 });
+  return { params: s.params, bytes: s.bytes, flops: s.flops, latencyMsPerSample: lat.msPerSample };
+}
+
+export async function buildReport(runDir: string, config: ExperimentConfig, teacher: tf.LayersModel, teacherInput: number[],
+  teacherEval: Evaluation, data: PreparedData): Promise<Report> {
+  const run = readRun(runDir);
+  const epochs = readMetrics(runDir).filter((r): r is EpochRecord => r.type === 'epoch');
+  const jobs: Record<string, JobReport> = {};
+  for (const [job, state] of Object.entries(run.jobs)) {
+    if (state.kind === 'teacher') continue;
+    const mine = epochs.filter((r) => r.job === job).sort((a, b) => a.epoch - b.epoch);
+    if (mine.length === 0) continue;
+    const last = mine[mine.length - 1];
+    const key = (r: EpochRecord) => r.valAcc ?? r.testAcc;
+    const best = mine.reduce((a, b) => (key(b) > key(a) ? b : a));
+    jobs[job] = { kind: state.kind, seed: state.seed, last: figures(last), best: figures(best) };
+  }
+  const summarize = (kind: 'scratch' | 'distill') => {
+    const rows = Object.values(jobs).filter((j) => j.kind === kind);
+    if (rows.length === 0) return undefined;
+    return {
+      testAcc: stat(rows.map((r) => r.last.testAcc)),
+      testErrors: stat(rows.map((r) => r.last.testErrors)),
+      agreement: stat(rows.map((r) => r.last.agreement ?? NaN)),
+    };
+  };
+  const distilled = Object.entries(jobs).filter(([, j]) => j.kind === 'distill');
+  const pick = (j: JobReport) => j.last.valAcc ?? j.last.testAcc;
+  const exportedJob = distilled.reduce((a, b) => (pick(b[1]) > pick(a[1]) ? b : a))[0];
+
+  const studentModel = await loadLayersModelFromFile(path.join(runDir, 'models', exportedJob, 'model.json'));
+  let student: ModelFigures;
+  try {
+    const shape = studentModel.inputs[0].shape.slice(1).map((d, i) => d ?? data.shape[i]);
+    student = await modelFigures(studentModel, shape);
+  } finally {
+    studentModel.dispose();
+  }
+  const teacherFig = await modelFigures(teacher, teacherInput);
+  return {
+    experiment: config.name,
+    runId: run.id,
+    backend: run.backend?.name ?? 'unknown',
+    teacher: { ...teacherFig, testAcc: teacherEval.acc, testErrors: teacherEval.errors },
+    student,
+    compression: {
+      params: teacherFig.params / student.params,
+      bytes: teacherFig.bytes / student.bytes,
+      flops: teacherFig.flops / Math.max(1, student.flops),
+      speedup: teacherFig.latencyMsPerSample / Math.max(1e-9, student.latencyMsPerSample),
+    },
+    jobs,
+    summary: { scratch: summarize('scratch'), distill: summarize('distill') },
+    exportedJob,
+    testSize: data.test.size,
+  };
+}

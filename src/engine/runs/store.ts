@@ -1,0 +1,258 @@
+/**
+ * Run folders: the source of truth shared by the engine, the CLI and the extension.
+ *
+ *   <runsDir>/<experiment>/<run-id>/
+ *     config.json     the resolved experiment as run (written once, never rewritten)
+ *     run.json        status, backend, versions, times, error, per-job progress (replaced atomically)
+ *     metrics.jsonl   append-only: one JSON line per logged step, per epoch, per event
+ *     checkpoints/<job>/<e0003-s000000>/  model + optimizer state, written to a temp dir then renamed
+ *     models/<job>/   each job's final model;  student/  the exported distilled student
+ *     report.json     compression + quality summary
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { ExperimentConfig } from '../../config/types';
+
+export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+export type JobKind = 'teacher' | 'scratch' | 'distill';
+
+export interface JobState {
+  kind: JobKind;
+  seed: number;
+  status: 'pending' | 'running' | 'completed';
+  epochs: number;
+  /** Epochs fully done (checkpointed). */
+  completedEpochs: number;
+}
+
+export interface RunJson {
+  id: string;
+  experiment: string;
+  experimentFile: string;
+  status: RunStatus;
+  backend?: { name: string; versions: Record<string, string>; notes: string[]; customKernels: string[] };
+  versions: Record<string, string>;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  updatedAt: string;
+  pid?: number;
+  error?: string;
+  resumes: string[];
+  jobs: Record<string, JobState>;
+}
+
+export interface ConfigSnapshot {
+  experimentFile: string;
+  experimentText: string;
+  config: ExperimentConfig;
+}
+
+/** Writes a file atomically (temp file + rename) — for status files that are replaced. */
+export function writeFileAtomic(file: string, data: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, file);
+}
+
+export function readJson<T>(file: string): T {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+}
+
+function stamp(d = new Date()): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/** Creates a new run folder with config.json and a queued run.json. */
+export function createRun(runsDir: string, snapshot: ConfigSnapshot, jobs: Record<string, JobState>): string {
+  const expDir = path.join(runsDir, snapshot.config.name);
+  fs.mkdirSync(expDir, { recursive: true });
+  const base = stamp();
+  let id = base;
+  for (let i = 2; ; i++) {
+    try {
+      fs.mkdirSync(path.join(expDir, id));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      id = `${base}-${i}`;
+    }
+  }
+  const runDir = path.join(expDir, id);
+  fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify(snapshot, null, 2), { flag: 'wx' });
+  const now = new Date().toISOString();
+  const run: RunJson = {
+    id, experiment: snapshot.config.name, experimentFile: snapshot.experimentFile, status: 'queued',
+    versions: {}, createdAt: now, updatedAt: now, resumes: [], jobs,
+  };
+  writeFileAtomic(path.join(runDir, 'run.json'), JSON.stringify(run, null, 2));
+  fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), '', { flag: 'wx' });
+  return runDir;
+}
+
+export function readRun(runDir: string): RunJson {
+  const file = path.join(runDir, 'run.json');
+  if (!fs.existsSync(file)) throw new Error(`${runDir}: not a run folder (no run.json)`);
+  return readJson<RunJson>(file);
+}
+
+export function readSnapshot(runDir: string): ConfigSnapshot {
+  return readJson<ConfigSnapshot>(path.join(runDir, 'config.json'));
+}
+
+export function updateRun(runDir: string, patch: (run: RunJson) => void): RunJson {
+  const run = readRun(runDir);
+  patch(run);
+  run.updatedAt = new Date().toISOString();
+  writeFileAtomic(path.join(runDir, 'run.json'), JSON.stringify(run, null, 2));
+  return run;
+}
+
+// ---------------------------------------------------------------------------------------------
+// metrics.jsonl
+
+export interface StepRecord {
+  type: 'step';
+  job: string;
+  epoch: number;
+  step: number;
+  globalStep: number;
+  losses: Record<string, number>;
+  lr: number;
+  t: string;
+}
+
+export interface EpochRecord {
+  type: 'epoch';
+  job: string;
+  epoch: number;
+  /** Epoch-mean of every loss term (and total). */
+  losses: Record<string, number>;
+  trainAcc: number;
+  valAcc?: number;
+  testAcc: number;
+  testErrors: number;
+  /** Top-1 agreement with the teacher on the test split (absent for the teacher itself). */
+  agreement?: number;
+  /** Mean KL(teacher ‖ student) at T=1 on the test split. */
+  klTeacher?: number;
+  seconds: number;
+  t: string;
+}
+
+export interface EventRecord {
+  type: 'event';
+  event: 'start' | 'resume' | 'stop' | 'failed' | 'job-done';
+  job?: string;
+  message?: string;
+  t: string;
+}
+
+export type MetricRecord = StepRecord | EpochRecord | EventRecord;
+
+/** Reads metrics.jsonl; a torn last line (a kill mid-write) is skipped. */
+export function readMetrics(runDir: string): MetricRecord[] {
+  const file = path.join(runDir, 'metrics.jsonl');
+  if (!fs.existsSync(file)) return [];
+  const out: MetricRecord[] = [];
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as MetricRecord);
+    } catch {
+      // a partial line written when the process was killed: ignored, never rewritten
+    }
+  }
+  return out;
+}
+
+/**
+ * Append-only metrics writer. On resume it knows which step and epoch records exist already and
+ * does not write them again, so a resumed run's file has each (job, epoch, step) exactly once.
+ */
+export class MetricsLog {
+  private readonly file: string;
+  private readonly seen = new Set<string>();
+
+  constructor(runDir: string) {
+    this.file = path.join(runDir, 'metrics.jsonl');
+    for (const r of readMetrics(runDir)) {
+      const key = MetricsLog.key(r);
+      if (key) this.seen.add(key);
+    }
+    // A kill mid-write can leave a last line without its newline: end it so that the next record
+    // starts on a line of its own (the torn line itself is left as it is).
+    if (fs.existsSync(this.file)) {
+      const size = fs.statSync(this.file).size;
+      if (size > 0) {
+        const fd = fs.openSync(this.file, 'r');
+        const b = Buffer.alloc(1);
+        fs.readSync(fd, b, 0, 1, size - 1);
+        fs.closeSync(fd);
+        if (b[0] !== 0x0a) fs.appendFileSync(this.file, '\n');
+      }
+    }
+  }
+
+  private static key(r: MetricRecord): string | undefined {
+    if (r.type === 'step') return `s|${r.job}|${r.epoch}|${r.step}`;
+    if (r.type === 'epoch') return `e|${r.job}|${r.epoch}`;
+    return undefined;
+  }
+
+  has(r: MetricRecord): boolean {
+    const key = MetricsLog.key(r);
+    return key !== undefined && this.seen.has(key);
+  }
+
+  /** Appends a record unless it was already written; returns whether it was written. */
+  append(r: MetricRecord): boolean {
+    const key = MetricsLog.key(r);
+    if (key !== undefined) {
+      if (this.seen.has(key)) return false;
+      this.seen.add(key);
+    }
+    fs.appendFileSync(this.file, JSON.stringify(r) + '\n');
+    return true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// listing
+
+export interface RunSummary {
+  runDir: string;
+  run: RunJson;
+}
+
+/** All run folders under a runs directory (`<runsDir>/<experiment>/<run-id>`), newest first. */
+export function listRuns(runsDir: string): RunSummary[] {
+  const out: RunSummary[] = [];
+  if (!fs.existsSync(runsDir)) return out;
+  for (const exp of fs.readdirSync(runsDir, { withFileTypes: true })) {
+    if (!exp.isDirectory()) continue;
+    const expDir = path.join(runsDir, exp.name);
+    for (const r of fs.readdirSync(expDir, { withFileTypes: true })) {
+      const runDir = path.join(expDir, r.name);
+      if (!r.isDirectory() || !fs.existsSync(path.join(runDir, 'run.json'))) continue;
+      try {
+        out.push({ runDir, run: readRun(runDir) });
+      } catch {
+        // unreadable run.json: skipped in listings
+      }
+    }
+  }
+  return out.sort((a, b) => b.run.createdAt.localeCompare(a.run.createdAt));
+}
+
+/** Whether the process that owns a running run is still alive (a dead one means: killed). */
+export function isOwnerAlive(run: RunJson): boolean {
+  if (run.pid === undefined) return false;
+  try {
+    process.kill(run.pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The host ↔ engine protocol: the messages that cross `process.send` between the extension host
+ * (or any parent) and a forked engine worker (`dist/worker.js`). Imported by both sides; this file
+ * is the one place to read what crosses that boundary. No `vscode`, no TensorFlow.js here.
+ *
+ * Host → engine: `start`, `stop`.
+ * Engine → host: `ready` (once, at boot), `progress`, `epoch`, `checkpoint`, `log`, `done`, `failed`.
+ */
+
+/** Sent by the host to start (or resume) a run. */
+export interface StartRequest {
+  type: 'start';
+  /** Absolute path of the `*.distill.json` file; ignored when `resume` is given. */
+  experiment?: string;
+  /** Absolute path of an existing run folder to resume. */
+  resume?: string;
+  /** Folder that holds `<experiment>/<run-id>/`; default `<experiment dir>/.distill/runs`. */
+  runsDir?: string;
+  /** Force a compute backend. */
+  backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+}
+
+/** Sent by the host to stop the run: the engine checkpoints, marks it cancelled and exits. */
+export interface StopRequest {
+  type: 'stop';
+}
+
+export type HostToEngine = StartRequest | StopRequest;
+
+/** Sent once when the worker has booted and listens. */
+export interface ReadyMessage {
+  type: 'ready';
+  pid: number;
+}
+
+/** Sent when the run folder exists (right after start). */
+export interface RunStartedMessage {
+  type: 'started';
+  runDir: string;
+  runId: string;
+  backend: string;
+}
+
+/** A training step was logged. */
+export interface ProgressMessage {
+  type: 'progress';
+  /** Job id, e.g. `teacher`, `scratch-s1`, `distill-s1`. */
+  job: string;
+  phase: 'teacher' | 'scratch' | 'distill' | 'evaluate';
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  /** Every loss term by name, plus `total`. */
+  losses: Record<string, number>;
+  samplesPerSecond: number;
+  /** Estimated seconds left for the whole run. */
+  etaSeconds: number;
+}
+
+/** An epoch ended; its metrics were appended to metrics.jsonl. */
+export interface EpochMessage {
+  type: 'epoch';
+  job: string;
+  epoch: number;
+  metrics: Record<string, number>;
+}
+
+/** A checkpoint was written (atomically) for a job. */
+export interface CheckpointMessage {
+  type: 'checkpoint';
+  job: string;
+  epoch: number;
+  path: string;
+}
+
+export interface LogMessage {
+  type: 'log';
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+}
+
+/** The run finished; the report has been written. */
+export interface DoneMessage {
+  type: 'done';
+  runDir: string;
+  status: 'completed' | 'cancelled';
+}
+
+/** The run failed; the folder is kept and can be resumed. */
+export interface FailedMessage {
+  type: 'failed';
+  runDir?: string;
+  error: string;
+}
+
+export type EngineToHost =
+  | ReadyMessage
+  | RunStartedMessage
+  | ProgressMessage
+  | EpochMessage
+  | CheckpointMessage
+  | LogMessage
+  | DoneMessage
+  | FailedMessage;
+
+const ENGINE_TYPES = new Set<EngineToHost['type']>([
+  'ready', 'started', 'progress', 'epoch', 'checkpoint', 'log', 'done', 'failed',
+]);
+
+/** Type guard for messages arriving from a worker (anything else is ignored by the host). */
+export function isEngineToHost(value: unknown): value is EngineToHost {
+  return typeof value === 'object' && value !== null
+    && ENGINE_TYPES.has((value as { type?: unknown }).type as EngineToHost['type']);
+}
+
+/** Type guard for messages arriving at the worker. */
+export function isHostToEngine(value: unknown): value is HostToEngine {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  if (v.type === 'stop') return true;
+  if (v.type !== 'start') return false;
+  const str = (x: unknown) => x === undefined || typeof x === 'string';
+  return str(v.experiment) && str(v.resume) && str(v.runsDir) && str(v.backend)
+    && (typeof v.experiment === 'string' || typeof v.resume === 'string');
+}
