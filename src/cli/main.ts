@@ -20,10 +20,11 @@ import { bytes, human, pct, table } from './format';
 const USAGE = `distill — knowledge-distillation experiments (Distill Studio engine)
 
 usage:
-  distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR]
+  distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR] [--export JOB --to DIR]
   distill resume <run-folder> [--backend ...]
   distill list [runs-dir | experiment.distill.json]
   distill inspect <model.json | experiment.distill.json>
+  distill export <run-folder> <dest-folder> [--job JOB]   (default: the exported distilled student)
 
 Ctrl-C stops a run cleanly (checkpoint, status cancelled); 'distill resume' continues it.`;
 
@@ -107,7 +108,27 @@ async function cmdRun(args: Args, resume: boolean): Promise<number> {
   }
   console.log('\n' + summaryTable(readJson<Report>(path.join(result.runDir, 'report.json'))));
   console.log(`\nrun folder: ${result.runDir}`);
+  if (args.flags.export) {
+    if (!args.flags.to) throw new UsageError('--export JOB needs --to DIR');
+    exportModel(result.runDir, args.flags.export, args.flags.to);
+  }
   return 0;
+}
+
+/** Copies a job's final model (or the exported student) out of a run folder; never overwrites. */
+function exportModel(runDir: string, job: string | undefined, dest: string): void {
+  const src = job ? path.join(runDir, 'models', job) : path.join(runDir, 'student');
+  if (!fs.existsSync(path.join(src, 'model.json'))) {
+    const jobs = fs.existsSync(path.join(runDir, 'models')) ? fs.readdirSync(path.join(runDir, 'models')).join(', ') : 'none';
+    throw new Error(`${src}: no model to export (jobs with a final model: ${jobs})`);
+  }
+  fs.mkdirSync(dest, { recursive: true });
+  for (const f of ['model.json', 'weights.bin']) {
+    const target = path.join(dest, f);
+    if (fs.existsSync(target)) throw new Error(`${target} exists; remove it first (export never overwrites)`);
+  }
+  for (const f of ['model.json', 'weights.bin']) fs.copyFileSync(path.join(src, f), path.join(dest, f));
+  console.log(`exported ${job ?? 'student'} → ${path.resolve(dest)}`);
 }
 
 /** The final table: teacher, scratch student, distilled student. */
@@ -184,6 +205,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'resume': return await cmdRun(args, true);
       case 'list': return cmdList(args);
       case 'inspect': return await cmdInspect(args);
+      case 'export': {
+        const [, runDir, dest] = args.positional;
+        if (!runDir || !dest) throw new UsageError('export: give a run folder and a destination folder');
+        exportModel(runDir, args.flags.job, dest);
+        return 0;
+      }
       case 'status': {
         const run = readRun(args.positional[1] ?? '.');
         console.log(JSON.stringify(run, null, 2));

@@ -33,18 +33,19 @@ export function makeOptimizer(cfg: OptimizerConfig): tf.Optimizer {
   }
 }
 
-/** Counts steps over the whole run, for samples/s and the ETA. */
+/** Counts steps over the whole run, for samples/s and the ETA (measured from the first step). */
 export class ProgressClock {
   private doneInSession = 0;
-  private readonly started = Date.now();
+  private firstStepAt = 0;
   constructor(public totalSteps: number, public doneSteps: number) {}
   tick(): void {
+    if (this.doneInSession === 0) this.firstStepAt = Date.now();
     this.doneSteps++;
     this.doneInSession++;
   }
   stepsPerSecond(): number {
-    const s = (Date.now() - this.started) / 1000;
-    return s > 0 ? this.doneInSession / s : 0;
+    const s = (Date.now() - this.firstStepAt) / 1000;
+    return this.doneInSession > 1 && s > 0 ? (this.doneInSession - 1) / s : 0;
   }
   etaSeconds(): number {
     const r = this.stepsPerSecond();

@@ -1,0 +1,187 @@
+/**
+ * The catalogue of distillation losses: what each method compares, which tensors it accepts, and
+ * the shape rules it enforces. The config validator checks layer pairings against it before a run
+ * starts (with shapes from model inspection, batch dimension `null`), the UI shows its titles,
+ * papers and formulas, and the loss functions themselves throw the same messages at run time
+ * (`pairShapeError`), so a pairing rejected in the editor reads exactly like one rejected by the
+ * engine.
+ *
+ * Pure data and string checks: no TensorFlow.js import, so webviews can bundle it.
+ */
+
+export interface MethodInfo {
+  kind: 'response' | 'feature' | 'relation';
+  method: string;
+  title: string;
+  paper: string;
+  /** ranks accepted for the student/teacher tensors: e.g. [4] for at/nst/fsp, 'any' for fitnet/relations */
+  ranks: number[] | 'any';
+  /** whether student and teacher shapes must be equal (after the adapter) */
+  sameShape: boolean;
+  /** whether spatial H,W must match */
+  sameSpatial: boolean;
+  /** needs two layers per network (fsp) */
+  layerPairs: boolean;
+  formula: string;
+}
+
+export const METHOD_INFO: MethodInfo[] = [
+  {
+    kind: 'response', method: 'kd', title: 'Knowledge distillation (soft targets)',
+    paper: 'Hinton, Vinyals & Dean, "Distilling the Knowledge in a Neural Network", NIPS DL Workshop 2015 (arXiv:1503.02531)',
+    ranks: [2], sameShape: true, sameSpatial: false, layerPairs: false,
+    formula: 'T²·mean_b KL(softmax(z_t/T) ‖ softmax(z_s/T))',
+  },
+  {
+    kind: 'response', method: 'dkd', title: 'Decoupled knowledge distillation',
+    paper: 'Zhao, Cui, Song, Qiu & Liang, "Decoupled Knowledge Distillation", CVPR 2022',
+    ranks: [2], sameShape: true, sameSpatial: false, layerPairs: false,
+    formula: 'T²·mean_b [α·KL(b_t ‖ b_s) + β·KL(p̂_t ‖ p̂_s)], b = [p_target, 1 − p_target], p̂ = softmax over the non-target logits /T',
+  },
+  {
+    kind: 'response', method: 'multi-kd', title: 'Multi-teacher knowledge distillation',
+    paper: 'You, Xu, Xu & Tao, "Learning from Multiple Teacher Networks", KDD 2017',
+    ranks: [2], sameShape: true, sameSpatial: false, layerPairs: false,
+    formula: 'T²·mean_b KL(Σᵢ wᵢ·softmax(z_tᵢ/T) ‖ softmax(z_s/T)), Σᵢ wᵢ = 1',
+  },
+  {
+    kind: 'feature', method: 'fitnet', title: 'FitNets hints',
+    paper: 'Romero, Ballas, Kahou, Chassang, Gatta & Bengio, "FitNets: Hints for Thin Deep Nets", ICLR 2015',
+    ranks: 'any', sameShape: true, sameSpatial: true, layerPairs: false,
+    formula: 'mean (r(F_s) − F_t)², r = the student-side adapter',
+  },
+  {
+    kind: 'feature', method: 'at', title: 'Attention transfer',
+    paper: 'Zagoruyko & Komodakis, "Paying More Attention to Attention: Improving the Performance of CNNs via Attention Transfer", ICLR 2017',
+    ranks: [4], sameShape: false, sameSpatial: true, layerPairs: false,
+    formula: 'mean_{b,hw} (a_s − a_t)², a = normalise₂(Σ_c |F_c|^p) per sample (p = 2)',
+  },
+  {
+    kind: 'feature', method: 'nst', title: 'Neuron selectivity transfer',
+    paper: 'Huang & Wang, "Like What You Like: Knowledge Distill via Neuron Selectivity Transfer", arXiv:1707.01219, 2017',
+    ranks: [4], sameShape: false, sameSpatial: true, layerPairs: false,
+    formula: 'mean_b MMD² = mean K(t,t) + mean K(s,s) − 2·mean K(t,s), k(x,y) = (xᵀy)² over L2-normalised channel maps',
+  },
+  {
+    kind: 'relation', method: 'rkd-distance', title: 'Relational KD: distance',
+    paper: 'Park, Kim, Lu & Cho, "Relational Knowledge Distillation", CVPR 2019',
+    ranks: 'any', sameShape: false, sameSpatial: false, layerPairs: false,
+    formula: 'mean_{ij} Huber(d_s(i,j) − d_t(i,j)), d = ‖f_i − f_j‖₂ / mean_{i≠j} ‖f_i − f_j‖₂',
+  },
+  {
+    kind: 'relation', method: 'rkd-angle', title: 'Relational KD: angle',
+    paper: 'Park, Kim, Lu & Cho, "Relational Knowledge Distillation", CVPR 2019',
+    ranks: 'any', sameShape: false, sameSpatial: false, layerPairs: false,
+    formula: 'mean_{ijk} Huber(ψ_s − ψ_t), ψ(i,j,k) = ⟨e_ij, e_kj⟩, e_ij = (f_i − f_j)/‖f_i − f_j‖₂',
+  },
+  {
+    kind: 'relation', method: 'sp', title: 'Similarity-preserving KD',
+    paper: 'Tung & Mori, "Similarity-Preserving Knowledge Distillation", ICCV 2019',
+    ranks: 'any', sameShape: false, sameSpatial: false, layerPairs: false,
+    formula: '‖G_s − G_t‖_F² / B², G = rows-normalise₂(F·Fᵀ)',
+  },
+  {
+    kind: 'relation', method: 'fsp', title: 'Flow of solution procedure (FSP)',
+    paper: 'Yim, Joo, Bae & Kim, "A Gift from Knowledge Distillation: Fast Optimization, Network Minimization and Transfer Learning", CVPR 2017',
+    ranks: [4], sameShape: false, sameSpatial: false, layerPairs: true,
+    formula: 'mean (G_s − G_t)², G = F₁ᵀF₂/(H·W) ∈ ℝ^{C₁×C₂} between two layers of the same spatial size',
+  },
+  {
+    kind: 'relation', method: 'pkt', title: 'Probabilistic knowledge transfer',
+    paper: 'Passalis & Tefas, "Learning Deep Representations with Probabilistic Knowledge Transfer", ECCV 2018',
+    ranks: 'any', sameShape: false, sameSpatial: false, layerPairs: false,
+    formula: '(1/B) Σ_ij p_t(j|i)·log((p_t(j|i) + ε)/(p_s(j|i) + ε)), p(j|i) ∝ (cos(f_i, f_j) + 1)/2',
+  },
+  {
+    kind: 'relation', method: 'cc', title: 'Correlation congruence',
+    paper: 'Peng, Jin, Liu, Li, Wu, Liu, Zhou & Zhang, "Correlation Congruence for Knowledge Distillation", ICCV 2019',
+    ranks: 'any', sameShape: false, sameSpatial: false, layerPairs: false,
+    formula: 'mean_ij (C_s − C_t)², C_ij = exp(−γ‖x̂_i − x̂_j‖²), x̂ = f/‖f‖₂ (γ = 0.4)',
+  },
+];
+
+/** A tensor shape; `null` marks an unknown dimension (the batch, when shapes come from inspection). */
+export type ShapeLike = ReadonlyArray<number | null>;
+
+export function getMethodInfo(method: string): MethodInfo | undefined {
+  return METHOD_INFO.find((m) => m.method === method);
+}
+
+/** `[8,32]`; unknown dimensions print as `?`. */
+export function formatShape(shape: ShapeLike): string {
+  return `[${shape.map((d) => (d === null ? '?' : String(d))).join(',')}]`;
+}
+
+/** `14×14` for the H,W of an NHWC shape. */
+export function formatSpatial(shape: ShapeLike): string {
+  return `${shape[1] ?? '?'}×${shape[2] ?? '?'}`;
+}
+
+function requireInfo(method: string): MethodInfo {
+  const info = getMethodInfo(method);
+  if (!info) throw new Error(`unknown knowledge method "${method}"`);
+  return info;
+}
+
+/** Minimum rank of the `'any'` methods: relations flatten batch-first tensors to [B, D]. */
+function rankOk(info: MethodInfo, rank: number): boolean {
+  if (info.ranks === 'any') return rank >= (info.kind === 'relation' ? 2 : 1);
+  return info.ranks.includes(rank);
+}
+
+function expectedRank(info: MethodInfo): string {
+  if (info.kind === 'response') return 'logits of rank 2 [B,K]';
+  if (info.ranks === 'any') return info.kind === 'relation' ? 'features of rank ≥ 2 [B,…]' : 'features of rank ≥ 1 [B,…]';
+  if (info.ranks.length === 1 && info.ranks[0] === 4) return 'feature maps of rank 4 [B,H,W,C]';
+  return `tensors of rank ${info.ranks.join(' or ')}`;
+}
+
+/**
+ * Why one tensor cannot be fed to `method` (rank only), or null:
+ * `at: expected feature maps of rank 4 [B,H,W,C], found rank 2 [8,32]`.
+ */
+export function rankError(method: string, shape: ShapeLike): string | null {
+  const info = requireInfo(method);
+  if (rankOk(info, shape.length)) return null;
+  return `${method}: expected ${expectedRank(info)}, found rank ${shape.length} ${formatShape(shape)}`;
+}
+
+function differs(a: number | null | undefined, b: number | null | undefined): boolean {
+  return typeof a === 'number' && typeof b === 'number' && a !== b;
+}
+
+/**
+ * Why a student/teacher pair of shapes cannot be fed to `method`, or null when it can. Checks, in
+ * order: the ranks, the batch size, equal shapes (`sameShape`) and equal H,W (`sameSpatial`, rank 4).
+ * `teacherName` names the teacher in the message (`teacher 2` for multi-teacher KD).
+ */
+export function pairShapeError(method: string, student: ShapeLike, teacher: ShapeLike, teacherName = 'teacher'): string | null {
+  const info = requireInfo(method);
+  const rank = rankError(method, student) ?? rankError(method, teacher);
+  if (rank) return rank;
+  if (differs(student[0], teacher[0])) {
+    return `${method}: batch sizes differ: student ${student[0]}, ${teacherName} ${teacher[0]}`;
+  }
+  const shapeDiffers = student.length !== teacher.length || student.some((d, i) => differs(d, teacher[i]));
+  if (info.sameShape && shapeDiffers) {
+    const hint = info.kind === 'feature' ? ' (the student\'s adapter must map its features to the teacher\'s shape)' : '';
+    return `${method}: shapes differ: student ${formatShape(student)}, ${teacherName} ${formatShape(teacher)}${hint}`;
+  }
+  if (info.sameSpatial && student.length === 4 && teacher.length === 4
+      && (differs(student[1], teacher[1]) || differs(student[2], teacher[2]))) {
+    return `${method}: spatial sizes differ: student ${formatSpatial(student)}, ${teacherName} ${formatSpatial(teacher)}`;
+  }
+  return null;
+}
+
+/** Throws `pairShapeError` as an Error. */
+export function assertPairShapes(method: string, student: ShapeLike, teacher: ShapeLike, teacherName = 'teacher'): void {
+  const message = pairShapeError(method, student, teacher, teacherName);
+  if (message) throw new Error(message);
+}
+
+/** Throws `rankError` as an Error. */
+export function assertRank(method: string, shape: ShapeLike): void {
+  const message = rankError(method, shape);
+  if (message) throw new Error(message);
+}
