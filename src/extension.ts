@@ -1,17 +1,63 @@
 /**
- * Extension entry point. The extension host stays thin: it never loads TensorFlow.js; training
- * runs in the forked engine worker (dist/worker.js). The tree, run manager, diagnostics and
- * panels are built here as they land.
+ * Extension entry point: builds the features and registers their disposables; nothing else.
+ * The extension host stays thin: it never loads TensorFlow.js; every run happens in a forked
+ * engine worker (dist/worker.js), and the run folders are the source of truth.
  */
 import * as vscode from 'vscode';
+import { CODELENS_SELECTOR, DistillCodeLens } from './host/codeLens';
+import { registerCommands } from './host/commands';
+import { InlineLossCharts } from './host/decorations';
+import { ExperimentDiagnostics } from './host/diagnostics';
+import { ExperimentIndex } from './host/experiments';
+import { ExperimentsTree } from './host/experimentsTree';
+import type { TreeNode } from './host/experimentsTree';
+import type { Host } from './host/host';
+import { PlaceholderPanels } from './host/panels/placeholderPanel';
+import { RunManager } from './host/runManager';
+import { offerInterruptedRuns, watchRunOutcomes } from './host/runNotifications';
+import { readSettings } from './host/settings';
+import { RunStatusBar } from './host/statusBar';
 
-export function activate(context: vscode.ExtensionContext): void {
+/** What activate() returns: the parts tests (and other extensions) can observe. */
+export interface DistillApi {
+  host: Host;
+  statusBar: RunStatusBar;
+  charts: InlineLossCharts;
+  commands: string[];
+  /** Milliseconds activate() took. */
+  activationMs: number;
+  /** Resolves when the first scan of the workspace is done (experiments, runs, diagnostics). */
+  ready: Promise<void>;
+}
+
+export function activate(context: vscode.ExtensionContext): DistillApi {
+  const t0 = performance.now();
   const log = vscode.window.createOutputChannel('Distill Studio', { log: true });
-  context.subscriptions.push(log);
-  context.subscriptions.push(vscode.commands.registerCommand('distill.showEngineLog', () => log.show(true)));
-  log.info(`Distill Studio ${String(context.extension.packageJSON.version)} activated`);
+  const index = new ExperimentIndex();
+  const runs = new RunManager({ workerPath: context.asAbsolutePath('dist/worker.js'), log, settings: () => readSettings() });
+  const tree = new ExperimentsTree(index, runs);
+  const view = vscode.window.createTreeView<TreeNode>('distill.experiments', { treeDataProvider: tree, canSelectMany: true, showCollapseAll: true });
+  tree.view = view;
+  const panels = new PlaceholderPanels(context.extensionUri);
+  const diagnostics = new ExperimentDiagnostics(index);
+  const host: Host = { context, log, index, runs, tree, panels, diagnostics };
+  const statusBar = new RunStatusBar(runs);
+  const charts = new InlineLossCharts(index, runs);
+  const codeLens = new DistillCodeLens(index);
+  context.subscriptions.push(
+    log, index, runs, tree, view, panels, diagnostics, statusBar, charts, codeLens,
+    vscode.languages.registerCodeLensProvider(CODELENS_SELECTOR, codeLens),
+    watchRunOutcomes(host),
+  );
+  const commands = registerCommands(host);
+  const ready = index.refresh().then(() => {
+    offerInterruptedRuns(host);
+  }, (e: unknown) => log.error(`scanning the workspace failed: ${String(e)}`));
+  const activationMs = performance.now() - t0;
+  log.info(`Distill Studio ${String(context.extension.packageJSON.version)} activated in ${activationMs.toFixed(1)} ms`);
+  return { host, statusBar, charts, commands, activationMs, ready };
 }
 
 export function deactivate(): void {
-  // every disposable is in context.subscriptions
+  // every disposable is in context.subscriptions; the run manager asks running workers to stop
 }

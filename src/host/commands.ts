@@ -1,0 +1,213 @@
+/**
+ * The one command registry. Every command in package.json is registered here, always: when a
+ * command cannot act (no experiment, no run, untrusted workspace, feature not there yet) it says
+ * so in a message instead of failing with "command not found".
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { loadExperiment } from '../config/parse';
+import { settingsRunsDir } from './experiments';
+import type { Host } from './host';
+import { newExperiment } from './newExperiment';
+import type { PanelKind } from './panels/panel';
+import { forgetRun } from './runData';
+import type { RunView } from './runData';
+import { BACKENDS, readSettings } from './settings';
+import { pickExperiment, pickRun, pickRuns } from './targets';
+import type { RunTarget } from './targets';
+
+type Command = (...args: unknown[]) => unknown;
+
+const info = (msg: string) => void vscode.window.showInformationMessage(`Distill: ${msg}`);
+
+function requireTrust(action: string): boolean {
+  if (vscode.workspace.isTrusted) return true;
+  void vscode.window.showWarningMessage(
+    `Distill: ${action} runs the workspace's model code, so it needs a trusted workspace. Browsing runs works in Restricted Mode.`,
+    'Manage Workspace Trust',
+  ).then((choice) => {
+    if (choice) void vscode.commands.executeCommand('workbench.trust.manage');
+  });
+  return false;
+}
+
+const RESUMABLE = (v: RunView) => v.state === 'failed' || v.state === 'cancelled' || v.state === 'interrupted';
+
+export function createCommands(host: Host): Record<string, Command> {
+  const { runs, index, panels } = host;
+
+  const panel = (kind: PanelKind) => async (arg?: unknown) => {
+    const exp = await resolvePanelTarget(host, arg);
+    if (!exp) return undefined;
+    return panels.open(kind, exp);
+  };
+
+  return {
+    newExperiment: (arg?: unknown) => newExperiment(arg),
+
+    runExperiment: async (arg?: unknown) => {
+      if (!requireTrust('Running an experiment')) return undefined;
+      const exp = await pickExperiment(host, arg, 'Pick the experiment to run');
+      if (!exp) return undefined;
+      const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === exp.file);
+      if (doc?.isDirty) await doc.save();
+      const { errors } = loadExperiment(exp.file);
+      const bad = errors.filter((e) => e.severity === 'error');
+      if (bad.length > 0) {
+        void vscode.window.showErrorMessage(`Distill: ${exp.name} has ${bad.length} problem${bad.length === 1 ? '' : 's'} (first: line ${bad[0].location.line}: ${bad[0].message}). See the Problems view.`, 'Open Experiment')
+          .then((c) => c && vscode.window.showTextDocument(exp.uri));
+        return undefined;
+      }
+      return runs.start(exp.file, settingsRunsDir(exp.file));
+    },
+
+    stopRun: async (arg?: unknown) => {
+      const going = runs.handles();
+      if (going.length === 0) return info('no run is going.');
+      let handle = undefined as (typeof going)[number] | undefined;
+      if (arg && typeof arg === 'object' && (arg as { kind?: string }).kind === 'queued') handle = (arg as { handle: typeof handle }).handle;
+      if (!handle) {
+        const target = await pickRun(host, arg, { placeHolder: 'Pick the run to stop', none: 'no run is going', filter: (v) => runs.isBusy(v.runDir), latest: true });
+        if (target) handle = runs.handleFor(target.runDir);
+        else if (going.every((h) => !h.runDir) && !arg) handle = going[0];
+      }
+      if (!handle) return undefined;
+      runs.stop(handle);
+      return handle;
+    },
+
+    resumeRun: async (arg?: unknown) => {
+      if (!requireTrust('Resuming a run')) return undefined;
+      const target = await pickRun(host, arg, { placeHolder: 'Pick the run to resume', none: 'no stopped, failed or interrupted run to resume', filter: RESUMABLE, latest: true });
+      if (!target) return undefined;
+      if (runs.isBusy(target.runDir)) return info(`run ${target.view.run.id} is already going.`);
+      if (!RESUMABLE(target.view)) return info(`run ${target.view.run.id} is ${target.view.state}: only stopped, failed or interrupted runs can be resumed.`);
+      return runs.resume(target.runDir);
+    },
+
+    deleteRun: async (arg?: unknown) => {
+      const target = await pickRun(host, arg, { placeHolder: 'Pick the run to delete', none: 'there is no run to delete' });
+      if (!target) return false;
+      if (runs.isBusy(target.runDir)) {
+        info(`run ${target.view.run.id} is going: stop it first.`);
+        return false;
+      }
+      const choice = await vscode.window.showWarningMessage(
+        `Delete run ${target.view.run.id} of ${target.view.run.experiment}?`,
+        { modal: true, detail: `Its folder (metrics, checkpoints, models, report) goes to the trash:\n${target.runDir}` },
+        'Move to Trash',
+      );
+      if (choice !== 'Move to Trash') return false;
+      const uri = vscode.Uri.file(target.runDir);
+      let how = 'moved to the trash';
+      try {
+        await vscode.workspace.fs.delete(uri, { recursive: true, useTrash: true });
+      } catch (e) {
+        how = 'deleted permanently';
+        const again = await vscode.window.showWarningMessage(
+          `The trash is not available here (${(e as Error).message}). Delete run ${target.view.run.id} permanently?`,
+          { modal: true }, 'Delete Permanently',
+        );
+        if (again !== 'Delete Permanently') return false;
+        await vscode.workspace.fs.delete(uri, { recursive: true, useTrash: false });
+      }
+      forgetRun(target.runDir);
+      host.log.info(`run ${target.runDir} ${how}`);
+      index.runsChanged();
+      host.tree.refresh();
+      return true;
+    },
+
+    openDashboard: panel('dashboard'),
+    showLayerPairing: panel('pairing'),
+    compareFeatureMaps: panel('featureMaps'),
+    showCompressionReport: panel('compression'),
+
+    compareRuns: async (arg?: unknown, selected?: unknown) => {
+      const targets = await pickRuns(host, arg, selected);
+      if (!targets) return undefined;
+      return panels.open('compare', { runDirs: targets.map((t) => t.runDir), title: targets.map((t) => t.view.run.id).join(' vs ') });
+    },
+
+    exportStudent: async (arg?: unknown, destination?: unknown) => {
+      const hasStudent = (v: RunView) => fs.existsSync(path.join(v.runDir, 'student', 'model.json'));
+      const target = await pickRun(host, arg, { placeHolder: 'Pick the run whose student to export', none: 'no completed run with an exported student', filter: hasStudent, latest: true });
+      if (!target) return undefined;
+      if (!hasStudent(target.view)) return info(`run ${target.view.run.id} has no exported student yet (it is ${target.view.state}).`);
+      let dest = destination instanceof vscode.Uri ? destination : typeof destination === 'string' ? vscode.Uri.file(destination) : undefined;
+      if (!dest) {
+        const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, openLabel: 'Export Student Here' });
+        if (!picked?.[0]) return undefined;
+        dest = vscode.Uri.joinPath(picked[0], `${target.view.run.experiment}-${target.view.run.id}-student`);
+      }
+      await vscode.workspace.fs.copy(vscode.Uri.file(path.join(target.runDir, 'student')), dest, { overwrite: true });
+      void vscode.window.showInformationMessage(`Distill: student of run ${target.view.run.id} exported to ${vscode.workspace.asRelativePath(dest)} (TF.js model.json + weights).`);
+      return dest;
+    },
+
+    suggestLayerPairs: () => info('Suggest Layer Pairs is not available yet: it needs the engine\'s layer inspection (a "suggest-pairs" request), which is coming. Meanwhile, `distill inspect <model>` lists the layers and shapes.'),
+
+    selectBackend: async (backend?: unknown) => {
+      const current = readSettings().backend;
+      const describe: Record<string, string> = {
+        auto: 'tensorflow when installed, else wasm, else cpu',
+        tensorflow: 'native TensorFlow (@tensorflow/tfjs-node, optional dependency)',
+        wasm: 'WebAssembly (XNNPACK, SIMD) with the project\'s training kernels',
+        cpu: 'pure JavaScript: a last resort, 25–70× slower',
+      };
+      let choice = typeof backend === 'string' && (BACKENDS as readonly string[]).includes(backend) ? backend : undefined;
+      if (!choice) {
+        const pick = await vscode.window.showQuickPick(BACKENDS.map((b) => ({ label: b, description: b === current ? `${describe[b]} (current)` : describe[b] })),
+          { placeHolder: 'Compute backend for new runs (distill.backend)' });
+        choice = pick?.label;
+      }
+      if (!choice) return undefined;
+      const target = vscode.workspace.workspaceFolders?.length ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+      await vscode.workspace.getConfiguration('distill').update('backend', choice, target);
+      info(`new runs use the ${choice} backend.`);
+      return choice;
+    },
+
+    showEngineLog: () => host.log.show(true),
+
+    refreshExperiments: () => index.refresh(),
+  };
+}
+
+async function resolvePanelTarget(host: Host, arg: unknown): Promise<{ runDirs: string[]; experimentFile?: string; title: string } | undefined> {
+  const isExpArg = (arg instanceof vscode.Uri || typeof arg === 'string') && String(arg instanceof vscode.Uri ? arg.fsPath : arg).endsWith('.distill.json');
+  const isExpNode = typeof arg === 'object' && arg !== null && (arg as { kind?: string }).kind === 'experiment';
+  if (isExpArg || isExpNode || (!arg && host.index.list().length > 0 && isActiveExperiment())) {
+    const exp = await pickExperiment(host, arg);
+    if (!exp) return undefined;
+    const latest = host.index.latestRun(exp);
+    return { runDirs: latest ? [latest.runDir] : [], experimentFile: exp.file, title: latest ? `${exp.name} · ${latest.run.id}` : exp.name };
+  }
+  const target: RunTarget | undefined = await pickRun(host, arg, { placeHolder: 'Pick a run', none: 'there is no run yet: run an experiment first', latest: true });
+  if (!target) return undefined;
+  return { runDirs: [target.runDir], experimentFile: target.exp?.file ?? target.view.run.experimentFile, title: `${target.view.run.experiment} · ${target.view.run.id}` };
+}
+
+function isActiveExperiment(): boolean {
+  return vscode.window.activeTextEditor?.document.uri.fsPath.endsWith('.distill.json') ?? false;
+}
+
+/** Registers every command as `distill.<name>`; returns the full ids. */
+export function registerCommands(host: Host): string[] {
+  const ids: string[] = [];
+  for (const [name, fn] of Object.entries(createCommands(host))) {
+    const id = `distill.${name}`;
+    host.context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+      try {
+        return await fn(...args);
+      } catch (e) {
+        host.log.error(`${id} failed: ${(e as Error).stack ?? String(e)}`);
+        void vscode.window.showErrorMessage(`Distill: ${(e as Error).message}`, 'Show Log').then((c) => c && host.log.show(true));
+        return undefined;
+      }
+    }));
+    ids.push(id);
+  }
+  return ids;
+}

@@ -1,0 +1,185 @@
+/**
+ * The Experiments view: experiments of the workspace → their runs (status icon, best accuracy,
+ * a sparkline of the main loss) → run details (loss terms, accuracies, backend, duration, seed).
+ * Everything is read from the run folders; the run manager only adds live progress and queued runs.
+ */
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { ExperimentIndex, ExperimentInfo } from './experiments';
+import type { RunHandle, RunManager } from './runManager';
+import type { RunState, RunView } from './runData';
+import { runDuration } from './runData';
+import { formatDuration, formatLoss, formatPercent, sparkline } from './sparkline';
+
+export interface ExperimentNode { kind: 'experiment'; exp: ExperimentInfo }
+export interface RunNode { kind: 'run'; exp: ExperimentInfo; runDir: string; view: RunView; handle?: RunHandle }
+export interface QueuedNode { kind: 'queued'; exp: ExperimentInfo; handle: RunHandle }
+export interface DetailNode { kind: 'detail'; id: string; label: string; value: string; tooltip?: string; icon?: string }
+export type TreeNode = ExperimentNode | RunNode | QueuedNode | DetailNode;
+
+const STATE_ICON: Record<RunState, [string, string?]> = {
+  queued: ['clock'],
+  running: ['loading~spin'],
+  completed: ['pass', 'testing.iconPassed'],
+  failed: ['error', 'testing.iconFailed'],
+  cancelled: ['debug-stop', 'disabledForeground'],
+  interrupted: ['warning', 'list.warningForeground'],
+};
+
+export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<TreeNode | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  private readonly disposables: vscode.Disposable[] = [this.emitter];
+  private timer: NodeJS.Timeout | undefined;
+  /** The view (set by the caller); exposed for tests and commands (selection). */
+  view?: vscode.TreeView<TreeNode>;
+
+  constructor(private readonly index: ExperimentIndex, private readonly runs: RunManager) {
+    index.onDidChange(() => this.refresh(), this, this.disposables);
+    index.onDidChangeRuns(() => this.refresh(), this, this.disposables);
+    runs.onDidChange(() => this.refreshSoon(), this, this.disposables);
+  }
+
+  refresh(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.emitter.fire(undefined);
+  }
+
+  /** Progress arrives several times a second: repaint at most every 500 ms. */
+  private refreshSoon(): void {
+    this.timer ??= setTimeout(() => this.refresh(), 500);
+  }
+
+  getChildren(node?: TreeNode): TreeNode[] {
+    if (!node) return this.index.list().map((exp) => ({ kind: 'experiment', exp }));
+    if (node.kind === 'experiment') return this.runNodes(node.exp);
+    if (node.kind === 'run') return details(node);
+    return [];
+  }
+
+  runNodes(exp: ExperimentInfo): (RunNode | QueuedNode)[] {
+    const queued: QueuedNode[] = this.runs.handles()
+      .filter((h) => !h.runDir && h.experimentFile === exp.file)
+      .map((handle) => ({ kind: 'queued', exp, handle }));
+    const runs: RunNode[] = this.index.runsOf(exp)
+      .map((view) => ({ kind: 'run', exp, runDir: view.runDir, view, handle: this.runs.handleFor(view.runDir) }));
+    return [...queued, ...runs];
+  }
+
+  getTreeItem(node: TreeNode): vscode.TreeItem {
+    switch (node.kind) {
+      case 'experiment': return experimentItem(node, this.index.runsOf(node.exp).length);
+      case 'run': return runItem(node);
+      case 'queued': {
+        const item = new vscode.TreeItem(node.handle.state === 'queued' ? 'queued' : 'starting…', vscode.TreeItemCollapsibleState.None);
+        item.id = `queued:${node.handle.key}`;
+        item.iconPath = new vscode.ThemeIcon(node.handle.state === 'queued' ? 'clock' : 'loading~spin');
+        item.contextValue = 'queuedRun';
+        return item;
+      }
+      case 'detail': {
+        const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.None);
+        item.id = node.id;
+        item.description = node.value;
+        item.tooltip = node.tooltip ?? `${node.label}: ${node.value}`;
+        if (node.icon) item.iconPath = new vscode.ThemeIcon(node.icon);
+        item.contextValue = 'runDetail';
+        return item;
+      }
+    }
+  }
+
+  getParent(node: TreeNode): TreeNode | undefined {
+    if (node.kind === 'run' || node.kind === 'queued') return { kind: 'experiment', exp: node.exp };
+    return undefined;
+  }
+
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+function experimentItem(node: ExperimentNode, runCount: number): vscode.TreeItem {
+  const { exp } = node;
+  const item = new vscode.TreeItem(exp.name, runCount > 0 ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
+  item.id = `exp:${exp.file}`;
+  item.resourceUri = exp.uri;
+  const rel = vscode.workspace.asRelativePath(exp.uri, false);
+  item.description = `${rel} · ${runCount} run${runCount === 1 ? '' : 's'}`;
+  item.tooltip = new vscode.MarkdownString(`**${exp.name}**\n\n${rel}\n\n${exp.models.map((m) => `- ${m.role}: \`${path.basename(m.file)}\`${m.exportName ? ` (${m.exportName})` : ''}`).join('\n')}`);
+  item.iconPath = new vscode.ThemeIcon('beaker');
+  item.contextValue = 'experiment';
+  item.command = { command: 'vscode.open', title: 'Open Experiment', arguments: [exp.uri] };
+  return item;
+}
+
+export function runState(node: RunNode): RunState {
+  if (node.handle && node.handle.state !== 'finished') return node.handle.state === 'queued' ? 'queued' : 'running';
+  return node.view.state;
+}
+
+export function runDescription(node: RunNode): string {
+  const state = runState(node);
+  const parts: string[] = [state === 'interrupted' ? 'interrupted (resumable)' : state];
+  const p = node.handle?.progress;
+  if (p && state === 'running') {
+    parts.push(`${p.job} ${p.epoch}/${p.epochs}`, `loss ${formatLoss(p.losses.total)}`);
+  } else if (node.view.best) {
+    parts.push(`acc ${formatPercent(node.view.best.acc)}`);
+  }
+  const spark = sparkline(node.view.series.total ?? []);
+  if (spark) parts.push(spark);
+  return parts.join(' · ');
+}
+
+function runItem(node: RunNode): vscode.TreeItem {
+  const { view } = node;
+  const state = runState(node);
+  const item = new vscode.TreeItem(view.run.id, vscode.TreeItemCollapsibleState.Collapsed);
+  item.id = `run:${node.runDir}`;
+  item.description = runDescription(node);
+  const [icon, color] = STATE_ICON[state];
+  item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
+  item.contextValue = `run:${state}${view.report ? ':report' : ''}`;
+  const md = new vscode.MarkdownString(`**${view.run.experiment}** · run \`${view.run.id}\`\n\n`);
+  md.appendMarkdown(`status: ${state}${view.run.error ? `\n\nerror: ${view.run.error.split('\n')[0]}` : ''}\n\n`);
+  if (view.best) md.appendMarkdown(`best ${view.best.metric} ${formatPercent(view.best.acc)} (${view.best.job}, epoch ${view.best.epoch})\n\n`);
+  md.appendText(node.runDir);
+  item.tooltip = md;
+  return item;
+}
+
+function details(node: RunNode): DetailNode[] {
+  const { view, runDir } = node;
+  const out: DetailNode[] = [];
+  const add = (key: string, label: string, value: string, icon?: string, tooltip?: string) =>
+    out.push({ kind: 'detail', id: `${runDir}#${key}`, label, value, icon, tooltip });
+  if (view.run.error) add('error', 'error', view.run.error.split('\n')[0], 'error', view.run.error);
+  const live = node.handle?.progress;
+  const losses = live?.losses ?? Object.fromEntries(Object.entries(view.series).map(([k, v]) => [k, v[v.length - 1]]));
+  const job = live?.job ?? view.focusJob;
+  for (const [term, value] of Object.entries(losses)) {
+    const series = view.series[term] ?? [];
+    add(`loss:${term}`, `loss ${term}`, `${formatLoss(value)}  ${sparkline(series)}`, 'graph-line', `${job ?? ''} ${term}: last ${value}`);
+  }
+  const lastByJob = new Map<string, RunView['epochs'][number]>();
+  for (const e of view.epochs) lastByJob.set(e.job, e);
+  for (const [j, e] of lastByJob) {
+    const acc = [`test ${formatPercent(e.testAcc)}`];
+    if (e.valAcc !== undefined) acc.push(`val ${formatPercent(e.valAcc)}`);
+    if (e.agreement !== undefined) acc.push(`agreement ${formatPercent(e.agreement)}`);
+    add(`acc:${j}`, `${j} (epoch ${e.epoch})`, acc.join(' · '), 'symbol-number');
+  }
+  if (view.report) {
+    const r = view.report;
+    add('compression', 'compression', `params ×${r.compression.params.toFixed(1)} · FLOPs ×${r.compression.flops.toFixed(1)} · speed ×${r.compression.speedup.toFixed(1)}`, 'package');
+  }
+  add('backend', 'backend', view.run.backend?.name ?? node.handle?.backend ?? '–', 'chip');
+  const ms = runDuration(view.run);
+  add('duration', 'duration', ms === undefined ? '–' : formatDuration(ms), 'watch');
+  const seeds = [...new Set(Object.values(view.run.jobs).map((j) => j.seed))];
+  add('seed', seeds.length === 1 ? 'seed' : 'seeds', seeds.join(', ') || '–', 'symbol-constant');
+  return out;
+}
