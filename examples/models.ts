@@ -21,7 +21,7 @@ export function mlp(_tf: typeof tf, args: MlpArgs = {}): tf.LayersModel {
     model.add(tf.layers.dense({ units, activation: 'relu', name: `dense_${i + 1}`, ...(i === 0 ? { inputShape: [inputs] } : {}) }));
     if (dropout > 0) model.add(tf.layers.dropout({ rate: dropout, name: `dropout_${i + 1}` }));
   });
-  model.add(tf.layers.dense({ units: classes, name: 'logits' }));
+  model.add(tf.layers.dense({ units: classes, name: 'logits', ...(hidden.length === 0 ? { inputShape: [inputs] } : {}) }));
   return model;
 }
 

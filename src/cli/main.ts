@@ -24,6 +24,7 @@ usage:
   distill resume <run-folder> [--backend ...]
   distill list [runs-dir | experiment.distill.json]
   distill inspect <model.json | experiment.distill.json>
+  distill suggest-pairs <experiment.distill.json>
   distill export <run-folder> <dest-folder> [--job JOB]   (default: the exported distilled student)
 
 Ctrl-C stops a run cleanly (checkpoint, status cancelled); 'distill resume' continues it.`;
@@ -138,9 +139,11 @@ export function summaryTable(r: Report): string {
   const ms = (x: number) => `${x.toFixed(3)} ms`;
   const rows = [
     ['model', 'test acc', 'errors', 'agreement', 'params', 'bytes', 'FLOPs/sample', 'latency/sample'],
-    ['teacher', pct(r.teacher.testAcc), String(r.teacher.testErrors), '—', human(r.teacher.params), bytes(r.teacher.bytes),
-      human(r.teacher.flops), ms(r.teacher.latencyMsPerSample)],
   ];
+  if (r.teacher) {
+    rows.push(['teacher', pct(r.teacher.testAcc), String(r.teacher.testErrors), '—', human(r.teacher.params), bytes(r.teacher.bytes),
+      human(r.teacher.flops), ms(r.teacher.latencyMsPerSample)]);
+  }
   for (const kind of ['scratch', 'distill'] as const) {
     const s = r.summary[kind];
     if (!s) continue;
@@ -150,9 +153,9 @@ export function summaryTable(r: Report): string {
   }
   const lines = [table(rows)];
   const n = r.summary.distill?.testAcc.n ?? 0;
-  lines.push(`\n${n} seed${n === 1 ? '' : 's'}, last epoch, ${r.testSize} test samples, backend ${r.backend}. ` +
-    `Compression: ${r.compression.params.toFixed(1)}× fewer parameters, ${r.compression.flops.toFixed(1)}× fewer FLOPs, ` +
-    `${r.compression.speedup.toFixed(1)}× faster per sample.`);
+  lines.push(`\n${n} seed${n === 1 ? '' : 's'}, last epoch, ${r.testSize} test samples, scheme ${r.scheme}, backend ${r.backend}.` +
+    (r.compression ? ` Compression: ${r.compression.params.toFixed(1)}× fewer parameters, ${r.compression.flops.toFixed(1)}× fewer FLOPs, ` +
+      `${r.compression.speedup.toFixed(1)}× faster per sample.` : ''));
   if (r.summary.scratch && r.summary.distill) {
     const gain = (r.summary.distill.testAcc.mean - r.summary.scratch.testAcc.mean) * 100;
     lines.push(`Distillation vs scratch: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} points of test accuracy ` +
@@ -205,6 +208,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'resume': return await cmdRun(args, true);
       case 'list': return cmdList(args);
       case 'inspect': return await cmdInspect(args);
+      case 'suggest-pairs': {
+        if (!args.positional[1]) throw new UsageError('suggest-pairs: give an experiment file');
+        const { suggestForExperiment } = await import('../engine/inspect');
+        console.log((await suggestForExperiment(args.positional[1], backendFlag(args.flags))).text);
+        return 0;
+      }
       case 'export': {
         const [, runDir, dest] = args.positional;
         if (!runDir || !dest) throw new UsageError('export: give a run folder and a destination folder');

@@ -58,18 +58,24 @@ export function loadExperiment(file: string): { config?: ExperimentConfig; error
 }
 
 /**
- * Checks that the files the experiment names (model.json, model modules, IDX and CSV data) exist,
- * relative to the experiment file's folder. Each error is located at that path's value in `text`.
+ * Checks that the files the experiment names (model.json, model modules of the teacher, student,
+ * ta-chain assistants and multi-kd teachers; IDX and CSV data) exist, relative to the experiment
+ * file's folder. Each error is located at that path's value in `text`.
  */
 export function checkFiles(config: ExperimentConfig, file: string, text: string): ConfigError[] {
   const dir = path.dirname(path.resolve(file));
   const refs: { at: JsonPath; value: string }[] = [];
-  const model = (role: 'teacher' | 'student', spec: ModelSpec): void => {
-    if ('model' in spec) refs.push({ at: [role, 'model'], value: spec.model });
-    else refs.push({ at: [role, 'module'], value: spec.module });
+  const model = (at: JsonPath, spec: ModelSpec | undefined): void => {
+    if (!spec) return;
+    if ('model' in spec) refs.push({ at: [...at, 'model'], value: spec.model });
+    else refs.push({ at: [...at, 'module'], value: spec.module });
   };
-  model('teacher', config.teacher);
-  model('student', config.student);
+  model(['teacher'], config.teacher);
+  model(['student'], config.student);
+  if (config.scheme.kind === 'ta-chain') config.scheme.assistants.forEach((a, i) => model(['scheme', 'assistants', i], a));
+  config.knowledge.forEach((k, i) => {
+    if (k.method === 'multi-kd') k.teachers.forEach((t, j) => model(['knowledge', i, 'teachers', j], t));
+  });
   for (const split of ['train', 'test'] as const) {
     const src = config.data[split];
     if (src.format === 'idx') {

@@ -13,7 +13,8 @@ export interface ExperimentConfig {
   /** One distilled student (and one baseline) per seed. Default `[1]`. */
   seeds: number[];
   data: DataConfig;
-  teacher: ModelSpec;
+  /** Required, except for `scheme: self` (the student teaches itself). */
+  teacher?: ModelSpec;
   student: ModelSpec;
   scheme: SchemeConfig;
   knowledge: KnowledgeEntry[];
@@ -103,19 +104,147 @@ export interface ModuleSpec {
   train?: TrainingConfig;
 }
 
-export interface SchemeConfig {
-  /** `offline`: the teacher is fixed while the student learns. */
-  kind: 'offline';
+/**
+ * Training scheme.
+ * - `offline`: the teacher is fixed (pre-trained or trained first) while the student learns.
+ * - `online`: deep mutual learning — the teacher (built fresh from a module) and `peers − 1`
+ *   students are trained together; each peer gets CE + the mean KL to every other peer.
+ * - `self`: the student teaches itself — auxiliary heads on shallower layers learn from the
+ *   deepest output (KD) and features (L2), "be your own teacher"; no separate teacher is used.
+ * - `born-again`: generation g+1 (the student architecture) learns from generation g; generation 0
+ *   is the teacher.
+ * - `ta-chain`: teacher → assistant(s) → student, each stage an offline distillation.
+ */
+export type SchemeConfig = OfflineScheme | OnlineScheme | SelfScheme | BornAgainScheme | TaChainScheme;
+
+export interface OfflineScheme { kind: 'offline' }
+
+export interface OnlineScheme {
+  kind: 'online';
+  /** Number of peers: the teacher plus peers − 1 students (default 2). */
+  peers: number;
+  /** Temperature of the peer-to-peer KL (default 1, as in deep mutual learning). */
+  temperature: number;
 }
 
-export type KnowledgeEntry = ResponseKnowledge;
+export interface SelfHead {
+  /** Student layer whose output feeds the auxiliary head. */
+  layer: string;
+}
 
-export interface ResponseKnowledge {
+export interface SelfScheme {
+  kind: 'self';
+  /** Auxiliary classifier heads on shallower layers of the student. */
+  heads: SelfHead[];
+  /** KD temperature from the deepest output to each head (default 3). */
+  temperature: number;
+  /** Weight of the KD term of each head; its CE gets 1 − alpha (default 0.3). */
+  alpha: number;
+  /** Weight of the feature L2 hint from the deepest features to each head's features (default 0.03). */
+  beta: number;
+}
+
+export interface BornAgainScheme {
+  kind: 'born-again';
+  /** Student generations after the teacher (default 2). */
+  generations: number;
+}
+
+export interface TaChainScheme {
+  kind: 'ta-chain';
+  /** Teacher assistants, largest first; each is distilled from the previous model of the chain. */
+  assistants: ModelSpec[];
+}
+
+/** Weight schedule of a loss term: multiplies the weight by a factor per epoch. */
+export type WeightSchedule =
+  | { kind: 'constant' }
+  /** Factor rises linearly from 1/epochs in epoch 1 to 1 at `epochs`, then stays 1. */
+  | { kind: 'linear-warmup'; epochs: number };
+
+/** One teacher layer ↔ one student layer. */
+export interface LayerPair {
+  teacher: string;
+  student: string;
+  /**
+   * How the student's output is mapped to the teacher's shape, trained with the student and left
+   * out of the exported student. `auto` (default): `dense` for vectors, `conv1x1` for feature maps
+   * when the shapes differ and the method needs equal shapes; `none`: use as it is.
+   */
+  adapter: 'auto' | 'none' | 'dense' | 'conv1x1';
+}
+
+/** FSP pairs name two layers per network (their Gram matrix is compared). */
+export interface FspPair {
+  teacher: [string, string];
+  student: [string, string];
+}
+
+interface TermBase {
+  weight: number;
+  schedule: WeightSchedule;
+}
+
+export type KnowledgeEntry =
+  | ResponseKnowledge
+  | DkdKnowledge
+  | MultiTeacherKnowledge
+  | FeatureKnowledge
+  | RelationKnowledge
+  | FspKnowledge;
+
+export interface ResponseKnowledge extends TermBase {
   kind: 'response';
   /** `kd`: Hinton et al. 2015, T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)). */
   method: 'kd';
   temperature: number;
-  weight: number;
+}
+
+export interface DkdKnowledge extends TermBase {
+  kind: 'response';
+  /** Decoupled KD (Zhao et al. 2022): alpha·TCKD + beta·NCKD, times T². */
+  method: 'dkd';
+  temperature: number;
+  alpha: number;
+  beta: number;
+  /** Epochs of linear warm-up of the DKD term (default 0; the paper uses 20 of 240). */
+  warmup: number;
+}
+
+export interface MultiTeacherKnowledge extends TermBase {
+  kind: 'response';
+  /** KD from the weighted average of several teachers' softened outputs. */
+  method: 'multi-kd';
+  temperature: number;
+  /** Weight of the experiment's `teacher` in the mixture (default 1). */
+  teacherWeight: number;
+  /** Further pre-trained teachers, each with its weight in the mixture. */
+  teachers: (ModelSpec & { weight: number })[];
+}
+
+export interface FeatureKnowledge extends TermBase {
+  kind: 'feature';
+  /** `fitnet` hints (MSE after an adapter), `at` attention transfer, `nst` neuron-selectivity transfer. */
+  method: 'fitnet' | 'at' | 'nst';
+  pairs: LayerPair[];
+  /** fitnet: train only the hint (student up to its paired layer + adapters) for this many epochs first. */
+  hintEpochs?: number;
+  /** at: the exponent p of Σ_c |A_c|^p (default 2). */
+  p?: number;
+}
+
+export interface RelationKnowledge extends TermBase {
+  kind: 'relation';
+  /** RKD distance / angle, similarity-preserving, probabilistic knowledge transfer, correlation congruence. */
+  method: 'rkd-distance' | 'rkd-angle' | 'sp' | 'pkt' | 'cc';
+  pairs: LayerPair[];
+}
+
+export interface FspKnowledge extends TermBase {
+  kind: 'relation';
+  /** Flow of solution procedure: Gram matrix between two layers of each network. */
+  method: 'fsp';
+  pairs: FspPair[];
 }
 
 export interface OptimizerConfig {

@@ -8,7 +8,9 @@
  *   are a `const` in every branch) or, without one, by the keys only one branch has (`model` vs
  *   `module`/`export`); only the chosen branch's errors are reported;
  * - a value of the wrong type or out of range gives one `expected …, found …` message;
- * - unknown fields suggest the closest known name.
+ * - unknown fields suggest the closest known name;
+ * - `patternErrorMessage` (VS Code's) and `minItemsErrorMessage` (ours, e.g. an empty `pairs` list)
+ *   replace the generic message.
  * Only the keywords in `SUPPORTED_KEYWORDS` may appear in the schema (a unit test checks it).
  */
 import { getNodeValue } from 'jsonc-parser';
@@ -16,7 +18,7 @@ import type { Node } from 'jsonc-parser';
 import schemaJson from '../../schema/experiment.schema.json';
 import { containerRange, LineIndex, rangeInTree } from './errors';
 import type { JsonPath } from './errors';
-import type { ConfigError, ExperimentConfig } from './types';
+import type { ConfigError, ExperimentConfig, FspPair, LayerPair, TrainingConfig } from './types';
 
 /** The subset of JSON Schema draft-07 the experiment schema uses. */
 export interface JsonSchema {
@@ -36,6 +38,8 @@ export interface JsonSchema {
   pattern?: string;
   /** VS Code extension keyword: the message for a `pattern` mismatch. */
   patternErrorMessage?: string;
+  /** Our keyword (editors ignore it): the whole message for an array with fewer than `minItems` items. */
+  minItemsErrorMessage?: string;
   items?: JsonSchema;
   minItems?: number;
   maxItems?: number;
@@ -57,7 +61,7 @@ export const SUPPORTED_KEYWORDS: ReadonlySet<string> = new Set([
   'exclusiveMinimum', 'exclusiveMaximum', 'minLength', 'maxLength', 'pattern', 'items', 'minItems',
   'maxItems', 'uniqueItems', 'oneOf', 'default', 'definitions',
   // annotations (editor only)
-  '$schema', '$id', 'title', 'description', 'markdownDescription', 'patternErrorMessage', 'examples',
+  '$schema', '$id', 'title', 'description', 'markdownDescription', 'patternErrorMessage', 'minItemsErrorMessage', 'examples',
   'markdownEnumDescriptions', 'enumDescriptions', 'defaultSnippets', 'deprecationMessage',
 ]);
 
@@ -84,6 +88,7 @@ export function validateExperimentTree(
 ): { config?: ExperimentConfig; errors: ConfigError[] } {
   const v = new Validator(experimentSchema, text);
   const value = v.check(root, experimentSchema, []);
+  checkTeacherPresent(root, value, v.problems);
   // Semantic rules read the typed config, so they run once the file matches the schema.
   if (v.problems.length === 0) semanticChecks(root, value, v.problems);
 
@@ -204,7 +209,9 @@ class Validator {
     const tooMany = s.maxItems !== undefined && children.length > s.maxItems;
     if (tooFew || tooMany) {
       const message =
-        children.length === 0 && s.minItems === 1
+        tooFew && s.minItemsErrorMessage !== undefined
+          ? s.minItemsErrorMessage
+          : children.length === 0 && s.minItems === 1
           ? `expected ${this.expected({ ...s, maxItems: undefined })}, found []`
           : `expected ${countPhrase(s)}, found ${children.length} item${children.length === 1 ? '' : 's'}`;
       this.report(path, node, message);
@@ -406,6 +413,7 @@ class Validator {
       case 'null':
         return 'null';
       case 'array': {
+        if (s.minItems !== undefined && s.minItems === s.maxItems && s.items) return `an array of ${s.minItems} ${this.pluralPhrase(s.items)}`;
         const head = s.minItems !== undefined && s.minItems > 0 && s.maxItems === undefined ? 'a non-empty array' : 'an array';
         return s.items ? `${head} of ${this.pluralPhrase(s.items)}` : head;
       }
@@ -455,11 +463,32 @@ class Validator {
 // ---------------------------------------------------------------------------------------------
 // Semantic checks (need no file system)
 
+const MISSING_TEACHER = 'missing required field "teacher" (only scheme "self" works without a teacher)';
+
+/**
+ * `teacher` is optional in the schema (scheme `self` needs none) but every other scheme needs one.
+ * Checked with the schema errors so that it is reported together with them; skipped when the
+ * scheme is invalid (its kind unknown) or when a misspelt key was already reported as the teacher.
+ */
+function checkTeacherPresent(root: Node, value: unknown, problems: Problem[]): void {
+  if (root.type !== 'object' || propertyValue(root, 'teacher')) return;
+  const kind = (value as Partial<ExperimentConfig> | undefined)?.scheme?.kind;
+  if (kind === undefined || kind === 'self') return;
+  const known = Object.keys(experimentSchema.properties ?? {});
+  const misspelt = (root.children ?? []).some((prop) => {
+    const key = prop.children?.[0]?.value as string | undefined;
+    return key !== undefined && !known.includes(key) && closest(key, known) === 'teacher';
+  });
+  if (misspelt) return;
+  problems.push({ path: [], message: MISSING_TEACHER, ...containerRange(root), severity: 'error' });
+}
+
 function semanticChecks(root: Node, value: unknown, problems: Problem[]): void {
   const config = value as ExperimentConfig;
   const at = (path: JsonPath, message: string, severity: 'error' | 'warning' = 'error'): void => {
     problems.push({ path, message, ...rangeInTree(root, path), severity });
   };
+  const epochs = config.training.epochs;
 
   // Synthetic data: the shape must match the kind.
   for (const split of ['train', 'test'] as const) {
@@ -472,22 +501,92 @@ function semanticChecks(root: Node, value: unknown, problems: Problem[]): void {
     }
   }
 
+  // Scheme ↔ teacher. (A missing teacher is reported with the schema errors.)
+  const scheme = config.scheme;
+  if (scheme.kind === 'online' && config.teacher) {
+    if ('model' in config.teacher) {
+      at(['teacher', 'model'],
+        'scheme "online" trains the teacher together with the students, so it must be built fresh from a module ' +
+        '({"module", "export"}); a pre-trained model.json teacher is frozen — use scheme "offline"');
+    }
+    if (config.teacher.train) {
+      at(['teacher', 'train'],
+        'scheme "online" trains the teacher together with the students (with "training"), so it is not trained first: remove "train"');
+    }
+  }
+  if (scheme.kind === 'self') {
+    if (config.teacher) {
+      at(['teacher'], 'scheme "self" uses no teacher (the student teaches itself through auxiliary heads): this teacher is ignored', 'warning');
+    }
+    const seen = new Map<string, number>();
+    scheme.heads.forEach((head, i) => {
+      const first = seen.get(head.layer);
+      if (first === undefined) seen.set(head.layer, i);
+      else at(['scheme', 'heads', i, 'layer'], `duplicate head on layer ${JSON.stringify(head.layer)} (same as heads[${first}])`);
+    });
+  }
+
+  // Knowledge entries. Layer names are checked by the engine, which has the models.
+  config.knowledge.forEach((k, i) => {
+    const here: JsonPath = ['knowledge', i];
+    if (k.kind !== 'response') {
+      const pairs: (LayerPair | FspPair)[] = k.pairs;
+      const seen = new Map<string, number>();
+      pairs.forEach((p, j) => {
+        const key = JSON.stringify([p.teacher, p.student]);
+        const first = seen.get(key);
+        if (first === undefined) {
+          seen.set(key, j);
+          return;
+        }
+        const name = (l: string | string[]): string => (Array.isArray(l) ? `[${l.map((s) => JSON.stringify(s)).join(', ')}]` : JSON.stringify(l));
+        at([...here, 'pairs', j],
+          `duplicate layer pair: teacher ${name(p.teacher)} and student ${name(p.student)} are already paired in pairs[${first}] (the term would count them twice)`,
+          'warning');
+      });
+    }
+    const longer = (n: number): string => `(${n} epochs) is longer than the training ("training.epochs": ${epochs})`;
+    if (k.schedule.kind === 'linear-warmup' && k.schedule.epochs > epochs) {
+      at([...here, 'schedule', 'epochs'], `the warm-up ${longer(k.schedule.epochs)}: this term never reaches its full weight`, 'warning');
+    }
+    if (k.method === 'dkd' && k.warmup > epochs) {
+      at([...here, 'warmup'], `the warm-up ${longer(k.warmup)}: this term never reaches its full weight`, 'warning');
+    }
+    if (k.method === 'multi-kd' && k.teacherWeight === 0 && k.teachers.every((t) => t.weight === 0)) {
+      at([...here, 'teacherWeight'], 'every teacher of this multi-kd term has weight 0: give "teacherWeight" or one of "teachers" a weight > 0');
+    }
+    if (k.method === 'fitnet' && k.hintEpochs !== undefined && k.hintEpochs >= epochs) {
+      at([...here, 'hintEpochs'],
+        `the hint stage (${k.hintEpochs} epochs) must be shorter than the training ("training.epochs": ${epochs}), or no epoch is left to train the whole student`);
+    }
+  });
+
   // The total loss must have at least one term with a positive weight.
   const weights = [...config.knowledge.map((k) => k.weight), config.labels.weight];
   if (weights.every((w) => w === 0)) {
     const path = findPath(root, ['labels', 'weight']) ?? ['labels'];
     at(path, 'every loss term has weight 0: give "labels" or a "knowledge" entry a weight > 0');
   }
-  if (config.knowledge.length === 0) {
+  // Online and self schemes distil through their peers / heads even without knowledge entries.
+  if (config.knowledge.length === 0 && scheme.kind !== 'online' && scheme.kind !== 'self') {
     at(['knowledge'], 'no knowledge entries: the student learns from the labels only, like the baseline', 'warning');
   }
 
+  if (config.knowledge.length > 0 && (scheme.kind === 'online' || scheme.kind === 'self')) {
+    at(['knowledge'], scheme.kind === 'online'
+      ? 'scheme "online" does not use these entries: the peers learn from each other through the mutual KL (see "scheme.temperature")'
+      : 'scheme "self" does not use these entries: the auxiliary heads learn from the network\'s own output and features', 'warning');
+  }
+
   // Optimizers: momentum is only read by `momentum` and `rmsprop`; `momentum` defaults to 0.9.
-  const trainings: [JsonPath, ExperimentConfig['training'] | undefined][] = [
+  const trainings: [JsonPath, TrainingConfig | undefined][] = [
     [['training'], config.training],
-    [['teacher', 'train'], config.teacher.train],
+    [['teacher', 'train'], config.teacher?.train],
     [['student', 'train'], config.student.train],
   ];
+  if (scheme.kind === 'ta-chain') {
+    scheme.assistants.forEach((a, i) => trainings.push([['scheme', 'assistants', i, 'train'], a.train]));
+  }
   for (const [path, training] of trainings) {
     if (!training) continue;
     const opt = training.optimizer;
@@ -496,6 +595,9 @@ function semanticChecks(root: Node, value: unknown, problems: Problem[]): void {
     }
     if (opt.kind === 'momentum' && opt.momentum === undefined) opt.momentum = 0.9;
   }
+
+  // The teacher of a self-distillation is ignored (warned above): leave it out of the config.
+  if (scheme.kind === 'self') delete config.teacher;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ import { modelStats } from './metrics/modelStats';
 import type { ModelStats } from './metrics/modelStats';
 import { describeSpec, resolveModel } from './models';
 import { loadLayersModelFromFile } from './models/fileIO';
+import { layerInfos } from './models/taps';
+import { suggestPairs } from './knowledge/suggest';
+import type { PairSuggestion } from './knowledge/suggest';
 
 function fmt(n: number): string {
   return n.toLocaleString('en-US');
@@ -48,12 +51,13 @@ export async function inspectTarget(target: string, backend?: BackendName): Prom
   const base = path.dirname(file);
   const models: tf.LayersModel[] = [];
   try {
-    const teacher = await resolveModel(config.teacher, base, config.seeds[0]);
-    models.push(teacher);
     const student = await resolveModel(config.student, base, config.seeds[0]);
     models.push(student);
-    const t = modelStats(teacher);
     const s = modelStats(student);
+    if (!config.teacher) return layerTable(`student: ${describeSpec(config.student)}`, s);
+    const teacher = await resolveModel(config.teacher, base, config.seeds[0]);
+    models.push(teacher);
+    const t = modelStats(teacher);
     return [
       layerTable(`teacher: ${describeSpec(config.teacher)}`, t), '',
       layerTable(`student: ${describeSpec(config.student)}`, s), '',
@@ -62,5 +66,34 @@ export async function inspectTarget(target: string, backend?: BackendName): Prom
     ].join('\n');
   } finally {
     models.forEach((m) => m.dispose());
+  }
+}
+
+/** `distill suggest-pairs`: proposed layer pairs for an experiment's teacher and student. */
+export async function suggestForExperiment(target: string, backend?: BackendName): Promise<{ text: string; pairs: PairSuggestion[] }> {
+  const file = path.resolve(target);
+  const loaded = loadExperiment(file);
+  if (!loaded.config || loaded.errors.some((e) => e.severity === 'error')) throw new ExperimentError(loaded.errors);
+  const config = loaded.config;
+  if (!config.teacher) throw new Error(`${file}: no teacher to pair with (scheme self pairs heads, not teacher layers)`);
+  await initBackend(backend ?? config.backend);
+  const base = path.dirname(file);
+  const teacher = await resolveModel(config.teacher, base, config.seeds[0]);
+  const student = await resolveModel(config.student, base, config.seeds[0]);
+  try {
+    const pairs = suggestPairs(layerInfos(teacher), layerInfos(student));
+    if (pairs.length === 0) return { text: 'no pairs to suggest: the student has no hidden stage that matches a teacher stage', pairs };
+    const lines = pairs.map((p, i) => `${i + 1}. teacher "${p.teacher}" ${shapeText(p.teacherShape)} ← student "${p.student}" ${shapeText(p.studentShape)}` +
+      `  [${p.method}${p.adapter === 'none' ? '' : `, adapter ${p.adapter}`}]\n   ${p.reason}`);
+    const byMethod = new Map<string, PairSuggestion[]>();
+    for (const p of pairs) byMethod.set(p.method, [...(byMethod.get(p.method) ?? []), p]);
+    const entries = [...byMethod].map(([method, ps]) => ({
+      kind: 'feature', method, weight: method === 'at' ? 100 : 1,
+      pairs: ps.map((p) => ({ teacher: p.teacher, student: p.student })),
+    }));
+    return { text: `${lines.join('\n')}\n\nknowledge entries to add:\n${JSON.stringify(entries, null, 2)}`, pairs };
+  } finally {
+    teacher.dispose();
+    student.dispose();
   }
 }

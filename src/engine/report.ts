@@ -43,12 +43,14 @@ export interface Report {
   experiment: string;
   runId: string;
   backend: string;
-  teacher: ModelFigures & { testAcc: number; testErrors: number };
+  /** The compared teacher (absent for self-distillation, where the student teaches itself). */
+  teacher?: ModelFigures & { testAcc: number; testErrors: number };
   student: ModelFigures;
-  compression: { params: number; bytes: number; flops: number; speedup: number };
+  compression?: { params: number; bytes: number; flops: number; speedup: number };
+  scheme: string;
   jobs: Record<string, JobReport>;
-  /** Last-epoch figures over seeds. */
-  summary: Record<'scratch' | 'distill', { testAcc: Stat; testErrors: Stat; agreement: Stat } | undefined>;
+  /** Last-epoch figures over seeds (agreement only where every seed measured it). */
+  summary: Record<'scratch' | 'distill', { testAcc: Stat; testErrors: Stat; agreement?: Stat } | undefined>;
   exportedJob: string;
   testSize: number;
 }
@@ -74,19 +76,19 @@ async function modelFigures(model: tf.LayersModel, inputShape: number[]): Promis
   return { params: s.params, bytes: s.bytes, flops: s.flops, latencyMsPerSample: lat.msPerSample };
 }
 
-export async function buildReport(runDir: string, config: ExperimentConfig, teacher: tf.LayersModel, teacherInput: number[],
-  teacherEval: Evaluation, data: PreparedData): Promise<Report> {
+export async function buildReport(runDir: string, config: ExperimentConfig, teacher: tf.LayersModel | undefined, teacherInput: number[],
+  teacherEval: Evaluation | undefined, data: PreparedData): Promise<Report> {
   const run = readRun(runDir);
   const epochs = readMetrics(runDir).filter((r): r is EpochRecord => r.type === 'epoch');
   const jobs: Record<string, JobReport> = {};
   for (const [job, state] of Object.entries(run.jobs)) {
-    if (state.kind === 'teacher') continue;
+    if (state.kind === 'teacher' || !(state.kind === 'scratch' || state.final)) continue;
     const mine = epochs.filter((r) => r.job === job).sort((a, b) => a.epoch - b.epoch);
     if (mine.length === 0) continue;
     const last = mine[mine.length - 1];
     const key = (r: EpochRecord) => r.valAcc ?? r.testAcc;
     const best = mine.reduce((a, b) => (key(b) > key(a) ? b : a));
-    jobs[job] = { kind: state.kind, seed: state.seed, last: figures(last), best: figures(best) };
+    jobs[job] = { kind: state.kind === 'scratch' ? 'scratch' : 'distill', seed: state.seed, last: figures(last), best: figures(best) };
   }
   const summarize = (kind: 'scratch' | 'distill') => {
     const rows = Object.values(jobs).filter((j) => j.kind === kind);
@@ -94,7 +96,7 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
     return {
       testAcc: stat(rows.map((r) => r.last.testAcc)),
       testErrors: stat(rows.map((r) => r.last.testErrors)),
-      agreement: stat(rows.map((r) => r.last.agreement ?? NaN)),
+      ...(rows.every((r) => r.last.agreement !== undefined) ? { agreement: stat(rows.map((r) => r.last.agreement!)) } : {}),
     };
   };
   const distilled = Object.entries(jobs).filter(([, j]) => j.kind === 'distill');
@@ -109,19 +111,22 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
   } finally {
     studentModel.dispose();
   }
-  const teacherFig = await modelFigures(teacher, teacherInput);
+  const teacherFig = teacher ? await modelFigures(teacher, teacherInput) : undefined;
   return {
     experiment: config.name,
     runId: run.id,
     backend: run.backend?.name ?? 'unknown',
-    teacher: { ...teacherFig, testAcc: teacherEval.acc, testErrors: teacherEval.errors },
+    scheme: config.scheme.kind,
+    ...(teacherFig && teacherEval ? {
+      teacher: { ...teacherFig, testAcc: teacherEval.acc, testErrors: teacherEval.errors },
+      compression: {
+        params: teacherFig.params / student.params,
+        bytes: teacherFig.bytes / student.bytes,
+        flops: teacherFig.flops / Math.max(1, student.flops),
+        speedup: teacherFig.latencyMsPerSample / Math.max(1e-9, student.latencyMsPerSample),
+      },
+    } : {}),
     student,
-    compression: {
-      params: teacherFig.params / student.params,
-      bytes: teacherFig.bytes / student.bytes,
-      flops: teacherFig.flops / Math.max(1, student.flops),
-      speedup: teacherFig.latencyMsPerSample / Math.max(1e-9, student.latencyMsPerSample),
-    },
     jobs,
     summary: { scratch: summarize('scratch'), distill: summarize('distill') },
     exportedJob,

@@ -1,26 +1,44 @@
 /**
- * One experiment run, start to end: validate, pick the backend, load data and models, train the
- * teacher when asked, then per seed the scratch baseline and the distilled student, export the
+ * One experiment run, start to end: validate, pick the backend, load data and models, check every
+ * layer pair against the models, then run the scheme's jobs in order — the teacher when it is
+ * trained first, and per seed the scratch baseline and the distilled student(s) — export the
  * student and write the report. Every step is recorded in the run folder, so a run that was
- * stopped or killed continues with `resumeRun` from where its files say it was.
+ * stopped or killed continues from where its files say it was.
+ *
+ * Jobs per scheme:
+ *   offline     teacher? · scratch-s · distill-s                     (distill taught by the teacher)
+ *   born-again  teacher? · scratch-s · born-g1-s · born-g2-s · …     (generation g+1 taught by g)
+ *   ta-chain    teacher? · scratch-s · ta1-s · … · distill-s         (each taught by the previous)
+ *   online      scratch-s · online-s                                 (teacher + students trained together)
+ *   self        scratch-s · self-s                                   (the student with auxiliary heads)
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import type { BackendName, ExperimentConfig } from '../config/types';
+import type { BackendName, ExperimentConfig, ModelSpec } from '../config/types';
 import { ExperimentError, loadExperiment } from '../config/parse';
+import { locate } from '../config/errors';
+import type { ConfigError } from '../config/types';
 import type { EngineToHost } from '../protocol/engine';
 import { initBackend } from './backend';
 import { prepareData } from './data';
 import type { PreparedData } from './data';
-import { modelInputShape, outputWidth, predictLogits, evaluateLogits } from './evaluate';
-import { buildLossTerms } from './losses/registry';
+import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from './evaluate';
+import { buildTerms, disposeTerms, KnowledgeError } from './knowledge/terms';
+import type { KnowledgeProblem } from './knowledge/terms';
 import { describeSpec, resolveModel } from './models';
 import { loadLayersModelFromFile, saveLayersModel } from './models/fileIO';
 import { ProgressClock, stepsPerEpoch, trainJob } from './train';
-import type { JobKind, JobState, RunJson, RunStatus } from './runs/store';
-import { createRun, MetricsLog, readRun, readSnapshot, updateRun } from './runs/store';
+import type { Learner } from './train';
+import type { JobState, RunJson, RunStatus } from './runs/store';
+import { createRun, defaultRunsDir, MetricsLog, readRun, readSnapshot, updateRun } from './runs/store';
 import { buildReport } from './report';
+import { distillLearner } from './schemes/distill';
+import type { FixedTeacher } from './schemes/distill';
+import { onlineLearner } from './schemes/online';
+import { checkHeads, selfLearner } from './schemes/self';
+
+export { defaultRunsDir };
 
 export interface RunOptions {
   /** The experiment file to run (a new run folder is created). */
@@ -41,29 +59,58 @@ export interface RunResult {
   error?: string;
 }
 
-export function defaultRunsDir(experimentFile: string): string {
-  return path.join(path.dirname(path.resolve(experimentFile)), '.distill', 'runs');
-}
-
 /** The jobs of an experiment, in the order they run. */
 export function planJobs(config: ExperimentConfig): Record<string, JobState> {
   const jobs: Record<string, JobState> = {};
-  const t = config.teacher.train;
-  if (t) jobs.teacher = { kind: 'teacher', seed: config.seeds[0], status: 'pending', epochs: t.epochs, completedEpochs: 0 };
+  const scheme = config.scheme;
+  const job = (kind: JobState['kind'], seed: number, extra: Partial<JobState> = {}, epochs = config.training.epochs): JobState =>
+    ({ kind, seed, status: 'pending', epochs, completedEpochs: 0, ...extra });
+  const t = config.teacher?.train;
+  if (t && scheme.kind !== 'online') jobs.teacher = job('teacher', config.seeds[0], { model: 'teacher' }, t.epochs);
   for (const seed of config.seeds) {
-    if (config.baseline) jobs[`scratch-s${seed}`] = { kind: 'scratch', seed, status: 'pending', epochs: config.training.epochs, completedEpochs: 0 };
-    jobs[`distill-s${seed}`] = { kind: 'distill', seed, status: 'pending', epochs: config.training.epochs, completedEpochs: 0 };
+    if (config.baseline) jobs[`scratch-s${seed}`] = job('scratch', seed, { model: 'student' });
+    switch (scheme.kind) {
+      case 'offline':
+        jobs[`distill-s${seed}`] = job('distill', seed, { model: 'student', teacher: 'teacher', final: true });
+        break;
+      case 'born-again': {
+        let teacher = 'teacher';
+        for (let g = 1; g <= scheme.generations; g++) {
+          const id = `born-g${g}-s${seed}`;
+          jobs[id] = job('distill', seed, { model: 'student', teacher, final: g === scheme.generations });
+          teacher = id;
+        }
+        break;
+      }
+      case 'ta-chain': {
+        let teacher = 'teacher';
+        scheme.assistants.forEach((_, i) => {
+          const id = `ta${i + 1}-s${seed}`;
+          jobs[id] = job('distill', seed, { model: `assistant:${i}`, teacher });
+          teacher = id;
+        });
+        jobs[`distill-s${seed}`] = job('distill', seed, { model: 'student', teacher, final: true });
+        break;
+      }
+      case 'online':
+        jobs[`online-s${seed}`] = job('online', seed, { model: 'student', final: true });
+        break;
+      case 'self':
+        jobs[`self-s${seed}`] = job('self', seed, { model: 'student', final: true });
+        break;
+    }
   }
   return jobs;
 }
 
-/** Runs an experiment (or resumes a run). Never throws for training failures: they end in `failed`. */
+/** Runs an experiment (or resumes a run). Training failures end in `failed`, they do not throw. */
 export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   const emit = opts.emit ?? (() => undefined);
   const shouldStop = opts.shouldStop ?? (() => false);
   let runDir: string;
   let config: ExperimentConfig;
   let experimentFile: string;
+  let experimentText: string;
 
   if (opts.resume) {
     runDir = path.resolve(opts.resume);
@@ -73,8 +120,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       return { runDir, status: 'completed' };
     }
     const snap = readSnapshot(runDir);
-    config = snap.config;
-    experimentFile = snap.experimentFile;
+    ({ config, experimentFile, experimentText } = snap);
     new MetricsLog(runDir).append({ type: 'event', event: 'resume', message: `resumed from status ${run.status}`, t: new Date().toISOString() });
     updateRun(runDir, (r) => {
       r.resumes.push(new Date().toISOString());
@@ -86,10 +132,12 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     const loaded = loadExperiment(experimentFile);
     if (!loaded.config || loaded.errors.some((e) => e.severity === 'error')) throw new ExperimentError(loaded.errors);
     config = loaded.config;
+    experimentText = loaded.text ?? '';
     const runsDir = opts.runsDir ? path.resolve(opts.runsDir) : defaultRunsDir(experimentFile);
-    runDir = createRun(runsDir, { experimentFile, experimentText: loaded.text ?? '', config }, planJobs(config));
+    runDir = createRun(runsDir, { experimentFile, experimentText, config }, planJobs(config));
     new MetricsLog(runDir).append({ type: 'event', event: 'start', t: new Date().toISOString() });
   }
+  emit({ type: 'started', runDir, runId: path.basename(runDir), backend: opts.backend ?? config.backend });
 
   try {
     const backend = await initBackend(opts.backend ?? config.backend);
@@ -100,9 +148,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       r.backend = { name: backend.name, versions: backend.versions, notes: backend.notes, customKernels: backend.customKernels };
       r.versions = { node: process.version, ...backend.versions };
     });
-    emit({ type: 'started', runDir, runId: path.basename(runDir), backend: backend.name });
+    emit({ type: 'log', level: 'info', message: `backend: ${backend.name}` });
     for (const n of backend.notes) emit({ type: 'log', level: 'info', message: `backend: ${n}` });
-    const status = await execute(runDir, config, experimentFile, emit, shouldStop);
+    const session = new RunSession(runDir, config, experimentFile, experimentText, emit, shouldStop);
+    const status = await session.execute();
     updateRun(runDir, (r) => {
       r.status = status;
       if (status === 'completed') r.finishedAt = new Date().toISOString();
@@ -122,111 +171,249 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   }
 }
 
-async function execute(runDir: string, config: ExperimentConfig, experimentFile: string,
-  emit: (m: EngineToHost) => void, shouldStop: () => boolean): Promise<'completed' | 'cancelled'> {
-  const baseDir = path.dirname(experimentFile);
-  emit({ type: 'log', level: 'info', message: 'loading data' });
-  const data = prepareData(config.data, baseDir);
-  emit({
-    type: 'log', level: 'info',
-    message: `data: train ${data.train.size}, validation ${data.validation?.size ?? 0}, test ${data.test.size}, ` +
-      `${data.numClasses} classes, samples [${data.shape.join(', ')}]`,
-  });
-  const metrics = new MetricsLog(runDir);
-  const run = readRun(runDir);
-  const clock = new ProgressClock(0, 0);
-  for (const j of Object.values(run.jobs)) {
-    const epochs = j.epochs;
-    const steps = stepsPerEpoch(data.train.size, j.kind === 'teacher' && config.teacher.train ? config.teacher.train : config.training);
-    clock.totalSteps += epochs * steps;
-    clock.doneSteps += j.completedEpochs * steps;
+/** Everything one execution of a run holds: data, the teacher, cached logits, the clock. */
+class RunSession {
+  private readonly baseDir: string;
+  private data!: PreparedData;
+  private readonly metrics: MetricsLog;
+  private readonly clock = new ProgressClock(0, 0);
+  private readonly teachers = new Map<string, FixedTeacher>();
+  private extraTeacherLogits: Float32Array[] = [];
+
+  constructor(private readonly runDir: string, private readonly config: ExperimentConfig, private readonly experimentFile: string,
+    private readonly experimentText: string, private readonly emit: (m: EngineToHost) => void, private readonly shouldStop: () => boolean) {
+    this.baseDir = path.dirname(experimentFile);
+    this.metrics = new MetricsLog(runDir);
   }
 
-  // --- teacher -----------------------------------------------------------------------------
-  const teacherDir = path.join(runDir, 'models', 'teacher');
-  let teacher: tf.LayersModel;
-  if (config.teacher.train && run.jobs.teacher?.status === 'completed') {
-    teacher = await loadLayersModelFromFile(path.join(teacherDir, 'model.json'));
-  } else {
-    teacher = await resolveModel(config.teacher, baseDir, config.seeds[0]);
+  private log(message: string): void {
+    this.emit({ type: 'log', level: 'info', message });
   }
-  const teacherInput = modelInputShape(teacher, data.shape, `teacher (${describeSpec(config.teacher)})`);
-  checkClasses(teacher, data, `teacher (${describeSpec(config.teacher)})`);
-  if (config.teacher.train && run.jobs.teacher?.status !== 'completed') {
-    const status = await runJob(runDir, 'teacher', 'teacher', config.seeds[0], teacher, teacherInput, data,
-      config.teacher.train, buildLossTerms(config, 'teacher'), undefined, metrics, clock, emit, shouldStop);
-    if (status === 'cancelled') return 'cancelled';
-  }
-  emit({ type: 'log', level: 'info', message: 'caching teacher outputs' });
-  const teacherLogits = {
-    train: predictLogits(teacher, data.train, teacherInput),
-    validation: data.validation ? predictLogits(teacher, data.validation, teacherInput) : undefined,
-    test: predictLogits(teacher, data.test, teacherInput),
-  };
-  const teacherEval = evaluateLogits(teacherLogits.test, data.test.y, outputWidth(teacher));
-  emit({ type: 'log', level: 'info', message: `teacher test accuracy ${(teacherEval.acc * 100).toFixed(2)}% (${teacherEval.errors} errors)` });
 
-  // --- students ------------------------------------------------------------------------------
-  for (const [job, state] of Object.entries(readRun(runDir).jobs)) {
-    if (state.kind === 'teacher' || state.status === 'completed') continue;
-    if (shouldStop()) return 'cancelled';
-    const student = await resolveModel(config.student, baseDir, state.seed);
-    try {
-      const who = `student (${describeSpec(config.student)})`;
-      const input = modelInputShape(student, data.shape, who);
-      if (outputWidth(student) !== outputWidth(teacher)) {
-        throw new Error(`${who}: its output has ${outputWidth(student)} units, the teacher's has ${outputWidth(teacher)}; ` +
-          'response-based distillation needs the same classes on both');
-      }
-      const terms = buildLossTerms(config, state.kind === 'distill' ? 'distill' : 'scratch');
-      const status = await runJob(runDir, job, state.kind, state.seed, student, input, data, config.training, terms,
-        state.kind === 'distill' ? teacherLogits : { ...teacherLogits, train: undefined },
-        metrics, clock, emit, shouldStop);
+  /** The spec of an architecture named in a job (`teacher`, `student`, `assistant:<i>`). */
+  private spec(model: string | undefined): ModelSpec {
+    const c = this.config;
+    if (model === 'teacher') return c.teacher!;
+    if (model?.startsWith('assistant:')) {
+      if (c.scheme.kind !== 'ta-chain') throw new Error(`job model ${model} needs scheme ta-chain`);
+      return c.scheme.assistants[Number(model.slice('assistant:'.length))];
+    }
+    return c.student;
+  }
+
+  private who(model: string | undefined): string {
+    const name = model?.startsWith('assistant:') ? `assistant ${Number(model.slice(10)) + 1}` : (model ?? 'student');
+    return `${name} (${describeSpec(this.spec(model))})`;
+  }
+
+  async execute(): Promise<'completed' | 'cancelled'> {
+    const { config } = this;
+    this.log('loading data');
+    this.data = prepareData(config.data, this.baseDir);
+    const d = this.data;
+    this.log(`data: train ${d.train.size}, validation ${d.validation?.size ?? 0}, test ${d.test.size}, ${d.numClasses} classes, samples [${d.shape.join(', ')}]`);
+    await this.checkModels();
+
+    const run = readRun(this.runDir);
+    for (const j of Object.values(run.jobs)) {
+      const training = j.kind === 'teacher' && config.teacher?.train ? config.teacher.train : config.training;
+      const steps = stepsPerEpoch(d.train.size, training);
+      this.clock.totalSteps += j.epochs * steps;
+      this.clock.doneSteps += j.completedEpochs * steps;
+    }
+
+    for (const [job, state] of Object.entries(readRun(this.runDir).jobs)) {
+      if (state.status === 'completed') continue;
+      if (this.shouldStop()) return 'cancelled';
+      const status = await this.runJob(job, state);
       if (status === 'cancelled') return 'cancelled';
+    }
+
+    const report = await this.withReportTeacher((teacher, input, evalFig) =>
+      buildReport(this.runDir, config, teacher, input, evalFig, this.data));
+    exportStudent(this.runDir, report.exportedJob);
+    fs.writeFileSync(path.join(this.runDir, 'report.json'), JSON.stringify(report, null, 2));
+    for (const t of this.teachers.values()) t.model.dispose();
+    return 'completed';
+  }
+
+  /**
+   * Before any training: every architecture builds, fits the data and the classes, and every
+   * layer pair and self-distillation head resolves. Problems are reported located in the
+   * experiment file, all at once.
+   */
+  private async checkModels(): Promise<void> {
+    const c = this.config;
+    const problems: KnowledgeProblem[] = [];
+    const built = new Map<string, tf.LayersModel>();
+    const build = async (model: string) => {
+      if (!built.has(model)) {
+        const m = await resolveModel(this.spec(model), this.baseDir, c.seeds[0]);
+        modelInputShape(m, this.data.shape, this.who(model));
+        const width = outputWidth(m);
+        if (this.data.numClasses > width) {
+          throw new Error(`data: labels go up to ${this.data.numClasses - 1}, but the ${this.who(model)} has ${width} outputs ` +
+            `(labels must be in 0..${width - 1})`);
+        }
+        built.set(model, m);
+      }
+      return built.get(model)!;
+    };
+    try {
+      const student = await build('student');
+      const teacherModel = c.teacher ? await build('teacher') : undefined;
+      if (teacherModel && outputWidth(student) !== outputWidth(teacherModel)) {
+        throw new Error(`${this.who('student')}: its output has ${outputWidth(student)} units, the teacher's has ${outputWidth(teacherModel)}; ` +
+          'distillation needs the same classes on both');
+      }
+      const stages = new Set<string>();
+      for (const j of Object.values(planJobs(c))) {
+        if (j.kind === 'distill') stages.add(`${j.teacher === 'teacher' ? 'teacher' : planJobs(c)[j.teacher!].model}|${j.model}`);
+      }
+      for (const stage of stages) {
+        const [t, s] = stage.split('|');
+        try {
+          disposeTerms(buildTerms(c, 'distill', { teacher: await build(t), student: await build(s!) }, { adapterPrefix: 'check' }));
+        } catch (e) {
+          if (!(e instanceof KnowledgeError)) throw e;
+          for (const p of e.problems) if (!problems.some((q) => q.message === p.message)) problems.push(p);
+        }
+      }
+      if (c.scheme.kind === 'self') {
+        for (const h of checkHeads(student, c.scheme)) problems.push({ path: ['scheme', 'heads', h.index, 'layer'], message: h.message });
+      }
     } finally {
-      student.dispose();
+      for (const m of built.values()) m.dispose();
+    }
+    if (problems.length) {
+      const errors: ConfigError[] = problems.map((p) => ({
+        file: this.experimentFile, path: p.path, location: locate(this.experimentText, p.path), message: p.message, severity: 'error',
+      }));
+      throw new ExperimentError(errors);
     }
   }
 
-  // --- export + report -----------------------------------------------------------------------
-  const report = await buildReport(runDir, config, teacher, teacherInput, teacherEval, data);
-  exportStudent(runDir, report.exportedJob);
-  fs.writeFileSync(path.join(runDir, 'report.json'), JSON.stringify(report, null, 2));
-  teacher.dispose();
-  return 'completed';
-}
-
-function checkClasses(model: tf.LayersModel, data: PreparedData, who: string): void {
-  const width = outputWidth(model);
-  if (data.numClasses > width) {
-    throw new Error(`data: labels go up to ${data.numClasses - 1}, but the ${who} has ${width} outputs ` +
-      `(labels must be in 0..${width - 1})`);
+  /** The fixed teacher of a job: the experiment's teacher, or a previous job's final model. */
+  private async fixedTeacher(source: string): Promise<FixedTeacher> {
+    const hit = this.teachers.get(source);
+    if (hit) return hit;
+    let model: tf.LayersModel;
+    if (source === 'teacher') {
+      const trained = path.join(this.runDir, 'models', 'teacher', 'model.json');
+      model = this.config.teacher?.train && fs.existsSync(trained)
+        ? await loadLayersModelFromFile(trained)
+        : await resolveModel(this.config.teacher!, this.baseDir, this.config.seeds[0]);
+    } else {
+      model = await loadLayersModelFromFile(path.join(this.runDir, 'models', source, 'model.json'));
+    }
+    const inputShape = modelInputShape(model, this.data.shape, `teacher ${source}`);
+    this.log(`caching the outputs of ${source === 'teacher' ? 'the teacher' : source}`);
+    const d = this.data;
+    const logits = {
+      train: predictLogits(model, d.train, inputShape),
+      validation: d.validation ? predictLogits(model, d.validation, inputShape) : undefined,
+      test: predictLogits(model, d.test, inputShape),
+    };
+    const ev = evaluateLogits(logits.test, d.test.y, outputWidth(model));
+    this.log(`${source === 'teacher' ? 'teacher' : source}: test accuracy ${(ev.acc * 100).toFixed(2)}% (${ev.errors} errors)`);
+    const t = { model, inputShape, logits };
+    this.teachers.set(source, t);
+    return t;
   }
-}
 
-async function runJob(runDir: string, job: string, kind: JobKind, seed: number, model: tf.LayersModel, inputShape: number[],
-  data: PreparedData, training: ExperimentConfig['training'], terms: ReturnType<typeof buildLossTerms>,
-  teacherLogits: { train?: Float32Array; validation?: Float32Array; test: Float32Array } | undefined,
-  metrics: MetricsLog, clock: ProgressClock, emit: (m: EngineToHost) => void, shouldStop: () => boolean): Promise<'completed' | 'cancelled'> {
-  updateRun(runDir, (r) => {
-    r.jobs[job].status = 'running';
-  });
-  emit({ type: 'log', level: 'info', message: `${job}: ${terms.map((t) => `${t.weight}·${t.name}`).join(' + ')}, ${training.epochs} epochs` });
-  const status = await trainJob({
-    runDir, job, kind, seed, model, inputShape, data, training, terms,
-    teacherLogits: teacherLogits?.train ? { train: teacherLogits.train } : undefined,
-    evalTeacherLogits: teacherLogits ? { validation: teacherLogits.validation, test: teacherLogits.test } : undefined,
-    metrics, clock, emit, shouldStop,
-  });
-  if (status === 'completed') {
-    const dir = path.join(runDir, 'models', job);
-    if (!fs.existsSync(dir)) await saveLayersModel(model, dir);
-    updateRun(runDir, (r) => {
-      r.jobs[job].status = 'completed';
+  private async extraTeachers(): Promise<Float32Array[]> {
+    if (this.extraTeacherLogits.length) return this.extraTeacherLogits;
+    for (const entry of this.config.knowledge) {
+      if (entry.method !== 'multi-kd') continue;
+      for (const spec of entry.teachers) {
+        const m = await resolveModel(spec, this.baseDir, this.config.seeds[0]);
+        try {
+          this.extraTeacherLogits.push(predictLogits(m, this.data.train, modelInputShape(m, this.data.shape, describeSpec(spec))));
+        } finally {
+          m.dispose();
+        }
+      }
+    }
+    return this.extraTeacherLogits;
+  }
+
+  private async runJob(job: string, state: JobState): Promise<'completed' | 'cancelled'> {
+    const c = this.config;
+    const d = this.data;
+    updateRun(this.runDir, (r) => {
+      r.jobs[job].status = 'running';
     });
-    metrics.append({ type: 'event', event: 'job-done', job, t: new Date().toISOString() });
+    let learner: Learner;
+    let training = c.training;
+    const model = await resolveModel(this.spec(state.model), this.baseDir, state.seed);
+    const inputShape = modelInputShape(model, d.shape, this.who(state.model));
+    const numClasses = outputWidth(model);
+    if (state.kind === 'teacher' || state.kind === 'scratch') {
+      training = state.kind === 'teacher' ? c.teacher!.train! : c.training;
+      const evalTeacher = state.kind === 'scratch' && c.teacher && c.scheme.kind !== 'online' && c.scheme.kind !== 'self'
+        ? await this.fixedTeacher('teacher') : undefined;
+      learner = distillLearner({ student: model, inputShape, terms: buildTerms(c, 'scratch', { student: model }), numClasses,
+        teacher: evalTeacher ? { ...evalTeacher, logits: { ...evalTeacher.logits } } : undefined });
+    } else if (state.kind === 'distill') {
+      const teacher = await this.fixedTeacher(state.teacher ?? 'teacher');
+      const terms = buildTerms(c, 'distill', { teacher: teacher.model, student: model }, { adapterPrefix: `adapter_${job}` });
+      learner = distillLearner({ student: model, inputShape, terms, teacher, numClasses, extraTeacherLogits: await this.extraTeachers() });
+    } else if (state.kind === 'online') {
+      if (c.scheme.kind !== 'online') throw new Error('online job outside scheme online');
+      const peers = [{ name: 'teacher', model: await resolveModel(c.teacher!, this.baseDir, state.seed * 1000 + 1), inputShape: [] as number[] },
+        { name: 'student', model, inputShape }];
+      for (let k = 2; k < c.scheme.peers; k++) {
+        peers.push({ name: `student${k}`, model: await resolveModel(c.student, this.baseDir, state.seed * 1000 + k), inputShape });
+      }
+      peers[0].inputShape = modelInputShape(peers[0].model, d.shape, this.who('teacher'));
+      learner = onlineLearner(peers, { labelsWeight: c.labels.weight > 0 ? c.labels.weight : 1, temperature: c.scheme.temperature, data: d, numClasses });
+    } else {
+      if (c.scheme.kind !== 'self') throw new Error('self job outside scheme self');
+      learner = selfLearner(model, inputShape, c.scheme, { data: d, numClasses });
+    }
+    this.log(`${job}: ${learner.termNames.join(' + ')}, ${training.epochs} epochs`);
+    try {
+      const status = await trainJob({
+        runDir: this.runDir, job, kind: state.kind, seed: state.seed, learner, data: d, training,
+        metrics: this.metrics, clock: this.clock, emit: this.emit, shouldStop: this.shouldStop,
+      });
+      if (status === 'completed') {
+        const dir = path.join(this.runDir, 'models', job);
+        if (!fs.existsSync(dir)) await saveLayersModel(model, dir);
+        if (state.kind === 'online') {
+          const peerDir = path.join(this.runDir, 'models', `${job}-teacher`);
+          if (!fs.existsSync(peerDir)) await saveLayersModel(learner.extras[0], peerDir);
+        }
+        updateRun(this.runDir, (r) => {
+          r.jobs[job].status = 'completed';
+        });
+        this.metrics.append({ type: 'event', event: 'job-done', job, t: new Date().toISOString() });
+      }
+      return status;
+    } finally {
+      learner.dispose();
+      model.dispose();
+    }
   }
-  return status;
+
+  /** Calls `fn` with the model the report compares against: the teacher, or nothing (self). */
+  private async withReportTeacher<T>(fn: (teacher: tf.LayersModel | undefined, input: number[], ev: ReturnType<typeof evaluateLogits> | undefined) => Promise<T>): Promise<T> {
+    const c = this.config;
+    if (c.scheme.kind === 'self' || !c.teacher) return fn(undefined, [], undefined);
+    if (c.scheme.kind === 'online') {
+      const jobs = Object.keys(readRun(this.runDir).jobs).filter((j) => j.startsWith('online-'));
+      const model = await loadLayersModelFromFile(path.join(this.runDir, 'models', `${jobs[0]}-teacher`, 'model.json'));
+      try {
+        const input = modelInputShape(model, this.data.shape, 'teacher');
+        const logits = predictLogits(model, this.data.test, input);
+        return await fn(model, input, evaluateLogits(logits, this.data.test.y, outputWidth(model)));
+      } finally {
+        model.dispose();
+      }
+    }
+    const t = await this.fixedTeacher('teacher');
+    return fn(t.model, t.inputShape, evaluateLogits(t.logits.test, this.data.test.y, outputWidth(t.model)));
+  }
 }
 
 /** Copies the chosen distilled student's final model to `student/` (once). */

@@ -9,12 +9,11 @@ import type { TrainingConfig, OptimizerConfig } from '../config/types';
 import type { EngineToHost } from '../protocol/engine';
 import type { PreparedData } from './data';
 import { batchIndices, gather } from './data';
-import type { LossTerm } from './losses/registry';
 import { evaluateModel } from './evaluate';
 import type { JobKind, MetricsLog } from './runs/store';
 import { updateRun } from './runs/store';
 import type { LoopState } from './runs/checkpoints';
-import { latestCheckpoint, restoreModelWeights, restoreOptimizer, saveCheckpoint } from './runs/checkpoints';
+import { latestCheckpoint, restoreExtras, restoreModelWeights, restoreOptimizer, saveCheckpoint } from './runs/checkpoints';
 import { mulberry32 } from './random';
 
 export class TrainingError extends Error {
@@ -53,20 +52,62 @@ export class ProgressClock {
   }
 }
 
+/** One batch, as tensors (disposed by the loop after the step). */
+export interface Batch {
+  xs: tf.Tensor;
+  ys: tf.Tensor;
+  /** Row indices of the batch in the training split. */
+  idx: Int32Array;
+}
+
+/** What one step's loss function returns (all tensors scalars except `logits`). */
+export interface StepLoss {
+  total: tf.Scalar;
+  /** One value per name of `Learner.termNames`, unweighted. */
+  terms: tf.Scalar[];
+  /** Per term (same order), the loss of each of its pairs (see `Learner.pairLabels`). */
+  pairs: tf.Scalar[][];
+  /** Logits of the evaluated model, for the running training accuracy. */
+  logits: tf.Tensor;
+}
+
+/**
+ * What a job trains: the loop is the same for every scheme; a learner says which variables move
+ * and how one batch's loss is computed (offline distillation, mutual learning, self-distillation).
+ */
+export interface Learner {
+  /** The model evaluated every epoch, checkpointed as model.json and saved as the job's result. */
+  model: tf.LayersModel;
+  inputShape: number[];
+  /** Every variable the optimizer updates (model, adapters, heads, peers). */
+  variables: tf.Variable[];
+  /** Further trained models checkpointed beside `model` (adapters, heads, peers), in a fixed order. */
+  extras: tf.LayersModel[];
+  /** Names of the logged terms (`total` is added by the loop). */
+  termNames: string[];
+  /** Per term name, the labels of its pairs (`teacherLayer→studentLayer`). */
+  pairLabels: Record<string, string[]>;
+  /** Runs outside the gradient tape before `loss` (e.g. the teacher's forward pass). */
+  prepare?(batch: Batch): void;
+  /** Runs inside the gradient tape. `epoch` is 1-based (for schedules). */
+  loss(batch: Batch, epoch: number): StepLoss;
+  /** Disposes what `prepare` kept. */
+  afterStep?(): void;
+  /** Teacher logits of validation/test now (for agreement); fixed teachers may return cached ones. */
+  evalTeacherLogits?(): { validation?: Float32Array; test: Float32Array } | undefined;
+  /** Further epoch-end figures (e.g. auxiliary heads' or peers' test accuracy). */
+  epochExtras?(): Record<string, number>;
+  dispose(): void;
+}
+
 export interface JobSpec {
   runDir: string;
   job: string;
   kind: JobKind;
   seed: number;
-  model: tf.LayersModel;
-  inputShape: number[];
+  learner: Learner;
   data: PreparedData;
   training: TrainingConfig;
-  terms: LossTerm[];
-  /** The teacher's logits of the training split, for the distillation terms (offline: computed once, reused). */
-  teacherLogits?: { train: Float32Array };
-  /** The teacher's logits of validation / test, to measure agreement with it. */
-  evalTeacherLogits?: { validation?: Float32Array; test: Float32Array };
   metrics: MetricsLog;
   clock: ProgressClock;
   emit: (msg: EngineToHost) => void;
@@ -78,21 +119,21 @@ export function stepsPerEpoch(n: number, training: TrainingConfig): number {
   return training.stepsPerEpoch ? Math.min(full, training.stepsPerEpoch) : full;
 }
 
-const PHASE: Record<JobKind, 'teacher' | 'scratch' | 'distill'> = { teacher: 'teacher', scratch: 'scratch', distill: 'distill' };
+const PHASE: Record<JobKind, 'teacher' | 'scratch' | 'distill'> = { teacher: 'teacher', scratch: 'scratch', distill: 'distill', online: 'distill', self: 'distill' };
 
 /** Trains a job to its last epoch, continuing from its latest checkpoint when there is one. */
 export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'> {
-  const { runDir, job, model, data, training, metrics, emit } = spec;
+  const { runDir, job, learner, data, training, metrics, emit } = spec;
+  const model = learner.model;
   const optimizer = makeOptimizer(training.optimizer);
-  const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const steps = stepsPerEpoch(data.train.size, training);
-  const c = model.outputs[0].shape[model.outputs[0].shape.length - 1] as number;
   const rng = mulberry32(spec.seed * 7919 + 17);
 
   let state: LoopState = { epoch: 1, step: 0, epochEnd: false, globalStep: 0, sums: {}, seen: 0, correct: 0, elapsedSeconds: 0 };
   const ckpt = latestCheckpoint(runDir, job);
   if (ckpt) {
     await restoreModelWeights(model, ckpt.dir);
+    await restoreExtras(learner.extras, ckpt.dir);
     await restoreOptimizer(optimizer, ckpt.dir);
     state = ckpt.state.epochEnd
       ? { ...ckpt.state, epoch: ckpt.state.epoch + 1, step: 0, epochEnd: false, sums: {}, seen: 0, correct: 0 }
@@ -110,7 +151,7 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
       for (; state.step < steps; ) {
         const idx = order[state.step];
         const t0 = Date.now();
-        const values = trainStep(spec, optimizer, varList, idx, c);
+        const values = trainStep(spec, optimizer, idx, state.epoch);
         state.step++;
         state.globalStep++;
         spec.clock.tick();
@@ -127,7 +168,8 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
         if (state.step % training.logEvery === 0 || state.step === steps) {
           metrics.append({
             type: 'step', job, epoch: state.epoch, step: state.step, globalStep: state.globalStep,
-            losses: values.losses, lr: training.optimizer.learningRate, t: new Date().toISOString(),
+            losses: values.losses, ...(values.pairs ? { pairs: values.pairs } : {}),
+            lr: training.optimizer.learningRate, t: new Date().toISOString(),
           });
         }
         const now = Date.now();
@@ -142,7 +184,7 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
         // Let IPC and signal handlers run: a stop request is honoured within one step.
         await new Promise((r) => setImmediate(r));
         if (spec.shouldStop() && state.step < steps) {
-          const dir = await saveCheckpoint(runDir, job, state, model, optimizer);
+          const dir = await saveCheckpoint(runDir, job, state, model, optimizer, learner.extras);
           emit({ type: 'checkpoint', job, epoch: state.epoch, path: dir });
           return 'cancelled';
         }
@@ -151,9 +193,10 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
       // Epoch end: evaluate, log, checkpoint.
       const losses: Record<string, number> = {};
       for (const [k, v] of Object.entries(state.sums)) losses[k] = v / Math.max(1, state.seen);
-      const tl = spec.evalTeacherLogits;
-      const val = data.validation ? evaluateModel(model, data.validation, spec.inputShape, tl?.validation) : undefined;
-      const test = evaluateModel(model, data.test, spec.inputShape, tl?.test);
+      const tl = learner.evalTeacherLogits?.();
+      const val = data.validation ? evaluateModel(model, data.validation, learner.inputShape, tl?.validation) : undefined;
+      const test = evaluateModel(model, data.test, learner.inputShape, tl?.test);
+      const extras = learner.epochExtras?.() ?? {};
       const selectAcc = val ? val.acc : test.acc;
       if (!state.best || selectAcc > state.best.acc) state.best = { epoch: state.epoch, acc: selectAcc };
       const record = {
@@ -162,14 +205,16 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
         ...(val ? { valAcc: val.acc } : {}),
         testAcc: test.acc, testErrors: test.errors,
         ...(test.agreement !== undefined ? { agreement: test.agreement, klTeacher: test.klTeacher } : {}),
+        ...(Object.keys(extras).length ? { extras } : {}),
         seconds: (Date.now() - epochStart) / 1000, t: new Date().toISOString(),
       };
       metrics.append(record);
       const { type: _t, job: _j, epoch: _e, losses: _l, t: _time, ...numbers } = record;
-      emit({ type: 'epoch', job, epoch: state.epoch, metrics: { ...numbers, ...prefixed('loss.', losses) } });
+      const { extras: _x, ...plain } = numbers as typeof numbers & { extras?: Record<string, number> };
+      emit({ type: 'epoch', job, epoch: state.epoch, metrics: { ...plain, ...prefixed('loss.', losses), ...extras } });
       state.step = steps;
       state.epochEnd = true;
-      const dir = await saveCheckpoint(runDir, job, state, model, optimizer);
+      const dir = await saveCheckpoint(runDir, job, state, model, optimizer, learner.extras);
       state.epochEnd = false;
       emit({ type: 'checkpoint', job, epoch: state.epoch, path: dir });
       const epochDone = state.epoch;
@@ -189,45 +234,52 @@ function prefixed(prefix: string, o: Record<string, number>): Record<string, num
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [prefix + k, v]));
 }
 
-/** One optimizer step on one batch; returns every term's value, the weighted total and the hits. */
-function trainStep(spec: JobSpec, optimizer: tf.Optimizer, varList: tf.Variable[], idx: Int32Array, c: number) {
+/** One optimizer step on one batch; returns every term's value, the weighted total, pair losses and hits. */
+function trainStep(spec: JobSpec, optimizer: tf.Optimizer, idx: Int32Array, epoch: number) {
+  const { learner } = spec;
   const { x, y } = gather(spec.data.train, idx);
   const n = idx.length;
-  const termTensors: tf.Scalar[] = [];
+  let kept: tf.Tensor[] = [];
+  let termTensors: tf.Scalar[] = [];
+  let pairTensors: tf.Scalar[][] = [];
   let predTensor: tf.Tensor | undefined;
-  const teacherRows = spec.teacherLogits ? gatherRows(spec.teacherLogits.train, idx, c) : undefined;
-  const totalTensor = tf.tidy(() => {
-    const xs = tf.tensor(x, [n, ...spec.inputShape]);
-    const ys = tf.tensor1d(y, 'int32');
-    const zt = teacherRows ? tf.tensor2d(teacherRows, [n, c]) : undefined;
-    const { value, grads } = tf.variableGrads(() => {
-      const zs = spec.model.apply(xs, { training: true }) as tf.Tensor;
-      predTensor = tf.keep(tf.argMax(zs, -1));
-      let total: tf.Scalar = tf.scalar(0);
-      for (const term of spec.terms) {
-        const v = term.compute({ studentLogits: zs, teacherLogits: zt, labels: ys });
-        termTensors.push(tf.keep(v));
-        total = tf.add(total, tf.mul(v, term.weight));
-      }
-      return total;
-    }, varList);
-    optimizer.applyGradients(grads);
-    return value;
-  });
+  const batch: Batch = { xs: tf.tensor(x, [n, ...learner.inputShape]), ys: tf.tensor1d(y, 'int32'), idx };
+  let totalTensor: tf.Tensor;
+  try {
+    learner.prepare?.(batch);
+    totalTensor = tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => {
+        const out = learner.loss(batch, epoch);
+        predTensor = tf.keep(tf.argMax(out.logits, -1));
+        termTensors = out.terms.map((t) => tf.keep(t));
+        pairTensors = out.pairs.map((ps) => ps.map((p) => tf.keep(p)));
+        return out.total;
+      }, learner.variables);
+      optimizer.applyGradients(grads);
+      return value;
+    });
+  } finally {
+    learner.afterStep?.();
+    tf.dispose([batch.xs, batch.ys]);
+  }
+  kept = [totalTensor, predTensor!, ...termTensors, ...pairTensors.flat()];
   const losses: Record<string, number> = {};
-  spec.terms.forEach((t, i) => {
-    losses[t.name] = termTensors[i].dataSync()[0];
+  let pairs: Record<string, Record<string, number>> | undefined;
+  learner.termNames.forEach((name, i) => {
+    losses[name] = termTensors[i].dataSync()[0];
+    const labels = learner.pairLabels[name];
+    if (labels && labels.length > 1) {
+      pairs ??= {};
+      pairs[name] = Object.fromEntries(labels.map((l, k) => [l, pairTensors[i][k].dataSync()[0]]));
+    } else if (labels && labels.length === 1) {
+      pairs ??= {};
+      pairs[name] = { [labels[0]]: losses[name] };
+    }
   });
   losses.total = totalTensor.dataSync()[0];
   const pred = predTensor!.dataSync();
   let correct = 0;
   for (let i = 0; i < n; i++) if (pred[i] === y[i]) correct++;
-  tf.dispose([totalTensor, predTensor!, ...termTensors]);
-  return { losses, correct };
-}
-
-function gatherRows(all: Float32Array, idx: Int32Array, c: number): Float32Array {
-  const out = new Float32Array(idx.length * c);
-  for (let i = 0; i < idx.length; i++) out.set(all.subarray(idx[i] * c, idx[i] * c + c), i * c);
-  return out;
+  tf.dispose(kept);
+  return { losses, pairs, correct };
 }

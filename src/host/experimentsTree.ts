@@ -172,8 +172,8 @@ function details(node: RunNode): DetailNode[] {
     if (e.agreement !== undefined) acc.push(`agreement ${formatPercent(e.agreement)}`);
     add(`acc:${j}`, `${j} (epoch ${e.epoch})`, acc.join(' · '), 'symbol-number');
   }
-  if (view.report) {
-    const r = view.report;
+  if (view.report?.compression) {
+    const r = { ...view.report, compression: view.report.compression };
     add('compression', 'compression', `params ×${r.compression.params.toFixed(1)} · FLOPs ×${r.compression.flops.toFixed(1)} · speed ×${r.compression.speedup.toFixed(1)}`, 'package');
   }
   add('backend', 'backend', view.run.backend?.name ?? node.handle?.backend ?? '–', 'chip');

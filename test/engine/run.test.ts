@@ -49,7 +49,7 @@ test('a synthetic experiment runs to completion and fills its run folder', async
   for (const k of ['trainAcc', 'valAcc', 'testAcc', 'testErrors', 'agreement', 'klTeacher']) assert.equal(typeof e[k], 'number', k);
   assert.equal(listCheckpoints(runDir, 'distill-s1').length, 2);
 
-  const report = JSON.parse(fs.readFileSync(path.join(runDir, 'report.json'), 'utf8')) as Report;
+  const report = JSON.parse(fs.readFileSync(path.join(runDir, 'report.json'), 'utf8')) as Required<Report>;
   assert.equal(report.summary.distill!.testAcc.n, 2);
   assert.equal(report.teacher.params, 16 * 64 + 64 + 64 * 4 + 4);
   assert.equal(report.student.params, 16 * 8 + 8 + 8 * 4 + 4);

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Ajv from 'ajv';
-import { parse as parseJsonc } from 'jsonc-parser';
+import { applyEdits, modify, parse as parseJsonc } from 'jsonc-parser';
 import {
   checkFiles,
   ExperimentError,
@@ -19,10 +19,11 @@ import {
 } from '../../src/config/parse';
 import { closest, experimentSchema, SUPPORTED_KEYWORDS } from '../../src/config/validate';
 import type { JsonSchema } from '../../src/config/validate';
-import type { ConfigError } from '../../src/config/types';
+import type { ConfigError, ExperimentConfig } from '../../src/config/types';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'config', 'valid.distill.json');
+const CATALOGUE = path.join(ROOT, 'test', 'fixtures', 'config', 'catalogue.distill.json');
 const FILE = 'exp.distill.json';
 
 /** A valid experiment; the line numbers matter to the tests below. */
@@ -83,7 +84,7 @@ void test('the valid fixture parses, with defaults filled', () => {
     teacher: { model: 'models/teacher/model.json' },
     student: { module: 'models.ts', export: 'student', args: { hidden: 32 } },
     scheme: { kind: 'offline' },
-    knowledge: [{ kind: 'response', method: 'kd', temperature: 4, weight: 0.9 }],
+    knowledge: [{ kind: 'response', method: 'kd', temperature: 4, weight: 0.9, schedule: { kind: 'constant' } }],
     labels: { weight: 0.1 },
     training: { epochs: 3, batchSize: 64, optimizer: { kind: 'adam', learningRate: 0.001 }, logEvery: 20 },
     baseline: true,
@@ -118,7 +119,7 @@ void test('nested training configs, synthetic data and the momentum optimizer ge
   assert.deepEqual(errors, []);
   assert.ok(config);
   assert.deepEqual(config.data.train, { format: 'synthetic', kind: 'vectors', samples: 100, classes: 3, shape: [4], seed: 7, noise: 0.3 });
-  assert.deepEqual(config.teacher.train, {
+  assert.deepEqual(config.teacher?.train, {
     epochs: 1,
     batchSize: 8,
     optimizer: { kind: 'momentum', learningRate: 0.1, momentum: 0.9 },
@@ -232,10 +233,21 @@ void test('enums and discriminators', () => {
     `${FILE}:5:25  data.test.format: expected one of "mnist", "idx", "csv", "synthetic", found "parquet"`,
   ]);
   assert.deepEqual(messages(edit(['"split": "test"', '"split": "val"'])), [`${FILE}:5:43  data.test.split: expected one of "train", "test", found "val"`]);
-  assert.deepEqual(messages(edit(['"kind": "response"', '"kind": "feature"'])), [`${FILE}:10:15  knowledge[0].kind: expected "response", found "feature"`]);
-  assert.deepEqual(messages(edit(['"method": "kd"', '"method": "dkd"'])), [`${FILE}:10:37  knowledge[0].method: expected "kd", found "dkd"`]);
-  assert.deepEqual(messages(edit(['"name": "demo",', '"name": "demo", "scheme": { "kind": "online" },'])), [
-    `${FILE}:2:39  scheme.kind: expected "offline", found "online"`,
+  assert.deepEqual(messages(edit(['"kind": "response"', '"kind": "features"'])), [
+    `${FILE}:10:15  knowledge[0].kind: expected one of "response", "feature", "relation", found "features"`,
+  ]);
+  // The method is picked among those of the kind.
+  assert.deepEqual(messages(edit(['"method": "kd"', '"method": "dkdd"'])), [
+    `${FILE}:10:37  knowledge[0].method: expected one of "kd", "dkd", "multi-kd", found "dkdd"`,
+  ]);
+  assert.deepEqual(messages(edit(['"kind": "response"', '"kind": "feature"'])), [
+    `${FILE}:10:36  knowledge[0].method: expected one of "fitnet", "at", "nst", found "kd"`,
+  ]);
+  assert.deepEqual(messages(edit(['"kind": "response", "method": "kd"', '"kind": "relation", "method": "rkd"'])), [
+    `${FILE}:10:37  knowledge[0].method: expected one of "rkd-distance", "rkd-angle", "sp", "pkt", "cc", "fsp", found "rkd"`,
+  ]);
+  assert.deepEqual(messages(edit(['"name": "demo",', '"name": "demo", "scheme": { "kind": "mutual" },'])), [
+    `${FILE}:2:39  scheme.kind: expected one of "offline", "online", "self", "born-again", "ta-chain", found "mutual"`,
   ]);
 });
 
@@ -261,7 +273,9 @@ void test('a union branch reports only its own errors', () => {
 });
 
 void test('missing required fields are located at the parent object', () => {
-  assert.deepEqual(messages(edit(['  "teacher": { "model": "teacher/model.json" },\n', ''])), [`${FILE}:1:1  missing required field "teacher"`]);
+  assert.deepEqual(messages(edit(['  "teacher": { "model": "teacher/model.json" },\n', ''])), [
+    `${FILE}:1:1  missing required field "teacher" (only scheme "self" works without a teacher)`,
+  ]);
   assert.deepEqual(messages(edit(['    "batchSize": 32,\n', ''])), [`${FILE}:13:3  training: missing required field "batchSize"`]);
   assert.deepEqual(messages(edit(['"temperature": 4, ', ''])), [`${FILE}:10:5  knowledge[0]: missing required field "temperature"`]);
   assert.deepEqual(messages(edit(['"kind": "response", ', ''])), [`${FILE}:10:5  knowledge[0]: missing required field "kind"`]);
@@ -341,6 +355,305 @@ void test('duplicate fields', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// Schemes and the knowledge catalogue
+
+const KD = '{ "kind": "response", "method": "kd", "temperature": 4, "weight": 0.9 }';
+
+/** BASE with its knowledge entry replaced by `entries` (lines 10, 11, …, each at column 5). */
+function withKnowledge(...entries: string[]): string {
+  return edit([KD, entries.join(',\n    ')]);
+}
+
+/** BASE with a scheme on line 2 (its key at column 19, its value at column 29), and more edits. */
+function withScheme(scheme: string, ...more: [string, string][]): string {
+  return edit(['"name": "demo",', `"name": "demo", "scheme": ${scheme},`], ...more);
+}
+
+const MODULE_TEACHER: [string, string] = ['{ "model": "teacher/model.json" }', '{ "module": "models.ts", "export": "teacher" }'];
+/** Removes line 7: the lines after it move up by one. */
+const NO_TEACHER: [string, string] = ['  "teacher": { "model": "teacher/model.json" },\n', ''];
+const TRAIN = '{ "epochs": 1, "batchSize": 8, "optimizer": { "kind": "adam", "learningRate": 0.1 } }';
+
+function parsed(text: string): { config?: ExperimentConfig; errors: string[] } {
+  const { config, errors } = parseExperimentText(text, FILE);
+  return { config, errors: errors.map(formatConfigError) };
+}
+
+void test('the catalogue fixture: every method, with defaults filled', () => {
+  const { config, errors } = parseExperimentText(fs.readFileSync(CATALOGUE, 'utf8'), CATALOGUE);
+  assert.deepEqual(errors, []);
+  assert.ok(config);
+  const constant = { kind: 'constant' };
+  const pair = (teacher: string, student: string, adapter = 'auto'): object => ({ teacher, student, adapter });
+  assert.deepEqual(config.teacher, { module: 'models.ts', export: 'cnn', args: { filters: [16, 32] } });
+  assert.deepEqual(config.scheme, { kind: 'online', peers: 2, temperature: 1 });
+  assert.deepEqual(config.knowledge, [
+    { kind: 'response', method: 'kd', temperature: 4, weight: 0.5, schedule: constant },
+    { kind: 'response', method: 'dkd', temperature: 4, alpha: 1, beta: 8, warmup: 0, weight: 1, schedule: constant },
+    {
+      kind: 'response', method: 'multi-kd', temperature: 3, teacherWeight: 1, weight: 0.5, schedule: constant,
+      teachers: [
+        { model: 'teachers/a/model.json', weight: 0.5 },
+        { module: 'models.ts', export: 'wide', args: { width: 2 }, weight: 1 },
+      ],
+    },
+    {
+      kind: 'feature', method: 'fitnet', pairs: [pair('conv2', 'conv2', 'conv1x1')], hintEpochs: 1, weight: 0.1,
+      schedule: { kind: 'linear-warmup', epochs: 2 },
+    },
+    { kind: 'feature', method: 'at', pairs: [pair('conv1', 'conv1'), pair('conv2', 'conv2', 'none')], p: 2, weight: 100, schedule: constant },
+    { kind: 'feature', method: 'nst', pairs: [pair('conv2', 'conv2')], weight: 10, schedule: constant },
+    { kind: 'relation', method: 'rkd-distance', pairs: [pair('dense', 'dense')], weight: 25, schedule: constant },
+    { kind: 'relation', method: 'rkd-angle', pairs: [pair('dense', 'dense')], weight: 50, schedule: constant },
+    { kind: 'relation', method: 'sp', pairs: [pair('conv2', 'conv2')], weight: 3000, schedule: constant },
+    { kind: 'relation', method: 'pkt', pairs: [pair('dense', 'dense', 'dense')], weight: 1, schedule: constant },
+    { kind: 'relation', method: 'cc', pairs: [pair('dense', 'dense')], weight: 0.02, schedule: constant },
+    { kind: 'relation', method: 'fsp', pairs: [{ teacher: ['conv1', 'conv2'], student: ['conv1', 'conv2'] }], weight: 0.5, schedule: constant },
+  ]);
+  // Each default is a fresh object, not shared between entries.
+  assert.notEqual(config.knowledge[0].schedule, config.knowledge[1].schedule);
+  // Every method of the schema is in the catalogue.
+  const branches = (experimentSchema.definitions?.knowledgeEntry.oneOf ?? []).map((b) => resolveRef(b).properties?.method.const);
+  assert.deepEqual([...config.knowledge.map((k) => k.method)].sort(), [...branches].sort());
+});
+
+/** The catalogue fixture with its scheme replaced (and its teacher removed). */
+function catalogueWith(scheme: unknown, removeTeacher = false): string {
+  let text = fs.readFileSync(CATALOGUE, 'utf8');
+  text = applyEdits(text, modify(text, ['scheme'], scheme, {}));
+  if (removeTeacher) text = applyEdits(text, modify(text, ['teacher'], undefined, {}));
+  return text;
+}
+
+const SCHEME_CASES: { scheme: unknown; removeTeacher?: boolean; expected: unknown }[] = [
+  { scheme: undefined, expected: { kind: 'offline' } },
+  { scheme: { kind: 'offline' }, expected: { kind: 'offline' } },
+  { scheme: { kind: 'online', peers: 3, temperature: 2 }, expected: { kind: 'online', peers: 3, temperature: 2 } },
+  {
+    scheme: { kind: 'self', heads: [{ layer: 'conv1' }, { layer: 'conv2' }] },
+    removeTeacher: true,
+    expected: { kind: 'self', heads: [{ layer: 'conv1' }, { layer: 'conv2' }], temperature: 3, alpha: 0.3, beta: 0.03 },
+  },
+  { scheme: { kind: 'self', heads: [{ layer: 'conv1' }], temperature: 1, alpha: 1, beta: 0 }, removeTeacher: true, expected: { kind: 'self', heads: [{ layer: 'conv1' }], temperature: 1, alpha: 1, beta: 0 } },
+  { scheme: { kind: 'born-again' }, expected: { kind: 'born-again', generations: 2 } },
+  {
+    scheme: { kind: 'ta-chain', assistants: [{ module: 'models.ts', export: 'cnn', args: { filters: [12, 24] } }, { model: 'ta/model.json' }] },
+    expected: { kind: 'ta-chain', assistants: [{ module: 'models.ts', export: 'cnn', args: { filters: [12, 24] } }, { model: 'ta/model.json' }] },
+  },
+];
+
+void test('the catalogue parses under every scheme, with the scheme defaults filled', () => {
+  for (const c of SCHEME_CASES) {
+    const { config, errors } = parseExperimentText(catalogueWith(c.scheme, c.removeTeacher), CATALOGUE);
+    assert.deepEqual(errors.map(formatConfigError), [], JSON.stringify(c.scheme));
+    assert.ok(config);
+    assert.deepEqual(config.scheme, c.expected);
+    // born-again and ta-chain take feature and relation knowledge as well.
+    assert.equal(config.knowledge.length, 12);
+    assert.equal(config.teacher === undefined, c.removeTeacher === true);
+  }
+});
+
+void test('scheme: wrong values are located in the scheme', () => {
+  assert.deepEqual(messages(withScheme('{ "kind": "online", "peers": 1 }', MODULE_TEACHER)), [`${FILE}:2:58  scheme.peers: expected an integer ≥ 2, found 1`]);
+  assert.deepEqual(messages(withScheme('{ "kind": "online", "temperature": 0 }', MODULE_TEACHER)), [
+    `${FILE}:2:64  scheme.temperature: expected a number > 0, found 0`,
+  ]);
+  assert.deepEqual(messages(withScheme('{ "kind": "self", "heads": [{ "layer": "c" }], "temperature": -2 }', NO_TEACHER)), [
+    `${FILE}:2:91  scheme.temperature: expected a number > 0, found -2`,
+  ]);
+  assert.deepEqual(messages(withScheme('{ "kind": "self", "heads": [{ "layer": "c" }], "alpha": 1.5, "beta": -1 }', NO_TEACHER)), [
+    `${FILE}:2:85  scheme.alpha: expected a number ≥ 0 and ≤ 1, found 1.5`,
+    `${FILE}:2:98  scheme.beta: expected a number ≥ 0, found -1`,
+  ]);
+  assert.deepEqual(messages(withScheme('{ "kind": "self", "heads": [] }', NO_TEACHER)), [`${FILE}:2:56  scheme.heads: expected a non-empty array of objects, found []`]);
+  assert.deepEqual(messages(withScheme('{ "kind": "self", "heads": [{ "layers": "c" }] }', NO_TEACHER)), [
+    `${FILE}:2:59  scheme.heads[0].layers: unknown field "layers"; did you mean "layer"?`,
+  ]);
+  assert.deepEqual(messages(withScheme('{ "kind": "self" }', NO_TEACHER)), [`${FILE}:2:19  scheme: missing required field "heads"`]);
+  assert.deepEqual(messages(withScheme('{ "kind": "born-again", "generations": 0 }')), [`${FILE}:2:68  scheme.generations: expected an integer ≥ 1, found 0`]);
+  assert.deepEqual(messages(withScheme('{ "kind": "ta-chain", "assistants": [] }')), [`${FILE}:2:65  scheme.assistants: expected a non-empty array of objects, found []`]);
+  assert.deepEqual(messages(withScheme('{ "kind": "ta-chain", "assistants": [{ "path": "ta.json" }] }')), [
+    `${FILE}:2:66  scheme.assistants[0]: missing required field "model" (or "module" with "export")`,
+  ]);
+  // A field of another scheme.
+  assert.deepEqual(messages(withScheme('{ "kind": "offline", "peers": 2 }')), [`${FILE}:2:50  scheme.peers: unknown field "peers"; expected one of "kind"`]);
+});
+
+void test('knowledge: wrong values of each method are located in the entry', () => {
+  const at = (rest: string): string => `{ "kind": "feature", "method": "at", "weight": 1, "pairs": [{ "teacher": "t", "student": "s"${rest} }] }`;
+  assert.deepEqual(messages(withKnowledge('{ "kind": "response", "method": "dkd", "weight": 1, "temperature": 0 }')), [
+    `${FILE}:10:72  knowledge[0].temperature: expected a number > 0, found 0`,
+  ]);
+  assert.deepEqual(messages(withKnowledge('{ "kind": "response", "method": "dkd", "weight": 1, "beta": -8, "warmup": 1.5 }')), [
+    `${FILE}:10:65  knowledge[0].beta: expected a number ≥ 0, found -8`,
+    `${FILE}:10:79  knowledge[0].warmup: expected an integer ≥ 0, found 1.5`,
+  ]);
+  assert.deepEqual(messages(withKnowledge('{ "kind": "response", "method": "multi-kd", "temperature": 4, "weight": 1, "teachers": [] }')), [
+    `${FILE}:10:92  knowledge[0].teachers: expected a non-empty array of objects, found []`,
+  ]);
+  assert.deepEqual(messages(withKnowledge(at(', "adapter": "conv3x3"'))), [
+    `${FILE}:10:110  knowledge[0].pairs[0].adapter: expected one of "auto", "none", "dense", "conv1x1", found "conv3x3"`,
+  ]);
+  assert.deepEqual(messages(withKnowledge(at('').replace('"weight": 1', '"weight": 1, "p": 0'))), [`${FILE}:10:60  knowledge[0].p: expected a number > 0, found 0`]);
+  // hintEpochs belongs to fitnet only.
+  assert.deepEqual(messages(withKnowledge(at('').replace('"weight": 1', '"weight": 1, "hintEpochs": 1'))), [
+    `${FILE}:10:55  knowledge[0].hintEpochs: unknown field "hintEpochs"; expected one of "kind", "method", "pairs", "p", "weight", "schedule"`,
+  ]);
+  assert.deepEqual(messages(withKnowledge(at('').replace('"teacher": "t"', '"teacher": ""'))), [
+    `${FILE}:10:78  knowledge[0].pairs[0].teacher: expected a non-empty string, found ""`,
+  ]);
+  const fsp = (teacher: string): string => `{ "kind": "relation", "method": "fsp", "weight": 1, "pairs": [{ "teacher": ${teacher}, "student": ["a", "b"] }] }`;
+  assert.deepEqual(messages(withKnowledge(fsp('"conv1"'))), [`${FILE}:10:80  knowledge[0].pairs[0].teacher: expected an array of 2 strings, found "conv1"`]);
+  assert.deepEqual(messages(withKnowledge(fsp('["conv1"]'))), [`${FILE}:10:80  knowledge[0].pairs[0].teacher: expected 2 items, found 1 item`]);
+  assert.deepEqual(messages(withKnowledge(fsp('["a", "b", "c"]'))), [`${FILE}:10:80  knowledge[0].pairs[0].teacher: expected 2 items, found 3 items`]);
+  assert.deepEqual(messages(withKnowledge(fsp('["a", 2]'))), [`${FILE}:10:86  knowledge[0].pairs[0].teacher[1]: expected a non-empty string, found 2`]);
+  // A plain layer pair is not an FSP pair, and the other way round.
+  assert.deepEqual(messages(withKnowledge(at('').replace('"teacher": "t"', '"teacher": ["t", "u"]'))), [
+    `${FILE}:10:78  knowledge[0].pairs[0].teacher: expected a non-empty string, found an array`,
+  ]);
+});
+
+void test('knowledge: weight schedules', () => {
+  const kd = (schedule: string): string => `{ "kind": "response", "method": "kd", "temperature": 4, "weight": 0.9, "schedule": ${schedule} }`;
+  const ok = parsed(withKnowledge(kd('{ "kind": "linear-warmup", "epochs": 3 }')));
+  assert.deepEqual(ok.errors, []);
+  assert.deepEqual(ok.config?.knowledge[0].schedule, { kind: 'linear-warmup', epochs: 3 });
+  assert.deepEqual(messages(withKnowledge(kd('{ "kind": "linear-warmup" }'))), [`${FILE}:10:76  knowledge[0].schedule: missing required field "epochs"`]);
+  assert.deepEqual(messages(withKnowledge(kd('{ "kind": "linear-warmup", "epochs": 0 }'))), [
+    `${FILE}:10:125  knowledge[0].schedule.epochs: expected an integer ≥ 1, found 0`,
+  ]);
+  assert.deepEqual(messages(withKnowledge(kd('{ "kind": "cosine" }'))), [
+    `${FILE}:10:98  knowledge[0].schedule.kind: expected one of "constant", "linear-warmup", found "cosine"`,
+  ]);
+  assert.deepEqual(messages(withKnowledge(kd('"constant"'))), [`${FILE}:10:88  knowledge[0].schedule: expected an object, found "constant"`]);
+  // Longer than the training: a warning (the term never reaches its full weight).
+  assert.deepEqual(messages(withKnowledge(kd('{ "kind": "linear-warmup", "epochs": 4 }'))), [
+    `${FILE}:10:125  warning: knowledge[0].schedule.epochs: the warm-up (4 epochs) is longer than the training ("training.epochs": 3): this term never reaches its full weight`,
+  ]);
+  assert.deepEqual(messages(withKnowledge('{ "kind": "response", "method": "dkd", "weight": 1, "warmup": 5 }')), [
+    `${FILE}:10:67  warning: knowledge[0].warmup: the warm-up (5 epochs) is longer than the training ("training.epochs": 3): this term never reaches its full weight`,
+  ]);
+});
+
+void test('semantic checks: negative and non-finite weights of every term', () => {
+  const multi = (teacherWeight: string, weight: string): string =>
+    `{ "kind": "response", "method": "multi-kd", "temperature": 4, "weight": 1, "teacherWeight": ${teacherWeight}, "teachers": [{ "model": "t2.json", "weight": ${weight} }] }`;
+  assert.deepEqual(messages(withKnowledge(multi('1', '-1'))), [`${FILE}:10:145  knowledge[0].teachers[0].weight: expected a number ≥ 0, found -1`]);
+  assert.deepEqual(messages(withKnowledge(multi('1e999', '1'))), [`${FILE}:10:97  knowledge[0].teacherWeight: expected a finite number ≥ 0, found 1e999`]);
+  assert.deepEqual(messages(withKnowledge('{ "kind": "relation", "method": "sp", "weight": -2, "pairs": [{ "teacher": "t", "student": "s" }] }')), [
+    `${FILE}:10:53  knowledge[0].weight: expected a number ≥ 0, found -2`,
+  ]);
+  assert.deepEqual(messages(withKnowledge('{ "kind": "feature", "method": "nst", "weight": -1e999, "pairs": [{ "teacher": "t", "student": "s" }] }')), [
+    `${FILE}:10:53  knowledge[0].weight: expected a finite number ≥ 0, found -1e999`,
+  ]);
+  // Every weight of the mixture 0: nothing to imitate.
+  assert.deepEqual(messages(withKnowledge(multi('0', '0'))), [
+    `${FILE}:10:97  knowledge[0].teacherWeight: every teacher of this multi-kd term has weight 0: give "teacherWeight" or one of "teachers" a weight > 0`,
+  ]);
+  assert.deepEqual(messages(withKnowledge(multi('0', '0.5'))), []);
+  // Extra teachers are used as they are: they cannot be trained first.
+  assert.deepEqual(messages(withKnowledge(`{ "kind": "response", "method": "multi-kd", "temperature": 4, "weight": 1, "teachers": [{ "model": "t2.json", "train": ${TRAIN} }] }`)), [
+    `${FILE}:10:115  knowledge[0].teachers[0].train: unknown field "train"; expected one of "model", "weight"`,
+  ]);
+});
+
+void test('semantic checks: layer pairs (empty list, duplicates)', () => {
+  assert.deepEqual(messages(withKnowledge('{ "kind": "feature", "method": "fitnet", "weight": 1, "pairs": [] }')), [
+    `${FILE}:10:68  knowledge[0].pairs: expected at least one layer pair`,
+  ]);
+  assert.deepEqual(messages(withKnowledge('{ "kind": "relation", "method": "fsp", "weight": 1, "pairs": [] }')), [
+    `${FILE}:10:66  knowledge[0].pairs: expected at least one layer pair`,
+  ]);
+  const dup = parsed(withKnowledge('{ "kind": "feature", "method": "at", "weight": 1, "pairs": [{ "teacher": "t", "student": "s" }, { "teacher": "t", "student": "s", "adapter": "none" }] }'));
+  assert.ok(dup.config, 'a warning only');
+  assert.deepEqual(dup.errors, [
+    `${FILE}:10:101  warning: knowledge[0].pairs[1]: duplicate layer pair: teacher "t" and student "s" are already paired in pairs[0] (the term would count them twice)`,
+  ]);
+  const fsp = '{ "teacher": ["a", "b"], "student": ["c", "d"] }';
+  assert.deepEqual(messages(withKnowledge(`{ "kind": "relation", "method": "fsp", "weight": 1, "pairs": [${fsp}, ${fsp}] }`)), [
+    `${FILE}:10:117  warning: knowledge[0].pairs[1]: duplicate layer pair: teacher ["a", "b"] and student ["c", "d"] are already paired in pairs[0] (the term would count them twice)`,
+  ]);
+  // The same layers in two entries are fine (e.g. at and nst on one pair).
+  assert.deepEqual(messages(withKnowledge(
+    '{ "kind": "feature", "method": "at", "weight": 1, "pairs": [{ "teacher": "t", "student": "s" }] }',
+    '{ "kind": "feature", "method": "nst", "weight": 1, "pairs": [{ "teacher": "t", "student": "s" }] }',
+  )), []);
+});
+
+void test('semantic checks: fitnet hint epochs must leave epochs for the whole student', () => {
+  const fitnet = (hintEpochs: number): string =>
+    `{ "kind": "feature", "method": "fitnet", "weight": 1, "hintEpochs": ${hintEpochs}, "pairs": [{ "teacher": "t", "student": "s" }] }`;
+  assert.deepEqual(messages(withKnowledge(fitnet(2))), []);
+  assert.deepEqual(messages(withKnowledge(fitnet(3))), [
+    `${FILE}:10:73  knowledge[0].hintEpochs: the hint stage (3 epochs) must be shorter than the training ("training.epochs": 3), or no epoch is left to train the whole student`,
+  ]);
+  assert.deepEqual(messages(withKnowledge(fitnet(-1))), [`${FILE}:10:73  knowledge[0].hintEpochs: expected an integer ≥ 0, found -1`]);
+});
+
+void test('semantic checks: the teacher is required except with scheme "self"', () => {
+  const missing = `${FILE}:1:1  missing required field "teacher" (only scheme "self" works without a teacher)`;
+  assert.deepEqual(messages(edit(NO_TEACHER)), [missing]);
+  assert.deepEqual(messages(withScheme('{ "kind": "born-again" }', NO_TEACHER)), [missing]);
+  assert.deepEqual(messages(withScheme('{ "kind": "online" }', NO_TEACHER)), [missing]);
+  // Reported together with the schema errors.
+  assert.deepEqual(messages(edit(NO_TEACHER, ['"epochs": 3', '"epochs": 0'])), [missing, `${FILE}:13:15  training.epochs: expected an integer ≥ 1, found 0`]);
+  // Not when the scheme is invalid, or when a misspelt field was meant to be the teacher.
+  assert.deepEqual(messages(withScheme('{ "kind": "selfie" }', NO_TEACHER)), [
+    `${FILE}:2:39  scheme.kind: expected one of "offline", "online", "self", "born-again", "ta-chain", found "selfie"`,
+  ]);
+  assert.deepEqual(messages(edit(['"teacher": {', '"teachr": {'])), [`${FILE}:7:3  teachr: unknown field "teachr"; did you mean "teacher"?`]);
+  // scheme self: no teacher needed.
+  const self = parsed(withScheme('{ "kind": "self", "heads": [{ "layer": "dense_1" }] }', NO_TEACHER));
+  assert.deepEqual(self.errors, []);
+  assert.equal(self.config?.teacher, undefined);
+});
+
+void test('semantic checks: scheme "self" ignores a teacher and needs distinct heads', () => {
+  const { config, errors } = parsed(withScheme('{ "kind": "self", "heads": [{ "layer": "dense_1" }] }'));
+  assert.deepEqual(errors, [
+    `${FILE}:7:14  warning: teacher: scheme "self" uses no teacher (the student teaches itself through auxiliary heads): this teacher is ignored`,
+  ]);
+  assert.ok(config);
+  assert.equal(config.teacher, undefined, 'the ignored teacher is left out');
+  assert.deepEqual(messages(withScheme('{ "kind": "self", "heads": [{ "layer": "a" }, { "layer": "b" }, { "layer": "a" }] }', NO_TEACHER)), [
+    `${FILE}:2:104  scheme.heads[2].layer: duplicate head on layer "a" (same as heads[0])`,
+  ]);
+  // No "labels only" warning without knowledge entries: the heads distil.
+  const noKnowledge = (text: string): string => text.replace(/"knowledge": \[[^\]]*\]/, '"knowledge": []');
+  assert.deepEqual(messages(noKnowledge(withScheme('{ "kind": "self", "heads": [{ "layer": "a" }] }', NO_TEACHER))), []);
+  assert.deepEqual(messages(noKnowledge(withScheme('{ "kind": "online" }', MODULE_TEACHER))), []);
+});
+
+void test('semantic checks: scheme "online" trains a fresh teacher with the students', () => {
+  assert.deepEqual(messages(withScheme('{ "kind": "online" }', MODULE_TEACHER)), []);
+  assert.deepEqual(messages(withScheme('{ "kind": "online" }')), [
+    `${FILE}:7:25  teacher.model: scheme "online" trains the teacher together with the students, so it must be built fresh from a module ` +
+      '({"module", "export"}); a pre-trained model.json teacher is frozen — use scheme "offline"',
+  ]);
+  assert.deepEqual(messages(withScheme('{ "kind": "online" }', ['{ "model": "teacher/model.json" }', `{ "module": "models.ts", "export": "teacher", "train": ${TRAIN} }`])), [
+    `${FILE}:7:69  teacher.train: scheme "online" trains the teacher together with the students (with "training"), so it is not trained first: remove "train"`,
+  ]);
+});
+
+void test('semantic checks: born-again and ta-chain take feature and relation knowledge', () => {
+  const knowledge = [
+    '{ "kind": "feature", "method": "fitnet", "weight": 1, "pairs": [{ "teacher": "t", "student": "s" }] }',
+    '{ "kind": "relation", "method": "rkd-angle", "weight": 1, "pairs": [{ "teacher": "t", "student": "s" }] }',
+  ];
+  const assistants = `[{ "module": "models.ts", "export": "ta", "train": { "epochs": 1, "batchSize": 8, "optimizer": { "kind": "momentum", "learningRate": 0.1 } } }]`;
+  for (const scheme of ['{ "kind": "born-again", "generations": 3 }', `{ "kind": "ta-chain", "assistants": ${assistants} }`]) {
+    const { config, errors } = parsed(withScheme(scheme, [KD, knowledge.join(', ')]));
+    assert.deepEqual(errors, [], scheme);
+    assert.equal(config?.knowledge.length, 2);
+    if (config?.scheme.kind === 'ta-chain') {
+      // The assistants' own training gets the optimizer defaults too.
+      assert.deepEqual(config.scheme.assistants[0].train?.optimizer, { kind: 'momentum', learningRate: 0.1, momentum: 0.9 });
+    }
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
 // Files
 
 function tempExperiment(text: string): { dir: string; file: string } {
@@ -388,6 +701,35 @@ void test('loadExperiment / checkFiles: missing model and data files are located
     assert.equal(checkFiles(parsed.config, rel, fs.readFileSync(file, 'utf8')).length, 4);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+void test('checkFiles: ta-chain assistants and multi-kd teachers; not the ignored teacher of scheme "self"', () => {
+  const multi = '{ "kind": "response", "method": "multi-kd", "temperature": 4, "weight": 1, "teachers": [{ "model": "t2/model.json" }, { "model": "teacher/model.json" }] }';
+  const text = withScheme('{ "kind": "ta-chain", "assistants": [{ "model": "ta/model.json" }, { "module": "ta.ts", "export": "ta" }] }', [KD, multi]);
+  const { dir, file } = tempExperiment(text);
+  try {
+    fs.mkdirSync(path.join(dir, 'teacher'));
+    fs.writeFileSync(path.join(dir, 'teacher', 'model.json'), '{}');
+    fs.writeFileSync(path.join(dir, 'models.ts'), 'export {}');
+    const { config, errors } = loadExperiment(file);
+    assert.equal(config, undefined);
+    assert.deepEqual(errors.map(formatConfigError), [
+      `${file}:2:77  scheme.assistants[0].model: file not found: ${path.join(dir, 'ta', 'model.json')}`,
+      `${file}:2:108  scheme.assistants[1].module: file not found: ${path.join(dir, 'ta.ts')}`,
+      `${file}:10:104  knowledge[0].teachers[0].model: file not found: ${path.join(dir, 't2', 'model.json')}`,
+    ]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const self = tempExperiment(withScheme('{ "kind": "self", "heads": [{ "layer": "dense_1" }] }', ['"teacher/model.json"', '"missing/model.json"']));
+  try {
+    fs.writeFileSync(path.join(self.dir, 'models.ts'), 'export {}');
+    const { config, errors } = loadExperiment(self.file);
+    assert.ok(config);
+    assert.deepEqual(errors.map((e) => e.severity), ['warning']);
+  } finally {
+    fs.rmSync(self.dir, { recursive: true, force: true });
   }
 });
 
@@ -489,12 +831,18 @@ void test('schema: uses only keywords the validator understands, and every $ref 
 
 void test('schema: a valid draft-07 schema that agrees with the validator (ajv, as editors check it)', () => {
   const ajv = new Ajv({ strict: true, allErrors: true, allowUnionTypes: true });
-  ajv.addVocabulary(['markdownDescription', 'patternErrorMessage', 'markdownEnumDescriptions', 'enumDescriptions', 'defaultSnippets']);
+  ajv.addVocabulary([
+    'markdownDescription', 'patternErrorMessage', 'minItemsErrorMessage', 'markdownEnumDescriptions', 'enumDescriptions', 'defaultSnippets',
+  ]);
   const validate = ajv.compile(experimentSchema);
   const asJson = (text: string): unknown => parseJsonc(text, [], { allowTrailingComma: true });
 
   assert.ok(validate(asJson(fs.readFileSync(FIXTURE, 'utf8'))), JSON.stringify(validate.errors));
+  assert.ok(validate(asJson(fs.readFileSync(CATALOGUE, 'utf8'))), JSON.stringify(validate.errors));
   assert.ok(validate(asJson(BASE)), JSON.stringify(validate.errors));
+  for (const c of SCHEME_CASES) {
+    assert.ok(validate(asJson(catalogueWith(c.scheme, c.removeTeacher))), JSON.stringify(validate.errors));
+  }
   const invalid = [
     edit(['"epochs": 3', '"epochs": "ten"']),
     edit(['"epochs": 3', '"epoch": 3']),
@@ -505,6 +853,18 @@ void test('schema: a valid draft-07 schema that agrees with the validator (ajv, 
     edit(['"format": "mnist", "split": "test"', '"format": "idx", "images": "x"']),
     edit(['{ "model": "teacher/model.json" }', '{ "model": "t.json", "module": "m.ts", "export": "t" }']),
     edit(['"name": "demo"', '"name": "a/b", "seeds": [1, 1]']),
+    withScheme('{ "kind": "mutual" }'),
+    withScheme('{ "kind": "online", "peers": 1 }', MODULE_TEACHER),
+    withScheme('{ "kind": "self", "heads": [] }', NO_TEACHER),
+    withScheme('{ "kind": "self", "heads": [{ "layer": "a" }], "alpha": 2 }', NO_TEACHER),
+    withScheme('{ "kind": "ta-chain" }'),
+    withKnowledge('{ "kind": "response", "method": "dkd", "weight": 1, "temperature": 0 }'),
+    withKnowledge('{ "kind": "response", "method": "multi-kd", "temperature": 4, "weight": 1, "teachers": [{ "model": "t.json", "train": {} }] }'),
+    withKnowledge('{ "kind": "feature", "method": "at", "weight": 1, "pairs": [] }'),
+    withKnowledge('{ "kind": "feature", "method": "at", "weight": 1, "hintEpochs": 1, "pairs": [{ "teacher": "t", "student": "s" }] }'),
+    withKnowledge('{ "kind": "feature", "method": "nst", "weight": 1, "pairs": [{ "teacher": "t", "student": "s", "adapter": "x" }] }'),
+    withKnowledge('{ "kind": "relation", "method": "fsp", "weight": 1, "pairs": [{ "teacher": ["a"], "student": ["c", "d"] }] }'),
+    withKnowledge('{ "kind": "relation", "method": "cc", "weight": 1, "pairs": [{ "teacher": "t", "student": "s" }], "schedule": { "kind": "linear-warmup" } }'),
   ];
   for (const text of invalid) {
     assert.equal(validate(asJson(text)), false, text);

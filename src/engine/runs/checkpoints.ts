@@ -36,7 +36,7 @@ function checkpointName(s: LoopState): string {
 
 /** Writes a checkpoint; returns its folder. */
 export async function saveCheckpoint(runDir: string, job: string, state: LoopState, model: tf.LayersModel,
-  optimizer: tf.Optimizer): Promise<string> {
+  optimizer: tf.Optimizer, extras: tf.LayersModel[] = []): Promise<string> {
   const dir = path.join(runDir, 'checkpoints', job, checkpointName(state));
   if (fs.existsSync(dir)) return dir; // same position saved before (e.g. stop right at an epoch end)
   const files = artifactsToFiles(await modelArtifacts(model));
@@ -45,8 +45,12 @@ export async function saveCheckpoint(runDir: string, job: string, state: LoopSta
   // getWeights hands out the optimizer's own variables plus fresh tensors (the iteration count):
   // dispose only the fresh ones.
   tf.dispose(optWeights.map((w) => w.tensor).filter((t) => !(t instanceof tf.Variable)));
+  const extraWeights = extras.flatMap((m, i) => m.weights.map((w, k) => ({ name: `extra${i}/${k}/${w.name}`, tensor: w.read() })));
+  const encodedExtras = await tf.io.encodeWeights(extraWeights);
   writeDirAtomic(dir, {
     ...files,
+    'extras.bin': Buffer.from(encodedExtras.data as ArrayBuffer),
+    'extras.json': JSON.stringify({ models: extras.map((m) => m.name), specs: encodedExtras.specs }),
     'optimizer.bin': Buffer.from(data as ArrayBuffer),
     'optimizer.json': JSON.stringify({ className: optimizer.getClassName(), specs }),
     'state.json': JSON.stringify(state, null, 2),
@@ -103,5 +107,28 @@ export async function restoreOptimizer(optimizer: tf.Optimizer, checkpointDir: s
     await optimizer.setWeights(meta.specs.map((s) => ({ name: s.name, tensor: map[s.name] })));
   } finally {
     tf.dispose(Object.values(map)); // setWeights copies them into its own variables
+  }
+}
+
+/** Restores the weights of the extra models (adapters, heads, peers) saved with a checkpoint. */
+export async function restoreExtras(extras: tf.LayersModel[], checkpointDir: string): Promise<void> {
+  const metaFile = path.join(checkpointDir, 'extras.json');
+  if (!fs.existsSync(metaFile)) {
+    if (extras.length) throw new Error(`${checkpointDir}: checkpoint has no extras.json, expected weights of ${extras.length} extra model(s)`);
+    return;
+  }
+  const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as { models: string[]; specs: tf.io.WeightsManifestEntry[] };
+  if (meta.models.length !== extras.length) {
+    throw new Error(`${checkpointDir}: checkpoint holds ${meta.models.length} extra model(s) (${meta.models.join(', ')}), the job has ${extras.length}`);
+  }
+  const buf = fs.readFileSync(path.join(checkpointDir, 'extras.bin'));
+  const map = tf.io.decodeWeights(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength), meta.specs);
+  try {
+    extras.forEach((m, i) => {
+      const values = meta.specs.filter((s) => s.name.startsWith(`extra${i}/`)).map((s) => map[s.name]);
+      m.setWeights(values);
+    });
+  } finally {
+    tf.dispose(Object.values(map));
   }
 }

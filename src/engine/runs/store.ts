@@ -14,11 +14,17 @@ import * as path from 'path';
 import type { ExperimentConfig } from '../../config/types';
 
 export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
-export type JobKind = 'teacher' | 'scratch' | 'distill';
+export type JobKind = 'teacher' | 'scratch' | 'distill' | 'online' | 'self';
 
 export interface JobState {
   kind: JobKind;
   seed: number;
+  /** Which architecture the job trains: `teacher`, `student`, or `assistant:<i>` (ta-chain). */
+  model?: string;
+  /** The job whose final model teaches this one (`teacher` = the experiment's teacher). */
+  teacher?: string;
+  /** This job's model is a final distilled student (reported as "distilled"). */
+  final?: boolean;
   status: 'pending' | 'running' | 'completed';
   epochs: number;
   /** Epochs fully done (checkpointed). */
@@ -46,6 +52,11 @@ export interface ConfigSnapshot {
   experimentFile: string;
   experimentText: string;
   config: ExperimentConfig;
+}
+
+/** Where runs of an experiment go unless told otherwise: `<experiment dir>/.distill/runs`. */
+export function defaultRunsDir(experimentFile: string): string {
+  return path.join(path.dirname(path.resolve(experimentFile)), '.distill', 'runs');
 }
 
 /** Writes a file atomically (temp file + rename) — for status files that are replaced. */
@@ -119,6 +130,8 @@ export interface StepRecord {
   step: number;
   globalStep: number;
   losses: Record<string, number>;
+  /** Pair-based terms: the loss of every pair, by term name then `teacherLayer→studentLayer`. */
+  pairs?: Record<string, Record<string, number>>;
   lr: number;
   t: string;
 }
@@ -137,6 +150,8 @@ export interface EpochRecord {
   agreement?: number;
   /** Mean KL(teacher ‖ student) at T=1 on the test split. */
   klTeacher?: number;
+  /** Scheme-specific figures, e.g. `head:conv_1.testAcc` (self) or `peer:teacher.testAcc` (online). */
+  extras?: Record<string, number>;
   seconds: number;
   t: string;
 }

@@ -15,15 +15,17 @@ export function keyFigures(view: RunView): [string, string][] {
   if (view.run.error) rows.push(['error', view.run.error.split('\n')[0]]);
   const r = view.report;
   if (r) {
-    rows.push(['teacher test accuracy', formatPercent(r.teacher.testAcc)]);
+    if (r.teacher) rows.push(['teacher test accuracy', formatPercent(r.teacher.testAcc)]);
     const d = r.summary.distill;
     const s = r.summary.scratch;
     if (d) rows.push(['distilled student test accuracy', `${formatPercent(d.testAcc.mean)}${d.testAcc.n > 1 ? ` ± ${formatPercent(d.testAcc.std)}` : ''}`]);
     if (s) rows.push(['scratch student test accuracy', `${formatPercent(s.testAcc.mean)}${s.testAcc.n > 1 ? ` ± ${formatPercent(s.testAcc.std)}` : ''}`]);
-    if (d) rows.push(['agreement with the teacher', formatPercent(d.agreement.mean)]);
-    rows.push(['parameters (teacher → student)', `${r.teacher.params.toLocaleString('en')} → ${r.student.params.toLocaleString('en')} (×${r.compression.params.toFixed(1)})`]);
-    rows.push(['FLOPs/sample', `×${r.compression.flops.toFixed(1)} fewer`]);
-    rows.push(['latency speed-up', `×${r.compression.speedup.toFixed(2)}`]);
+    if (d?.agreement) rows.push(['agreement with the teacher', formatPercent(d.agreement.mean)]);
+    if (r.teacher && r.compression) {
+      rows.push(['parameters (teacher → student)', `${r.teacher.params.toLocaleString('en')} → ${r.student.params.toLocaleString('en')} (×${r.compression.params.toFixed(1)})`]);
+      rows.push(['FLOPs/sample', `×${r.compression.flops.toFixed(1)} fewer`]);
+      rows.push(['latency speed-up', `×${r.compression.speedup.toFixed(2)}`]);
+    }
   } else if (view.best) {
     rows.push([`best ${view.best.metric} (${view.best.job})`, `${formatPercent(view.best.acc)} at epoch ${view.best.epoch}`]);
   }

@@ -1,0 +1,96 @@
+/**
+ * Offline distillation (also each stage of born-again and teacher-assistant chains): a fixed
+ * teacher, a student, and the experiment's loss terms. The teacher's logits are cached for the
+ * whole training split when no teacher layer is tapped; otherwise the teacher runs on each batch
+ * (outside the gradient tape) and its tapped features feed the feature/relation terms.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Batch, Learner, StepLoss } from '../train';
+import type { Term, TermContext } from '../knowledge/terms';
+import { adapterVariables, disposeTerms } from '../knowledge/terms';
+import { tapModel } from '../models/taps';
+import { gatherRows } from '../ops';
+
+/** A fixed teacher: its model and, computed once, its logits of every split. */
+export interface FixedTeacher {
+  model: tf.LayersModel;
+  inputShape: number[];
+  logits: { train: Float32Array; validation?: Float32Array; test: Float32Array };
+}
+
+export interface DistillOptions {
+  student: tf.LayersModel;
+  inputShape: number[];
+  terms: Term[];
+  teacher?: FixedTeacher;
+  /** Further fixed teachers' training-split logits (multi-kd), in config order. */
+  extraTeacherLogits?: Float32Array[];
+  numClasses: number;
+}
+
+const unique = (xs: string[]) => [...new Set(xs)];
+
+export function distillLearner(o: DistillOptions): Learner {
+  const studentLayers = unique(o.terms.flatMap((t) => t.studentLayers));
+  const teacherLayers = unique(o.terms.flatMap((t) => t.teacherLayers));
+  const studentTap = tapModel(o.student, studentLayers);
+  const teacherTap = o.teacher && teacherLayers.length ? tapModel(o.teacher.model, teacherLayers) : undefined;
+  const c = o.numClasses;
+  let prepared: { zt?: tf.Tensor; features: Map<string, tf.Tensor>; extra: tf.Tensor[] } | undefined;
+  const pairLabels: Record<string, string[]> = {};
+  for (const t of o.terms) if (t.pairLabels.length) pairLabels[t.name] = t.pairLabels;
+
+  return {
+    model: o.student,
+    inputShape: o.inputShape,
+    variables: [...o.student.trainableWeights.map((w) => w.read() as tf.Variable), ...adapterVariables(o.terms)],
+    extras: o.terms.flatMap((t) => t.adapters),
+    termNames: o.terms.map((t) => t.name),
+    pairLabels,
+    prepare(batch: Batch) {
+      const n = batch.idx.length;
+      const features = new Map<string, tf.Tensor>();
+      let zt: tf.Tensor | undefined;
+      if (teacherTap && o.teacher) {
+        const x = tf.reshape(batch.xs, [n, ...o.teacher.inputShape]);
+        const outs = teacherTap.predict(x) as tf.Tensor[];
+        x.dispose();
+        zt = outs[0];
+        teacherLayers.forEach((l, i) => features.set(l, outs[i + 1]));
+      } else if (o.teacher) {
+        zt = tf.tensor2d(gatherRows(o.teacher.logits.train, batch.idx, c), [n, c]);
+      }
+      const extra = (o.extraTeacherLogits ?? []).map((all) => tf.tensor2d(gatherRows(all, batch.idx, c), [n, c]));
+      prepared = { zt, features, extra };
+    },
+    loss(batch: Batch, epoch: number): StepLoss {
+      const outs = studentTap === o.student
+        ? [o.student.apply(batch.xs, { training: true }) as tf.Tensor]
+        : (studentTap.apply(batch.xs, { training: true }) as tf.Tensor[]);
+      const student = new Map<string, tf.Tensor>();
+      studentLayers.forEach((l, i) => student.set(l, outs[i + 1]));
+      const ctx: TermContext = {
+        zs: outs[0], zt: prepared?.zt, labels: batch.ys, extraTeacherLogits: prepared?.extra ?? [],
+        student, teacher: prepared?.features ?? new Map(),
+      };
+      const terms: tf.Scalar[] = [];
+      const pairs: tf.Scalar[][] = [];
+      let total: tf.Scalar = tf.scalar(0);
+      for (const term of o.terms) {
+        const r = term.compute(ctx);
+        terms.push(r.value);
+        pairs.push(r.pairs);
+        total = tf.add(total, tf.mul(r.value, term.weight * term.factor(epoch)));
+      }
+      return { total, terms, pairs, logits: outs[0] };
+    },
+    afterStep() {
+      if (prepared) tf.dispose([...(prepared.zt ? [prepared.zt] : []), ...prepared.features.values(), ...prepared.extra]);
+      prepared = undefined;
+    },
+    evalTeacherLogits: () => (o.teacher ? { validation: o.teacher.logits.validation, test: o.teacher.logits.test } : undefined),
+    dispose() {
+      disposeTerms(o.terms);
+    },
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * Online distillation — deep mutual learning (Zhang, Xiang, Hospedales & Lu, CVPR 2018): K peers
+ * (the teacher architecture and K−1 students) train together from scratch; peer k minimises
+ *
+ *   L_k = w_labels · CE(y, z_k) + 1/(K−1) · Σ_{j≠k} T²·KL(softmax(z_j/T) ‖ softmax(z_k/T))
+ *
+ * where the other peers' outputs are targets (no gradient flows into peer j through L_k). One
+ * optimizer step updates every peer with Σ_k L_k. The first student peer is the job's model.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Batch, Learner, StepLoss } from '../train';
+import { crossEntropy } from '../losses/labels';
+import { kdLoss } from '../losses/response/kd';
+import { stopGradient } from '../ops';
+import type { PreparedData } from '../data';
+import { predictLogits, evaluateLogits } from '../evaluate';
+
+export interface Peer {
+  name: string;
+  model: tf.LayersModel;
+  inputShape: number[];
+}
+
+export function onlineLearner(peers: Peer[], o: { labelsWeight: number; temperature: number; data: PreparedData; numClasses: number }): Learner {
+  if (peers.length < 2) throw new Error('online distillation needs at least two peers');
+  const [teacher, student] = peers;
+  const termNames = peers.flatMap((p) => [`${p.name}.labels`, `${p.name}.dml`]);
+  let teacherEval: { validation?: Float32Array; test: Float32Array } | undefined;
+  return {
+    model: student.model,
+    inputShape: student.inputShape,
+    variables: peers.flatMap((p) => p.model.trainableWeights.map((w) => w.read() as tf.Variable)),
+    extras: peers.filter((p) => p !== student).map((p) => p.model),
+    termNames,
+    pairLabels: {},
+    loss(batch: Batch): StepLoss {
+      const n = batch.idx.length;
+      const logits = peers.map((p) => p.model.apply(tf.reshape(batch.xs, [n, ...p.inputShape]), { training: true }) as tf.Tensor);
+      const targets = logits.map((z) => stopGradient(z));
+      const terms: tf.Scalar[] = [];
+      let total: tf.Scalar = tf.scalar(0);
+      logits.forEach((z, k) => {
+        const ce = crossEntropy(z, batch.ys);
+        const others = targets.filter((_, j) => j !== k).map((t) => kdLoss(z, t, o.temperature));
+        const dml = tf.div(tf.addN(others), others.length) as tf.Scalar;
+        terms.push(ce, dml);
+        total = tf.add(total, tf.add(tf.mul(ce, o.labelsWeight), dml));
+      });
+      return { total, terms, pairs: terms.map(() => []), logits: logits[1] };
+    },
+    evalTeacherLogits() {
+      teacherEval = {
+        validation: o.data.validation ? predictLogits(teacher.model, o.data.validation, teacher.inputShape) : undefined,
+        test: predictLogits(teacher.model, o.data.test, teacher.inputShape),
+      };
+      return teacherEval;
+    },
+    epochExtras() {
+      const out: Record<string, number> = {};
+      for (const p of peers) {
+        if (p === student) continue;
+        const logits = p === teacher && teacherEval ? teacherEval.test : predictLogits(p.model, o.data.test, p.inputShape);
+        out[`peer:${p.name}.testAcc`] = evaluateLogits(logits, o.data.test.y, o.numClasses).acc;
+      }
+      return out;
+    },
+    dispose() {
+      for (const p of peers) if (p !== student) p.model.dispose();
+    },
+  };
+}
