@@ -82,7 +82,9 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
   const epochs = readMetrics(runDir).filter((r): r is EpochRecord => r.type === 'epoch');
   const jobs: Record<string, JobReport> = {};
   for (const [job, state] of Object.entries(run.jobs)) {
-    if (state.kind === 'teacher' || !(state.kind === 'scratch' || state.final)) continue;
+    // `final` marks the distilled students; run folders written before schemes existed lack it.
+    const final = state.final ?? state.kind === 'distill';
+    if (state.kind === 'teacher' || !(state.kind === 'scratch' || final)) continue;
     const mine = epochs.filter((r) => r.job === job).sort((a, b) => a.epoch - b.epoch);
     if (mine.length === 0) continue;
     const last = mine[mine.length - 1];
@@ -101,6 +103,7 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
   };
   const distilled = Object.entries(jobs).filter(([, j]) => j.kind === 'distill');
   const pick = (j: JobReport) => j.last.valAcc ?? j.last.testAcc;
+  if (distilled.length === 0) throw new Error(`${runDir}: no distilled student finished, nothing to report`);
   const exportedJob = distilled.reduce((a, b) => (pick(b[1]) > pick(a[1]) ? b : a))[0];
 
   const studentModel = await loadLayersModelFromFile(path.join(runDir, 'models', exportedJob, 'model.json'));

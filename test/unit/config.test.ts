@@ -374,6 +374,9 @@ const MODULE_TEACHER: [string, string] = ['{ "model": "teacher/model.json" }', '
 const NO_TEACHER: [string, string] = ['  "teacher": { "model": "teacher/model.json" },\n', ''];
 const TRAIN = '{ "epochs": 1, "batchSize": 8, "optimizer": { "kind": "adam", "learningRate": 0.1 } }';
 
+const UNUSED_ONLINE = 'scheme "online" does not use these entries: the peers learn from each other through the mutual KL (see "scheme.temperature")';
+const UNUSED_SELF = 'scheme "self" does not use these entries: the auxiliary heads learn from the network\'s own output and features';
+
 function parsed(text: string): { config?: ExperimentConfig; errors: string[] } {
   const { config, errors } = parseExperimentText(text, FILE);
   return { config, errors: errors.map(formatConfigError) };
@@ -386,7 +389,7 @@ void test('the catalogue fixture: every method, with defaults filled', () => {
   const constant = { kind: 'constant' };
   const pair = (teacher: string, student: string, adapter = 'auto'): object => ({ teacher, student, adapter });
   assert.deepEqual(config.teacher, { module: 'models.ts', export: 'cnn', args: { filters: [16, 32] } });
-  assert.deepEqual(config.scheme, { kind: 'online', peers: 2, temperature: 1 });
+  assert.deepEqual(config.scheme, { kind: 'born-again', generations: 2 });
   assert.deepEqual(config.knowledge, [
     { kind: 'response', method: 'kd', temperature: 4, weight: 0.5, schedule: constant },
     { kind: 'response', method: 'dkd', temperature: 4, alpha: 1, beta: 8, warmup: 0, weight: 1, schedule: constant },
@@ -445,7 +448,10 @@ const SCHEME_CASES: { scheme: unknown; removeTeacher?: boolean; expected: unknow
 void test('the catalogue parses under every scheme, with the scheme defaults filled', () => {
   for (const c of SCHEME_CASES) {
     const { config, errors } = parseExperimentText(catalogueWith(c.scheme, c.removeTeacher), CATALOGUE);
-    assert.deepEqual(errors.map(formatConfigError), [], JSON.stringify(c.scheme));
+    // online and self distil through their peers / heads: the knowledge entries are reported unused.
+    const kind = (c.scheme as { kind?: string } | undefined)?.kind;
+    const unused = kind === 'online' ? [UNUSED_ONLINE] : kind === 'self' ? [UNUSED_SELF] : [];
+    assert.deepEqual(errors.map((e) => e.message), unused, JSON.stringify(c.scheme));
     assert.ok(config);
     assert.deepEqual(config.scheme, c.expected);
     // born-again and ta-chain take feature and relation knowledge as well.
@@ -605,7 +611,7 @@ void test('semantic checks: the teacher is required except with scheme "self"', 
   assert.deepEqual(messages(edit(['"teacher": {', '"teachr": {'])), [`${FILE}:7:3  teachr: unknown field "teachr"; did you mean "teacher"?`]);
   // scheme self: no teacher needed.
   const self = parsed(withScheme('{ "kind": "self", "heads": [{ "layer": "dense_1" }] }', NO_TEACHER));
-  assert.deepEqual(self.errors, []);
+  assert.deepEqual(self.errors, [`${FILE}:8:16  warning: knowledge: ${UNUSED_SELF}`]);
   assert.equal(self.config?.teacher, undefined);
 });
 
@@ -613,11 +619,13 @@ void test('semantic checks: scheme "self" ignores a teacher and needs distinct h
   const { config, errors } = parsed(withScheme('{ "kind": "self", "heads": [{ "layer": "dense_1" }] }'));
   assert.deepEqual(errors, [
     `${FILE}:7:14  warning: teacher: scheme "self" uses no teacher (the student teaches itself through auxiliary heads): this teacher is ignored`,
+    `${FILE}:9:16  warning: knowledge: ${UNUSED_SELF}`,
   ]);
   assert.ok(config);
   assert.equal(config.teacher, undefined, 'the ignored teacher is left out');
   assert.deepEqual(messages(withScheme('{ "kind": "self", "heads": [{ "layer": "a" }, { "layer": "b" }, { "layer": "a" }] }', NO_TEACHER)), [
     `${FILE}:2:104  scheme.heads[2].layer: duplicate head on layer "a" (same as heads[0])`,
+    `${FILE}:8:16  warning: knowledge: ${UNUSED_SELF}`,
   ]);
   // No "labels only" warning without knowledge entries: the heads distil.
   const noKnowledge = (text: string): string => text.replace(/"knowledge": \[[^\]]*\]/, '"knowledge": []');
@@ -626,13 +634,15 @@ void test('semantic checks: scheme "self" ignores a teacher and needs distinct h
 });
 
 void test('semantic checks: scheme "online" trains a fresh teacher with the students', () => {
-  assert.deepEqual(messages(withScheme('{ "kind": "online" }', MODULE_TEACHER)), []);
+  assert.deepEqual(messages(withScheme('{ "kind": "online" }', MODULE_TEACHER)), [`${FILE}:9:16  warning: knowledge: ${UNUSED_ONLINE}`]);
   assert.deepEqual(messages(withScheme('{ "kind": "online" }')), [
     `${FILE}:7:25  teacher.model: scheme "online" trains the teacher together with the students, so it must be built fresh from a module ` +
       '({"module", "export"}); a pre-trained model.json teacher is frozen — use scheme "offline"',
+    `${FILE}:9:16  warning: knowledge: ${UNUSED_ONLINE}`,
   ]);
   assert.deepEqual(messages(withScheme('{ "kind": "online" }', ['{ "model": "teacher/model.json" }', `{ "module": "models.ts", "export": "teacher", "train": ${TRAIN} }`])), [
     `${FILE}:7:69  teacher.train: scheme "online" trains the teacher together with the students (with "training"), so it is not trained first: remove "train"`,
+    `${FILE}:9:16  warning: knowledge: ${UNUSED_ONLINE}`,
   ]);
 });
 
@@ -727,7 +737,8 @@ void test('checkFiles: ta-chain assistants and multi-kd teachers; not the ignore
     fs.writeFileSync(path.join(self.dir, 'models.ts'), 'export {}');
     const { config, errors } = loadExperiment(self.file);
     assert.ok(config);
-    assert.deepEqual(errors.map((e) => e.severity), ['warning']);
+    // only warnings (the ignored teacher, the unused knowledge entries): no missing-file error
+    assert.deepEqual(errors.map((e) => [e.severity, e.path[0]]), [['warning', 'teacher'], ['warning', 'knowledge']]);
   } finally {
     fs.rmSync(self.dir, { recursive: true, force: true });
   }
