@@ -27,6 +27,21 @@ const entries = [
   ...e,
 }));
 
+// Webview apps (webview/<panel>/main.ts): browser bundles, one per panel, with their CSS (uPlot's).
+const panels = ['dashboard', 'pairing', 'featureMaps', 'compression', 'compare'];
+entries.push(...panels.map((panel) => ({
+  entryPoints: [`webview/${panel}/main.ts`],
+  outfile: `dist/webview/${panel}.js`,
+  bundle: true,
+  platform: 'browser',
+  format: 'iife',
+  target: 'chrome120',
+  sourcemap: !production,
+  minify: true,
+  logLevel: 'warning',
+  metafile: true,
+})));
+
 if (watch) {
   for (const options of entries) {
     const ctx = await esbuild.context(options);

@@ -7,12 +7,13 @@ import * as vscode from 'vscode';
 import { CODELENS_SELECTOR, DistillCodeLens } from './host/codeLens';
 import { registerCommands } from './host/commands';
 import { InlineLossCharts } from './host/decorations';
-import { ExperimentDiagnostics } from './host/diagnostics';
+import { cliEngineCheck, ExperimentDiagnostics } from './host/diagnostics';
 import { ExperimentIndex } from './host/experiments';
 import { ExperimentsTree } from './host/experimentsTree';
 import type { TreeNode } from './host/experimentsTree';
 import type { Host } from './host/host';
-import { PlaceholderPanels } from './host/panels/placeholderPanel';
+import { ProbeClient } from './host/panels/probeClient';
+import { WebviewPanels } from './host/panels/webviewPanels';
 import { RunManager } from './host/runManager';
 import { offerInterruptedRuns, watchRunOutcomes } from './host/runNotifications';
 import { readSettings } from './host/settings';
@@ -38,14 +39,15 @@ export function activate(context: vscode.ExtensionContext): DistillApi {
   const tree = new ExperimentsTree(index, runs);
   const view = vscode.window.createTreeView<TreeNode>('distill.experiments', { treeDataProvider: tree, canSelectMany: true, showCollapseAll: true });
   tree.view = view;
-  const panels = new PlaceholderPanels(context.extensionUri);
-  const diagnostics = new ExperimentDiagnostics(index);
+  const probe = new ProbeClient(context.asAbsolutePath('dist/worker.js'), log, () => readSettings().backend);
+  const panels = new WebviewPanels({ extensionUri: context.extensionUri, probe, log });
+  const diagnostics = new ExperimentDiagnostics(index, cliEngineCheck(context.asAbsolutePath('dist/cli.js')));
   const host: Host = { context, log, index, runs, tree, panels, diagnostics };
   const statusBar = new RunStatusBar(runs);
   const charts = new InlineLossCharts(index, runs);
   const codeLens = new DistillCodeLens(index);
   context.subscriptions.push(
-    log, index, runs, tree, view, panels, diagnostics, statusBar, charts, codeLens,
+    log, index, runs, tree, view, probe, panels, diagnostics, statusBar, charts, codeLens,
     vscode.languages.registerCodeLensProvider(CODELENS_SELECTOR, codeLens),
     watchRunOutcomes(host),
   );

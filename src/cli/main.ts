@@ -9,7 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { BackendName } from '../config/types';
-import { ExperimentError } from '../config/parse';
+import { ExperimentError, formatConfigError } from '../config/parse';
 import type { EngineToHost } from '../protocol/engine';
 import { defaultRunsDir, runExperiment } from '../engine/run';
 import type { Report } from '../engine/report';
@@ -23,8 +23,12 @@ usage:
   distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR] [--export JOB --to DIR]
   distill resume <run-folder> [--backend ...]
   distill list [runs-dir | experiment.distill.json]
-  distill inspect <model.json | experiment.distill.json>
+  distill inspect <model.json | experiment.distill.json>   (teacher vs student layer by layer, no training)
+  distill sweep <experiment.distill.json> [--yes] [--max-points N] [--sweeps-dir DIR] [--backend ...]
+  distill sweep-resume <sweep-folder> [--backend ...]
+  distill sweep-report <sweep-folder> [--json]            (size vs accuracy, Pareto front)
   distill suggest-pairs <experiment.distill.json>
+  distill check <experiment.distill.json> [--json]          (validator + data + models + layer pairs)
   distill export <run-folder> <dest-folder> [--job JOB]   (default: the exported distilled student)
 
 Ctrl-C stops a run cleanly (checkpoint, status cancelled); 'distill resume' continues it.`;
@@ -151,11 +155,20 @@ export function summaryTable(r: Report): string {
       pm(s.testErrors, (x) => x.toFixed(s.testErrors.n > 1 ? 1 : 0)), pm(s.agreement, (x) => pct(x)),
       human(r.student.params), bytes(r.student.bytes), human(r.student.flops), ms(r.student.latencyMsPerSample)]);
   }
+  const q = r.quantized;
+  if (q) {
+    rows.push(['student (distilled, int8)', pct(q.testAcc), String(q.testErrors), pct(q.agreement), human(r.student.params), bytes(q.bytes),
+      human(r.student.flops), '—']);
+  }
   const lines = [table(rows)];
   const n = r.summary.distill?.testAcc.n ?? 0;
   lines.push(`\n${n} seed${n === 1 ? '' : 's'}, last epoch, ${r.testSize} test samples, scheme ${r.scheme}, backend ${r.backend}.` +
     (r.compression ? ` Compression: ${r.compression.params.toFixed(1)}× fewer parameters, ${r.compression.flops.toFixed(1)}× fewer FLOPs, ` +
       `${r.compression.speedup.toFixed(1)}× faster per sample.` : ''));
+  if (q) {
+    lines.push(`int8 student (${q.dir}: per-channel int8 weights, float activations; the exported seed): ${q.compression.toFixed(2)}× smaller ` +
+      `than float32, test accuracy ${pct(q.testAcc)} vs ${pct(q.floatTestAcc)} float (${q.accDrop >= 0 ? '−' : '+'}${Math.abs(q.accDrop * 100).toFixed(2)} points).`);
+  }
   if (r.summary.scratch && r.summary.distill) {
     const gain = (r.summary.distill.testAcc.mean - r.summary.scratch.testAcc.mean) * 100;
     lines.push(`Distillation vs scratch: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} points of test accuracy ` +
@@ -208,6 +221,25 @@ export async function main(argv: string[]): Promise<number> {
       case 'resume': return await cmdRun(args, true);
       case 'list': return cmdList(args);
       case 'inspect': return await cmdInspect(args);
+      case 'sweep': case 'sweep-resume': case 'sweep-report': {
+        const target = args.positional[1];
+        if (!target) throw new UsageError(`${cmd}: give ${cmd === 'sweep' ? 'an experiment file' : 'a sweep folder'}`);
+        const maxPoints = args.flags['max-points'] === undefined ? undefined : Number(args.flags['max-points']);
+        if (maxPoints !== undefined && !(Number.isInteger(maxPoints) && maxPoints >= 1)) {
+          throw new UsageError(`--max-points: expected an integer ≥ 1, found "${args.flags['max-points']}"`);
+        }
+        const { cmdSweep, cmdSweepReport } = await import('./sweep');
+        const a = { target, backend: backendFlag(args.flags), yes: args.flags.yes === 'true', maxPoints, sweepsDir: args.flags['sweeps-dir'], json: args.flags.json === 'true' };
+        return cmd === 'sweep-report' ? await cmdSweepReport(a) : await cmdSweep(a, cmd === 'sweep-resume');
+      }
+      case 'check': {
+        if (!args.positional[1]) throw new UsageError('check: give an experiment file');
+        const { checkExperiment } = await import('../engine/check');
+        const errors = await checkExperiment(args.positional[1], backendFlag(args.flags));
+        if (args.flags.json) console.log(JSON.stringify(errors));
+        else console.log(errors.length ? errors.map(formatConfigError).join('\n') : `${args.positional[1]}: no problems`);
+        return errors.some((e) => e.severity === 'error') ? 1 : 0;
+      }
       case 'suggest-pairs': {
         if (!args.positional[1]) throw new UsageError('suggest-pairs: give an experiment file');
         const { suggestForExperiment } = await import('../engine/inspect');

@@ -12,7 +12,7 @@ import { createScanner, findNodeAtOffset, getNodePath, parseTree, printParseErro
 import type { Node, ParseError } from 'jsonc-parser';
 import { FILE_START, hasErrors, JSONC_OPTIONS, LineIndex, rangeInTree } from './errors';
 import type { JsonPath } from './errors';
-import type { ConfigError, ExperimentConfig, ModelSpec } from './types';
+import type { ConfigError, ExperimentConfig, StudentSpec } from './types';
 import { validateExperimentTree } from './validate';
 
 export { ExperimentError, formatConfigError, formatPath, hasErrors, locate } from './errors';
@@ -58,6 +58,17 @@ export function loadExperiment(file: string): { config?: ExperimentConfig; error
 }
 
 /**
+ * Like `loadExperiment`, for a text that is not (or not exactly) the file on disk — a sweep point's
+ * experiment: relative paths still resolve against `file`'s folder.
+ */
+export function loadExperimentText(file: string, text: string): { config?: ExperimentConfig; errors: ConfigError[]; text: string } {
+  const parsed = parseExperimentText(text, file);
+  if (!parsed.config) return { errors: parsed.errors, text };
+  const errors = [...parsed.errors, ...checkFiles(parsed.config, file, text)].sort((a, b) => a.location.offset - b.location.offset);
+  return { config: hasErrors(errors) ? undefined : parsed.config, errors, text };
+}
+
+/**
  * Checks that the files the experiment names (model.json, model modules of the teacher, student,
  * ta-chain assistants and multi-kd teachers; IDX and CSV data) exist, relative to the experiment
  * file's folder. Each error is located at that path's value in `text`.
@@ -65,8 +76,8 @@ export function loadExperiment(file: string): { config?: ExperimentConfig; error
 export function checkFiles(config: ExperimentConfig, file: string, text: string): ConfigError[] {
   const dir = path.dirname(path.resolve(file));
   const refs: { at: JsonPath; value: string }[] = [];
-  const model = (at: JsonPath, spec: ModelSpec | undefined): void => {
-    if (!spec) return;
+  const model = (at: JsonPath, spec: StudentSpec | undefined): void => {
+    if (!spec || 'derive' in spec) return;
     if ('model' in spec) refs.push({ at: [...at, 'model'], value: spec.model });
     else refs.push({ at: [...at, 'module'], value: spec.module });
   };

@@ -15,7 +15,8 @@ export interface ExperimentConfig {
   data: DataConfig;
   /** Required, except for `scheme: self` (the student teaches itself). */
   teacher?: ModelSpec;
-  student: ModelSpec;
+  /** A model.json, a module factory, or `{ "derive": … }`: built from the teacher's architecture. */
+  student: StudentSpec;
   scheme: SchemeConfig;
   knowledge: KnowledgeEntry[];
   /** Hard-label cross-entropy term of the student. */
@@ -25,6 +26,12 @@ export interface ExperimentConfig {
   baseline: boolean;
   /** Compute backend; `auto` = tensorflow (tfjs-node) → wasm → cpu. Default `auto`. */
   backend: BackendName;
+  /**
+   * Size-vs-accuracy sweep (`distill sweep`): numeric field path (`student.derive.width`,
+   * `knowledge[0].temperature`, …) → the values to try; every combination is one run. The key
+   * `seeds` gives the seeds of every point (default: the experiment's `seeds`).
+   */
+  sweep?: Record<string, number[]>;
 }
 
 export type DataSource = MnistSource | IdxSource | CsvSource | SyntheticSource;
@@ -102,6 +109,39 @@ export interface ModuleSpec {
   args?: Record<string, unknown>;
   /** Train this model first (once per run), e.g. a teacher that is not pre-trained. */
   train?: TrainingConfig;
+}
+
+/** The student: a model of its own, or one derived from the teacher's architecture. */
+export type StudentSpec = ModelSpec | DeriveSpec;
+
+/** `{ "derive": { … } }`: the student is the teacher's architecture, made smaller. */
+export interface DeriveSpec {
+  derive: DeriveConfig;
+  /** Filled in by the validator (not written in the file): the teacher it is derived from. */
+  from?: ModelSpec;
+}
+
+/**
+ * How a student is derived from the teacher's architecture (fresh weights, layer names kept):
+ * layer-type swaps, then the width multiplier, then depth reduction.
+ */
+export interface DeriveConfig {
+  /** Multiplier of the units / filters of every hidden layer (the output layer is kept). Default 1. */
+  width: number;
+  /** Scaled widths are rounded to a multiple of this, never below it. Default 1. */
+  round: number;
+  /**
+   * Fraction (0, 1] of the droppable blocks kept: blocks (runs of layers between single-tensor cut
+   * points, e.g. a hidden Dense or a residual block) whose output shape equals their input shape.
+   * Default 1 (none dropped).
+   */
+  depth: number;
+  /** Blocks to drop by name: the block containing each named layer is removed. */
+  drop?: string[];
+  /** Layer-type swaps that keep shapes, by class name: `{ "Conv2D": "SeparableConv2D" }`. */
+  swap?: { Conv2D?: 'SeparableConv2D' };
+  /** Hidden layers whose width is kept as in the teacher (with every layer tied to them). */
+  keep?: string[];
 }
 
 /**

@@ -17,6 +17,7 @@ import { getNodeValue } from 'jsonc-parser';
 import type { Node } from 'jsonc-parser';
 import schemaJson from '../../schema/experiment.schema.json';
 import { containerRange, LineIndex, rangeInTree } from './errors';
+import { formatPath } from './errors';
 import type { JsonPath } from './errors';
 import type { ConfigError, ExperimentConfig, FspPair, LayerPair, TrainingConfig } from './types';
 
@@ -90,7 +91,13 @@ export function validateExperimentTree(
   const value = v.check(root, experimentSchema, []);
   checkTeacherPresent(root, value, v.problems);
   // Semantic rules read the typed config, so they run once the file matches the schema.
-  if (v.problems.length === 0) semanticChecks(root, value, v.problems);
+  if (v.problems.length === 0) {
+    // The sweep is checked against the file as written (before the semantic checks complete it).
+    const sweep: Problem[] = [];
+    checkSweep(root, value as ExperimentConfig, new Validator(experimentSchema, text), sweep);
+    semanticChecks(root, value, v.problems);
+    v.problems.push(...sweep);
+  }
 
   const lines = new LineIndex(text);
   const errors: ConfigError[] = v.problems
@@ -109,7 +116,7 @@ export function validateExperimentTree(
 // ---------------------------------------------------------------------------------------------
 // Schema-driven checks
 
-class Validator {
+export class Validator {
   readonly problems: Problem[] = [];
   /** Keys of an object that belong to another branch of its union than the one picked. */
   private readonly foreign = new WeakMap<Node, { keys: Set<string>; picked: string[] }>();
@@ -148,7 +155,7 @@ class Validator {
     }
   }
 
-  private resolve(schema: JsonSchema): JsonSchema {
+  resolve(schema: JsonSchema): JsonSchema {
     let s = schema;
     for (let depth = 0; s.$ref !== undefined; depth++) {
       const m = /^#\/definitions\/(.+)$/.exec(s.$ref);
@@ -347,8 +354,8 @@ class Validator {
       if (this.reportMisspelt(node, names, path)) return undefined;
       const alternatives = branches.map((b) => requiredPhrase(b.required ?? []));
       const message =
-        alternatives.length === 2
-          ? `missing required field ${alternatives[0]} (or ${alternatives[1]})`
+        alternatives.length >= 2 && alternatives.length <= 3
+          ? `missing required field ${alternatives[0]} (or ${alternatives.slice(1).join(', or ')})`
           : `missing required fields: one of ${alternatives.join(', or ')}`;
       this.problems.push({ path, message, ...containerRange(node), severity: 'error' });
       return undefined;
@@ -582,7 +589,7 @@ function semanticChecks(root: Node, value: unknown, problems: Problem[]): void {
   const trainings: [JsonPath, TrainingConfig | undefined][] = [
     [['training'], config.training],
     [['teacher', 'train'], config.teacher?.train],
-    [['student', 'train'], config.student.train],
+    [['student', 'train'], 'derive' in config.student ? undefined : config.student.train],
   ];
   if (scheme.kind === 'ta-chain') {
     scheme.assistants.forEach((a, i) => trainings.push([['scheme', 'assistants', i, 'train'], a.train]));
@@ -596,8 +603,151 @@ function semanticChecks(root: Node, value: unknown, problems: Problem[]): void {
     if (opt.kind === 'momentum' && opt.momentum === undefined) opt.momentum = 0.9;
   }
 
+  // A derived student is built from the teacher's architecture.
+  if ('derive' in config.student && (scheme.kind === 'self' || !config.teacher)) {
+    at(['student', 'derive'], scheme.kind === 'self'
+      ? 'scheme "self" has no teacher to derive the student from: give the student as a "model" or a "module"'
+      : 'a derived student needs a teacher to derive it from: add "teacher"');
+  } else if ('derive' in config.student) {
+    config.student.from = config.teacher;
+  }
+
   // The teacher of a self-distillation is ignored (warned above): leave it out of the config.
   if (scheme.kind === 'self') delete config.teacher;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sweep: every key a numeric field of the file, every value valid for that field
+
+/** How many points (runs) `distill sweep` starts without `--yes`. */
+export const SWEEP_POINT_LIMIT = 8;
+
+/** `student.derive.width`, `knowledge[0].temperature` or `knowledge.0.temperature` → a JSON path. */
+export function parseFieldPath(text: string): JsonPath | undefined {
+  const out: JsonPath = [];
+  for (const part of text.split('.')) {
+    const m = /^([A-Za-z_$][\w$-]*|\d+)?((?:\[\d+\])*)$/.exec(part);
+    if (!m || (m[1] === undefined && m[2] === '')) return undefined;
+    if (m[1] !== undefined) out.push(/^\d+$/.test(m[1]) ? Number(m[1]) : m[1]);
+    for (const idx of m[2].matchAll(/\[(\d+)\]/g)) out.push(Number(idx[1]));
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+/** The number of points (runs) of a sweep: the product of its value counts (seeds excluded). */
+export function sweepPointCount(sweep: Record<string, number[]> | undefined): number {
+  if (!sweep) return 0;
+  return Object.entries(sweep).filter(([k]) => k !== 'seeds').reduce((n, [, v]) => n * v.length, 1);
+}
+
+/** The union branch a value belongs to: discriminator consts equal, every key known. */
+function branchForValue(v: Validator, branches: JsonSchema[], value: unknown): JsonSchema | undefined {
+  const obj = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  return branches.map((b) => v.resolve(b)).find((b) => {
+    const props = b.properties ?? {};
+    for (const [k, ps] of Object.entries(props)) {
+      const c = constOf(v.resolve(ps));
+      if (c !== undefined && k in obj && obj[k] !== c) return false;
+    }
+    return Object.keys(obj).every((k) => k in props) && (b.required ?? []).every((k) => k in obj);
+  });
+}
+
+/** What a schema describes, for "not numeric" messages. */
+function kindOf(v: Validator, s: JsonSchema): string {
+  return s.oneOf ? 'an object' : v.expected(s);
+}
+
+function checkSweep(root: Node, config: ExperimentConfig, v: Validator, problems: Problem[]): void {
+  const sweepNode = propertyValue(root, 'sweep');
+  if (!config.sweep || !sweepNode) return;
+  const seen = new Map<string, string>();
+  for (const prop of sweepNode.children ?? []) {
+    const [keyNode, valueNode] = prop.children ?? [];
+    if (!keyNode || !valueNode) continue;
+    const key = keyNode.value as string;
+    const at = (message: string): void => {
+      problems.push({ path: ['sweep', key], message, offset: keyNode.offset, length: keyNode.length, severity: 'error' });
+    };
+    if (key === 'seeds') {
+      v.check(valueNode, experimentSchema.properties!.seeds, ['sweep', key]);
+      continue;
+    }
+    const path = parseFieldPath(key);
+    if (!path) {
+      at('expected the path of a numeric field, such as "student.derive.width" or "knowledge[0].temperature"');
+      continue;
+    }
+    const norm = JSON.stringify(path);
+    const same = seen.get(norm);
+    if (same !== undefined) {
+      at(`the same field as "${same}": give each field once`);
+      continue;
+    }
+    seen.set(norm, key);
+    const field = fieldSchemaAt(v, config, path);
+    if ('error' in field) {
+      at(field.error);
+      continue;
+    }
+    (valueNode.children ?? []).forEach((item, i) => v.check(item, field.schema, ['sweep', key, i]));
+  }
+  problems.push(...v.problems);
+}
+
+/**
+ * The schema of the numeric field at `path` of the experiment (unions resolved by the file's own
+ * values), or why there is none: an unknown field, an item the file does not have, not a number.
+ */
+export function fieldSchemaAt(v: Validator, config: unknown, path: JsonPath): { schema: JsonSchema } | { error: string } {
+  let s: JsonSchema = experimentSchema;
+  let value: unknown = config;
+  const shown = (n: number): string => JSON.stringify(formatPath(path.slice(0, n)));
+  const whole = JSON.stringify(formatPath(path));
+  for (let i = 0; i < path.length; i++) {
+    s = v.resolve(s);
+    if (s.oneOf) {
+      const b = branchForValue(v, s.oneOf, value);
+      if (!b) return { error: `sweep field ${whole}: ${shown(i)} has no value in the file to pick its kind from` };
+      s = b;
+    }
+    const seg = path[i];
+    if (typeof seg === 'number') {
+      const items = Array.isArray(value) ? value : undefined;
+      if (s.type !== 'array' || !s.items) return { error: `sweep field ${whole}: ${shown(i)} is not a list` };
+      if (!items || seg >= items.length) {
+        return { error: `sweep field ${whole} does not exist: ${shown(i)} has ${items?.length ?? 0} item${items?.length === 1 ? '' : 's'}` };
+      }
+      s = s.items;
+      value = items[seg];
+      continue;
+    }
+    const objectType = s.type === 'object' || s.properties !== undefined;
+    if (!objectType) return { error: `sweep field ${whole}: ${i === 0 ? 'the experiment' : shown(i)} is ${kindOf(v, s)}, it has no field "${seg}"` };
+    const props = s.properties ?? {};
+    const obj = value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
+    if (Object.prototype.hasOwnProperty.call(props, seg)) {
+      s = props[seg];
+    } else if (s.additionalProperties && typeof s.additionalProperties === 'object') {
+      s = s.additionalProperties;
+    } else if (s.additionalProperties === false) {
+      const where = i === 0 ? 'the experiment' : shown(i);
+      const guess = closest(seg, Object.keys(props));
+      return { error: `sweep field ${whole} does not exist: ${where} has no field "${seg}"` +
+        (guess ? `; did you mean "${guess}"?` : `; its fields: ${Object.keys(props).map((k) => `"${k}"`).join(', ')}`) };
+    } else {
+      s = {}; // free-form (e.g. a factory's args): the file's own value decides
+    }
+    value = obj?.[seg];
+  }
+  s = v.resolve(s);
+  const types = s.type === undefined ? [] : Array.isArray(s.type) ? s.type : [s.type];
+  if (types.includes('number') || types.includes('integer')) return { schema: s };
+  if (types.length === 0 && !s.oneOf && !s.enum && s.const === undefined) {
+    if (typeof value === 'number') return { schema: { type: 'number' } };
+    return { error: `sweep field ${whole}: ${value === undefined ? 'not in the file (a free-form field must be written, as a number, to be swept)' : 'not a number in the file'}` };
+  }
+  return { error: `sweep field ${whole} is not numeric (it is ${kindOf(v, s)}): a sweep varies numbers` };
 }
 
 // ---------------------------------------------------------------------------------------------

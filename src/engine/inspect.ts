@@ -9,7 +9,8 @@ import { ExperimentError, loadExperiment } from '../config/parse';
 import { initBackend } from './backend';
 import { modelStats } from './metrics/modelStats';
 import type { ModelStats } from './metrics/modelStats';
-import { describeSpec, resolveModel } from './models';
+import { deriveStudent, describeSpec, locateDeriveError, resolveModel } from './models';
+import { int8Bytes } from './models/quantize';
 import { loadLayersModelFromFile } from './models/fileIO';
 import { layerInfos } from './models/taps';
 import { suggestPairs } from './knowledge/suggest';
@@ -33,6 +34,31 @@ export function layerTable(title: string, stats: ModelStats): string {
     `${fmt(stats.bytes)} bytes (float32)`].join('\n');
 }
 
+/** Teacher and student side by side, layer by layer (matched by name): shapes, params, bytes, FLOPs. */
+export function compareTable(teacherName: string, studentName: string, t: ModelStats, s: ModelStats): string {
+  const sBy = new Map(s.layers.map((l) => [l.name, l]));
+  const tNames = new Set(t.layers.map((l) => l.name));
+  const dash = '—';
+  type L = ModelStats['layers'][number];
+  const row = (tl: L | undefined, sl: L | undefined): string[] => {
+    const name = (tl ?? sl)!.name;
+    const type = tl && sl ? (tl.type === sl.type ? tl.type : `${tl.type} → ${sl.type}`) : (tl ?? sl)!.type;
+    const shape = tl && sl ? (shapeText(tl.outputShape) === shapeText(sl.outputShape) ? shapeText(tl.outputShape) : `${shapeText(tl.outputShape)} → ${shapeText(sl.outputShape)}`)
+      : shapeText((tl ?? sl)!.outputShape);
+    return [name, type, shape, tl ? fmt(tl.params) : dash, sl ? fmt(sl.params) : 'dropped', tl ? fmt(4 * tl.params) : dash, sl ? fmt(4 * sl.params) : dash,
+      tl ? fmt(tl.flops) : dash, sl ? fmt(sl.flops) : dash];
+  };
+  const rows = [['layer', 'type (teacher → student)', 'output shape (teacher → student)', 'params T', 'params S', 'bytes T', 'bytes S', 'FLOPs T', 'FLOPs S'],
+    ...t.layers.map((l) => row(l, sBy.get(l.name))),
+    ...s.layers.filter((l) => !tNames.has(l.name)).map((l) => row(undefined, l)),
+    ['total', '', '', fmt(t.params), fmt(s.params), fmt(t.bytes), fmt(s.bytes), fmt(t.flops), fmt(s.flops)],
+    ['ratio T/S', '', '', `${(t.params / s.params).toFixed(2)}×`, '', `${(t.bytes / s.bytes).toFixed(2)}×`, '', `${(t.flops / Math.max(1, s.flops)).toFixed(2)}×`, '']];
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i < 3 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
+  return [`teacher (T): ${teacherName}\nstudent (S): ${studentName}`, line(rows[0]), w.map((x) => '─'.repeat(x)).join('  '),
+    ...rows.slice(1).map(line)].join('\n');
+}
+
 export async function inspectTarget(target: string, backend?: BackendName): Promise<string> {
   const file = path.resolve(target);
   if (!file.endsWith('.distill.json')) {
@@ -51,18 +77,32 @@ export async function inspectTarget(target: string, backend?: BackendName): Prom
   const base = path.dirname(file);
   const models: tf.LayersModel[] = [];
   try {
-    const student = await resolveModel(config.student, base, config.seeds[0]);
+    let derivation: string[] = [];
+    let student: tf.LayersModel;
+    try {
+      if ('derive' in config.student) derivation = (await deriveStudent(config.student, base)).changes;
+      student = await resolveModel(config.student, base, config.seeds[0]);
+    } catch (e) {
+      throw locateDeriveError(e, file, loaded.text ?? '');
+    }
     models.push(student);
     const s = modelStats(student);
     if (!config.teacher) return layerTable(`student: ${describeSpec(config.student)}`, s);
     const teacher = await resolveModel(config.teacher, base, config.seeds[0]);
     models.push(teacher);
     const t = modelStats(teacher);
+    const q = int8Bytes(student);
+    const shared = s.layers.filter((l) => t.layers.some((x) => x.name === l.name)).length;
+    const tables = shared >= Math.min(s.layers.length, t.layers.length) / 2
+      ? [compareTable(describeSpec(config.teacher), describeSpec(config.student), t, s)]
+      : [layerTable(`teacher: ${describeSpec(config.teacher)}`, t), '', layerTable(`student: ${describeSpec(config.student)}`, s)];
     return [
-      layerTable(`teacher: ${describeSpec(config.teacher)}`, t), '',
-      layerTable(`student: ${describeSpec(config.student)}`, s), '',
+      ...(derivation.length ? [`student ${describeSpec(config.student)}:`, ...derivation.map((c) => `  ${c}`), ''] : []),
+      ...tables, '',
       `compression: ${(t.params / s.params).toFixed(2)}× parameters, ${(t.bytes / s.bytes).toFixed(2)}× bytes, ` +
       `${(t.flops / Math.max(1, s.flops)).toFixed(2)}× FLOPs per sample`,
+      `int8 student (per-channel int8 weights, float activations): ${fmt(q)} bytes — ${(s.bytes / q).toFixed(2)}× smaller than the float32 student, ` +
+      `${(t.bytes / q).toFixed(2)}× smaller than the float32 teacher`,
     ].join('\n');
   } finally {
     models.forEach((m) => m.dispose());

@@ -8,7 +8,10 @@ import type * as tf from '@tensorflow/tfjs';
 import type { ExperimentConfig } from '../config/types';
 import type { PreparedData } from './data';
 import type { Evaluation } from './evaluate';
-import { loadLayersModelFromFile } from './models/fileIO';
+import * as fs from 'fs';
+import { loadLayersModelFromFile, readModelArtifacts, saveInt8Copy } from './models/fileIO';
+import { INT8_FORMAT, quantizeArtifacts } from './models/quantize';
+import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from './evaluate';
 import { measureLatency, modelStats } from './metrics/modelStats';
 import type { EpochRecord } from './runs/store';
 import { readMetrics, readRun } from './runs/store';
@@ -53,6 +56,30 @@ export interface Report {
   summary: Record<'scratch' | 'distill', { testAcc: Stat; testErrors: Stat; agreement?: Stat } | undefined>;
   exportedJob: string;
   testSize: number;
+  /** The int8 copy of the exported student (`student/int8/`), measured on the test split. */
+  quantized?: QuantizedFigures;
+}
+
+/** The int8 student (per-channel affine int8 weights, float32 activations) against the float one. */
+export interface QuantizedFigures {
+  /** Folder in the run, `student/int8`. */
+  dir: string;
+  format: string;
+  /** int8 weights + per-channel scales (float32) and zero points (int8). */
+  bytes: number;
+  /** The float32 student's weight bytes. */
+  floatBytes: number;
+  /** floatBytes / bytes. */
+  compression: number;
+  testAcc: number;
+  testErrors: number;
+  /** Top-1 agreement with the teacher on the test split (when there is a teacher). */
+  agreement?: number;
+  /** The float32 exported student, measured the same way. */
+  floatTestAcc: number;
+  floatAgreement?: number;
+  /** floatTestAcc − testAcc (points of accuracy lost by quantising, as a fraction). */
+  accDrop: number;
 }
 
 export function stat(values: number[]): Stat {
@@ -134,5 +161,37 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
     summary: { scratch: summarize('scratch'), distill: summarize('distill') },
     exportedJob,
     testSize: data.test.size,
+  };
+}
+
+/**
+ * Writes the int8 copy of the exported student (`student/int8/`, once) and measures it on the test
+ * split against the float32 student: bytes, accuracy, agreement with the teacher.
+ */
+export async function quantizedFigures(runDir: string, data: PreparedData, teacherTestLogits?: Float32Array): Promise<QuantizedFigures> {
+  const src = path.join(runDir, 'student', 'model.json');
+  const dir = path.join(runDir, 'student', 'int8');
+  let sizes: { bytes: number; floatBytes: number };
+  if (fs.existsSync(path.join(dir, 'model.json'))) {
+    const a = readModelArtifacts(src);
+    sizes = quantizeArtifacts(a.weightSpecs ?? [], a.weightData as ArrayBuffer);
+  } else {
+    sizes = saveInt8Copy(src, dir);
+  }
+  const measure = async (file: string) => {
+    const model = await loadLayersModelFromFile(file);
+    try {
+      const logits = predictLogits(model, data.test, modelInputShape(model, data.shape, file));
+      return evaluateLogits(logits, data.test.y, outputWidth(model), teacherTestLogits);
+    } finally {
+      model.dispose();
+    }
+  };
+  const f = await measure(src);
+  const q = await measure(path.join(dir, 'model.json'));
+  return {
+    dir: 'student/int8', format: INT8_FORMAT, bytes: sizes.bytes, floatBytes: sizes.floatBytes, compression: sizes.floatBytes / sizes.bytes,
+    testAcc: q.acc, testErrors: q.errors, ...(q.agreement !== undefined ? { agreement: q.agreement } : {}),
+    floatTestAcc: f.acc, ...(f.agreement !== undefined ? { floatAgreement: f.agreement } : {}), accDrop: f.acc - q.acc,
   };
 }

@@ -15,36 +15,38 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import type { BackendName, ExperimentConfig, ModelSpec } from '../config/types';
-import { ExperimentError, loadExperiment } from '../config/parse';
-import { locate } from '../config/errors';
-import type { ConfigError } from '../config/types';
+import type { BackendName, ExperimentConfig, StudentSpec } from '../config/types';
+import { ExperimentError, loadExperiment, loadExperimentText } from '../config/parse';
 import type { EngineToHost } from '../protocol/engine';
 import { initBackend } from './backend';
 import { prepareData } from './data';
 import type { PreparedData } from './data';
 import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from './evaluate';
-import { buildTerms, disposeTerms, KnowledgeError } from './knowledge/terms';
-import type { KnowledgeProblem } from './knowledge/terms';
-import { describeSpec, resolveModel } from './models';
+import { buildTerms } from './knowledge/terms';
+import { describeSpec, locateDeriveError, resolveModel, writeStudentArchitecture } from './models';
+import { cachedTeacherLogits, cacheTeacherLogits, teacherKey } from './models/teacherCache';
 import { loadLayersModelFromFile, saveLayersModel } from './models/fileIO';
 import { ProgressClock, stepsPerEpoch, trainJob } from './train';
 import type { Learner } from './train';
 import type { JobState, RunJson, RunStatus } from './runs/store';
 import { createRun, defaultRunsDir, MetricsLog, readRun, readSnapshot, updateRun } from './runs/store';
-import { buildReport } from './report';
+import { buildReport, quantizedFigures } from './report';
 import { distillLearner } from './schemes/distill';
 import type { FixedTeacher } from './schemes/distill';
 import { onlineLearner } from './schemes/online';
-import { checkHeads, selfLearner } from './schemes/self';
+import { selfLearner } from './schemes/self';
+import { checkModels } from './check';
+import { planJobs } from './jobs';
 
-export { defaultRunsDir };
+export { defaultRunsDir, planJobs };
 
 export interface RunOptions {
   /** The experiment file to run (a new run folder is created). */
   experiment?: string;
   /** An existing run folder to continue. */
   resume?: string;
+  /** The experiment's text, when it is not the file on disk (a sweep point); paths resolve against `experiment`. */
+  experimentText?: string;
   /** Root of run folders; default `<experiment dir>/.distill/runs`. */
   runsDir?: string;
   /** Overrides the experiment's `backend`. */
@@ -57,50 +59,6 @@ export interface RunResult {
   runDir: string;
   status: RunStatus;
   error?: string;
-}
-
-/** The jobs of an experiment, in the order they run. */
-export function planJobs(config: ExperimentConfig): Record<string, JobState> {
-  const jobs: Record<string, JobState> = {};
-  const scheme = config.scheme;
-  const job = (kind: JobState['kind'], seed: number, extra: Partial<JobState> = {}, epochs = config.training.epochs): JobState =>
-    ({ kind, seed, status: 'pending', epochs, completedEpochs: 0, ...extra });
-  const t = config.teacher?.train;
-  if (t && scheme.kind !== 'online') jobs.teacher = job('teacher', config.seeds[0], { model: 'teacher' }, t.epochs);
-  for (const seed of config.seeds) {
-    if (config.baseline) jobs[`scratch-s${seed}`] = job('scratch', seed, { model: 'student' });
-    switch (scheme.kind) {
-      case 'offline':
-        jobs[`distill-s${seed}`] = job('distill', seed, { model: 'student', teacher: 'teacher', final: true });
-        break;
-      case 'born-again': {
-        let teacher = 'teacher';
-        for (let g = 1; g <= scheme.generations; g++) {
-          const id = `born-g${g}-s${seed}`;
-          jobs[id] = job('distill', seed, { model: 'student', teacher, final: g === scheme.generations });
-          teacher = id;
-        }
-        break;
-      }
-      case 'ta-chain': {
-        let teacher = 'teacher';
-        scheme.assistants.forEach((_, i) => {
-          const id = `ta${i + 1}-s${seed}`;
-          jobs[id] = job('distill', seed, { model: `assistant:${i}`, teacher });
-          teacher = id;
-        });
-        jobs[`distill-s${seed}`] = job('distill', seed, { model: 'student', teacher, final: true });
-        break;
-      }
-      case 'online':
-        jobs[`online-s${seed}`] = job('online', seed, { model: 'student', final: true });
-        break;
-      case 'self':
-        jobs[`self-s${seed}`] = job('self', seed, { model: 'student', final: true });
-        break;
-    }
-  }
-  return jobs;
 }
 
 /** Runs an experiment (or resumes a run). Training failures end in `failed`, they do not throw. */
@@ -129,7 +87,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   } else {
     if (!opts.experiment) throw new Error('runExperiment: give an experiment file or a run folder to resume');
     experimentFile = path.resolve(opts.experiment);
-    const loaded = loadExperiment(experimentFile);
+    const loaded = opts.experimentText !== undefined ? loadExperimentText(experimentFile, opts.experimentText) : loadExperiment(experimentFile);
     if (!loaded.config || loaded.errors.some((e) => e.severity === 'error')) throw new ExperimentError(loaded.errors);
     config = loaded.config;
     experimentText = loaded.text ?? '';
@@ -191,7 +149,7 @@ class RunSession {
   }
 
   /** The spec of an architecture named in a job (`teacher`, `student`, `assistant:<i>`). */
-  private spec(model: string | undefined): ModelSpec {
+  private spec(model: string | undefined): StudentSpec {
     const c = this.config;
     if (model === 'teacher') return c.teacher!;
     if (model?.startsWith('assistant:')) {
@@ -232,6 +190,9 @@ class RunSession {
     const report = await this.withReportTeacher((teacher, input, evalFig) =>
       buildReport(this.runDir, config, teacher, input, evalFig, this.data));
     exportStudent(this.runDir, report.exportedJob);
+    report.quantized = await quantizedFigures(this.runDir, this.data, this.teachers.get('teacher')?.logits.test);
+    this.log(`int8 student: ${report.quantized.bytes} bytes (${report.quantized.compression.toFixed(2)}× smaller), test accuracy ` +
+      `${(report.quantized.testAcc * 100).toFixed(2)}% (float ${(report.quantized.floatTestAcc * 100).toFixed(2)}%)`);
     fs.writeFileSync(path.join(this.runDir, 'report.json'), JSON.stringify(report, null, 2));
     for (const t of this.teachers.values()) t.model.dispose();
     return 'completed';
@@ -243,53 +204,14 @@ class RunSession {
    * experiment file, all at once.
    */
   private async checkModels(): Promise<void> {
-    const c = this.config;
-    const problems: KnowledgeProblem[] = [];
-    const built = new Map<string, tf.LayersModel>();
-    const build = async (model: string) => {
-      if (!built.has(model)) {
-        const m = await resolveModel(this.spec(model), this.baseDir, c.seeds[0]);
-        modelInputShape(m, this.data.shape, this.who(model));
-        const width = outputWidth(m);
-        if (this.data.numClasses > width) {
-          throw new Error(`data: labels go up to ${this.data.numClasses - 1}, but the ${this.who(model)} has ${width} outputs ` +
-            `(labels must be in 0..${width - 1})`);
-        }
-        built.set(model, m);
-      }
-      return built.get(model)!;
-    };
     try {
-      const student = await build('student');
-      const teacherModel = c.teacher ? await build('teacher') : undefined;
-      if (teacherModel && outputWidth(student) !== outputWidth(teacherModel)) {
-        throw new Error(`${this.who('student')}: its output has ${outputWidth(student)} units, the teacher's has ${outputWidth(teacherModel)}; ` +
-          'distillation needs the same classes on both');
-      }
-      const stages = new Set<string>();
-      for (const j of Object.values(planJobs(c))) {
-        if (j.kind === 'distill') stages.add(`${j.teacher === 'teacher' ? 'teacher' : planJobs(c)[j.teacher!].model}|${j.model}`);
-      }
-      for (const stage of stages) {
-        const [t, s] = stage.split('|');
-        try {
-          disposeTerms(buildTerms(c, 'distill', { teacher: await build(t), student: await build(s!) }, { adapterPrefix: 'check' }));
-        } catch (e) {
-          if (!(e instanceof KnowledgeError)) throw e;
-          for (const p of e.problems) if (!problems.some((q) => q.message === p.message)) problems.push(p);
-        }
-      }
-      if (c.scheme.kind === 'self') {
-        for (const h of checkHeads(student, c.scheme)) problems.push({ path: ['scheme', 'heads', h.index, 'layer'], message: h.message });
-      }
-    } finally {
-      for (const m of built.values()) m.dispose();
-    }
-    if (problems.length) {
-      const errors: ConfigError[] = problems.map((p) => ({
-        file: this.experimentFile, path: p.path, location: locate(this.experimentText, p.path), message: p.message, severity: 'error',
-      }));
-      throw new ExperimentError(errors);
+      const errors = await checkModels(this.config, this.experimentFile, this.experimentText, this.data,
+        (model) => resolveModel(this.spec(model), this.baseDir, this.config.seeds[0]), (model) => this.who(model));
+      if (errors.length) throw new ExperimentError(errors);
+      const arch = await writeStudentArchitecture(this.runDir, this.config.student, this.baseDir, this.config.seeds[0]);
+      if (arch) this.log(`derived student architecture: ${path.relative(this.runDir, arch)}/model.json`);
+    } catch (e) {
+      throw locateDeriveError(e, this.experimentFile, this.experimentText);
     }
   }
 
@@ -307,13 +229,17 @@ class RunSession {
       model = await loadLayersModelFromFile(path.join(this.runDir, 'models', source, 'model.json'));
     }
     const inputShape = modelInputShape(model, this.data.shape, `teacher ${source}`);
-    this.log(`caching the outputs of ${source === 'teacher' ? 'the teacher' : source}`);
     const d = this.data;
-    const logits = {
+    // A pre-trained teacher's outputs are shared by the runs of this process (the points of a sweep).
+    const t0 = this.config.teacher;
+    const key = source === 'teacher' && t0 && 'model' in t0 && !t0.train ? teacherKey(t0.model, this.config.data, this.baseDir) : undefined;
+    const logits = cachedTeacherLogits(key) ?? {
       train: predictLogits(model, d.train, inputShape),
       validation: d.validation ? predictLogits(model, d.validation, inputShape) : undefined,
       test: predictLogits(model, d.test, inputShape),
     };
+    this.log(`${cachedTeacherLogits(key) ? 'reusing the cached' : 'caching the'} outputs of ${source === 'teacher' ? 'the teacher' : source}`);
+    cacheTeacherLogits(key, logits);
     const ev = evaluateLogits(logits.test, d.test.y, outputWidth(model));
     this.log(`${source === 'teacher' ? 'teacher' : source}: test accuracy ${(ev.acc * 100).toFixed(2)}% (${ev.errors} errors)`);
     const t = { model, inputShape, logits };

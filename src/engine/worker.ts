@@ -6,6 +6,7 @@
  */
 import type { EngineToHost, HostToEngine } from '../protocol/engine';
 import { isHostToEngine } from '../protocol/engine';
+import { answerProbe } from './probe';
 import { runExperiment } from './run';
 
 if (!process.send) {
@@ -15,6 +16,7 @@ if (!process.send) {
 
 let stopRequested = false;
 let started = false;
+let probes: Promise<void> = Promise.resolve();
 
 function send(msg: EngineToHost): void {
   if (process.connected) process.send!(msg);
@@ -43,6 +45,15 @@ process.on('message', (raw: unknown) => {
     send({ type: 'log', level: 'warn', message: `ignored a malformed message: ${JSON.stringify(raw)?.slice(0, 200)}` });
     return;
   }
+  if (raw.type === 'probe') {
+    // Inspection for the panels: answered in order, one at a time (they share the backend and models).
+    const { id, query } = raw;
+    probes = probes.then(() => answerProbe(query)).then(
+      (result) => send({ type: 'probe-result', id, result }),
+      (e: unknown) => send({ type: 'probe-result', id, error: (e as Error)?.message ?? String(e) }),
+    );
+    return;
+  }
   if (raw.type === 'stop') {
     stopRequested = true;
     send({ type: 'log', level: 'info', message: 'stop requested: checkpointing' });
@@ -58,6 +69,7 @@ process.on('message', (raw: unknown) => {
 
 process.on('disconnect', () => {
   stopRequested = true; // the parent is gone: checkpoint and stop
+  if (!started) setTimeout(() => process.exit(0), 50); // a probe worker has nothing to save
 });
 
 process.on('uncaughtException', (e) => {

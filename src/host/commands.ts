@@ -146,7 +146,11 @@ export function createCommands(host: Host): Record<string, Command> {
       return dest;
     },
 
-    suggestLayerPairs: () => info('Suggest Layer Pairs is not available yet: it needs the engine\'s layer inspection (a "suggest-pairs" request), which is coming. Meanwhile, `distill inspect <model>` lists the layers and shapes.'),
+    suggestLayerPairs: async (arg?: unknown) => {
+      const opened = await panel('pairing')(arg);
+      await opened?.suggest?.();
+      return opened;
+    },
 
     selectBackend: async (backend?: unknown) => {
       const current = readSettings().backend;

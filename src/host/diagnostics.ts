@@ -2,7 +2,12 @@
  * Problems for experiment files: the shared validator (src/config/parse.ts — syntax, schema,
  * semantics, then referenced files) with the exact ranges of ConfigError.location. Open files are
  * checked as you type (debounced) and on save; closed ones from disk when the experiments change.
+ * On open and save (in a trusted workspace, with no validator error) the engine checks the file
+ * against its data and models in a separate process (`distill check --json`): unknown layer names
+ * with the closest ones, pairs that cannot be matched, heads on missing layers, shapes that do not
+ * fit. Those problems stay until the text changes, and come back at the next save.
  */
+import * as cp from 'child_process';
 import * as vscode from 'vscode';
 import { checkFiles, formatPath, hasErrors, loadExperiment, parseExperimentText } from '../config/parse';
 import type { ConfigError } from '../config/types';
@@ -15,13 +20,16 @@ export class ExperimentDiagnostics implements vscode.Disposable {
   readonly collection = vscode.languages.createDiagnosticCollection('distill');
   private readonly disposables: vscode.Disposable[] = [this.collection];
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Engine problems per document, valid for the document version they were computed for. */
+  private readonly engine = new Map<string, { version: number; diagnostics: vscode.Diagnostic[] }>();
+  private readonly inFlight = new Map<string, AbortController>();
 
-  constructor(private readonly index: ExperimentIndex) {
-    vscode.workspace.onDidOpenTextDocument((d) => this.checkDocument(d), this, this.disposables);
+  constructor(private readonly index: ExperimentIndex, private readonly engineCheck?: EngineCheck) {
+    vscode.workspace.onDidOpenTextDocument((d) => this.checkDocument(d, true), this, this.disposables);
     vscode.workspace.onDidChangeTextDocument((e) => this.schedule(e.document), this, this.disposables);
-    vscode.workspace.onDidSaveTextDocument((d) => this.checkDocument(d), this, this.disposables);
+    vscode.workspace.onDidSaveTextDocument((d) => this.checkDocument(d, true), this, this.disposables);
     index.onDidChange(() => this.checkAll(), this, this.disposables);
-    for (const d of vscode.workspace.textDocuments) this.checkDocument(d);
+    for (const d of vscode.workspace.textDocuments) this.checkDocument(d, true);
   }
 
   private schedule(doc: vscode.TextDocument): void {
@@ -35,17 +43,43 @@ export class ExperimentDiagnostics implements vscode.Disposable {
     }, DEBOUNCE_MS));
   }
 
-  /** Validates an open document's current text. */
-  checkDocument(doc: vscode.TextDocument): vscode.Diagnostic[] {
+  /** Validates an open document's current text; `withEngine`: also ask the engine (saved text only). */
+  checkDocument(doc: vscode.TextDocument, withEngine = false): vscode.Diagnostic[] {
     if (!isExperimentFile(doc.uri.fsPath) || doc.uri.scheme !== 'file' || doc.isClosed) return [];
     const text = doc.getText();
     const file = doc.uri.fsPath;
     const parsed = parseExperimentText(text, file);
     const errors = parsed.config ? [...parsed.errors, ...checkFiles(parsed.config, file, text)] : parsed.errors;
     const diags = errors.map((e) => toDiagnostic(e, (o) => doc.positionAt(o)));
-    this.collection.set(doc.uri, diags);
+    const key = doc.uri.toString();
+    const engine = this.engine.get(key);
+    const engineDiags = engine && engine.version === doc.version ? engine.diagnostics : [];
+    this.collection.set(doc.uri, [...diags, ...engineDiags]);
     this.index.updateFromText(file, text);
+    const clean = !errors.some((e) => e.severity === 'error');
+    if (withEngine && clean && !doc.isDirty && this.engineCheck && vscode.workspace.isTrusted) void this.runEngineCheck(doc, diags);
     return diags;
+  }
+
+  /** The engine's check of a saved document, in a separate process; a newer check cancels an older one. */
+  private async runEngineCheck(doc: vscode.TextDocument, validatorDiags: vscode.Diagnostic[]): Promise<void> {
+    const key = doc.uri.toString();
+    this.inFlight.get(key)?.abort();
+    const abort = new AbortController();
+    this.inFlight.set(key, abort);
+    const version = doc.version;
+    try {
+      const errors = await this.engineCheck!(doc.uri.fsPath, abort.signal);
+      if (abort.signal.aborted || doc.isClosed || doc.version !== version) return;
+      const seen = new Set(validatorDiags.map((d) => d.message));
+      const diagnostics = errors.map((e) => toDiagnostic(e, (o) => doc.positionAt(o))).filter((d) => !seen.has(d.message));
+      this.engine.set(key, { version, diagnostics });
+      this.collection.set(doc.uri, [...validatorDiags, ...diagnostics]);
+    } catch {
+      // an engine that could not check (aborted, crashed) leaves the validator's problems as they are
+    } finally {
+      if (this.inFlight.get(key) === abort) this.inFlight.delete(key);
+    }
   }
 
   /** Validates every experiment of the index: open ones from the editor, closed ones from disk. */
@@ -75,8 +109,28 @@ export class ExperimentDiagnostics implements vscode.Disposable {
 
   dispose(): void {
     for (const t of this.timers.values()) clearTimeout(t);
+    for (const a of this.inFlight.values()) a.abort();
     for (const d of this.disposables) d.dispose();
   }
+}
+
+/** Runs the engine's check of an experiment file (in another process) and returns its problems. */
+export type EngineCheck = (file: string, signal: AbortSignal) => Promise<ConfigError[]>;
+
+/** The engine check through the bundled CLI, `distill check <file> --json`, in a child process. */
+export function cliEngineCheck(cliPath: string): EngineCheck {
+  return (file, signal) => new Promise((resolve, reject) => {
+    cp.execFile(process.execPath, [cliPath, 'check', file, '--json'], {
+      signal, maxBuffer: 4 << 20, timeout: 120_000, env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+    }, (err, stdout) => {
+      // exit code 1 = problems found: stdout still holds them
+      try {
+        resolve(JSON.parse(stdout) as ConfigError[]);
+      } catch {
+        reject(err ?? new Error('distill check printed no JSON'));
+      }
+    });
+  });
 }
 
 export function toDiagnostic(e: ConfigError, position: (offset: number) => vscode.Position): vscode.Diagnostic {

@@ -3,8 +3,10 @@
  * (or any parent) and a forked engine worker (`dist/worker.js`). Imported by both sides; this file
  * is the one place to read what crosses that boundary. No `vscode`, no TensorFlow.js here.
  *
- * Host → engine: `start`, `stop`.
- * Engine → host: `ready` (once, at boot), `progress`, `epoch`, `checkpoint`, `log`, `done`, `failed`.
+ * Host → engine: `start`, `stop`, `probe` (inspection for the panels; a worker that answers
+ * probes runs no experiment and stays until its parent lets go of it).
+ * Engine → host: `ready` (once, at boot), `progress`, `epoch`, `checkpoint`, `log`, `done`, `failed`,
+ * `probe-result` (one per `probe`, same id).
  */
 
 /** Sent by the host to start (or resume) a run. */
@@ -25,7 +27,69 @@ export interface StopRequest {
   type: 'stop';
 }
 
-export type HostToEngine = StartRequest | StopRequest;
+/**
+ * Inspection for the panels (src/engine/probe.ts): layer lists, a pair check, suggestions, and the
+ * feature maps of one checkpoint / test sample / pair. Paths are absolute and chosen by the host.
+ */
+export type ProbeQuery =
+  /** The experiment's layers (its file, or `text` when the editor holds unsaved changes), or a run's models (`runDir`). */
+  | { kind: 'layers'; experimentFile?: string; text?: string; runDir?: string; backend?: StartRequest['backend'] }
+  | { kind: 'checkPair'; method: string; teacher: string; student: string; teacherShape: (number | null)[]; studentShape: (number | null)[]; backend?: StartRequest['backend'] }
+  | { kind: 'suggest'; experimentFile: string; backend?: StartRequest['backend'] }
+  | { kind: 'featureMapsInit'; runDir: string; backend?: StartRequest['backend'] }
+  /** `checkpoint`: `<job>/<checkpoint folder>` as listed by featureMapsInit. */
+  | { kind: 'featureMaps'; runDir: string; checkpoint: string; sample: number; entry: number; pair: number; backend?: StartRequest['backend'] };
+
+export interface ProbeRequest {
+  type: 'probe';
+  id: number;
+  query: ProbeQuery;
+}
+
+export type HostToEngine = StartRequest | StopRequest | ProbeRequest;
+
+type ProbeShape = (number | null)[];
+export interface ProbeLayer { name: string; type: string; outputShape: ProbeShape; params: number; flops: number }
+export interface LayersAnswer {
+  teacher: ProbeLayer[];
+  student: ProbeLayer[];
+  links: { entry: number; pair: number; method: string; teacher: string; student: string; adapter: string; adapterShape?: ProbeShape; error?: string }[];
+  methods: { method: string; kind: string; title: string }[];
+}
+export type PairCheckAnswer = { ok: true; adapter: string; outputShape: ProbeShape } | { ok: false; reason: string };
+export interface SuggestAnswer {
+  suggestions: { teacher: string; student: string; method: string; adapter: string; reason: string }[];
+  error?: string;
+}
+export interface FeatureMapsInitAnswer {
+  checkpoints: { id: string; label: string }[];
+  samples: { id: number; label: number; pixels: number[]; h: number; w: number }[];
+  pairs: { id: string; label: string }[];
+}
+export interface ProbeGrid { channels: number[][]; h: number; w: number }
+export interface FeatureMapsAnswer {
+  teacher: ProbeGrid;
+  student: ProbeGrid;
+  difference?: ProbeGrid;
+  attentionTeacher?: ProbeGrid;
+  attentionStudent?: ProbeGrid;
+  teacherShape: ProbeShape;
+  studentShape: ProbeShape;
+  adapter: string;
+  cka?: number;
+  cosine?: number;
+  mse?: number;
+  batch: number;
+  note?: string;
+}
+
+/** The answer to one `probe`: `result` is the answer type of its query kind. */
+export interface ProbeResultMessage {
+  type: 'probe-result';
+  id: number;
+  result?: unknown;
+  error?: string;
+}
 
 /** Sent once when the worker has booted and listens. */
 export interface ReadyMessage {
@@ -102,10 +166,11 @@ export type EngineToHost =
   | CheckpointMessage
   | LogMessage
   | DoneMessage
-  | FailedMessage;
+  | FailedMessage
+  | ProbeResultMessage;
 
 const ENGINE_TYPES = new Set<EngineToHost['type']>([
-  'ready', 'started', 'progress', 'epoch', 'checkpoint', 'log', 'done', 'failed',
+  'ready', 'started', 'progress', 'epoch', 'checkpoint', 'log', 'done', 'failed', 'probe-result',
 ]);
 
 /** Type guard for messages arriving from a worker (anything else is ignored by the host). */
@@ -119,6 +184,11 @@ export function isHostToEngine(value: unknown): value is HostToEngine {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   if (v.type === 'stop') return true;
+  if (v.type === 'probe') {
+    const q = v.query as Record<string, unknown> | undefined;
+    return typeof v.id === 'number' && typeof q === 'object' && q !== null
+      && ['layers', 'checkPair', 'suggest', 'featureMapsInit', 'featureMaps'].includes(q.kind as string);
+  }
   if (v.type !== 'start') return false;
   const str = (x: unknown) => x === undefined || typeof x === 'string';
   return str(v.experiment) && str(v.resume) && str(v.runsDir) && str(v.backend)

@@ -154,7 +154,9 @@ test('SIGKILL mid-epoch: the run is resumable, metrics written before the kill a
     assert.ok(Date.now() < deadline, `timed out waiting for epoch 1; stderr: ${stderr}`);
     if (fs.existsSync(runsRoot) && fs.readdirSync(runsRoot).length) {
       runDir = path.join(runsRoot, fs.readdirSync(runsRoot)[0]);
-      const text = fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8');
+      const metricsFile = path.join(runDir, 'metrics.jsonl');
+      // the folder exists a moment before its files are written
+      const text = fs.existsSync(metricsFile) ? fs.readFileSync(metricsFile, 'utf8') : '';
       if (text.includes('"type":"step","job":"distill-s1","epoch":2')) break;
     }
     await new Promise((r) => setTimeout(r, 10));

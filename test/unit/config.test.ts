@@ -882,3 +882,65 @@ void test('schema: a valid draft-07 schema that agrees with the validator (ajv, 
     assert.notDeepEqual(messages(text), [], text);
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// Derived students and sweeps
+
+const MODULE_STUDENT = '"student": { "module": "models.ts", "export": "student" }';
+const derived = (derive: string, ...more: [string, string][]): string => edit([MODULE_STUDENT, `"student": { "derive": ${derive} }`], ...more);
+const withSweep = (sweep: string, base = BASE): string => base.replace('  "labels": { "weight": 0.1 },', `  "labels": { "weight": 0.1 },\n  "sweep": ${sweep},`);
+
+void test('derived students: defaults filled, the teacher recorded, located errors', () => {
+  const { config, errors } = parseExperimentText(derived('{ "width": 0.25, "round": 8, "swap": { "Conv2D": "SeparableConv2D" } }'), FILE);
+  assert.deepEqual(errors, []);
+  assert.deepEqual(config!.student, {
+    derive: { width: 0.25, round: 8, depth: 1, swap: { Conv2D: 'SeparableConv2D' } },
+    from: { model: 'teacher/model.json' },
+  });
+  assert.deepEqual(messages(derived('{ "width": 0 }')), [`${FILE}:8:37  student.derive.width: expected a number > 0, found 0`]);
+  assert.deepEqual(messages(derived('{ "width": -0.5, "round": 0 }')), [
+    `${FILE}:8:37  student.derive.width: expected a number > 0, found -0.5`,
+    `${FILE}:8:52  student.derive.round: expected an integer ≥ 1, found 0`,
+  ]);
+  assert.deepEqual(messages(derived('{ "depth": 1.5 }')), [`${FILE}:8:37  student.derive.depth: expected a number > 0 and ≤ 1, found 1.5`]);
+  assert.deepEqual(messages(derived('{ "swap": { "Conv2D": "DepthwiseConv2D" } }')),
+    [`${FILE}:8:48  student.derive.swap.Conv2D: expected "SeparableConv2D", found "DepthwiseConv2D"`]);
+  assert.deepEqual(messages(derived('{ "widht": 0.5 }')), [`${FILE}:8:28  student.derive.widht: unknown field "widht"; did you mean "width"?`]);
+  assert.deepEqual(messages(derived('{ "drop": [] }')), [`${FILE}:8:36  student.derive.drop: expected a non-empty array of strings, found []`]);
+  // A derived student needs a teacher.
+  const self = derived('{ "width": 0.5 }').replace('  "labels"', '  "scheme": { "kind": "self", "heads": [{ "layer": "a" }] },\n  "labels"');
+  assert.ok(messages(self).some((m) => m.includes('student.derive: scheme "self" has no teacher to derive the student from')), messages(self).join('\n'));
+  assert.deepEqual(messages(edit([MODULE_STUDENT, '"student": {}'])), [`${FILE}:8:3  student: missing required field "model" (or "module" with "export", or "derive")`]);
+});
+
+void test('sweep: numeric field paths with valid values', () => {
+  const text = withSweep('{ "student.derive.width": [0.125, 0.25], "student.derive.round": [4], "knowledge[0].temperature": [2, 4], ' +
+    '"data.train.limit": [100, 200], "knowledge.0.weight": [0.5], "seeds": [1, 2] }', derived('{ "width": 0.5 }'));
+  const { config, errors } = parseExperimentText(text, FILE);
+  assert.deepEqual(errors, []);
+  assert.deepEqual(config!.sweep!['seeds'], [1, 2]);
+  assert.deepEqual(config!.sweep!['student.derive.width'], [0.125, 0.25]);
+});
+
+void test('sweep: a missing or non-numeric field, and invalid values, are located errors', () => {
+  const at = (sweep: string, base = BASE) => messages(withSweep(sweep, base));
+  assert.deepEqual(at('{ "studnet.derive.width": [0.5] }'),
+    [`${FILE}:13:14  sweep["studnet.derive.width"]: sweep field "studnet.derive.width" does not exist: the experiment has no field "studnet"; did you mean "student"?`]);
+  assert.deepEqual(at('{ "student.derive.width": [0.5] }'),
+    [`${FILE}:13:14  sweep["student.derive.width"]: sweep field "student.derive.width" does not exist: "student" has no field "derive"; its fields: "module", "export", "args", "train"`]);
+  assert.deepEqual(at('{ "training.optimizer.kind": [1] }'),
+    [`${FILE}:13:14  sweep["training.optimizer.kind"]: sweep field "training.optimizer.kind" is not numeric (it is one of "adam", "sgd", "momentum", "rmsprop"): a sweep varies numbers`]);
+  assert.deepEqual(at('{ "name": [1] }'), [`${FILE}:13:14  sweep.name: sweep field "name" is not numeric (it is a non-empty string): a sweep varies numbers`]);
+  assert.deepEqual(at('{ "knowledge[3].weight": [1] }'),
+    [`${FILE}:13:14  sweep["knowledge[3].weight"]: sweep field "knowledge[3].weight" does not exist: "knowledge" has 1 item`]);
+  assert.deepEqual(at('{ "training.epochs": [2, 1.5], "seeds": [1, 0.5] }'), [
+    `${FILE}:13:37  sweep["training.epochs"][1]: expected an integer ≥ 1, found 1.5`,
+    `${FILE}:13:56  sweep.seeds[1]: expected an integer, found 0.5`,
+  ]);
+  assert.deepEqual(at('{ "student.derive.width": [0.5, 0] }', derived('{}')),
+    [`${FILE}:13:44  sweep["student.derive.width"][1]: expected a number > 0, found 0`]);
+  assert.deepEqual(at('{ "training..epochs": [1] }'),
+    [`${FILE}:13:14  sweep["training..epochs"]: expected the path of a numeric field, such as "student.derive.width" or "knowledge[0].temperature"`]);
+  assert.deepEqual(at('{ "training.epochs": ["2"] }'), [`${FILE}:13:34  sweep["training.epochs"][0]: expected a number, found "2"`]);
+  assert.deepEqual(at('{ "training.epochs": [] }'), [`${FILE}:13:33  sweep["training.epochs"]: expected a non-empty array of numbers, found []`]);
+});

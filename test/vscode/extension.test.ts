@@ -83,6 +83,27 @@ suite('Distill Studio: activation, commands, views', () => {
     await waitFor('the experiment gone from the tree', () => !has(), 15_000);
   });
 
+  test('the engine checks layer names on save: an unknown layer is a Problem at the pair, with the closest names', async () => {
+    const file = wsFile('badpair.distill.json');
+    const exp = JSON.parse(fs.readFileSync(wsFile('quick.distill.json'), 'utf8')) as Record<string, unknown>;
+    exp.name = 'badpair';
+    exp.knowledge = [{ kind: 'feature', method: 'fitnet', weight: 1, pairs: [{ teacher: 'dense_9', student: 'dense_1' }] }];
+    const text = JSON.stringify(exp, null, 2);
+    fs.writeFileSync(file, text);
+    try {
+      const doc = await vscode.workspace.openTextDocument(file);
+      await vscode.window.showTextDocument(doc);
+      await doc.save();
+      const diag = await waitFor('the engine\'s layer-name problem', () => vscode.languages.getDiagnostics(doc.uri)
+        .find((d) => d.source === 'distill' && /has no layer "dense_9"/.test(d.message)), 60_000);
+      assert.match(diag.message, /knowledge\[0\]\.pairs\[0\]\.teacher: the teacher has no layer "dense_9"; closest: "dense_1"/);
+      assert.strictEqual(doc.getText(diag.range), '"dense_9"', 'the exact range of the layer name');
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
+
   test('a bad experiment gives Problems at the right lines, refreshed on edit', async () => {
     const file = wsFile('bad.distill.json');
     const text = fs.readFileSync(wsFile('quick.distill.json'), 'utf8')
@@ -147,31 +168,29 @@ suite('Distill Studio: activation, commands, views', () => {
     assert.ok(mTitles.some((t) => t.includes('long (student)')), mTitles.join(', '));
   });
 
-  test('panel commands open a placeholder webview with a strict CSP and the run\'s key figures', async () => {
+  test('panel commands open a webview beside with a strict CSP (scripts by nonce, from dist/ only)', async () => {
     const interrupted = fs.readFileSync(wsFile('interrupted-run.txt'), 'utf8');
     for (const cmd of ['distill.openDashboard', 'distill.showLayerPairing', 'distill.compareFeatureMaps', 'distill.showCompressionReport']) {
       const panel = await vscode.commands.executeCommand<{ html: string; kind: string }>(cmd, interrupted);
       assert.ok(panel, `${cmd} opened a panel`);
       assert.match(panel.html, /Content-Security-Policy" content="default-src 'none';[^"]*script-src 'nonce-[A-Za-z0-9+/=]{20,}'/);
-      assert.match(panel.html, /This panel will show/);
-      assert.match(panel.html, /<th scope="row">status<\/th><td>interrupted<\/td>/);
+      assert.match(panel.html, /<script nonce="[A-Za-z0-9+/=]{20,}" src="[^"]*dist\/webview\/\w+\.js"><\/script>/);
+      assert.doesNotMatch(panel.html, /unsafe-inline|unsafe-eval/);
     }
     const fromExperiment = await vscode.commands.executeCommand<{ target: { runDirs: string[] } }>('distill.openDashboard', vscode.Uri.file(wsFile('quick.distill.json')));
     assert.deepStrictEqual(fromExperiment.target.runDirs, [api.host.index.latestRun(api.host.index.get(wsFile('quick.distill.json'))!)!.runDir]);
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
-  test('commands that cannot act say so (Suggest Layer Pairs, Export Student without a finished run)', async () => {
+  test('commands that cannot act say so (Export Student without a finished run)', async () => {
     const said: string[] = [];
     await withStub('showInformationMessage', (msg: unknown) => {
       said.push(String(msg));
       return Promise.resolve(undefined);
     }, async () => {
-      await vscode.commands.executeCommand('distill.suggestLayerPairs');
       await vscode.commands.executeCommand('distill.exportStudent', vscode.Uri.file(wsFile('long.distill.json')));
     });
-    assert.match(said[0], /not available yet/);
-    assert.match(said[1], /no completed run with an exported student/);
+    assert.match(said[0], /no completed run with an exported student/);
   });
 
   test('Select Compute Backend writes distill.backend', async () => {

@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { dequantizeArtifacts, hasInt8Weights, INT8_FORMAT, quantizeArtifacts } from './quantize';
 
 export class ModelFileError extends Error {
   constructor(message: string, readonly file: string) {
@@ -14,7 +15,7 @@ export class ModelFileError extends Error {
   }
 }
 
-const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, float16: 2, complex64: 8 };
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, int8: 1, uint16: 2, float16: 2, complex64: 8 };
 
 interface WeightEntry { name: string; shape: number[]; dtype: string; quantization?: { dtype: string } }
 
@@ -101,9 +102,12 @@ function describe(v: unknown): string {
   return typeof v === 'string' ? JSON.stringify(v) : typeof v;
 }
 
-/** Loads a TF.js Layers model from disk. */
+/** Loads a TF.js Layers model from disk; an int8 copy (see quantize.ts) is dequantised to float32. */
 export async function loadLayersModelFromFile(modelJsonPath: string): Promise<tf.LayersModel> {
-  const artifacts = readModelArtifacts(modelJsonPath);
+  let artifacts = readModelArtifacts(modelJsonPath);
+  if (hasInt8Weights(artifacts.weightSpecs ?? [])) {
+    artifacts = { ...artifacts, ...dequantizeArtifacts(artifacts.weightSpecs ?? [], artifacts.weightData as ArrayBuffer) };
+  }
   try {
     return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (e) {
@@ -167,3 +171,50 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string, extraF
   const files = artifactsToFiles(await modelArtifacts(model));
   writeDirAtomic(dir, { ...files, ...extraFiles });
 }
+
+export interface Int8Export {
+  /** Bytes of the int8 weights (weights.bin + per-channel scales and zero points). */
+  bytes: number;
+  /** Bytes of the float32 weights it was made from. */
+  floatBytes: number;
+  /** Size of the int8 folder's weights.bin. */
+  fileBytes: number;
+  quantizedWeights: number;
+  floatWeights: number;
+}
+
+/**
+ * Writes an int8 copy (per-channel affine weights, float activations; format in quantize.ts) of the
+ * float32 model at `srcModelJson` into the new folder `destDir`, atomically.
+ */
+export function saveInt8Copy(srcModelJson: string, destDir: string): Int8Export {
+  const artifacts = readModelArtifacts(srcModelJson);
+  const q = quantizeArtifacts(artifacts.weightSpecs ?? [], artifacts.weightData as ArrayBuffer);
+  const files = artifactsToFiles({ ...artifacts, weightSpecs: q.weightSpecs, weightData: q.weightData }, {
+    distillQuantization: {
+      format: INT8_FORMAT, version: 1,
+      weights: 'int8, per-channel affine: value = (q - zeroPoint[c]) * scale[c]; kernels (rank >= 2) only, other weights float32',
+      activations: 'float32',
+      source: path.basename(path.dirname(path.resolve(srcModelJson))),
+    },
+  });
+  writeDirAtomic(destDir, { ...files, 'FORMAT.md': INT8_README });
+  return { bytes: q.bytes, floatBytes: q.floatBytes, fileBytes: q.weightData.byteLength, quantizedWeights: q.quantizedWeights, floatWeights: q.floatWeights };
+}
+
+const INT8_README = `# int8 student (Distill Studio, format "${INT8_FORMAT}", version 1)
+
+Weights are quantised per channel (affine, int8); activations stay float32.
+
+- model.json: a TF.js Layers model.json; each quantised weight of weightsManifest[0].weights has
+  "quantization": { "dtype": "int8", "scheme": "per-channel-affine", "axis", "scale": [...], "zeroPoint": [...] }.
+  Weights without "quantization" (biases, normalisation parameters) are float32.
+- weights.bin: every weight in manifest order, row-major; int8 (1 byte) for quantised weights,
+  float32 little-endian (4 bytes) for the others.
+- value = (q - zeroPoint[c]) * scale[c], c = the element's index along "axis" (the last axis; axis 2
+  for depthwise kernels).
+
+Stock TF.js refuses this file (unknown quantization dtype "int8"). Load it with Distill Studio's
+loadLayersModelFromFile (src/engine/models/fileIO.ts), which dequantises to float32, or expand
+the weights yourself with the formula above.
+`;

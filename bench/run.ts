@@ -1,0 +1,238 @@
+/**
+ * `npm run bench`: KD training speed, ours against its peers, measured side by side in one run.
+ *
+ * Rows: KD step CNN (teacher conv 32/64 → student 8/16, 28×28×1), KD step MLP (784-1200-1200-10 →
+ * 784-800-800-10), KD epoch on the full MNIST (the MLP pair, 938 steps of 64).
+ * Columns: ours (wasm + the project's kernels, teacher outputs cached for the epoch), stock wasm
+ * (only the kernels tfjs lacks added), the cpu backend, PyTorch (bench/peer_torch.py, Debian's
+ * python3-torch + OpenBLAS, 2 threads) and the ratios. Step = teacher forward without gradient +
+ * student forward/backward + Adam, loss = CE + T²·KL at T = 4, batch 64; medians over repeats.
+ *
+ *   npm run bench [-- --steps 20] [-- --json] [-- --no-epoch]
+ */
+import * as cp from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, registerWasmKernels } from '../src/engine/backend';
+import { mnistDataDir } from '../src/engine/data';
+import { saveLayersModel } from '../src/engine/models/fileIO';
+import { runExperiment } from '../src/engine/run';
+
+const argv = process.argv.slice(2);
+const flagValue = (name: string, dflt: number) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
+};
+const STEPS = flagValue('steps', 20);
+const JSON_OUT = argv.includes('--json');
+const WITH_EPOCH = !argv.includes('--no-epoch');
+const BATCH = 64;
+const T = 4;
+const WARMUP = 3;
+const CPU_STEPS = 3;
+const log = (s: string) => process.stderr.write(s + '\n');
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function cnn(filters: [number, number]): tf.LayersModel {
+  return tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [28, 28, 1], filters: filters[0], kernelSize: 3, padding: 'same', activation: 'relu' }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.conv2d({ filters: filters[1], kernelSize: 3, padding: 'same', activation: 'relu' }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 10 }),
+    ],
+  });
+}
+
+function mlp(hidden: [number, number]): tf.LayersModel {
+  return tf.sequential({
+    layers: [
+      tf.layers.dense({ inputShape: [784], units: hidden[0], activation: 'relu' }),
+      tf.layers.dense({ units: hidden[1], activation: 'relu' }),
+      tf.layers.dense({ units: 10 }),
+    ],
+  });
+}
+
+function kdLoss(zs: tf.Tensor, zt: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  const ce = tf.losses.softmaxCrossEntropy(labels, zs);
+  const logPT = tf.logSoftmax(tf.div(zt, T));
+  const kl = tf.mean(tf.sum(tf.mul(tf.exp(logPT), tf.sub(logPT, tf.logSoftmax(tf.div(zs, T)))), -1));
+  return tf.add(ce, tf.mul(kl, T * T)) as tf.Scalar;
+}
+
+interface Pair { name: 'CNN' | 'MLP'; teacher: tf.LayersModel; student: () => tf.LayersModel; x: tf.Tensor }
+
+function trainer(pair: Pair, y: tf.Tensor) {
+  const student = pair.student();
+  const opt = tf.train.adam(1e-3);
+  const vars = student.trainableWeights.map((w) => w.read() as tf.Variable);
+  return {
+    step(): number {
+      const t0 = performance.now();
+      const zt = tf.tidy(() => pair.teacher.predict(pair.x) as tf.Tensor);
+      const l = opt.minimize(() => kdLoss(student.apply(pair.x, { training: true }) as tf.Tensor, zt, y), true, vars) as tf.Scalar;
+      l.dataSync();
+      tf.dispose([l, zt]);
+      return performance.now() - t0;
+    },
+    dispose() {
+      student.dispose();
+      opt.dispose();
+    },
+  };
+}
+
+/** Median KD step (ms) per pair for ours and stock wasm (alternating, so load drifts hit both), then cpu. */
+async function stepTimes(): Promise<Record<string, Record<string, number>>> {
+  const y = tf.oneHot(tf.randomUniform([BATCH], 0, 10, 'int32', 7) as tf.Tensor1D, 10);
+  const pairs: Pair[] = [
+    { name: 'CNN', teacher: cnn([32, 64]), student: () => cnn([8, 16]), x: tf.randomUniform([BATCH, 28, 28, 1], 0, 1, 'float32', 1) },
+    { name: 'MLP', teacher: mlp([1200, 1200]), student: () => mlp([800, 800]), x: tf.randomUniform([BATCH, 784], 0, 1, 'float32', 2) },
+  ];
+  const out: Record<string, Record<string, number>> = { ours: {}, stock: {}, cpu: {} };
+  for (const pair of pairs) {
+    const modes = [{ key: 'stock', speed: false }, { key: 'ours', speed: true }];
+    const trainers = modes.map(() => trainer(pair, y));
+    const times: number[][] = modes.map(() => []);
+    for (let i = 0; i < WARMUP + STEPS; i++) {
+      modes.forEach((m, j) => {
+        registerWasmKernels({ speed: m.speed });
+        const ms = trainers[j].step();
+        if (i >= WARMUP) times[j].push(ms);
+      });
+    }
+    modes.forEach((m, j) => {
+      out[m.key][pair.name] = median(times[j]);
+      trainers[j].dispose();
+    });
+    log(`  step ${pair.name}: ours ${out.ours[pair.name].toFixed(1)} ms, stock wasm ${out.stock[pair.name].toFixed(1)} ms`);
+  }
+  registerWasmKernels({ speed: true });
+  await tf.setBackend('cpu');
+  for (const pair of pairs) {
+    const t = trainer(pair, y);
+    t.step();
+    const times = Array.from({ length: CPU_STEPS }, () => t.step());
+    t.dispose();
+    out.cpu[pair.name] = median(times);
+    log(`  step ${pair.name}: cpu ${out.cpu[pair.name].toFixed(1)} ms`);
+  }
+  await tf.setBackend('wasm');
+  for (const p of pairs) {
+    p.teacher.dispose();
+    p.x.dispose();
+  }
+  y.dispose();
+  return out;
+}
+
+/** One offline KD epoch on the full MNIST through the engine itself (teacher outputs cached). */
+async function oursEpoch(): Promise<{ seconds: number; cacheSeconds: number; trainSeconds: number; steps: number; peakRssMB: number; tensorsAfterEpochs: number[] }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-bench-'));
+  const teacher = mlp([1200, 1200]);
+  await saveLayersModel(teacher, path.join(dir, 'teacher'));
+  teacher.dispose();
+  fs.copyFileSync(path.join(__dirname, '..', 'examples', 'models.ts'), path.join(dir, 'models.ts'));
+  const exp = {
+    name: 'bench-epoch',
+    data: { train: { format: 'mnist', split: 'train' }, test: { format: 'mnist', split: 'test', limit: 1000 } },
+    teacher: { model: 'teacher/model.json' },
+    student: { module: 'models.ts', export: 'mlp', args: { hidden: [800, 800] } },
+    knowledge: [{ kind: 'response', method: 'kd', temperature: T, weight: 1 }],
+    labels: { weight: 1 },
+    training: { epochs: 2, batchSize: BATCH, optimizer: { kind: 'adam', learningRate: 0.001 }, logEvery: 100 },
+    baseline: false,
+    backend: 'wasm',
+  };
+  fs.writeFileSync(path.join(dir, 'e.distill.json'), JSON.stringify(exp));
+  let cacheStart = 0;
+  let firstStep = 0;
+  const epochEnds: number[] = [];
+  const tensors: number[] = [];
+  let steps = 0;
+  const r = await runExperiment({
+    experiment: path.join(dir, 'e.distill.json'),
+    emit: (m) => {
+      if (m.type === 'log' && m.message.startsWith('caching the outputs')) cacheStart = performance.now();
+      if (m.type === 'progress' && !firstStep) firstStep = performance.now();
+      if (m.type === 'progress') steps = m.steps;
+      if (m.type === 'epoch') {
+        epochEnds.push(performance.now());
+        tensors.push(tf.memory().numTensors);
+      }
+    },
+  });
+  if (r.status !== 'completed') throw new Error(`bench epoch run ${r.status}: ${r.error}`);
+  const cacheSeconds = (firstStep - cacheStart) / 1000;
+  const trainSeconds = (epochEnds[0] - firstStep) / 1000;
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { seconds: cacheSeconds + trainSeconds, cacheSeconds, trainSeconds, steps, peakRssMB: process.resourceUsage().maxRSS / 1024, tensorsAfterEpochs: tensors };
+}
+
+interface Peer { available: boolean; why?: string; steps?: Record<string, number>; epochSeconds?: number; torch?: string; threads?: number }
+
+function pytorch(): Peer {
+  const candidates = ['/usr/bin/python3', 'python3'];
+  const python = candidates.find((p) => cp.spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  if (!python) {
+    return { available: false, why: 'PyTorch not found: `apt-get install python3-torch libopenblas0-openmp` (without OpenBLAS, Debian\'s torch uses the reference BLAS and is 14–22× slower on matrix work)' };
+  }
+  const args = [path.join(__dirname, 'peer_torch.py'), '--steps', String(STEPS), '--threads', '2', '--mnist', mnistDataDir()];
+  if (WITH_EPOCH) args.push('--epoch');
+  const res = cp.spawnSync(python, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (res.status !== 0) return { available: false, why: `peer_torch.py failed: ${res.stderr.slice(-500)}` };
+  const j = JSON.parse(res.stdout) as { torch: string; threads: number; steps: Record<string, number>; epochSeconds?: number };
+  return { available: true, steps: j.steps, epochSeconds: j.epochSeconds, torch: j.torch, threads: j.threads };
+}
+
+(async () => {
+  const info = await initBackend('wasm');
+  log(`node ${process.version}, tfjs ${info.versions['tfjs-core']}, wasm simd=${info.simd}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(2)}`);
+  log('KD steps (ours vs stock wasm alternating, then cpu)…');
+  const steps = await stepTimes();
+  log('PyTorch peer…');
+  const peer = pytorch();
+  let epoch: Awaited<ReturnType<typeof oursEpoch>> | undefined;
+  if (WITH_EPOCH) {
+    log('KD epoch on the full MNIST through the engine…');
+    epoch = await oursEpoch();
+  }
+  const result = { steps, peer, epoch, loadAverage: os.loadavg()[0] };
+  if (JSON_OUT) {
+    console.log(JSON.stringify(result, null, 2));
+    return;
+  }
+  const f = (x: number | undefined, d = 1) => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d));
+  const rows: string[][] = [];
+  for (const name of ['CNN', 'MLP']) {
+    const o = steps.ours[name];
+    const p = peer.steps?.[name];
+    rows.push([`KD step ${name} (ms)`, f(o), f(steps.stock[name]), f(steps.cpu[name]), f(p), f(p ? o / p : undefined, 2), f(steps.stock[name] / o, 2), f(steps.cpu[name] / o, 1)]);
+  }
+  if (epoch) {
+    rows.push(['KD epoch MNIST MLP (s)', f(epoch.seconds), '—', '—', f(peer.epochSeconds), f(peer.epochSeconds ? epoch.seconds / peer.epochSeconds : undefined, 2), '—', '—']);
+  }
+  console.log('| case | ours | stock wasm | cpu | PyTorch | ours ÷ PyTorch | stock ÷ ours | cpu ÷ ours |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+  if (!peer.available) console.log(`\nPyTorch: ${peer.why}`);
+  else console.log(`\nPyTorch ${peer.torch}, ${peer.threads} threads. Steps: medians of ${STEPS} after ${WARMUP} warm-up (cpu: ${CPU_STEPS}).`);
+  if (epoch) {
+    console.log(`Ours epoch = teacher-output cache ${epoch.cacheSeconds.toFixed(1)} s (once per run) + ${epoch.steps} steps ${epoch.trainSeconds.toFixed(1)} s; ` +
+      `peak RSS ${epoch.peakRssMB.toFixed(0)} MB; tf.memory().numTensors after each epoch: ${epoch.tensorsAfterEpochs.join(', ')}.`);
+  }
+  console.log(`Load average during the run: ${os.loadavg()[0].toFixed(2)} (2 cores); figures from a loaded machine are noisy.`);
+})().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});

@@ -1,0 +1,101 @@
+/**
+ * `distill sweep <experiment>`, `distill sweep-resume <sweep-folder>`, `distill sweep-report <sweep-folder>`.
+ */
+import * as path from 'path';
+import type { BackendName } from '../config/types';
+import type { EngineToHost } from '../protocol/engine';
+import type { SweepSummary } from '../engine/sweep';
+import { ProgressBar } from './progress';
+import { bytes, human, pct, table } from './format';
+
+export interface SweepArgs {
+  target: string;
+  backend?: BackendName;
+  yes?: boolean;
+  maxPoints?: number;
+  sweepsDir?: string;
+  json?: boolean;
+}
+
+const pm = (s: { mean: number; std: number; n: number } | undefined): string =>
+  !s ? '—' : s.n > 1 ? `${pct(s.mean)} ± ${(s.std * 100).toFixed(2)}` : pct(s.mean);
+
+/** The size-vs-accuracy table of a sweep; Pareto-front points marked ◆. */
+export function sweepTable(s: SweepSummary): string {
+  const keys = Object.keys(s.axes);
+  const head = ['point', ...keys, 'params', 'bytes', 'FLOPs', 'distilled acc', 'scratch acc', 'Δ pts', 'agreement', 'int8 bytes', 'int8 acc', 'int8 Δ', 'Pareto'];
+  const rows = [head];
+  if (s.teacher) {
+    rows.push(['teacher', ...keys.map(() => ''), human(s.teacher.params), bytes(s.teacher.bytes), human(s.teacher.flops), pct(s.teacher.testAcc),
+      '', '', '', '', '', '']);
+  }
+  for (const r of s.rows) {
+    const delta = r.distilled && r.scratch ? (r.distilled.mean - r.scratch.mean) * 100 : undefined;
+    rows.push([
+      r.point, ...keys.map((k) => String(r.values[k])),
+      r.params !== undefined ? human(r.params) : r.status, r.bytes !== undefined ? bytes(r.bytes) : '—', r.flops !== undefined ? human(r.flops) : '—',
+      pm(r.distilled), pm(r.scratch), delta === undefined ? '—' : `${delta >= 0 ? '+' : ''}${delta.toFixed(2)}`,
+      pm(r.agreement), r.int8 ? bytes(r.int8.bytes) : '—', r.int8 ? pct(r.int8.testAcc) : '—',
+      r.int8 ? `${r.int8.testAcc >= r.int8.floatTestAcc ? '+' : ''}${((r.int8.testAcc - r.int8.floatTestAcc) * 100).toFixed(2)}` : '—', r.pareto ? '◆' : '',
+    ]);
+  }
+  const n = s.seeds.length;
+  return `${table(rows)}\n\nsweep ${s.name}/${s.id}: ${s.rows.length} points, ${n} seed${n === 1 ? '' : 's'} each (${s.seeds.join(', ')}); ` +
+    'accuracies are last-epoch test accuracy, mean ± std over seeds (std in points); Δ = distilled − scratch (points); ' +
+    'int8 = the exported (best-validation) seed\'s student with int8 weights, int8 Δ = its accuracy minus the same float student\'s; ' +
+    '◆ = Pareto front (no other point is as small and at least as accurate, distilled).';
+}
+
+/** Runs `sweep` (new) or `sweep-resume`; returns the exit code. */
+export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
+  const { createSweep, runSweep, sweepSummary } = await import('../engine/sweep');
+  const dir = resume ? path.resolve(a.target) : createSweep(a.target, { sweepsDir: a.sweepsDir, maxPoints: a.maxPoints, yes: a.yes });
+  const bar = new ProgressBar();
+  bar.log(`sweep folder: ${dir}`);
+  let stops = 0;
+  const onSigint = (): void => {
+    stops++;
+    if (stops === 1) bar.log('stopping: finishing the current step and writing a checkpoint (Ctrl-C again to quit at once)');
+    else process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const emit = (m: EngineToHost): void => {
+    switch (m.type) {
+      case 'progress': bar.update(m); break;
+      case 'started': bar.log(`run folder: ${m.runDir}`); break;
+      case 'log': if (m.level !== 'debug') bar.log(`${m.level === 'info' ? '' : `${m.level}: `}${m.message}`); break;
+      case 'epoch': {
+        const e = m.metrics;
+        bar.log(`${m.job} epoch ${m.epoch}: loss ${e['loss.total']?.toFixed(4)}  test ${pct(e.testAcc)}` +
+          `${e.agreement !== undefined ? `  agreement ${pct(e.agreement)}` : ''}  ${e.seconds.toFixed(1)} s`);
+        break;
+      }
+      default: break;
+    }
+  };
+  let sweep;
+  try {
+    sweep = await runSweep(dir, {
+      backend: a.backend, emit, shouldStop: () => stops > 0,
+      onPoint: (i, p, total) => bar.log(`\n── point ${i + 1}/${total} (${p.id}): ${Object.entries(p.values).map(([k, v]) => `${k} = ${v}`).join(', ')}`),
+    });
+  } finally {
+    bar.done();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+  console.log(`\n${sweepTable(sweepSummary(dir, sweep))}\n\nsweep folder: ${dir}`);
+  if (sweep.status === 'completed') return 0;
+  const failed = sweep.points.filter((p) => p.status === 'failed');
+  for (const p of failed) console.error(`${p.id} failed: ${p.error ?? 'unknown error'}`);
+  console.log(`sweep ${sweep.status}; continue with:\n  distill sweep-resume ${dir}`);
+  return sweep.status === 'cancelled' ? 130 : 1;
+}
+
+export async function cmdSweepReport(a: SweepArgs): Promise<number> {
+  const { sweepSummary } = await import('../engine/sweep');
+  const s = sweepSummary(path.resolve(a.target));
+  console.log(a.json ? JSON.stringify(s, null, 2) : sweepTable(s));
+  return 0;
+}

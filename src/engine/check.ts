@@ -1,0 +1,112 @@
+/**
+ * Checks an experiment against its models before anything trains: every architecture builds and
+ * fits the data and the classes, every layer pair resolves and can be matched (with the adapter
+ * rules), every self-distillation head names a layer. Used by a run before its first step, and by
+ * `distill check` (which the editor runs on save to show these problems in place).
+ */
+import * as path from 'path';
+import type * as tf from '@tensorflow/tfjs';
+import type { BackendName, ConfigError, ExperimentConfig } from '../config/types';
+import { loadExperiment } from '../config/parse';
+import { locate } from '../config/errors';
+import type { PreparedData } from './data';
+import { prepareData } from './data';
+import { modelInputShape, outputWidth } from './evaluate';
+import { buildTerms, disposeTerms, KnowledgeError } from './knowledge/terms';
+import type { KnowledgeProblem } from './knowledge/terms';
+import { checkHeads } from './schemes/self';
+import { planJobs } from './jobs';
+import { initBackend } from './backend';
+import { DeriveError, describeSpec, resolveModel } from './models';
+
+/**
+ * Problems of the models, located in the experiment file. Build errors (an input shape that does
+ * not fit the data, labels beyond the outputs, different output widths) are thrown as they are.
+ */
+export async function checkModels(c: ExperimentConfig, file: string, text: string, data: PreparedData,
+  resolve: (model: string) => Promise<tf.LayersModel>, who: (model: string) => string): Promise<ConfigError[]> {
+  const problems: KnowledgeProblem[] = [];
+  const built = new Map<string, tf.LayersModel>();
+  const build = async (model: string) => {
+    if (!built.has(model)) {
+      const m = await resolve(model);
+      built.set(model, m);
+      modelInputShape(m, data.shape, who(model));
+      const width = outputWidth(m);
+      if (data.numClasses > width) {
+        throw new Error(`data: labels go up to ${data.numClasses - 1}, but the ${who(model)} has ${width} outputs ` +
+          `(labels must be in 0..${width - 1})`);
+      }
+    }
+    return built.get(model)!;
+  };
+  try {
+    const student = await build('student');
+    const teacherModel = c.teacher ? await build('teacher') : undefined;
+    if (teacherModel && outputWidth(student) !== outputWidth(teacherModel)) {
+      throw new Error(`${who('student')}: its output has ${outputWidth(student)} units, the teacher's has ${outputWidth(teacherModel)}; ` +
+        'distillation needs the same classes on both');
+    }
+    const jobs = planJobs(c);
+    const stages = new Set<string>();
+    for (const j of Object.values(jobs)) {
+      if (j.kind === 'distill') stages.add(`${j.teacher === 'teacher' ? 'teacher' : jobs[j.teacher!].model}|${j.model}`);
+    }
+    for (const stage of stages) {
+      const [t, s] = stage.split('|');
+      try {
+        disposeTerms(buildTerms(c, 'distill', { teacher: await build(t), student: await build(s!) }, { adapterPrefix: 'check' }));
+      } catch (e) {
+        if (!(e instanceof KnowledgeError)) throw e;
+        for (const p of e.problems) if (!problems.some((q) => q.message === p.message)) problems.push(p);
+      }
+    }
+    if (c.scheme.kind === 'self') {
+      for (const h of checkHeads(student, c.scheme)) problems.push({ path: ['scheme', 'heads', h.index, 'layer'], message: h.message });
+    }
+  } finally {
+    for (const m of built.values()) m.dispose();
+  }
+  return problems.map((p) => ({ file, path: p.path, location: locate(text, p.path), message: p.message, severity: 'error' }));
+}
+
+/**
+ * Everything `distill check` reports for an experiment file: the validator's problems, then (when
+ * there is none) the data and model checks. Never throws for a problem of the experiment: it
+ * becomes a ConfigError, located at the part of the file it comes from.
+ */
+export async function checkExperiment(experimentFile: string, backend?: BackendName): Promise<ConfigError[]> {
+  const file = path.resolve(experimentFile);
+  const loaded = loadExperiment(file);
+  if (!loaded.config || loaded.errors.some((e) => e.severity === 'error')) return loaded.errors;
+  const c = loaded.config;
+  const text = loaded.text ?? '';
+  const at = (p: (string | number)[], message: string): ConfigError =>
+    ({ file, path: p, location: locate(text, p), message, severity: 'error' });
+  const base = path.dirname(file);
+  const spec = (model: string) => (model === 'teacher' ? c.teacher! : model.startsWith('assistant:') && c.scheme.kind === 'ta-chain'
+    ? c.scheme.assistants[Number(model.slice(10))] : c.student);
+  const pathOf = (model: string): (string | number)[] => (model === 'teacher' ? ['teacher'] : model.startsWith('assistant:')
+    ? ['scheme', 'assistants', Number(model.slice(10))] : ['student']);
+  let current = 'student';
+  try {
+    await initBackend(backend ?? c.backend);
+    let data: PreparedData;
+    try {
+      data = prepareData(c.data, base);
+    } catch (e) {
+      const field = (e as { field?: string }).field;
+      return [...loaded.errors, at(field ? field.split('.') : ['data'], (e as Error).message)];
+    }
+    const errors = await checkModels(c, file, text, data, (model) => {
+      current = model;
+      return resolveModel(spec(model), base, c.seeds[0]);
+    }, (model) => `${model} (${describeSpec(spec(model))})`);
+    return [...loaded.errors, ...errors];
+  } catch (e) {
+    if (e instanceof DeriveError) return [...loaded.errors, at(e.path, e.message)];
+    const message = (e as Error).message;
+    const p = message.startsWith('data:') ? ['data'] : pathOf(current);
+    return [...loaded.errors, at(p, message)];
+  }
+}

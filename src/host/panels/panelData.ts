@@ -1,0 +1,269 @@
+/**
+ * What the panels show, read from run folders (the source of truth): metrics.jsonl (read
+ * incrementally for the live dashboard), report.json, config.json. Pure Node: no `vscode`, no
+ * TensorFlow.js — the model figures (layers, feature maps) come from the engine's probe.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Report } from '../../engine/report';
+import type { EpochRecord, MetricRecord, RunJson, StepRecord } from '../../engine/runs/store';
+import { readMetrics, readRun, readSnapshot } from '../../engine/runs/store';
+import type {
+  CompareData, CompareRun, CompressionData, DashboardAppend, DashboardData, EpochPoint, ModelColumn, PairLink, SeriesData,
+} from '../../protocol/webviews';
+import { runState } from '../runData';
+
+/** Reads metrics.jsonl from where it stopped last time: only whole new lines. */
+export class MetricsTail {
+  private offset = 0;
+  constructor(private readonly runDir: string) {}
+
+  read(): MetricRecord[] {
+    const file = path.join(this.runDir, 'metrics.jsonl');
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch {
+      return [];
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size < this.offset) this.offset = 0; // replaced: read again
+      if (size === this.offset) return [];
+      const buf = Buffer.alloc(size - this.offset);
+      fs.readSync(fd, buf, 0, buf.length, this.offset);
+      const end = buf.lastIndexOf(0x0a);
+      if (end < 0) return [];
+      this.offset += end + 1;
+      const out: MetricRecord[] = [];
+      for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
+        if (!line.trim()) continue;
+        try {
+          out.push(JSON.parse(line) as MetricRecord);
+        } catch {
+          // a torn line: skipped, as readMetrics does
+        }
+      }
+      return out;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+/** Turns metric records into series points; keeps per-job step counts for the epoch axis. */
+export class DashboardBuilder {
+  private readonly stepsPerEpoch = new Map<string, number>();
+
+  private epochX(r: StepRecord): number {
+    const known = this.stepsPerEpoch.get(r.job) ?? 0;
+    const steps = Math.max(known, r.step);
+    if (r.epoch === 1 || !known) this.stepsPerEpoch.set(r.job, steps);
+    return r.epoch - 1 + r.step / Math.max(1, steps);
+  }
+
+  /** Groups records into appendable series (one per job × term, plus lr per job). */
+  points(records: MetricRecord[]): Omit<DashboardAppend, 'type' | 'state'> {
+    const losses = new Map<string, SeriesData>();
+    const lr = new Map<string, SeriesData>();
+    const epochs: EpochPoint[] = [];
+    const push = (map: Map<string, SeriesData>, job: string, term: string, r: StepRecord, x: number, v: number) => {
+      const name = `${job} · ${term}`;
+      let s = map.get(name);
+      if (!s) map.set(name, (s = { name, job, term, step: [], epoch: [], value: [] }));
+      s.step.push(r.globalStep);
+      s.epoch.push(x);
+      s.value.push(v);
+    };
+    for (const r of records) {
+      if (r.type === 'step') {
+        const x = this.epochX(r);
+        for (const [term, v] of Object.entries(r.losses)) push(losses, r.job, term, r, x, v);
+        if (typeof r.lr === 'number') push(lr, r.job, 'lr', r, x, r.lr);
+      } else if (r.type === 'epoch') {
+        epochs.push(epochPoint(r));
+      }
+    }
+    return { losses: [...losses.values()], lr: [...lr.values()], epochs };
+  }
+
+}
+
+function epochPoint(r: EpochRecord): EpochPoint {
+  return {
+    job: r.job, epoch: r.epoch, trainAcc: r.trainAcc, testAcc: r.testAcc,
+    ...(r.valAcc !== undefined ? { valAcc: r.valAcc } : {}), ...(r.agreement !== undefined ? { agreement: r.agreement } : {}),
+  };
+}
+
+export function readReport(runDir: string): Report | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(runDir, 'report.json'), 'utf8')) as Report;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The teacher's test accuracy: from report.json, else the teacher job's last epoch. */
+export function teacherAccuracy(runDir: string, epochs: EpochPoint[]): number | undefined {
+  const r = readReport(runDir);
+  if (r?.teacher) return r.teacher.testAcc;
+  const t = epochs.filter((e) => e.job === 'teacher');
+  return t.length ? t[t.length - 1].testAcc : undefined;
+}
+
+export function dashboardData(runDir: string, tail: MetricsTail, builder: DashboardBuilder, title: string): DashboardData {
+  const run = readRun(runDir);
+  const pts = builder.points(tail.read());
+  return { title, runId: run.id, state: runState(run), ...pts, teacherAcc: teacherAccuracy(runDir, pts.epochs) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// pairing: per-pair loss sparklines
+
+/** The metrics name of knowledge entry `ei` (`kd`, `fitnet`, `fitnet#2`, …), as buildTerms names it. */
+export function termName(methods: string[], ei: number): string {
+  const n = methods.slice(0, ei + 1).filter((m) => m === methods[ei]).length;
+  return n === 1 ? methods[ei] : `${methods[ei]}#${n}`;
+}
+
+/** Per-pair loss series of a run (latest distill job that logged pairs), by `term|teacher→student`. */
+export function pairLosses(records: MetricRecord[], maxPoints = 60): Map<string, number[]> {
+  const byJob = new Map<string, Map<string, number[]>>();
+  let lastJob: string | undefined;
+  for (const r of records) {
+    if (r.type !== 'step' || !r.pairs) continue;
+    const m = byJob.get(r.job) ?? new Map<string, number[]>();
+    byJob.set(r.job, m);
+    lastJob = r.job;
+    for (const [term, pairs] of Object.entries(r.pairs)) {
+      for (const [label, v] of Object.entries(pairs)) {
+        const key = `${term}|${label}`;
+        (m.get(key) ?? m.set(key, []).get(key)!).push(v);
+      }
+    }
+  }
+  const m = lastJob ? byJob.get(lastJob)! : new Map<string, number[]>();
+  for (const [k, v] of m) m.set(k, downsample(v, maxPoints));
+  return m;
+}
+
+export function downsample(v: number[], n: number): number[] {
+  if (v.length <= n) return v;
+  const out: number[] = [];
+  const w = v.length / n;
+  for (let i = 0; i < n; i++) {
+    const a = Math.floor(i * w);
+    const b = Math.max(a + 1, Math.floor((i + 1) * w));
+    let s = 0;
+    for (let k = a; k < b; k++) s += v[k];
+    out.push(s / (b - a));
+  }
+  return out;
+}
+
+export function attachPairLosses(links: PairLink[], methods: string[], losses: Map<string, number[]>): PairLink[] {
+  return links.map((l) => {
+    const loss = losses.get(`${termName(methods, l.entry)}|${l.teacher}→${l.student}`);
+    return loss ? { ...l, loss } : l;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// compression
+
+export function compressionData(runDir: string, title: string, layers: CompressionData['layers']): CompressionData {
+  const report = readReport(runDir);
+  const run = readRun(runDir);
+  const canExport = fs.existsSync(path.join(runDir, 'student', 'model.json'));
+  if (!report) {
+    return { title, columns: [], layers, canExport, backend: run.backend?.name ?? '–', error: `run ${run.id} has no report yet (it is ${runState(run)}): the report is written when the run completes.` };
+  }
+  const s = report.student;
+  const t = report.teacher;
+  const cols: ModelColumn[] = [];
+  if (t) cols.push({ name: 'teacher', params: t.params, bytes: t.bytes, flops: t.flops, latencyMs: t.latencyMsPerSample, testAcc: { mean: t.testAcc, std: 0, n: 1 }, compression: 1, speedup: 1 });
+  const ratio = (a?: number, b?: number) => (a && b ? a / b : undefined);
+  const student = (name: string, sum: Report['summary']['distill'], note?: string): ModelColumn => ({
+    name, params: s.params, bytes: s.bytes, flops: s.flops, latencyMs: s.latencyMsPerSample,
+    ...(sum ? { testAcc: sum.testAcc } : {}), ...(sum?.agreement ? { agreement: sum.agreement } : {}),
+    compression: ratio(t?.params, s.params), speedup: ratio(t?.latencyMsPerSample, s.latencyMsPerSample), ...(note ? { note } : {}),
+  });
+  if (report.summary.scratch) cols.push(student('scratch student', report.summary.scratch, 'same architecture as the distilled student, trained on the labels only'));
+  if (report.summary.distill) cols.push(student('distilled student', report.summary.distill));
+  const q = (report as Report & { quantized?: { bytes: number; testAcc?: number; agreement?: number; latencyMsPerSample?: number } }).quantized;
+  cols.push(q
+    ? { name: 'distilled (int8)', params: s.params, bytes: q.bytes, flops: s.flops, latencyMs: q.latencyMsPerSample,
+      ...(q.testAcc !== undefined ? { testAcc: { mean: q.testAcc, std: 0, n: 1 } } : {}),
+      ...(q.agreement !== undefined ? { agreement: { mean: q.agreement, std: 0, n: 1 } } : {}), compression: ratio(t?.bytes, q.bytes) }
+    : { name: 'distilled (int8)', note: 'not measured: this run\'s report has no int8-quantised student (quantised students are a separate issue)' });
+  return { title, columns: cols, layers, canExport, backend: report.backend };
+}
+
+// ---------------------------------------------------------------------------------------------
+// compare
+
+/** Flattens a JSON value into `a.b[0].c` → JSON text. */
+export function flatten(v: unknown, prefix = '', out = new Map<string, string>()): Map<string, string> {
+  if (Array.isArray(v) && v.some((x) => typeof x === 'object' && x !== null)) {
+    v.forEach((x, i) => flatten(x, `${prefix}[${i}]`, out));
+  } else if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) flatten(x, prefix ? `${prefix}.${k}` : k, out);
+  } else {
+    out.set(prefix, JSON.stringify(v));
+  }
+  return out;
+}
+
+export function configDiff(configs: unknown[]): CompareData['config'] {
+  const flat = configs.map((c) => flatten(c));
+  const keys = [...new Set(flat.flatMap((f) => [...f.keys()]))];
+  return keys.map((key) => {
+    const values = flat.map((f) => f.get(key) ?? '–');
+    return { key, values, differs: new Set(values).size > 1 };
+  });
+}
+
+export function compareData(runDirs: string[], title: string): CompareData {
+  const runs: CompareRun[] = [];
+  const configs: unknown[] = [];
+  for (const dir of runDirs) {
+    let run: RunJson;
+    try {
+      run = readRun(dir);
+    } catch {
+      continue;
+    }
+    const records = readMetrics(dir);
+    const finalJobs = Object.entries(run.jobs).filter(([, j]) => j.final ?? j.kind === 'distill').map(([k]) => k);
+    const job = finalJobs[0] ?? Object.keys(run.jobs).pop();
+    const loss = { step: [] as number[], value: [] as number[] };
+    const acc = { epoch: [] as number[], value: [] as number[] };
+    for (const r of records) {
+      if (r.job !== job) continue;
+      if (r.type === 'step' && r.losses.total !== undefined) {
+        loss.step.push(r.globalStep);
+        loss.value.push(r.losses.total);
+      } else if (r.type === 'epoch') {
+        acc.epoch.push(r.epoch);
+        acc.value.push(r.testAcc);
+      }
+    }
+    const finals: CompareRun['finals'] = {};
+    const rep = readReport(dir);
+    if (rep?.summary.distill) {
+      finals['distilled test acc'] = rep.summary.distill.testAcc;
+      if (rep.summary.distill.agreement) finals.agreement = rep.summary.distill.agreement;
+    }
+    if (rep?.summary.scratch) finals['scratch test acc'] = rep.summary.scratch.testAcc;
+    if (!rep && acc.value.length) finals['distilled test acc'] = { mean: acc.value[acc.value.length - 1], std: 0, n: 1 };
+    if (rep?.compression) finals['compression ×'] = { mean: rep.compression.params, std: 0, n: 1 };
+    runs.push({ id: run.id, label: `${run.experiment} · ${run.id}`, loss, acc, finals });
+    try {
+      configs.push(readSnapshot(dir).config);
+    } catch {
+      configs.push({});
+    }
+  }
+  return { title, runs, config: configDiff(configs) };
+}

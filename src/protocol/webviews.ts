@@ -1,0 +1,285 @@
+/**
+ * The host ↔ webview protocol of the five panels (dashboard, pairing, feature maps, compression,
+ * compare). Imported by the host (src/host/panels) and by the webview apps (webview/<panel>/); no
+ * `vscode`, no Node, no TensorFlow.js here.
+ *
+ * Flow: the host renders the HTML; the webview posts `ready` once its script runs; the host then
+ * sends `init` with everything the panel shows, and later notifications (`append`, `pairing`,
+ * `featureMaps`, …). Webview → host messages are *commands* (no reply) — the host answers with a
+ * notification when there is something to show. Every webview message is untrusted: the host runs
+ * it through `parseWebviewMessage` and drops what does not fit; no message names a file path —
+ * checkpoints, samples and pairs are named by ids the host handed out itself.
+ */
+
+export type PanelKind = 'dashboard' | 'pairing' | 'featureMaps' | 'compression' | 'compare';
+
+// ---------------------------------------------------------------------------------------------
+// shared data shapes
+
+/** One point of a step series: global step, epoch position (fractional), value. */
+export interface SeriesData {
+  /** e.g. `distill-s1 · kd`. */
+  name: string;
+  job: string;
+  term: string;
+  /** x by step (the job's global step). */
+  step: number[];
+  /** x by epoch (epoch − 1 + step/steps, fractional). */
+  epoch: number[];
+  value: number[];
+}
+
+export interface EpochPoint {
+  job: string;
+  epoch: number;
+  trainAcc: number;
+  valAcc?: number;
+  testAcc: number;
+  agreement?: number;
+}
+
+export interface DashboardData {
+  title: string;
+  runId: string;
+  state: string;
+  /** Loss terms per job (step records). */
+  losses: SeriesData[];
+  /** Learning rate per job (step records). */
+  lr: SeriesData[];
+  epochs: EpochPoint[];
+  /** Teacher test accuracy (reference line), when known. */
+  teacherAcc?: number;
+}
+
+export interface DashboardAppend {
+  type: 'append';
+  /** New points, by series name (the series is created when it is new). */
+  losses: SeriesData[];
+  lr: SeriesData[];
+  epochs: EpochPoint[];
+  state: string;
+  teacherAcc?: number;
+}
+
+export interface LayerRow {
+  name: string;
+  type: string;
+  outputShape: (number | null)[];
+  params: number;
+  flops: number;
+}
+
+export interface PairLink {
+  /** Index of the knowledge entry in the experiment file, and of the pair in its `pairs`. */
+  entry: number;
+  pair: number;
+  method: string;
+  teacher: string;
+  student: string;
+  /** `none`, `conv1x1 16→32`, … or the reason the pair cannot be matched. */
+  adapter: string;
+  adapterShape?: (number | null)[];
+  error?: string;
+  /** Per-pair loss over the steps of the latest run (sparkline), when the run logged it. */
+  loss?: number[];
+}
+
+export interface Suggestion {
+  teacher: string;
+  student: string;
+  method: string;
+  adapter: string;
+  reason: string;
+}
+
+export interface PairingData {
+  title: string;
+  experimentFile: string;
+  teacher: LayerRow[];
+  student: LayerRow[];
+  links: PairLink[];
+  /** Methods a new pair can use (feature and relation methods). */
+  methods: { method: string; kind: string; title: string }[];
+  /** Why the layers could not be read (an invalid experiment, a model that does not build). */
+  error?: string;
+}
+
+export interface CheckpointRef { id: string; label: string }
+export interface SampleRef { id: number; label: number; /** [H, W] grey thumbnail, values 0..1, row-major. */ pixels: number[]; h: number; w: number }
+
+export interface FeatureMapsInit {
+  title: string;
+  checkpoints: CheckpointRef[];
+  samples: SampleRef[];
+  pairs: { id: string; label: string }[];
+  error?: string;
+}
+
+export interface Grid {
+  /** Channels (or 1 for a vector shown as a strip), each h × w, row-major. */
+  channels: number[][];
+  h: number;
+  w: number;
+}
+
+export interface FeatureMapsResult {
+  type: 'featureMaps';
+  requestId: number;
+  teacher: Grid;
+  student: Grid;
+  /** student (after adapter) − teacher, per channel; only when the shapes agree. */
+  difference?: Grid;
+  attentionTeacher?: Grid;
+  attentionStudent?: Grid;
+  teacherShape: (number | null)[];
+  studentShape: (number | null)[];
+  adapter: string;
+  /** Linear CKA over `batch` test samples; cosine and MSE of the chosen sample. */
+  cka?: number;
+  cosine?: number;
+  mse?: number;
+  batch: number;
+  note?: string;
+}
+
+export interface ModelColumn {
+  name: string;
+  params?: number;
+  bytes?: number;
+  flops?: number;
+  latencyMs?: number;
+  testAcc?: { mean: number; std: number; n: number };
+  agreement?: { mean: number; std: number; n: number };
+  compression?: number;
+  speedup?: number;
+  note?: string;
+}
+
+export interface CompressionData {
+  title: string;
+  columns: ModelColumn[];
+  layers: { model: string; name: string; type: string; params: number; flops: number }[];
+  canExport: boolean;
+  backend: string;
+  error?: string;
+}
+
+export interface CompareRun {
+  id: string;
+  label: string;
+  /** Total loss of the distilled job(s), first seed. */
+  loss: { step: number[]; value: number[] };
+  /** Test accuracy per epoch of the distilled job(s), first seed. */
+  acc: { epoch: number[]; value: number[] };
+  finals: Record<string, { mean: number; std: number; n: number }>;
+}
+
+export interface CompareData {
+  title: string;
+  runs: CompareRun[];
+  /** Flattened config keys (`training.epochs`) with each run's value (JSON text); `differs` marks rows that vary. */
+  config: { key: string; values: string[]; differs: boolean }[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// host → webview
+
+/**
+ * What a panel is about; the webview keeps it in its state (getState/setState) so that the
+ * serializer can reopen the panel after a reload. The host re-validates it on restore.
+ */
+export interface PanelTargetState {
+  runDirs: string[];
+  experimentFile?: string;
+  title: string;
+}
+
+interface InitBase { type: 'init'; target: PanelTargetState }
+export type InitMessage =
+  | InitBase & { panel: 'dashboard'; data: DashboardData }
+  | InitBase & { panel: 'pairing'; data: PairingData }
+  | InitBase & { panel: 'featureMaps'; data: FeatureMapsInit }
+  | InitBase & { panel: 'compression'; data: CompressionData }
+  | InitBase & { panel: 'compare'; data: CompareData };
+
+export type HostToWebview =
+  | InitMessage
+  | DashboardAppend
+  | { type: 'suggestions'; suggestions: Suggestion[]; error?: string }
+  | { type: 'pairRefused'; teacher: string; student: string; method: string; reason: string }
+  | FeatureMapsResult
+  | { type: 'featureMapsError'; requestId: number; message: string }
+  | { type: 'busy'; busy: boolean; what?: string }
+  | { type: 'notice'; level: 'info' | 'error'; message: string };
+
+// ---------------------------------------------------------------------------------------------
+// webview → host
+
+export type WebviewToHost =
+  | { type: 'ready' }
+  | { type: 'save'; format: 'csv' | 'png'; name: string; data: string }
+  | { type: 'addPair'; teacher: string; student: string; method: string }
+  | { type: 'removePair'; entry: number; pair: number }
+  | { type: 'suggestPairs' }
+  | { type: 'probe'; requestId: number; checkpoint: string; sample: number; pair: string }
+  | { type: 'exportStudent' };
+
+export const PAIR_METHODS = ['fitnet', 'at', 'nst', 'rkd-distance', 'rkd-angle', 'sp', 'pkt', 'cc'] as const;
+
+const NAME = /^[A-Za-z0-9_.:/\-]{1,200}$/;
+const FILE_NAME = /^[A-Za-z0-9_.\- ]{1,120}\.(csv|png)$/;
+/** Largest export a webview may hand over (characters of CSV text or PNG data URL). */
+export const MAX_EXPORT_CHARS = 32 * 1024 * 1024;
+
+const isInt = (v: unknown, max = 1e9): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+const isStr = (v: unknown, re: RegExp): v is string => typeof v === 'string' && re.test(v);
+
+/**
+ * Validates a message from a webview of panel `kind`: returns it typed, or a reason it was
+ * dropped. Only the messages a panel of that kind sends are accepted; strings are checked against
+ * tight patterns (layer names, ids, file names without folders), numbers are bounded.
+ */
+export function parseWebviewMessage(kind: PanelKind, raw: unknown): { ok: true; msg: WebviewToHost } | { ok: false; reason: string } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'not an object' };
+  const m = raw as Record<string, unknown>;
+  const bad = (reason: string) => ({ ok: false as const, reason: `${String(m.type)}: ${reason}` });
+  const allowed: Record<PanelKind, string[]> = {
+    dashboard: ['ready', 'save'],
+    pairing: ['ready', 'addPair', 'removePair', 'suggestPairs'],
+    featureMaps: ['ready', 'probe', 'save'],
+    compression: ['ready', 'exportStudent', 'save'],
+    compare: ['ready', 'save'],
+  };
+  if (typeof m.type !== 'string' || !allowed[kind].includes(m.type)) return { ok: false, reason: `unexpected message type ${JSON.stringify(m.type)} for the ${kind} panel` };
+  switch (m.type) {
+    case 'ready':
+    case 'suggestPairs':
+    case 'exportStudent':
+      return { ok: true, msg: { type: m.type } };
+    case 'save': {
+      if (m.format !== 'csv' && m.format !== 'png') return bad('format must be csv or png');
+      if (!isStr(m.name, FILE_NAME) || !m.name.endsWith(`.${m.format}`)) return bad('name must be a plain file name ending in the format');
+      if (typeof m.data !== 'string' || m.data.length > MAX_EXPORT_CHARS) return bad('data must be a string of bounded size');
+      if (m.format === 'png' && !/^data:image\/png;base64,[A-Za-z0-9+/=]+$/.test(m.data)) return bad('png data must be a base64 data URL');
+      return { ok: true, msg: { type: 'save', format: m.format, name: m.name, data: m.data } };
+    }
+    case 'addPair':
+      if (!isStr(m.teacher, NAME) || !isStr(m.student, NAME)) return bad('teacher and student must be layer names');
+      if (typeof m.method !== 'string' || !(PAIR_METHODS as readonly string[]).includes(m.method)) return bad(`method must be one of ${PAIR_METHODS.join(', ')}`);
+      return { ok: true, msg: { type: 'addPair', teacher: m.teacher, student: m.student, method: m.method } };
+    case 'removePair':
+      if (!isInt(m.entry, 10_000) || !isInt(m.pair, 10_000)) return bad('entry and pair must be small non-negative integers');
+      return { ok: true, msg: { type: 'removePair', entry: m.entry, pair: m.pair } };
+    case 'probe':
+      if (!isInt(m.requestId) || !isInt(m.sample, 1_000_000)) return bad('requestId and sample must be non-negative integers');
+      if (!isStr(m.checkpoint, NAME) || !isStr(m.pair, /^\d{1,5}:\d{1,5}$/)) return bad('checkpoint and pair must be ids handed out by the host');
+      return { ok: true, msg: { type: 'probe', requestId: m.requestId, checkpoint: m.checkpoint, sample: m.sample, pair: m.pair } };
+    default:
+      return bad('unknown');
+  }
+}
+
+/** Type guard for host → webview messages (used by the webview's ipc client). */
+export function isHostToWebview(v: unknown): v is HostToWebview {
+  return typeof v === 'object' && v !== null && typeof (v as { type?: unknown }).type === 'string';
+}
