@@ -10,18 +10,23 @@ interface MlpArgs {
   inputs?: number;
   hidden?: number[];
   classes?: number;
+  /** Dropout rate after each hidden layer. */
   dropout?: number;
+  /** Dropout rate on the inputs (Hinton et al. 2015 used 0.2 with 0.5 on the hidden layers). */
+  inputDropout?: number;
 }
 
 /** A multi-layer perceptron on flattened images: inputs → hidden… → classes (logits). */
 export function mlp(_tf: typeof tf, args: MlpArgs = {}): tf.LayersModel {
-  const { inputs = 784, hidden = [512, 512], classes = 10, dropout = 0 } = args;
+  const { inputs = 784, hidden = [512, 512], classes = 10, dropout = 0, inputDropout = 0 } = args;
   const model = tf.sequential();
+  if (inputDropout > 0) model.add(tf.layers.dropout({ inputShape: [inputs], rate: inputDropout, name: 'dropout_in' }));
+  const first = (i: number) => (i === 0 && inputDropout === 0 ? { inputShape: [inputs] } : {});
   hidden.forEach((units, i) => {
-    model.add(tf.layers.dense({ units, activation: 'relu', name: `dense_${i + 1}`, ...(i === 0 ? { inputShape: [inputs] } : {}) }));
+    model.add(tf.layers.dense({ units, activation: 'relu', name: `dense_${i + 1}`, ...first(i) }));
     if (dropout > 0) model.add(tf.layers.dropout({ rate: dropout, name: `dropout_${i + 1}` }));
   });
-  model.add(tf.layers.dense({ units: classes, name: 'logits', ...(hidden.length === 0 ? { inputShape: [inputs] } : {}) }));
+  model.add(tf.layers.dense({ units: classes, name: 'logits', ...(hidden.length === 0 ? first(0) : {}) }));
   return model;
 }
 

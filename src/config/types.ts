@@ -89,6 +89,8 @@ export interface DataConfig {
   normalize: 'scale' | 'standardize' | 'none';
   /** Seed of the train/validation split. Default 0. */
   shuffleSeed: number;
+  /** Random augmentation of training images; a fixed teacher then runs on every batch (no cache). */
+  augment?: { shift: number; jobs?: 'all' | 'teacher' };
 }
 
 export type ModelSpec = ModelJsonSpec | ModuleSpec;

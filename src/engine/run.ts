@@ -274,6 +274,7 @@ class RunSession {
     const model = await resolveModel(this.spec(state.model), this.baseDir, state.seed);
     const inputShape = modelInputShape(model, d.shape, this.who(state.model));
     const numClasses = outputWidth(model);
+    const augment = c.data.augment && ((c.data.augment.jobs ?? 'all') === 'all' || state.kind === 'teacher') ? c.data.augment : undefined;
     if (state.kind === 'teacher' || state.kind === 'scratch') {
       training = state.kind === 'teacher' ? c.teacher!.train! : c.training;
       const evalTeacher = state.kind === 'scratch' && c.teacher && c.scheme.kind !== 'online' && c.scheme.kind !== 'self'
@@ -283,7 +284,9 @@ class RunSession {
     } else if (state.kind === 'distill') {
       const teacher = await this.fixedTeacher(state.teacher ?? 'teacher');
       const terms = buildTerms(c, 'distill', { teacher: teacher.model, student: model }, { adapterPrefix: `adapter_${job}` });
-      learner = distillLearner({ student: model, inputShape, terms, teacher, numClasses, extraTeacherLogits: await this.extraTeachers() });
+      if (augment) this.log(`${job}: the training images are augmented (data.augment), so the teacher runs on every batch instead of using its cached outputs`);
+      learner = distillLearner({ student: model, inputShape, terms, teacher, numClasses, extraTeacherLogits: await this.extraTeachers(),
+        teacherPerBatch: Boolean(augment) });
     } else if (state.kind === 'online') {
       if (c.scheme.kind !== 'online') throw new Error('online job outside scheme online');
       const peers = [{ name: 'teacher', model: await resolveModel(c.teacher!, this.baseDir, state.seed * 1000 + 1), inputShape: [] as number[] },
@@ -301,7 +304,7 @@ class RunSession {
     try {
       const status = await trainJob({
         runDir: this.runDir, job, kind: state.kind, seed: state.seed, learner, data: d, training,
-        metrics: this.metrics, clock: this.clock, emit: this.emit, shouldStop: this.shouldStop,
+        metrics: this.metrics, clock: this.clock, emit: this.emit, shouldStop: this.shouldStop, augment,
       });
       if (status === 'completed') {
         const dir = path.join(this.runDir, 'models', job);

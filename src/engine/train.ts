@@ -9,6 +9,7 @@ import type { TrainingConfig, OptimizerConfig } from '../config/types';
 import type { EngineToHost } from '../protocol/engine';
 import type { PreparedData } from './data';
 import { batchIndices, gather } from './data';
+import { shiftImages } from './data/augment';
 import { evaluateModel } from './evaluate';
 import type { JobKind, MetricsLog } from './runs/store';
 import { updateRun } from './runs/store';
@@ -112,6 +113,8 @@ export interface JobSpec {
   clock: ProgressClock;
   emit: (msg: EngineToHost) => void;
   shouldStop: () => boolean;
+  /** Random augmentation of the training batches (data.augment). */
+  augment?: { shift: number };
 }
 
 export function stepsPerEpoch(n: number, training: TrainingConfig): number {
@@ -239,6 +242,7 @@ function trainStep(spec: JobSpec, optimizer: tf.Optimizer, idx: Int32Array, epoc
   const { learner } = spec;
   const { x, y } = gather(spec.data.train, idx);
   const n = idx.length;
+  if (spec.augment?.shift) shiftImages(x, n, spec.data.shape, spec.augment.shift);
   let kept: tf.Tensor[] = [];
   let termTensors: tf.Scalar[] = [];
   let pairTensors: tf.Scalar[][] = [];

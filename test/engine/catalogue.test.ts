@@ -272,3 +272,14 @@ test('a self-distillation head on a layer that does not exist', async () => {
   assert.equal(errors.length, 1);
   assert.match(errors[0], /scheme\.heads\[0\]\.layer: the student has no layer "pool_9"; closest: "pool_1", "pool_2"/);
 });
+
+test('augmented training images: the teacher runs on every batch (no cached outputs) and the run trains', async () => {
+  const dir = tempDir();
+  const exp = imageExperiment({ knowledge: [{ kind: 'response', method: 'kd', temperature: 4, weight: 1 }] });
+  (exp.data as Record<string, unknown>).augment = { shift: 1 };
+  const logs: string[] = [];
+  const result = await runExperiment({ experiment: writeExperiment(dir, exp), emit: (m) => { if (m.type === 'log') logs.push(m.message); } });
+  assert.equal(result.status, 'completed', result.error);
+  assert.ok(logs.some((l) => /augmented \(data\.augment\), so the teacher runs on every batch/.test(l)), logs.join('\n'));
+  assertTrains(result.runDir, 'distill-s1', ['kd', 'labels']);
+});

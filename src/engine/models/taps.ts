@@ -4,6 +4,7 @@
  * the original: no copy, no second forward pass).
  */
 import * as tf from '@tensorflow/tfjs';
+import { editDistance } from '../../config/validate';
 
 export type Shape = (number | null)[];
 
@@ -27,21 +28,9 @@ function singleShape(layer: tf.layers.Layer): Shape {
   return (Array.isArray(s[0]) ? s[0] : s) as Shape;
 }
 
-/** Edit distance, for "did you mean" suggestions. */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return d[a.length][b.length];
-}
-
 /** The existing layer names closest to `name`, best first. */
 export function closestLayerNames(name: string, names: string[], n = 3): string[] {
-  return [...names].sort((x, y) => distance(name, x) - distance(name, y)).slice(0, n);
+  return [...names].sort((x, y) => editDistance(name, x) - editDistance(name, y)).slice(0, n);
 }
 
 /** A message for an unknown layer name that lists the closest existing names. */

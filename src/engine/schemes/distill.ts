@@ -26,6 +26,8 @@ export interface DistillOptions {
   /** Further fixed teachers' training-split logits (multi-kd), in config order. */
   extraTeacherLogits?: Float32Array[];
   numClasses: number;
+  /** Run the teacher on every batch instead of using its cached logits (augmented inputs change). */
+  teacherPerBatch?: boolean;
 }
 
 const unique = (xs: string[]) => [...new Set(xs)];
@@ -34,8 +36,10 @@ export function distillLearner(o: DistillOptions): Learner {
   const studentLayers = unique(o.terms.flatMap((t) => t.studentLayers));
   const teacherLayers = unique(o.terms.flatMap((t) => t.teacherLayers));
   const studentTap = tapModel(o.student, studentLayers);
-  const teacherTap = o.teacher && teacherLayers.length ? tapModel(o.teacher.model, teacherLayers) : undefined;
+  const teacherTap = o.teacher && (teacherLayers.length || o.teacherPerBatch) ? tapModel(o.teacher.model, teacherLayers) : undefined;
   const c = o.numClasses;
+  // A teacher given only for evaluation (the scratch baseline's agreement) is not run per batch.
+  const needsTeacher = o.terms.some((t) => t.needsTeacher);
   let prepared: { zt?: tf.Tensor; features: Map<string, tf.Tensor>; extra: tf.Tensor[] } | undefined;
   const pairLabels: Record<string, string[]> = {};
   for (const t of o.terms) if (t.pairLabels.length) pairLabels[t.name] = t.pairLabels;
@@ -51,13 +55,14 @@ export function distillLearner(o: DistillOptions): Learner {
       const n = batch.idx.length;
       const features = new Map<string, tf.Tensor>();
       let zt: tf.Tensor | undefined;
-      if (teacherTap && o.teacher) {
+      if (needsTeacher && teacherTap && o.teacher) {
         const x = tf.reshape(batch.xs, [n, ...o.teacher.inputShape]);
-        const outs = teacherTap.predict(x) as tf.Tensor[];
+        const out = teacherTap.predict(x);
+        const outs = Array.isArray(out) ? out : [out];
         x.dispose();
         zt = outs[0];
         teacherLayers.forEach((l, i) => features.set(l, outs[i + 1]));
-      } else if (o.teacher) {
+      } else if (needsTeacher && o.teacher) {
         zt = tf.tensor2d(gatherRows(o.teacher.logits.train, batch.idx, c), [n, c]);
       }
       const extra = (o.extraTeacherLogits ?? []).map((all) => tf.tensor2d(gatherRows(all, batch.idx, c), [n, c]));
