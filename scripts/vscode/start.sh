@@ -28,6 +28,12 @@ cat > "$STATE/user/User/settings.json" <<'JSON'
   "workbench.welcomePage.walkthroughs.openOnInstall": false
 }
 JSON
+# INSTALL_VSIX: install a packaged extension first (npm run test:package)
+if [ -n "${INSTALL_VSIX:-}" ]; then
+  "$CS" --config "$STATE/config.yaml" --user-data-dir "$STATE/user" --extensions-dir "$STATE/extensions" \
+    --install-extension "$INSTALL_VSIX" >> "$STATE/install-extension.log" 2>&1 || { cat "$STATE/install-extension.log"; exit 1; }
+  echo "installed $(basename "$INSTALL_VSIX"): $(ls "$STATE/extensions" | grep -v '^extensions.json$' | tr '\n' ' ')"
+fi
 # setsid: its own process group, so stop.sh can signal the wrapper, the server, the extension hosts and the watchers
 setsid "$CS" --config "$STATE/config.yaml" --user-data-dir "$STATE/user" --extensions-dir "$STATE/extensions" \
   --auth none --bind-addr "127.0.0.1:$PORT" \

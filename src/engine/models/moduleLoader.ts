@@ -1,13 +1,17 @@
 /**
  * Models defined in code: a `.ts`/`.js` module in the user's workspace exporting a factory
- * `(tf, args) => tf.LayersModel`. The module is bundled with esbuild (TypeScript transpiled), and
- * its imports of `@tensorflow/tfjs*` resolve to the engine's own TensorFlow.js instance, so the
- * layers it builds live on the engine's backend.
+ * `(tf, args) => tf.LayersModel`. Each file is transpiled with sucrase (pure JavaScript, so the
+ * packaged extension stays platform-neutral: TypeScript types stripped, ES modules turned into
+ * CommonJS) and evaluated by a small CommonJS loader: relative imports load the workspace's other
+ * `.ts`/`.js` files the same way, imports of `@tensorflow/tfjs*` resolve to the engine's own
+ * TensorFlow.js instance (so the layers it builds live on the engine's backend), and any other
+ * package comes from the workspace's node_modules.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import Module from 'module';
 import * as tf from '@tensorflow/tfjs';
+import { transform } from 'sucrase';
 
 export class ModelModuleError extends Error {
   constructor(message: string, readonly file: string) {
@@ -16,56 +20,110 @@ export class ModelModuleError extends Error {
   }
 }
 
-const cache = new Map<string, { mtimeMs: number; exports: Record<string, unknown> }>();
+/** Modules of the engine's TensorFlow.js instance. */
+const TF_IDS = new Set(['@tensorflow/tfjs', '@tensorflow/tfjs-node', '@tensorflow/tfjs-core', '@tensorflow/tfjs-layers']);
+/** Extensions tried, in order, for a relative import without one (and for `<dir>/index`). */
+const EXTENSIONS = ['.ts', '.mts', '.cts', '.tsx', '.js', '.mjs', '.cjs', '.json'];
 
-/** Bundles and evaluates a model module; cached per file and modification time. */
+interface LoadedModule { exports: Record<string, unknown> }
+
+const cache = new Map<string, { mtimes: Map<string, number>; exports: Record<string, unknown> }>();
+
+/** Transpiles and evaluates a model module and its relative imports; cached per file and modification times. */
 export async function loadModelModule(file: string): Promise<Record<string, unknown>> {
   const abs = path.resolve(file);
   if (!fs.existsSync(abs)) throw new ModelModuleError(`${abs}: model module not found`, abs);
-  const mtimeMs = fs.statSync(abs).mtimeMs;
   const hit = cache.get(abs);
-  if (hit && hit.mtimeMs === mtimeMs) return hit.exports;
+  if (hit && [...hit.mtimes].every(([f, m]) => mtime(f) === m)) return hit.exports;
 
-  // esbuild is loaded lazily: only experiments with model modules need it.
-  const esbuild = await import('esbuild');
-  let code: string;
+  const loaded = new Map<string, LoadedModule>();
+  const exports = loadFile(abs, loaded, abs);
+  cache.set(abs, { mtimes: new Map([...loaded.keys()].map((f) => [f, mtime(f)])), exports });
+  return exports;
+}
+
+function mtime(file: string): number {
   try {
-    const out = await esbuild.build({
-      entryPoints: [abs],
-      bundle: true,
-      write: false,
-      format: 'cjs',
-      platform: 'node',
-      target: 'node20',
-      external: ['@tensorflow/*'],
-      logLevel: 'silent',
-    });
-    code = out.outputFiles[0].text;
-  } catch (e) {
-    const errors = (e as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }).errors;
-    const detail = errors?.length
-      ? errors.map((er) => `${er.location ? `${er.location.file}:${er.location.line}:${er.location.column + 1}  ` : ''}${er.text}`).join('\n')
-      : (e as Error).message;
-    throw new ModelModuleError(`${abs}: cannot compile the model module:\n${detail}`, abs);
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return -1;
   }
+}
 
+/** Loads one file of the module graph (CommonJS semantics: a cycle sees the partial exports). */
+function loadFile(abs: string, loaded: Map<string, LoadedModule>, entry: string): Record<string, unknown> {
+  const seen = loaded.get(abs);
+  if (seen) return seen.exports;
+  const mod: LoadedModule = { exports: {} };
+  loaded.set(abs, mod);
+  const source = fs.readFileSync(abs, 'utf8');
+  if (abs.endsWith('.json')) {
+    mod.exports = JSON.parse(source) as Record<string, unknown>;
+    return mod.exports;
+  }
+  const code = transpile(abs, source, entry);
   const baseRequire = Module.createRequire(abs);
   const localRequire = (id: string): unknown => {
-    if (id === '@tensorflow/tfjs' || id === '@tensorflow/tfjs-node' || id === '@tensorflow/tfjs-core'
-      || id === '@tensorflow/tfjs-layers') {
-      return tf;
+    if (TF_IDS.has(id)) return tf;
+    if (id.startsWith('./') || id.startsWith('../') || id === '.' || id === '..' || path.isAbsolute(id)) {
+      const target = resolveLocal(path.resolve(path.dirname(abs), id));
+      if (!target) throw new ModelModuleError(`${abs}: cannot resolve the import "${id}"`, entry);
+      return loadFile(target, loaded, entry);
     }
     return baseRequire(id);
   };
-  const mod = { exports: {} as Record<string, unknown> };
   try {
-    const fn = new Function('require', 'module', 'exports', '__filename', '__dirname', code);
+    const fn = new Function('require', 'module', 'exports', '__filename', '__dirname', code) as
+      (r: typeof localRequire, m: LoadedModule, e: Record<string, unknown>, f: string, d: string) => void;
     fn(localRequire, mod, mod.exports, abs, path.dirname(abs));
   } catch (e) {
-    throw new ModelModuleError(`${abs}: the model module threw while loading: ${(e as Error).message}`, abs);
+    if (e instanceof ModelModuleError) throw e;
+    const where = abs === entry ? '' : ` (in ${abs})`;
+    throw new ModelModuleError(`${entry}: the model module threw while loading${where}: ${(e as Error).message}`, entry);
   }
-  cache.set(abs, { mtimeMs, exports: mod.exports });
   return mod.exports;
+}
+
+/** The file a relative import names: as written, with an extension added, or `<dir>/index.*`. */
+function resolveLocal(base: string): string | undefined {
+  const isFile = (f: string): boolean => {
+    try {
+      return fs.statSync(f).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (isFile(base)) return base;
+  // `./layers.js` written for a `layers.ts` file (TypeScript's node16 style)
+  const stem = base.replace(/\.(m|c)?js$/, '');
+  for (const candidate of [...EXTENSIONS.map((x) => stem + x), ...EXTENSIONS.map((x) => path.join(base, 'index' + x))]) {
+    if (isFile(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** TypeScript / ES module source → CommonJS; a syntax error becomes `file:line:column  message`. */
+function transpile(abs: string, source: string, entry: string): string {
+  const typescript = /\.(m|c)?tsx?$/.test(abs);
+  try {
+    return transform(source, {
+      transforms: typescript ? ['typescript', 'imports'] : ['imports'],
+      filePath: abs,
+      disableESTransforms: true,
+      production: true,
+    }).code;
+  } catch (e) {
+    const pos = (e as { pos?: number }).pos;
+    const message = (e as Error).message.replace(/^Error transforming [^:]*: /, '').replace(/ \(\d+:\d+\)$/, '');
+    let detail = message;
+    if (typeof pos === 'number') {
+      const before = source.slice(0, pos);
+      const line = before.split('\n').length;
+      const column = pos - before.lastIndexOf('\n');
+      detail = `${abs}:${line}:${column}  ${message}`;
+    }
+    throw new ModelModuleError(`${entry}: cannot compile the model module:\n${detail}`, entry);
+  }
 }
 
 /** Calls the named factory of a model module and checks that it returned a Layers model. */
