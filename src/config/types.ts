@@ -26,6 +26,8 @@ export interface ExperimentConfig {
   baseline: boolean;
   /** Compute backend; `auto` = tensorflow (tfjs-node) → wasm → cpu. Default `auto`. */
   backend: BackendName;
+  /** MB for a fixed teacher's tapped features cached as float16 (0 = off). Default 1024. */
+  teacherCacheMB: number;
   /**
    * Size-vs-accuracy sweep (`distill sweep`): numeric field path (`student.derive.width`,
    * `knowledge[0].temperature`, …) → the values to try; every combination is one run. The key

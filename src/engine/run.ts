@@ -32,7 +32,10 @@ import type { JobState, RunJson, RunStatus } from './runs/store';
 import { createRun, defaultRunsDir, MetricsLog, readRun, readSnapshot, updateRun } from './runs/store';
 import { buildReport, quantizedFigures } from './report';
 import { distillLearner } from './schemes/distill';
-import type { FixedTeacher } from './schemes/distill';
+import type { CachedFeature, FixedTeacher } from './schemes/distill';
+import { layerInfos, tapModel } from './models/taps';
+import { encodeHalf } from './f16';
+import { withSeededRandom } from './random';
 import { onlineLearner } from './schemes/online';
 import { selfLearner } from './schemes/self';
 import { checkModels } from './check';
@@ -137,6 +140,7 @@ class RunSession {
   private readonly clock = new ProgressClock(0, 0);
   private readonly teachers = new Map<string, FixedTeacher>();
   private extraTeacherLogits: Float32Array[] = [];
+  private readonly featureCache = new Map<string, Map<string, CachedFeature>>();
 
   constructor(private readonly runDir: string, private readonly config: ExperimentConfig, private readonly experimentFile: string,
     private readonly experimentText: string, private readonly emit: (m: EngineToHost) => void, private readonly shouldStop: () => boolean) {
@@ -247,6 +251,49 @@ class RunSession {
     return t;
   }
 
+  /**
+   * The fixed teacher's tapped features over the training split, computed once and kept as float16
+   * when they fit in `teacherCacheMB`; otherwise (or when 0) the teacher runs on every batch.
+   */
+  private teacherFeatures(source: string, teacher: FixedTeacher, layers: string[]): Map<string, CachedFeature> | undefined {
+    if (layers.length === 0) return undefined;
+    const key = `${source}|${layers.join(',')}`;
+    const hit = this.featureCache.get(key);
+    if (hit) return hit;
+    const d = this.data.train;
+    const infos = layerInfos(teacher.model).filter((l) => layers.includes(l.name));
+    const shapes = new Map(infos.map((l) => [l.name, l.outputShape.slice(1) as number[]]));
+    const bytes = d.size * [...shapes.values()].reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0) * 2;
+    const mb = (b: number) => (b / (1 << 20)).toFixed(0);
+    if (this.config.teacherCacheMB === 0) {
+      this.log(`teacher feature cache disabled (teacherCacheMB 0): the teacher runs on every batch for ${layers.join(', ')}`);
+      return undefined;
+    }
+    if (bytes > this.config.teacherCacheMB * (1 << 20)) {
+      this.log(`teacher features of ${layers.join(', ')} need ${mb(bytes)} MB as float16, more than teacherCacheMB ` +
+        `(${this.config.teacherCacheMB} MB): the teacher runs on every batch`);
+      return undefined;
+    }
+    const cache = new Map<string, CachedFeature>();
+    for (const [l, shape] of shapes) cache.set(l, { data: new Uint16Array(d.size * shape.reduce((a, b) => a * b, 1)), shape });
+    const tap = tapModel(teacher.model, layers);
+    const per = d.shape.reduce((a, b) => a * b, 1);
+    for (let start = 0; start < d.size; start += 256) {
+      const n = Math.min(256, d.size - start);
+      const values = tf.tidy(() => {
+        const x = tf.tensor(d.x.subarray(start * per, (start + n) * per), [n, ...teacher.inputShape]);
+        return (tap.predict(x) as tf.Tensor[]).slice(1).map((t) => t.dataSync() as Float32Array);
+      });
+      layers.forEach((l, i) => {
+        const f = cache.get(l)!;
+        encodeHalf(values[i], f.data, start * (f.data.length / d.size));
+      });
+    }
+    this.log(`teacher features cached for ${layers.join(', ')}: ${mb(bytes)} MB as float16`);
+    this.featureCache.set(key, cache);
+    return cache;
+  }
+
   private async extraTeachers(): Promise<Float32Array[]> {
     if (this.extraTeacherLogits.length) return this.extraTeacherLogits;
     for (const entry of this.config.knowledge) {
@@ -283,10 +330,13 @@ class RunSession {
         teacher: evalTeacher ? { ...evalTeacher, logits: { ...evalTeacher.logits } } : undefined });
     } else if (state.kind === 'distill') {
       const teacher = await this.fixedTeacher(state.teacher ?? 'teacher');
-      const terms = buildTerms(c, 'distill', { teacher: teacher.model, student: model }, { adapterPrefix: `adapter_${job}` });
+      // adapters are initialised from the job's seed too, so a run is reproducible from its seeds
+      const terms = await withSeededRandom(state.seed * 7919 + 1, () =>
+        buildTerms(c, 'distill', { teacher: teacher.model, student: model }, { adapterPrefix: `adapter_${job}` }));
       if (augment) this.log(`${job}: the training images are augmented (data.augment), so the teacher runs on every batch instead of using its cached outputs`);
+      const cachedFeatures = augment ? undefined : this.teacherFeatures(state.teacher ?? 'teacher', teacher, [...new Set(terms.flatMap((t) => t.teacherLayers))]);
       learner = distillLearner({ student: model, inputShape, terms, teacher, numClasses, extraTeacherLogits: await this.extraTeachers(),
-        teacherPerBatch: Boolean(augment) });
+        teacherPerBatch: Boolean(augment), cachedFeatures });
     } else if (state.kind === 'online') {
       if (c.scheme.kind !== 'online') throw new Error('online job outside scheme online');
       const peers = [{ name: 'teacher', model: await resolveModel(c.teacher!, this.baseDir, state.seed * 1000 + 1), inputShape: [] as number[] },
@@ -298,7 +348,8 @@ class RunSession {
       learner = onlineLearner(peers, { labelsWeight: c.labels.weight > 0 ? c.labels.weight : 1, temperature: c.scheme.temperature, data: d, numClasses });
     } else {
       if (c.scheme.kind !== 'self') throw new Error('self job outside scheme self');
-      learner = selfLearner(model, inputShape, c.scheme, { data: d, numClasses });
+      const scheme = c.scheme;
+      learner = await withSeededRandom(state.seed * 7919 + 2, () => selfLearner(model, inputShape, scheme, { data: d, numClasses }));
     }
     this.log(`${job}: ${learner.termNames.join(' + ')}, ${training.epochs} epochs`);
     try {

@@ -283,3 +283,23 @@ test('augmented training images: the teacher runs on every batch (no cached outp
   assert.ok(logs.some((l) => /augmented \(data\.augment\), so the teacher runs on every batch/.test(l)), logs.join('\n'));
   assertTrains(result.runDir, 'distill-s1', ['kd', 'labels']);
 });
+
+test('teacher feature cache: float16 features give the same losses as running the teacher per batch; 0 disables it', async () => {
+  const knowledge = [{ kind: 'feature', method: 'fitnet', weight: 1, pairs: [{ teacher: 'conv_2', student: 'conv_2' }] }];
+  const runWith = async (mb: number) => {
+    const logs: string[] = [];
+    const r = await runExperiment({
+      experiment: writeExperiment(tempDir(), imageExperiment({ knowledge, teacherCacheMB: mb })),
+      emit: (m) => { if (m.type === 'log') logs.push(m.message); },
+    });
+    assert.equal(r.status, 'completed', r.error);
+    const steps = metricLines(r.runDir).filter((l) => l.type === 'step' && l.job === 'distill-s1');
+    return { logs, losses: steps.map((s) => (s.losses as Record<string, number>).fitnet) };
+  };
+  const cached = await runWith(64);
+  const perBatch = await runWith(0);
+  assert.ok(cached.logs.some((l) => /teacher features cached for conv_2: \d+ MB as float16/.test(l)), cached.logs.join('\n'));
+  assert.ok(perBatch.logs.some((l) => /teacher feature cache disabled \(teacherCacheMB 0\): the teacher runs on every batch for conv_2/.test(l)));
+  // the same seed, data and weights: the first step differs only by float16 rounding of the features
+  assert.ok(Math.abs(cached.losses[0] - perBatch.losses[0]) <= 2e-3 * Math.abs(perBatch.losses[0]), `${cached.losses[0]} vs ${perBatch.losses[0]}`);
+});

@@ -89,6 +89,7 @@ void test('the valid fixture parses, with defaults filled', () => {
     training: { epochs: 3, batchSize: 64, optimizer: { kind: 'adam', learningRate: 0.001 }, logEvery: 20 },
     baseline: true,
     backend: 'auto',
+    teacherCacheMB: 1024,
   });
 });
 

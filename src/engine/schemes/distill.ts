@@ -10,6 +10,7 @@ import type { Term, TermContext } from '../knowledge/terms';
 import { adapterVariables, disposeTerms } from '../knowledge/terms';
 import { tapModel } from '../models/taps';
 import { gatherRows } from '../ops';
+import { gatherHalfRows } from '../f16';
 
 /** A fixed teacher: its model and, computed once, its logits of every split. */
 export interface FixedTeacher {
@@ -28,6 +29,14 @@ export interface DistillOptions {
   numClasses: number;
   /** Run the teacher on every batch instead of using its cached logits (augmented inputs change). */
   teacherPerBatch?: boolean;
+  /** The teacher's tapped features over the training split (float16), by layer; used when complete. */
+  cachedFeatures?: Map<string, CachedFeature>;
+}
+
+/** One tapped teacher layer over the training split: [N, ...shape] as float16. */
+export interface CachedFeature {
+  data: Uint16Array;
+  shape: number[];
 }
 
 const unique = (xs: string[]) => [...new Set(xs)];
@@ -36,7 +45,8 @@ export function distillLearner(o: DistillOptions): Learner {
   const studentLayers = unique(o.terms.flatMap((t) => t.studentLayers));
   const teacherLayers = unique(o.terms.flatMap((t) => t.teacherLayers));
   const studentTap = tapModel(o.student, studentLayers);
-  const teacherTap = o.teacher && (teacherLayers.length || o.teacherPerBatch) ? tapModel(o.teacher.model, teacherLayers) : undefined;
+  const fromCache = !o.teacherPerBatch && teacherLayers.length > 0 && teacherLayers.every((l) => o.cachedFeatures?.has(l));
+  const teacherTap = o.teacher && !fromCache && (teacherLayers.length || o.teacherPerBatch) ? tapModel(o.teacher.model, teacherLayers) : undefined;
   const c = o.numClasses;
   // A teacher given only for evaluation (the scratch baseline's agreement) is not run per batch.
   const needsTeacher = o.terms.some((t) => t.needsTeacher);
@@ -64,6 +74,13 @@ export function distillLearner(o: DistillOptions): Learner {
         teacherLayers.forEach((l, i) => features.set(l, outs[i + 1]));
       } else if (needsTeacher && o.teacher) {
         zt = tf.tensor2d(gatherRows(o.teacher.logits.train, batch.idx, c), [n, c]);
+        if (fromCache) {
+          for (const l of teacherLayers) {
+            const f = o.cachedFeatures!.get(l)!;
+            const per = f.shape.reduce((a, b) => a * b, 1);
+            features.set(l, tf.tensor(gatherHalfRows(f.data, batch.idx, per), [n, ...f.shape]));
+          }
+        }
       }
       const extra = (o.extraTeacherLogits ?? []).map((all) => tf.tensor2d(gatherRows(all, batch.idx, c), [n, c]));
       prepared = { zt, features, extra };
