@@ -11,6 +11,8 @@
  * checkpoints, samples and pairs are named by ids the host handed out itself.
  */
 
+import type { FeatureMapsAnswer, ProbeGrid } from './engine';
+
 export type PanelKind = 'dashboard' | 'pairing' | 'featureMaps' | 'compression' | 'compare';
 
 // ---------------------------------------------------------------------------------------------
@@ -115,31 +117,17 @@ export interface FeatureMapsInit {
   error?: string;
 }
 
-export interface Grid {
-  /** Channels (or 1 for a vector shown as a strip), each h × w, row-major. */
-  channels: number[][];
-  h: number;
-  w: number;
-}
+/** Channels (or 1 for a vector shown as a strip), each h × w, row-major — as the engine computes them. */
+export type Grid = ProbeGrid;
 
-export interface FeatureMapsResult {
+/**
+ * Feature maps of one pair for one sample, as the engine's probe answers them (teacher/student
+ * grids, difference and attention maps when the shapes agree, linear CKA over `batch` test samples,
+ * cosine and MSE of the chosen sample), answering the webview's request `requestId`.
+ */
+export interface FeatureMapsResult extends FeatureMapsAnswer {
   type: 'featureMaps';
   requestId: number;
-  teacher: Grid;
-  student: Grid;
-  /** student (after adapter) − teacher, per channel; only when the shapes agree. */
-  difference?: Grid;
-  attentionTeacher?: Grid;
-  attentionStudent?: Grid;
-  teacherShape: (number | null)[];
-  studentShape: (number | null)[];
-  adapter: string;
-  /** Linear CKA over `batch` test samples; cosine and MSE of the chosen sample. */
-  cka?: number;
-  cosine?: number;
-  mse?: number;
-  batch: number;
-  note?: string;
 }
 
 export interface ModelColumn {
