@@ -15,9 +15,9 @@ import { modelInputShape, outputWidth } from './evaluate';
 import { buildTerms, disposeTerms, KnowledgeError } from './knowledge/terms';
 import type { KnowledgeProblem } from './knowledge/terms';
 import { checkHeads } from './schemes/self';
-import { planJobs } from './jobs';
+import { modelLabel, modelPath, modelSpec, planJobs } from './jobs';
 import { initBackend } from './backend';
-import { DeriveError, describeSpec, resolveModel } from './models';
+import { DeriveError, resolveModel } from './models';
 
 /**
  * Problems of the models, located in the experiment file. Build errors (an input shape that does
@@ -84,10 +84,6 @@ export async function checkExperiment(experimentFile: string, backend?: BackendN
   const at = (p: (string | number)[], message: string): ConfigError =>
     ({ file, path: p, location: locate(text, p), message, severity: 'error' });
   const base = path.dirname(file);
-  const spec = (model: string) => (model === 'teacher' ? c.teacher! : model.startsWith('assistant:') && c.scheme.kind === 'ta-chain'
-    ? c.scheme.assistants[Number(model.slice(10))] : c.student);
-  const pathOf = (model: string): (string | number)[] => (model === 'teacher' ? ['teacher'] : model.startsWith('assistant:')
-    ? ['scheme', 'assistants', Number(model.slice(10))] : ['student']);
   let current = 'student';
   try {
     await initBackend(backend ?? c.backend);
@@ -100,13 +96,13 @@ export async function checkExperiment(experimentFile: string, backend?: BackendN
     }
     const errors = await checkModels(c, file, text, data, (model) => {
       current = model;
-      return resolveModel(spec(model), base, c.seeds[0]);
-    }, (model) => `${model} (${describeSpec(spec(model))})`);
+      return resolveModel(modelSpec(c, model), base, c.seeds[0]);
+    }, (model) => modelLabel(c, model));
     return [...loaded.errors, ...errors];
   } catch (e) {
     if (e instanceof DeriveError) return [...loaded.errors, at(e.path, e.message)];
     const message = (e as Error).message;
-    const p = message.startsWith('data:') ? ['data'] : pathOf(current);
+    const p = message.startsWith('data:') ? ['data'] : modelPath(current);
     return [...loaded.errors, at(p, message)];
   }
 }

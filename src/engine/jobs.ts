@@ -1,7 +1,8 @@
 /**
  * The jobs of a run per scheme (see run.ts for the table), in the order they run.
  */
-import type { ExperimentConfig } from '../config/types';
+import type { ExperimentConfig, StudentSpec } from '../config/types';
+import { describeSpec } from './models';
 import type { JobState } from './runs/store';
 
 /** The jobs of an experiment, in the order they run. */
@@ -48,3 +49,32 @@ export function planJobs(config: ExperimentConfig): Record<string, JobState> {
   return jobs;
 }
 
+
+/**
+ * The architecture a job's `model` names: `teacher`, `student` (default), or `assistant:<i>`
+ * (ta-chain), as planJobs writes them.
+ */
+export function modelSpec(config: ExperimentConfig, model: string | undefined): StudentSpec {
+  if (model === 'teacher') return config.teacher!;
+  if (model?.startsWith('assistant:')) {
+    if (config.scheme.kind !== 'ta-chain') throw new Error(`job model ${model} needs scheme ta-chain`);
+    return config.scheme.assistants[assistantIndex(model)];
+  }
+  return config.student;
+}
+
+/** How messages name that architecture, e.g. `assistant 1 (models.ts#cnn)`. */
+export function modelLabel(config: ExperimentConfig, model: string | undefined): string {
+  const name = model?.startsWith('assistant:') ? `assistant ${assistantIndex(model) + 1}` : (model ?? 'student');
+  return `${name} (${describeSpec(modelSpec(config, model))})`;
+}
+
+/** Where that architecture stands in the experiment file (for located errors). */
+export function modelPath(model: string | undefined): (string | number)[] {
+  if (model === 'teacher') return ['teacher'];
+  return model?.startsWith('assistant:') ? ['scheme', 'assistants', assistantIndex(model)] : ['student'];
+}
+
+function assistantIndex(model: string): number {
+  return Number(model.slice('assistant:'.length));
+}

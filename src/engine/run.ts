@@ -39,7 +39,7 @@ import { withSeededRandom } from './random';
 import { onlineLearner } from './schemes/online';
 import { selfLearner } from './schemes/self';
 import { checkModels } from './check';
-import { planJobs } from './jobs';
+import { modelLabel, modelSpec, planJobs } from './jobs';
 
 export { defaultRunsDir, planJobs };
 
@@ -154,18 +154,11 @@ class RunSession {
 
   /** The spec of an architecture named in a job (`teacher`, `student`, `assistant:<i>`). */
   private spec(model: string | undefined): StudentSpec {
-    const c = this.config;
-    if (model === 'teacher') return c.teacher!;
-    if (model?.startsWith('assistant:')) {
-      if (c.scheme.kind !== 'ta-chain') throw new Error(`job model ${model} needs scheme ta-chain`);
-      return c.scheme.assistants[Number(model.slice('assistant:'.length))];
-    }
-    return c.student;
+    return modelSpec(this.config, model);
   }
 
   private who(model: string | undefined): string {
-    const name = model?.startsWith('assistant:') ? `assistant ${Number(model.slice(10)) + 1}` : (model ?? 'student');
-    return `${name} (${describeSpec(this.spec(model))})`;
+    return modelLabel(this.config, model);
   }
 
   async execute(): Promise<'completed' | 'cancelled'> {

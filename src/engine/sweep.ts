@@ -29,7 +29,7 @@ import type { EngineToHost } from '../protocol/engine';
 import type { BackendName } from '../config/types';
 import type { Report, Stat } from './report';
 import { stat } from './report';
-import { readJson, readRun, writeFileAtomic } from './runs/store';
+import { readJson, readRun, updateJsonAtomic, writeFileAtomic } from './runs/store';
 import { runExperiment } from './run';
 
 export type SweepStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -99,11 +99,7 @@ export function readSweep(sweepDir: string): SweepJson {
 }
 
 function updateSweep(sweepDir: string, patch: (s: SweepJson) => void): SweepJson {
-  const s = readSweep(sweepDir);
-  patch(s);
-  s.updatedAt = new Date().toISOString();
-  writeFileAtomic(path.join(sweepDir, 'sweep.json'), JSON.stringify(s, null, 2));
-  return s;
+  return updateJsonAtomic(path.join(sweepDir, 'sweep.json'), readSweep(sweepDir), patch);
 }
 
 export interface CreateSweepOptions {

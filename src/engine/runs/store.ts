@@ -112,12 +112,16 @@ export function readSnapshot(runDir: string): ConfigSnapshot {
   return readJson<ConfigSnapshot>(path.join(runDir, 'config.json'));
 }
 
+/** Reads a status file, applies `patch`, stamps `updatedAt` and replaces the file atomically. */
+export function updateJsonAtomic<T extends { updatedAt: string }>(file: string, value: T, patch: (v: T) => void): T {
+  patch(value);
+  value.updatedAt = new Date().toISOString();
+  writeFileAtomic(file, JSON.stringify(value, null, 2));
+  return value;
+}
+
 export function updateRun(runDir: string, patch: (run: RunJson) => void): RunJson {
-  const run = readRun(runDir);
-  patch(run);
-  run.updatedAt = new Date().toISOString();
-  writeFileAtomic(path.join(runDir, 'run.json'), JSON.stringify(run, null, 2));
-  return run;
+  return updateJsonAtomic(path.join(runDir, 'run.json'), readRun(runDir), patch);
 }
 
 // ---------------------------------------------------------------------------------------------
