@@ -16,6 +16,7 @@ import { updateRun } from './runs/store';
 import type { LoopState } from './runs/checkpoints';
 import { latestCheckpoint, restoreExtras, restoreModelWeights, restoreOptimizer, saveCheckpoint } from './runs/checkpoints';
 import { mulberry32 } from './random';
+import { FusedAdamOptimizer } from './backend';
 
 export class TrainingError extends Error {
   constructor(message: string) {
@@ -26,7 +27,7 @@ export class TrainingError extends Error {
 
 export function makeOptimizer(cfg: OptimizerConfig): tf.Optimizer {
   switch (cfg.kind) {
-    case 'adam': return tf.train.adam(cfg.learningRate);
+    case 'adam': return new FusedAdamOptimizer(cfg.learningRate, 0.9, 0.999); // = tf.train.adam, one fused pass on wasm
     case 'sgd': return tf.train.sgd(cfg.learningRate);
     case 'momentum': return tf.train.momentum(cfg.learningRate, cfg.momentum ?? 0.9);
     case 'rmsprop': return tf.train.rmsprop(cfg.learningRate);

@@ -14,6 +14,7 @@ import type { BackendName } from '../../config/types';
 import { registerWasmKernels } from './wasm/register';
 
 export { registerWasmKernels } from './wasm/register';
+export { FusedAdamOptimizer } from './wasm/adam';
 
 export interface BackendInfo {
   name: 'tensorflow' | 'wasm' | 'cpu';

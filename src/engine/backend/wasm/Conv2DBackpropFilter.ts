@@ -13,10 +13,28 @@
  * so the work runs in the backend's XNNPACK convolution. xp is cropped to exactly the rows and
  * columns the forward pass read, so the result has exactly KH×KW taps. The XNNPACK kernel accepts
  * strides and dilations > 1 at the same time (tfjs' conv2d op forbids it, the kernel does not).
+ *
+ * For the narrow layers of a student (few channels, e.g. 8 → 16) that convolution is a poor fit for
+ * XNNPACK (a 14×14 "filter" with B input channels, packed on every call): there the SIMD module's
+ * direct sum (simd/kernels.wat `convFilterGrad`, 4 output channels per instruction, zero inputs
+ * skipped — after a ReLU about half) is 3–4× faster. `directCost` picks the path.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
+import type { WasmHeapBackend } from './simd';
+import { heapOffset, simdKernels } from './simd';
 import { assertChannelsLast, assertFloat32, input, markOurs, pair, WASM, withScope } from './util';
+
+/**
+ * Whether the direct sum is expected to beat the XNNPACK composition: it runs at roughly a fixed
+ * cost per multiply-add, while the composition's GEMM gets efficient only with many channels.
+ */
+export function preferDirect(ci: number, co: number): boolean {
+  return ci * co <= tuning.directMaxCiCo;
+}
+
+/** Crossover of the two paths (measured with .scratch-style sweeps; tests force each path). */
+export const tuning = { directMaxCiCo: 256 };
 
 export const KERNEL = 'Conv2DBackpropFilter';
 
@@ -51,6 +69,14 @@ export function conv2DBackpropFilter(args: { inputs: NamedTensorInfoMap; backend
     throw new Error(`${KERNEL}: dy shape [${dy.shape}] does not match the forward output [${B},${OH},${OW},${Co}]`);
   }
 
+  const k = simdKernels(args.backend);
+  if (k && preferDirect(Ci, Co) && OH > 0 && OW > 0 && B > 0) {
+    const b = args.backend as WasmHeapBackend;
+    const dW = b.makeOutput([KH, KW, Ci, Co], 'float32');
+    k.convFilterGrad(heapOffset(b, x), heapOffset(b, dy), heapOffset(b, dW), B, H, W, Ci, OH, OW, Co, KH, KW, sh, sw, dh, dw,
+      info.padInfo.top, info.padInfo.left);
+    return dW;
+  }
   return withScope(args.backend, (s) => {
     if (OH === 0 || OW === 0 || B === 0) {
       return s.run('Fill', {}, { shape: [KH, KW, Ci, Co], value: 0, dtype: 'float32' });

@@ -15,6 +15,9 @@ import { conv2DBackpropInputConfig } from './Conv2DBackpropInput';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter';
 import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput';
 import { samePaddingConfigs } from './SamePadding';
+import { setSimdKernelsEnabled } from './simd';
+import { transposeConfig } from './Transpose';
+import { maxPoolGradConfig } from './MaxPoolGrad';
 import { isOurs, stockKernel, WASM } from './util';
 
 /** Stock kernels our compositions call; saved before anything of ours can shadow them. */
@@ -25,6 +28,7 @@ const BUILDING_BLOCKS = [
   'DepthwiseConv2dNative',
   'Fill',
   'FusedConv2D',
+  'MaxPoolGrad',
   'FusedDepthwiseConv2D',
   'PadV2',
   'Reverse',
@@ -41,7 +45,7 @@ const MISSING: Array<() => KernelConfig> = [
 
 const FIX: Array<() => KernelConfig> = samePaddingConfigs;
 
-const SPEED: Array<() => KernelConfig> = [batchMatMulConfig, conv2DBackpropInputConfig];
+const SPEED: Array<() => KernelConfig> = [batchMatMulConfig, conv2DBackpropInputConfig, transposeConfig, maxPoolGradConfig];
 
 function register(cfg: KernelConfig): void {
   if (tf.getKernel(cfg.kernelName, WASM)) tf.unregisterKernel(cfg.kernelName, WASM);
@@ -60,6 +64,7 @@ export function registerWasmKernels(options: { speed: boolean }): string[] {
       throw new Error(`wasm kernel '${name}' not registered: load @tensorflow/tfjs-backend-wasm before registerWasmKernels()`);
     }
   }
+  setSimdKernelsEnabled(options.speed);
   const active: string[] = [];
   for (const make of MISSING) {
     const cfg = make();

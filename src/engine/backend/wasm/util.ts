@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { DataId, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
+import { fastTranspose } from './simd';
 
 export const WASM = 'wasm';
 
@@ -77,8 +78,14 @@ export class KernelScope {
     return { dataId: x.dataId, shape, dtype: x.dtype };
   }
 
+  /** Transposes with the SIMD kernel where the permutation allows (see Transpose.ts), else the stock one. */
   transpose(x: TensorInfo, perm: number[]): TensorInfo {
     if (perm.every((p, i) => p === i)) return x;
+    const fast = fastTranspose(this.backend, x, perm);
+    if (fast) {
+      this.owned.push(fast);
+      return fast;
+    }
     return this.run('Transpose', { x }, { perm });
   }
 

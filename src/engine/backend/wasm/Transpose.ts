@@ -1,0 +1,28 @@
+/**
+ * Faster Transpose for the wasm backend. The stock kernel walks the output with strided reads one
+ * element at a time (≈3 ns per element: transposing an 800×800 weight matrix costs 2 ms, on every
+ * Dense backward pass). When the permutation amounts to a batch of 2-D transposes — every matmul
+ * transpose and most layout changes — the SIMD kernel (simd/kernels.wat) moves 4×4 blocks instead.
+ * Other permutations and dtypes go to the stock kernel.
+ */
+import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
+import { fastTranspose } from './simd';
+import { input, markOurs, stockKernel, WASM } from './util';
+
+export const KERNEL = 'Transpose';
+
+type Args = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };
+
+export function transpose(args: Args): TensorInfo {
+  const x = input(KERNEL, args.inputs, 'x');
+  const perm = ((args.attrs ?? {}) as { perm?: number[] }).perm ?? x.shape.map((_, i) => x.shape.length - 1 - i);
+  const fast = fastTranspose(args.backend, x, perm);
+  if (fast) return fast;
+  const stock = stockKernel(KERNEL);
+  if (!stock) throw new Error(`stock wasm ${KERNEL} kernel is missing`);
+  return (stock.kernelFunc as KernelFunc)(args as Parameters<KernelFunc>[0]) as TensorInfo;
+}
+
+export function transposeConfig(): KernelConfig {
+  return markOurs({ kernelName: KERNEL, backendName: WASM, kernelFunc: transpose as unknown as KernelFunc, setupFunc: stockKernel(KERNEL)?.setupFunc });
+}
