@@ -57,6 +57,26 @@ for name, (teacher, student, x) in cases.items():
         if i >= WARMUP: times.append(dt)
     out['steps'][name] = statistics.median(times)
 
+# Kernel rows: the dominant products of the two pairs on their own (2 threads, then 1 thread).
+def kernel_times(threads):
+    torch.set_num_threads(threads)
+    a, w = torch.rand(B, 784), torch.rand(784, 800)
+    xc, wc = torch.rand(B, 32, 14, 14), torch.rand(64, 32, 3, 3)
+    res = {}
+    for name, fn in (('GEMM', lambda: torch.mm(a, w)), ('CONV', lambda: F.conv2d(xc, wc, padding=1))):
+        times = []
+        with torch.no_grad():
+            for i in range(WARMUP + a_steps):
+                t0 = time.perf_counter(); fn(); dt = (time.perf_counter() - t0) * 1000
+                if i >= WARMUP: times.append(dt)
+        res[name] = statistics.median(times)
+    torch.set_num_threads(a_threads)
+    return res
+
+a_steps, a_threads = max(a.steps, 20), a.threads
+out['kernels'] = kernel_times(a.threads)
+out['kernels1'] = kernel_times(1)
+
 def idx(path):
     with open(path, 'rb') as f:
         data = f.read()

@@ -2,7 +2,9 @@
  * `npm run bench`: KD training speed, ours against its peers, measured side by side in one run.
  *
  * Rows: KD step CNN (teacher conv 32/64 → student 8/16, 28×28×1), KD step MLP (784-1200-1200-10 →
- * 784-800-800-10), KD epoch on the full MNIST (the MLP pair, 938 steps of 64).
+ * 784-800-800-10), KD epoch on the full MNIST (the MLP pair, 938 steps of 64), and the two products
+ * that dominate those steps on their own (GEMM 64×784·784×800, the teacher's 3×3 conv 32→64 on
+ * 64×14×14): they show the raw arithmetic ceiling of WebAssembly SIMD against PyTorch's BLAS.
  * Columns: ours (wasm + the project's kernels, teacher outputs cached for the epoch), stock wasm
  * (only the kernels tfjs lacks added), the cpu backend, PyTorch (bench/peer_torch.py, Debian's
  * python3-torch + OpenBLAS, 2 threads) and the ratios. Step = teacher forward without gradient +
@@ -19,6 +21,7 @@ import { initBackend, registerWasmKernels } from '../src/engine/backend';
 import { mnistDataDir } from '../src/engine/data';
 import { saveLayersModel } from '../src/engine/models/fileIO';
 import { runExperiment } from '../src/engine/run';
+import { makeOptimizer } from '../src/engine/train';
 
 const argv = process.argv.slice(2);
 const flagValue = (name: string, dflt: number) => {
@@ -74,12 +77,12 @@ interface Pair { name: 'CNN' | 'MLP'; teacher: tf.LayersModel; student: () => tf
 
 function trainer(pair: Pair, y: tf.Tensor) {
   const student = pair.student();
-  const opt = tf.train.adam(1e-3);
+  const opt = makeOptimizer({ kind: 'adam', learningRate: 1e-3 }); // the engine's (fused on wasm)
   const vars = student.trainableWeights.map((w) => w.read() as tf.Variable);
   return {
     step(): number {
       const t0 = performance.now();
-      const zt = tf.tidy(() => pair.teacher.predict(pair.x) as tf.Tensor);
+      const zt = tf.tidy(() => pair.teacher.predict(pair.x, { batchSize: BATCH }) as tf.Tensor);
       const l = opt.minimize(() => kdLoss(student.apply(pair.x, { training: true }) as tf.Tensor, zt, y), true, vars) as tf.Scalar;
       l.dataSync();
       tf.dispose([l, zt]);
@@ -136,6 +139,39 @@ async function stepTimes(): Promise<Record<string, Record<string, number>>> {
   return out;
 }
 
+/** The dominant products alone (ms, medians): GEMM 64×784·784×800 and the teacher's conv 32→64 on 64×14×14. */
+async function kernelTimes(): Promise<Record<string, Record<string, number>>> {
+  const a = tf.randomUniform([BATCH, 784], 0, 1, 'float32', 3);
+  const w = tf.randomUniform([784, 800], 0, 1, 'float32', 4);
+  const xc = tf.randomUniform([BATCH, 14, 14, 32], 0, 1, 'float32', 5) as tf.Tensor4D;
+  const wc = tf.randomUniform([3, 3, 32, 64], 0, 1, 'float32', 6) as tf.Tensor4D;
+  const fns: Record<string, () => tf.Tensor> = { GEMM: () => tf.matMul(a, w), CONV: () => tf.conv2d(xc, wc, 1, 'same') };
+  const out: Record<string, Record<string, number>> = { ours: {}, stock: {}, cpu: {} };
+  const time = (fn: () => tf.Tensor, n: number) => {
+    const ts: number[] = [];
+    for (let i = 0; i < WARMUP + n; i++) {
+      const t0 = performance.now();
+      const y = fn();
+      y.dataSync();
+      if (i >= WARMUP) ts.push(performance.now() - t0);
+      y.dispose();
+    }
+    return median(ts);
+  };
+  for (const [name, fn] of Object.entries(fns)) {
+    registerWasmKernels({ speed: false });
+    out.stock[name] = time(fn, Math.max(STEPS, 20));
+    registerWasmKernels({ speed: true });
+    out.ours[name] = time(fn, Math.max(STEPS, 20));
+  }
+  await tf.setBackend('cpu');
+  for (const [name, fn] of Object.entries(fns)) out.cpu[name] = time(fn, CPU_STEPS);
+  await tf.setBackend('wasm');
+  tf.dispose([a, w, xc, wc]);
+  log(`  kernels: GEMM ours ${out.ours.GEMM.toFixed(2)} ms, conv ours ${out.ours.CONV.toFixed(2)} ms`);
+  return out;
+}
+
 /** One offline KD epoch on the full MNIST through the engine itself (teacher outputs cached). */
 async function oursEpoch(): Promise<{ seconds: number; cacheSeconds: number; trainSeconds: number; steps: number; peakRssMB: number; tensorsAfterEpochs: number[] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-bench-'));
@@ -179,7 +215,11 @@ async function oursEpoch(): Promise<{ seconds: number; cacheSeconds: number; tra
   return { seconds: cacheSeconds + trainSeconds, cacheSeconds, trainSeconds, steps, peakRssMB: process.resourceUsage().maxRSS / 1024, tensorsAfterEpochs: tensors };
 }
 
-interface Peer { available: boolean; why?: string; steps?: Record<string, number>; epochSeconds?: number; torch?: string; threads?: number }
+interface Peer {
+  available: boolean; why?: string; steps?: Record<string, number>; epochSeconds?: number; torch?: string; threads?: number;
+  /** The kernel rows with the peer's threads, and with 1 thread. */
+  kernels?: Record<string, number>; kernels1?: Record<string, number>;
+}
 
 function pytorch(): Peer {
   const candidates = ['/usr/bin/python3', 'python3'];
@@ -191,8 +231,8 @@ function pytorch(): Peer {
   if (WITH_EPOCH) args.push('--epoch');
   const res = cp.spawnSync(python, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (res.status !== 0) return { available: false, why: `peer_torch.py failed: ${res.stderr.slice(-500)}` };
-  const j = JSON.parse(res.stdout) as { torch: string; threads: number; steps: Record<string, number>; epochSeconds?: number };
-  return { available: true, steps: j.steps, epochSeconds: j.epochSeconds, torch: j.torch, threads: j.threads };
+  const j = JSON.parse(res.stdout) as Required<Pick<Peer, 'torch' | 'threads' | 'steps' | 'kernels' | 'kernels1'>> & { epochSeconds?: number };
+  return { available: true, ...j };
 }
 
 (async () => {
@@ -200,6 +240,8 @@ function pytorch(): Peer {
   log(`node ${process.version}, tfjs ${info.versions['tfjs-core']}, wasm simd=${info.simd}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(2)}`);
   log('KD steps (ours vs stock wasm alternating, then cpu)…');
   const steps = await stepTimes();
+  log('Kernels alone…');
+  const kernels = await kernelTimes();
   log('PyTorch peer…');
   const peer = pytorch();
   let epoch: Awaited<ReturnType<typeof oursEpoch>> | undefined;
@@ -207,7 +249,7 @@ function pytorch(): Peer {
     log('KD epoch on the full MNIST through the engine…');
     epoch = await oursEpoch();
   }
-  const result = { steps, peer, epoch, loadAverage: os.loadavg()[0] };
+  const result = { steps, kernels, peer, epoch, loadAverage: os.loadavg()[0] };
   if (JSON_OUT) {
     console.log(JSON.stringify(result, null, 2));
     return;
@@ -219,6 +261,12 @@ function pytorch(): Peer {
     const p = peer.steps?.[name];
     rows.push([`KD step ${name} (ms)`, f(o), f(steps.stock[name]), f(steps.cpu[name]), f(p), f(p ? o / p : undefined, 2), f(steps.stock[name] / o, 2), f(steps.cpu[name] / o, 1)]);
   }
+  const kernelLabel: Record<string, string> = { GEMM: 'GEMM 64×784·784×800 (ms)', CONV: 'conv 3×3 32→64, 64×14×14 (ms)' };
+  for (const name of ['GEMM', 'CONV']) {
+    const o = kernels.ours[name];
+    const p = peer.kernels?.[name];
+    rows.push([kernelLabel[name], f(o, 2), f(kernels.stock[name], 2), f(kernels.cpu[name], 1), f(p, 2), f(p ? o / p : undefined, 2), f(kernels.stock[name] / o, 2), f(kernels.cpu[name] / o, 1)]);
+  }
   if (epoch) {
     rows.push(['KD epoch MNIST MLP (s)', f(epoch.seconds), '—', '—', f(peer.epochSeconds), f(peer.epochSeconds ? epoch.seconds / peer.epochSeconds : undefined, 2), '—', '—']);
   }
@@ -226,7 +274,16 @@ function pytorch(): Peer {
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
   if (!peer.available) console.log(`\nPyTorch: ${peer.why}`);
-  else console.log(`\nPyTorch ${peer.torch}, ${peer.threads} threads. Steps: medians of ${STEPS} after ${WARMUP} warm-up (cpu: ${CPU_STEPS}).`);
+  else {
+    console.log(`\nPyTorch ${peer.torch}, ${peer.threads} threads. Steps: medians of ${STEPS} after ${WARMUP} warm-up (cpu: ${CPU_STEPS}).`);
+    const k1 = peer.kernels1 ?? {};
+    const gflops = (flop: number, ms: number | undefined) => (ms ? (flop / ms / 1e6).toFixed(0) : '—');
+    const gemm = 2 * BATCH * 784 * 800;
+    const conv = 2 * BATCH * 14 * 14 * 64 * 9 * 32;
+    console.log(`Arithmetic rate, GFLOP/s — GEMM: ours ${gflops(gemm, kernels.ours.GEMM)} (1 core, WebAssembly SIMD128), PyTorch ` +
+      `${gflops(gemm, peer.kernels?.GEMM)} (${peer.threads} threads), ${gflops(gemm, k1.GEMM)} (1 thread); conv: ours ${gflops(conv, kernels.ours.CONV)}, ` +
+      `PyTorch ${gflops(conv, peer.kernels?.CONV)} (${peer.threads} threads), ${gflops(conv, k1.CONV)} (1 thread).`);
+  }
   if (epoch) {
     console.log(`Ours epoch = teacher-output cache ${epoch.cacheSeconds.toFixed(1)} s (once per run) + ${epoch.steps} steps ${epoch.trainSeconds.toFixed(1)} s; ` +
       `peak RSS ${epoch.peakRssMB.toFixed(0)} MB; tf.memory().numTensors after each epoch: ${epoch.tensorsAfterEpochs.join(', ')}.`);

@@ -250,6 +250,10 @@ test('MaxPoolGrad (SIMD module) equals the cpu backend’s gradient, ties and pa
     { x: [2, 9, 7, 5], f: 3, s: 2, pad: 'same' },
     { x: [1, 6, 6, 4], f: 3, s: 1, pad: 'same' },
     { x: [3, 5, 5, 2], f: 2, s: 2, pad: 'same' },
+    // channels a multiple of 4: the 4-lane path
+    { x: [2, 8, 8, 8], f: 2, s: 2, pad: 'valid' },
+    { x: [2, 9, 7, 12], f: 3, s: 2, pad: 'same' },
+    { x: [1, 7, 7, 4], f: 3, s: 1, pad: 'same' },
   ];
   let seed = 31;
   for (const c of cases) {
@@ -274,4 +278,31 @@ test('MaxPoolGrad (SIMD module) equals the cpu backend’s gradient, ties and pa
     ref.forEach((r, i) => assert.ok(Math.abs(ours[i] - r) <= 1e-6 * Math.max(1, Math.abs(r)) && (r === 0) === (ours[i] === 0),
       `${JSON.stringify(c)} [${i}]: ${ours[i]} vs ${r}`));
   }
+});
+
+test('Identity (clone) shares the buffer: values survive the original, and no buffer is left behind', () => {
+  const backend = tf.engine().backend;
+  const before = backend.numDataIds();
+  const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+  const c = tf.clone(x);
+  x.dispose();
+  assert.deepEqual(Array.from(c.dataSync()), [1, 2, 3, 4]);
+  // Gradients through saved (cloned) inputs are unchanged.
+  const v = tf.tidy(() => tf.variable(tf.tensor([[0.5, -1], [2, 3]]), true, `simd_identity_${Math.random()}`));
+  const g = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.matMul(t, v), t)))(tf.tensor([[1, 2], [3, 4]])));
+  // d/dt Σ (t·v)∘t = (t·v) + t·vᵀ … computed by hand for t = [[1,2],[3,4]].
+  const t = [[1, 2], [3, 4]];
+  const w = [[0.5, -1], [2, 3]];
+  const expect = t.map((row, i) => row.map((_, j) => {
+    let tv = 0;
+    let tvT = 0;
+    for (let k = 0; k < 2; k++) {
+      tv += t[i][k] * w[k][j];
+      tvT += t[i][k] * w[j][k];
+    }
+    return tv + tvT;
+  }));
+  assert.deepEqual(Array.from(g.dataSync()), expect.flat());
+  tf.dispose([c, v, g]);
+  assert.equal(backend.numDataIds(), before, 'no wasm buffer leaked');
 });

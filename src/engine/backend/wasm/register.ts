@@ -18,6 +18,7 @@ import { samePaddingConfigs } from './SamePadding';
 import { setSimdKernelsEnabled } from './simd';
 import { transposeConfig } from './Transpose';
 import { maxPoolGradConfig } from './MaxPoolGrad';
+import { identityConfig } from './Identity';
 import { isOurs, stockKernel, WASM } from './util';
 
 /** Stock kernels our compositions call; saved before anything of ours can shadow them. */
@@ -28,6 +29,7 @@ const BUILDING_BLOCKS = [
   'DepthwiseConv2dNative',
   'Fill',
   'FusedConv2D',
+  'Identity',
   'MaxPoolGrad',
   'FusedDepthwiseConv2D',
   'PadV2',
@@ -45,7 +47,7 @@ const MISSING: Array<() => KernelConfig> = [
 
 const FIX: Array<() => KernelConfig> = samePaddingConfigs;
 
-const SPEED: Array<() => KernelConfig> = [batchMatMulConfig, conv2DBackpropInputConfig, transposeConfig, maxPoolGradConfig];
+const SPEED: Array<() => KernelConfig> = [batchMatMulConfig, conv2DBackpropInputConfig, transposeConfig, maxPoolGradConfig, identityConfig];
 
 function register(cfg: KernelConfig): void {
   if (tf.getKernel(cfg.kernelName, WASM)) tf.unregisterKernel(cfg.kernelName, WASM);

@@ -186,6 +186,7 @@
     (local $b i32) (local $oh i32) (local $ow i32) (local $c i32) (local $ih i32) (local $iw i32)
     (local $h0 i32) (local $h1 i32) (local $w0 i32) (local $w1 i32)
     (local $xb i32) (local $pix i32) (local $best f32) (local $bestAt i32) (local $v f32) (local $dyp i32)
+    (local $bestv v128) (local $atv v128) (local $vv v128) (local $mask v128) (local $at i32)
     (memory.fill (local.get $dx) (i32.const 0)
       (i32.shl (i32.mul (i32.mul (local.get $batch) (local.get $inH)) (i32.mul (local.get $inW) (local.get $ch))) (i32.const 2)))
     (local.set $dyp (local.get $dy))
@@ -208,6 +209,58 @@
           (local.set $w1 (i32.add (local.get $w0) (local.get $fw)))
           (if (i32.lt_s (local.get $w0) (i32.const 0)) (then (local.set $w0 (i32.const 0))))
           (if (i32.gt_s (local.get $w1) (local.get $inW)) (then (local.set $w1 (local.get $inW))))
+          (if (i32.eqz (i32.and (local.get $ch) (i32.const 3)))
+            (then
+          ;; 4 channels at a time: running maximum and its position per lane
+          (local.set $c (i32.const 0))
+          (block $vcdone (loop $vcl
+            (br_if $vcdone (i32.ge_u (local.get $c) (local.get $ch)))
+            (local.set $bestv (f32x4.splat (f32.const -inf)))
+            (local.set $atv (i32x4.splat (i32.const -1)))
+            (local.set $ih (local.get $h0))
+            (block $vihdone (loop $vihl
+              (br_if $vihdone (i32.ge_s (local.get $ih) (local.get $h1)))
+              (local.set $iw (local.get $w0))
+              (block $viwdone (loop $viwl
+                (br_if $viwdone (i32.ge_s (local.get $iw) (local.get $w1)))
+                (local.set $pix (i32.add (i32.mul (i32.add (i32.mul (local.get $ih) (local.get $inW)) (local.get $iw)) (local.get $ch)) (local.get $c)))
+                (local.set $vv (v128.load (i32.add (local.get $xb) (i32.shl (local.get $pix) (i32.const 2)))))
+                (local.set $mask (f32x4.gt (local.get $vv) (local.get $bestv)))
+                (local.set $bestv (v128.bitselect (local.get $vv) (local.get $bestv) (local.get $mask)))
+                (local.set $atv (v128.bitselect
+                  (i32x4.add (i32x4.splat (local.get $pix)) (v128.const i32x4 0 1 2 3)) (local.get $atv) (local.get $mask)))
+                (local.set $iw (i32.add (local.get $iw) (i32.const 1)))
+                (br $viwl)))
+              (local.set $ih (i32.add (local.get $ih) (i32.const 1)))
+              (br $vihl)))
+                (local.set $at (i32x4.extract_lane 0 (local.get $atv)))
+                (if (i32.ge_s (local.get $at) (i32.const 0))
+                  (then
+                    (local.set $pix (i32.add (i32.sub (local.get $dx) (local.get $x))
+                      (i32.add (local.get $xb) (i32.shl (local.get $at) (i32.const 2)))))
+                    (f32.store (local.get $pix) (f32.add (f32.load (local.get $pix)) (f32.load offset=0 (local.get $dyp))))))
+                (local.set $at (i32x4.extract_lane 1 (local.get $atv)))
+                (if (i32.ge_s (local.get $at) (i32.const 0))
+                  (then
+                    (local.set $pix (i32.add (i32.sub (local.get $dx) (local.get $x))
+                      (i32.add (local.get $xb) (i32.shl (local.get $at) (i32.const 2)))))
+                    (f32.store (local.get $pix) (f32.add (f32.load (local.get $pix)) (f32.load offset=4 (local.get $dyp))))))
+                (local.set $at (i32x4.extract_lane 2 (local.get $atv)))
+                (if (i32.ge_s (local.get $at) (i32.const 0))
+                  (then
+                    (local.set $pix (i32.add (i32.sub (local.get $dx) (local.get $x))
+                      (i32.add (local.get $xb) (i32.shl (local.get $at) (i32.const 2)))))
+                    (f32.store (local.get $pix) (f32.add (f32.load (local.get $pix)) (f32.load offset=8 (local.get $dyp))))))
+                (local.set $at (i32x4.extract_lane 3 (local.get $atv)))
+                (if (i32.ge_s (local.get $at) (i32.const 0))
+                  (then
+                    (local.set $pix (i32.add (i32.sub (local.get $dx) (local.get $x))
+                      (i32.add (local.get $xb) (i32.shl (local.get $at) (i32.const 2)))))
+                    (f32.store (local.get $pix) (f32.add (f32.load (local.get $pix)) (f32.load offset=12 (local.get $dyp))))))
+            (local.set $dyp (i32.add (local.get $dyp) (i32.const 16)))
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br $vcl))))
+            (else
           (local.set $c (i32.const 0))
           (block $cdone (loop $cl
             (br_if $cdone (i32.ge_u (local.get $c) (local.get $ch)))
@@ -235,6 +288,7 @@
             (local.set $dyp (i32.add (local.get $dyp) (i32.const 4)))
             (local.set $c (i32.add (local.get $c) (i32.const 1)))
             (br $cl)))
+            ))
           (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
           (br $owl)))
         (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
