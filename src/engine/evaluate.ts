@@ -23,16 +23,23 @@ export function outputWidth(model: tf.LayersModel): number {
 
 /** Logits of `model` for every sample of `ds`, row-major [N, C]. */
 export function predictLogits(model: tf.LayersModel, ds: Dataset, inputShape: number[], batchSize = 512): Float32Array {
+  return predictRows(model, ds.x, ds.size, inputShape, batchSize);
+}
+
+/**
+ * Logits of `model` for `n` samples laid out row-major in `x`, computed `batchSize` rows at a time.
+ * The teacher thread calls this too, so a range it computes matches the main thread's rows.
+ */
+export function predictRows(model: tf.LayersModel, x: Float32Array, n: number, inputShape: number[], batchSize = 512): Float32Array {
   const c = outputWidth(model);
-  const out = new Float32Array(ds.size * c);
-  const per = ds.shape.reduce((a, b) => a * b, 1);
-  for (let start = 0; start < ds.size; start += batchSize) {
-    const n = Math.min(batchSize, ds.size - start);
-    const rows = tf.tidy(() => {
-      const x = tf.tensor(ds.x.subarray(start * per, (start + n) * per), [n, ...inputShape]);
-      return (model.predict(x) as tf.Tensor).dataSync();
-    });
-    out.set(rows as Float32Array, start * c);
+  const out = new Float32Array(n * c);
+  const per = inputShape.reduce((a, b) => a * b, 1);
+  for (let start = 0; start < n; start += batchSize) {
+    const m = Math.min(batchSize, n - start);
+    // The values are read outside tidy: tidy walks what its function returns, element by element.
+    const logits = tf.tidy(() => model.predict(tf.tensor(x.subarray(start * per, (start + m) * per), [m, ...inputShape])) as tf.Tensor);
+    out.set(logits.dataSync() as Float32Array, start * c);
+    logits.dispose();
   }
   return out;
 }

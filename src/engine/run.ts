@@ -31,7 +31,7 @@ import type { Learner } from './train';
 import type { JobState, RunJson, RunStatus } from './runs/store';
 import { createRun, defaultRunsDir, MetricsLog, readRun, readSnapshot, updateRun } from './runs/store';
 import { buildReport, quantizedFigures } from './report';
-import { distillLearner } from './schemes/distill';
+import { distillLearner, perBatchTeacherLayers } from './schemes/distill';
 import type { CachedFeature, FixedTeacher } from './schemes/distill';
 import { layerInfos, tapModel } from './models/taps';
 import { encodeHalf } from './f16';
@@ -40,6 +40,7 @@ import { onlineLearner } from './schemes/online';
 import { selfLearner } from './schemes/self';
 import { checkModels } from './check';
 import { modelLabel, modelSpec, planJobs } from './jobs';
+import { predictLogitsShared, TeacherPipe } from './models/teacherPipe';
 
 export { defaultRunsDir, planJobs };
 
@@ -56,6 +57,12 @@ export interface RunOptions {
   backend?: BackendName;
   emit?: (msg: EngineToHost) => void;
   shouldStop?: () => boolean;
+  /**
+   * Run a fixed teacher's forward passes in a worker thread too (the wasm and cpu backends compute
+   * on one core; tfjs-node uses them all and never gets one). Default: on, unless the environment
+   * sets DISTILL_TEACHER_THREAD=0.
+   */
+  teacherThread?: boolean;
 }
 
 export interface RunResult {
@@ -111,7 +118,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     });
     emit({ type: 'log', level: 'info', message: `backend: ${backend.name}` });
     for (const n of backend.notes) emit({ type: 'log', level: 'info', message: `backend: ${n}` });
-    const session = new RunSession(runDir, config, experimentFile, experimentText, emit, shouldStop);
+    const teacherThread = (opts.teacherThread ?? process.env.DISTILL_TEACHER_THREAD !== '0') ? TeacherPipe.threadBackend(backend.name) : undefined;
+    const session = new RunSession(runDir, config, experimentFile, experimentText, emit, shouldStop, teacherThread);
     const status = await session.execute();
     updateRun(runDir, (r) => {
       r.status = status;
@@ -143,7 +151,9 @@ class RunSession {
   private readonly featureCache = new Map<string, Map<string, CachedFeature>>();
 
   constructor(private readonly runDir: string, private readonly config: ExperimentConfig, private readonly experimentFile: string,
-    private readonly experimentText: string, private readonly emit: (m: EngineToHost) => void, private readonly shouldStop: () => boolean) {
+    private readonly experimentText: string, private readonly emit: (m: EngineToHost) => void, private readonly shouldStop: () => boolean,
+    /** The backend of the teacher thread, when fixed teachers use one. */
+    private readonly teacherThread?: 'wasm' | 'cpu') {
     this.baseDir = path.dirname(experimentFile);
     this.metrics = new MetricsLog(runDir);
   }
@@ -230,18 +240,46 @@ class RunSession {
     // A pre-trained teacher's outputs are shared by the runs of this process (the points of a sweep).
     const t0 = this.config.teacher;
     const key = source === 'teacher' && t0 && 'model' in t0 && !t0.train ? teacherKey(t0.model, this.config.data, this.baseDir) : undefined;
-    const logits = cachedTeacherLogits(key) ?? {
-      train: predictLogits(model, d.train, inputShape),
-      validation: d.validation ? predictLogits(model, d.validation, inputShape) : undefined,
-      test: predictLogits(model, d.test, inputShape),
-    };
-    this.log(`${cachedTeacherLogits(key) ? 'reusing the cached' : 'caching the'} outputs of ${source === 'teacher' ? 'the teacher' : source}`);
+    const hitLogits = cachedTeacherLogits(key);
+    this.log(`${hitLogits ? 'reusing the cached' : 'caching the'} outputs of ${source === 'teacher' ? 'the teacher' : source}`);
+    const logits = hitLogits ?? await this.predictSplits(model, inputShape, source);
     cacheTeacherLogits(key, logits);
     const ev = evaluateLogits(logits.test, d.test.y, outputWidth(model));
     this.log(`${source === 'teacher' ? 'teacher' : source}: test accuracy ${(ev.acc * 100).toFixed(2)}% (${ev.errors} errors)`);
     const t = { model, inputShape, logits };
     this.teachers.set(source, t);
     return t;
+  }
+
+  /** A fixed teacher's logits over every split, with the teacher thread's help when there is one. */
+  private async predictSplits(model: tf.LayersModel, inputShape: number[], source: string): Promise<FixedTeacher['logits']> {
+    const d = this.data;
+    const splits = [d.train, ...(d.validation ? [d.validation] : []), d.test];
+    const pipe = this.teacherThread
+      ? await TeacherPipe.start(model, { layers: [], inputShape, backend: this.teacherThread, log: (m) => this.log(m), label: `outputs of ${source}` })
+      : undefined;
+    try {
+      const [train, ...rest] = await predictLogitsShared(model, splits, inputShape, pipe);
+      return { train, validation: d.validation ? rest[0] : undefined, test: rest[rest.length - 1] };
+    } finally {
+      pipe?.dispose();
+    }
+  }
+
+  /**
+   * A teacher thread for a job's per-batch teacher, once it has loaded the teacher (a fraction of a
+   * second; a thread that cannot is reported by the pipe and the job runs the teacher itself).
+   */
+  private async perBatchPipe(job: string, teacher: FixedTeacher, layers: string[]): Promise<TeacherPipe | undefined> {
+    const pipe = await TeacherPipe.start(teacher.model, { layers, inputShape: teacher.inputShape, backend: this.teacherThread!, log: (m) => this.log(m), label: job });
+    if (!pipe) return undefined;
+    try {
+      await pipe.ready;
+    } catch {
+      return undefined; // the pipe has logged why, and is disposed
+    }
+    this.log(`${job}: the teacher runs in a worker thread, one batch ahead of the student`);
+    return pipe;
   }
 
   /**
@@ -273,10 +311,10 @@ class RunSession {
     const per = d.shape.reduce((a, b) => a * b, 1);
     for (let start = 0; start < d.size; start += 256) {
       const n = Math.min(256, d.size - start);
-      const values = tf.tidy(() => {
-        const x = tf.tensor(d.x.subarray(start * per, (start + n) * per), [n, ...teacher.inputShape]);
-        return (tap.predict(x) as tf.Tensor[]).slice(1).map((t) => t.dataSync() as Float32Array);
-      });
+      // Read outside tidy: tidy walks what its function returns, every element of a typed array included.
+      const outs = tf.tidy(() => (tap.predict(tf.tensor(d.x.subarray(start * per, (start + n) * per), [n, ...teacher.inputShape])) as tf.Tensor[]).slice(1));
+      const values = outs.map((t) => t.dataSync() as Float32Array);
+      tf.dispose(outs);
       layers.forEach((l, i) => {
         const f = cache.get(l)!;
         encodeHalf(values[i], f.data, start * (f.data.length / d.size));
@@ -328,8 +366,16 @@ class RunSession {
         buildTerms(c, 'distill', { teacher: teacher.model, student: model }, { adapterPrefix: `adapter_${job}` }));
       if (augment) this.log(`${job}: the training images are augmented (data.augment), so the teacher runs on every batch instead of using its cached outputs`);
       const cachedFeatures = augment ? undefined : this.teacherFeatures(state.teacher ?? 'teacher', teacher, [...new Set(terms.flatMap((t) => t.teacherLayers))]);
-      learner = distillLearner({ student: model, inputShape, terms, teacher, numClasses, extraTeacherLogits: await this.extraTeachers(),
-        teacherPerBatch: Boolean(augment), cachedFeatures });
+      const extraTeacherLogits = await this.extraTeachers();
+      const perBatch = perBatchTeacherLayers({ terms, teacher, teacherPerBatch: Boolean(augment), cachedFeatures });
+      const teacherPipe = perBatch && this.teacherThread ? await this.perBatchPipe(job, teacher, perBatch) : undefined;
+      try {
+        learner = distillLearner({ student: model, inputShape, terms, teacher, numClasses, extraTeacherLogits,
+          teacherPerBatch: Boolean(augment), cachedFeatures, teacherPipe });
+      } catch (e) {
+        teacherPipe?.dispose();
+        throw e;
+      }
     } else if (state.kind === 'online') {
       if (c.scheme.kind !== 'online') throw new Error('online job outside scheme online');
       const peers = [{ name: 'teacher', model: await resolveModel(c.teacher!, this.baseDir, state.seed * 1000 + 1), inputShape: [] as number[] },

@@ -2,6 +2,11 @@
  * The training loop of one job (the teacher, a scratch student or a distilled student): batches,
  * loss terms, optimizer steps, per-step and per-epoch metrics, checkpoints, stop and resume.
  * It yields to the event loop every step, so a `stop` message is seen within one step.
+ *
+ * When the learner asks for it (`prefetch`), the next step's batch is built before the current
+ * step's compute and handed over, so its teacher forward pass (in the teacher thread) overlaps the
+ * student's step. Building ahead changes no value: augmentation draws are taken from where they
+ * would have been drawn in step order (see `RandomStream`).
  */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
@@ -15,7 +20,7 @@ import type { JobKind, MetricsLog } from './runs/store';
 import { updateRun } from './runs/store';
 import type { LoopState } from './runs/checkpoints';
 import { latestCheckpoint, restoreExtras, restoreModelWeights, restoreOptimizer, saveCheckpoint } from './runs/checkpoints';
-import { mulberry32 } from './random';
+import { RandomStream } from './random';
 import { FusedAdamOptimizer } from './backend';
 
 export class TrainingError extends Error {
@@ -54,12 +59,19 @@ export class ProgressClock {
   }
 }
 
-/** One batch, as tensors (disposed by the loop after the step). */
-export interface Batch {
-  xs: tf.Tensor;
-  ys: tf.Tensor;
+/** One batch's values on the host: rows of the training split, gathered (and augmented). */
+export interface HostBatch {
+  /** Inputs, [n, ...learner.inputShape] row-major. */
+  x: Float32Array;
+  y: Int32Array;
   /** Row indices of the batch in the training split. */
   idx: Int32Array;
+}
+
+/** One batch as tensors (disposed by the loop after the step), with its host values. */
+export interface Batch extends HostBatch {
+  xs: tf.Tensor;
+  ys: tf.Tensor;
 }
 
 /** What one step's loss function returns (all tensors scalars except `logits`). */
@@ -89,8 +101,14 @@ export interface Learner {
   termNames: string[];
   /** Per term name, the labels of its pairs (`teacherLayer→studentLayer`). */
   pairLabels: Record<string, string[]>;
-  /** Runs outside the gradient tape before `loss` (e.g. the teacher's forward pass). */
-  prepare?(batch: Batch): void;
+  /**
+   * The next step's batch, given before this step's compute so that work on it (the teacher's forward
+   * pass in its thread) overlaps this step. `prepare` receives a Batch with the same `x` array when
+   * that step comes — or never (a stop, or a batch built again): a prefetch may go unused.
+   */
+  prefetch?(batch: HostBatch): void;
+  /** Runs outside the gradient tape before `loss` (e.g. the teacher's forward pass); may wait (for the teacher thread). */
+  prepare?(batch: Batch): void | Promise<void>;
   /** Runs inside the gradient tape. `epoch` is 1-based (for schedules). */
   loss(batch: Batch, epoch: number): StepLoss;
   /** Disposes what `prepare` kept. */
@@ -131,7 +149,7 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
   const model = learner.model;
   const optimizer = makeOptimizer(training.optimizer);
   const steps = stepsPerEpoch(data.train.size, training);
-  const rng = mulberry32(spec.seed * 7919 + 17);
+  const rng = new RandomStream(spec.seed * 7919 + 17);
 
   let state: LoopState = { epoch: 1, step: 0, epochEnd: false, globalStep: 0, sums: {}, seen: 0, correct: 0, elapsedSeconds: 0 };
   const ckpt = latestCheckpoint(runDir, job);
@@ -146,16 +164,26 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
   }
 
   const origRandom = Math.random;
-  Math.random = rng; // dropout and other stochastic layers draw from the job's seeded generator
+  Math.random = rng.next; // dropout and other stochastic layers draw from the job's seeded generator
+  // Values drawn between one batch's augmentation and the next one's (a step's dropout), as last
+  // measured: a batch built ahead takes its augmentation from that far on.
+  let drawsPerStep = 0;
   try {
     for (; state.epoch <= training.epochs; state = { ...state, epoch: state.epoch + 1, step: 0, sums: {}, seen: 0, correct: 0 }) {
       const epochStart = Date.now();
       const order = batchIndices(data.train.size, training.batchSize, spec.seed, state.epoch);
       let lastProgress = 0;
+      let ahead: AheadBatch | undefined;
+      let lastBuiltAt: number | undefined;
       for (; state.step < steps; ) {
         const idx = order[state.step];
         const t0 = Date.now();
-        const values = trainStep(spec, optimizer, idx, state.epoch);
+        if (lastBuiltAt !== undefined) drawsPerStep = rng.position - lastBuiltAt;
+        const batch = takeAhead(ahead, rng) ?? buildBatch(spec, idx, rng.next);
+        lastBuiltAt = rng.position;
+        ahead = learner.prefetch && state.step + 1 < steps ? buildAhead(spec, order[state.step + 1], rng, drawsPerStep) : undefined;
+        if (ahead) learner.prefetch!(ahead.batch);
+        const values = await trainStep(spec, optimizer, batch, state.epoch);
         state.step++;
         state.globalStep++;
         spec.clock.tick();
@@ -238,20 +266,51 @@ function prefixed(prefix: string, o: Record<string, number>): Record<string, num
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [prefix + k, v]));
 }
 
-/** One optimizer step on one batch; returns every term's value, the weighted total, pair losses and hits. */
-function trainStep(spec: JobSpec, optimizer: tf.Optimizer, idx: Int32Array, epoch: number) {
-  const { learner } = spec;
+/** The rows of one batch, augmented with values drawn from `random`. */
+function buildBatch(spec: JobSpec, idx: Int32Array, random: () => number): HostBatch {
   const { x, y } = gather(spec.data.train, idx);
-  const n = idx.length;
-  if (spec.augment?.shift) shiftImages(x, n, spec.data.shape, spec.augment.shift);
+  if (spec.augment?.shift) shiftImages(x, idx.length, spec.data.shape, spec.augment.shift, random);
+  return { x, y, idx };
+}
+
+/** The next step's batch, built early; its augmentation drew `draws` values from stream position `from`. */
+interface AheadBatch {
+  batch: HostBatch;
+  from: number;
+  draws: number;
+}
+
+/** Builds the next step's batch now, drawing as if the current step had drawn `skip` values first. */
+function buildAhead(spec: JobSpec, idx: Int32Array, rng: RandomStream, skip: number): AheadBatch {
+  const fork = rng.fork(skip);
+  const from = fork.position;
+  const batch = buildBatch(spec, idx, fork.next);
+  return { batch, from, draws: fork.position - from };
+}
+
+/**
+ * The batch built ahead, when its values are the ones building it now would give: it drew nothing,
+ * or the stream is at the position it drew from (then the stream moves past its draws). Otherwise
+ * undefined, and the batch is built again (its prefetch goes unused).
+ */
+function takeAhead(ahead: AheadBatch | undefined, rng: RandomStream): HostBatch | undefined {
+  if (!ahead || (ahead.draws > 0 && rng.position !== ahead.from)) return undefined;
+  rng.skip(ahead.draws);
+  return ahead.batch;
+}
+
+/** One optimizer step on one batch; returns every term's value, the weighted total, pair losses and hits. */
+async function trainStep(spec: JobSpec, optimizer: tf.Optimizer, host: HostBatch, epoch: number) {
+  const { learner } = spec;
+  const n = host.idx.length;
   let kept: tf.Tensor[] = [];
   let termTensors: tf.Scalar[] = [];
   let pairTensors: tf.Scalar[][] = [];
   let predTensor: tf.Tensor | undefined;
-  const batch: Batch = { xs: tf.tensor(x, [n, ...learner.inputShape]), ys: tf.tensor1d(y, 'int32'), idx };
+  const batch: Batch = { ...host, xs: tf.tensor(host.x, [n, ...learner.inputShape]), ys: tf.tensor1d(host.y, 'int32') };
   let totalTensor: tf.Tensor;
   try {
-    learner.prepare?.(batch);
+    await learner.prepare?.(batch);
     totalTensor = tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => {
         const out = learner.loss(batch, epoch);
@@ -284,7 +343,7 @@ function trainStep(spec: JobSpec, optimizer: tf.Optimizer, idx: Int32Array, epoc
   losses.total = totalTensor.dataSync()[0];
   const pred = predTensor!.dataSync();
   let correct = 0;
-  for (let i = 0; i < n; i++) if (pred[i] === y[i]) correct++;
+  for (let i = 0; i < n; i++) if (pred[i] === host.y[i]) correct++;
   tf.dispose(kept);
   return { losses, pairs, correct };
 }

@@ -2,15 +2,17 @@
  * Offline distillation (also each stage of born-again and teacher-assistant chains): a fixed
  * teacher, a student, and the experiment's loss terms. The teacher's logits are cached for the
  * whole training split when no teacher layer is tapped; otherwise the teacher runs on each batch
- * (outside the gradient tape) and its tapped features feed the feature/relation terms.
+ * (outside the gradient tape) and its tapped features feed the feature/relation terms. Given a
+ * teacher pipe, that per-batch pass runs in the teacher thread, one batch ahead of the student.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Batch, Learner, StepLoss } from '../train';
+import type { Batch, HostBatch, Learner, StepLoss } from '../train';
 import type { Term, TermContext } from '../knowledge/terms';
 import { adapterVariables, disposeTerms } from '../knowledge/terms';
 import { tapModel } from '../models/taps';
 import { gatherRows } from '../ops';
 import { gatherHalfRows } from '../f16';
+import type { TeacherPipe } from '../models/teacherPipe';
 
 /** A fixed teacher: its model and, computed once, its logits of every split. */
 export interface FixedTeacher {
@@ -31,6 +33,12 @@ export interface DistillOptions {
   teacherPerBatch?: boolean;
   /** The teacher's tapped features over the training split (float16), by layer; used when complete. */
   cachedFeatures?: Map<string, CachedFeature>;
+  /**
+   * A thread holding the teacher with the layers of `perBatchTeacherLayers` tapped: the per-batch
+   * teacher pass runs there, one batch ahead (the main thread computes what it could not). The
+   * learner disposes it.
+   */
+  teacherPipe?: TeacherPipe;
 }
 
 /** One tapped teacher layer over the training split: [N, ...shape] as float16. */
@@ -41,6 +49,18 @@ export interface CachedFeature {
 
 const unique = (xs: string[]) => [...new Set(xs)];
 
+/**
+ * The teacher layers tapped on every batch when the teacher runs per batch (none: logits only), or
+ * undefined when it does not (its outputs come from the caches, or no term needs the teacher).
+ */
+export function perBatchTeacherLayers(o: Pick<DistillOptions, 'terms' | 'teacher' | 'teacherPerBatch' | 'cachedFeatures'>): string[] | undefined {
+  const teacherLayers = unique(o.terms.flatMap((t) => t.teacherLayers));
+  const fromCache = !o.teacherPerBatch && teacherLayers.length > 0 && teacherLayers.every((l) => o.cachedFeatures?.has(l));
+  // A teacher given only for evaluation (the scratch baseline's agreement) is not run per batch.
+  const needsTeacher = o.terms.some((t) => t.needsTeacher);
+  return o.teacher && needsTeacher && !fromCache && (teacherLayers.length || o.teacherPerBatch) ? teacherLayers : undefined;
+}
+
 export function distillLearner(o: DistillOptions): Learner {
   const studentLayers = unique(o.terms.flatMap((t) => t.studentLayers));
   const teacherLayers = unique(o.terms.flatMap((t) => t.teacherLayers));
@@ -50,6 +70,27 @@ export function distillLearner(o: DistillOptions): Learner {
   const c = o.numClasses;
   // A teacher given only for evaluation (the scratch baseline's agreement) is not run per batch.
   const needsTeacher = o.terms.some((t) => t.needsTeacher);
+  const pipe = needsTeacher && teacherTap ? o.teacherPipe : undefined;
+  if (!pipe) o.teacherPipe?.dispose();
+  /**
+   * Requests for the batches handed over by `prefetch`, oldest first, matched in `prepare` by their
+   * `x` array (the next step's batch is handed over before this step's `prepare`).
+   */
+  const ahead: { x: Float32Array; id: number }[] = [];
+  /** The teacher's outputs on `batch` from the thread, when it was prefetched and the thread answered. */
+  const fromThread = async (batch: Batch): Promise<tf.Tensor[] | undefined> => {
+    const k = ahead.findIndex((a) => a.x === batch.x);
+    if (k < 0 || !pipe) return undefined;
+    const older = ahead.splice(0, k + 1);
+    const mine = older.pop()!;
+    for (const a of older) pipe.discard(a.id); // their batches never came (built again)
+    try {
+      const r = await pipe.result(mine.id);
+      return r.outputs.map((v, i) => tf.tensor(v, r.shapes[i]));
+    } catch {
+      return undefined; // the pipe has logged why; the main thread computes the teacher from now on
+    }
+  };
   let prepared: { zt?: tf.Tensor; features: Map<string, tf.Tensor>; extra: tf.Tensor[] } | undefined;
   const pairLabels: Record<string, string[]> = {};
   for (const t of o.terms) if (t.pairLabels.length) pairLabels[t.name] = t.pairLabels;
@@ -61,15 +102,26 @@ export function distillLearner(o: DistillOptions): Learner {
     extras: o.terms.flatMap((t) => t.adapters),
     termNames: o.terms.map((t) => t.name),
     pairLabels,
-    prepare(batch: Batch) {
+    ...(pipe ? {
+      prefetch(batch: HostBatch) {
+        // A thread not serving (still starting, or failed) is not asked: the main thread computes that batch.
+        if (pipe.failed || !pipe.isReady) return;
+        if (ahead.length >= 2) pipe.discard(ahead.shift()!.id);
+        ahead.push({ x: batch.x, id: pipe.submit(batch.x, batch.idx.length) });
+      },
+    } : {}),
+    async prepare(batch: Batch) {
       const n = batch.idx.length;
       const features = new Map<string, tf.Tensor>();
       let zt: tf.Tensor | undefined;
       if (needsTeacher && teacherTap && o.teacher) {
-        const x = tf.reshape(batch.xs, [n, ...o.teacher.inputShape]);
-        const out = teacherTap.predict(x);
-        const outs = Array.isArray(out) ? out : [out];
-        x.dispose();
+        let outs = await fromThread(batch);
+        if (!outs) {
+          const x = tf.reshape(batch.xs, [n, ...o.teacher.inputShape]);
+          const out = teacherTap.predict(x);
+          outs = Array.isArray(out) ? out : [out];
+          x.dispose();
+        }
         zt = outs[0];
         teacherLayers.forEach((l, i) => features.set(l, outs[i + 1]));
       } else if (needsTeacher && o.teacher) {
@@ -112,6 +164,7 @@ export function distillLearner(o: DistillOptions): Learner {
     },
     evalTeacherLogits: () => (o.teacher ? { validation: o.teacher.logits.validation, test: o.teacher.logits.test } : undefined),
     dispose() {
+      pipe?.dispose();
       disposeTerms(o.terms);
     },
   };
