@@ -296,6 +296,16 @@ export interface OptimizerConfig {
   learningRate: number;
   /** For `momentum` (default 0.9). */
   momentum?: number;
+  /** Learning-rate schedule (default constant); see src/engine/schedule.ts. */
+  schedule?: 'constant' | 'cosine' | 'step';
+  /** Linear warm-up over the first N epochs (default 0). */
+  warmupEpochs?: number;
+  /** Cosine: the final learning rate (default 0). */
+  minLearningRate?: number;
+  /** Step: the period in epochs. */
+  stepEpochs?: number;
+  /** Step: the factor per period (default 0.1). */
+  gamma?: number;
 }
 
 export interface TrainingConfig {

@@ -601,6 +601,23 @@ function semanticChecks(root: Node, value: unknown, problems: Problem[]): void {
       at([...path, 'optimizer', 'momentum'], `ignored by the "${opt.kind}" optimizer (only "momentum" and "rmsprop" use it)`, 'warning');
     }
     if (opt.kind === 'momentum' && opt.momentum === undefined) opt.momentum = 0.9;
+    // Learning-rate schedules.
+    const schedule = opt.schedule ?? 'constant';
+    if ((opt.warmupEpochs ?? 0) >= training.epochs) {
+      at([...path, 'optimizer', 'warmupEpochs'], `the warm-up (${opt.warmupEpochs} epochs) must be shorter than the training (${training.epochs} epochs)`);
+    }
+    if (opt.minLearningRate !== undefined && opt.minLearningRate > 0 && opt.minLearningRate >= opt.learningRate) {
+      at([...path, 'optimizer', 'minLearningRate'], `must be below learningRate (${opt.learningRate}): the cosine schedule decays from learningRate to minLearningRate`);
+    }
+    if (schedule === 'step' && opt.stepEpochs === undefined) {
+      at([...path, 'optimizer', 'schedule'], 'schedule "step" needs "stepEpochs" (the period in epochs, e.g. 10) beside it');
+    }
+    const onlyFor: Array<['minLearningRate' | 'stepEpochs' | 'gamma', string]> = [['minLearningRate', 'cosine'], ['stepEpochs', 'step'], ['gamma', 'step']];
+    for (const [key, owner] of onlyFor) {
+      if (opt[key] !== undefined && schedule !== owner) {
+        at([...path, 'optimizer', key], `ignored by schedule "${schedule}" (only "${owner}" uses it)`, 'warning');
+      }
+    }
   }
 
   // A derived student is built from the teacher's architecture.

@@ -22,6 +22,7 @@ import type { LoopState } from './runs/checkpoints';
 import { latestCheckpoint, restoreExtras, restoreModelWeights, restoreOptimizer, saveCheckpoint } from './runs/checkpoints';
 import { RandomStream } from './random';
 import { FusedAdamOptimizer } from './backend';
+import { learningRateAt, setLearningRate } from './schedule';
 
 export class TrainingError extends Error {
   constructor(message: string) {
@@ -183,6 +184,8 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
         lastBuiltAt = rng.position;
         ahead = learner.prefetch && state.step + 1 < steps ? buildAhead(spec, order[state.step + 1], rng, drawsPerStep) : undefined;
         if (ahead) learner.prefetch!(ahead.batch);
+        const lr = learningRateAt(training.optimizer, training.epochs, steps, state.globalStep);
+        setLearningRate(optimizer, lr);
         const values = await trainStep(spec, optimizer, batch, state.epoch);
         state.step++;
         state.globalStep++;
@@ -201,7 +204,7 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
           metrics.append({
             type: 'step', job, epoch: state.epoch, step: state.step, globalStep: state.globalStep,
             losses: values.losses, ...(values.pairs ? { pairs: values.pairs } : {}),
-            lr: training.optimizer.learningRate, t: new Date().toISOString(),
+            lr, t: new Date().toISOString(),
           });
         }
         const now = Date.now();

@@ -148,3 +148,34 @@ test('a pre-trained teacher model.json is used as it is; a corrupt one names the
   assert.equal(trunc.status, 'failed');
   assert.match(trunc.error!, /weights\.bin: weight data is \d+ bytes, but .*model\.json weightsManifest\[0\] expects \d+ bytes/);
 });
+
+test('a learning-rate schedule drives every step (warm-up then cosine), and a resumed run continues on the same curve', async () => {
+  const dir = tempDir();
+  const optimizer = { kind: 'adam', learningRate: 0.02, schedule: 'cosine', warmupEpochs: 0.5, minLearningRate: 0.001 };
+  const file = writeExperiment(dir, syntheticExperiment({
+    baseline: false,
+    training: { epochs: 3, batchSize: 32, optimizer, logEvery: 1 },
+  }));
+  let stopNow = false;
+  const first = await runExperiment({
+    experiment: file,
+    emit: (m) => {
+      if (m.type === 'progress' && m.job === 'distill-s1' && m.epoch === 2 && m.step >= 3) stopNow = true;
+    },
+    shouldStop: () => stopNow,
+  });
+  assert.equal(first.status, 'cancelled', first.error);
+  const resumed = await runExperiment({ resume: first.runDir });
+  assert.equal(resumed.status, 'completed', resumed.error);
+  const steps = metricLines(first.runDir).filter((l) => l.type === 'step' && l.job === 'distill-s1');
+  const perEpoch = 448 / 32; // 512 samples less the 1/8 validation split, batches of 32
+  assert.equal(steps.length, 3 * perEpoch, 'every step logged once across the stop');
+  const total = 3 * perEpoch;
+  const warm = 0.5 * perEpoch;
+  steps.forEach((s) => {
+    const k = (s.globalStep as number) - 1; // the step's 0-based index
+    const expected = k < warm ? (0.02 * (k + 1)) / warm : 0.001 + (0.019 * (1 + Math.cos((Math.PI * (k - warm)) / (total - 1 - warm)))) / 2;
+    assert.ok(Math.abs((s.lr as number) - expected) < 1e-12, `step ${k}: lr ${String(s.lr)} vs ${expected}`);
+  });
+  assert.ok(Math.abs((steps[steps.length - 1].lr as number) - 0.001) < 1e-12, 'ends at minLearningRate');
+});

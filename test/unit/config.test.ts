@@ -945,3 +945,26 @@ void test('sweep: a missing or non-numeric field, and invalid values, are locate
   assert.deepEqual(at('{ "training.epochs": ["2"] }'), [`${FILE}:13:34  sweep["training.epochs"][0]: expected a number, found "2"`]);
   assert.deepEqual(at('{ "training.epochs": [] }'), [`${FILE}:13:33  sweep["training.epochs"]: expected a non-empty array of numbers, found []`]);
 });
+
+void test('learning-rate schedules: accepted as written, impossible ones located with the fix, unused fields warned', () => {
+  const cosine = parseExperimentText(edit(['"learningRate": 0.001 }', '"learningRate": 0.001, "schedule": "cosine", "warmupEpochs": 0.5, "minLearningRate": 0.00001 }']), FILE);
+  assert.deepEqual(cosine.errors, []);
+  assert.deepEqual(cosine.config?.training.optimizer, { kind: 'adam', learningRate: 0.001, schedule: 'cosine', warmupEpochs: 0.5, minLearningRate: 0.00001 });
+  assert.deepEqual(messages(edit(['"learningRate": 0.001 }', '"learningRate": 0.001, "schedule": "step" }'])), [
+    `${FILE}:16:71  training.optimizer.schedule: schedule "step" needs "stepEpochs" (the period in epochs, e.g. 10) beside it`,
+  ]);
+  assert.deepEqual(messages(edit(['"learningRate": 0.001 }', '"learningRate": 0.001, "warmupEpochs": 3 }'])), [
+    `${FILE}:16:75  training.optimizer.warmupEpochs: the warm-up (3 epochs) must be shorter than the training (3 epochs)`,
+  ]);
+  assert.deepEqual(messages(edit(['"learningRate": 0.001 }', '"learningRate": 0.001, "schedule": "cosine", "minLearningRate": 0.01 }'])), [
+    `${FILE}:16:100  training.optimizer.minLearningRate: must be below learningRate (0.001): the cosine schedule decays from learningRate to minLearningRate`,
+  ]);
+  assert.deepEqual(messages(edit(['"learningRate": 0.001 }', '"learningRate": 0.001, "schedule": "sideways" }'])), [
+    `${FILE}:16:71  training.optimizer.schedule: expected one of "constant", "cosine", "step", found "sideways"`,
+  ]);
+  const unused = parseExperimentText(edit(['"learningRate": 0.001 }', '"learningRate": 0.001, "gamma": 0.5 }']), FILE);
+  assert.ok(unused.config);
+  assert.deepEqual(unused.errors.map(formatConfigError), [
+    `${FILE}:16:68  warning: training.optimizer.gamma: ignored by schedule "constant" (only "step" uses it)`,
+  ]);
+});
