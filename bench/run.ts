@@ -9,6 +9,8 @@
  * (only the kernels tfjs lacks added), the cpu backend, PyTorch (bench/peer_torch.py, Debian's
  * python3-torch + OpenBLAS, 2 threads) and the ratios. Step = teacher forward without gradient +
  * student forward/backward + Adam, loss = CE + T²·KL at T = 4, batch 64; medians over repeats.
+ * Ours runs the teacher in the engine's teacher thread, one batch ahead (a second row: in the main
+ * thread); its steady-state step is bounded by the slower of the two threads.
  *
  *   npm run bench [-- --steps 20] [-- --json] [-- --no-epoch]
  */
@@ -22,6 +24,7 @@ import { mnistDataDir } from '../src/engine/data';
 import { saveLayersModel } from '../src/engine/models/fileIO';
 import { runExperiment } from '../src/engine/run';
 import { makeOptimizer } from '../src/engine/train';
+import { TeacherPipe } from '../src/engine/models/teacherPipe';
 
 const argv = process.argv.slice(2);
 const flagValue = (name: string, dflt: number) => {
@@ -75,20 +78,35 @@ function kdLoss(zs: tf.Tensor, zt: tf.Tensor, labels: tf.Tensor): tf.Scalar {
 
 interface Pair { name: 'CNN' | 'MLP'; teacher: tf.LayersModel; student: () => tf.LayersModel; x: tf.Tensor }
 
-function trainer(pair: Pair, y: tf.Tensor) {
+/**
+ * One KD step, repeatable. With a teacher pipe (ours), the teacher's forward pass runs in the
+ * engine's teacher thread one batch ahead, as distillation with a per-batch teacher does: step i
+ * submits batch i+1, then takes batch i's logits and runs the student.
+ */
+function trainer(pair: Pair, y: tf.Tensor, pipe?: TeacherPipe) {
   const student = pair.student();
   const opt = makeOptimizer({ kind: 'adam', learningRate: 1e-3 }); // the engine's (fused on wasm)
   const vars = student.trainableWeights.map((w) => w.read() as tf.Variable);
+  const xHost = pair.x.dataSync() as Float32Array;
+  let nextId: number | undefined;
+  const teacherLogits = async (): Promise<tf.Tensor> => {
+    if (!pipe) return tf.tidy(() => pair.teacher.predict(pair.x, { batchSize: BATCH }) as tf.Tensor);
+    const id = nextId ?? pipe.submit(xHost.slice(), BATCH);
+    nextId = pipe.submit(xHost.slice(), BATCH); // the next step's batch, computed while this step runs
+    const out = await pipe.result(id);
+    return tf.tensor(out.outputs[0], out.shapes[0]);
+  };
   return {
-    step(): number {
+    async step(): Promise<number> {
       const t0 = performance.now();
-      const zt = tf.tidy(() => pair.teacher.predict(pair.x, { batchSize: BATCH }) as tf.Tensor);
+      const zt = await teacherLogits();
       const l = opt.minimize(() => kdLoss(student.apply(pair.x, { training: true }) as tf.Tensor, zt, y), true, vars) as tf.Scalar;
       l.dataSync();
       tf.dispose([l, zt]);
       return performance.now() - t0;
     },
     dispose() {
+      if (nextId !== undefined) pipe?.discard(nextId);
       student.dispose();
       opt.dispose();
     },
@@ -102,30 +120,42 @@ async function stepTimes(): Promise<Record<string, Record<string, number>>> {
     { name: 'CNN', teacher: cnn([32, 64]), student: () => cnn([8, 16]), x: tf.randomUniform([BATCH, 28, 28, 1], 0, 1, 'float32', 1) },
     { name: 'MLP', teacher: mlp([1200, 1200]), student: () => mlp([800, 800]), x: tf.randomUniform([BATCH, 784], 0, 1, 'float32', 2) },
   ];
-  const out: Record<string, Record<string, number>> = { ours: {}, stock: {}, cpu: {} };
+  const out: Record<string, Record<string, number>> = { ours: {}, oursNoThread: {}, stock: {}, cpu: {} };
   for (const pair of pairs) {
-    const modes = [{ key: 'stock', speed: false }, { key: 'ours', speed: true }];
-    const trainers = modes.map(() => trainer(pair, y));
+    // ours: our kernels + the teacher thread; stock: stock kernels, teacher in the main thread.
+    const pipe = await TeacherPipe.start(pair.teacher, { layers: [], inputShape: pair.x.shape.slice(1), backend: 'wasm', log });
+    if (!pipe) throw new Error('the teacher thread did not start');
+    await pipe.ready;
+    const modes = [{ key: 'stock', speed: false, pipe: undefined }, { key: 'ours', speed: true, pipe }, { key: 'oursNoThread', speed: true, pipe: undefined }];
+    const trainers = modes.map((m) => trainer(pair, y, m.pipe));
+    // Modes alternate in blocks (so load drifts hit all), each block led by unmeasured steps: a
+    // pipelined step must not be timed right after another mode's steps gave its thread a head start.
     const times: number[][] = modes.map(() => []);
-    for (let i = 0; i < WARMUP + STEPS; i++) {
-      modes.forEach((m, j) => {
+    const BLOCK = 5;
+    for (let done = 0; done < STEPS; done += BLOCK) {
+      for (const [j, m] of modes.entries()) {
         registerWasmKernels({ speed: m.speed });
-        const ms = trainers[j].step();
-        if (i >= WARMUP) times[j].push(ms);
-      });
+        for (let i = 0; i < WARMUP + BLOCK; i++) {
+          const ms = await trainers[j].step();
+          if (i >= WARMUP) times[j].push(ms);
+        }
+      }
     }
     modes.forEach((m, j) => {
       out[m.key][pair.name] = median(times[j]);
       trainers[j].dispose();
     });
-    log(`  step ${pair.name}: ours ${out.ours[pair.name].toFixed(1)} ms, stock wasm ${out.stock[pair.name].toFixed(1)} ms`);
+    pipe.dispose();
+    log(`  step ${pair.name}: ours ${out.ours[pair.name].toFixed(1)} ms (teacher thread), ${out.oursNoThread[pair.name].toFixed(1)} ms ` +
+      `(one thread), stock wasm ${out.stock[pair.name].toFixed(1)} ms`);
   }
   registerWasmKernels({ speed: true });
   await tf.setBackend('cpu');
   for (const pair of pairs) {
     const t = trainer(pair, y);
-    t.step();
-    const times = Array.from({ length: CPU_STEPS }, () => t.step());
+    await t.step();
+    const times: number[] = [];
+    for (let i = 0; i < CPU_STEPS; i++) times.push(await t.step());
     t.dispose();
     out.cpu[pair.name] = median(times);
     log(`  step ${pair.name}: cpu ${out.cpu[pair.name].toFixed(1)} ms`);
@@ -260,6 +290,8 @@ function pytorch(): Peer {
     const o = steps.ours[name];
     const p = peer.steps?.[name];
     rows.push([`KD step ${name} (ms)`, f(o), f(steps.stock[name]), f(steps.cpu[name]), f(p), f(p ? o / p : undefined, 2), f(steps.stock[name] / o, 2), f(steps.cpu[name] / o, 1)]);
+    const o1 = steps.oursNoThread[name];
+    rows.push([`KD step ${name}, teacher in the main thread (ms)`, f(o1), '—', '—', f(p), f(p ? o1 / p : undefined, 2), f(steps.stock[name] / o1, 2), f(steps.cpu[name] / o1, 1)]);
   }
   const kernelLabel: Record<string, string> = { GEMM: 'GEMM 64×784·784×800 (ms)', CONV: 'conv 3×3 32→64, 64×14×14 (ms)' };
   for (const name of ['GEMM', 'CONV']) {
@@ -275,7 +307,7 @@ function pytorch(): Peer {
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
   if (!peer.available) console.log(`\nPyTorch: ${peer.why}`);
   else {
-    console.log(`\nPyTorch ${peer.torch}, ${peer.threads} threads. Steps: medians of ${STEPS} after ${WARMUP} warm-up (cpu: ${CPU_STEPS}).`);
+    console.log(`\nPyTorch ${peer.torch}, ${peer.threads} threads. Steps: medians of ${STEPS} (modes alternate in blocks of 5, each after ${WARMUP} unmeasured steps; cpu: ${CPU_STEPS}).`);
     const k1 = peer.kernels1 ?? {};
     const gflops = (flop: number, ms: number | undefined) => (ms ? (flop / ms / 1e6).toFixed(0) : '—');
     const gemm = 2 * BATCH * 784 * 800;
