@@ -6,6 +6,7 @@
  * when the owner process is dead, the folder stays resumable, and the last engine lines are shown.
  */
 import * as cp from 'child_process';
+import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { EngineToHost, ProgressMessage, StartRequest } from '../protocol/engine';
@@ -151,11 +152,15 @@ export class RunManager implements vscode.Disposable {
     h.state = 'starting';
     h.forkedAt = Date.now();
     this.active.push(h);
+    // Each engine may use a second core for its teacher thread; with more runs than that leaves
+    // cores for, this one computes on one core only (the machine is not oversubscribed).
+    const teacherThread = this.active.length * 2 <= os.cpus().length;
+    if (!teacherThread) this.opts.log.info(`[run ${this.label(h)}] ${this.active.length} runs on ${os.cpus().length} cores: no teacher thread for this one`);
     let child: cp.ChildProcess;
     try {
       child = cp.fork(this.opts.workerPath, [], {
         cwd, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-        env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+        env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', ...(teacherThread ? {} : { DISTILL_TEACHER_THREAD: '0' }) },
       });
     } catch (e) {
       this.finish(h, { status: 'failed', runDir: h.runDir, error: `could not start the engine: ${(e as Error).message}` });
