@@ -37,7 +37,7 @@ export function predictRows(model: tf.LayersModel, x: Float32Array, n: number, i
   for (let start = 0; start < n; start += batchSize) {
     const m = Math.min(batchSize, n - start);
     // The values are read outside tidy: tidy walks what its function returns, element by element.
-    const logits = tf.tidy(() => model.predict(tf.tensor(x.subarray(start * per, (start + m) * per), [m, ...inputShape])) as tf.Tensor);
+    const logits = tf.tidy(() => model.predict(tf.tensor(x.subarray(start * per, (start + m) * per), [m, ...inputShape]), { batchSize: m }) as tf.Tensor);
     out.set(logits.dataSync() as Float32Array, start * c);
     logits.dispose();
   }

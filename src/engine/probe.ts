@@ -281,7 +281,7 @@ export async function featureMaps(runDir: string, checkpoint: string, sample: nu
       const run1 = (m: tf.LayersModel, layer: string, who: string) => {
         const shape = modelInputShape(m, d.shape, who);
         const tap = tapModel(m, [layer]);
-        const outs = tap.predict(tf.tensor(xb, [idx.length, ...shape])) as tf.Tensor[];
+        const outs = tap.predict(tf.tensor(xb, [idx.length, ...shape]), { batchSize: idx.length }) as tf.Tensor[];
         return outs[1];
       };
       const ft = run1(teacher, pair.p.teacher, 'teacher');

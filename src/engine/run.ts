@@ -312,7 +312,7 @@ class RunSession {
     for (let start = 0; start < d.size; start += 256) {
       const n = Math.min(256, d.size - start);
       // Read outside tidy: tidy walks what its function returns, every element of a typed array included.
-      const outs = tf.tidy(() => (tap.predict(tf.tensor(d.x.subarray(start * per, (start + n) * per), [n, ...teacher.inputShape])) as tf.Tensor[]).slice(1));
+      const outs = tf.tidy(() => (tap.predict(tf.tensor(d.x.subarray(start * per, (start + n) * per), [n, ...teacher.inputShape]), { batchSize: n }) as tf.Tensor[]).slice(1));
       const values = outs.map((t) => t.dataSync() as Float32Array);
       tf.dispose(outs);
       layers.forEach((l, i) => {

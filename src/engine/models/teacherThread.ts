@@ -66,7 +66,7 @@ async function load(init: TeacherThreadInit): Promise<Teacher> {
 /** The teacher's outputs on one batch, as the main thread's `tapModel(...).predict` gives them. */
 function predictBatch(t: Teacher, x: Float32Array, n: number): { outputs: Float32Array[]; shapes: number[][] } {
   const outs = tf.tidy(() => {
-    const out = t.tap.predict(tf.tensor(x, [n, ...t.inputShape]));
+    const out = t.tap.predict(tf.tensor(x, [n, ...t.inputShape]), { batchSize: n });
     return Array.isArray(out) ? out : [out];
   });
   // Read outside tidy: tidy walks what its function returns, every element of a typed array included.

@@ -118,7 +118,7 @@ export function distillLearner(o: DistillOptions): Learner {
         let outs = await fromThread(batch);
         if (!outs) {
           const x = tf.reshape(batch.xs, [n, ...o.teacher.inputShape]);
-          const out = teacherTap.predict(x);
+          const out = teacherTap.predict(x, { batchSize: n });
           outs = Array.isArray(out) ? out : [out];
           x.dispose();
         }

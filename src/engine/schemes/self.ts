@@ -74,7 +74,7 @@ export function selfLearner(student: tf.LayersModel, inputShape: number[], schem
       for (let start = 0; start < ds.size; start += 512) {
         const n = Math.min(512, ds.size - start);
         const preds = tf.tidy(() => {
-          const outs = tap.predict(tf.tensor(ds.x.subarray(start * per, (start + n) * per), [n, ...inputShape])) as tf.Tensor[];
+          const outs = tap.predict(tf.tensor(ds.x.subarray(start * per, (start + n) * per), [n, ...inputShape]), { batchSize: n }) as tf.Tensor[];
           return heads.map((h, i) => tf.argMax(h.head.apply(flatten(outs[i + 1])) as tf.Tensor, -1).dataSync());
         });
         preds.forEach((p, i) => {
