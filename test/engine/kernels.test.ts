@@ -395,6 +395,7 @@ test('no tensor or buffer leak across 20 gradient calls', async () => {
   const fd = tf.tensor(randomData(3 * 3 * 3 * 2, 5), [3, 3, 3, 2]) as tf.Tensor4D;
   const a = tf.tensor(randomData(32 * 50, 6), [32, 50]);
   const b = tf.tensor(randomData(50 * 10, 7), [50, 10]);
+  const wide = tf.tensor(randomData(200 * 50, 9), [200, 50]);
   const step = (): void => {
     const grads = tf.grads((xx: tf.Tensor, ff: tf.Tensor, dd: tf.Tensor, aa: tf.Tensor, bb: tf.Tensor) =>
       tf.add(
@@ -402,7 +403,12 @@ test('no tensor or buffer leak across 20 gradient calls', async () => {
           tf.sum(tf.square(tf.conv2d(xx as tf.Tensor4D, ff as tf.Tensor4D, 1, 'same'))),
           tf.sum(tf.square(tf.conv2d(xx as tf.Tensor4D, ff as tf.Tensor4D, 2, 'valid'))),
         ),
-        tf.add(tf.sum(tf.square(tf.depthwiseConv2d(xx as tf.Tensor4D, dd as tf.Tensor4D, 2, 'same'))), tf.sum(tf.square(tf.matMul(aa, bb)))),
+        tf.add(
+          tf.add(tf.sum(tf.square(tf.depthwiseConv2d(xx as tf.Tensor4D, dd as tf.Tensor4D, 2, 'same'))), tf.sum(tf.square(tf.matMul(aa, bb)))),
+          // the SIMD module's paths: max-pool gradient, swapped products (a fresh B; a large Bᵀ)
+          tf.add(tf.sum(tf.square(tf.maxPool(xx as tf.Tensor4D, 2, 2, 'same'))),
+            tf.add(tf.sum(tf.matMul(aa, tf.mul(bb, 2))), tf.sum(tf.matMul(aa, wide, false, true)))),
+        ),
       ) as tf.Scalar,
     )([x, f, fd, a, b]);
     for (const g of grads) g.dataSync();
@@ -417,7 +423,7 @@ test('no tensor or buffer leak across 20 gradient calls', async () => {
   assert.equal(afterMem.numTensors, before.numTensors, 'numTensors');
   assert.equal(afterMem.numBytes, before.numBytes, 'numBytes');
   assert.equal(wasmDataIds(), idsBefore, 'wasm backend buffers (intermediates)');
-  tf.dispose([x, f, fd, a, b]);
+  tf.dispose([x, f, fd, a, b, wide]);
 });
 
 // ---------- a small conv model trains on wasm ----------
