@@ -13,28 +13,7 @@ import { runExperiment } from '../../src/engine/run';
 import type { RunResult } from '../../src/engine/run';
 import { readRun } from '../../src/engine/runs/store';
 import { loadLayersModelFromFile } from '../../src/engine/models/fileIO';
-import { metricLines, tempDir, writeExperiment } from '../helpers/experiments';
-
-const teacherCnn = { module: 'models.ts', export: 'cnn', args: { inputShape: [8, 8, 1], filters: [6, 8], dense: 16, classes: 4 } };
-const studentCnn = { module: 'models.ts', export: 'cnn', args: { inputShape: [8, 8, 1], filters: [3, 4], dense: 8, classes: 4 } };
-
-function imageExperiment(overrides: Record<string, unknown>): Record<string, unknown> {
-  return {
-    name: 'catalogue',
-    seeds: [1],
-    data: {
-      train: { format: 'synthetic', kind: 'images', samples: 192, classes: 4, shape: [8, 8, 1], seed: 1 },
-      test: { format: 'synthetic', kind: 'images', samples: 64, classes: 4, shape: [8, 8, 1], seed: 2 },
-    },
-    teacher: { ...teacherCnn, train: { epochs: 1, batchSize: 32, optimizer: { kind: 'adam', learningRate: 0.01 } } },
-    student: studentCnn,
-    knowledge: [],
-    labels: { weight: 1 },
-    training: { epochs: 3, batchSize: 32, optimizer: { kind: 'adam', learningRate: 0.01 }, logEvery: 1 },
-    baseline: false,
-    ...overrides,
-  };
-}
+import { imageExperiment, metricLines, teacherCnn, tempDir, writeExperiment } from '../helpers/experiments';
 
 interface Observed { result: RunResult; tensorsAtEpoch: Record<string, number[]> }
 

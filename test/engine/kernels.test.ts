@@ -8,26 +8,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, registerWasmKernels } from '../../src/engine/backend';
+import { randomData } from '../helpers/data';
 
 const TOL = 1e-4;
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 
 // ---------- helpers ----------
-
-/** Deterministic data (mulberry32), so both backends see the same numbers. */
-function randomData(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  }
-  return out;
-}
 
 function size(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);

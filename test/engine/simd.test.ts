@@ -12,21 +12,9 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { FusedAdamOptimizer, initBackend, registerWasmKernels } from '../../src/engine/backend';
 import { collapsePermutation, simdKernels } from '../../src/engine/backend/wasm/simd';
+import { randomData as data } from '../helpers/data';
 
 const ROOT = path.join(__dirname, '..', '..');
-
-function data(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  }
-  return out;
-}
 
 /** Naive transpose by index arithmetic. */
 function naiveTranspose(x: ArrayLike<number>, shape: number[], perm: number[]): number[] {

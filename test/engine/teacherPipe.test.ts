@@ -21,7 +21,7 @@ import { RandomStream, mulberry32 } from '../../src/engine/random';
 import { runExperiment } from '../../src/engine/run';
 import type { RunResult } from '../../src/engine/run';
 import type { Dataset } from '../../src/engine/data';
-import { metricLines, REPO, tempDir, writeExperiment } from '../helpers/experiments';
+import { imageExperiment, metricLines, REPO, tempDir, writeExperiment } from '../helpers/experiments';
 
 let backend = 'cpu';
 before(async () => {
@@ -152,30 +152,19 @@ test('an idle thread does not keep the process alive (a pipe nobody disposed)', 
   assert.match(r.stdout, /answered 2x2/);
 });
 
-const teacherCnn = { module: 'models.ts', export: 'cnn', args: { inputShape: [8, 8, 1], filters: [6, 8], dense: 16, classes: 4 } };
-const studentCnn = { module: 'models.ts', export: 'cnn', args: { inputShape: [8, 8, 1], filters: [3, 4], dense: 8, classes: 4 } };
-
 /** Synthetic images, a CNN teacher trained first, FitNet + AT pairs with no feature cache: the teacher runs on every batch. */
 function perBatchExperiment(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const base = imageExperiment({}, 320);
   return {
+    ...base,
     name: 'teacher-thread',
-    seeds: [1],
-    data: {
-      train: { format: 'synthetic', kind: 'images', samples: 320, classes: 4, shape: [8, 8, 1], seed: 1 },
-      test: { format: 'synthetic', kind: 'images', samples: 64, classes: 4, shape: [8, 8, 1], seed: 2 },
-      validation: { fraction: 0.2 },
-    },
-    teacher: { ...teacherCnn, train: { epochs: 1, batchSize: 32, optimizer: { kind: 'adam', learningRate: 0.01 } } },
-    student: studentCnn,
+    data: { ...(base.data as object), validation: { fraction: 0.2 } },
     knowledge: [
       { kind: 'response', method: 'kd', temperature: 4, weight: 1 },
       { kind: 'feature', method: 'fitnet', weight: 1, pairs: [{ teacher: 'conv_2', student: 'conv_2' }] },
       { kind: 'feature', method: 'at', weight: 10, pairs: [{ teacher: 'conv_1', student: 'conv_1' }] },
     ],
-    labels: { weight: 1 },
-    training: { epochs: 3, batchSize: 32, optimizer: { kind: 'adam', learningRate: 0.01 }, logEvery: 1 },
     teacherCacheMB: 0,
-    baseline: false,
     ...overrides,
   };
 }

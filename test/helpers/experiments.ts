@@ -46,3 +46,30 @@ export function metricLines(runDir: string): Record<string, unknown>[] {
   return fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.trim())
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+/** The small CNN pair the image experiments use (8×8×1 inputs, 4 classes; tapped layers conv_1, conv_2). */
+export const teacherCnn = { module: 'models.ts', export: 'cnn', args: { inputShape: [8, 8, 1], filters: [6, 8], dense: 16, classes: 4 } };
+export const studentCnn = { module: 'models.ts', export: 'cnn', args: { inputShape: [8, 8, 1], filters: [3, 4], dense: 8, classes: 4 } };
+
+/**
+ * Synthetic 8×8 images (`samples` training images), the CNN teacher trained first for one epoch,
+ * the small CNN student, labels only, 3 epochs with a step line every step; `overrides` replace
+ * top-level fields.
+ */
+export function imageExperiment(overrides: Record<string, unknown> = {}, samples = 192): Record<string, unknown> {
+  return {
+    name: 'images',
+    seeds: [1],
+    data: {
+      train: { format: 'synthetic', kind: 'images', samples, classes: 4, shape: [8, 8, 1], seed: 1 },
+      test: { format: 'synthetic', kind: 'images', samples: 64, classes: 4, shape: [8, 8, 1], seed: 2 },
+    },
+    teacher: { ...teacherCnn, train: { epochs: 1, batchSize: 32, optimizer: { kind: 'adam', learningRate: 0.01 } } },
+    student: studentCnn,
+    knowledge: [],
+    labels: { weight: 1 },
+    training: { epochs: 3, batchSize: 32, optimizer: { kind: 'adam', learningRate: 0.01 }, logEvery: 1 },
+    baseline: false,
+    ...overrides,
+  };
+}
