@@ -241,7 +241,8 @@ class RunSession {
     const t0 = this.config.teacher;
     const key = source === 'teacher' && t0 && 'model' in t0 && !t0.train ? teacherKey(t0.model, this.config.data, this.baseDir) : undefined;
     const hitLogits = cachedTeacherLogits(key);
-    this.log(`${hitLogits ? 'reusing the cached' : 'caching the'} outputs of ${source === 'teacher' ? 'the teacher' : source}`);
+    this.log(`${hitLogits ? 'reusing the cached' : 'caching the'} outputs of ${source === 'teacher' ? 'the teacher' : source}` +
+      (!hitLogits && this.teacherThread ? ' (evaluation splits now; the training split during the first epoch that needs it, in the teacher thread)' : ''));
     const logits = hitLogits ?? await this.predictSplits(model, inputShape, source);
     cacheTeacherLogits(key, logits);
     const ev = evaluateLogits(logits.test, d.test.y, outputWidth(model));
@@ -251,16 +252,26 @@ class RunSession {
     return t;
   }
 
-  /** A fixed teacher's logits over every split, with the teacher thread's help when there is one. */
+  /**
+   * A fixed teacher's logits over every split, with the teacher thread's help when there is one.
+   * With a thread, the training split is left to fill on demand: the first distillation epoch that
+   * needs it runs the teacher in the thread, one batch ahead, while the student trains (so the
+   * run does not wait for a pass over the whole split first); the evaluation splits are computed now.
+   */
   private async predictSplits(model: tf.LayersModel, inputShape: number[], source: string): Promise<FixedTeacher['logits']> {
     const d = this.data;
-    const splits = [d.train, ...(d.validation ? [d.validation] : []), d.test];
+    const onDemand = Boolean(this.teacherThread);
+    const splits = [...(onDemand ? [] : [d.train]), ...(d.validation ? [d.validation] : []), d.test];
     const pipe = this.teacherThread
       ? await TeacherPipe.start(model, { layers: [], inputShape, backend: this.teacherThread, log: (m) => this.log(m), label: `outputs of ${source}` })
       : undefined;
     try {
-      const [train, ...rest] = await predictLogitsShared(model, splits, inputShape, pipe);
-      return { train, validation: d.validation ? rest[0] : undefined, test: rest[rest.length - 1] };
+      const outs = await predictLogitsShared(model, splits, inputShape, pipe);
+      const train = onDemand ? new Float32Array(d.train.size * outputWidth(model)) : outs.shift()!;
+      return {
+        train, ...(onDemand && d.train.size > 0 ? { trainMissing: new Uint8Array(d.train.size).fill(1), trainMissingCount: d.train.size } : {}),
+        validation: d.validation ? outs[0] : undefined, test: outs[outs.length - 1],
+      };
     } finally {
       pipe?.dispose();
     }
@@ -270,7 +281,7 @@ class RunSession {
    * A teacher thread for a job's per-batch teacher, once it has loaded the teacher (a fraction of a
    * second; a thread that cannot is reported by the pipe and the job runs the teacher itself).
    */
-  private async perBatchPipe(job: string, teacher: FixedTeacher, layers: string[]): Promise<TeacherPipe | undefined> {
+  private async perBatchPipe(job: string, teacher: FixedTeacher, layers: string[], fillOnly: boolean): Promise<TeacherPipe | undefined> {
     const pipe = await TeacherPipe.start(teacher.model, { layers, inputShape: teacher.inputShape, backend: this.teacherThread!, log: (m) => this.log(m), label: job });
     if (!pipe) return undefined;
     try {
@@ -278,7 +289,9 @@ class RunSession {
     } catch {
       return undefined; // the pipe has logged why, and is disposed
     }
-    this.log(`${job}: the teacher runs in a worker thread, one batch ahead of the student`);
+    this.log(!fillOnly
+      ? `${job}: the teacher runs in a worker thread, one batch ahead of the student`
+      : `${job}: the teacher's logits of the training split are computed in a worker thread, one batch ahead of the student, until they are all cached`);
     return pipe;
   }
 
@@ -368,7 +381,9 @@ class RunSession {
       const cachedFeatures = augment ? undefined : this.teacherFeatures(state.teacher ?? 'teacher', teacher, [...new Set(terms.flatMap((t) => t.teacherLayers))]);
       const extraTeacherLogits = await this.extraTeachers();
       const perBatch = perBatchTeacherLayers({ terms, teacher, teacherPerBatch: Boolean(augment), cachedFeatures });
-      const teacherPipe = perBatch && this.teacherThread ? await this.perBatchPipe(job, teacher, perBatch) : undefined;
+      // No tapped layer and no augmentation: the thread only fills the training split's logits.
+      const fillOnly = perBatch !== undefined && perBatch.length === 0 && !augment;
+      const teacherPipe = perBatch && this.teacherThread ? await this.perBatchPipe(job, teacher, perBatch, fillOnly) : undefined;
       try {
         learner = distillLearner({ student: model, inputShape, terms, teacher, numClasses, extraTeacherLogits,
           teacherPerBatch: Boolean(augment), cachedFeatures, teacherPipe });

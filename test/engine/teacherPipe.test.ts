@@ -227,6 +227,26 @@ test('an offline run with a per-batch teacher (FitNet + AT, no feature cache) gi
     assert.equal(on.tensorsAtEpoch[2], on.tensorsAtEpoch[1], `tensors steady across epochs (${on.tensorsAtEpoch.join(', ')})`);
   });
 
+test('logits-only KD: the training split is cached during the first epoch by the thread; every epoch and a second seed match the upfront cache',
+  { skip: skipNoThread() }, async () => {
+    const exp = () => perBatchExperiment({
+      seeds: [1, 2],
+      knowledge: [{ kind: 'response', method: 'kd', temperature: 4, weight: 1 }],
+      // stepsPerEpoch 6 of 8: epoch 1 leaves rows missing, so later epochs still fill some.
+      training: { epochs: 3, batchSize: 32, optimizer: { kind: 'adam', learningRate: 0.01 }, logEvery: 1, stepsPerEpoch: 6 },
+    });
+    const on = await run(exp(), true);
+    const off = await run(exp(), false);
+    assert.equal(on.result.status, 'completed', on.result.error);
+    assert.equal(off.result.status, 'completed', off.result.error);
+    assert.ok(on.logs.some((l) => /^caching the outputs of the teacher \(evaluation splits now; the training split during the first epoch/.test(l)), on.logs.join('\n'));
+    assert.ok(on.logs.some((l) => /^distill-s1: the teacher's logits of the training split are computed in a worker thread/.test(l)), on.logs.join('\n'));
+    assert.ok(!off.logs.some((l) => /worker thread|evaluation splits now/.test(l)), off.logs.join('\n'));
+    assertSameTraining(on.result.runDir, off.result.runDir);
+    const seed2 = (dir: string) => metricLines(dir).filter((l) => l.type === 'epoch' && l.job === 'distill-s2').map((l) => l.testAcc as number);
+    assertClose(seed2(on.result.runDir), seed2(off.result.runDir), 1e-5, 'second seed (reads the cache the first one filled)');
+  });
+
 test('augmented inputs and a student with dropout: the batches built ahead draw the same random values (same losses as without the thread)',
   { skip: skipNoThread() }, async () => {
     const exp = () => {

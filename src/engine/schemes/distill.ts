@@ -4,6 +4,10 @@
  * whole training split when no teacher layer is tapped; otherwise the teacher runs on each batch
  * (outside the gradient tape) and its tapped features feed the feature/relation terms. Given a
  * teacher pipe, that per-batch pass runs in the teacher thread, one batch ahead of the student.
+ *
+ * The training split's logits may be filled on demand (`logits.trainMissing`): then the teacher
+ * runs on every batch with a missing row — in the thread, while the student trains — and records
+ * its logits, so the first epoch fills the cache and later epochs, seeds and jobs read it.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Batch, HostBatch, Learner, StepLoss } from '../train';
@@ -13,12 +17,14 @@ import { tapModel } from '../models/taps';
 import { gatherRows } from '../ops';
 import { gatherHalfRows } from '../f16';
 import type { TeacherPipe } from '../models/teacherPipe';
+import type { TeacherLogits } from '../models/teacherCache';
+import { fillTrainLogits, lacksTrainLogits } from '../models/teacherCache';
 
 /** A fixed teacher: its model and, computed once, its logits of every split. */
 export interface FixedTeacher {
   model: tf.LayersModel;
   inputShape: number[];
-  logits: { train: Float32Array; validation?: Float32Array; test: Float32Array };
+  logits: TeacherLogits;
 }
 
 export interface DistillOptions {
@@ -58,7 +64,10 @@ export function perBatchTeacherLayers(o: Pick<DistillOptions, 'terms' | 'teacher
   const fromCache = !o.teacherPerBatch && teacherLayers.length > 0 && teacherLayers.every((l) => o.cachedFeatures?.has(l));
   // A teacher given only for evaluation (the scratch baseline's agreement) is not run per batch.
   const needsTeacher = o.terms.some((t) => t.needsTeacher);
-  return o.teacher && needsTeacher && !fromCache && (teacherLayers.length || o.teacherPerBatch) ? teacherLayers : undefined;
+  if (!o.teacher || !needsTeacher) return undefined;
+  if (!fromCache && (teacherLayers.length || o.teacherPerBatch)) return teacherLayers;
+  // Logits still to fill: the teacher runs (logits only) on the batches that lack them.
+  return o.teacher.logits.trainMissing ? [] : undefined;
 }
 
 export function distillLearner(o: DistillOptions): Learner {
@@ -66,7 +75,12 @@ export function distillLearner(o: DistillOptions): Learner {
   const teacherLayers = unique(o.terms.flatMap((t) => t.teacherLayers));
   const studentTap = tapModel(o.student, studentLayers);
   const fromCache = !o.teacherPerBatch && teacherLayers.length > 0 && teacherLayers.every((l) => o.cachedFeatures?.has(l));
-  const teacherTap = o.teacher && !fromCache && (teacherLayers.length || o.teacherPerBatch) ? tapModel(o.teacher.model, teacherLayers) : undefined;
+  /** The teacher's features come from its pass on each batch (not from the feature cache). */
+  const featuresPerBatch = Boolean(o.teacher) && !fromCache && (teacherLayers.length > 0 || Boolean(o.teacherPerBatch));
+  const tapped = perBatchTeacherLayers(o);
+  const teacherTap = o.teacher && tapped ? tapModel(o.teacher.model, tapped) : undefined;
+  /** Whether the teacher must run on `idx`: every batch, or (filling the logits cache) one that lacks logits. */
+  const runsOn = (idx: Int32Array) => featuresPerBatch || (!o.teacherPerBatch && Boolean(o.teacher) && lacksTrainLogits(o.teacher!.logits, idx));
   const c = o.numClasses;
   // A teacher given only for evaluation (the scratch baseline's agreement) is not run per batch.
   const needsTeacher = o.terms.some((t) => t.needsTeacher);
@@ -105,7 +119,7 @@ export function distillLearner(o: DistillOptions): Learner {
     ...(pipe ? {
       prefetch(batch: HostBatch) {
         // A thread not serving (still starting, or failed) is not asked: the main thread computes that batch.
-        if (pipe.failed || !pipe.isReady) return;
+        if (pipe.failed || !pipe.isReady || !runsOn(batch.idx)) return;
         if (ahead.length >= 2) pipe.discard(ahead.shift()!.id);
         ahead.push({ x: batch.x, id: pipe.submit(batch.x, batch.idx.length) });
       },
@@ -114,7 +128,7 @@ export function distillLearner(o: DistillOptions): Learner {
       const n = batch.idx.length;
       const features = new Map<string, tf.Tensor>();
       let zt: tf.Tensor | undefined;
-      if (needsTeacher && teacherTap && o.teacher) {
+      if (needsTeacher && teacherTap && o.teacher && runsOn(batch.idx)) {
         let outs = await fromThread(batch);
         if (!outs) {
           const x = tf.reshape(batch.xs, [n, ...o.teacher.inputShape]);
@@ -123,9 +137,13 @@ export function distillLearner(o: DistillOptions): Learner {
           x.dispose();
         }
         zt = outs[0];
-        teacherLayers.forEach((l, i) => features.set(l, outs[i + 1]));
+        if (featuresPerBatch) teacherLayers.forEach((l, i) => features.set(l, outs[i + 1]));
+        // Un-augmented inputs: these are the split's logits, recorded for every later epoch.
+        if (!o.teacherPerBatch) fillTrainLogits(o.teacher.logits, batch.idx, zt.dataSync() as Float32Array, c);
       } else if (needsTeacher && o.teacher) {
         zt = tf.tensor2d(gatherRows(o.teacher.logits.train, batch.idx, c), [n, c]);
+      }
+      if (needsTeacher && o.teacher && !featuresPerBatch) {
         if (fromCache) {
           for (const l of teacherLayers) {
             const f = o.cachedFeatures!.get(l)!;
