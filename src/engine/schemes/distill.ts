@@ -139,7 +139,11 @@ export function distillLearner(o: DistillOptions): Learner {
         zt = outs[0];
         if (featuresPerBatch) teacherLayers.forEach((l, i) => features.set(l, outs[i + 1]));
         // Un-augmented inputs: these are the split's logits, recorded for every later epoch.
-        if (!o.teacherPerBatch) fillTrainLogits(o.teacher.logits, batch.idx, zt.dataSync() as Float32Array, c);
+        if (!o.teacherPerBatch) {
+          fillTrainLogits(o.teacher.logits, batch.idx, zt.dataSync() as Float32Array, c);
+          // All cached and nothing else to run per batch: the thread's copy of the teacher can go.
+          if (!featuresPerBatch && !o.teacher.logits.trainMissing) pipe?.dispose();
+        }
       } else if (needsTeacher && o.teacher) {
         zt = tf.tensor2d(gatherRows(o.teacher.logits.train, batch.idx, c), [n, c]);
       }
