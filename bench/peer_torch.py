@@ -87,14 +87,17 @@ def idx(path):
 if a.epoch and a.mnist:
     X = torch.from_numpy(idx(os.path.join(a.mnist, 'train-images-idx3-ubyte')).reshape(-1, 784).astype(np.float32) / 255.0)
     Y = torch.from_numpy(idx(os.path.join(a.mnist, 'train-labels-idx1-ubyte')).astype(np.int64))
-    teacher, student = mlp(1200, 1200), mlp(800, 800)
-    teacher.eval()
-    step = step_fn(teacher, student, torch.optim.Adam(student.parameters(), 1e-3))
-    perm = torch.randperm(X.shape[0])
-    t0 = time.perf_counter()
-    for s in range(0, X.shape[0], B):
-        i = perm[s:s + B]
-        step(X[i], Y[i])
-    out['epochSeconds'] = time.perf_counter() - t0
+    out['epochSeconds'] = {}
+    for name, (teacher, student, shape) in {'MLP': (mlp(1200, 1200), mlp(800, 800), (-1, 784)),
+                                            'CNN': (cnn(32, 64), cnn(8, 16), (-1, 1, 28, 28))}.items():
+        teacher.eval()
+        step = step_fn(teacher, student, torch.optim.Adam(student.parameters(), 1e-3))
+        Xs = X.reshape(shape)
+        perm = torch.randperm(X.shape[0])
+        t0 = time.perf_counter()
+        for s in range(0, X.shape[0], B):
+            i = perm[s:s + B]
+            step(Xs[i], Y[i])
+        out['epochSeconds'][name] = time.perf_counter() - t0
     out['epochSteps'] = (X.shape[0] + B - 1) // B
 print(json.dumps(out))

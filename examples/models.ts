@@ -37,7 +37,7 @@ interface CnnArgs {
   classes?: number;
 }
 
-/** A small CNN: two conv/pool blocks, a dense layer, logits. */
+/** A small CNN: two conv/pool blocks, a dense layer (none with `dense: 0`), logits. */
 export function cnn(_tf: typeof tf, args: CnnArgs = {}): tf.LayersModel {
   const { inputShape = [28, 28, 1], filters = [32, 64], dense = 128, classes = 10 } = args;
   const model = tf.sequential();
@@ -46,7 +46,7 @@ export function cnn(_tf: typeof tf, args: CnnArgs = {}): tf.LayersModel {
   model.add(tf.layers.conv2d({ filters: filters[1], kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv_2' }));
   model.add(tf.layers.maxPooling2d({ poolSize: 2, name: 'pool_2' }));
   model.add(tf.layers.flatten({ name: 'flatten' }));
-  model.add(tf.layers.dense({ units: dense, activation: 'relu', name: 'dense_1' }));
+  if (dense > 0) model.add(tf.layers.dense({ units: dense, activation: 'relu', name: 'dense_1' })); // 0: none
   model.add(tf.layers.dense({ units: classes, name: 'logits' }));
   return model;
 }
