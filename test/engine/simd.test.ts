@@ -294,3 +294,24 @@ test('Identity (clone) shares the buffer: values survive the original, and no bu
   tf.dispose([c, v, g]);
   assert.equal(backend.numDataIds(), before, 'no wasm buffer leaked');
 });
+
+test('fused Adam flushes subnormal moments to zero (they would slow every later step) and still matches Adam', async () => {
+  // g = 1e-20: g² = 1e-40 and (1 − β2)·g² = 1e-43 are subnormal in float32; 1e-19 gives normal m, subnormal v.
+  const g0 = Float32Array.of(1e-20, -1e-20, 1e-19, 0.5, 3e-39, 0);
+  const v = tf.tidy(() => tf.variable(tf.tensor1d([1, 2, 3, 4, 5, 6]), true, `simd_subnormal_${Math.random()}`));
+  const opt = new FusedAdamOptimizer(0.01, 0.9, 0.999);
+  for (let t = 0; t < 3; t++) {
+    const g = tf.tensor1d(g0);
+    opt.applyGradients({ [v.name]: g });
+    g.dispose();
+  }
+  const state = await opt.getWeights();
+  for (const s of state.slice(1)) {
+    for (const x of s.tensor.dataSync()) assert.ok(x === 0 || Math.abs(x) >= 2 ** -126, `${s.name}: subnormal ${x}`);
+  }
+  const ref = referenceAdam(Float32Array.of(1, 2, 3, 4, 5, 6), [g0, g0, g0], 0.01, 0.9, 0.999, tf.backend().epsilon());
+  const got = v.dataSync();
+  ref.forEach((r, i) => assert.ok(Math.abs(got[i] - r) <= 1e-6 * Math.max(1, Math.abs(r)), `[${i}] ${got[i]} vs ${r}`));
+  tf.dispose([v, state[0].tensor]); // the rest are the optimizer's own variables
+  opt.dispose();
+});

@@ -5,7 +5,10 @@
 ;; kernels.generated.ts by scripts/build-wasm.mjs (wabt); a unit test checks the two agree.
 ;;
 ;;   adam       one fused pass of tf.train.adam's update over a variable (moments and value
-;;              written to fresh buffers, the same float32 operations in the same order as tfjs)
+;;              written to fresh buffers, the same float32 operations in the same order as tfjs;
+;;              subnormal gradients and moments are flushed to zero: WebAssembly cannot set the
+;;              CPU's flush-to-zero mode, and a moment decaying into the subnormal range makes
+;;              every later step several times slower)
 ;;   transpose  a batch of row-major [rows, cols] matrices → [cols, rows] (4×4 SIMD blocks)
 ;;   convFilterGrad  a 2-D convolution's filter gradient (NHWC) by direct outer-product sums,
 ;;              4 output channels at a time
@@ -25,7 +28,8 @@
     (local $gv v128) (local $mv v128) (local $vv v128)
     (local $B1 v128) (local $OMB1 v128) (local $B2 v128) (local $OMB2 v128)
     (local $C1 v128) (local $C2 v128) (local $EPS v128) (local $NLR v128)
-    (local $gs f32) (local $ms f32) (local $vs f32)
+    (local $gs f32) (local $ms f32) (local $vs f32) (local $TINY v128)
+    (local.set $TINY (f32x4.splat (f32.const 0x1p-126)))
     (local.set $B1 (f32x4.splat (local.get $b1)))
     (local.set $OMB1 (f32x4.splat (local.get $omb1)))
     (local.set $B2 (f32x4.splat (local.get $b2)))
@@ -40,14 +44,17 @@
         (br_if $done4 (i32.ge_u (local.get $i) (local.get $n4)))
         (local.set $o (i32.shl (local.get $i) (i32.const 2)))
         (local.set $gv (v128.load (i32.add (local.get $g) (local.get $o))))
+        (local.set $gv (v128.andnot (local.get $gv) (f32x4.lt (f32x4.abs (local.get $gv)) (local.get $TINY))))
         (local.set $mv
           (f32x4.add
             (f32x4.mul (v128.load (i32.add (local.get $m) (local.get $o))) (local.get $B1))
             (f32x4.mul (local.get $gv) (local.get $OMB1))))
+        (local.set $mv (v128.andnot (local.get $mv) (f32x4.lt (f32x4.abs (local.get $mv)) (local.get $TINY))))
         (local.set $vv
           (f32x4.add
             (f32x4.mul (v128.load (i32.add (local.get $v) (local.get $o))) (local.get $B2))
             (f32x4.mul (f32x4.mul (local.get $gv) (local.get $gv)) (local.get $OMB2))))
+        (local.set $vv (v128.andnot (local.get $vv) (f32x4.lt (f32x4.abs (local.get $vv)) (local.get $TINY))))
         (v128.store (i32.add (local.get $om) (local.get $o)) (local.get $mv))
         (v128.store (i32.add (local.get $ov) (local.get $o)) (local.get $vv))
         (v128.store (i32.add (local.get $ow) (local.get $o))
@@ -65,14 +72,17 @@
         (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
         (local.set $o (i32.shl (local.get $i) (i32.const 2)))
         (local.set $gs (f32.load (i32.add (local.get $g) (local.get $o))))
+        (local.set $gs (select (f32.const 0) (local.get $gs) (f32.lt (f32.abs (local.get $gs)) (f32.const 0x1p-126))))
         (local.set $ms
           (f32.add
             (f32.mul (f32.load (i32.add (local.get $m) (local.get $o))) (local.get $b1))
             (f32.mul (local.get $gs) (local.get $omb1))))
+        (local.set $ms (select (f32.const 0) (local.get $ms) (f32.lt (f32.abs (local.get $ms)) (f32.const 0x1p-126))))
         (local.set $vs
           (f32.add
             (f32.mul (f32.load (i32.add (local.get $v) (local.get $o))) (local.get $b2))
             (f32.mul (f32.mul (local.get $gs) (local.get $gs)) (local.get $omb2))))
+        (local.set $vs (select (f32.const 0) (local.get $vs) (f32.lt (f32.abs (local.get $vs)) (f32.const 0x1p-126))))
         (f32.store (i32.add (local.get $om) (local.get $o)) (local.get $ms))
         (f32.store (i32.add (local.get $ov) (local.get $o)) (local.get $vs))
         (f32.store (i32.add (local.get $ow) (local.get $o))
