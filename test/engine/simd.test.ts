@@ -302,7 +302,7 @@ test('fused Adam flushes subnormal moments to zero (they would slow every later 
   const opt = new FusedAdamOptimizer(0.01, 0.9, 0.999);
   for (let t = 0; t < 3; t++) {
     const g = tf.tensor1d(g0);
-    opt.applyGradients({ [v.name]: g });
+    opt.applyGradients([{ name: v.name, tensor: g }]);
     g.dispose();
   }
   const state = await opt.getWeights();
