@@ -29,7 +29,7 @@ import type { EngineToHost } from '../protocol/engine';
 import type { BackendName } from '../config/types';
 import type { Report, Stat } from './report';
 import { stat } from './report';
-import { readJson, readRun, updateJsonAtomic, writeFileAtomic } from './runs/store';
+import { createStampedDir, readJson, readRun, updateJsonAtomic, writeFileAtomic } from './runs/store';
 import { runExperiment } from './run';
 
 export type SweepStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -87,11 +87,6 @@ export function pointText(text: string, values: Record<string, number>, seeds: n
   return t;
 }
 
-function stamp(d = new Date()): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
-}
-
 export function readSweep(sweepDir: string): SweepJson {
   const file = path.join(sweepDir, 'sweep.json');
   if (!fs.existsSync(file)) throw new Error(`${sweepDir}: not a sweep folder (no sweep.json)`);
@@ -140,17 +135,7 @@ export function createSweep(experimentFile: string, opts: CreateSweepOptions = {
   const plan = loadSweepPlan(file, opts);
   const root = opts.sweepsDir ? path.resolve(opts.sweepsDir) : path.join(path.dirname(file), '.distill', 'sweeps');
   const parent = path.join(root, plan.config.name);
-  fs.mkdirSync(parent, { recursive: true });
-  let id = stamp();
-  for (let i = 2; ; i++) {
-    try {
-      fs.mkdirSync(path.join(parent, id));
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      id = `${stamp()}-${i}`;
-    }
-  }
+  const id = createStampedDir(parent);
   const dir = path.join(parent, id);
   const now = new Date().toISOString();
   const width = String(plan.points.length).length < 2 ? 2 : String(plan.points.length).length;

@@ -75,21 +75,29 @@ function stamp(d = new Date()): string {
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
 }
 
-/** Creates a new run folder with config.json and a queued run.json. */
-export function createRun(runsDir: string, snapshot: ConfigSnapshot, jobs: Record<string, JobState>): string {
-  const expDir = path.join(runsDir, snapshot.config.name);
-  fs.mkdirSync(expDir, { recursive: true });
+/**
+ * Creates a new folder under `parent` named by the local time (YYYYMMDD-hhmmss, then -2, -3, … if
+ * that name is taken, also by another process at the same second); returns its name.
+ */
+export function createStampedDir(parent: string): string {
+  fs.mkdirSync(parent, { recursive: true });
   const base = stamp();
   let id = base;
   for (let i = 2; ; i++) {
     try {
-      fs.mkdirSync(path.join(expDir, id));
-      break;
+      fs.mkdirSync(path.join(parent, id));
+      return id;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       id = `${base}-${i}`;
     }
   }
+}
+
+/** Creates a new run folder with config.json and a queued run.json. */
+export function createRun(runsDir: string, snapshot: ConfigSnapshot, jobs: Record<string, JobState>): string {
+  const expDir = path.join(runsDir, snapshot.config.name);
+  const id = createStampedDir(expDir);
   const runDir = path.join(expDir, id);
   fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify(snapshot, null, 2), { flag: 'wx' });
   const now = new Date().toISOString();
