@@ -332,6 +332,9 @@ test('matMul with transposeA/transposeB (forward and gradients) matches cpu', as
     [64, 100, 30],
     [33, 1, 17],
     [16, 257, 10],
+    // a small A against a large B: the swapped form (Bᵀ·Aᵀ)ᵀ on first sight of B, then direct
+    [2, 40, 50],
+    [4, 64, 96],
   ];
   for (const [m, k, n] of dims) {
     for (const ta of [false, true]) {

@@ -19,6 +19,7 @@
  * teacher's weights, an evaluation pass) it goes to XNNPACK directly and stays packed.
  */
 import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelScope } from './util';
 import { input, markOurs, stockKernel, WASM, withScope } from './util';
 
 export const KERNEL = 'BatchMatMul';
@@ -36,32 +37,29 @@ export function batchMatMul(args: Args): TensorInfo {
   if (!stock) throw new Error(`stock wasm ${KERNEL} kernel is missing`);
   const stockFunc = stock.kernelFunc as KernelFunc;
   const r = a.shape.length;
-  if (!attrs.transposeA && !attrs.transposeB) {
-    const [m, k, n] = [a.shape[r - 2], a.shape[r - 1], b.shape[b.shape.length - 1]];
-    const firstSight = !seenAsB.has(b.dataId as object);
-    seenAsB.add(b.dataId as object);
-    if (firstSight && a.shape.length === 2 && b.shape.length === 2 && m * (k + n) < k * n) {
-      return withScope(args.backend, (s) =>
-        s.transposeLast2(s.run(KERNEL, { a: s.transposeLast2(b), b: s.transposeLast2(a) }, { transposeA: false, transposeB: false })));
-    }
-    return stockFunc(args as Parameters<KernelFunc>[0]) as TensorInfo;
-  }
   const [m, k] = attrs.transposeA ? [a.shape[r - 1], a.shape[r - 2]] : [a.shape[r - 2], a.shape[r - 1]];
   const n = attrs.transposeB ? b.shape[b.shape.length - 2] : b.shape[b.shape.length - 1];
-  // Elements moved: direct = transposing the transposed operands; swapped = (op(B)ᵀ·op(A)ᵀ)ᵀ, which
-  // transposes the operands that are *not* transposed, plus the result.
-  const direct = (attrs.transposeA ? m * k : 0) + (attrs.transposeB ? k * n : 0);
+  const plain = { transposeA: false, transposeB: false };
+  /** (op(B)ᵀ·op(A)ᵀ)ᵀ: transposes the operands that are *not* transposed, and the result. */
+  const swappedProduct = (s: KernelScope) => s.transposeLast2(s.run(KERNEL, {
+    a: attrs.transposeB ? b : s.transposeLast2(b),
+    b: attrs.transposeA ? a : s.transposeLast2(a),
+  }, plain));
+  // Elements moved by each form: direct = transposing the transposed operands; swapped as above.
   const swapped = (attrs.transposeA ? 0 : m * k) + (attrs.transposeB ? 0 : k * n) + m * n;
-  return withScope(args.backend, (s) => {
-    if (swapped < direct) {
-      const lhs = attrs.transposeB ? b : s.transposeLast2(b); // op(B)ᵀ
-      const rhs = attrs.transposeA ? a : s.transposeLast2(a); // op(A)ᵀ
-      return s.transposeLast2(s.run(KERNEL, { a: lhs, b: rhs }, { transposeA: false, transposeB: false }));
-    }
-    const a2 = attrs.transposeA ? s.transposeLast2(a) : a;
-    const b2 = attrs.transposeB ? s.transposeLast2(b) : b;
-    return s.run(KERNEL, { a: a2, b: b2 }, { transposeA: false, transposeB: false });
-  });
+  if (!attrs.transposeA && !attrs.transposeB) {
+    // Direct moves nothing, but XNNPACK packs all of B (k·n elements, several times the cost of
+    // moving them) the first time it sees it; the swap pays when its other moves (A and the
+    // result, m·k + m·n) are fewer than B's elements.
+    const firstSight = !seenAsB.has(b.dataId as object);
+    seenAsB.add(b.dataId as object);
+    if (firstSight && a.shape.length === 2 && b.shape.length === 2 && m * (k + n) < k * n) return withScope(args.backend, swappedProduct);
+    return stockFunc(args as Parameters<KernelFunc>[0]) as TensorInfo;
+  }
+  const direct = (attrs.transposeA ? m * k : 0) + (attrs.transposeB ? k * n : 0);
+  return withScope(args.backend, (s) => swapped < direct
+    ? swappedProduct(s)
+    : s.run(KERNEL, { a: attrs.transposeA ? s.transposeLast2(a) : a, b: attrs.transposeB ? s.transposeLast2(b) : b }, plain));
 }
 
 export function batchMatMulConfig(): KernelConfig {
