@@ -55,35 +55,39 @@ export interface CachedFeature {
 
 const unique = (xs: string[]) => [...new Set(xs)];
 
+type TeacherOptions = Pick<DistillOptions, 'terms' | 'teacher' | 'teacherPerBatch' | 'cachedFeatures'>;
+
+/** Where a distilled student's teacher outputs come from, derived once from the options. */
+function teacherPlan(o: TeacherOptions) {
+  const teacherLayers = unique(o.terms.flatMap((t) => t.teacherLayers));
+  const fromCache = !o.teacherPerBatch && teacherLayers.length > 0 && teacherLayers.every((l) => o.cachedFeatures?.has(l));
+  // A teacher given only for evaluation (the scratch baseline's agreement) is not run per batch.
+  const needsTeacher = Boolean(o.teacher) && o.terms.some((t) => t.needsTeacher);
+  /** The teacher's features come from its pass on each batch (not from the feature cache). */
+  const featuresPerBatch = Boolean(o.teacher) && !fromCache && (teacherLayers.length > 0 || Boolean(o.teacherPerBatch));
+  /** The layers tapped when it runs per batch ([]: logits only, to fill the logits cache), or undefined when it never does. */
+  const tapped = !needsTeacher ? undefined
+    : featuresPerBatch ? teacherLayers
+    : o.teacher!.logits.trainMissing ? [] : undefined;
+  return { teacherLayers, fromCache, needsTeacher, featuresPerBatch, tapped };
+}
+
 /**
  * The teacher layers tapped on every batch when the teacher runs per batch (none: logits only), or
  * undefined when it does not (its outputs come from the caches, or no term needs the teacher).
  */
-export function perBatchTeacherLayers(o: Pick<DistillOptions, 'terms' | 'teacher' | 'teacherPerBatch' | 'cachedFeatures'>): string[] | undefined {
-  const teacherLayers = unique(o.terms.flatMap((t) => t.teacherLayers));
-  const fromCache = !o.teacherPerBatch && teacherLayers.length > 0 && teacherLayers.every((l) => o.cachedFeatures?.has(l));
-  // A teacher given only for evaluation (the scratch baseline's agreement) is not run per batch.
-  const needsTeacher = o.terms.some((t) => t.needsTeacher);
-  if (!o.teacher || !needsTeacher) return undefined;
-  if (!fromCache && (teacherLayers.length || o.teacherPerBatch)) return teacherLayers;
-  // Logits still to fill: the teacher runs (logits only) on the batches that lack them.
-  return o.teacher.logits.trainMissing ? [] : undefined;
+export function perBatchTeacherLayers(o: TeacherOptions): string[] | undefined {
+  return teacherPlan(o).tapped;
 }
 
 export function distillLearner(o: DistillOptions): Learner {
   const studentLayers = unique(o.terms.flatMap((t) => t.studentLayers));
-  const teacherLayers = unique(o.terms.flatMap((t) => t.teacherLayers));
   const studentTap = tapModel(o.student, studentLayers);
-  const fromCache = !o.teacherPerBatch && teacherLayers.length > 0 && teacherLayers.every((l) => o.cachedFeatures?.has(l));
-  /** The teacher's features come from its pass on each batch (not from the feature cache). */
-  const featuresPerBatch = Boolean(o.teacher) && !fromCache && (teacherLayers.length > 0 || Boolean(o.teacherPerBatch));
-  const tapped = perBatchTeacherLayers(o);
+  const { teacherLayers, fromCache, needsTeacher, featuresPerBatch, tapped } = teacherPlan(o);
   const teacherTap = o.teacher && tapped ? tapModel(o.teacher.model, tapped) : undefined;
   /** Whether the teacher must run on `idx`: every batch, or (filling the logits cache) one that lacks logits. */
   const runsOn = (idx: Int32Array) => featuresPerBatch || (!o.teacherPerBatch && Boolean(o.teacher) && lacksTrainLogits(o.teacher!.logits, idx));
   const c = o.numClasses;
-  // A teacher given only for evaluation (the scratch baseline's agreement) is not run per batch.
-  const needsTeacher = o.terms.some((t) => t.needsTeacher);
   const pipe = needsTeacher && teacherTap ? o.teacherPipe : undefined;
   if (!pipe) o.teacherPipe?.dispose();
   /**
