@@ -25,6 +25,7 @@ import { saveLayersModel } from '../src/engine/models/fileIO';
 import { runExperiment } from '../src/engine/run';
 import { makeOptimizer } from '../src/engine/train';
 import { TeacherPipe } from '../src/engine/models/teacherPipe';
+import { cnn as exampleCnn, mlp as exampleMlp } from '../examples/models';
 
 const argv = process.argv.slice(2);
 const flagValue = (name: string, dflt: number) => {
@@ -46,28 +47,9 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function cnn(filters: [number, number]): tf.LayersModel {
-  return tf.sequential({
-    layers: [
-      tf.layers.conv2d({ inputShape: [28, 28, 1], filters: filters[0], kernelSize: 3, padding: 'same', activation: 'relu' }),
-      tf.layers.maxPooling2d({ poolSize: 2 }),
-      tf.layers.conv2d({ filters: filters[1], kernelSize: 3, padding: 'same', activation: 'relu' }),
-      tf.layers.maxPooling2d({ poolSize: 2 }),
-      tf.layers.flatten(),
-      tf.layers.dense({ units: 10 }),
-    ],
-  });
-}
-
-function mlp(hidden: [number, number]): tf.LayersModel {
-  return tf.sequential({
-    layers: [
-      tf.layers.dense({ inputShape: [784], units: hidden[0], activation: 'relu' }),
-      tf.layers.dense({ units: hidden[1], activation: 'relu' }),
-      tf.layers.dense({ units: 10 }),
-    ],
-  });
-}
+/** The pairs' models are the examples' (the same architectures the engine's epoch rows load by module). */
+const cnn = (filters: [number, number]): tf.LayersModel => exampleCnn(tf, { filters, dense: 0 });
+const mlp = (hidden: [number, number]): tf.LayersModel => exampleMlp(tf, { hidden });
 
 function kdLoss(zs: tf.Tensor, zt: tf.Tensor, labels: tf.Tensor): tf.Scalar {
   const ce = tf.losses.softmaxCrossEntropy(labels, zs);
