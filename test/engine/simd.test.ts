@@ -1,7 +1,9 @@
 /**
  * The project's WebAssembly SIMD kernels (src/engine/backend/wasm/simd): the committed binary is
  * the compilation of kernels.wat; Transpose against a naive index loop; the fused Adam against a
- * float64 re-derivation of Adam and against tfjs's own optimizer, checkpoints interchangeable.
+ * float64 re-derivation of Adam and against tfjs's own optimizer, checkpoints interchangeable;
+ * the bias Add against float32 addition, the leading-axes Sum against a float64 sum, and ReLU's
+ * gradient bit for bit against tfjs's formula and the cpu backend.
  *
  *   node --import tsx --test test/engine/simd.test.ts
  */
@@ -314,4 +316,91 @@ test('fused Adam flushes subnormal moments to zero (they would slow every later 
   ref.forEach((r, i) => assert.ok(Math.abs(got[i] - r) <= 1e-6 * Math.max(1, Math.abs(r)), `[${i}] ${got[i]} vs ${r}`));
   tf.dispose([v, state[0].tensor]); // the rest are the optimizer's own variables
   opt.dispose();
+});
+
+test('Add with a vector broadcast over rows (SIMD addRows) equals float32 addition element by element, either side', () => {
+  const cases: Array<[number[], number[]]> = [
+    [[64, 28, 28, 8], [8]], [[5, 3], [3]], [[7, 5], [1, 5]], [[2, 3, 4, 17], [1, 1, 17]], [[9, 1], [1]], [[4, 4], [4]],
+    [[3, 6, 6, 16], [16]], [[2, 801], [801]],
+  ];
+  let seed = 71;
+  for (const [ms, vs] of cases) {
+    const mv = data(ms.reduce((a, b) => a * b, 1), seed++);
+    const vv = data(vs.reduce((a, b) => a * b, 1), seed++);
+    const c = vs[vs.length - 1];
+    const expect = Float32Array.from(mv, (x, i) => Math.fround(x + vv[i % c]));
+    for (const swap of [false, true]) {
+      const m = tf.tensor(mv, ms);
+      const v = tf.tensor(vv, vs);
+      const y = swap ? tf.add(v, m) : tf.add(m, v);
+      assert.deepEqual(y.shape, ms, `[${ms}] + [${vs}]`);
+      assert.deepEqual(y.dataSync(), expect, `[${ms}] + [${vs}]${swap ? ' (vector first)' : ''}`);
+      tf.dispose([m, v, y]);
+    }
+  }
+  // Shapes the kernel leaves to the stock one still add right: same shapes, a column broadcast, int32.
+  const a = tf.tensor([[1, 2], [3, 4]]);
+  assert.deepEqual(Array.from(tf.add(a, tf.tensor([[10], [20]])).dataSync()), [11, 12, 23, 24]);
+  assert.deepEqual(Array.from(tf.add(a, a).dataSync()), [2, 4, 6, 8]);
+  assert.deepEqual(Array.from(tf.add(tf.tensor([[1, 2]], [1, 2], 'int32'), tf.tensor([5, 6], [2], 'int32')).dataSync()), [6, 8]);
+});
+
+test('Sum over leading axes (SIMD sumRows) equals a float64 sum; keepDims and other axes too', () => {
+  const cases: Array<[number[], number[], boolean]> = [
+    [[64, 28, 28, 8], [0, 1, 2], false], [[64, 800], [0], false], [[3, 5, 7], [0, 1], true], [[1000, 3], [0], false],
+    [[6, 9], [0], true], [[2, 3, 4, 5], [1, 0], false], [[300, 1], [0], false],
+    // not leading: the stock kernel
+    [[4, 5, 6], [1, 2], false], [[4, 5, 6], [0, 2], true], [[7, 3], [1], false], [[7, 3], [0, 1], false],
+  ];
+  let seed = 91;
+  for (const [shape, axes, keepDims] of cases) {
+    const xv = data(shape.reduce((a, b) => a * b, 1), seed++);
+    const x = tf.tensor(xv, shape);
+    const y = tf.sum(x, axes, keepDims);
+    // float64 reference by index arithmetic
+    const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    const ref = new Float64Array(outShape.reduce((a, b) => a * b, 1));
+    const idx = new Array(shape.length).fill(0);
+    for (let i = 0; i < xv.length; i++) {
+      let o = 0;
+      for (let k = 0; k < shape.length; k++) o = o * outShape[k] + (axes.includes(k) ? 0 : idx[k]);
+      ref[o] += xv[i];
+      for (let k = shape.length - 1; k >= 0; k--) {
+        if (++idx[k] < shape[k]) break;
+        idx[k] = 0;
+      }
+    }
+    assert.deepEqual(y.shape, keepDims ? outShape : shape.filter((_, i) => !axes.includes(i)), `[${shape}] axes ${axes}`);
+    const got = y.dataSync();
+    const rows = xv.length / ref.length;
+    ref.forEach((r, i) => assert.ok(Math.abs(got[i] - r) <= 2e-6 * Math.sqrt(rows) * Math.max(1, Math.abs(r)),
+      `[${shape}] axes ${axes} [${i}]: ${got[i]} vs ${r}`));
+    tf.dispose([x, y]);
+  }
+});
+
+test('ReLU gradient (DistillReluGrad) is bit for bit tfjs’s dy·step(x): NaN, ±0 and ±∞ included; cpu agrees', async () => {
+  const special = [0, -0, 1, -1, NaN, Infinity, -Infinity, 1e-45, -1e-45, 3.5];
+  const xv = Float32Array.from([...special.flatMap((x) => special.map(() => x)), ...data(37, 5)]);
+  const dyv = Float32Array.from([...special.flatMap(() => special), ...data(37, 6)]);
+  const grad = async (backend: string) => {
+    await tf.setBackend(backend);
+    const x = tf.tensor(xv);
+    const dy = tf.tensor(dyv);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.relu(t), dy)))(x);
+    // the formula tfjs registers for Relu, run as plain ops
+    const f = tf.mul(dy, tf.cast(tf.step(x), 'float32'));
+    const out = [new Uint32Array(g.dataSync().slice().buffer), new Uint32Array(f.dataSync().slice().buffer)];
+    tf.dispose([x, dy, g, f]);
+    return out;
+  };
+  const [ours, formula] = await grad('wasm');
+  const [cpu] = await grad('cpu');
+  await tf.setBackend('wasm');
+  assert.ok(tf.getKernel('DistillReluGrad', 'wasm'), 'the wasm kernel is registered');
+  const show = (u: Uint32Array) => Array.from(new Float32Array(u.buffer));
+  // NaN payloads may differ; every other value must be identical to the bit.
+  const same = (p: Uint32Array, q: Uint32Array) => show(p).every((v, i) => (Number.isNaN(v) ? Number.isNaN(show(q)[i]) : p[i] === q[i]));
+  assert.ok(same(ours, formula), `wasm gradient ${show(ours)} vs formula ${show(formula)}`);
+  assert.ok(same(ours, cpu), 'wasm gradient vs cpu');
 });

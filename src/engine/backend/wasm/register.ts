@@ -19,10 +19,14 @@ import { setSimdKernelsEnabled } from './simd';
 import { transposeConfig } from './Transpose';
 import { maxPoolGradConfig } from './MaxPoolGrad';
 import { identityConfig } from './Identity';
+import { addConfig } from './Add';
+import { sumConfig } from './Sum';
+import { registerReluGradient, reluGradConfig } from './ReluGrad';
 import { isOurs, stockKernel, WASM } from './util';
 
 /** Stock kernels our compositions call; saved before anything of ours can shadow them. */
 const BUILDING_BLOCKS = [
+  'Add',
   'BatchMatMul',
   'Conv2D',
   'Conv2DBackpropInput',
@@ -47,7 +51,12 @@ const MISSING: Array<() => KernelConfig> = [
 
 const FIX: Array<() => KernelConfig> = samePaddingConfigs;
 
-const SPEED: Array<() => KernelConfig> = [batchMatMulConfig, conv2DBackpropInputConfig, transposeConfig, maxPoolGradConfig, identityConfig];
+const SPEED: Array<() => KernelConfig> = [
+  batchMatMulConfig, conv2DBackpropInputConfig, transposeConfig, maxPoolGradConfig, identityConfig, addConfig, sumConfig,
+];
+
+/** Speed kernels with no stock counterpart: registered with `speed`, removed without. */
+const SPEED_NEW: Array<() => KernelConfig> = [reluGradConfig];
 
 function register(cfg: KernelConfig): void {
   if (tf.getKernel(cfg.kernelName, WASM)) tf.unregisterKernel(cfg.kernelName, WASM);
@@ -92,5 +101,16 @@ export function registerWasmKernels(options: { speed: boolean }): string[] {
       if (stock) register(stock);
     }
   }
+  for (const make of SPEED_NEW) {
+    const cfg = make();
+    const current = tf.getKernel(cfg.kernelName, WASM);
+    if (options.speed) {
+      if (!current) register(cfg);
+      active.push(cfg.kernelName);
+    } else if (current) {
+      tf.unregisterKernel(cfg.kernelName, WASM);
+    }
+  }
+  registerReluGradient();
   return active;
 }

@@ -17,6 +17,9 @@ export interface SimdKernels {
     padTop: number, padLeft: number): void;
   maxPoolGrad(x: number, dy: number, dx: number, batch: number, inH: number, inW: number, ch: number,
     outH: number, outW: number, fh: number, fw: number, sh: number, sw: number, padTop: number, padLeft: number): void;
+  addRows(x: number, v: number, out: number, rows: number, cols: number): void;
+  sumRows(x: number, out: number, rows: number, cols: number): void;
+  reluGrad(dy: number, x: number, dx: number, n: number): void;
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm used here. */

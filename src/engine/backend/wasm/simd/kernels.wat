@@ -14,6 +14,10 @@
 ;;              4 output channels at a time
 ;;   maxPoolGrad  the gradient of a 2-D max pool (NHWC): each output's gradient goes to the first
 ;;              maximum of its window, as tfjs's cpu backend does
+;;   addRows    a [rows, cols] matrix plus a [cols] vector broadcast over its rows (a bias add)
+;;   sumRows    the column sums of a [rows, cols] matrix (a bias gradient: Sum over leading axes),
+;;              added up in blocks of 256 rows so the error grows with the block count, not the rows
+;;   reluGrad   dy where x > 0, else 0 (ReLU's gradient in one pass instead of step, cast and multiply)
 (module
   (import "env" "memory" (memory 1))
 
@@ -485,4 +489,110 @@
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $il)))
   )
+
+  ;; out[r][c] = x[r][c] + v[c] for r < rows, c < cols.
+  (func (export "addRows") (param $x i32) (param $v i32) (param $out i32) (param $rows i32) (param $cols i32)
+    (local $r i32) (local $c i32) (local $c4 i32) (local $rowBytes i32) (local $o i32)
+    (local.set $c4 (i32.and (local.get $cols) (i32.const -4)))
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
+    (block $rdone (loop $rl
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $c (i32.const 0))
+      (block $c4done (loop $c4l
+        (br_if $c4done (i32.ge_u (local.get $c) (local.get $c4)))
+        (local.set $o (i32.shl (local.get $c) (i32.const 2)))
+        (v128.store (i32.add (local.get $out) (local.get $o))
+          (f32x4.add (v128.load (i32.add (local.get $x) (local.get $o))) (v128.load (i32.add (local.get $v) (local.get $o)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $c4l)))
+      (block $cdone (loop $cl
+        (br_if $cdone (i32.ge_u (local.get $c) (local.get $cols)))
+        (local.set $o (i32.shl (local.get $c) (i32.const 2)))
+        (f32.store (i32.add (local.get $out) (local.get $o))
+          (f32.add (f32.load (i32.add (local.get $x) (local.get $o))) (f32.load (i32.add (local.get $v) (local.get $o)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $cl)))
+      (local.set $x (i32.add (local.get $x) (local.get $rowBytes)))
+      (local.set $out (i32.add (local.get $out) (local.get $rowBytes)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rl))))
+
+  ;; out[c] = Σ_r x[r][c] for c < cols: per group of 4 columns (then single columns), the rows are
+  ;; summed in blocks of 256 and the block sums added to the total.
+  (func (export "sumRows") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32)
+    (local $r i32) (local $c i32) (local $c4 i32) (local $rowBytes i32) (local $p i32) (local $end i32)
+    (local $tot v128) (local $blk v128) (local $tots f32) (local $blks f32)
+    (local.set $c4 (i32.and (local.get $cols) (i32.const -4)))
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
+    (block $c4done (loop $c4l
+      (br_if $c4done (i32.ge_u (local.get $c) (local.get $c4)))
+      (local.set $tot (f32x4.splat (f32.const 0)))
+      (local.set $p (i32.add (local.get $x) (i32.shl (local.get $c) (i32.const 2))))
+      (local.set $r (i32.const 0))
+      (block $bdone (loop $bl
+        (br_if $bdone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $end (i32.add (local.get $r) (i32.const 256)))
+        (if (i32.gt_u (local.get $end) (local.get $rows)) (then (local.set $end (local.get $rows))))
+        (local.set $blk (f32x4.splat (f32.const 0)))
+        (block $rdone (loop $rl
+          (br_if $rdone (i32.ge_u (local.get $r) (local.get $end)))
+          (local.set $blk (f32x4.add (local.get $blk) (v128.load (local.get $p))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br $rl)))
+        (local.set $tot (f32x4.add (local.get $tot) (local.get $blk)))
+        (br $bl)))
+      (v128.store (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 2))) (local.get $tot))
+      (local.set $c (i32.add (local.get $c) (i32.const 4)))
+      (br $c4l)))
+    (block $cdone (loop $cl
+      (br_if $cdone (i32.ge_u (local.get $c) (local.get $cols)))
+      (local.set $tots (f32.const 0))
+      (local.set $p (i32.add (local.get $x) (i32.shl (local.get $c) (i32.const 2))))
+      (local.set $r (i32.const 0))
+      (block $sbdone (loop $sbl
+        (br_if $sbdone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $end (i32.add (local.get $r) (i32.const 256)))
+        (if (i32.gt_u (local.get $end) (local.get $rows)) (then (local.set $end (local.get $rows))))
+        (local.set $blks (f32.const 0))
+        (block $srdone (loop $srl
+          (br_if $srdone (i32.ge_u (local.get $r) (local.get $end)))
+          (local.set $blks (f32.add (local.get $blks) (f32.load (local.get $p))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br $srl)))
+        (local.set $tots (f32.add (local.get $tots) (local.get $blks)))
+        (br $sbl)))
+      (f32.store (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 2))) (local.get $tots))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $cl))))
+
+  ;; dx[i] = x[i] > 0 ? dy[i] : dy[i]·0, and NaN where x[i] is NaN: bit for bit tfjs's
+  ;; dy·step(x) (step(NaN) is NaN; 0·±∞ and 0·NaN are NaN; −dy·0 is −0).
+  (func (export "reluGrad") (param $dy i32) (param $x i32) (param $dx i32) (param $n i32)
+    (local $i i32) (local $n4 i32) (local $o i32) (local $Z v128) (local $xv v128) (local $dv v128)
+    (local $xs f32) (local $ds f32)
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (block $d4 (loop $l4
+      (br_if $d4 (i32.ge_u (local.get $i) (local.get $n4)))
+      (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+      (local.set $xv (v128.load (i32.add (local.get $x) (local.get $o))))
+      (local.set $dv (v128.load (i32.add (local.get $dy) (local.get $o))))
+      (v128.store (i32.add (local.get $dx) (local.get $o))
+        (v128.or
+          (v128.bitselect (local.get $dv) (f32x4.mul (local.get $dv) (local.get $Z)) (f32x4.gt (local.get $xv) (local.get $Z)))
+          (v128.and (local.get $xv) (f32x4.ne (local.get $xv) (local.get $xv)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l4)))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+      (local.set $xs (f32.load (i32.add (local.get $x) (local.get $o))))
+      (local.set $ds (f32.load (i32.add (local.get $dy) (local.get $o))))
+      (f32.store (i32.add (local.get $dx) (local.get $o))
+        (select (local.get $xs)
+          (select (local.get $ds) (f32.mul (local.get $ds) (f32.const 0)) (f32.gt (local.get $xs) (f32.const 0)))
+          (f32.ne (local.get $xs) (local.get $xs))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l))))
 )
