@@ -24,7 +24,9 @@ import type { PreparedData } from './data';
 import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from './evaluate';
 import { buildTerms } from './knowledge/terms';
 import { describeSpec, locateDeriveError, resolveModel, writeStudentArchitecture } from './models';
+import type { TeacherLogits } from './models/teacherCache';
 import { cachedTeacherLogits, cacheTeacherLogits, teacherKey } from './models/teacherCache';
+import { dataFingerprint, readTeacherOutputs, teacherFilesHash, teacherOutputsDir, teacherOutputsKey, writeTeacherOutputs } from './models/teacherDiskCache';
 import { loadLayersModelFromFile, saveLayersModel } from './models/fileIO';
 import { ProgressClock, stepsPerEpoch, trainJob } from './train';
 import type { Learner } from './train';
@@ -140,6 +142,13 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   }
 }
 
+/** A fixed teacher's outputs on disk: its header file, reading and writing them. */
+interface TeacherOutputsOnDisk {
+  file: string;
+  read(): { logits: TeacherLogits; run: string } | undefined;
+  write(logits: TeacherLogits): string | undefined;
+}
+
 /** Everything one execution of a run holds: data, the teacher, cached logits, the clock. */
 class RunSession {
   private readonly baseDir: string;
@@ -149,6 +158,8 @@ class RunSession {
   private readonly teachers = new Map<string, FixedTeacher>();
   private extraTeacherLogits: Float32Array[] = [];
   private readonly featureCache = new Map<string, Map<string, CachedFeature>>();
+  /** Fixed teachers whose outputs go to disk once complete (the training split may fill during epoch 1). */
+  private readonly unsavedTeacherOutputs = new Map<string, TeacherOutputsOnDisk>();
 
   constructor(private readonly runDir: string, private readonly config: ExperimentConfig, private readonly experimentFile: string,
     private readonly experimentText: string, private readonly emit: (m: EngineToHost) => void, private readonly shouldStop: () => boolean,
@@ -241,15 +252,67 @@ class RunSession {
     const t0 = this.config.teacher;
     const key = source === 'teacher' && t0 && 'model' in t0 && !t0.train ? teacherKey(t0.model, this.config.data, this.baseDir) : undefined;
     const hitLogits = cachedTeacherLogits(key);
-    this.log(`${hitLogits ? 'reusing the cached' : 'caching the'} outputs of ${source === 'teacher' ? 'the teacher' : source}` +
-      (!hitLogits && this.teacherThread ? ' (evaluation splits now; the training split during the first epoch that needs it, in the teacher thread)' : ''));
-    const logits = hitLogits ?? await this.predictSplits(model, inputShape, source);
+    const disk = key && t0 && 'model' in t0 ? this.teacherOutputsOnDisk(path.resolve(this.baseDir, t0.model), inputShape, outputWidth(model)) : undefined;
+    const fromDisk = hitLogits ? undefined : disk?.read();
+    if (fromDisk) this.log(`teacher outputs read from ${path.relative(this.baseDir, disk!.file)} (saved by run ${fromDisk.run}): the teacher does not run`);
+    else {
+      this.log(`${hitLogits ? 'reusing the cached' : 'caching the'} outputs of ${source === 'teacher' ? 'the teacher' : source}` +
+        (!hitLogits && this.teacherThread ? ' (evaluation splits now; the training split during the first epoch that needs it, in the teacher thread)' : ''));
+    }
+    const logits = hitLogits ?? fromDisk?.logits ?? await this.predictSplits(model, inputShape, source);
     cacheTeacherLogits(key, logits);
     const ev = evaluateLogits(logits.test, d.test.y, outputWidth(model));
     this.log(`${source === 'teacher' ? 'teacher' : source}: test accuracy ${(ev.acc * 100).toFixed(2)}% (${ev.errors} errors)`);
     const t = { model, inputShape, logits };
     this.teachers.set(source, t);
+    if (disk && !fromDisk) {
+      this.unsavedTeacherOutputs.set(source, disk);
+      this.saveTeacherOutputs();
+    }
     return t;
+  }
+
+  /**
+   * Where a pre-trained teacher's outputs are kept across runs (models/teacherDiskCache.ts), or
+   * undefined when that cache is off (teacherCacheMB 0), the files cannot be hashed, or the outputs
+   * would exceed teacherCacheMB.
+   */
+  private teacherOutputsOnDisk(modelJson: string, inputShape: number[], classes: number): TeacherOutputsOnDisk | undefined {
+    const d = this.data;
+    const rows = { train: d.train.size, validation: d.validation?.size ?? 0, test: d.test.size };
+    if (this.config.teacherCacheMB === 0) return undefined;
+    if ((rows.train + rows.validation + rows.test) * classes * 4 > this.config.teacherCacheMB * (1 << 20)) {
+      this.log(`teacher outputs are larger than teacherCacheMB (${this.config.teacherCacheMB} MB): not kept on disk for later runs`);
+      return undefined;
+    }
+    const teacherHash = teacherFilesHash(modelJson);
+    if (!teacherHash) return undefined;
+    const dir = teacherOutputsDir(this.runDir);
+    const key = teacherOutputsKey({ teacherHash, data: this.config.data, fingerprint: dataFingerprint(d), inputShape, backend: tf.getBackend() });
+    return {
+      file: path.join(dir, `${key}.json`),
+      read: () => {
+        const r = readTeacherOutputs(dir, key, { classes, rows });
+        if (r.problem) this.log(`teacher outputs on disk ignored: ${r.problem}`);
+        return r.logits && r.header ? { logits: r.logits, run: r.header.run } : undefined;
+      },
+      write: (logits) => writeTeacherOutputs(dir, key, logits, classes, { teacher: modelJson, backend: tf.getBackend(), run: path.basename(this.runDir) }),
+    };
+  }
+
+  /** Saves the outputs of fixed teachers that are complete and not on disk yet (after each epoch). */
+  private saveTeacherOutputs(): void {
+    for (const [source, disk] of this.unsavedTeacherOutputs) {
+      const logits = this.teachers.get(source)?.logits;
+      if (!logits || logits.trainMissing) continue;
+      this.unsavedTeacherOutputs.delete(source);
+      try {
+        const file = disk.write(logits);
+        if (file) this.log(`teacher outputs saved to ${path.relative(this.baseDir, file)}: later runs with this teacher and data skip the teacher`);
+      } catch (e) {
+        this.log(`teacher outputs not saved (${(e as Error).message}); later runs compute them again`);
+      }
+    }
   }
 
   /**
@@ -409,7 +472,11 @@ class RunSession {
     try {
       const status = await trainJob({
         runDir: this.runDir, job, kind: state.kind, seed: state.seed, learner, data: d, training,
-        metrics: this.metrics, clock: this.clock, emit: this.emit, shouldStop: this.shouldStop, augment,
+        metrics: this.metrics, clock: this.clock, shouldStop: this.shouldStop, augment,
+        emit: (m) => {
+          this.emit(m);
+          if (m.type === 'epoch' && this.unsavedTeacherOutputs.size) this.saveTeacherOutputs();
+        },
       });
       if (status === 'completed') {
         const dir = path.join(this.runDir, 'models', job);
