@@ -35,6 +35,19 @@ describe('dashboard', () => {
     // a new job appearing mid-stream joins the job list
     await p.send({ type: 'append', state: 'running', losses: [fx.lossSeries('distill-s2', 'kd', 1, 10)], lr: [], epochs: [{ job: 'distill-s1', epoch: 4, trainAcc: 0.95, testAcc: 0.94 }] });
     await waitFor(p.page, async () => (await p.page.$$eval('#job vscode-option', (o) => o.length)) === 3, 'job list grows');
+    // … and the chart follows it, the job the run now trains
+    await waitFor(p.page, async () => /10 points of distill-s2/.test(await p.page.textContent('#status') ?? ''), 'follows the new job');
+    // once the user picks a job, it stays picked when another job starts
+    await p.page.evaluate(() => {
+      const sel = document.getElementById('job') as HTMLElement & { value: string };
+      sel.value = 'distill-s1';
+      sel.dispatchEvent(new Event('change'));
+    });
+    await waitFor(p.page, async () => /500 points of distill-s1/.test(await p.page.textContent('#status') ?? ''), 'the picked job');
+    await p.send({ type: 'append', state: 'running', losses: [fx.lossSeries('scratch-s2', 'labels', 1, 10)], lr: [], epochs: [] });
+    await waitFor(p.page, async () => (await p.page.$$eval('#job vscode-option', (o) => o.length)) === 4, 'job list grows again');
+    await p.page.waitForTimeout(100);
+    assert.match(await p.page.textContent('#status') ?? '', /500 points of distill-s1/, 'the picked job stays');
     // 100k points per series: built in the page and posted there (the test's transfer is not timed)
     // (a string: tsx would wrap functions with helpers the page does not have)
     const timing = await p.page.evaluate(`(async () => {

@@ -16,7 +16,8 @@ import { getState, post, setUiState, start } from '../shared/ipc';
 
 interface Series extends SeriesData { smooth: number[]; smoother: Smoother }
 
-const ui = { job: '', smoothing: 0.6, logY: false, axis: 'step' as 'step' | 'epoch', ...(getState().ui as object | undefined) };
+/** `pinned`: the user picked the job; until then the chart follows the job the run is training. */
+const ui = { job: '', pinned: false, smoothing: 0.6, logY: false, axis: 'step' as 'step' | 'epoch', ...(getState().ui as object | undefined) };
 const series = new Map<string, Series>();
 const lrs = new Map<string, SeriesData>();
 let epochs: EpochPoint[] = [];
@@ -170,7 +171,8 @@ function jobSelect(): HTMLElement {
   for (const j of jobs()) sel.append(h('vscode-option', { value: j, selected: j === ui.job }, j));
   sel.addEventListener('change', () => {
     ui.job = (sel as unknown as { value: string }).value;
-    setUiState({ job: ui.job });
+    ui.pinned = true;
+    setUiState({ job: ui.job, pinned: true });
     buildCharts();
     updateStatus();
   });
@@ -247,11 +249,15 @@ function append(m: Extract<HostToWebview, { type: 'append' }>): void {
   if (!data) return;
   data.state = m.state;
   if (m.teacherAcc !== undefined) data.teacherAcc = m.teacherAcc;
+  const known = new Set(jobs());
   let fresh = false;
   for (const s of m.losses) fresh = addLoss(s) || fresh;
   for (const s of m.lr) addSeries(lrs, s);
   epochs.push(...m.epochs);
-  if (!ui.job || (fresh && !jobs().includes(ui.job))) ui.job = defaultJob();
+  // a job that starts training now is followed, unless the user picked one
+  const started = m.losses.map((s) => s.job).filter((j) => !known.has(j)).pop();
+  if (started && !ui.pinned) ui.job = started;
+  else if (!ui.job || (fresh && !jobs().includes(ui.job))) ui.job = defaultJob();
   if (fresh) {
     // a new job or term: the job list and the chart's series change
     const sel = document.getElementById('job');
