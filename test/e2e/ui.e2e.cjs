@@ -40,6 +40,12 @@ const runsOf = (name) => {
 };
 const runJson = (runDir) => JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
 
+/** What the dashboard's status line reports ("running · 1,234 points of distill-s1"). */
+const dashboardStatus = async (frame) => {
+  const m = /([\d,]+) points of (\S+)/.exec(await frame.locator('#status').innerText());
+  return m ? { points: Number(m[1].replace(/,/g, '')), job: m[2] } : { points: 0, job: '' };
+};
+
 const steps = [];
 async function step(name, body) {
   const s = Date.now();
@@ -120,7 +126,7 @@ async function step(name, body) {
     });
 
     let runDir;
-    await step('run it: status bar, tree and inline loss decorations update; the dashboard chart grows', async () => {
+    await step('run it: status bar, tree, the dashboard (every step) and inline loss decorations', async () => {
       await wb.focusEditor(EXP);
       await wb.command('Distill: Run Experiment');
       runDir = await waitFor('a run folder', () => runsOf('tiny-kd')[0]);
@@ -129,19 +135,14 @@ async function step(name, body) {
       log('status bar:', (await status.innerText()).trim());
       await wb.expand('tiny-kd');
       await wb.treeRow(/running/).waitFor();
+      await waitFor('the run completed', () => runJson(runDir).status === 'completed' || (runJson(runDir).status === 'failed' && assert.fail(runJson(runDir).error)), 180_000);
       await wb.focusEditor(EXP);
       await wb.command('Distill: Open Dashboard');
       const { frame } = wb.webview('Dashboard');
-      const points = async () => Number((/([\d,]+) points/.exec(await frame.locator('#status').innerText()) ?? ['', '0'])[1].replace(/,/g, ''));
       await frame.locator('#loss-chart canvas').first().waitFor({ timeout: 60_000 });
-      const first = await waitFor('chart points', async () => (await points()) || false);
-      assert.notEqual(runJson(runDir).status, 'completed', 'the dashboard opened while the run trains');
-      await wb.shot('running-dashboard');
-      const later = await waitFor('the chart grows', async () => { const n = await points(); return n > first && n; }, 90_000);
-      log(`dashboard: ${first} → ${later} points`);
-      await waitFor('the run completed', () => runJson(runDir).status === 'completed' || (runJson(runDir).status === 'failed' && assert.fail(runJson(runDir).error)), 180_000);
-      await page.waitForTimeout(1500);
-      assert.ok((await points()) >= later);
+      // every step of the job shown (logEvery 1): 4 epochs of 896 steps
+      const shown = await waitFor('chart points', async () => (await dashboardStatus(frame)).points || false);
+      assert.equal(shown, 4 * 896, 'the dashboard shows every logged step of the job');
       await wb.shot('dashboard-completed');
       // inline loss decorations after the knowledge entries in the experiment file
       await wb.focusEditor(EXP);
@@ -188,16 +189,49 @@ async function step(name, body) {
       await wb.shot('compression-report');
     });
 
-    await step('stop a second (long) run → cancelled and resumable', async () => {
+    await step('a second (long) run: the dashboard follows it live; stop → cancelled and resumable', async () => {
       await wb.openFile('long.distill.json');
       await wb.command('Distill: Run Experiment');
       const dir = await waitFor('the long run folder', () => runsOf('long')[0]);
       await page.locator('.statusbar-item', { hasText: /epoch \d+\/\d+ · loss/ }).waitFor({ timeout: 90_000 });
       await wb.showContainer(CONTAINER);
       await wb.expand(/^long/);
-      const running = wb.treeRow(/running/);
-      await running.waitFor();
+      // The run's row says "running" while the engine trains. Should it not show up, the error
+      // carries what the tree and run.json said, and the row is expanded again if it collapsed.
+      let seen = '';
+      await waitFor('a "running" row under long', async () => {
+        if (await wb.treeRow(/running/).isVisible()) return true;
+        const texts = (await wb.treeTexts()).map((t) => t.replace(/\s+/g, ' ')).join(' | ');
+        if (texts !== seen) log(`tree: ${texts} (run.json: ${runJson(dir).status})`);
+        seen = texts;
+        const longRow = wb.treeRow(/^long/);
+        if ((await longRow.getAttribute('aria-expanded').catch(() => null)) === 'false') await wb.expand(/^long/);
+        return false;
+      }, 60_000, 500).catch((e) => {
+        throw new Error(`${e.message}; tree: ${seen}; run.json: ${JSON.stringify(runJson(dir))}`);
+      });
       await wb.shot('long-running');
+      // the dashboard follows the run live: its chart grows while the engine trains
+      await wb.focusEditor('long.distill.json');
+      await wb.command('Distill: Open Dashboard');
+      const { frame } = wb.webview('Dashboard');
+      await frame.getByText(/Dashboard: long/).first().waitFor({ timeout: 60_000 });
+      await frame.locator('#loss-chart canvas').first().waitFor({ timeout: 60_000 });
+      let first = await waitFor('chart points', async () => (await dashboardStatus(frame)).points > 0 && dashboardStatus(frame));
+      await wb.shot('running-dashboard');
+      // the chart grows; when the run moves on to its next job, the dashboard follows it
+      const later = await waitFor('the chart grows', async () => {
+        const now = await dashboardStatus(frame);
+        if (now.job !== first.job) {
+          log(`dashboard: ${first.points} points of ${first.job}, now following ${now.job}`);
+          first = now;
+          return false;
+        }
+        return now.points > first.points && now;
+      }, 90_000);
+      log(`dashboard: ${first.points} → ${later.points} points of ${later.job}`);
+      assert.equal(runJson(dir).status, 'running');
+      await wb.showContainer(CONTAINER);
       await wb.treeContextMenu(/running/, 'Stop Run');
       await waitFor('the run cancelled', () => runJson(dir).status === 'cancelled', 60_000);
       const row = await waitFor('a cancelled run row', async () => { const r = wb.treeRow(/cancelled/); return (await r.isVisible()) && r; });

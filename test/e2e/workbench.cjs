@@ -51,6 +51,9 @@ class Workbench {
     await this.page.keyboard.press('Enter');
     await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
     await this.editorTab(name).waitFor();
+    // commands act on the active editor: wait until it is this file's, with the keyboard focus
+    await this.page.locator('.editor-group-container.active .tab.active', { hasText: name }).first().waitFor();
+    await this.page.locator('.editor-group-container.active .monaco-editor.focused').first().waitFor();
   }
 
   editorTab(name) {
@@ -89,8 +92,9 @@ class Workbench {
     await sidebarTitle.waitFor();
   }
 
+  /** The first visible row of the sidebar's trees with this text (hidden views keep their rows in the DOM). */
   treeRow(text) {
-    return this.page.locator('.part.sidebar .monaco-list-row[role="treeitem"]', { hasText: text }).first();
+    return this.page.locator('.part.sidebar .monaco-list-row[role="treeitem"]:visible', { hasText: text }).first();
   }
 
   /** Expands a collapsed tree row (an experiment shows its runs). */
