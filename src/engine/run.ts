@@ -182,7 +182,17 @@ class RunSession {
     return modelLabel(this.config, model);
   }
 
+  /** Runs the remaining jobs and the report; the fixed teachers are released however it ends. */
   async execute(): Promise<'completed' | 'cancelled'> {
+    try {
+      return await this.executeJobs();
+    } finally {
+      for (const t of this.teachers.values()) t.model.dispose();
+      this.teachers.clear();
+    }
+  }
+
+  private async executeJobs(): Promise<'completed' | 'cancelled'> {
     const { config } = this;
     this.log('loading data');
     this.data = prepareData(config.data, this.baseDir);
@@ -212,7 +222,6 @@ class RunSession {
     this.log(`int8 student: ${report.quantized.bytes} bytes (${report.quantized.compression.toFixed(2)}× smaller), test accuracy ` +
       `${(report.quantized.testAcc * 100).toFixed(2)}% (float ${(report.quantized.floatTestAcc * 100).toFixed(2)}%)`);
     fs.writeFileSync(path.join(this.runDir, 'report.json'), JSON.stringify(report, null, 2));
-    for (const t of this.teachers.values()) t.model.dispose();
     return 'completed';
   }
 
@@ -254,7 +263,7 @@ class RunSession {
     const hitLogits = cachedTeacherLogits(key);
     const disk = key && t0 && 'model' in t0 ? this.teacherOutputsOnDisk(path.resolve(this.baseDir, t0.model), inputShape, outputWidth(model)) : undefined;
     const fromDisk = hitLogits ? undefined : disk?.read();
-    if (fromDisk) this.log(`teacher outputs read from ${path.relative(this.baseDir, disk!.file)} (saved by run ${fromDisk.run}): the teacher does not run`);
+    if (fromDisk) this.log(`teacher outputs read from ${path.relative(this.baseDir, disk!.file)} (saved by run ${fromDisk.run}): no pass of the teacher over the data`);
     else {
       this.log(`${hitLogits ? 'reusing the cached' : 'caching the'} outputs of ${source === 'teacher' ? 'the teacher' : source}` +
         (!hitLogits && this.teacherThread ? ' (evaluation splits now; the training split during the first epoch that needs it, in the teacher thread)' : ''));

@@ -74,6 +74,22 @@ test('a run leaves no tensors behind', async () => {
   assert.equal(tf.memory().numTensors, before);
 });
 
+test('a run stopped mid-way, or failing, leaves no tensors behind either (the fixed teacher included)', async () => {
+  const dir = tempDir();
+  const file = writeExperiment(dir, syntheticExperiment({ baseline: false }));
+  await runExperiment({ experiment: file });
+  const before = tf.memory().numTensors;
+  let epochs = 0;
+  const stopped = await runExperiment({ experiment: file, emit: (m) => { if (m.type === 'epoch' && m.job === 'distill-s1') epochs++; }, shouldStop: () => epochs > 0 });
+  assert.equal(stopped.status, 'cancelled', stopped.error);
+  assert.equal(tf.memory().numTensors, before, 'after a stop');
+  // a failure after the teacher is loaded: a NaN loss in the distillation job
+  const bad = writeExperiment(dir, syntheticExperiment({ baseline: false, training: { epochs: 1, batchSize: 32, optimizer: { kind: 'sgd', learningRate: 1e30 } } }), 'bad.distill.json');
+  const failed = await runExperiment({ experiment: bad });
+  assert.equal(failed.status, 'failed');
+  assert.equal(tf.memory().numTensors, before, 'after a failure');
+});
+
 test('a NaN loss stops the run at that step, names the term, keeps earlier checkpoints and metrics', async () => {
   const dir = tempDir();
   const file = writeExperiment(dir, syntheticExperiment({

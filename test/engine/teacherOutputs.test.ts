@@ -59,7 +59,7 @@ const cacheDir = (dir: string) => path.join(dir, '.distill', 'runs', '.cache', '
 const entries = (dir: string) => (fs.existsSync(cacheDir(dir)) ? fs.readdirSync(cacheDir(dir)).sort() : []);
 const losses = (runDir: string) => metricLines(runDir).filter((l) => l.type === 'step' && l.job === 'distill-s1').map((l) => l.losses);
 const saved = (logs: string[]) => logs.some((l) => /^teacher outputs saved to \.distill\/runs\/\.cache\/teacher-outputs\/[0-9a-f]{24}\.json/.test(l));
-const read = (logs: string[]) => logs.some((l) => /^teacher outputs read from \.distill\/runs\/\.cache\/teacher-outputs\/[0-9a-f]{24}\.json \(saved by run [\d-]+\): the teacher does not run$/.test(l));
+const read = (logs: string[]) => logs.some((l) => /^teacher outputs read from \.distill\/runs\/\.cache\/teacher-outputs\/[0-9a-f]{24}\.json \(saved by run [\d-]+\): no pass of the teacher over the data$/.test(l));
 
 test('the first run saves the teacher outputs; a later run reads them and trains the same; the entry is never rewritten', async () => {
   const dir = tempDir();
