@@ -6,10 +6,10 @@
  * kernel; float32 addition is commutative, so the result is the same bit for bit.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { KernelConfig, KernelFunc, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelConfig, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
 import type { WasmHeapBackend } from './simd';
 import { heapOffset, simdKernels } from './simd';
-import { input, markOurs, stockKernel, WASM } from './util';
+import { input, replacingConfig, runStock } from './util';
 
 export const KERNEL = 'Add';
 
@@ -37,11 +37,9 @@ export function add(args: Args): TensorInfo {
       return out;
     }
   }
-  const stock = stockKernel(KERNEL);
-  if (!stock) throw new Error(`stock wasm ${KERNEL} kernel is missing`);
-  return (stock.kernelFunc as KernelFunc)(args as Parameters<KernelFunc>[0]) as TensorInfo;
+  return runStock(KERNEL, args);
 }
 
 export function addConfig(): KernelConfig {
-  return markOurs({ kernelName: KERNEL, backendName: WASM, kernelFunc: add as unknown as KernelFunc, setupFunc: stockKernel(KERNEL)?.setupFunc });
+  return replacingConfig(KERNEL, add);
 }

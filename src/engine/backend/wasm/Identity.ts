@@ -7,16 +7,14 @@
  */
 import type { KernelConfig, KernelFunc, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
 import type { WasmBackendLike } from './util';
-import { input, markOurs, stockKernel, WASM } from './util';
+import { input, markOurs, runStock, WASM } from './util';
 
 export const KERNEL = 'Identity';
 
 export function identity(args: { inputs: NamedTensorInfoMap; backend: unknown }): TensorInfo {
   const x = input(KERNEL, args.inputs, 'x');
   if (x.dtype === 'string' || x.dtype === 'complex64') {
-    const stock = stockKernel(KERNEL);
-    if (!stock) throw new Error(`stock wasm ${KERNEL} kernel is missing`);
-    return (stock.kernelFunc as KernelFunc)(args as Parameters<KernelFunc>[0]) as TensorInfo;
+    return runStock(KERNEL, args);
   }
   (args.backend as WasmBackendLike).incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };

@@ -5,10 +5,10 @@
  * backend: each output's gradient goes to the first maximum of its window; padding never wins.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
 import type { WasmHeapBackend } from './simd';
 import { heapOffset, simdKernels } from './simd';
-import { assertFloat32, input, markOurs, stockKernel, WASM } from './util';
+import { assertFloat32, input, replacingConfig, runStock } from './util';
 
 export const KERNEL = 'MaxPoolGrad';
 
@@ -23,9 +23,7 @@ export function maxPoolGrad(args: Args): TensorInfo {
   };
   const k = simdKernels(args.backend);
   if (!k || x.dtype !== 'float32' || dy.dtype !== 'float32' || x.shape.length !== 4) {
-    const stock = stockKernel(KERNEL);
-    if (!stock) throw new Error(`stock wasm ${KERNEL} kernel is missing`);
-    return (stock.kernelFunc as KernelFunc)(args as Parameters<KernelFunc>[0]) as TensorInfo;
+    return runStock(KERNEL, args);
   }
   assertFloat32(KERNEL, x, dy);
   const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
@@ -40,5 +38,5 @@ export function maxPoolGrad(args: Args): TensorInfo {
 }
 
 export function maxPoolGradConfig(): KernelConfig {
-  return markOurs({ kernelName: KERNEL, backendName: WASM, kernelFunc: maxPoolGrad as unknown as KernelFunc, setupFunc: stockKernel(KERNEL)?.setupFunc });
+  return replacingConfig(KERNEL, maxPoolGrad);
 }

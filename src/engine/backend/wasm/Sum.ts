@@ -6,10 +6,10 @@
  * rounding grows with the number of blocks, not rows. Other reductions go to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
 import type { WasmHeapBackend } from './simd';
 import { heapOffset, simdKernels } from './simd';
-import { input, markOurs, stockKernel, WASM } from './util';
+import { input, replacingConfig, runStock } from './util';
 
 export const KERNEL = 'Sum';
 
@@ -35,11 +35,9 @@ export function sum(args: Args): TensorInfo {
     k.sumRows(heapOffset(be, x), heapOffset(be, out), rows, tf.util.sizeFromShape(rest));
     return out;
   }
-  const stock = stockKernel(KERNEL);
-  if (!stock) throw new Error(`stock wasm ${KERNEL} kernel is missing`);
-  return (stock.kernelFunc as KernelFunc)(args as Parameters<KernelFunc>[0]) as TensorInfo;
+  return runStock(KERNEL, args);
 }
 
 export function sumConfig(): KernelConfig {
-  return markOurs({ kernelName: KERNEL, backendName: WASM, kernelFunc: sum as unknown as KernelFunc, setupFunc: stockKernel(KERNEL)?.setupFunc });
+  return replacingConfig(KERNEL, sum);
 }

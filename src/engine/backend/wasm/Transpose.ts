@@ -5,9 +5,9 @@
  * transpose and most layout changes — the SIMD kernel (simd/kernels.wat) moves 4×4 blocks instead.
  * Other permutations and dtypes go to the stock kernel.
  */
-import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
 import { fastTranspose } from './simd';
-import { input, markOurs, stockKernel, WASM } from './util';
+import { input, replacingConfig, runStock } from './util';
 
 export const KERNEL = 'Transpose';
 
@@ -18,11 +18,9 @@ export function transpose(args: Args): TensorInfo {
   const perm = ((args.attrs ?? {}) as { perm?: number[] }).perm ?? x.shape.map((_, i) => x.shape.length - 1 - i);
   const fast = fastTranspose(args.backend, x, perm);
   if (fast) return fast;
-  const stock = stockKernel(KERNEL);
-  if (!stock) throw new Error(`stock wasm ${KERNEL} kernel is missing`);
-  return (stock.kernelFunc as KernelFunc)(args as Parameters<KernelFunc>[0]) as TensorInfo;
+  return runStock(KERNEL, args);
 }
 
 export function transposeConfig(): KernelConfig {
-  return markOurs({ kernelName: KERNEL, backendName: WASM, kernelFunc: transpose as unknown as KernelFunc, setupFunc: stockKernel(KERNEL)?.setupFunc });
+  return replacingConfig(KERNEL, transpose);
 }

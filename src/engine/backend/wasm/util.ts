@@ -48,6 +48,21 @@ export function isOurs(cfg: KernelConfig | undefined): boolean {
   return Boolean(cfg) && (cfg as unknown as Record<symbol, boolean>)[OURS] === true;
 }
 
+/** Runs the stock wasm kernel `name` on the caller's arguments (the cases our kernel leaves to it). */
+export function runStock(name: string, args: { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap }): TensorInfo {
+  const stock = stockKernel(name);
+  if (!stock) throw new Error(`stock wasm ${name} kernel is missing`);
+  return (stock.kernelFunc as KernelFunc)(args as Parameters<KernelFunc>[0]) as TensorInfo;
+}
+
+/**
+ * The config of our kernel `fn` replacing the stock kernel `name` (marked as ours; the stock
+ * setup, which the fallback to the stock kernel needs, is kept).
+ */
+export function replacingConfig(name: string, fn: (args: never) => TensorInfo | TensorInfo[]): KernelConfig {
+  return markOurs({ kernelName: name, backendName: WASM, kernelFunc: fn as unknown as KernelFunc, setupFunc: stockKernel(name)?.setupFunc });
+}
+
 /**
  * A kernel invocation context: calls stock kernels and remembers which results it owns, so that
  * `finish(out)` (or `dispose()` on error) releases every intermediate except the result.
