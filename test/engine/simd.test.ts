@@ -404,3 +404,24 @@ test('ReLU gradient (DistillReluGrad) is bit for bit tfjs’s dy·step(x): NaN, 
   assert.ok(same(ours, formula), `wasm gradient ${show(ours)} vs formula ${show(formula)}`);
   assert.ok(same(ours, cpu), 'wasm gradient vs cpu');
 });
+
+test('second derivatives through ReLU (DistillReluGrad has its own gradient) equal the cpu backend’s', async () => {
+  // f(y) = Σ relu(y)·y, f′(y) = step(y)·y + relu(y); d/dx Σ w·f′(x) = 2·w·step(x) away from 0
+  const xv = Float32Array.from(data(40, 8));
+  const wv = Float32Array.from(data(40, 9));
+  const second = async (backend: string) => {
+    await tf.setBackend(backend);
+    const x = tf.tensor(xv);
+    const w = tf.tensor(wv);
+    const fPrime = (t: tf.Tensor) => tf.grad((y: tf.Tensor) => tf.sum(tf.mul(tf.relu(y), y)))(t);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fPrime(t), w)))(x);
+    const out = Array.from(g.dataSync());
+    tf.dispose([x, w, g]);
+    return out;
+  };
+  const ours = await second('wasm');
+  const cpu = await second('cpu');
+  await tf.setBackend('wasm');
+  assert.deepEqual(ours, cpu);
+  assert.deepEqual(ours, Array.from(xv, (x, i) => (x > 0 ? Math.fround(2 * wv[i]) : 0)));
+});

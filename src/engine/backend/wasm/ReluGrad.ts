@@ -37,21 +37,28 @@ export function reluGradConfig(): KernelConfig {
 
 let gradientRegistered = false;
 
-/** Re-registers Relu's gradient to use DistillReluGrad where the backend has it (idempotent). */
+/** dy·step(x): with DistillReluGrad where the active backend has it, else tfjs's own formula. */
+function reluBackward(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  return tf.getKernel(KERNEL, tf.getBackend()) && dy.dtype === 'float32' && x.dtype === 'float32' && simdKernels(tf.backend())
+    ? tf.engine().runKernel(KERNEL, { dy, x }) as tf.Tensor
+    : tf.mul(dy, tf.cast(tf.step(x), 'float32'));
+}
+
+/**
+ * Re-registers Relu's gradient to use DistillReluGrad where the backend has it (idempotent), and
+ * gives DistillReluGrad its own gradient (second derivatives: linear in dy, and step(x) has none).
+ */
 export function registerReluGradient(): void {
   if (gradientRegistered) return;
   gradientRegistered = true;
   tf.registerGradient({
     kernelName: 'Relu',
     inputsToSave: ['x'],
-    gradFunc: (dy, saved) => {
-      const [x] = saved;
-      const g = dy as tf.Tensor;
-      return {
-        x: () => tf.getKernel(KERNEL, tf.getBackend()) && g.dtype === 'float32' && x.dtype === 'float32' && simdKernels(tf.backend())
-          ? tf.engine().runKernel(KERNEL, { dy: g, x }) as tf.Tensor
-          : tf.mul(g, tf.cast(tf.step(x), 'float32')),
-      };
-    },
+    gradFunc: (dy, saved) => ({ x: () => reluBackward(dy as tf.Tensor, saved[0]) }),
+  });
+  tf.registerGradient({
+    kernelName: KERNEL,
+    inputsToSave: ['x'],
+    gradFunc: (ddx, saved) => ({ dy: () => reluBackward(ddx as tf.Tensor, saved[0]), x: () => tf.zerosLike(saved[0]) }),
   });
 }
