@@ -2,7 +2,8 @@
  * A pre-trained teacher's outputs kept on disk beside the runs (models/teacherDiskCache.ts): the
  * first run saves them once complete; a later run with the same teacher file and data reads them
  * and trains exactly as if it had run the teacher; a changed teacher or changed data misses; a
- * damaged entry is ignored, recomputed and left as it is; teacherCacheMB 0 keeps nothing.
+ * damaged entry is ignored, recomputed and left as it is; teacherCacheMB 0 keeps nothing; the data
+ * fingerprint sees labels, sampled values, sizes and normalisation.
  *
  *   node --import tsx --test test/engine/teacherOutputs.test.ts
  */
@@ -12,7 +13,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
+import type { PreparedData } from '../../src/engine/data';
 import { saveLayersModel } from '../../src/engine/models/fileIO';
+import { dataFingerprint } from '../../src/engine/models/teacherDiskCache';
 import { runExperiment } from '../../src/engine/run';
 import { metricLines, syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 
@@ -127,4 +130,22 @@ test('a changed teacher or changed data misses; a damaged entry is ignored and l
   const none = await run(off, experiment({ teacherCacheMB: 0 }));
   assert.ok(!saved(none.logs) && !read(none.logs), none.logs.join('\n'));
   assert.deepEqual(entries(off), []);
+});
+
+test('the data fingerprint changes with a label, a sampled input value, a size or the normalisation', () => {
+  const split = (n: number, shift = 0) => ({
+    name: 's', x: Float32Array.from({ length: n * 3 }, (_, i) => i * 0.5 + shift), y: Int32Array.from({ length: n }, (_, i) => i % 4), shape: [3], size: n,
+  });
+  const prepared = (train = split(10), test = split(4)) =>
+    ({ train, test, numClasses: 4, shape: [3], normalization: { kind: 'none' } }) as unknown as PreparedData;
+  const base = dataFingerprint(prepared());
+  assert.equal(dataFingerprint(prepared()), base, 'the same data, the same fingerprint');
+  const label = split(10);
+  label.y[3] = 0;
+  assert.notEqual(dataFingerprint(prepared(label)), base, 'a label');
+  const value = split(10);
+  value.x[14] += 1;
+  assert.notEqual(dataFingerprint(prepared(value)), base, 'an input value (every 7th is read)');
+  assert.notEqual(dataFingerprint(prepared(split(11))), base, 'a size');
+  assert.notEqual(dataFingerprint(prepared(split(10, 0.25), split(4, 0.25))), base, 'normalised differently');
 });

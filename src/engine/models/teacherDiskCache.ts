@@ -63,9 +63,17 @@ export function dataFingerprint(d: PreparedData): string {
     }
     h.update(`${s.size}:`);
     h.update(new Uint8Array(s.y.buffer, s.y.byteOffset, s.y.byteLength));
-    const sample = new Float32Array(Math.ceil(s.x.length / 7));
-    for (let i = 0, k = 0; i < s.x.length; i += 7, k++) sample[k] = s.x[i];
-    h.update(new Uint8Array(sample.buffer));
+    // every 7th value, 64 Ki values at a time
+    const chunk = new Float32Array(1 << 16);
+    let k = 0;
+    for (let i = 0; i < s.x.length; i += 7) {
+      chunk[k++] = s.x[i];
+      if (k === chunk.length) {
+        h.update(new Uint8Array(chunk.buffer));
+        k = 0;
+      }
+    }
+    h.update(new Uint8Array(chunk.buffer, 0, k * 4));
   }
   return h.digest('hex');
 }
