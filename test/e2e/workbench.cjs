@@ -101,10 +101,8 @@ class Workbench {
   async expand(text) {
     const row = this.treeRow(text);
     await row.waitFor();
-    if ((await row.getAttribute('aria-expanded')) === 'false') {
-      await row.click({ position: { x: 30, y: 10 } });
-      if ((await row.getAttribute('aria-expanded')) === 'false') await this.page.keyboard.press('ArrowRight');
-    }
+    // the twistie: a click on the row runs the item's command (opening the experiment) instead
+    if ((await row.getAttribute('aria-expanded')) === 'false') await row.locator('.monaco-tl-twistie').click();
     await this.page.locator('.part.sidebar .monaco-list-row[role="treeitem"][aria-expanded="true"]', { hasText: text }).first().waitFor();
   }
 
