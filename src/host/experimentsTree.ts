@@ -103,7 +103,9 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
 
 function experimentItem(node: ExperimentNode, runCount: number): vscode.TreeItem {
   const { exp } = node;
-  const item = new vscode.TreeItem(exp.name, runCount > 0 ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
+  // Always Expanded, runs or not: VS Code keeps an item's first state ("user state wins"), so an
+  // experiment shown Collapsed while it had no runs would hide its first run when it starts.
+  const item = new vscode.TreeItem(exp.name, vscode.TreeItemCollapsibleState.Expanded);
   item.id = `exp:${exp.file}`;
   item.resourceUri = exp.uri;
   const rel = vscode.workspace.asRelativePath(exp.uri, false);
