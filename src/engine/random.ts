@@ -6,18 +6,11 @@
 
 /** mulberry32: a small, fast, well-distributed 32-bit PRNG; returns values in [0, 1). */
 export function mulberry32(seed: number): () => number {
-  let a = (seed >>> 0) ^ 0x9e3779b9;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return new RandomStream(seed).next;
 }
 
 /**
- * The values of `mulberry32(seed)` as a stream that knows its position and can jump: its state moves
+ * mulberry32's values as a stream that knows its position and can jump: its state moves
  * by the same constant at every draw, so the state `k` draws on is computed without drawing. The
  * training loop uses it to build the next step's batch (whose augmentation draws) before the
  * current step's dropout draws, with exactly the values the usual order would give.
