@@ -261,7 +261,8 @@ class RunSession {
     const t0 = this.config.teacher;
     const key = source === 'teacher' && t0 && 'model' in t0 && !t0.train ? teacherKey(t0.model, this.config.data, this.baseDir) : undefined;
     const hitLogits = cachedTeacherLogits(key);
-    const disk = key && t0 && 'model' in t0 ? this.teacherOutputsOnDisk(path.resolve(this.baseDir, t0.model), inputShape, outputWidth(model)) : undefined;
+    const classes = outputWidth(model);
+    const disk = key && t0 && 'model' in t0 ? this.teacherOutputsOnDisk(path.resolve(this.baseDir, t0.model), inputShape, classes) : undefined;
     const fromDisk = hitLogits ? undefined : disk?.read();
     if (fromDisk) this.log(`teacher outputs read from ${path.relative(this.baseDir, disk!.file)} (saved by run ${fromDisk.run}): no pass of the teacher over the data`);
     else {
@@ -270,7 +271,7 @@ class RunSession {
     }
     const logits = hitLogits ?? fromDisk?.logits ?? await this.predictSplits(model, inputShape, source);
     cacheTeacherLogits(key, logits);
-    const ev = evaluateLogits(logits.test, d.test.y, outputWidth(model));
+    const ev = evaluateLogits(logits.test, d.test.y, classes);
     this.log(`${source === 'teacher' ? 'teacher' : source}: test accuracy ${(ev.acc * 100).toFixed(2)}% (${ev.errors} errors)`);
     const t = { model, inputShape, logits };
     this.teachers.set(source, t);

@@ -139,6 +139,8 @@ function writeOnce(target: string, bytes: Uint8Array): boolean {
  */
 export function writeTeacherOutputs(dir: string, key: string, logits: TeacherLogits, classes: number, meta: { teacher: string; backend: string; run: string }): string | undefined {
   if (logits.trainMissing) throw new Error('internal: teacher outputs saved before the training split is complete');
+  const headerFile = path.join(dir, `${key}.json`);
+  if (fs.existsSync(headerFile)) return undefined; // already there (a run of this process may have read or saved it)
   fs.mkdirSync(dir, { recursive: true });
   const rows = rowsOf(logits, classes);
   const all = new Float32Array((rows.train + rows.validation + rows.test) * classes);
@@ -147,6 +149,5 @@ export function writeTeacherOutputs(dir: string, key: string, logits: TeacherLog
   all.set(logits.test, logits.train.length + (logits.validation?.length ?? 0));
   writeOnce(path.join(dir, `${key}.f32`), new Uint8Array(all.buffer));
   const header: TeacherOutputsHeader = { format: FORMAT, key, ...meta, classes, rows, createdAt: new Date().toISOString() };
-  const headerFile = path.join(dir, `${key}.json`);
   return writeOnce(headerFile, Buffer.from(JSON.stringify(header, null, 2))) ? headerFile : undefined;
 }
