@@ -18,6 +18,7 @@ import { RunManager } from './host/runManager';
 import { offerInterruptedRuns, watchRunOutcomes } from './host/runNotifications';
 import { readSettings } from './host/settings';
 import { RunStatusBar } from './host/statusBar';
+import { EngineGate } from './host/trust';
 
 /** What activate() returns: the parts tests (and other extensions) can observe. */
 export interface DistillApi {
@@ -35,19 +36,20 @@ export function activate(context: vscode.ExtensionContext): DistillApi {
   const t0 = performance.now();
   const log = vscode.window.createOutputChannel('Distill Studio', { log: true });
   const index = new ExperimentIndex();
-  const runs = new RunManager({ workerPath: context.asAbsolutePath('dist/worker.js'), log, settings: () => readSettings() });
+  const gate = new EngineGate();
+  const runs = new RunManager({ workerPath: context.asAbsolutePath('dist/worker.js'), log, settings: () => readSettings(), gate });
   const tree = new ExperimentsTree(index, runs);
   const view = vscode.window.createTreeView<TreeNode>('distill.experiments', { treeDataProvider: tree, canSelectMany: true, showCollapseAll: true });
   tree.view = view;
-  const probe = new ProbeClient(context.asAbsolutePath('dist/worker.js'), log, () => readSettings().backend);
-  const panels = new WebviewPanels({ extensionUri: context.extensionUri, probe, log });
-  const diagnostics = new ExperimentDiagnostics(index, cliEngineCheck(context.asAbsolutePath('dist/cli.js')));
-  const host: Host = { context, log, index, runs, tree, panels, diagnostics };
+  const probe = new ProbeClient(context.asAbsolutePath('dist/worker.js'), log, () => readSettings().backend, gate);
+  const panels = new WebviewPanels({ extensionUri: context.extensionUri, probe, log, gate });
+  const diagnostics = new ExperimentDiagnostics(index, gate, cliEngineCheck(context.asAbsolutePath('dist/cli.js'), gate));
+  const host: Host = { context, log, index, runs, tree, panels, diagnostics, gate };
   const statusBar = new RunStatusBar(runs);
   const charts = new InlineLossCharts(index, runs);
   const codeLens = new DistillCodeLens(index);
   context.subscriptions.push(
-    log, index, runs, tree, view, probe, panels, diagnostics, statusBar, charts, codeLens,
+    log, gate, index, runs, tree, view, probe, panels, diagnostics, statusBar, charts, codeLens,
     vscode.languages.registerCodeLensProvider(CODELENS_SELECTOR, codeLens),
     watchRunOutcomes(host),
   );

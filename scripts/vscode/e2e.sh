@@ -2,6 +2,8 @@
 # `npm run test:e2e`: UI tests in the real workbench (test/e2e/ui.e2e.cjs): code-server 4.100.3 with the
 # extension loaded from source, driven by Debian's chromium; screenshots of each step in test-output/e2e/.
 # install if missing -> build -> start (the test writes its workspace first) -> run -> stop.
+# usage: e2e.sh [test file]   (default test/e2e/ui.e2e.cjs; scripts/vscode/e2e-trust.sh runs the
+# Restricted Mode test with workspace trust on)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -16,6 +18,7 @@ mkdir -p "$WS"                         # ui.e2e.cjs rebuilds it before the workb
 trap '"$HERE/stop.sh"' EXIT
 export XDG_CONFIG_HOME="$STATE/xdg/browser"
 rc=0
-node test/e2e/ui.e2e.cjs "http://127.0.0.1:$PORT" "$WS" "$ROOT" || rc=$?
-awk -v a="$T0" -v b="$(date +%s.%N)" -v rc="$rc" 'BEGIN { printf "test:e2e total %.1f s, rc=%s\n", b - a, rc }'
+TEST=${1:-test/e2e/ui.e2e.cjs}
+node "$TEST" "http://127.0.0.1:$PORT" "$WS" "$ROOT" || rc=$?
+awk -v a="$T0" -v b="$(date +%s.%N)" -v rc="$rc" -v t="$(basename "$TEST")" 'BEGIN { printf "test:e2e (%s) total %.1f s, rc=%s\n", t, b - a, rc }'
 exit $rc

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts code-server on 127.0.0.1:$PORT with isolated state ($STATE, wiped) and the workspace $WS;
-# waits until it serves the workbench. env: E2E_HOME (install prefix), STATE, PORT, WS
+# waits until it serves the workbench. env: E2E_HOME (install prefix), STATE, PORT, WS;
+# TRUST=1: workspace trust stays on (the folder opens untrusted unless the user trusts it), as a
+# user's VS Code has it; by default the test workbenches turn it off.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 E2E_HOME=${E2E_HOME:-$ROOT/.e2e/vscode}
@@ -17,7 +19,7 @@ printf 'bind-addr: 127.0.0.1:%s\nauth: none\ncert: false\n' "$PORT" > "$STATE/co
 cat > "$STATE/user/User/settings.json" <<'JSON'
 {
   "workbench.startupEditor": "none",
-  "security.workspace.trust.enabled": false,
+  "security.workspace.trust.enabled": __TRUST__,
   "telemetry.telemetryLevel": "off",
   "workbench.tips.enabled": false,
   "extensions.ignoreRecommendations": true,
@@ -28,6 +30,8 @@ cat > "$STATE/user/User/settings.json" <<'JSON'
   "workbench.welcomePage.walkthroughs.openOnInstall": false
 }
 JSON
+if [ "${TRUST:-}" = 1 ]; then TRUST_FLAG=(); sed -i 's/__TRUST__/true/' "$STATE/user/User/settings.json"
+else TRUST_FLAG=(--disable-workspace-trust); sed -i 's/__TRUST__/false/' "$STATE/user/User/settings.json"; fi
 # INSTALL_VSIX: install a packaged extension first (npm run test:package)
 if [ -n "${INSTALL_VSIX:-}" ]; then
   "$CS" --config "$STATE/config.yaml" --user-data-dir "$STATE/user" --extensions-dir "$STATE/extensions" \
@@ -37,7 +41,7 @@ fi
 # setsid: its own process group, so stop.sh can signal the wrapper, the server, the extension hosts and the watchers
 setsid "$CS" --config "$STATE/config.yaml" --user-data-dir "$STATE/user" --extensions-dir "$STATE/extensions" \
   --auth none --bind-addr "127.0.0.1:$PORT" \
-  --disable-telemetry --disable-update-check --disable-workspace-trust --disable-getting-started-override \
+  --disable-telemetry --disable-update-check "${TRUST_FLAG[@]}" --disable-getting-started-override \
   "$WS" > "$STATE/code-server.log" 2>&1 < /dev/null &
 echo $! > "$STATE/code-server.pid"
 for i in $(seq 1 120); do

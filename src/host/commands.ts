@@ -1,7 +1,9 @@
 /**
  * The one command registry. Every command in package.json is registered here, always: when a
  * command cannot act (no experiment, no run, untrusted workspace, feature not there yet) it says
- * so in a message instead of failing with "command not found".
+ * so in a message instead of failing with "command not found". Workspace trust is not asked here
+ * but by the engine gate (src/host/trust.ts) that every engine start goes through; its refusal is
+ * shown with a button that opens the trust dialog.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -16,21 +18,11 @@ import type { RunView } from './runData';
 import { BACKENDS, readSettings } from './settings';
 import { pickExperiment, pickRun, pickRuns } from './targets';
 import type { RunTarget } from './targets';
+import { EngineGate, isRestrictedModeError } from './trust';
 
 type Command = (...args: unknown[]) => unknown;
 
 const info = (msg: string) => void vscode.window.showInformationMessage(`Distill: ${msg}`);
-
-function requireTrust(action: string): boolean {
-  if (vscode.workspace.isTrusted) return true;
-  void vscode.window.showWarningMessage(
-    `Distill: ${action} runs the workspace's model code, so it needs a trusted workspace. Browsing runs works in Restricted Mode.`,
-    'Manage Workspace Trust',
-  ).then((choice) => {
-    if (choice) void vscode.commands.executeCommand('workbench.trust.manage');
-  });
-  return false;
-}
 
 const RESUMABLE = (v: RunView) => v.state === 'failed' || v.state === 'cancelled' || v.state === 'interrupted';
 
@@ -47,7 +39,7 @@ export function createCommands(host: Host): Record<string, Command> {
     newExperiment: (arg?: unknown) => newExperiment(arg),
 
     runExperiment: async (arg?: unknown) => {
-      if (!requireTrust('Running an experiment')) return undefined;
+      host.gate.require('run'); // refused with the reason and a trust button (registerCommands)
       const exp = await pickExperiment(host, arg, 'Pick the experiment to run');
       if (!exp) return undefined;
       const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === exp.file);
@@ -78,7 +70,7 @@ export function createCommands(host: Host): Record<string, Command> {
     },
 
     resumeRun: async (arg?: unknown) => {
-      if (!requireTrust('Resuming a run')) return undefined;
+      host.gate.require('resume');
       const target = await pickRun(host, arg, { placeHolder: 'Pick the run to resume', none: 'no stopped, failed or interrupted run to resume', filter: RESUMABLE, latest: true });
       if (!target) return undefined;
       if (runs.isBusy(target.runDir)) return info(`run ${target.view.run.id} is already going.`);
@@ -206,6 +198,11 @@ export function registerCommands(host: Host): string[] {
       try {
         return await fn(...args);
       } catch (e) {
+        if (isRestrictedModeError(e)) {
+          host.log.info(`${id}: ${e.message}`);
+          EngineGate.explain(e);
+          return undefined;
+        }
         host.log.error(`${id} failed: ${(e as Error).stack ?? String(e)}`);
         void vscode.window.showErrorMessage(`Distill: ${(e as Error).message}`, 'Show Log').then((c) => c && host.log.show(true));
         return undefined;

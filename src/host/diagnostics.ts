@@ -5,7 +5,9 @@
  * On open and save (in a trusted workspace, with no validator error) the engine checks the file
  * against its data and models in a separate process (`distill check --json`): unknown layer names
  * with the closest ones, pairs that cannot be matched, heads on missing layers, shapes that do not
- * fit. Those problems stay until the text changes, and come back at the next save.
+ * fit. Those problems stay until the text changes, and come back at the next save. The engine
+ * check loads the workspace's model code, so it goes through the trust gate: in Restricted Mode
+ * only the validator runs, and the engine check follows as soon as trust is granted.
  */
 import * as cp from 'child_process';
 import * as vscode from 'vscode';
@@ -13,6 +15,7 @@ import { checkFiles, formatPath, hasErrors, loadExperiment, parseExperimentText 
 import type { ConfigError } from '../config/types';
 import type { ExperimentIndex } from './experiments';
 import { isExperimentFile } from './experiments';
+import type { EngineGate } from './trust';
 
 const DEBOUNCE_MS = 300;
 
@@ -24,7 +27,10 @@ export class ExperimentDiagnostics implements vscode.Disposable {
   private readonly engine = new Map<string, { version: number; diagnostics: vscode.Diagnostic[] }>();
   private readonly inFlight = new Map<string, AbortController>();
 
-  constructor(private readonly index: ExperimentIndex, private readonly engineCheck?: EngineCheck) {
+  constructor(private readonly index: ExperimentIndex, private readonly gate: EngineGate, private readonly engineCheck?: EngineCheck) {
+    gate.onDidGrant(() => {
+      for (const d of vscode.workspace.textDocuments) this.checkDocument(d, true);
+    }, this, this.disposables);
     vscode.workspace.onDidOpenTextDocument((d) => this.checkDocument(d, true), this, this.disposables);
     vscode.workspace.onDidChangeTextDocument((e) => this.schedule(e.document), this, this.disposables);
     vscode.workspace.onDidSaveTextDocument((d) => this.checkDocument(d, true), this, this.disposables);
@@ -57,7 +63,7 @@ export class ExperimentDiagnostics implements vscode.Disposable {
     this.collection.set(doc.uri, [...diags, ...engineDiags]);
     this.index.updateFromText(file, text);
     const clean = !errors.some((e) => e.severity === 'error');
-    if (withEngine && clean && !doc.isDirty && this.engineCheck && vscode.workspace.isTrusted) void this.runEngineCheck(doc, diags);
+    if (withEngine && clean && !doc.isDirty && this.engineCheck && this.gate.trusted) void this.runEngineCheck(doc, diags);
     return diags;
   }
 
@@ -118,10 +124,11 @@ export class ExperimentDiagnostics implements vscode.Disposable {
 export type EngineCheck = (file: string, signal: AbortSignal) => Promise<ConfigError[]>;
 
 /** The engine check through the bundled CLI, `distill check <file> --json`, in a child process. */
-export function cliEngineCheck(cliPath: string): EngineCheck {
+export function cliEngineCheck(cliPath: string, gate: EngineGate): EngineCheck {
   return (file, signal) => new Promise((resolve, reject) => {
+    const env = gate.engineEnv('check'); // throws in Restricted Mode: nothing is started
     cp.execFile(process.execPath, [cliPath, 'check', file, '--json'], {
-      signal, maxBuffer: 4 << 20, timeout: 120_000, env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      signal, maxBuffer: 4 << 20, timeout: 120_000, env,
     }, (err, stdout) => {
       // exit code 1 = problems found: stdout still holds them
       try {

@@ -5,6 +5,7 @@ import type { ExperimentIndex } from './experiments';
 import type { ExperimentsTree } from './experimentsTree';
 import type { Panels } from './panels/panel';
 import type { RunManager } from './runManager';
+import type { EngineGate } from './trust';
 
 export interface Host {
   context: vscode.ExtensionContext;
@@ -14,4 +15,6 @@ export interface Host {
   tree: ExperimentsTree;
   panels: Panels;
   diagnostics: ExperimentDiagnostics;
+  /** Workspace trust: the one gate in front of every engine start. */
+  gate: EngineGate;
 }

@@ -13,6 +13,7 @@ import type { EngineToHost, ProgressMessage, StartRequest } from '../protocol/en
 import { isEngineToHost } from '../protocol/engine';
 import { isOwnerAlive, listRuns, MetricsLog, readRun, updateRun } from '../engine/runs/store';
 import type { Settings } from './settings';
+import type { EngineGate } from './trust';
 
 export type HandleState = 'queued' | 'starting' | 'running' | 'stopping' | 'finished';
 
@@ -53,6 +54,8 @@ export interface RunManagerOptions {
   workerPath: string;
   log: vscode.LogOutputChannel;
   settings: () => Settings;
+  /** Workspace trust: every run and resume starts an engine on the workspace's model code. */
+  gate: EngineGate;
   /** Seconds to wait for a stopping worker before killing it. */
   stopTimeoutSeconds?: number;
 }
@@ -126,7 +129,9 @@ export class RunManager implements vscode.Disposable {
     this.changed.fire(h);
   }
 
+  /** Throws RestrictedModeError in an untrusted workspace (nothing is queued or started). */
   private enqueue(init: { kind: 'start' | 'resume'; experimentFile?: string; runDir?: string; runsDir?: string }): RunHandle {
+    this.opts.gate.require(init.kind === 'resume' ? 'resume' : 'run');
     let resolve!: (r: RunResult) => void;
     const finished = new Promise<RunResult>((r) => (resolve = r));
     const h: Internal = {
@@ -158,9 +163,10 @@ export class RunManager implements vscode.Disposable {
     if (!teacherThread) this.opts.log.info(`[run ${this.label(h)}] ${this.active.length} runs on ${os.cpus().length} cores: no teacher thread for this one`);
     let child: cp.ChildProcess;
     try {
+      const env = this.opts.gate.engineEnv(h.kind === 'resume' ? 'resume' : 'run');
       child = cp.fork(this.opts.workerPath, [], {
         cwd, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-        env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', ...(teacherThread ? {} : { DISTILL_TEACHER_THREAD: '0' }) },
+        env: { ...env, ...(teacherThread ? {} : { DISTILL_TEACHER_THREAD: '0' }) },
       });
     } catch (e) {
       this.finish(h, { status: 'failed', runDir: h.runDir, error: `could not start the engine: ${(e as Error).message}` });

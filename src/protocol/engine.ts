@@ -9,6 +9,14 @@
  * `probe-result` (one per `probe`, same id).
  */
 
+/**
+ * Workspace trust across the boundary: an engine process started with this variable set to `1`
+ * (by the host, in Restricted Mode) refuses to load any model module — it may still read run
+ * folders, data files and plain `model.json` files — and its refusal carries {@link RESTRICTED_MARK}.
+ */
+export const RESTRICTED_ENV = 'DISTILL_RESTRICTED';
+export const RESTRICTED_MARK = '(Restricted Mode: model code is not loaded)';
+
 /** Sent by the host to start (or resume) a run. */
 export interface StartRequest {
   type: 'start';

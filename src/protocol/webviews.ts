@@ -198,7 +198,13 @@ export type HostToWebview =
   | FeatureMapsResult
   | { type: 'featureMapsError'; requestId: number; message: string }
   | { type: 'busy'; busy: boolean; what?: string }
-  | { type: 'notice'; level: 'info' | 'error'; message: string };
+  | { type: 'notice'; level: 'info' | 'error'; message: string }
+  /**
+   * The panel could not show models because the workspace is not trusted (Restricted Mode):
+   * `message` says why; the webview shows it with a button that sends `manageTrust`. The next
+   * `init` (sent once trust is granted) clears it.
+   */
+  | { type: 'restricted'; message: string };
 
 // ---------------------------------------------------------------------------------------------
 // webview → host
@@ -210,7 +216,9 @@ export type WebviewToHost =
   | { type: 'removePair'; entry: number; pair: number }
   | { type: 'suggestPairs' }
   | { type: 'probe'; requestId: number; checkpoint: string; sample: number; pair: string }
-  | { type: 'exportStudent' };
+  | { type: 'exportStudent' }
+  /** The user asks to trust the folder (opens VS Code's trust dialog). */
+  | { type: 'manageTrust' };
 
 export const PAIR_METHODS = ['fitnet', 'at', 'nst', 'rkd-distance', 'rkd-angle', 'sp', 'pkt', 'cc'] as const;
 
@@ -233,9 +241,9 @@ export function parseWebviewMessage(kind: PanelKind, raw: unknown): { ok: true; 
   const bad = (reason: string) => ({ ok: false as const, reason: `${String(m.type)}: ${reason}` });
   const allowed: Record<PanelKind, string[]> = {
     dashboard: ['ready', 'save'],
-    pairing: ['ready', 'addPair', 'removePair', 'suggestPairs'],
-    featureMaps: ['ready', 'probe', 'save'],
-    compression: ['ready', 'exportStudent', 'save'],
+    pairing: ['ready', 'addPair', 'removePair', 'suggestPairs', 'manageTrust'],
+    featureMaps: ['ready', 'probe', 'save', 'manageTrust'],
+    compression: ['ready', 'exportStudent', 'save', 'manageTrust'],
     compare: ['ready', 'save'],
   };
   if (typeof m.type !== 'string' || !allowed[kind].includes(m.type)) return { ok: false, reason: `unexpected message type ${JSON.stringify(m.type)} for the ${kind} panel` };
@@ -243,6 +251,7 @@ export function parseWebviewMessage(kind: PanelKind, raw: unknown): { ok: true; 
     case 'ready':
     case 'suggestPairs':
     case 'exportStudent':
+    case 'manageTrust':
       return { ok: true, msg: { type: m.type } };
     case 'save': {
       if (m.format !== 'csv' && m.format !== 'png') return bad('format must be csv or png');

@@ -4,6 +4,7 @@
  */
 import type { HostToWebview, PanelTargetState, WebviewToHost } from '../../src/protocol/webviews';
 import { isHostToWebview } from '../../src/protocol/webviews';
+import { clearRestricted, showRestricted } from './trust';
 
 interface VsCodeApi {
   postMessage(msg: unknown): void;
@@ -36,8 +37,13 @@ export function start(handler: (msg: HostToWebview) => void): void {
   window.addEventListener('message', (e: MessageEvent) => {
     const msg: unknown = e.data;
     if (!isHostToWebview(msg)) return;
-    if (msg.type === 'init') api.setState({ ...getState(), target: msg.target });
-    handler(msg);
+    if (msg.type === 'init') {
+      api.setState({ ...getState(), target: msg.target });
+      clearRestricted();
+    }
+    // Restricted Mode: the same banner and trust button in every panel
+    if (msg.type === 'restricted') showRestricted(msg.message, post);
+    else handler(msg);
   });
   post({ type: 'ready' });
 }

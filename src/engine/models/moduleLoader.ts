@@ -12,6 +12,7 @@ import * as path from 'path';
 import Module from 'module';
 import * as tf from '@tensorflow/tfjs';
 import { transform } from 'sucrase';
+import { RESTRICTED_ENV, RESTRICTED_MARK } from '../../protocol/engine';
 
 export class ModelModuleError extends Error {
   constructor(message: string, readonly file: string) {
@@ -32,6 +33,10 @@ const cache = new Map<string, { mtimes: Map<string, number>; exports: Record<str
 /** Transpiles and evaluates a model module and its relative imports; cached per file and modification times. */
 export async function loadModelModule(file: string): Promise<Record<string, unknown>> {
   const abs = path.resolve(file);
+  // the host started this engine for an untrusted workspace: its code is never run
+  if (process.env[RESTRICTED_ENV] === '1') {
+    throw new ModelModuleError(`${path.basename(abs)} is code from the workspace, and the workspace is not trusted ${RESTRICTED_MARK}`, abs);
+  }
   if (!fs.existsSync(abs)) throw new ModelModuleError(`${abs}: model module not found`, abs);
   const hit = cache.get(abs);
   if (hit && [...hit.mtimes].every(([f, m]) => mtime(f) === m)) return hit.exports;

@@ -2,29 +2,47 @@
  * Asks the engine for what the panels show about models (layers, pair checks, suggestions,
  * feature maps): one forked engine worker (`dist/worker.js`) that answers `probe` messages, started
  * on the first request and let go after a minute without requests. The host never loads
- * TensorFlow.js itself.
+ * TensorFlow.js itself. The worker is started through the trust gate: in Restricted Mode it runs
+ * with model modules refused, and such a refusal rejects as a RestrictedModeError; once trust is
+ * granted the worker is replaced by one that may load them.
  */
 import * as cp from 'child_process';
 import type * as vscode from 'vscode';
 import type { ProbeQuery } from '../../protocol/engine';
 import { isEngineToHost } from '../../protocol/engine';
+import { EngineGate, RestrictedModeError } from '../trust';
 
 const IDLE_MS = 60_000;
 
 export class ProbeClient implements vscode.Disposable {
   private child?: cp.ChildProcess;
   private seq = 0;
-  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  /** Requests waiting for an answer, with the worker they were sent to. */
+  private readonly pending = new Map<number, { child: cp.ChildProcess; resolve(v: unknown): void; reject(e: Error): void }>();
+  /** The current worker was started in Restricted Mode (model modules refused). */
+  private restricted = false;
   private idle?: NodeJS.Timeout;
+  private readonly granted: vscode.Disposable;
 
-  constructor(private readonly workerPath: string, private readonly log: vscode.LogOutputChannel, private readonly backend: () => ProbeQuery['backend']) {}
+  constructor(private readonly workerPath: string, private readonly log: vscode.LogOutputChannel, private readonly backend: () => ProbeQuery['backend'],
+    private readonly gate: EngineGate) {
+    // a worker started in Restricted Mode never loads model code: replace it once trust is granted
+    this.granted = gate.onDidGrant(() => {
+      if (this.restricted) this.restart();
+    });
+  }
+
+  /** Whether an engine process is up (tests read it). */
+  get running(): boolean {
+    return this.child?.connected === true;
+  }
 
   request<T>(query: ProbeQuery): Promise<T> {
     const child = this.worker();
     const id = ++this.seq;
     if (this.idle) clearTimeout(this.idle);
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.pending.set(id, { child, resolve: resolve as (v: unknown) => void, reject });
       child.send({ type: 'probe', id, query: { ...query, backend: query.backend ?? this.backend() } });
     }).finally(() => this.armIdle());
   }
@@ -35,10 +53,14 @@ export class ProbeClient implements vscode.Disposable {
   }
 
   private worker(): cp.ChildProcess {
+    // a worker started in Restricted Mode is not reused once the folder is trusted
+    if (this.child?.connected && this.restricted && this.gate.trusted) this.restart();
     if (this.child?.connected) return this.child;
-    const child = cp.fork(this.workerPath, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
+    const env = this.gate.engineEnv('probe');
+    this.restricted = !this.gate.trusted;
+    const child = cp.fork(this.workerPath, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env });
     this.child = child;
-    this.log.info(`[probe] engine process ${child.pid} started (layer inspection, feature maps)`);
+    this.log.info(`[probe] engine process ${child.pid} started (layer inspection, feature maps)${this.gate.trusted ? '' : ' in Restricted Mode: model modules are not loaded'}`);
     child.stdout?.on('data', (d: Buffer) => this.log.debug(`[probe ${child.pid}] ${d.toString().trim()}`));
     child.stderr?.on('data', (d: Buffer) => this.log.warn(`[probe ${child.pid}] ${d.toString().trim()}`));
     child.on('message', (m: unknown) => {
@@ -47,7 +69,7 @@ export class ProbeClient implements vscode.Disposable {
         const p = this.pending.get(m.id);
         if (!p) return;
         this.pending.delete(m.id);
-        if (m.error !== undefined) p.reject(new Error(m.error));
+        if (m.error !== undefined) p.reject(EngineGate.isRefusal(m.error) ? new RestrictedModeError('probe') : new Error(m.error));
         else p.resolve(m.result);
       } else if (m.type === 'log') {
         this.log.info(`[probe ${child.pid}] ${m.message}`);
@@ -55,8 +77,11 @@ export class ProbeClient implements vscode.Disposable {
     });
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
-      for (const [, p] of this.pending) p.reject(new Error(`the engine process exited (${signal ?? `code ${code}`}) before answering`));
-      this.pending.clear();
+      for (const [id, p] of this.pending) {
+        if (p.child !== child) continue; // sent to a newer worker
+        this.pending.delete(id);
+        p.reject(new Error(`the engine process exited (${signal ?? `code ${code}`}) before answering`));
+      }
     });
     return child;
   }
@@ -69,7 +94,16 @@ export class ProbeClient implements vscode.Disposable {
     }
   }
 
+  /** Lets the current worker go (pending requests fail); the next request starts a new one. */
+  restart(): void {
+    if (!this.child) return;
+    this.log.info(`[probe] engine process ${this.child.pid} replaced (workspace trust changed)`);
+    this.child.kill();
+    this.child = undefined;
+  }
+
   dispose(): void {
+    this.granted.dispose();
     if (this.idle) clearTimeout(this.idle);
     this.child?.kill();
     this.child = undefined;

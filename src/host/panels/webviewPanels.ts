@@ -25,6 +25,8 @@ import {
   attachPairLosses, compareData, compressionData, DashboardBuilder, dashboardData, MetricsTail, pairLosses, teacherAccuracy,
 } from './panelData';
 import type { ProbeClient } from './probeClient';
+import type { EngineGate } from '../trust';
+import { EngineGate as Gate, isRestrictedModeError } from '../trust';
 
 export const PANEL_KINDS: PanelKind[] = ['dashboard', 'pairing', 'featureMaps', 'compression', 'compare'];
 const POLL_MS = 400;
@@ -41,6 +43,8 @@ export interface PanelDeps {
   extensionUri: vscode.Uri;
   probe: ProbeClient;
   log: vscode.LogOutputChannel;
+  /** Workspace trust: panels say in the panel why models are not shown, and load once it is granted. */
+  gate: EngineGate;
 }
 
 export class WebviewPanel implements OpenPanel {
@@ -59,6 +63,8 @@ export class WebviewPanel implements OpenPanel {
   private pairing?: PairingData;
   private fmIds?: FeatureMapsInitAnswer;
   private refreshing?: Promise<void>;
+  /** The last probe was refused for workspace trust (the panel shows why, with a trust button). */
+  restricted = false;
 
   constructor(readonly kind: PanelKind, readonly target: PanelTarget, private readonly panel: vscode.WebviewPanel, private readonly deps: PanelDeps, onDispose: () => void) {
     panel.webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(deps.extensionUri, 'dist'), vscode.Uri.joinPath(deps.extensionUri, 'media')] };
@@ -136,7 +142,23 @@ export class WebviewPanel implements OpenPanel {
       case 'exportStudent':
         await vscode.commands.executeCommand('distill.exportStudent', this.target.runDirs[0]);
         return;
+      case 'manageTrust':
+        await Gate.manage();
+        return;
     }
+  }
+
+  /**
+   * The message of a failed probe; a refusal for workspace trust also tells the webview, which
+   * shows why with a button that opens the trust dialog.
+   */
+  private probeFailed(e: unknown): string {
+    const message = (e as Error).message;
+    if (isRestrictedModeError(e)) {
+      this.restricted = true;
+      this.post({ type: 'restricted', message });
+    }
+    return message;
   }
 
   private targetState(): PanelTargetState {
@@ -151,6 +173,7 @@ export class WebviewPanel implements OpenPanel {
   async sendInit(): Promise<void> {
     // one refresh at a time (a pair edit and a document change may both ask for one)
     while (this.refreshing) await this.refreshing;
+    this.restricted = false;
     this.refreshing = this.buildInit().finally(() => (this.refreshing = undefined));
     return this.refreshing;
   }
@@ -172,10 +195,13 @@ export class WebviewPanel implements OpenPanel {
         this.startPolling(runDir);
         return;
       }
-      case 'pairing':
-        this.pairing = await this.pairingData();
+      case 'pairing': {
+        let refused: unknown;
+        this.pairing = await this.pairingData((e) => (refused = e));
         this.postNow({ type: 'init', panel: 'pairing', target, data: this.pairing });
+        if (refused) this.probeFailed(refused);
         return;
+      }
       case 'featureMaps': {
         if (!runDir) {
           this.postNow({ type: 'init', panel: 'featureMaps', target, data: { title: this.target.title, checkpoints: [], samples: [], pairs: [], error: 'no run yet: run the experiment first' } });
@@ -187,6 +213,7 @@ export class WebviewPanel implements OpenPanel {
           this.postNow({ type: 'init', panel: 'featureMaps', target, data: { title: this.target.title, ...this.fmIds } });
         } catch (e) {
           this.postNow({ type: 'init', panel: 'featureMaps', target, data: { title: this.target.title, checkpoints: [], samples: [], pairs: [], error: (e as Error).message } });
+          this.probeFailed(e);
         }
         return;
       }
@@ -196,17 +223,18 @@ export class WebviewPanel implements OpenPanel {
           return;
         }
         let layers: { model: string; name: string; type: string; params: number; flops: number }[] = [];
-        let layerError: string | undefined;
+        let layerError: unknown;
         try {
           const a = await this.deps.probe.request<LayersAnswer>({ kind: 'layers', runDir });
           layers = [...a.teacher.map((l) => ({ model: 'teacher', ...l })), ...a.student.map((l) => ({ model: 'student', ...l }))]
             .map(({ model, name, type, params, flops }) => ({ model, name, type, params, flops }));
         } catch (e) {
-          layerError = `per-layer figures unavailable: ${(e as Error).message}`;
+          layerError = e;
         }
         const data = compressionData(runDir, this.target.title, layers);
-        if (layerError && !data.error) data.error = layerError;
+        if (layerError && !data.error) data.error = `per-layer figures unavailable: ${(layerError as Error).message}`;
         this.postNow({ type: 'init', panel: 'compression', target, data });
+        if (layerError) this.probeFailed(layerError);
         return;
       }
       case 'compare':
@@ -234,7 +262,8 @@ export class WebviewPanel implements OpenPanel {
     }, POLL_MS);
   }
 
-  private async pairingData(): Promise<PairingData> {
+  /** `refused`: called with a refusal for workspace trust (posted after the init by the caller). */
+  private async pairingData(refused?: (e: unknown) => void): Promise<PairingData> {
     const file = this.target.experimentFile;
     const base: PairingData = { title: this.target.title, experimentFile: file ? vscode.workspace.asRelativePath(file) : '–', teacher: [], student: [], links: [], methods: [] };
     if (!file) return { ...base, error: 'no experiment file: open the pairing from an experiment' };
@@ -249,6 +278,10 @@ export class WebviewPanel implements OpenPanel {
       }
       return { ...base, teacher: a.teacher, student: a.student, links, methods: a.methods };
     } catch (e) {
+      if (isRestrictedModeError(e)) {
+        refused?.(e);
+        return { ...base, error: 'layers not shown: the workspace is not trusted (Restricted Mode)' };
+      }
       return { ...base, error: (e as Error).message };
     }
   }
@@ -314,7 +347,7 @@ export class WebviewPanel implements OpenPanel {
       const a = await this.deps.probe.request<SuggestAnswer>({ kind: 'suggest', experimentFile: file });
       this.post({ type: 'suggestions', suggestions: a.suggestions, ...(a.error ? { error: a.error } : {}) });
     } catch (e) {
-      this.post({ type: 'suggestions', suggestions: [], error: (e as Error).message });
+      this.post({ type: 'suggestions', suggestions: [], error: this.probeFailed(e) });
     } finally {
       this.post({ type: 'busy', busy: false });
     }
@@ -335,7 +368,7 @@ export class WebviewPanel implements OpenPanel {
       const a = await this.deps.probe.request<FeatureMapsAnswer>({ kind: 'featureMaps', runDir, checkpoint, sample, entry, pair: p });
       this.post({ type: 'featureMaps', requestId, ...a });
     } catch (e) {
-      this.post({ type: 'featureMapsError', requestId, message: (e as Error).message });
+      this.post({ type: 'featureMapsError', requestId, message: this.probeFailed(e) });
     } finally {
       this.post({ type: 'busy', busy: false });
     }
@@ -360,6 +393,10 @@ export class WebviewPanels implements Panels, vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly deps: PanelDeps) {
+    // trust granted: every open panel loads again (models, layers, feature maps) without a reload
+    this.disposables.push(deps.gate.onDidGrant(() => {
+      for (const p of this.open_.values()) void p.sendInit();
+    }));
     for (const kind of PANEL_KINDS) {
       this.disposables.push(vscode.window.registerWebviewPanelSerializer(`distill.${kind}`, {
         deserializeWebviewPanel: async (panel, state: unknown) => {
