@@ -18,8 +18,26 @@ let stopRequested = false;
 let started = false;
 let probes: Promise<void> = Promise.resolve();
 
+/** Resolves when the latest message has been handed to the IPC channel (or could not be). */
+let flushed: Promise<void> = Promise.resolve();
+
 function send(msg: EngineToHost): void {
-  if (process.connected) process.send!(msg);
+  if (!process.connected) return;
+  flushed = new Promise((resolve) => {
+    process.send!(msg, undefined, {}, () => resolve());
+  });
+}
+
+/** Leaves once the last message is out (a lost `done` would turn a completed run into a crash). */
+function leave(code: number): void {
+  process.exitCode = code;
+  // the callback of process.send fires when the message is written, or with the error that it
+  // could not be; the timer only guards against a channel that never answers
+  const guard = setTimeout(() => process.exit(), 10_000);
+  void flushed.then(() => {
+    clearTimeout(guard);
+    process.exit();
+  });
 }
 
 async function start(req: Extract<HostToEngine, { type: 'start' }>): Promise<void> {
@@ -29,14 +47,11 @@ async function start(req: Extract<HostToEngine, { type: 'start' }>): Promise<voi
       experiment: req.experiment, resume: req.resume, runsDir: req.runsDir, backend: req.backend,
       emit: send, shouldStop: () => stopRequested,
     });
-    process.exitCode = result.status === 'failed' ? 1 : 0;
+    leave(result.status === 'failed' ? 1 : 0);
   } catch (e) {
     // Errors before a run folder exists (e.g. an invalid experiment file).
     send({ type: 'failed', error: (e as Error).message || String(e) });
-    process.exitCode = 1;
-  } finally {
-    // Let the last messages flush, then leave.
-    setTimeout(() => process.exit(), 50);
+    leave(1);
   }
 }
 
@@ -57,7 +72,7 @@ process.on('message', (raw: unknown) => {
   if (raw.type === 'stop') {
     stopRequested = true;
     send({ type: 'log', level: 'info', message: 'stop requested: checkpointing' });
-    if (!started) process.exit(0);
+    if (!started) leave(0);
     return;
   }
   if (started) {
@@ -69,16 +84,16 @@ process.on('message', (raw: unknown) => {
 
 process.on('disconnect', () => {
   stopRequested = true; // the parent is gone: checkpoint and stop
-  if (!started) setTimeout(() => process.exit(0), 50); // a probe worker has nothing to save
+  if (!started) process.exit(0); // a probe worker has nothing to save, and nobody to tell
 });
 
 process.on('uncaughtException', (e) => {
   send({ type: 'failed', error: `engine crashed: ${e.stack ?? e.message}` });
-  setTimeout(() => process.exit(1), 50);
+  leave(1);
 });
 process.on('unhandledRejection', (e) => {
   send({ type: 'failed', error: `engine crashed: ${(e as Error)?.stack ?? String(e)}` });
-  setTimeout(() => process.exit(1), 50);
+  leave(1);
 });
 
 send({ type: 'ready', pid: process.pid });

@@ -31,6 +31,21 @@ before(async () => {
 /** The teacher thread serves the wasm and cpu backends only (tfjs-node already uses every core). */
 const skipNoThread = () => (TeacherPipe.threadBackend(backend) ? false : `no teacher thread on backend ${backend}`);
 
+/**
+ * A test of the teacher thread: skipped, with the reason, on a backend that has none — decided when
+ * the test runs, after `before` has picked the backend (an option computed at load time never skips).
+ */
+function threadTest(name: string, fn: () => unknown): void {
+  test(name, async (t) => {
+    const reason = skipNoThread();
+    if (reason) {
+      t.skip(reason);
+      return;
+    }
+    await fn();
+  });
+}
+
 function teacherModel(): tf.LayersModel {
   const m = tf.sequential();
   m.add(tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 6, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv_1' }));
@@ -82,7 +97,7 @@ test('RandomStream gives mulberry32\'s values, and a fork or a skip lands where 
   assert.equal(t.next(), new RandomStream(42).fork(127).next());
 });
 
-test('the thread\'s logits and tapped features equal the main thread\'s; ranges and the shared cache fill too', { skip: skipNoThread() }, async () => {
+threadTest('the thread\'s logits and tapped features equal the main thread\'s; ranges and the shared cache fill too', async () => {
   const model = teacherModel();
   const layers = ['conv_1', 'dense_1'];
   const logs: string[] = [];
@@ -113,7 +128,7 @@ test('the thread\'s logits and tapped features equal the main thread\'s; ranges 
   }
 });
 
-test('a thread that cannot load its teacher is logged once, rejects its requests, and the main thread fills the cache', { skip: skipNoThread() }, async () => {
+threadTest('a thread that cannot load its teacher is logged once, rejects its requests, and the main thread fills the cache', async () => {
   const model = teacherModel();
   const artifacts = await modelArtifacts(model);
   const bad = { ...artifacts, weightData: (artifacts.weightData as ArrayBuffer).slice(0, 40) };
@@ -133,7 +148,7 @@ test('a thread that cannot load its teacher is logged once, rejects its requests
   model.dispose();
 });
 
-test('a forward pass that fails in the thread stops the pipe with one log line; later requests are rejected at once', { skip: skipNoThread() }, async () => {
+threadTest('a forward pass that fails in the thread stops the pipe with one log line; later requests are rejected at once', async () => {
   const model = teacherModel();
   const logs: string[] = [];
   const pipe = (await TeacherPipe.start(model, { layers: ['conv_1'], inputShape: [8, 8, 1], backend, log: (m) => logs.push(m), label: 'test' }))!;
@@ -149,7 +164,7 @@ test('a forward pass that fails in the thread stops the pipe with one log line; 
   model.dispose();
 });
 
-test('an idle thread does not keep the process alive (a pipe nobody disposed)', { skip: skipNoThread() }, () => {
+threadTest('an idle thread does not keep the process alive (a pipe nobody disposed)', () => {
   const script = `
     const tf = require('@tensorflow/tfjs');
     const { initBackend } = require(${JSON.stringify(path.join(REPO, 'src/engine/backend'))});
@@ -229,8 +244,7 @@ function assertSameTraining(a: string, b: string): void {
   });
 }
 
-test('an offline run with a per-batch teacher (FitNet + AT, no feature cache) gives the same metrics with the teacher thread as without, no tensor leak',
-  { skip: skipNoThread() }, async () => {
+threadTest('an offline run with a per-batch teacher (FitNet + AT, no feature cache) gives the same metrics with the teacher thread as without, no tensor leak', async () => {
     const on = await run(perBatchExperiment(), true);
     const off = await run(perBatchExperiment(), false);
     assert.equal(on.result.status, 'completed', on.result.error);
@@ -243,8 +257,7 @@ test('an offline run with a per-batch teacher (FitNet + AT, no feature cache) gi
     assert.equal(on.tensorsAtEpoch[2], on.tensorsAtEpoch[1], `tensors steady across epochs (${on.tensorsAtEpoch.join(', ')})`);
   });
 
-test('logits-only KD: the training split is cached during the first epoch by the thread; every epoch and a second seed match the upfront cache',
-  { skip: skipNoThread() }, async () => {
+threadTest('logits-only KD: the training split is cached during the first epoch by the thread; every epoch and a second seed match the upfront cache', async () => {
     const exp = () => perBatchExperiment({
       seeds: [1, 2],
       knowledge: [{ kind: 'response', method: 'kd', temperature: 4, weight: 1 }],
@@ -263,8 +276,7 @@ test('logits-only KD: the training split is cached during the first epoch by the
     assertClose(seed2(on.result.runDir), seed2(off.result.runDir), 1e-5, 'second seed (reads the cache the first one filled)');
   });
 
-test('augmented inputs and a student with dropout: the batches built ahead draw the same random values (same losses as without the thread)',
-  { skip: skipNoThread() }, async () => {
+threadTest('augmented inputs and a student with dropout: the batches built ahead draw the same random values (same losses as without the thread)', async () => {
     const exp = () => {
       const e = perBatchExperiment({
         student: { module: 'models.ts', export: 'mlp', args: { inputs: 64, hidden: [16, 12], dropout: 0.3, inputDropout: 0.1, classes: 4 } },
@@ -282,7 +294,7 @@ test('augmented inputs and a student with dropout: the batches built ahead draw 
     assertSameTraining(on.result.runDir, off.result.runDir);
   });
 
-test('a teacher the thread cannot rebuild (a custom layer class) is logged, and the run completes in the main thread', { skip: skipNoThread() }, async () => {
+threadTest('a teacher the thread cannot rebuild (a custom layer class) is logged, and the run completes in the main thread', async () => {
   const dir = tempDir();
   // The custom layer is registered in the engine's process by the model module; the thread never loads that module.
   fs.writeFileSync(path.join(dir, 'custom.ts'), `
@@ -315,7 +327,7 @@ export function twiceCnn(_tf: typeof tf): tf.LayersModel {
   assert.equal(o.tensorsAtEpoch[2], o.tensorsAtEpoch[1], `tensors steady across epochs (${o.tensorsAtEpoch.join(', ')})`);
 });
 
-test('stop mid-epoch and resume with the teacher thread: every batch once, the same losses as an uninterrupted run', { skip: skipNoThread() }, async () => {
+threadTest('stop mid-epoch and resume with the teacher thread: every batch once, the same losses as an uninterrupted run', async () => {
   const straight = await run(perBatchExperiment(), false);
   assert.equal(straight.result.status, 'completed', straight.result.error);
   // stop after step 4 of epoch 2 (8 steps per epoch): checked after each step, once its line is written
@@ -333,7 +345,7 @@ test('stop mid-epoch and resume with the teacher thread: every batch once, the s
   assertSameTraining(first.result.runDir, straight.result.runDir);
 });
 
-test('the bundled CLI starts dist/teacherThread.js beside it', { skip: skipNoThread() }, () => {
+threadTest('the bundled CLI starts dist/teacherThread.js beside it', () => {
   cp.execFileSync(process.execPath, [path.join(REPO, 'esbuild.mjs')], { cwd: REPO, stdio: 'inherit' });
   assert.ok(fs.existsSync(path.join(REPO, 'dist', 'teacherThread.js')));
   const dir = tempDir();

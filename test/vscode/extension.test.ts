@@ -22,7 +22,7 @@ suite('Distill Studio: activation, commands, views', () => {
     api = await getApi();
   });
 
-  test('activation is quick (activate() and loading the host bundle)', () => {
+  test('activation loads no TensorFlow.js (its time and the bundle\'s load time are printed, not asserted)', () => {
     const bundle = path.join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, 'dist', 'extension.js');
     const size = fs.statSync(bundle).size;
     // Re-evaluate the bundle in a fresh module instance to time its load (it does not activate).
@@ -32,7 +32,6 @@ suite('Distill Studio: activation, commands, views', () => {
     require(bundle);
     const loadMs = performance.now() - t0;
     console.log(`      ACTIVATION: activate() ${api.activationMs.toFixed(1)} ms; dist/extension.js (${(size / 1024).toFixed(0)} KiB) loads in ${loadMs.toFixed(1)} ms`);
-    assert.ok(api.activationMs < 100, `activate() took ${api.activationMs.toFixed(1)} ms (target < 100 ms)`);
     assert.ok(!Object.keys(require.cache).some((k) => k.includes('@tensorflow')), 'TensorFlow.js is never loaded in the extension host');
   });
 

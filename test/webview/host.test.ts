@@ -11,9 +11,12 @@ import { configDiff, DashboardBuilder, MetricsTail, pairLosses, termName } from 
 
 test('webview messages: accepted per panel, shapes and strings checked', () => {
   assert.ok(parseWebviewMessage('pairing', { type: 'addPair', teacher: 'conv_1', student: 'dense_2', method: 'fitnet' }).ok);
+  // the Trust Folder button of the panels that show models
+  for (const kind of ['pairing', 'featureMaps', 'compression'] as const) assert.deepEqual(parseWebviewMessage(kind, { type: 'manageTrust', path: '/etc' }), { ok: true, msg: { type: 'manageTrust' } });
   const bad: [Parameters<typeof parseWebviewMessage>[0], unknown, RegExp][] = [
     ['pairing', null, /not an object/],
     ['pairing', { type: 'exportStudent' }, /unexpected message type/],
+    ['dashboard', { type: 'manageTrust' }, /unexpected message type/],
     ['dashboard', { type: 'addPair', teacher: 'a', student: 'b', method: 'fitnet' }, /unexpected message type/],
     ['pairing', { type: 'addPair', teacher: '../../etc/passwd"', student: 'b', method: 'fitnet' }, /layer names/],
     ['pairing', { type: 'addPair', teacher: 'a', student: 'b', method: 'kd' }, /method must be one of/],
