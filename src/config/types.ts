@@ -5,6 +5,8 @@
  * Paths are kept as written; `resolve.ts` makes them absolute against the experiment's folder.
  */
 
+import type { MethodNameOf } from '../methods/catalogue';
+
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
 export interface ExperimentConfig {
@@ -269,7 +271,7 @@ export interface MultiTeacherKnowledge extends TermBase {
 export interface FeatureKnowledge extends TermBase {
   kind: 'feature';
   /** `fitnet` hints (MSE after an adapter), `at` attention transfer, `nst` neuron-selectivity transfer. */
-  method: 'fitnet' | 'at' | 'nst';
+  method: MethodNameOf<'feature'>;
   pairs: LayerPair[];
   /** fitnet: train only the hint (student up to its paired layer + adapters) for this many epochs first. */
   hintEpochs?: number;
@@ -280,7 +282,7 @@ export interface FeatureKnowledge extends TermBase {
 export interface RelationKnowledge extends TermBase {
   kind: 'relation';
   /** RKD distance / angle, similarity-preserving, probabilistic knowledge transfer, correlation congruence. */
-  method: 'rkd-distance' | 'rkd-angle' | 'sp' | 'pkt' | 'cc';
+  method: MethodNameOf<'relation', false>;
   pairs: LayerPair[];
 }
 

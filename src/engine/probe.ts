@@ -21,7 +21,7 @@ import { modelInputShape } from './evaluate';
 import { buildTerms, disposeTerms } from './knowledge/terms';
 import { PairError, planAdapter } from './knowledge/pairs';
 import { suggestPairs } from './knowledge/suggest';
-import { METHOD_INFO } from './losses/catalogue';
+import { METHOD_INFO } from '../methods/catalogue';
 import { modelStats } from './metrics/modelStats';
 import { resolveModel } from './models';
 import { loadLayersModelFromFile } from './models/fileIO';

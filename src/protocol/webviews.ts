@@ -11,6 +11,7 @@
  * checkpoints, samples and pairs are named by ids the host handed out itself.
  */
 
+import { PAIR_METHODS } from '../methods/catalogue';
 import type { FeatureMapsAnswer, ProbeGrid } from './engine';
 
 export type PanelKind = 'dashboard' | 'pairing' | 'featureMaps' | 'compression' | 'compare';
@@ -220,7 +221,6 @@ export type WebviewToHost =
   /** The user asks to trust the folder (opens VS Code's trust dialog). */
   | { type: 'manageTrust' };
 
-export const PAIR_METHODS = ['fitnet', 'at', 'nst', 'rkd-distance', 'rkd-angle', 'sp', 'pkt', 'cc'] as const;
 
 const NAME = /^[A-Za-z0-9_.:/\-]{1,200}$/;
 const FILE_NAME = /^[A-Za-z0-9_.\- ]{1,120}\.(csv|png)$/;

@@ -19,7 +19,7 @@ import { spLoss } from '../../src/engine/losses/relation/sp';
 import { fspLoss, fspMatrix } from '../../src/engine/losses/relation/fsp';
 import { pktLoss } from '../../src/engine/losses/relation/pkt';
 import { ccLoss } from '../../src/engine/losses/relation/cc';
-import { METHOD_INFO, pairShapeError } from '../../src/engine/losses/catalogue';
+import { METHOD_INFO, pairShapeError } from '../../src/methods/catalogue';
 
 before(async () => {
   await tf.setBackend('cpu');

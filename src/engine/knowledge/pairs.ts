@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerPair } from '../../config/types';
-import { formatShape, getMethodInfo, pairShapeError } from '../losses/catalogue';
+import { formatShape, getMethodInfo, pairShapeError } from '../../methods/catalogue';
 import type { Shape } from '../models/taps';
 
 export interface AdapterPlan {

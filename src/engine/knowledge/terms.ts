@@ -21,7 +21,8 @@ import { spLoss } from '../losses/relation/sp';
 import { pktLoss } from '../losses/relation/pkt';
 import { ccLoss } from '../losses/relation/cc';
 import { fspLoss } from '../losses/relation/fsp';
-import { formatShape } from '../losses/catalogue';
+import { formatShape } from '../../methods/catalogue';
+import type { MethodNameOf } from '../../methods/catalogue';
 import { layerInfos, unknownLayerMessage } from '../models/taps';
 import type { Shape } from '../models/taps';
 import { PairError, planAdapter } from './pairs';
@@ -84,7 +85,8 @@ export function labelsTerm(weight: number): Term {
 
 type PairLoss = (fs: tf.Tensor, ft: tf.Tensor) => tf.Scalar;
 
-const PAIR_METHODS: Record<string, (entry: KnowledgeEntry) => PairLoss> = {
+/** The engine's registry of one-layer-pair losses: one line per pair method of the catalogue (src/methods/catalogue.ts). */
+export const PAIR_LOSSES: Record<MethodNameOf<'feature' | 'relation', false>, (entry: KnowledgeEntry) => PairLoss> = {
   fitnet: () => fitnetLoss,
   at: (e) => (fs, ft) => atLoss(fs, ft, (e as { p?: number }).p ?? 2),
   nst: () => nstLoss,
@@ -200,7 +202,7 @@ export function buildTerms(config: ExperimentConfig, mode: 'distill' | 'scratch'
         return;
       }
       default: {
-        const lossOf = PAIR_METHODS[entry.method];
+        const lossOf = (PAIR_LOSSES as Record<string, ((entry: KnowledgeEntry) => PairLoss) | undefined>)[entry.method];
         if (!lossOf) {
           problems.push({ path: ['knowledge', ei, 'method'], message: `unknown method "${entry.method}"` });
           return;

@@ -10,13 +10,11 @@
  */
 import type { Edit, Node } from 'jsonc-parser';
 import { applyEdits, createScanner, findNodeAtLocation, getNodeValue, parseTree, SyntaxKind } from 'jsonc-parser';
+import { getMethodInfo, PAIR_METHODS } from '../../methods/catalogue';
 
 export type PairEditResult = { ok: true; edits: Edit[]; text: string } | { ok: false; reason: string };
 
-const KIND: Record<string, 'feature' | 'relation'> = {
-  fitnet: 'feature', at: 'feature', nst: 'feature',
-  'rkd-distance': 'relation', 'rkd-angle': 'relation', sp: 'relation', pkt: 'relation', cc: 'relation',
-};
+
 /** Starting weight of a new entry (attention maps are small numbers: AT is usually weighted ×100). */
 const WEIGHT: Record<string, number> = { at: 100 };
 
@@ -99,7 +97,7 @@ function removeFromArray(text: string, arr: Node, i: number): Edit[] {
 interface Entry { method?: string; pairs?: { teacher?: unknown; student?: unknown }[] }
 
 export function addPairEdit(text: string, method: string, teacher: string, student: string): PairEditResult {
-  const kind = KIND[method];
+  const kind = (PAIR_METHODS as readonly string[]).includes(method) ? getMethodInfo(method)?.kind : undefined;
   if (!kind) return { ok: false, reason: `"${method}" does not pair layers` };
   const root = parseTree(text);
   if (!root || root.type !== 'object') return { ok: false, reason: 'the experiment file is not a JSON object' };

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { assertPairShapes, assertRank } from '../catalogue';
+import { assertPairShapes, assertRank } from '../../../methods/catalogue';
 
 /** F.normalize's floor on the norm: rows with ‖x‖ < 1e-12 are divided by 1e-12 (so zeros stay 0). */
 const NORM_EPS = 1e-12;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { assertPairShapes } from '../catalogue';
+import { assertPairShapes } from '../../../methods/catalogue';
 
 /**
  * FitNets hint loss, Romero et al. ICLR 2015:

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { assertRank, formatShape, formatSpatial } from '../catalogue';
+import { assertRank, formatShape, formatSpatial } from '../../../methods/catalogue';
 
 function checkLayers(f1: tf.Tensor, f2: tf.Tensor, whose: string): void {
   assertRank('fsp', f1.shape);

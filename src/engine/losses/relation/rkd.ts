@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { assertPairShapes } from '../catalogue';
+import { assertPairShapes } from '../../../methods/catalogue';
 
 /** Floor of the squared distance before the square root (the reference implementation's eps). */
 const DIST_EPS = 1e-12;

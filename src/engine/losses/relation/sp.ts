@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { assertPairShapes } from '../catalogue';
+import { assertPairShapes } from '../../../methods/catalogue';
 
 const NORM_EPS = 1e-12;
 

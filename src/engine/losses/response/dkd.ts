@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { assertPairShapes, formatShape } from '../catalogue';
+import { assertPairShapes, formatShape } from '../../../methods/catalogue';
 
 export interface DkdOptions {
   /** Weight of the target-class term (TCKD); mdistiller's default is 1. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { assertPairShapes } from '../catalogue';
+import { assertPairShapes } from '../../../methods/catalogue';
 
 /**
  * Multi-teacher KD (weighted average of the teachers' softened outputs, You et al. KDD 2017):

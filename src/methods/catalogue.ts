@@ -6,16 +6,26 @@
  * (`pairShapeError`), so a pairing rejected in the editor reads exactly like one rejected by the
  * engine.
  *
+ * This is the one list of methods. Everything else derives from it: the config types
+ * (src/config/types.ts), the pairing panel's method list and message validation
+ * (src/protocol/webviews.ts `PAIR_METHODS`), the pairing edit's knowledge kind
+ * (src/host/panels/pairEdit.ts), the probe's method list; the JSON Schema's knowledge entries
+ * (schema/experiment.schema.json) are held to it by test/unit/methods.test.ts, and so is the
+ * engine's registry of pair losses (src/engine/knowledge/terms.ts). Adding a method = its loss
+ * file + one entry here + the engine's registry line (+ its schema entry, which the test demands).
+ *
  * Pure data and string checks: no TensorFlow.js import, so webviews can bundle it.
  */
 
+export type KnowledgeKind = 'response' | 'feature' | 'relation';
+
 export interface MethodInfo {
-  kind: 'response' | 'feature' | 'relation';
+  kind: KnowledgeKind;
   method: string;
   title: string;
   paper: string;
   /** ranks accepted for the student/teacher tensors: e.g. [4] for at/nst/fsp, 'any' for fitnet/relations */
-  ranks: number[] | 'any';
+  ranks: readonly number[] | 'any';
   /** whether student and teacher shapes must be equal (after the adapter) */
   sameShape: boolean;
   /** whether spatial H,W must match */
@@ -25,7 +35,7 @@ export interface MethodInfo {
   formula: string;
 }
 
-export const METHOD_INFO: MethodInfo[] = [
+export const METHOD_INFO = [
   {
     kind: 'response', method: 'kd', title: 'Knowledge distillation (soft targets)',
     paper: 'Hinton, Vinyals & Dean, "Distilling the Knowledge in a Neural Network", NIPS DL Workshop 2015 (arXiv:1503.02531)',
@@ -98,13 +108,22 @@ export const METHOD_INFO: MethodInfo[] = [
     ranks: 'any', sameShape: false, sameSpatial: false, layerPairs: false,
     formula: 'mean_ij (C_s − C_t)², C_ij = exp(−γ‖x̂_i − x̂_j‖²), x̂ = f/‖f‖₂ (γ = 0.4)',
   },
-];
+] as const satisfies readonly MethodInfo[];
+
+type Entry = (typeof METHOD_INFO)[number];
+/** Every method name of the catalogue. */
+export type MethodName = Entry['method'];
+/** The method names of one kind (`layerPairs`: methods that take two layers per network, fsp). */
+export type MethodNameOf<K extends KnowledgeKind, LayerPairs extends boolean = boolean> = Extract<Entry, { kind: K; layerPairs: LayerPairs }>['method'];
+
+/** Methods a new layer pair can use (one teacher layer ↔ one student layer): feature and relation ones, fsp aside. */
+export const PAIR_METHODS = METHOD_INFO.filter((m) => m.kind !== 'response' && !m.layerPairs).map((m) => m.method) as MethodNameOf<'feature' | 'relation', false>[];
 
 /** A tensor shape; `null` marks an unknown dimension (the batch, when shapes come from inspection). */
 export type ShapeLike = ReadonlyArray<number | null>;
 
 export function getMethodInfo(method: string): MethodInfo | undefined {
-  return METHOD_INFO.find((m) => m.method === method);
+  return (METHOD_INFO as readonly MethodInfo[]).find((m) => m.method === method);
 }
 
 /** `[8,32]`; unknown dimensions print as `?`. */
