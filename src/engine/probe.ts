@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadExperiment, parseExperimentText } from '../config/parse';
 import type { ExperimentConfig, LayerPair } from '../config/types';
 import type {
-  FeatureMapsAnswer, FeatureMapsInitAnswer, LayersAnswer, PairCheckAnswer, ProbeQuery, SuggestAnswer,
+  FeatureMapsAnswer, FeatureMapsInitAnswer, LayersAnswer, PairCheckAnswer, ProbeAnswers, ProbeKind, ProbeQuery, SuggestAnswer,
 } from '../protocol/engine';
 import { initBackend } from './backend';
 import { prepareData } from './data';
@@ -44,7 +44,7 @@ function studentSpec(cfg: ExperimentConfig): Parameters<typeof resolveModel>[0] 
 
 let backendReady: Promise<unknown> | undefined;
 
-export async function answerProbe(q: ProbeQuery): Promise<unknown> {
+export async function answerProbe(q: ProbeQuery): Promise<ProbeAnswers[ProbeKind]> {
   if (q.kind === 'checkPair') return checkPair(q.method, q.teacher, q.student, q.teacherShape, q.studentShape);
   backendReady ??= initBackend(q.backend ?? 'auto');
   await backendReady;

@@ -91,7 +91,18 @@ export interface FeatureMapsAnswer {
   note?: string;
 }
 
-/** The answer to one `probe`: `result` is the answer type of its query kind. */
+/** The answer type of each probe query kind (the engine's reply, the host's typed result). */
+export interface ProbeAnswers {
+  layers: LayersAnswer;
+  checkPair: PairCheckAnswer;
+  suggest: SuggestAnswer;
+  featureMapsInit: FeatureMapsInitAnswer;
+  featureMaps: FeatureMapsAnswer;
+}
+export type ProbeKind = ProbeQuery['kind'];
+export type ProbeQueryOf<K extends ProbeKind> = Extract<ProbeQuery, { kind: K }>;
+
+/** The answer to one `probe`: `result` is the answer type of its query kind ({@link ProbeAnswers}). */
 export interface ProbeResultMessage {
   type: 'probe-result';
   id: number;

@@ -8,7 +8,7 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as vscode from 'vscode';
-import type { WebviewPanel } from '../../src/host/panels/webviewPanels';
+import type { WebviewPanel } from '../../src/host/panels/shell';
 import type { HostToWebview, PairingData } from '../../src/protocol/webviews';
 import { getApi, waitFor, wsFile } from './helpers';
 

@@ -17,7 +17,6 @@ import { RunManager } from '../../src/host/runManager';
 import { readSettings } from '../../src/host/settings';
 import { EngineGate, isRestrictedModeError, RestrictedModeError } from '../../src/host/trust';
 import type { TrustSource } from '../../src/host/trust';
-import type { LayersAnswer, PairCheckAnswer } from '../../src/protocol/engine';
 import { EXTENSION_ID, getApi, wsFile } from './helpers';
 
 /** A model module that leaves a marker (one line per load) when it is evaluated. */
@@ -112,17 +111,17 @@ suite('Distill Studio: workspace trust gates every engine start', () => {
     await assert.rejects(cliEngineCheck(cliPath, gate)(file, new AbortController().signal), RestrictedModeError);
 
     // probes: the engine is started with model modules refused
-    await assert.rejects(probe.request<LayersAnswer>({ kind: 'layers', experimentFile: file }), (e: unknown) => isRestrictedModeError(e));
+    await assert.rejects(probe.request({ kind: 'layers', experimentFile: file }), (e: unknown) => isRestrictedModeError(e));
     await assert.rejects(probe.request({ kind: 'suggest', experimentFile: file }), (e: unknown) => isRestrictedModeError(e));
     // a pair check is shape arithmetic: it still answers
-    const check = await probe.request<PairCheckAnswer>({ kind: 'checkPair', method: 'fitnet', teacher: 'hidden', student: 'hidden', teacherShape: [null, 12], studentShape: [null, 6] });
+    const check = await probe.request({ kind: 'checkPair', method: 'fitnet', teacher: 'hidden', student: 'hidden', teacherShape: [null, 12], studentShape: [null, 6] });
     assert.ok(check.ok, 'the pair check answers in Restricted Mode');
     assert.ok(!fs.existsSync(marker), 'the workspace module was never loaded');
     assert.deepStrictEqual(gate.refused.filter((u) => u !== 'probe'), ['run', 'resume', 'check']);
 
     // trust granted: the restricted probe engine is replaced and the layers load
     trust.grant();
-    const layers = await probe.request<LayersAnswer>({ kind: 'layers', experimentFile: file });
+    const layers = await probe.request({ kind: 'layers', experimentFile: file });
     assert.deepStrictEqual(layers.student.map((l) => l.name), ['hidden', 'logits']);
     assert.deepStrictEqual(layers.teacher.map((l) => l.outputShape), [[null, 12], [null, 4]]);
     assert.ok(fs.existsSync(marker), 'the module runs once the folder is trusted');

@@ -8,11 +8,13 @@
  */
 import * as cp from 'child_process';
 import type * as vscode from 'vscode';
-import type { ProbeQuery } from '../../protocol/engine';
+import type { ProbeAnswers, ProbeKind, ProbeQuery, ProbeQueryOf } from '../../protocol/engine';
 import { isEngineToHost } from '../../protocol/engine';
 import { EngineGate, RestrictedModeError } from '../trust';
 
 const IDLE_MS = 60_000;
+/** How long a probe may take (loading a data set and a model included) before the engine is stopped. */
+export const PROBE_TIMEOUT_MS = 180_000;
 
 export class ProbeClient implements vscode.Disposable {
   private child?: cp.ChildProcess;
@@ -37,14 +39,30 @@ export class ProbeClient implements vscode.Disposable {
     return this.child?.connected === true;
   }
 
-  request<T>(query: ProbeQuery): Promise<T> {
+  /**
+   * Asks the engine; the answer's type follows the query's kind. Rejects with the engine's error,
+   * a RestrictedModeError (untrusted workspace), or after `timeoutMs` — then the engine, which
+   * answers one probe at a time, is stopped so that later requests do not queue behind it.
+   */
+  request<K extends ProbeKind>(query: ProbeQueryOf<K>, timeoutMs = PROBE_TIMEOUT_MS): Promise<ProbeAnswers[K]> {
     const child = this.worker();
     const id = ++this.seq;
     if (this.idle) clearTimeout(this.idle);
-    return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    return new Promise<ProbeAnswers[K]>((resolve, reject) => {
       this.pending.set(id, { child, resolve: resolve as (v: unknown) => void, reject });
-      child.send({ type: 'probe', id, query: { ...query, backend: query.backend ?? this.backend() } });
-    }).finally(() => this.armIdle());
+      timer = setTimeout(() => {
+        if (!this.pending.delete(id)) return;
+        reject(new Error(`the engine did not answer the ${query.kind} request within ${Math.round(timeoutMs / 1000)} s; it was stopped (see the Distill Studio log)`));
+        this.log.warn(`[probe] ${query.kind} request timed out after ${timeoutMs} ms: stopping engine process ${child.pid}`);
+        if (this.child === child) this.restart();
+        else child.kill();
+      }, timeoutMs);
+      child.send({ type: 'probe', id, query: { ...query, backend: query.backend ?? this.backend() } as ProbeQuery });
+    }).finally(() => {
+      clearTimeout(timer);
+      this.armIdle();
+    });
   }
 
   private armIdle(): void {
