@@ -21,6 +21,7 @@ import { updateRun } from './runs/store';
 import type { LoopState } from './runs/checkpoints';
 import { latestCheckpoint, restoreExtras, restoreModelWeights, restoreOptimizer, saveCheckpoint } from './runs/checkpoints';
 import { RandomStream } from './random';
+import { holdPoint } from './faults';
 import { FusedAdamOptimizer } from './backend';
 import { learningRateAt, setLearningRate } from './schedule';
 
@@ -207,6 +208,7 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
             lr, t: new Date().toISOString(),
           });
         }
+        holdPoint('step', { job, epoch: state.epoch, step: state.step });
         const now = Date.now();
         if (now - lastProgress > 250 || state.step === steps) {
           lastProgress = now;
@@ -230,6 +232,7 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
       for (const [k, v] of Object.entries(state.sums)) losses[k] = v / Math.max(1, state.seen);
       const tl = learner.evalTeacherLogits?.();
       const val = data.validation ? evaluateModel(model, data.validation, learner.inputShape, tl?.validation) : undefined;
+      holdPoint('eval', { job, epoch: state.epoch });
       const test = evaluateModel(model, data.test, learner.inputShape, tl?.test);
       const extras = learner.epochExtras?.() ?? {};
       const selectAcc = val ? val.acc : test.acc;

@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { holdPoint } from '../faults';
 import { artifactsToFiles, loadLayersModelFromFile, modelArtifacts, writeDirAtomic } from '../models/fileIO';
 
 /** Where a job's loop stands: `epoch` (1-based) with `step` batches of it done. */
@@ -54,6 +55,8 @@ export async function saveCheckpoint(runDir: string, job: string, state: LoopSta
     'optimizer.bin': Buffer.from(data as ArrayBuffer),
     'optimizer.json': JSON.stringify({ className: optimizer.getClassName(), specs }),
     'state.json': JSON.stringify(state, null, 2),
+  }, (written) => {
+    if (written === 2) holdPoint('checkpoint-write', { job, epoch: state.epoch, step: state.step });
   });
   return dir;
 }
