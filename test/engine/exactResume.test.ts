@@ -17,6 +17,8 @@ import * as path from 'path';
 import type { MetricRecord } from '../../src/engine/runs/store';
 import { readMetrics, readRun } from '../../src/engine/runs/store';
 import { mulberry32 } from '../../src/engine/random';
+import { readRunView } from '../../src/host/runData';
+import { DashboardBuilder, MetricsTail, readReport } from '../../src/host/panels/panelData';
 import { REPO, teacherCnn, tempDir, writeExperiment } from '../helpers/experiments';
 
 const CLI = path.join(REPO, 'dist', 'cli.js');
@@ -42,7 +44,7 @@ export function student(tf) {
 }
 `;
 
-const EPOCHS = 3;
+const EPOCHS = 4;
 
 function experiment(): Record<string, unknown> {
   return {
@@ -75,7 +77,7 @@ interface Attempt { hold?: string }
  */
 async function attempt(args: string[], hold: string | undefined, holdFile: string): Promise<{ where?: Record<string, unknown>; out: string }> {
   fs.rmSync(holdFile, { force: true });
-  const env: NodeJS.ProcessEnv = { ...process.env, DISTILL_TEACHER_THREAD: '0' };
+  const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.DISTILL_HOLD;
   delete env.DISTILL_HOLD_FILE;
   if (hold) Object.assign(env, { DISTILL_HOLD: hold, DISTILL_HOLD_FILE: holdFile });
@@ -123,7 +125,8 @@ function effectiveMetrics(runDir: string): MetricRecord[] {
 }
 
 function files(dir: string): Record<string, Buffer> {
-  return Object.fromEntries(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f))]));
+  return Object.fromEntries(fs.readdirSync(dir, { withFileTypes: true }).filter((f) => f.isFile()).map((f) => f.name).sort()
+    .map((f) => [f, fs.readFileSync(path.join(dir, f))]));
 }
 
 test('SIGKILL mid-epoch, during a checkpoint write and during evaluation, resumed each time: same weights bit for bit and the same metrics as an uninterrupted run',
@@ -131,8 +134,11 @@ test('SIGKILL mid-epoch, during a checkpoint write and during evaluation, resume
     const seed = Number(process.env.DISTILL_FAULT_SEED ?? Date.now() % 1_000_000);
     const random = mulberry32(seed);
     const pick = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
-    // 2 jobs × 3 epochs × 12 steps = 72 steps; the holds below stop each process well before the end.
-    const holds = [`step:${pick(2, 12)}`, `checkpoint-write:${pick(1, 3)}`, `eval:${pick(1, 2)}`, `step:${pick(1, 12)}`];
+    // 2 jobs × 4 epochs × 12 steps = 96 steps. A process held at the n-th step, checkpoint write
+    // (every 4 steps and at epoch ends) or evaluation has run at most 12, 4n or 12n steps: the six
+    // processes below (≤ 12 + 12 + 24 + 12 + 24 + 8 = 92 steps) are all killed before the end.
+    const holds = [`step:${pick(2, 12)}`, `checkpoint-write:${pick(1, 3)}`, `eval:${pick(1, 2)}`, `step:${pick(1, 12)}`,
+      `eval:${pick(1, 2)}`, `checkpoint-write:${pick(1, 2)}`];
     t.diagnostic(`DISTILL_FAULT_SEED=${seed}: ${holds.join(', ')}`);
 
     const dir = tempDir();
@@ -169,4 +175,20 @@ test('SIGKILL mid-epoch, during a checkpoint write and during evaluation, resume
     const got = effectiveMetrics(faulty);
     assert.equal(want.filter((r) => r.type === 'step').length, 2 * EPOCHS * 12);
     assert.deepEqual(got, want);
+    // the other readers agree: the tree's view, the dashboard, report.json
+    const view = (d: string) => {
+      const v = readRunView(d)!;
+      return { jobSeries: v.jobSeries, last: v.last, best: v.best, epochs: v.epochs.map((e) => ({ ...e, t: '', seconds: 0 })) };
+    };
+    assert.deepEqual(view(faulty), view(ref));
+    const dashboard = (d: string) => new DashboardBuilder().points(new MetricsTail(d).read());
+    assert.deepEqual(dashboard(faulty), dashboard(ref));
+    assert.deepEqual(readReport(faulty)!.jobs, readReport(ref)!.jobs);
+    assert.deepEqual(readReport(faulty)!.summary, readReport(ref)!.summary);
+    // the interrupted run's file holds the records of the killed attempts too (nothing is rewritten)
+    assert.ok(readMetrics(faulty).length < fs.readFileSync(path.join(faulty, 'metrics.jsonl'), 'utf8').trim().split('\n').length);
+    // mid-epoch checkpoints are dropped once a later one exists; killed writes leave nothing behind
+    for (const job of ['scratch-s1', 'distill-s1']) {
+      assert.deepEqual(fs.readdirSync(path.join(faulty, 'checkpoints', job)).sort(), ['epoch-0001', 'epoch-0002', 'epoch-0003', 'epoch-0004']);
+    }
   });

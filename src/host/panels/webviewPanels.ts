@@ -221,6 +221,12 @@ export class WebviewPanel implements OpenPanel {
     this.timer = setInterval(() => {
       if (!this.tail || !this.builder) return;
       const records = this.tail.read();
+      if (this.tail.superseded) {
+        // a resumed job superseded points already shown: send the whole dashboard again
+        this.tail = undefined;
+        void this.sendInit();
+        return;
+      }
       let state = this.lastState;
       try {
         state = runState(readRun(runDir));
