@@ -69,8 +69,6 @@ function experiment(): Record<string, unknown> {
   };
 }
 
-interface Attempt { hold?: string }
-
 /**
  * Runs the CLI (`run` or `resume`); with a hold, waits (polling, with a deadline) until the process
  * is frozen at the hold point, SIGKILLs it and returns where it stood.
