@@ -64,7 +64,7 @@ function experiment(): Record<string, unknown> {
       { kind: 'feature', method: 'fitnet', weight: 0.5, pairs: [{ teacher: 'conv_1', student: 'conv_1' }] },
     ],
     labels: { weight: 0.5 },
-    training: { epochs: EPOCHS, batchSize: 16, optimizer: { kind: 'adam', learningRate: 0.01 }, logEvery: 1, ...(process.env.NO_CKPT_EVERY ? {} : { checkpointEvery: { steps: 4 } }) },
+    training: { epochs: EPOCHS, batchSize: 16, optimizer: { kind: 'adam', learningRate: 0.01 }, logEvery: 1, checkpointEvery: { steps: 4 } },
     baseline: true,
   };
 }
