@@ -318,6 +318,11 @@ export interface TrainingConfig {
   logEvery: number;
   /** Stop each epoch after N batches (quick runs). */
   stepsPerEpoch?: number;
+  /**
+   * Mid-epoch checkpoints: after `steps` steps or `minutes` minutes since the last checkpoint,
+   * whichever comes first (every epoch end has one anyway). Default `{ minutes: 1 }`.
+   */
+  checkpointEvery?: { steps?: number; minutes?: number };
 }
 
 /** A position in the experiment file (1-based line and column, 0-based offset). */

@@ -601,6 +601,10 @@ function semanticChecks(root: Node, value: unknown, problems: Problem[]): void {
       at([...path, 'optimizer', 'momentum'], `ignored by the "${opt.kind}" optimizer (only "momentum" and "rmsprop" use it)`, 'warning');
     }
     if (opt.kind === 'momentum' && opt.momentum === undefined) opt.momentum = 0.9;
+    const every = training.checkpointEvery;
+    if (every && every.steps === undefined && every.minutes === undefined) {
+      at([...path, 'checkpointEvery'], 'expected "steps" and/or "minutes" (e.g. { "minutes": 1 }), found an empty object');
+    }
     // Learning-rate schedules.
     const schedule = opt.schedule ?? 'constant';
     if ((opt.warmupEpochs ?? 0) >= training.epochs) {

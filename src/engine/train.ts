@@ -19,8 +19,9 @@ import { evaluateModel } from './evaluate';
 import type { JobKind, MetricsLog } from './runs/store';
 import { updateRun } from './runs/store';
 import type { LoopState } from './runs/checkpoints';
-import { latestCheckpoint, restoreExtras, restoreModelWeights, restoreOptimizer, saveCheckpoint } from './runs/checkpoints';
+import { latestCheckpoint, offsetAfter, pruneCheckpoints, restoreExtras, restoreModelWeights, restoreOptimizer, saveCheckpoint } from './runs/checkpoints';
 import { RandomStream } from './random';
+import { holdPoint } from './faults';
 import { FusedAdamOptimizer } from './backend';
 import { learningRateAt, setLearningRate } from './schedule';
 
@@ -137,6 +138,14 @@ export interface JobSpec {
   augment?: { shift: number };
 }
 
+/** Mid-epoch checkpoints when `training.checkpointEvery` is not given: a kill repeats at most about a minute. */
+export const DEFAULT_CHECKPOINT_EVERY = { minutes: 1 } as const;
+
+/** Whether a mid-epoch checkpoint is due, `steps` and `ms` after the last one. */
+export function checkpointDue(every: { steps?: number; minutes?: number }, steps: number, ms: number): boolean {
+  return (every.steps !== undefined && steps >= every.steps) || (every.minutes !== undefined && ms >= every.minutes * 60_000);
+}
+
 export function stepsPerEpoch(n: number, training: TrainingConfig): number {
   const full = Math.ceil(n / training.batchSize);
   return training.stepsPerEpoch ? Math.min(full, training.stepsPerEpoch) : full;
@@ -161,8 +170,30 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
     state = ckpt.state.epochEnd
       ? { ...ckpt.state, epoch: ckpt.state.epoch + 1, step: 0, epochEnd: false, sums: {}, seen: 0, correct: 0 }
       : { ...ckpt.state };
-    emit({ type: 'log', level: 'info', message: `${job}: resuming at epoch ${state.epoch}, step ${state.step} from ${path.relative(runDir, ckpt.dir)}` });
+    // The random stream goes on from where the checkpoint left it: the same dropout masks and
+    // augmentations as a run that was never interrupted.
+    if (ckpt.state.random !== undefined) rng.skip(ckpt.state.random);
+    emit({ type: 'log', level: 'info', message: `${job}: resuming at epoch ${state.epoch}, step ${state.step} from ${path.relative(runDir, ckpt.dir)}` +
+      (ckpt.state.random === undefined ? ' (a checkpoint without the random stream\'s position: dropout and augmentation draw anew)' : '') });
   }
+  if (ckpt || metrics.hasRecordsOf(job)) {
+    // What an interrupted attempt logged past the checkpoint is superseded by what follows.
+    const supersedes = ckpt ? ckpt.state.metricsOffset ?? offsetAfter(runDir, job, ckpt.state) : 0;
+    metrics.append({ type: 'resume', job, epoch: state.epoch, step: state.step, supersedes, t: new Date().toISOString() });
+  }
+  pruneCheckpoints(runDir, job);
+  const every = training.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
+  let lastSaved = { globalStep: state.globalStep, at: Date.now() };
+  /** Writes a checkpoint of where the loop stands (random stream and metrics length included). */
+  const checkpoint = async (): Promise<string> => {
+    state.random = rng.position;
+    state.metricsOffset = metrics.size;
+    const dir = await saveCheckpoint(runDir, job, state, model, optimizer, learner.extras);
+    pruneCheckpoints(runDir, job);
+    lastSaved = { globalStep: state.globalStep, at: Date.now() };
+    emit({ type: 'checkpoint', job, epoch: state.epoch, path: dir });
+    return dir;
+  };
 
   const origRandom = Math.random;
   Math.random = rng.next; // dropout and other stochastic layers draw from the job's seeded generator
@@ -207,6 +238,8 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
             lr, t: new Date().toISOString(),
           });
         }
+        holdPoint('step', { job, epoch: state.epoch, step: state.step });
+        if (state.step < steps && checkpointDue(every, state.globalStep - lastSaved.globalStep, Date.now() - lastSaved.at)) await checkpoint();
         const now = Date.now();
         if (now - lastProgress > 250 || state.step === steps) {
           lastProgress = now;
@@ -219,8 +252,7 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
         // Let IPC and signal handlers run: a stop request is honoured within one step.
         await new Promise((r) => setImmediate(r));
         if (spec.shouldStop() && state.step < steps) {
-          const dir = await saveCheckpoint(runDir, job, state, model, optimizer, learner.extras);
-          emit({ type: 'checkpoint', job, epoch: state.epoch, path: dir });
+          await checkpoint();
           return 'cancelled';
         }
       }
@@ -230,6 +262,7 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
       for (const [k, v] of Object.entries(state.sums)) losses[k] = v / Math.max(1, state.seen);
       const tl = learner.evalTeacherLogits?.();
       const val = data.validation ? evaluateModel(model, data.validation, learner.inputShape, tl?.validation) : undefined;
+      holdPoint('eval', { job, epoch: state.epoch });
       const test = evaluateModel(model, data.test, learner.inputShape, tl?.test);
       const extras = learner.epochExtras?.() ?? {};
       const selectAcc = val ? val.acc : test.acc;
@@ -249,9 +282,8 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
       emit({ type: 'epoch', job, epoch: state.epoch, metrics: { ...plain, ...prefixed('loss.', losses), ...extras } });
       state.step = steps;
       state.epochEnd = true;
-      const dir = await saveCheckpoint(runDir, job, state, model, optimizer, learner.extras);
+      await checkpoint();
       state.epochEnd = false;
-      emit({ type: 'checkpoint', job, epoch: state.epoch, path: dir });
       const epochDone = state.epoch;
       updateRun(runDir, (r) => {
         r.jobs[job].completedEpochs = epochDone;

@@ -204,9 +204,22 @@ void test('unknown field, with a suggestion or the list of known fields', () => 
   ]);
   assert.deepEqual(messages(edit(['"temperature"', '"temp"'])), [`${FILE}:10:43  knowledge[0].temp: unknown field "temp"; did you mean "temperature"?`]);
   assert.deepEqual(messages(edit(['"batchSize": 32,', '"batchSize": 32, "lr": 1,'])), [
-    `${FILE}:15:22  training.lr: unknown field "lr"; expected one of "epochs", "batchSize", "optimizer", "logEvery", "stepsPerEpoch"`,
+    `${FILE}:15:22  training.lr: unknown field "lr"; expected one of "epochs", "batchSize", "optimizer", "logEvery", "stepsPerEpoch", "checkpointEvery"`,
   ]);
   assert.deepEqual(messages(edit(['"name": "demo",', '"name": "demo", "seed": [1],'])), [`${FILE}:2:19  seed: unknown field "seed"; did you mean "seeds"?`]);
+});
+
+void test('training.checkpointEvery: steps and/or minutes, located errors otherwise; absent by default (the engine checkpoints every minute)', () => {
+  const every = (v: string) => edit(['"batchSize": 32,', `"batchSize": 32, "checkpointEvery": ${v},`]);
+  assert.equal(parsed(BASE).config?.training.checkpointEvery, undefined);
+  assert.deepEqual(parsed(every('{ "steps": 500 }')).config?.training.checkpointEvery, { steps: 500 });
+  assert.deepEqual(parsed(every('{ "minutes": 0.5, "steps": 100 }')).config?.training.checkpointEvery, { minutes: 0.5, steps: 100 });
+  assert.deepEqual(messages(every('{}')), [
+    `${FILE}:15:41  training.checkpointEvery: expected "steps" and/or "minutes" (e.g. { "minutes": 1 }), found an empty object`,
+  ]);
+  assert.deepEqual(messages(every('{ "steps": 0 }')), [`${FILE}:15:52  training.checkpointEvery.steps: expected an integer ≥ 1, found 0`]);
+  assert.deepEqual(messages(every('{ "minutes": 0 }')), [`${FILE}:15:54  training.checkpointEvery.minutes: expected a number > 0, found 0`]);
+  assert.deepEqual(messages(every('{ "minute": 1 }')), [`${FILE}:15:43  training.checkpointEvery.minute: unknown field "minute"; did you mean "minutes"?`]);
 });
 
 void test('wrong types', () => {

@@ -115,12 +115,16 @@ export async function loadLayersModelFromFile(modelJsonPath: string): Promise<tf
   }
 }
 
-/** Writes files into `dir` atomically: a temp sibling folder is filled, then renamed. */
-export function writeDirAtomic(dir: string, files: Record<string, Buffer | string>): void {
+/**
+ * Writes files into `dir` atomically: a temp sibling folder is filled, then renamed. `afterFile` is
+ * told how many files are written so far, after each one.
+ */
+export function writeDirAtomic(dir: string, files: Record<string, Buffer | string>, afterFile?: (written: number) => void): void {
   const parent = path.dirname(dir);
   fs.mkdirSync(parent, { recursive: true });
   const tmp = path.join(parent, `.tmp-${path.basename(dir)}-${process.pid}-${Date.now()}`);
   fs.mkdirSync(tmp, { recursive: true });
+  let written = 0;
   for (const [name, data] of Object.entries(files)) {
     const fd = fs.openSync(path.join(tmp, name), 'w');
     try {
@@ -129,6 +133,7 @@ export function writeDirAtomic(dir: string, files: Record<string, Buffer | strin
     } finally {
       fs.closeSync(fd);
     }
+    afterFile?.(++written);
   }
   if (fs.existsSync(dir)) {
     throw new Error(`${dir} already exists; refusing to overwrite it`);

@@ -6,9 +6,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { holdPoint } from '../faults';
+import type { MetricRecord } from './store';
+import { applyResumeMarkers, parseMetricLines } from './store';
 import { artifactsToFiles, loadLayersModelFromFile, modelArtifacts, writeDirAtomic } from '../models/fileIO';
 
-/** Where a job's loop stands: `epoch` (1-based) with `step` batches of it done. */
+/** Where a job's loop stands: `epoch` (1-based) with `step` batches of it done, and what it has drawn and logged. */
 export interface LoopState {
   epoch: number;
   /** Batches of `epoch` already done; equal to the epoch's batch count at an epoch end. */
@@ -22,6 +25,14 @@ export interface LoopState {
   /** Best validation (or test) accuracy so far and its epoch. */
   best?: { epoch: number; acc: number };
   elapsedSeconds: number;
+  /**
+   * Values drawn so far from the job's random stream (dropout, augmentation, anything drawn from
+   * Math.random while the job trains): a resumed job goes on from there. Absent in checkpoints
+   * written before it was recorded (those resume with a fresh stream).
+   */
+  random?: number;
+  /** Length of metrics.jsonl when the checkpoint was taken: the job's later records are superseded on resume. */
+  metricsOffset?: number;
 }
 
 export interface Checkpoint {
@@ -52,8 +63,10 @@ export async function saveCheckpoint(runDir: string, job: string, state: LoopSta
     'extras.bin': Buffer.from(encodedExtras.data as ArrayBuffer),
     'extras.json': JSON.stringify({ models: extras.map((m) => m.name), specs: encodedExtras.specs }),
     'optimizer.bin': Buffer.from(data as ArrayBuffer),
-    'optimizer.json': JSON.stringify({ className: optimizer.getClassName(), specs }),
+    'optimizer.json': JSON.stringify({ className: optimizer.getClassName(), specs, ...accBetas(optimizer) }),
     'state.json': JSON.stringify(state, null, 2),
+  }, (written) => {
+    if (written === 2) holdPoint('checkpoint-write', { job, epoch: state.epoch, step: state.step });
   });
   return dir;
 }
@@ -95,7 +108,7 @@ export async function restoreModelWeights(model: tf.LayersModel, checkpointDir: 
 /** Restores an optimizer's state (moments, iteration count) from a checkpoint. */
 export async function restoreOptimizer(optimizer: tf.Optimizer, checkpointDir: string): Promise<void> {
   const meta = JSON.parse(fs.readFileSync(path.join(checkpointDir, 'optimizer.json'), 'utf8')) as {
-    className: string; specs: tf.io.WeightsManifestEntry[];
+    className: string; specs: tf.io.WeightsManifestEntry[]; accBeta1?: number; accBeta2?: number;
   };
   if (meta.className !== optimizer.getClassName()) {
     throw new Error(`${checkpointDir}: checkpoint optimizer is ${meta.className}, the experiment uses ${optimizer.getClassName()}`);
@@ -108,6 +121,24 @@ export async function restoreOptimizer(optimizer: tf.Optimizer, checkpointDir: s
   } finally {
     tf.dispose(Object.values(map)); // setWeights copies them into its own variables
   }
+  // Adam: setWeights recomputes β^t as pow(β, t), the steps multiply it by β each time — values a
+  // few ulps apart. The saved products make the resumed steps exactly those of an uninterrupted run.
+  const acc = optimizer as unknown as AdamAcc;
+  if (meta.accBeta1 !== undefined && meta.accBeta2 !== undefined && acc.accBeta1 && acc.accBeta2) {
+    tf.tidy(() => {
+      acc.accBeta1!.assign(tf.scalar(meta.accBeta1!));
+      acc.accBeta2!.assign(tf.scalar(meta.accBeta2!));
+    });
+  }
+}
+
+/** Adam's running products β₁^t and β₂^t (not among tfjs's optimizer weights). */
+interface AdamAcc { accBeta1?: tf.Variable; accBeta2?: tf.Variable }
+
+function accBetas(optimizer: tf.Optimizer): { accBeta1?: number; accBeta2?: number } {
+  const acc = optimizer as unknown as AdamAcc;
+  if (!(acc.accBeta1 instanceof tf.Variable) || !(acc.accBeta2 instanceof tf.Variable)) return {};
+  return { accBeta1: acc.accBeta1.dataSync()[0], accBeta2: acc.accBeta2.dataSync()[0] };
 }
 
 /** Restores the weights of the extra models (adapters, heads, peers) saved with a checkpoint. */
@@ -131,4 +162,57 @@ export async function restoreExtras(extras: tf.LayersModel[], checkpointDir: str
   } finally {
     tf.dispose(Object.values(map));
   }
+}
+
+/**
+ * Removes what the latest checkpoint of a job makes useless: older mid-epoch checkpoints (each is
+ * renamed to a temporary name first, so a kill never leaves a partial folder that looks like a
+ * checkpoint) and the temporary folders of writes whose process is gone. Epoch-end checkpoints stay.
+ */
+export function pruneCheckpoints(runDir: string, job: string): void {
+  const root = path.join(runDir, 'checkpoints', job);
+  if (!fs.existsSync(root)) return;
+  const remove = (dir: string): void => {
+    const tmp = path.join(root, `.tmp-old-${path.basename(dir)}-${process.pid}`);
+    try {
+      fs.renameSync(dir, tmp);
+      fs.rmSync(tmp, { recursive: true, force: true });
+    } catch {
+      // gone already, or not removable now: a later prune tries again
+    }
+  };
+  for (const name of fs.readdirSync(root)) {
+    // `.tmp-<name>-<pid>-<ms>` (writeDirAtomic), `.tmp-old-<name>-<pid>` (a removal)
+    const pid = (/^\.tmp-.+-(\d+)-\d{13,}$/.exec(name) ?? /^\.tmp-old-.+-(\d+)$/.exec(name))?.[1];
+    if (pid !== undefined && Number(pid) !== process.pid && !processAlive(Number(pid))) fs.rmSync(path.join(root, name), { recursive: true, force: true });
+  }
+  const all = listCheckpoints(runDir, job);
+  const latest = all[all.length - 1];
+  for (const c of all) if (c !== latest && !c.state.epochEnd) remove(c.dir);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * For a checkpoint that does not record the length of metrics.jsonl (written by an older version):
+ * where the job's first record past the checkpoint's position starts, else the file's length.
+ */
+export function offsetAfter(runDir: string, job: string, s: LoopState): number {
+  const file = path.join(runDir, 'metrics.jsonl');
+  if (!fs.existsSync(file)) return 0;
+  const buf = fs.readFileSync(file);
+  const past = (r: MetricRecord): boolean => {
+    if (r.type === 'step') return r.epoch > s.epoch || (r.epoch === s.epoch && !s.epochEnd && r.step > s.step);
+    if (r.type === 'epoch') return r.epoch > s.epoch || (r.epoch === s.epoch && !s.epochEnd);
+    return false;
+  };
+  const hit = applyResumeMarkers(parseMetricLines(buf)).find((l) => l.record.job === job && past(l.record));
+  return hit ? hit.offset : buf.length;
 }

@@ -176,37 +176,93 @@ export interface EventRecord {
   t: string;
 }
 
-export type MetricRecord = StepRecord | EpochRecord | EventRecord;
+/**
+ * Written when a job continues from a checkpoint (or starts again without one) after an
+ * interruption: the job's step and epoch records from byte `supersedes` of metrics.jsonl up to
+ * this line belong to a timeline that did not complete. Readers drop them (`readMetrics` does), so
+ * each (job, epoch, step) is seen once, from the timeline that went on. Nothing is rewritten.
+ */
+export interface ResumeRecord {
+  type: 'resume';
+  job: string;
+  /** Where the job continues: epoch (1-based) with `step` of its batches done (1, 0: from the start). */
+  epoch: number;
+  step: number;
+  /** Byte offset in metrics.jsonl where the superseded records of `job` begin (the checkpoint's). */
+  supersedes: number;
+  t: string;
+}
 
-/** Reads metrics.jsonl; a torn last line (a kill mid-write) is skipped. */
-export function readMetrics(runDir: string): MetricRecord[] {
-  const file = path.join(runDir, 'metrics.jsonl');
-  if (!fs.existsSync(file)) return [];
-  const out: MetricRecord[] = [];
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      out.push(JSON.parse(line) as MetricRecord);
-    } catch {
-      // a partial line written when the process was killed: ignored, never rewritten
+export type MetricRecord = StepRecord | EpochRecord | EventRecord | ResumeRecord;
+
+/** A parsed line of metrics.jsonl and the byte offset where it starts. */
+export interface MetricLine {
+  offset: number;
+  record: MetricRecord;
+}
+
+/**
+ * Parses whole lines of metrics.jsonl read from byte `base` (the bytes up to the last newline); a
+ * torn line (a kill mid-write) is skipped.
+ */
+export function parseMetricLines(buf: Buffer, base = 0): MetricLine[] {
+  const out: MetricLine[] = [];
+  for (let start = 0; start < buf.length;) {
+    let end = buf.indexOf(0x0a, start);
+    if (end < 0) end = buf.length;
+    const line = buf.subarray(start, end).toString('utf8');
+    if (line.trim()) {
+      try {
+        out.push({ offset: base + start, record: JSON.parse(line) as MetricRecord });
+      } catch {
+        // a partial line written when the process was killed: ignored, never rewritten
+      }
     }
+    start = end + 1;
   }
   return out;
 }
 
 /**
- * Append-only metrics writer. On resume it knows which step and epoch records exist already and
- * does not write them again, so a resumed run's file has each (job, epoch, step) exactly once.
+ * Applies the resume markers: every `resume` record removes its job's step and epoch records that
+ * start at or after its `supersedes` offset (and before the marker). `lines` must be in file order;
+ * returns the records that remain, in order (the markers included).
+ */
+export function applyResumeMarkers(lines: MetricLine[]): MetricLine[] {
+  let out: MetricLine[] = [];
+  for (const l of lines) {
+    const r = l.record;
+    if (r.type === 'resume') {
+      out = out.filter((o) => o.offset < r.supersedes || o.record.job !== r.job || (o.record.type !== 'step' && o.record.type !== 'epoch'));
+    }
+    out.push(l);
+  }
+  return out;
+}
+
+/**
+ * Reads metrics.jsonl as its readers must see it: torn lines skipped, the records superseded by a
+ * resume marker dropped. Each (job, epoch, step) then appears once, from the timeline that went on.
+ */
+export function readMetrics(runDir: string): MetricRecord[] {
+  const file = path.join(runDir, 'metrics.jsonl');
+  if (!fs.existsSync(file)) return [];
+  return applyResumeMarkers(parseMetricLines(fs.readFileSync(file))).map((l) => l.record);
+}
+
+/**
+ * Append-only metrics writer. A resumed job writes its records again from its checkpoint on,
+ * after a `resume` marker that supersedes what the interrupted timeline wrote past that point.
  */
 export class MetricsLog {
   private readonly file: string;
-  private readonly seen = new Set<string>();
+  /** Jobs that have step or epoch records in the file. */
+  private readonly jobs = new Set<string>();
 
   constructor(runDir: string) {
     this.file = path.join(runDir, 'metrics.jsonl');
     for (const r of readMetrics(runDir)) {
-      const key = MetricsLog.key(r);
-      if (key) this.seen.add(key);
+      if (r.type === 'step' || r.type === 'epoch') this.jobs.add(r.job);
     }
     // A kill mid-write can leave a last line without its newline: end it so that the next record
     // starts on a line of its own (the torn line itself is left as it is).
@@ -222,26 +278,19 @@ export class MetricsLog {
     }
   }
 
-  private static key(r: MetricRecord): string | undefined {
-    if (r.type === 'step') return `s|${r.job}|${r.epoch}|${r.step}`;
-    if (r.type === 'epoch') return `e|${r.job}|${r.epoch}`;
-    return undefined;
+  /** Whether the file holds step or epoch records of `job` (an earlier attempt ran it). */
+  hasRecordsOf(job: string): boolean {
+    return this.jobs.has(job);
   }
 
-  has(r: MetricRecord): boolean {
-    const key = MetricsLog.key(r);
-    return key !== undefined && this.seen.has(key);
+  /** The file's length in bytes: where the next record starts (saved in checkpoints). */
+  get size(): number {
+    return fs.existsSync(this.file) ? fs.statSync(this.file).size : 0;
   }
 
-  /** Appends a record unless it was already written; returns whether it was written. */
-  append(r: MetricRecord): boolean {
-    const key = MetricsLog.key(r);
-    if (key !== undefined) {
-      if (this.seen.has(key)) return false;
-      this.seen.add(key);
-    }
+  append(r: MetricRecord): void {
+    if (r.type === 'step' || r.type === 'epoch') this.jobs.add(r.job);
     fs.appendFileSync(this.file, JSON.stringify(r) + '\n');
-    return true;
   }
 }
 

@@ -21,6 +21,12 @@ export function dashboardPanel(ctx: PanelContext): PanelController {
     timer = setInterval(() => {
       if (!tail || !builder) return;
       const records = tail.read();
+      if (tail.superseded) {
+        // a resumed job superseded points already shown: send the whole dashboard again
+        tail = undefined;
+        void ctx.refresh();
+        return;
+      }
       let state = lastState;
       try {
         state = runState(readRun(runDir));

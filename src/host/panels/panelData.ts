@@ -7,15 +7,20 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Report } from '../../engine/report';
 import type { EpochRecord, MetricRecord, RunJson, StepRecord } from '../../engine/runs/store';
-import { readMetrics, readRun, readSnapshot } from '../../engine/runs/store';
+import { applyResumeMarkers, parseMetricLines, readMetrics, readRun, readSnapshot } from '../../engine/runs/store';
 import type {
   CompareData, CompareRun, CompressionData, DashboardAppend, DashboardData, EpochPoint, ModelColumn, PairLink, SeriesData,
 } from '../../protocol/webviews';
 import { runState } from '../runData';
 
-/** Reads metrics.jsonl from where it stopped last time: only whole new lines. */
+/**
+ * Reads metrics.jsonl from where it stopped last time: only whole new lines, with the resume
+ * markers applied (store.ts `applyResumeMarkers`). When new lines hold a marker that supersedes
+ * records already read, `superseded` turns true: what was shown must be read again from the start.
+ */
 export class MetricsTail {
   private offset = 0;
+  superseded = false;
   constructor(private readonly runDir: string) {}
 
   read(): MetricRecord[] {
@@ -34,17 +39,11 @@ export class MetricsTail {
       fs.readSync(fd, buf, 0, buf.length, this.offset);
       const end = buf.lastIndexOf(0x0a);
       if (end < 0) return [];
+      const base = this.offset;
       this.offset += end + 1;
-      const out: MetricRecord[] = [];
-      for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
-        if (!line.trim()) continue;
-        try {
-          out.push(JSON.parse(line) as MetricRecord);
-        } catch {
-          // a torn line: skipped, as readMetrics does
-        }
-      }
-      return out;
+      const lines = parseMetricLines(buf.subarray(0, end), base);
+      if (lines.some((l) => l.record.type === 'resume' && l.record.supersedes < base)) this.superseded = true;
+      return applyResumeMarkers(lines).map((l) => l.record);
     } finally {
       fs.closeSync(fd);
     }
