@@ -41,6 +41,7 @@ import { withSeededRandom } from './random';
 import { onlineLearner } from './schemes/online';
 import { selfLearner } from './schemes/self';
 import { checkModels } from './check';
+import { runBudgetMessages } from './budget';
 import { modelLabel, modelSpec, planJobs } from './jobs';
 import { predictLogitsShared, TeacherPipe } from './models/teacherPipe';
 
@@ -206,6 +207,10 @@ class RunSession {
       const steps = stepsPerEpoch(d.train.size, training);
       this.clock.totalSteps += j.epochs * steps;
       this.clock.doneSteps += j.completedEpochs * steps;
+    }
+    // Budget sanity (issue 13, budget.ts): batchSize vs the data, estimated training time — before the first step.
+    for (const m of await runBudgetMessages(config, run.jobs, d, (model) => resolveModel(this.spec(model), this.baseDir, config.seeds[0]), (model) => this.who(model))) {
+      this.emit({ type: 'log', level: m.level, message: m.message });
     }
 
     for (const [job, state] of Object.entries(readRun(this.runDir).jobs)) {
