@@ -42,6 +42,8 @@ import { onlineLearner } from './schemes/online';
 import { selfLearner } from './schemes/self';
 import { checkModels } from './check';
 import { runBudgetMessages } from './budget';
+import type { ReportWarning } from './teacherHealth';
+import { describeWarning, teacherAtLoad, teacherBelowScratchWarning, teacherContext } from './teacherHealth';
 import { modelLabel, modelSpec, planJobs } from './jobs';
 import { predictLogitsShared, TeacherPipe } from './models/teacherPipe';
 
@@ -161,6 +163,8 @@ class RunSession {
   private readonly featureCache = new Map<string, Map<string, CachedFeature>>();
   /** Fixed teachers whose outputs go to disk once complete (the training split may fill during epoch 1). */
   private readonly unsavedTeacherOutputs = new Map<string, TeacherOutputsOnDisk>();
+  /** Warnings of this execution for report.json (teacherHealth.ts), by kind. */
+  private readonly warnings = new Map<string, ReportWarning>();
 
   constructor(private readonly runDir: string, private readonly config: ExperimentConfig, private readonly experimentFile: string,
     private readonly experimentText: string, private readonly emit: (m: EngineToHost) => void, private readonly shouldStop: () => boolean,
@@ -172,6 +176,13 @@ class RunSession {
 
   private log(message: string): void {
     this.emit({ type: 'log', level: 'info', message });
+  }
+
+  /** Logs a warning once (per kind) and keeps it for report.json. */
+  private warn(w: ReportWarning | undefined): void {
+    if (!w || this.warnings.has(w.kind)) return;
+    this.warnings.set(w.kind, w);
+    this.emit({ type: 'log', level: 'warn', message: describeWarning(w) });
   }
 
   /** The spec of an architecture named in a job (`teacher`, `student`, `assistant:<i>`). */
@@ -226,6 +237,11 @@ class RunSession {
     report.quantized = await quantizedFigures(this.runDir, this.data, this.teachers.get('teacher')?.logits.test);
     this.log(`int8 student: ${report.quantized.bytes} bytes (${report.quantized.compression.toFixed(2)}× smaller), test accuracy ` +
       `${(report.quantized.testAcc * 100).toFixed(2)}% (float ${(report.quantized.floatTestAcc * 100).toFixed(2)}%)`);
+    if (report.teacher) {
+      this.warn(teacherBelowScratchWarning(report.teacher.testAcc, report.summary.scratch?.testAcc,
+        teacherContext(this.teachers.get('teacher')?.model, config, this.data)));
+    }
+    report.warnings = [...this.warnings.values()];
     fs.writeFileSync(path.join(this.runDir, 'report.json'), JSON.stringify(report, null, 2));
     return 'completed';
   }
@@ -278,6 +294,8 @@ class RunSession {
     cacheTeacherLogits(key, logits);
     const ev = evaluateLogits(logits.test, d.test.y, classes);
     this.log(`${source === 'teacher' ? 'teacher' : source}: test accuracy ${(ev.acc * 100).toFixed(2)}% (${ev.errors} errors)`);
+    // Teacher health (issue 13, teacherHealth.ts): at or near chance on the validation split.
+    if (source === 'teacher') this.warn(teacherAtLoad(model, logits, this.config, d, classes));
     const t = { model, inputShape, logits };
     this.teachers.set(source, t);
     if (disk && !fromDisk) {
