@@ -13,6 +13,8 @@ import { runExperiment } from '../../src/engine/run';
 import type { Report } from '../../src/engine/report';
 import { chanceLevel, hasBatchNorm, teacherBelowScratchWarning, teacherChanceWarning } from '../../src/engine/teacherHealth';
 import { summaryTable } from '../../src/cli/main';
+import { compressionData } from '../../src/host/panels/panelData';
+import { warningBadges, warningText } from '../../src/host/reportWarnings';
 import type { EngineToHost } from '../../src/protocol/engine';
 import { syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 
@@ -110,6 +112,13 @@ void test('a teacher that predicts one class is warned about in the run log, rep
   assert.match(table, /likely causes:\n {2}- too few training steps for its BatchNormalization statistics/);
   assert.match(table, /⚠ warning: the teacher \([\d.]+% test accuracy\) is below the student trained from scratch/);
 
+  // The compression panel's data and the Experiments tree's labels read the same warnings.
+  const panel = compressionData(result.runDir, 't', []);
+  assert.deepEqual(panel.warnings, report.warnings.map((w) => ({ message: w.message, causes: w.causes })));
+  assert.match(panel.columns.find((c) => c.name === 'teacher')!.note ?? '', /⚠ see the warning above/);
+  assert.deepEqual(warningBadges(report), report.warnings.map((w) => `⚠ ${w.kind === 'teacher-near-chance' ? 'teacher at chance' : 'teacher below scratch'}`));
+  assert.match(warningText(chance), /^the teacher is at chance: .*\. Likely causes: too few training steps for its BatchNormalization statistics/);
+
   const good = await runExperiment({ experiment: writeExperiment(dir, syntheticExperiment(), 'good.distill.json'), teacherThread: false });
   assert.equal(good.status, 'completed', good.error);
   const goodReport = readReport(good.runDir);
@@ -118,4 +127,8 @@ void test('a teacher that predicts one class is warned about in the run log, rep
   const goodTable = summaryTable(goodReport);
   assert.match(goodTable, /^teacher {2}/m);
   assert.doesNotMatch(goodTable, /warning/);
+  const goodPanel = compressionData(good.runDir, 't', []);
+  assert.equal(goodPanel.warnings, undefined);
+  assert.equal(goodPanel.columns.find((c) => c.name === 'teacher')!.note, undefined);
+  assert.deepEqual(warningBadges(goodReport), []);
 });
