@@ -106,7 +106,8 @@ export function humanDuration(seconds: number): string {
 /** The estimate as one line, e.g. `estimated training time 3.2 days: 1200000 steps (student 2.31 ms/step, …)`. */
 export function describeEstimate(e: DurationEstimate, label: (model: string) => string): string {
   const parts = e.parts.map((p) => `${p.steps} steps of the ${label(p.model)} at ${(p.secondsPerStep * 1000).toFixed(2)} ms`);
-  return `estimated training time ${humanDuration(e.seconds)} (${parts.join(', ')}; measured over ${MEASURED_STEPS} steps; evaluation not included)`;
+  return `estimated training time ${humanDuration(e.seconds)} (${parts.join(', ')}; measured over ${MEASURED_STEPS} steps; ` +
+    'evaluation and teacher passes not included)';
 }
 
 /** The warning for an estimate over a day, located at `training.epochs`; undefined when it is under. */
@@ -185,7 +186,13 @@ export async function runBudgetMessages(config: ExperimentConfig, jobs: Record<s
   build: (model: string) => Promise<tf.LayersModel>, label: (model: string) => string): Promise<{ level: 'info' | 'warn'; message: string }[]> {
   const out: { level: 'info' | 'warn'; message: string }[] = batchSizeWarnings(config, data.train.size)
     .map((w) => ({ level: 'warn', message: `${w.path.join('.')}: ${w.message}` }));
-  const estimate = await measureAndEstimate(config, jobs, data, build, label);
+  let estimate: DurationEstimate | undefined;
+  try {
+    estimate = await measureAndEstimate(config, jobs, data, build, label);
+  } catch (e) {
+    // A step that cannot be timed (memory, a model the probe cannot train) fails where the job trains, not here.
+    out.push({ level: 'info', message: `training time not estimated: ${(e as Error).message}` });
+  }
   if (estimate) {
     const long = durationWarning(estimate, label);
     out.push(long ? { level: 'warn', message: `${long.path.join('.')}: ${long.message}` } : { level: 'info', message: describeEstimate(estimate, label) });

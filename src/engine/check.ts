@@ -26,7 +26,9 @@ import { batchSizeWarnings, durationWarning, measureAndEstimate } from './budget
  */
 async function budgetProblems(c: ExperimentConfig, file: string, text: string, data: PreparedData, base: string): Promise<ConfigError[]> {
   const label = (model: string) => modelLabel(c, model);
-  const estimate = await measureAndEstimate(c, planJobs(c), data, (model) => resolveModel(modelSpec(c, model), base, c.seeds[0]), label);
+  // A step that cannot be timed is not a problem of the file: the estimate is then left out.
+  const estimate = await measureAndEstimate(c, planJobs(c), data, (model) => resolveModel(modelSpec(c, model), base, c.seeds[0]), label)
+    .catch(() => undefined);
   const long = estimate ? durationWarning(estimate, label) : undefined;
   return [...batchSizeWarnings(c, data.train.size), ...(long ? [long] : [])]
     .map((w) => ({ file, path: w.path, location: locate(text, w.path), message: w.message, severity: 'warning' as const }));
