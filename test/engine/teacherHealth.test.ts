@@ -16,7 +16,7 @@ import { summaryTable } from '../../src/cli/main';
 import { compressionData } from '../../src/host/panels/panelData';
 import { warningBadges, warningText } from '../../src/host/reportWarnings';
 import type { EngineToHost } from '../../src/protocol/engine';
-import { syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
+import { metricLines, syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 
 /** A teacher module: Dense → BatchNormalization → Dense whose kernel is 0 and bias favours class 0. */
 const CONSTANT_TEACHER = `
@@ -32,6 +32,39 @@ export function constant(tf, args) {
   return model;
 }
 `;
+
+/** Dense → BatchNormalization (Keras's default momentum 0.99) → ReLU → Dense. */
+const BN_TEACHER = `
+export function bn(tf, args) {
+  const input = tf.input({ shape: [args.inputs] });
+  let x = tf.layers.dense({ units: 32, name: 'd1' }).apply(input);
+  x = tf.layers.batchNormalization({ name: 'bn' }).apply(x);
+  x = tf.layers.activation({ activation: 'relu' }).apply(x);
+  const out = tf.layers.dense({ units: args.classes, name: 'out' }).apply(x);
+  return tf.model({ inputs: input, outputs: out });
+}
+`;
+
+/**
+ * Rows of 16 features around 100 (not normalised, as raw sensor values are), feature j raised by 3
+ * when j % 4 is the label: easy to learn, but the batch statistics are far from BN's initial 0 / 1.
+ */
+function offsetCsv(n: number, seed: number): string {
+  let a = seed >>> 0;
+  const rnd = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const rows: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const y = i % 4;
+    rows.push([...Array.from({ length: 16 }, (_, j) => (100 + (j % 4 === y ? 3 : 0) + (rnd() - 0.5) * 2).toFixed(3)), String(y)].join(','));
+  }
+  return rows.join('\n') + '\n';
+}
 
 function readReport(runDir: string): Report {
   return JSON.parse(fs.readFileSync(path.join(runDir, 'report.json'), 'utf8')) as Report;
@@ -131,4 +164,30 @@ void test('a teacher that predicts one class is warned about in the run log, rep
   assert.equal(goodPanel.warnings, undefined);
   assert.equal(goodPanel.columns.find((c) => c.name === 'teacher')!.note, undefined);
   assert.deepEqual(warningBadges(goodReport), []);
+});
+
+void test('a BatchNormalization teacher trained a few steps (statistics still near their initial values) is caught at chance', async () => {
+  const dir = tempDir();
+  fs.writeFileSync(path.join(dir, 'bn.js'), BN_TEACHER);
+  fs.writeFileSync(path.join(dir, 'train.csv'), offsetCsv(512, 1));
+  fs.writeFileSync(path.join(dir, 'test.csv'), offsetCsv(256, 2));
+  const experiment = syntheticExperiment({
+    data: { train: { format: 'csv', path: 'train.csv' }, test: { format: 'csv', path: 'test.csv' }, validation: { fraction: 0.125 }, normalize: 'none' },
+    // 448 training rows / 64 = 7 steps: the moving mean and variance move 1 − 0.99^7 ≈ 7 % of the way.
+    teacher: { module: 'bn.js', export: 'bn', args: { inputs: 16, classes: 4 }, train: { epochs: 1, batchSize: 64, optimizer: { kind: 'adam', learningRate: 0.01 } } },
+    training: { epochs: 1, batchSize: 32, optimizer: { kind: 'adam', learningRate: 0.01 } },
+  });
+  const logs: EngineToHost[] = [];
+  const result = await runExperiment({ experiment: writeExperiment(dir, experiment), emit: (m) => logs.push(m), teacherThread: false });
+  assert.equal(result.status, 'completed', result.error);
+  const report = readReport(result.runDir);
+  const w = report.warnings?.find((x) => x.kind === 'teacher-near-chance');
+  assert.ok(w, JSON.stringify(report.warnings));
+  assert.match(w.message, /accuracy on the validation split \(64 samples, (every prediction is class \d|[\d.]+% of its predictions are class \d)\)/);
+  assert.match(w.causes[0], /^too few training steps for its BatchNormalization statistics \(it was trained for 7 steps in this run\)/);
+  assert.ok(logs.some((m) => m.type === 'log' && m.level === 'warn' && m.message.startsWith('the teacher is at chance')));
+  assert.match(summaryTable(report), /⚠ warning: the teacher is at chance/);
+  // It did learn — in training mode, where BatchNormalization uses the batch's own statistics.
+  const teacherEpoch = metricLines(result.runDir).find((l) => l.type === 'epoch' && l.job === 'teacher')!;
+  assert.ok((teacherEpoch.trainAcc as number) > 0.5, `training accuracy ${String(teacherEpoch.trainAcc)}`);
 });
