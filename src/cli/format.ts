@@ -35,3 +35,12 @@ export function table(rows: string[][]): string {
   const sep = widths.map((w) => '─'.repeat(w)).join('  ');
   return [line(rows[0]), sep, ...rows.slice(1).map(line)].join('\n');
 }
+
+/** report.json's warnings as lines under the final table: `⚠ warning: <message>.` then the likely causes, one per line. */
+export function warningLines(warnings: { message: string; causes: string[] }[] | undefined): string[] {
+  const out: string[] = [];
+  for (const w of warnings ?? []) {
+    out.push(`⚠ warning: ${w.message}.`, '  likely causes:', ...w.causes.map((c) => `  - ${c}`));
+  }
+  return out;
+}

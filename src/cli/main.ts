@@ -15,7 +15,7 @@ import { defaultRunsDir, runExperiment } from '../engine/run';
 import type { Report } from '../engine/report';
 import { isOwnerAlive, listRuns, readJson, readRun } from '../engine/runs/store';
 import { ProgressBar } from './progress';
-import { bytes, human, pct, table } from './format';
+import { bytes, human, pct, table, warningLines } from './format';
 
 const USAGE = `distill — knowledge-distillation experiments (Distill Studio engine)
 
@@ -145,7 +145,7 @@ export function summaryTable(r: Report): string {
     ['model', 'test acc', 'errors', 'agreement', 'params', 'bytes', 'FLOPs/sample', 'latency/sample'],
   ];
   if (r.teacher) {
-    rows.push(['teacher', pct(r.teacher.testAcc), String(r.teacher.testErrors), '—', human(r.teacher.params), bytes(r.teacher.bytes),
+    rows.push([(r.warnings ?? []).some((w) => w.kind.startsWith('teacher-')) ? 'teacher ⚠' : 'teacher', pct(r.teacher.testAcc), String(r.teacher.testErrors), '—', human(r.teacher.params), bytes(r.teacher.bytes),
       human(r.teacher.flops), ms(r.teacher.latencyMsPerSample)]);
   }
   for (const kind of ['scratch', 'distill'] as const) {
@@ -174,6 +174,8 @@ export function summaryTable(r: Report): string {
     lines.push(`Distillation vs scratch: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} points of test accuracy ` +
       `(${r.summary.scratch.testErrors.mean.toFixed(1)} → ${r.summary.distill.testErrors.mean.toFixed(1)} errors).`);
   }
+  // Teacher health (issue 13): the report's warnings, with their likely causes.
+  if (r.warnings?.length) lines.push('', ...warningLines(r.warnings));
   return lines.join('\n');
 }
 

@@ -62,8 +62,16 @@ export interface CsvSource {
   path: string;
   /** Name (with a header row) or 0-based index of the integer label column. Default: the last column. */
   labelColumn?: string | number;
-  /** Whether the first row is a header. Default: detected (non-numeric first row). */
-  header?: boolean;
+  /**
+   * The first line (after `skipLines`): `names` (column names), `none` (a data row), `auto` (names
+   * when it has a non-numeric cell). Default `auto`. `true` / `false` are the older spellings of
+   * `names` / `none`.
+   */
+  header?: 'auto' | 'none' | 'names' | boolean;
+  /** Lines at the start of the file to ignore, before the header (e.g. 1 for sklearn's shape line). Default 0. */
+  skipLines?: number;
+  /** The cell separator, one character (`,`, `;`, tab `\t`, `|`, …). Default: detected from the first line read. */
+  delimiter?: string;
   /** Reshape each row's features, e.g. `[8, 8, 1]`. Default: a flat vector. */
   shape?: number[];
   limit?: number;

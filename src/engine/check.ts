@@ -18,6 +18,21 @@ import { checkHeads } from './schemes/self';
 import { modelLabel, modelPath, modelSpec, planJobs } from './jobs';
 import { initBackend } from './backend';
 import { DeriveError, resolveModel } from './models';
+import { batchSizeWarnings, durationWarning, measureAndEstimate } from './budget';
+
+/**
+ * Budget warnings that need the data and the machine (budget.ts): a batchSize beyond the training
+ * split, and a training time estimated (from a few measured steps) at more than a day.
+ */
+async function budgetProblems(c: ExperimentConfig, file: string, text: string, data: PreparedData, base: string): Promise<ConfigError[]> {
+  const label = (model: string) => modelLabel(c, model);
+  // A step that cannot be timed is not a problem of the file: the estimate is then left out.
+  const estimate = await measureAndEstimate(c, planJobs(c), data, (model) => resolveModel(modelSpec(c, model), base, c.seeds[0]), label)
+    .catch(() => undefined);
+  const long = estimate ? durationWarning(estimate, label) : undefined;
+  return [...batchSizeWarnings(c, data.train.size), ...(long ? [long] : [])]
+    .map((w) => ({ file, path: w.path, location: locate(text, w.path), message: w.message, severity: 'warning' as const }));
+}
 
 /**
  * Problems of the models, located in the experiment file. Build errors (an input shape that does
@@ -98,7 +113,8 @@ export async function checkExperiment(experimentFile: string, backend?: BackendN
       current = model;
       return resolveModel(modelSpec(c, model), base, c.seeds[0]);
     }, (model) => modelLabel(c, model));
-    return [...loaded.errors, ...errors];
+    if (errors.length) return [...loaded.errors, ...errors];
+    return [...loaded.errors, ...await budgetProblems(c, file, text, data, base)];
   } catch (e) {
     if (e instanceof DeriveError) return [...loaded.errors, at(e.path, e.message)];
     const message = (e as Error).message;

@@ -15,6 +15,9 @@ import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from './e
 import { measureLatency, modelStats } from './metrics/modelStats';
 import type { EpochRecord } from './runs/store';
 import { readMetrics, readRun } from './runs/store';
+import type { ReportWarning } from './teacherHealth';
+
+export type { ReportWarning };
 
 export interface ModelFigures {
   params: number;
@@ -58,6 +61,8 @@ export interface Report {
   testSize: number;
   /** The int8 copy of the exported student (`student/int8/`), measured on the test split. */
   quantized?: QuantizedFigures;
+  /** What the run found wrong (a teacher at chance, below the scratch student); empty when nothing; absent in older reports. */
+  warnings?: ReportWarning[];
 }
 
 /** The int8 student (per-channel affine int8 weights, float32 activations) against the float one. */

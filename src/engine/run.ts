@@ -41,6 +41,9 @@ import { withSeededRandom } from './random';
 import { onlineLearner } from './schemes/online';
 import { selfLearner } from './schemes/self';
 import { checkModels } from './check';
+import { runBudgetMessages } from './budget';
+import type { ReportWarning } from './teacherHealth';
+import { describeWarning, teacherAtLoad, teacherBelowScratchWarning, teacherContext } from './teacherHealth';
 import { modelLabel, modelSpec, planJobs } from './jobs';
 import { predictLogitsShared, TeacherPipe } from './models/teacherPipe';
 
@@ -160,6 +163,8 @@ class RunSession {
   private readonly featureCache = new Map<string, Map<string, CachedFeature>>();
   /** Fixed teachers whose outputs go to disk once complete (the training split may fill during epoch 1). */
   private readonly unsavedTeacherOutputs = new Map<string, TeacherOutputsOnDisk>();
+  /** Warnings of this execution for report.json (teacherHealth.ts), by kind. */
+  private readonly warnings = new Map<string, ReportWarning>();
 
   constructor(private readonly runDir: string, private readonly config: ExperimentConfig, private readonly experimentFile: string,
     private readonly experimentText: string, private readonly emit: (m: EngineToHost) => void, private readonly shouldStop: () => boolean,
@@ -171,6 +176,13 @@ class RunSession {
 
   private log(message: string): void {
     this.emit({ type: 'log', level: 'info', message });
+  }
+
+  /** Logs a warning once (per kind) and keeps it for report.json. */
+  private warn(w: ReportWarning | undefined): void {
+    if (!w || this.warnings.has(w.kind)) return;
+    this.warnings.set(w.kind, w);
+    this.emit({ type: 'log', level: 'warn', message: describeWarning(w) });
   }
 
   /** The spec of an architecture named in a job (`teacher`, `student`, `assistant:<i>`). */
@@ -207,6 +219,10 @@ class RunSession {
       this.clock.totalSteps += j.epochs * steps;
       this.clock.doneSteps += j.completedEpochs * steps;
     }
+    // Budget sanity (issue 13, budget.ts): batchSize vs the data, estimated training time — before the first step.
+    for (const m of await runBudgetMessages(config, run.jobs, d, (model) => resolveModel(this.spec(model), this.baseDir, config.seeds[0]), (model) => this.who(model))) {
+      this.emit({ type: 'log', level: m.level, message: m.message });
+    }
 
     for (const [job, state] of Object.entries(readRun(this.runDir).jobs)) {
       if (state.status === 'completed') continue;
@@ -221,6 +237,11 @@ class RunSession {
     report.quantized = await quantizedFigures(this.runDir, this.data, this.teachers.get('teacher')?.logits.test);
     this.log(`int8 student: ${report.quantized.bytes} bytes (${report.quantized.compression.toFixed(2)}× smaller), test accuracy ` +
       `${(report.quantized.testAcc * 100).toFixed(2)}% (float ${(report.quantized.floatTestAcc * 100).toFixed(2)}%)`);
+    if (report.teacher) {
+      this.warn(teacherBelowScratchWarning(report.teacher.testAcc, report.summary.scratch?.testAcc,
+        teacherContext(this.teachers.get('teacher')?.model, config, this.data)));
+    }
+    report.warnings = [...this.warnings.values()];
     fs.writeFileSync(path.join(this.runDir, 'report.json'), JSON.stringify(report, null, 2));
     return 'completed';
   }
@@ -273,6 +294,8 @@ class RunSession {
     cacheTeacherLogits(key, logits);
     const ev = evaluateLogits(logits.test, d.test.y, classes);
     this.log(`${source === 'teacher' ? 'teacher' : source}: test accuracy ${(ev.acc * 100).toFixed(2)}% (${ev.errors} errors)`);
+    // Teacher health (issue 13, teacherHealth.ts): at or near chance on the validation split.
+    if (source === 'teacher') this.warn(teacherAtLoad(model, logits, this.config, d, classes));
     const t = { model, inputShape, logits };
     this.teachers.set(source, t);
     if (disk && !fromDisk) {

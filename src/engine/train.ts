@@ -246,7 +246,7 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
           emit({
             type: 'progress', job, phase: PHASE[spec.kind], epoch: state.epoch, epochs: training.epochs,
             step: state.step, steps, losses: values.losses,
-            samplesPerSecond: spec.clock.stepsPerSecond() * training.batchSize, etaSeconds: spec.clock.etaSeconds(),
+            samplesPerSecond: spec.clock.stepsPerSecond() * Math.min(training.batchSize, data.train.size), etaSeconds: spec.clock.etaSeconds(),
           });
         }
         // Let IPC and signal handlers run: a stop request is honoured within one step.

@@ -10,6 +10,7 @@ import type { RunHandle, RunManager } from './runManager';
 import type { RunState, RunView } from './runData';
 import { runDuration } from './runData';
 import { formatDuration, formatLoss, formatPercent, sparkline } from './sparkline';
+import { warningBadges, warningLabel, warningText } from './reportWarnings';
 
 export interface ExperimentNode { kind: 'experiment'; exp: ExperimentInfo }
 export interface RunNode { kind: 'run'; exp: ExperimentInfo; runDir: string; view: RunView; handle?: RunHandle }
@@ -131,6 +132,8 @@ export function runDescription(node: RunNode): string {
   } else if (node.view.best) {
     parts.push(`acc ${formatPercent(node.view.best.acc)}`);
   }
+  // Teacher health (issue 13): the report's warnings, by a short label.
+  parts.push(...warningBadges(node.view.report));
   const spark = sparkline(node.view.series.total ?? []);
   if (spark) parts.push(spark);
   return parts.join(' · ');
@@ -148,6 +151,10 @@ function runItem(node: RunNode): vscode.TreeItem {
   const md = new vscode.MarkdownString(`**${view.run.experiment}** · run \`${view.run.id}\`\n\n`);
   md.appendMarkdown(`status: ${state}${view.run.error ? `\n\nerror: ${view.run.error.split('\n')[0]}` : ''}\n\n`);
   if (view.best) md.appendMarkdown(`best ${view.best.metric} ${formatPercent(view.best.acc)} (${view.best.job}, epoch ${view.best.epoch})\n\n`);
+  for (const w of view.report?.warnings ?? []) {
+    md.appendText(`⚠ ${warningText(w)}`);
+    md.appendMarkdown('\n\n');
+  }
   md.appendText(node.runDir);
   item.tooltip = md;
   return item;
@@ -159,6 +166,8 @@ function details(node: RunNode): DetailNode[] {
   const add = (key: string, label: string, value: string, icon?: string, tooltip?: string) =>
     out.push({ kind: 'detail', id: `${runDir}#${key}`, label, value, icon, tooltip });
   if (view.run.error) add('error', 'error', view.run.error.split('\n')[0], 'error', view.run.error);
+  (view.report?.warnings ?? []).forEach((w, i) =>
+    add(`warning:${i}`, 'warning', warningLabel(w), 'warning', warningText(w)));
   const live = node.handle?.progress;
   const losses = live?.losses ?? Object.fromEntries(Object.entries(view.series).map(([k, v]) => [k, v[v.length - 1]]));
   const job = live?.job ?? view.focusJob;

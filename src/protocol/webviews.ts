@@ -144,9 +144,17 @@ export interface ModelColumn {
   note?: string;
 }
 
+/** A warning of the run's report (report.json `warnings`): what was found, and its likely causes. */
+export interface ReportWarningView {
+  message: string;
+  causes: string[];
+}
+
 export interface CompressionData {
   title: string;
   columns: ModelColumn[];
+  /** The report's warnings (e.g. a teacher at chance), shown above the table. */
+  warnings?: ReportWarningView[];
   layers: { model: string; name: string; type: string; params: number; flops: number }[];
   canExport: boolean;
   backend: string;

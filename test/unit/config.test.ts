@@ -130,7 +130,7 @@ void test('nested training configs, synthetic data and the momentum optimizer ge
 
 void test('a byte-order mark and CRLF line ends are handled', () => {
   const crlf = edit(['"epochs": 3', '"epochs": 0']).replace(/\n/g, '\r\n');
-  assert.deepEqual(messages(crlf), [`${FILE}:14:15  training.epochs: expected an integer ≥ 1, found 0`]);
+  assert.deepEqual(messages(crlf), [`${FILE}:14:15  training.epochs: expected an integer ≥ 1 and ≤ 10000, found 0`]);
   assert.deepEqual(messages(`\uFEFF${BASE}`), []);
 });
 
@@ -223,8 +223,8 @@ void test('training.checkpointEvery: steps and/or minutes, located errors otherw
 });
 
 void test('wrong types', () => {
-  assert.deepEqual(messages(edit(['"epochs": 3', '"epochs": "ten"'])), [`${FILE}:14:15  training.epochs: expected an integer ≥ 1, found "ten"`]);
-  assert.deepEqual(messages(edit(['"epochs": 3', '"epochs": 2.5'])), [`${FILE}:14:15  training.epochs: expected an integer ≥ 1, found 2.5`]);
+  assert.deepEqual(messages(edit(['"epochs": 3', '"epochs": "ten"'])), [`${FILE}:14:15  training.epochs: expected an integer ≥ 1 and ≤ 10000, found "ten"`]);
+  assert.deepEqual(messages(edit(['"epochs": 3', '"epochs": 2.5'])), [`${FILE}:14:15  training.epochs: expected an integer ≥ 1 and ≤ 10000, found 2.5`]);
   assert.deepEqual(messages(edit(['"temperature": 4', '"temperature": "four"'])), [
     `${FILE}:10:58  knowledge[0].temperature: expected a number > 0, found "four"`,
   ]);
@@ -360,7 +360,7 @@ void test('several independent problems are all reported, in file order', () => 
   assert.deepEqual(messages(text), [
     `${FILE}:2:11  name: expected a name made of letters, digits, ".", "_" or "-" (it names the run folder), found "a/b"`,
     `${FILE}:10:58  knowledge[0].temperature: expected a number > 0, found 0`,
-    `${FILE}:14:15  training.epochs: expected an integer ≥ 1, found 0`,
+    `${FILE}:14:15  training.epochs: expected an integer ≥ 1 and ≤ 10000, found 0`,
   ]);
 });
 
@@ -617,7 +617,7 @@ void test('semantic checks: the teacher is required except with scheme "self"', 
   assert.deepEqual(messages(withScheme('{ "kind": "born-again" }', NO_TEACHER)), [missing]);
   assert.deepEqual(messages(withScheme('{ "kind": "online" }', NO_TEACHER)), [missing]);
   // Reported together with the schema errors.
-  assert.deepEqual(messages(edit(NO_TEACHER, ['"epochs": 3', '"epochs": 0'])), [missing, `${FILE}:13:15  training.epochs: expected an integer ≥ 1, found 0`]);
+  assert.deepEqual(messages(edit(NO_TEACHER, ['"epochs": 3', '"epochs": 0'])), [missing, `${FILE}:13:15  training.epochs: expected an integer ≥ 1 and ≤ 10000, found 0`]);
   // Not when the scheme is invalid, or when a misspelt field was meant to be the teacher.
   assert.deepEqual(messages(withScheme('{ "kind": "selfie" }', NO_TEACHER)), [
     `${FILE}:2:39  scheme.kind: expected one of "offline", "online", "self", "born-again", "ta-chain", found "selfie"`,
@@ -948,7 +948,7 @@ void test('sweep: a missing or non-numeric field, and invalid values, are locate
   assert.deepEqual(at('{ "knowledge[3].weight": [1] }'),
     [`${FILE}:13:14  sweep["knowledge[3].weight"]: sweep field "knowledge[3].weight" does not exist: "knowledge" has 1 item`]);
   assert.deepEqual(at('{ "training.epochs": [2, 1.5], "seeds": [1, 0.5] }'), [
-    `${FILE}:13:37  sweep["training.epochs"][1]: expected an integer ≥ 1, found 1.5`,
+    `${FILE}:13:37  sweep["training.epochs"][1]: expected an integer ≥ 1 and ≤ 10000, found 1.5`,
     `${FILE}:13:56  sweep.seeds[1]: expected an integer, found 0.5`,
   ]);
   assert.deepEqual(at('{ "student.derive.width": [0.5, 0] }', derived('{}')),

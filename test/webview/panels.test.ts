@@ -223,6 +223,28 @@ describe('compression report', () => {
   });
 });
 
+describe('compression report: a teacher at chance', () => {
+  test('the report\'s warnings and their likely causes are shown above the table; none without warnings', async () => {
+    const p = await openPanel('compression');
+    const data = fx.compression();
+    data.warnings = [{ message: 'the teacher is at chance: 10.7% accuracy on the validation split (6000 samples, every prediction is class 0)',
+      causes: ['too few training steps for its BatchNormalization statistics', 'inputs normalised differently', 'wrong labels'] }];
+    data.columns[0].note = '⚠ see the warning above: this teacher may not be worth distilling from';
+    await p.send({ type: 'init', panel: 'compression', target: { runDirs: ['/r'], title: 't' }, data });
+    await p.page.waitForSelector('#warnings');
+    const text = await p.page.textContent('#warnings') ?? '';
+    assert.match(text, /⚠ the teacher is at chance: 10\.7% accuracy .*every prediction is class 0\)\./);
+    assert.deepEqual(await p.page.$$eval('#warnings li', (l) => l.map((x) => x.textContent)),
+      ['too few training steps for its BatchNormalization statistics', 'inputs normalised differently', 'wrong labels']);
+    assert.equal(await p.page.getAttribute('#warnings', 'role'), 'alert');
+    assert.match(await p.page.textContent('ul.note') ?? '', /teacher: ⚠ see the warning above/);
+    await p.send({ type: 'init', panel: 'compression', target: { runDirs: ['/r'], title: 't' }, data: fx.compression() });
+    await waitFor(p.page, async () => (await p.page.$('#warnings')) === null, 'no warnings for a report without them');
+    assert.deepEqual(cspErrors(p.errors), []);
+    await p.page.close();
+  });
+});
+
 describe('compare runs', () => {
   test('overlaid curves, finals, config diff highlighting', async () => {
     const p = await openPanel('compare');

@@ -30,6 +30,13 @@ function render(d: CompressionData): void {
     h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Report actions' }, exp, h('span', { class: 'note' }, `backend: ${d.backend}; latency measured at batch 1`)),
     h('div', { id: 'notice', class: 'notice' }));
   if (d.error) app.append(h('p', { class: 'notice error', role: 'alert' }, d.error));
+  if (d.warnings?.length) {
+    app.append(h('div', { id: 'warnings', class: 'notice warning', role: 'alert' }, ...d.warnings.flatMap((w) => [
+      h('p', {}, `⚠ ${w.message}.`),
+      h('p', {}, 'Likely causes:'),
+      h('ul', {}, ...w.causes.map((c) => h('li', {}, c))),
+    ])));
+  }
   if (d.columns.length) {
     const table = h('table', { id: 'models' }, h('thead', {}, h('tr', {}, h('th', {}, ''), ...d.columns.map((c) => h('th', { class: 'num', scope: 'col' }, c.name)))));
     const body = h('tbody');

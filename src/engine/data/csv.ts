@@ -1,7 +1,9 @@
 /**
  * Numeric CSV files: feature columns + one integer label column. Optional gzip (detected by
- * content). Delimiter: `,` (or `;` / tab when the first line has no comma). A header row is used
- * when `header` is true, or, by default, when the first row has a non-numeric cell.
+ * content). The first `skipLines` lines are ignored. Delimiter: `delimiter`, or by default `,`
+ * (`;` / tab when the first line read has no comma). The first line read is a header with
+ * `header: "names"`, a data row with `"none"`, and by default (`"auto"`) a header when it has a
+ * non-numeric cell.
  */
 import * as path from 'node:path';
 import type { CsvSource } from '../../config/types';
@@ -37,28 +39,54 @@ function parseNumber(cell: string): number {
   return cell === '' ? NaN : Number(cell);
 }
 
+/** `header` as one of its three modes (`true` / `false` are the older spellings of `names` / `none`). */
+function headerMode(h: CsvSource['header']): 'auto' | 'none' | 'names' {
+  return h === true ? 'names' : h === false ? 'none' : (h ?? 'auto');
+}
+
+/**
+ * scikit-learn's bundled CSV files (wine_data.csv, breast_cancer.csv, iris.csv) start with a shape
+ * line, `n_samples,n_features,class names…`: true when `first` reads so for rows of `ncols` cells.
+ */
+function looksLikeShapeLine(first: string[], ncols: number): boolean {
+  return first.length >= 2 && /^\d+$/.test(first[0]) && /^\d+$/.test(first[1]) && Number(first[1]) === ncols - 1 && first.length !== ncols;
+}
+
 export function loadCsv(src: CsvSource, baseDir: string, field: string): Dataset {
   const file = path.resolve(baseDir, src.path);
   const pathField = `${field}.path`;
   const text = readDataFile(file, pathField).toString('utf8').replace(/^\uFEFF/, '');
   const lines = text.split(/\r?\n/);
+  const skip = src.skipLines ?? 0;
+  if (!Number.isInteger(skip) || skip < 0) {
+    throw dataError(`skipLines must be a non-negative integer, found ${JSON.stringify(src.skipLines)}`, file, `${field}.skipLines`);
+  }
 
-  // Non-blank lines, with their 1-based line numbers.
+  // Non-blank lines after the skipped ones, with their 1-based line numbers.
   const rows: { line: number; text: string }[] = [];
-  for (let i = 0; i < lines.length; i++) {
+  for (let i = skip; i < lines.length; i++) {
     if (lines[i].trim() !== '') rows.push({ line: i + 1, text: lines[i] });
   }
-  if (rows.length === 0) throw dataError('the CSV file is empty', file, pathField);
+  if (rows.length === 0) {
+    throw skip > 0
+      ? dataError(`no line left after skipLines ${skip}: the file has ${lines.length - (lines[lines.length - 1] === '' ? 1 : 0)} lines`, file, `${field}.skipLines`)
+      : dataError('the CSV file is empty', file, pathField);
+  }
 
   const first = rows[0].text;
-  const delim = first.includes(',') ? ',' : first.includes(';') ? ';' : first.includes('\t') ? '\t' : ',';
+  if (src.delimiter !== undefined && src.delimiter.length !== 1) {
+    throw dataError(`delimiter must be one character, found ${JSON.stringify(src.delimiter)}`, file, `${field}.delimiter`);
+  }
+  const delim = src.delimiter ?? (first.includes(',') ? ',' : first.includes(';') ? ';' : first.includes('\t') ? '\t' : ',');
   const firstCells = splitRow(first, delim);
   const ncols = firstCells.length;
   if (ncols < 2) {
-    throw dataError(`expected at least 2 columns (features and a label), found ${ncols} on line ${rows[0].line}`, file, pathField);
+    throw dataError(`expected at least 2 columns (features and a label), found ${ncols} on line ${rows[0].line}` +
+      (src.delimiter !== undefined ? ` with delimiter ${JSON.stringify(delim)}` : ''), file, pathField);
   }
 
-  const hasHeader = src.header ?? firstCells.some((c) => !Number.isFinite(parseNumber(c)));
+  const mode = headerMode(src.header);
+  const hasHeader = mode === 'names' || (mode === 'auto' && firstCells.some((c) => !Number.isFinite(parseNumber(c))));
   const columnNames = hasHeader ? firstCells : firstCells.map((_, i) => `column ${i}`);
   const dataRows = hasHeader ? rows.slice(1) : rows;
 
@@ -114,7 +142,12 @@ export function loadCsv(src: CsvSource, baseDir: string, field: string): Dataset
     const { line, text: rowText } = dataRows[r];
     const cells = splitRow(rowText, delim);
     if (cells.length !== ncols) {
-      throw rowError(line, `expected ${ncols} columns, found ${cells.length}`);
+      // A shape line read as the header: say which option skips it.
+      const hint = r === 0 && hasHeader && rows[0].line === skip + 1 && looksLikeShapeLine(firstCells, cells.length)
+        ? ` (line ${rows[0].line}, ${JSON.stringify(first.trim())}, looks like scikit-learn's shape line n_samples,n_features,class names: ` +
+          `skip it with "skipLines": ${skip + 1})`
+        : '';
+      throw rowError(line, `expected ${ncols} columns, found ${cells.length}${hint}`);
     }
     let o = r * nfeat;
     for (let c = 0; c < ncols; c++) {

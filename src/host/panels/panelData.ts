@@ -181,7 +181,13 @@ export function compressionData(runDir: string, title: string, layers: Compressi
   const s = report.student;
   const t = report.teacher;
   const cols: ModelColumn[] = [];
-  if (t) cols.push({ name: 'teacher', params: t.params, bytes: t.bytes, flops: t.flops, latencyMs: t.latencyMsPerSample, testAcc: { mean: t.testAcc, std: 0, n: 1 }, compression: 1, speedup: 1 });
+  // Teacher health (issue 13): the report's warnings, and a note on the teacher's column.
+  const warnings = (report.warnings ?? []).map((w) => ({ message: w.message, causes: [...w.causes] }));
+  const teacherWarned = (report.warnings ?? []).some((w) => w.kind.startsWith('teacher-'));
+  if (t) {
+    cols.push({ name: 'teacher', params: t.params, bytes: t.bytes, flops: t.flops, latencyMs: t.latencyMsPerSample, testAcc: { mean: t.testAcc, std: 0, n: 1 }, compression: 1, speedup: 1,
+      ...(teacherWarned ? { note: '⚠ see the warning above: this teacher may not be worth distilling from' } : {}) });
+  }
   const ratio = (a?: number, b?: number) => (a && b ? a / b : undefined);
   const student = (name: string, sum: Report['summary']['distill'], note?: string): ModelColumn => ({
     name, params: s.params, bytes: s.bytes, flops: s.flops, latencyMs: s.latencyMsPerSample,
@@ -197,7 +203,7 @@ export function compressionData(runDir: string, title: string, layers: Compressi
       ...(q.agreement !== undefined ? { agreement: { mean: q.agreement, std: 0, n: 1 } } : {}), compression: ratio(t?.bytes, q.bytes),
       note: `per-channel int8 weights, float activations (the exported seed); ${((q.accDrop) * 100).toFixed(2)} points below the float student` }
     : { name: 'distilled (int8)', note: 'not measured: this run\'s report has no int8-quantised student (runs before quantisation existed)' });
-  return { title, columns: cols, layers, canExport, backend: report.backend };
+  return { title, columns: cols, layers, canExport, backend: report.backend, ...(warnings.length ? { warnings } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------
