@@ -17,7 +17,7 @@ import type { KnowledgeProblem } from './knowledge/terms';
 import { checkHeads } from './schemes/self';
 import { modelLabel, modelPath, modelSpec, planJobs } from './jobs';
 import { initBackend } from './backend';
-import { DeriveError, resolveModel } from './models';
+import { DeriveError, deriveStudent, resolveModel } from './models';
 
 /**
  * Problems of the models, located in the experiment file. Build errors (an input shape that does
@@ -98,11 +98,19 @@ export async function checkExperiment(experimentFile: string, backend?: BackendN
       current = model;
       return resolveModel(modelSpec(c, model), base, c.seeds[0]);
     }, (model) => modelLabel(c, model));
-    return [...loaded.errors, ...errors];
+    return [...loaded.errors, ...errors, ...await deriveWarnings(c, file, text, base)];
   } catch (e) {
     if (e instanceof DeriveError) return [...loaded.errors, at(e.path, e.message)];
     const message = (e as Error).message;
     const p = message.startsWith('data:') ? ['data'] : modelPath(current);
     return [...loaded.errors, at(p, message)];
   }
+}
+
+/** A derived student's warnings (e.g. `depth` dropping fewer blocks than it asks for), located at its field. */
+async function deriveWarnings(c: ExperimentConfig, file: string, text: string, base: string): Promise<ConfigError[]> {
+  if (!('derive' in c.student)) return [];
+  const arch = await deriveStudent(c.student, base);
+  const p = ['student', 'derive', 'depth'];
+  return arch.warnings.map((message) => ({ file, path: p, location: locate(text, p), message, severity: 'warning' as const }));
 }

@@ -80,7 +80,10 @@ export async function inspectTarget(target: string, backend?: BackendName): Prom
     let derivation: string[] = [];
     let student: tf.LayersModel;
     try {
-      if ('derive' in config.student) derivation = (await deriveStudent(config.student, base)).changes;
+      if ('derive' in config.student) {
+        const arch = await deriveStudent(config.student, base);
+        derivation = [...arch.changes, ...arch.warnings.map((w) => `warning: ${w}`)];
+      }
       student = await resolveModel(config.student, base, config.seeds[0]);
     } catch (e) {
       throw locateDeriveError(e, file, loaded.text ?? '');
