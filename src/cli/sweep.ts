@@ -5,6 +5,7 @@ import * as path from 'path';
 import type { BackendName } from '../config/types';
 import type { EngineToHost } from '../protocol/engine';
 import type { SweepSummary } from '../engine/sweep';
+import { ExperimentError } from '../config/errors';
 import { ProgressBar } from './progress';
 import { bytes, human, pct, table } from './format';
 
@@ -48,8 +49,21 @@ export function sweepTable(s: SweepSummary): string {
 
 /** Runs `sweep` (new) or `sweep-resume`; returns the exit code. */
 export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
-  const { createSweep, runSweep, sweepSummary } = await import('../engine/sweep');
-  const dir = resume ? path.resolve(a.target) : createSweep(a.target, { sweepsDir: a.sweepsDir, maxPoints: a.maxPoints, yes: a.yes });
+  const { createSweep, loadSweepPlan, readSweep, runSweep, sweepSummary } = await import('../engine/sweep');
+  let dir: string;
+  if (resume) {
+    dir = path.resolve(a.target);
+    readSweep(dir); // a folder without sweep.json is refused before anything is printed
+  } else {
+    // Before the sweep folder exists: the plan (its size), then everything `check` finds — the base
+    // experiment and every point (derived students, pairs, values the fields refuse), located.
+    const opts = { sweepsDir: a.sweepsDir, maxPoints: a.maxPoints, yes: a.yes };
+    loadSweepPlan(a.target, opts);
+    const { checkExperiment } = await import('../engine/check');
+    const problems = await checkExperiment(a.target, a.backend);
+    if (problems.some((e) => e.severity === 'error')) throw new ExperimentError(problems);
+    dir = createSweep(a.target, opts);
+  }
   const bar = new ProgressBar();
   bar.log(`sweep folder: ${dir}`);
   let stops = 0;

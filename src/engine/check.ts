@@ -98,7 +98,10 @@ export async function checkExperiment(experimentFile: string, backend?: BackendN
       current = model;
       return resolveModel(modelSpec(c, model), base, c.seeds[0]);
     }, (model) => modelLabel(c, model));
-    return [...loaded.errors, ...errors, ...await deriveWarnings(c, file, text, base)];
+    const warnings = await deriveWarnings(c, file, text, base);
+    // Every sweep point, once the base experiment is clean: refusals only a point's values cause.
+    const points = errors.length === 0 && c.sweep ? await (await import('./sweepCheck')).checkSweepPoints(file, text, c, data) : [];
+    return [...loaded.errors, ...errors, ...warnings, ...points];
   } catch (e) {
     if (e instanceof DeriveError) return [...loaded.errors, at(e.path, e.message)];
     const message = (e as Error).message;
