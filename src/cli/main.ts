@@ -3,7 +3,7 @@
  *
  *   distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR]
  *   distill resume <run-folder> [--backend ...]
- *   distill list [runs-dir | experiment]
+ *   distill list [experiment | sweep-folder | runs-dir | run-folder]
  *   distill inspect <model.json | experiment.distill.json>
  */
 import * as fs from 'fs';
@@ -11,9 +11,10 @@ import * as path from 'path';
 import type { BackendName } from '../config/types';
 import { ExperimentError, formatConfigError } from '../config/parse';
 import type { EngineToHost } from '../protocol/engine';
-import { defaultRunsDir, runExperiment } from '../engine/run';
+import { runExperiment } from '../engine/run';
 import type { Report } from '../engine/report';
-import { isOwnerAlive, listRuns, readJson, readRun } from '../engine/runs/store';
+import { readJson, readRun } from '../engine/runs/store';
+import { listText } from './list';
 import { ProgressBar } from './progress';
 import { bytes, human, pct, table } from './format';
 
@@ -22,7 +23,10 @@ const USAGE = `distill — knowledge-distillation experiments (Distill Studio en
 usage:
   distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR] [--export JOB --to DIR]
   distill resume <run-folder> [--backend ...]
-  distill list [runs-dir | experiment.distill.json]
+  distill list [experiment.distill.json | sweep-folder | runs-dir | run-folder]
+                                                           (default: ./.distill/runs and ./.distill/sweeps;
+                                                           an experiment: its runs and its sweeps' runs;
+                                                           a sweep's runs are marked with the sweep and point)
   distill inspect <model.json | experiment.distill.json>   (teacher vs student layer by layer, no training)
   distill sweep <experiment.distill.json> [--yes] [--max-points N] [--sweeps-dir DIR] [--backend ...]
   distill sweep-resume <sweep-folder> [--backend ...]
@@ -178,29 +182,7 @@ export function summaryTable(r: Report): string {
 }
 
 function cmdList(args: Args): number {
-  const target = args.positional[1] ?? path.join('.distill', 'runs');
-  const runsDir = target.endsWith('.distill.json') ? defaultRunsDir(target) : target;
-  const runs = listRuns(runsDir);
-  if (runs.length === 0) {
-    console.log(`no runs under ${path.resolve(runsDir)}`);
-    return 0;
-  }
-  const rows = [['run', 'experiment', 'status', 'backend', 'jobs done', 'distilled test acc', 'folder']];
-  for (const { runDir, run } of runs) {
-    let status: string = run.status;
-    if (run.status === 'running' && !isOwnerAlive(run)) status = 'interrupted (resumable)';
-    else if (run.status === 'cancelled' || run.status === 'failed') status += ' (resumable)';
-    const jobs = Object.values(run.jobs);
-    const done = jobs.filter((j) => j.status === 'completed').length;
-    let acc = '—';
-    const reportFile = path.join(runDir, 'report.json');
-    if (fs.existsSync(reportFile)) {
-      const s = readJson<Report>(reportFile).summary.distill?.testAcc;
-      if (s) acc = pct(s.mean);
-    }
-    rows.push([run.id, run.experiment, status, run.backend?.name ?? '—', `${done}/${jobs.length}`, acc, path.relative(process.cwd(), runDir) || '.']);
-  }
-  console.log(table(rows));
+  console.log(listText(args.positional[1]));
   return 0;
 }
 
@@ -214,7 +196,7 @@ async function cmdInspect(args: Args): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
-  const cmd = args.positional[0];
+  const cmd = args.positional[0] ?? (args.flags.help === 'true' ? 'help' : undefined);
   try {
     switch (cmd) {
       case 'run': return await cmdRun(args, false);

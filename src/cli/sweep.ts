@@ -34,14 +34,15 @@ export function sweepTable(s: SweepSummary): string {
     const delta = r.distilled && r.scratch ? (r.distilled.mean - r.scratch.mean) * 100 : undefined;
     rows.push([
       r.point, ...keys.map((k) => String(r.values[k])),
-      r.params !== undefined ? human(r.params) : r.status, r.bytes !== undefined ? bytes(r.bytes) : '—', r.flops !== undefined ? human(r.flops) : '—',
+      r.params !== undefined ? human(r.params) : r.state, r.bytes !== undefined ? bytes(r.bytes) : '—', r.flops !== undefined ? human(r.flops) : '—',
       pm(r.distilled), pm(r.scratch), delta === undefined ? '—' : `${delta >= 0 ? '+' : ''}${delta.toFixed(2)}`,
       pm(r.agreement), r.int8 ? bytes(r.int8.bytes) : '—', r.int8 ? pct(r.int8.testAcc) : '—',
       r.int8 ? `${r.int8.testAcc >= r.int8.floatTestAcc ? '+' : ''}${((r.int8.testAcc - r.int8.floatTestAcc) * 100).toFixed(2)}` : '—', r.pareto ? '◆' : '',
     ]);
   }
   const n = s.seeds.length;
-  return `${table(rows)}\n\nsweep ${s.name}/${s.id}: ${s.rows.length} points, ${n} seed${n === 1 ? '' : 's'} each (${s.seeds.join(', ')}); ` +
+  const states = s.rows.filter((r) => r.state !== 'completed').map((r) => `${r.point} ${r.state}`);
+  return `${table(rows)}\n\nsweep ${s.name}/${s.id} (${s.state}${states.length ? `; ${states.join(', ')}` : ''}): ${s.rows.length} points, ${n} seed${n === 1 ? '' : 's'} each (${s.seeds.join(', ')}); ` +
     'accuracies are last-epoch test accuracy, mean ± std over seeds (std in points); Δ = distilled − scratch (points); ' +
     'int8 = the exported (best-validation) seed\'s student with int8 weights, int8 Δ = its accuracy minus the same float student\'s; ' +
     '◆ = Pareto front (no other point is as small and at least as accurate, distilled).';

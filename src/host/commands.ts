@@ -16,6 +16,7 @@ import type { RunView } from './runData';
 import { BACKENDS, readSettings } from './settings';
 import { pickExperiment, pickRun, pickRuns } from './targets';
 import type { RunTarget } from './targets';
+import { isResumable } from '../runs/state';
 
 type Command = (...args: unknown[]) => unknown;
 
@@ -32,7 +33,7 @@ function requireTrust(action: string): boolean {
   return false;
 }
 
-const RESUMABLE = (v: RunView) => v.state === 'failed' || v.state === 'cancelled' || v.state === 'interrupted';
+const RESUMABLE = (v: RunView) => isResumable(v.state);
 
 export function createCommands(host: Host): Record<string, Command> {
   const { runs, index, panels } = host;
