@@ -33,7 +33,9 @@ usage:
   distill sweep-report <sweep-folder> [--json]            (size vs accuracy, Pareto front)
   distill suggest-pairs <experiment.distill.json>
   distill check <experiment.distill.json> [--json]          (validator + data + models + layer pairs)
-  distill export <run-folder> <dest-folder> [--job JOB]   (default: the exported distilled student)
+  distill export <run-folder> <dest-folder> [--job JOB | --int8]
+                                                           (default: the exported distilled student; --int8 or
+                                                           --job int8: its int8 copy with FORMAT.md)
 
 Ctrl-C stops a run cleanly (checkpoint, status cancelled); 'distill resume' continues it.`;
 
@@ -124,20 +126,29 @@ async function cmdRun(args: Args, resume: boolean): Promise<number> {
   return 0;
 }
 
-/** Copies a job's final model (or the exported student) out of a run folder; never overwrites. */
-function exportModel(runDir: string, job: string | undefined, dest: string): void {
-  const src = job ? path.join(runDir, 'models', job) : path.join(runDir, 'student');
+/**
+ * Copies a job's final model (or the exported student, or with `int8` / `--job int8` the int8 copy of
+ * the exported student with its FORMAT.md) out of a run folder; never overwrites.
+ */
+function exportModel(runDir: string, job: string | undefined, dest: string, int8 = false): void {
+  const wantInt8 = int8 || job === 'int8';
+  if (int8 && job !== undefined && job !== 'int8') {
+    throw new UsageError(`--int8: the int8 copy is of the exported student only; leave out --job ${job}`);
+  }
+  const src = wantInt8 ? path.join(runDir, 'student', 'int8') : job ? path.join(runDir, 'models', job) : path.join(runDir, 'student');
+  const files = ['model.json', 'weights.bin', ...(wantInt8 ? ['FORMAT.md'] : [])];
   if (!fs.existsSync(path.join(src, 'model.json'))) {
     const jobs = fs.existsSync(path.join(runDir, 'models')) ? fs.readdirSync(path.join(runDir, 'models')).join(', ') : 'none';
-    throw new Error(`${src}: no model to export (jobs with a final model: ${jobs})`);
+    const int8Note = fs.existsSync(path.join(runDir, 'student', 'int8', 'model.json')) ? '; the int8 student: --int8' : '';
+    throw new Error(`${src}: no model to export (jobs with a final model: ${jobs}${int8Note})`);
   }
   fs.mkdirSync(dest, { recursive: true });
-  for (const f of ['model.json', 'weights.bin']) {
+  for (const f of files) {
     const target = path.join(dest, f);
     if (fs.existsSync(target)) throw new Error(`${target} exists; remove it first (export never overwrites)`);
   }
-  for (const f of ['model.json', 'weights.bin']) fs.copyFileSync(path.join(src, f), path.join(dest, f));
-  console.log(`exported ${job ?? 'student'} → ${path.resolve(dest)}`);
+  for (const f of files) fs.copyFileSync(path.join(src, f), path.join(dest, f));
+  console.log(`exported ${wantInt8 ? 'int8 student (format described in FORMAT.md)' : job ?? 'student'} → ${path.resolve(dest)}`);
 }
 
 /** The final table: teacher, scratch student, distilled student. */
@@ -149,7 +160,7 @@ export function summaryTable(r: Report): string {
     ['model', 'test acc', 'errors', 'agreement', 'params', 'bytes', 'FLOPs/sample', 'latency/sample'],
   ];
   if (r.teacher) {
-    rows.push(['teacher', pct(r.teacher.testAcc), String(r.teacher.testErrors), '—', human(r.teacher.params), bytes(r.teacher.bytes),
+    rows.push([r.teacher.format ? 'teacher (int8)' : 'teacher', pct(r.teacher.testAcc), String(r.teacher.testErrors), '—', human(r.teacher.params), bytes(r.teacher.bytes),
       human(r.teacher.flops), ms(r.teacher.latencyMsPerSample)]);
   }
   for (const kind of ['scratch', 'distill'] as const) {
@@ -231,7 +242,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'export': {
         const [, runDir, dest] = args.positional;
         if (!runDir || !dest) throw new UsageError('export: give a run folder and a destination folder');
-        exportModel(runDir, args.flags.job, dest);
+        exportModel(runDir, args.flags.job, dest, args.flags.int8 === 'true');
         return 0;
       }
       case 'status': {
