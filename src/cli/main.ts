@@ -15,6 +15,7 @@ import { runExperiment } from '../engine/run';
 import type { Report } from '../engine/report';
 import { readJson, readRun } from '../engine/runs/store';
 import { listText } from './list';
+import { guardOutput } from './output';
 import { ProgressBar } from './progress';
 import { bytes, human, pct, table } from './format';
 
@@ -271,6 +272,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  guardOutput(); // a closed stdout/stderr ends the output, not the run (src/cli/output.ts)
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   }, (e: unknown) => {
