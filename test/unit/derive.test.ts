@@ -255,3 +255,22 @@ void test('Sequential CNN: a conv that keeps its shape before a pooling layer is
   assert.deepEqual(half.arch.dropped, []);
   assert.match(half.arch.warnings[0], /drops 0 \(nothing\) where it asks for 0\.5; droppable: \[conv_2, drop_2\] \[\?, 4, 4, 8\]/);
 });
+
+void test('depth counts blocks with weights: a Dropout on the input is not one of them', async () => {
+  // dropout_in → dense_1 16→64 → dense_2 64 → dense_3 64 → logits. Droppable by depth: [dense_2], [dense_3].
+  const m = tf.sequential();
+  m.add(tf.layers.dropout({ inputShape: [16], rate: 0.1, name: 'dropout_in' }));
+  m.add(tf.layers.dense({ units: 64, activation: 'relu', name: 'dense_1' }));
+  m.add(tf.layers.dense({ units: 64, activation: 'relu', name: 'dense_2' }));
+  m.add(tf.layers.dense({ units: 64, activation: 'relu', name: 'dense_3' }));
+  m.add(tf.layers.dense({ units: 4, name: 'logits' }));
+  const shallow = await derive(m, D({ depth: 0.25 }));
+  assert.deepEqual(shallow.arch.depth?.droppable, [['dense_2'], ['dense_3']]);
+  // depth 0.25 keeps round(2 × 0.25) = round(0.5) = 1 of the two: the last of the run goes.
+  assert.deepEqual(shallow.arch.dropped, [{ layers: ['dense_3'], shape: [null, 64] }]);
+  const none = await derive(m, D({ depth: 0.1 }));
+  assert.deepEqual(none.names, ['dropout_in', 'dense_1', 'logits']);
+  // Named in "drop", the Dropout is removed.
+  const named = await derive(m, D({ drop: ['dropout_in'] }));
+  assert.deepEqual(named.names, ['dense_1', 'dense_2', 'dense_3', 'logits']);
+});

@@ -478,7 +478,9 @@ async function reduceDepth(g: Graph, cfg: DeriveConfig, out: DerivedArchitecture
   if (!cfg.drop?.length && cfg.depth >= 1) return;
   const shapes = await layerShapes(g);
   const all = blocks(g, shapes);
-  const droppable = (b: Block): boolean => !b.hasOutput && sameShape(b.inShape, b.outShape);
+  // What `depth` counts and removes: blocks with weights or a merge that keep their shape (a lone
+  // weightless piece — a Dropout on the input — is not a block a user means; `drop` may still name it).
+  const droppable = (b: Block): boolean => b.weighted && !b.hasOutput && sameShape(b.inShape, b.outShape);
   const chosen: Block[] = [];
   (cfg.drop ?? []).forEach((name, i) => {
     const b = all.find((x) => x.layers.includes(name))!;
