@@ -2,6 +2,7 @@
  * `distill list [target]`: the runs a target means, sweep runs included and marked with their sweep.
  *
  *   (none)                        ./.distill/runs and every sweep under ./.distill/sweeps
+ *   <folder with .distill>, <.distill>   the same for that folder
  *   <experiment.distill.json>     that experiment's runs (not its neighbours') and its sweeps' runs
  *   <sweep folder>                the runs of that sweep's points (a folder with sweep.json)
  *   <sweeps folder>               every sweep under it (.distill/sweeps, or .distill/sweeps/<name>)
@@ -67,22 +68,30 @@ function experimentFileOf(sweepDir: string): string | undefined {
 
 /** The runs `target` means (see the file comment); `where` says where they were looked for. */
 export function listedRuns(target: string | undefined, cwd = process.cwd()): { runs: Listed[]; where: string } {
-  let runs: Listed[];
-  let where: string;
-  if (target === undefined) {
-    const runsDir = path.join(cwd, '.distill', 'runs');
-    const sweepsDir = path.join(cwd, '.distill', 'sweeps');
+  let runs: Listed[] = [];
+  let where = '';
+  const workspace = (root: string): void => {
+    const runsDir = path.join(root, '.distill', 'runs');
+    const sweepsDir = path.join(root, '.distill', 'sweeps');
     runs = [...listRuns(runsDir), ...findSweeps(sweepsDir).flatMap(sweepRuns)];
     where = `${runsDir} or ${sweepsDir}`;
-  } else if (target.endsWith('.distill.json')) {
-    const file = path.resolve(cwd, target);
+  };
+  const resolved = target === undefined ? undefined : path.resolve(cwd, target);
+  if (resolved === undefined) {
+    workspace(cwd);
+  } else if (!target!.endsWith('.distill.json') && !isSweepDir(resolved) && fs.existsSync(path.join(resolved, '.distill'))) {
+    workspace(resolved); // a workspace folder
+  } else if (!isSweepDir(resolved) && path.basename(resolved) === '.distill') {
+    workspace(path.dirname(resolved)); // its .distill folder
+  } else if (target!.endsWith('.distill.json')) {
+    const file = resolved;
     const root = path.dirname(defaultRunsDir(file));
     const mine = (r: RunJson): boolean => path.resolve(r.experimentFile) === file;
     const sweeps = findSweeps(path.join(root, 'sweeps')).filter((d) => experimentFileOf(d) === file);
     runs = [...listRuns(defaultRunsDir(file)).filter((r) => mine(r.run)), ...sweeps.flatMap(sweepRuns)];
     where = `${defaultRunsDir(file)} or ${path.join(root, 'sweeps')} for ${file}`;
   } else {
-    const dir = path.resolve(cwd, target);
+    const dir = resolved;
     where = dir;
     if (!fs.existsSync(dir)) throw new Error(`${dir}: no such folder (give a runs folder, a sweep folder, a run folder or an experiment file)`);
     if (isRunDir(dir)) {

@@ -5,7 +5,7 @@ import * as path from 'path';
 import type { BackendName } from '../config/types';
 import type { EngineToHost } from '../protocol/engine';
 import type { SweepSummary } from '../engine/sweep';
-import { ExperimentError } from '../config/errors';
+import { ExperimentError, formatConfigError } from '../config/errors';
 import { ProgressBar } from './progress';
 import { bytes, human, pct, table } from './format';
 
@@ -63,6 +63,7 @@ export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
     const { checkExperiment } = await import('../engine/check');
     const problems = await checkExperiment(a.target, a.backend);
     if (problems.some((e) => e.severity === 'error')) throw new ExperimentError(problems);
+    for (const w of problems) console.error(formatConfigError(w));
     dir = createSweep(a.target, opts);
   }
   const bar = new ProgressBar();

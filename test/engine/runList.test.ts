@@ -92,6 +92,11 @@ void test('list <sweep folder>, list <sweep runs folder>, plain list: the sweep 
   const plain = listText(undefined, w.dir);
   for (const r of [w.runA, w.runB, w.killed]) assert.ok(rowOf(plain, r, w.dir), plain);
   assert.match(rowOf(plain, w.runB, w.dir) ?? '', /failed \(resumable\)/);
+  // The workspace folder, or its .distill folder, means the same as plain list there.
+  for (const t of [w.dir, path.join(w.dir, '.distill')]) {
+    const text = listText(t, w.dir);
+    for (const r of [w.runA, w.runB, w.killed]) assert.ok(rowOf(text, r, w.dir), text);
+  }
   const byRunsRoot = listText(path.join(w.dir, '.distill', 'runs'), w.dir);
   assert.ok(rowOf(byRunsRoot, w.runA, w.dir) && rowOf(byRunsRoot, w.runB, w.dir), byRunsRoot);
 });
