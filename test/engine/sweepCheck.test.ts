@@ -72,6 +72,19 @@ void test('check: a depth that drops a layer a pair names is an error at the dep
   assert.match(p.message, /^student\.derive\.depth = 0\.4: knowledge\[0\]\.pairs\[0\]\.student: .*dense_2.* \(sweep points p03, p04\)$/);
 });
 
+void test('check: a rule between fields that only a point breaks (fitnet hint epochs ≥ swept epochs) is at that value', async () => {
+  const dir = tempDir();
+  const file = writeExperiment(dir, syntheticExperiment({
+    knowledge: [{ kind: 'feature', method: 'fitnet', weight: 1, hintEpochs: 2, pairs: [{ teacher: 'dense_1', student: 'dense_1' }] }],
+    training: { epochs: 3, batchSize: 32, optimizer: { kind: 'adam', learningRate: 0.01 } },
+    sweep: { 'training.epochs': [2, 3] },
+  }));
+  const problems = await checkExperiment(file, 'wasm');
+  assert.equal(problems.length, 1, problems.map(formatConfigError).join('\n'));
+  assert.deepEqual(problems[0].path, ['sweep', 'training.epochs', 0]);
+  assert.match(problems[0].message, /^training\.epochs = 2: knowledge\[0\]\.hintEpochs: the hint stage \(2 epochs\) must be shorter than the training.* \(sweep point p01\)$/);
+});
+
 void test('distill sweep: a point the derivation refuses stops it before any sweep folder exists', () => {
   const dir = tempDir();
   const file = writeExperiment(dir, sweepExperiment({ 'student.derive.width': [0.001, 0.5] }));
