@@ -1,7 +1,7 @@
 /**
  * int8 models in every view: `inspect` on an int8 model.json gives its stored size and format (not
  * its float32 size once loaded), an int8 teacher is reported at its int8 size (inspect, report.json,
- * the CLI table), and `distill export --int8` (or `--job int8`) exports the int8 student with its
+ * the CLI table, the compression panel), and `distill export --int8` (or `--job int8`) exports the int8 student with its
  * FORMAT.md, byte for byte.
  */
 import { test, before } from 'node:test';
@@ -12,6 +12,7 @@ import * as path from 'path';
 import { runExperiment } from '../../src/engine/run';
 import { inspectTarget } from '../../src/engine/inspect';
 import { summaryTable } from '../../src/cli/main';
+import { compressionData } from '../../src/host/panels/panelData';
 import type { Report } from '../../src/engine/report';
 import { REPO, syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 
@@ -67,6 +68,10 @@ void test('an int8 teacher is counted at its int8 size: inspect, report.json, th
   assert.equal(report.teacher.format, 'distill-int8-per-channel');
   assert.equal(report.compression.bytes, bytes / report.student.bytes);
   assert.match(summaryTable(report), /^teacher \(int8\) /m);
+  // The compression panel's teacher column.
+  const teacherColumn = compressionData(r.runDir, 'x', []).columns[0];
+  assert.equal(teacherColumn.name, 'teacher (int8)');
+  assert.equal(teacherColumn.bytes, bytes);
 });
 
 void test('distill export --int8 / --job int8: the int8 student and its FORMAT.md, byte for byte; never overwrites', () => {

@@ -182,7 +182,7 @@ export function compressionData(runDir: string, title: string, layers: Compressi
   const s = report.student;
   const t = report.teacher;
   const cols: ModelColumn[] = [];
-  if (t) cols.push({ name: 'teacher', params: t.params, bytes: t.bytes, flops: t.flops, latencyMs: t.latencyMsPerSample, testAcc: { mean: t.testAcc, std: 0, n: 1 }, compression: 1, speedup: 1 });
+  if (t) cols.push({ name: t.format ? 'teacher (int8)' : 'teacher', params: t.params, bytes: t.bytes, flops: t.flops, latencyMs: t.latencyMsPerSample, testAcc: { mean: t.testAcc, std: 0, n: 1 }, compression: 1, speedup: 1, ...(t.format ? { note: `int8 weights (${t.format}), counted at their stored size` } : {}) });
   const ratio = (a?: number, b?: number) => (a && b ? a / b : undefined);
   const student = (name: string, sum: Report['summary']['distill'], note?: string): ModelColumn => ({
     name, params: s.params, bytes: s.bytes, flops: s.flops, latencyMs: s.latencyMsPerSample,
