@@ -42,6 +42,9 @@ Ctrl-C stops a run cleanly (checkpoint, status cancelled); 'distill resume' cont
 
 interface Args { positional: string[]; flags: Record<string, string> }
 
+/** Flags that take no value (so `export --int8 <run> <dest>` keeps its positionals). */
+const SWITCHES = new Set(['yes', 'json', 'int8', 'help']);
+
 function parseArgs(argv: string[]): Args {
   const positional: string[] = [];
   const flags: Record<string, string> = {};
@@ -50,7 +53,7 @@ function parseArgs(argv: string[]): Args {
     if (a.startsWith('--')) {
       const [k, v] = a.slice(2).split('=', 2);
       if (v !== undefined) flags[k] = v;
-      else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) flags[k] = argv[++i];
+      else if (!SWITCHES.has(k) && i + 1 < argv.length && !argv[i + 1].startsWith('--')) flags[k] = argv[++i];
       else flags[k] = 'true';
     } else {
       positional.push(a);

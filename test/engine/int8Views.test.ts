@@ -78,7 +78,8 @@ void test('distill export --int8 / --job int8: the int8 student and its FORMAT.m
   const int8Dir = path.join(runDir, 'student', 'int8');
   for (const flags of [['--int8'], ['--job', 'int8']]) {
     const dest = path.join(tempDir(), 'out');
-    const r = cp.spawnSync(process.execPath, [CLI, 'export', runDir, dest, ...flags], { encoding: 'utf8' });
+    // --int8 takes no value: it may stand before the folders.
+    const r = cp.spawnSync(process.execPath, [CLI, 'export', ...(flags.length === 1 ? [...flags, runDir, dest] : [runDir, dest, ...flags])], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /exported int8 student/);
     assert.deepEqual(fs.readdirSync(dest).sort(), ['FORMAT.md', 'model.json', 'weights.bin']);
