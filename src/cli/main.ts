@@ -3,7 +3,7 @@
  *
  *   distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR]
  *   distill resume <run-folder> [--backend ...]
- *   distill list [runs-dir | experiment]
+ *   distill list [experiment | sweep-folder | runs-dir | run-folder]
  *   distill inspect <model.json | experiment.distill.json>
  */
 import * as fs from 'fs';
@@ -11,9 +11,11 @@ import * as path from 'path';
 import type { BackendName } from '../config/types';
 import { ExperimentError, formatConfigError } from '../config/parse';
 import type { EngineToHost } from '../protocol/engine';
-import { defaultRunsDir, runExperiment } from '../engine/run';
+import { runExperiment } from '../engine/run';
 import type { Report } from '../engine/report';
-import { isOwnerAlive, listRuns, readJson, readRun } from '../engine/runs/store';
+import { readJson, readRun } from '../engine/runs/store';
+import { listText } from './list';
+import { guardOutput } from './output';
 import { ProgressBar } from './progress';
 import { bytes, human, pct, table, warningLines } from './format';
 
@@ -22,18 +24,26 @@ const USAGE = `distill — knowledge-distillation experiments (Distill Studio en
 usage:
   distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR] [--export JOB --to DIR]
   distill resume <run-folder> [--backend ...]
-  distill list [runs-dir | experiment.distill.json]
+  distill list [experiment.distill.json | sweep-folder | runs-dir | run-folder]
+                                                           (default: ./.distill/runs and ./.distill/sweeps;
+                                                           an experiment: its runs and its sweeps' runs;
+                                                           a sweep's runs are marked with the sweep and point)
   distill inspect <model.json | experiment.distill.json>   (teacher vs student layer by layer, no training)
   distill sweep <experiment.distill.json> [--yes] [--max-points N] [--sweeps-dir DIR] [--backend ...]
   distill sweep-resume <sweep-folder> [--backend ...]
   distill sweep-report <sweep-folder> [--json]            (size vs accuracy, Pareto front)
   distill suggest-pairs <experiment.distill.json>
   distill check <experiment.distill.json> [--json]          (validator + data + models + layer pairs)
-  distill export <run-folder> <dest-folder> [--job JOB]   (default: the exported distilled student)
+  distill export <run-folder> <dest-folder> [--job JOB | --int8]
+                                                           (default: the exported distilled student; --int8 or
+                                                           --job int8: its int8 copy with FORMAT.md)
 
 Ctrl-C stops a run cleanly (checkpoint, status cancelled); 'distill resume' continues it.`;
 
 interface Args { positional: string[]; flags: Record<string, string> }
+
+/** Flags that take no value (so `export --int8 <run> <dest>` keeps its positionals). */
+const SWITCHES = new Set(['yes', 'json', 'int8', 'help']);
 
 function parseArgs(argv: string[]): Args {
   const positional: string[] = [];
@@ -43,7 +53,7 @@ function parseArgs(argv: string[]): Args {
     if (a.startsWith('--')) {
       const [k, v] = a.slice(2).split('=', 2);
       if (v !== undefined) flags[k] = v;
-      else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) flags[k] = argv[++i];
+      else if (!SWITCHES.has(k) && i + 1 < argv.length && !argv[i + 1].startsWith('--')) flags[k] = argv[++i];
       else flags[k] = 'true';
     } else {
       positional.push(a);
@@ -120,20 +130,29 @@ async function cmdRun(args: Args, resume: boolean): Promise<number> {
   return 0;
 }
 
-/** Copies a job's final model (or the exported student) out of a run folder; never overwrites. */
-function exportModel(runDir: string, job: string | undefined, dest: string): void {
-  const src = job ? path.join(runDir, 'models', job) : path.join(runDir, 'student');
+/**
+ * Copies a job's final model (or the exported student, or with `int8` / `--job int8` the int8 copy of
+ * the exported student with its FORMAT.md) out of a run folder; never overwrites.
+ */
+function exportModel(runDir: string, job: string | undefined, dest: string, int8 = false): void {
+  const wantInt8 = int8 || job === 'int8';
+  if (int8 && job !== undefined && job !== 'int8') {
+    throw new UsageError(`--int8: the int8 copy is of the exported student only; leave out --job ${job}`);
+  }
+  const src = wantInt8 ? path.join(runDir, 'student', 'int8') : job ? path.join(runDir, 'models', job) : path.join(runDir, 'student');
+  const files = ['model.json', 'weights.bin', ...(wantInt8 ? ['FORMAT.md'] : [])];
   if (!fs.existsSync(path.join(src, 'model.json'))) {
     const jobs = fs.existsSync(path.join(runDir, 'models')) ? fs.readdirSync(path.join(runDir, 'models')).join(', ') : 'none';
-    throw new Error(`${src}: no model to export (jobs with a final model: ${jobs})`);
+    const int8Note = fs.existsSync(path.join(runDir, 'student', 'int8', 'model.json')) ? '; the int8 student: --int8' : '';
+    throw new Error(`${src}: no model to export (jobs with a final model: ${jobs}${int8Note})`);
   }
   fs.mkdirSync(dest, { recursive: true });
-  for (const f of ['model.json', 'weights.bin']) {
+  for (const f of files) {
     const target = path.join(dest, f);
     if (fs.existsSync(target)) throw new Error(`${target} exists; remove it first (export never overwrites)`);
   }
-  for (const f of ['model.json', 'weights.bin']) fs.copyFileSync(path.join(src, f), path.join(dest, f));
-  console.log(`exported ${job ?? 'student'} → ${path.resolve(dest)}`);
+  for (const f of files) fs.copyFileSync(path.join(src, f), path.join(dest, f));
+  console.log(`exported ${wantInt8 ? 'int8 student (format described in FORMAT.md)' : job ?? 'student'} → ${path.resolve(dest)}`);
 }
 
 /** The final table: teacher, scratch student, distilled student. */
@@ -145,7 +164,8 @@ export function summaryTable(r: Report): string {
     ['model', 'test acc', 'errors', 'agreement', 'params', 'bytes', 'FLOPs/sample', 'latency/sample'],
   ];
   if (r.teacher) {
-    rows.push([(r.warnings ?? []).some((w) => w.kind.startsWith('teacher-')) ? 'teacher ⚠' : 'teacher', pct(r.teacher.testAcc), String(r.teacher.testErrors), '—', human(r.teacher.params), bytes(r.teacher.bytes),
+    const teacherName = `teacher${r.teacher.format ? ' (int8)' : ''}${(r.warnings ?? []).some((w) => w.kind.startsWith('teacher-')) ? ' ⚠' : ''}`;
+    rows.push([teacherName, pct(r.teacher.testAcc), String(r.teacher.testErrors), '—', human(r.teacher.params), bytes(r.teacher.bytes),
       human(r.teacher.flops), ms(r.teacher.latencyMsPerSample)]);
   }
   for (const kind of ['scratch', 'distill'] as const) {
@@ -180,29 +200,7 @@ export function summaryTable(r: Report): string {
 }
 
 function cmdList(args: Args): number {
-  const target = args.positional[1] ?? path.join('.distill', 'runs');
-  const runsDir = target.endsWith('.distill.json') ? defaultRunsDir(target) : target;
-  const runs = listRuns(runsDir);
-  if (runs.length === 0) {
-    console.log(`no runs under ${path.resolve(runsDir)}`);
-    return 0;
-  }
-  const rows = [['run', 'experiment', 'status', 'backend', 'jobs done', 'distilled test acc', 'folder']];
-  for (const { runDir, run } of runs) {
-    let status: string = run.status;
-    if (run.status === 'running' && !isOwnerAlive(run)) status = 'interrupted (resumable)';
-    else if (run.status === 'cancelled' || run.status === 'failed') status += ' (resumable)';
-    const jobs = Object.values(run.jobs);
-    const done = jobs.filter((j) => j.status === 'completed').length;
-    let acc = '—';
-    const reportFile = path.join(runDir, 'report.json');
-    if (fs.existsSync(reportFile)) {
-      const s = readJson<Report>(reportFile).summary.distill?.testAcc;
-      if (s) acc = pct(s.mean);
-    }
-    rows.push([run.id, run.experiment, status, run.backend?.name ?? '—', `${done}/${jobs.length}`, acc, path.relative(process.cwd(), runDir) || '.']);
-  }
-  console.log(table(rows));
+  console.log(listText(args.positional[1]));
   return 0;
 }
 
@@ -216,7 +214,7 @@ async function cmdInspect(args: Args): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
-  const cmd = args.positional[0];
+  const cmd = args.positional[0] ?? (args.flags.help === 'true' ? 'help' : undefined);
   try {
     switch (cmd) {
       case 'run': return await cmdRun(args, false);
@@ -251,7 +249,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'export': {
         const [, runDir, dest] = args.positional;
         if (!runDir || !dest) throw new UsageError('export: give a run folder and a destination folder');
-        exportModel(runDir, args.flags.job, dest);
+        exportModel(runDir, args.flags.job, dest, args.flags.int8 === 'true');
         return 0;
       }
       case 'status': {
@@ -280,6 +278,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  guardOutput(); // a closed stdout/stderr ends the output, not the run (src/cli/output.ts)
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   }, (e: unknown) => {

@@ -5,6 +5,7 @@ import * as path from 'path';
 import type { BackendName } from '../config/types';
 import type { EngineToHost } from '../protocol/engine';
 import type { SweepSummary } from '../engine/sweep';
+import { ExperimentError, formatConfigError } from '../config/errors';
 import { ProgressBar } from './progress';
 import { bytes, human, pct, table } from './format';
 
@@ -33,14 +34,15 @@ export function sweepTable(s: SweepSummary): string {
     const delta = r.distilled && r.scratch ? (r.distilled.mean - r.scratch.mean) * 100 : undefined;
     rows.push([
       r.point, ...keys.map((k) => String(r.values[k])),
-      r.params !== undefined ? human(r.params) : r.status, r.bytes !== undefined ? bytes(r.bytes) : '—', r.flops !== undefined ? human(r.flops) : '—',
+      r.params !== undefined ? human(r.params) : r.state, r.bytes !== undefined ? bytes(r.bytes) : '—', r.flops !== undefined ? human(r.flops) : '—',
       pm(r.distilled), pm(r.scratch), delta === undefined ? '—' : `${delta >= 0 ? '+' : ''}${delta.toFixed(2)}`,
       pm(r.agreement), r.int8 ? bytes(r.int8.bytes) : '—', r.int8 ? pct(r.int8.testAcc) : '—',
       r.int8 ? `${r.int8.testAcc >= r.int8.floatTestAcc ? '+' : ''}${((r.int8.testAcc - r.int8.floatTestAcc) * 100).toFixed(2)}` : '—', r.pareto ? '◆' : '',
     ]);
   }
   const n = s.seeds.length;
-  return `${table(rows)}\n\nsweep ${s.name}/${s.id}: ${s.rows.length} points, ${n} seed${n === 1 ? '' : 's'} each (${s.seeds.join(', ')}); ` +
+  const states = s.rows.filter((r) => r.state !== 'completed').map((r) => `${r.point} ${r.state}`);
+  return `${table(rows)}\n\nsweep ${s.name}/${s.id} (${s.state}${states.length ? `; ${states.join(', ')}` : ''}): ${s.rows.length} points, ${n} seed${n === 1 ? '' : 's'} each (${s.seeds.join(', ')}); ` +
     'accuracies are last-epoch test accuracy, mean ± std over seeds (std in points); Δ = distilled − scratch (points); ' +
     'int8 = the exported (best-validation) seed\'s student with int8 weights, int8 Δ = its accuracy minus the same float student\'s; ' +
     '◆ = Pareto front (no other point is as small and at least as accurate, distilled).';
@@ -48,8 +50,22 @@ export function sweepTable(s: SweepSummary): string {
 
 /** Runs `sweep` (new) or `sweep-resume`; returns the exit code. */
 export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
-  const { createSweep, runSweep, sweepSummary } = await import('../engine/sweep');
-  const dir = resume ? path.resolve(a.target) : createSweep(a.target, { sweepsDir: a.sweepsDir, maxPoints: a.maxPoints, yes: a.yes });
+  const { createSweep, loadSweepPlan, readSweep, runSweep, sweepSummary } = await import('../engine/sweep');
+  let dir: string;
+  if (resume) {
+    dir = path.resolve(a.target);
+    readSweep(dir); // a folder without sweep.json is refused before anything is printed
+  } else {
+    // Before the sweep folder exists: the plan (its size), then everything `check` finds — the base
+    // experiment and every point (derived students, pairs, values the fields refuse), located.
+    const opts = { sweepsDir: a.sweepsDir, maxPoints: a.maxPoints, yes: a.yes };
+    loadSweepPlan(a.target, opts);
+    const { checkExperiment } = await import('../engine/check');
+    const problems = await checkExperiment(a.target, a.backend);
+    if (problems.some((e) => e.severity === 'error')) throw new ExperimentError(problems);
+    for (const w of problems) console.error(formatConfigError(w));
+    dir = createSweep(a.target, opts);
+  }
   const bar = new ProgressBar();
   bar.log(`sweep folder: ${dir}`);
   let stops = 0;

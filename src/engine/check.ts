@@ -17,7 +17,7 @@ import type { KnowledgeProblem } from './knowledge/terms';
 import { checkHeads } from './schemes/self';
 import { modelLabel, modelPath, modelSpec, planJobs } from './jobs';
 import { initBackend } from './backend';
-import { DeriveError, resolveModel } from './models';
+import { DeriveError, deriveStudent, resolveModel } from './models';
 import { batchSizeWarnings, durationWarning, measureAndEstimate } from './budget';
 
 /**
@@ -114,11 +114,23 @@ export async function checkExperiment(experimentFile: string, backend?: BackendN
       return resolveModel(modelSpec(c, model), base, c.seeds[0]);
     }, (model) => modelLabel(c, model));
     if (errors.length) return [...loaded.errors, ...errors];
-    return [...loaded.errors, ...await budgetProblems(c, file, text, data, base)];
+    const warnings = await deriveWarnings(c, file, text, base);
+    // Every sweep point, once the base experiment is clean: refusals only a point's values cause.
+    const points = c.sweep ? await (await import('./sweepCheck')).checkSweepPoints(file, text, c, data) : [];
+    const budget = points.some((p) => p.severity === 'error') ? [] : await budgetProblems(c, file, text, data, base);
+    return [...loaded.errors, ...warnings, ...points, ...budget];
   } catch (e) {
     if (e instanceof DeriveError) return [...loaded.errors, at(e.path, e.message)];
     const message = (e as Error).message;
     const p = message.startsWith('data:') ? ['data'] : modelPath(current);
     return [...loaded.errors, at(p, message)];
   }
+}
+
+/** A derived student's warnings (e.g. `depth` dropping fewer blocks than it asks for), located at its field. */
+async function deriveWarnings(c: ExperimentConfig, file: string, text: string, base: string): Promise<ConfigError[]> {
+  if (!('derive' in c.student)) return [];
+  const arch = await deriveStudent(c.student, base);
+  const p = ['student', 'derive', 'depth'];
+  return arch.warnings.map((message) => ({ file, path: p, location: locate(text, p), message, severity: 'warning' as const }));
 }

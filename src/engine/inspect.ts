@@ -10,7 +10,9 @@ import { initBackend } from './backend';
 import { modelStats } from './metrics/modelStats';
 import type { ModelStats } from './metrics/modelStats';
 import { deriveStudent, describeSpec, locateDeriveError, resolveModel } from './models';
-import { int8Bytes } from './models/quantize';
+import { INT8_FORMAT, int8Bytes } from './models/quantize';
+import { int8Line, weightFormatOf } from './models/weightFormat';
+import type { WeightFormat } from './models/weightFormat';
 import { loadLayersModelFromFile } from './models/fileIO';
 import { layerInfos } from './models/taps';
 import { suggestPairs } from './knowledge/suggest';
@@ -24,18 +26,22 @@ function shapeText(s: unknown): string {
   return JSON.stringify(s).replace(/null/g, '?').replace(/,/g, ', ');
 }
 
-export function layerTable(title: string, stats: ModelStats): string {
+export function layerTable(title: string, stats: ModelStats, weights?: WeightFormat): string {
   const rows = [['layer', 'type', 'output shape', 'params', 'FLOPs'],
     ...stats.layers.map((l) => [l.name, l.type, shapeText(l.outputShape), fmt(l.params), fmt(l.flops)]),
     ['total', '', '', fmt(stats.params), fmt(stats.flops)]];
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i < 3 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
   return [title, line(rows[0]), w.map((x) => '─'.repeat(x)).join('  '), ...rows.slice(1).map(line),
-    `${fmt(stats.bytes)} bytes (float32)`].join('\n');
+    weights?.format === INT8_FORMAT ? int8Line(weights) : `${fmt(stats.bytes)} bytes (float32)`].join('\n');
 }
 
 /** Teacher and student side by side, layer by layer (matched by name): shapes, params, bytes, FLOPs. */
-export function compareTable(teacherName: string, studentName: string, t: ModelStats, s: ModelStats): string {
+export function compareTable(teacherName: string, studentName: string, t: ModelStats, s: ModelStats,
+  stored: { t?: WeightFormat; s?: WeightFormat } = {}): string {
+  // Bytes as stored: an int8 model.json's own per-layer sizes, else float32.
+  const tBytes = (l: ModelStats['layers'][number]): number => (stored.t?.format === INT8_FORMAT ? stored.t.layers[l.name] ?? 0 : 4 * l.params);
+  const sBytes = (l: ModelStats['layers'][number]): number => (stored.s?.format === INT8_FORMAT ? stored.s.layers[l.name] ?? 0 : 4 * l.params);
   const sBy = new Map(s.layers.map((l) => [l.name, l]));
   const tNames = new Set(t.layers.map((l) => l.name));
   const dash = '—';
@@ -45,7 +51,7 @@ export function compareTable(teacherName: string, studentName: string, t: ModelS
     const type = tl && sl ? (tl.type === sl.type ? tl.type : `${tl.type} → ${sl.type}`) : (tl ?? sl)!.type;
     const shape = tl && sl ? (shapeText(tl.outputShape) === shapeText(sl.outputShape) ? shapeText(tl.outputShape) : `${shapeText(tl.outputShape)} → ${shapeText(sl.outputShape)}`)
       : shapeText((tl ?? sl)!.outputShape);
-    return [name, type, shape, tl ? fmt(tl.params) : dash, sl ? fmt(sl.params) : 'dropped', tl ? fmt(4 * tl.params) : dash, sl ? fmt(4 * sl.params) : dash,
+    return [name, type, shape, tl ? fmt(tl.params) : dash, sl ? fmt(sl.params) : 'dropped', tl ? fmt(tBytes(tl)) : dash, sl ? fmt(sBytes(sl)) : dash,
       tl ? fmt(tl.flops) : dash, sl ? fmt(sl.flops) : dash];
   };
   const rows = [['layer', 'type (teacher → student)', 'output shape (teacher → student)', 'params T', 'params S', 'bytes T', 'bytes S', 'FLOPs T', 'FLOPs S'],
@@ -65,7 +71,7 @@ export async function inspectTarget(target: string, backend?: BackendName): Prom
     await initBackend(backend ?? 'auto');
     const model = await loadLayersModelFromFile(file);
     try {
-      return layerTable(file, modelStats(model));
+      return layerTable(file, modelStats(model), weightFormatOf(file));
     } finally {
       model.dispose();
     }
@@ -80,29 +86,38 @@ export async function inspectTarget(target: string, backend?: BackendName): Prom
     let derivation: string[] = [];
     let student: tf.LayersModel;
     try {
-      if ('derive' in config.student) derivation = (await deriveStudent(config.student, base)).changes;
+      if ('derive' in config.student) {
+        const arch = await deriveStudent(config.student, base);
+        derivation = [...arch.changes, ...arch.warnings.map((w) => `warning: ${w}`)];
+      }
       student = await resolveModel(config.student, base, config.seeds[0]);
     } catch (e) {
       throw locateDeriveError(e, file, loaded.text ?? '');
     }
     models.push(student);
-    const s = modelStats(student);
-    if (!config.teacher) return layerTable(`student: ${describeSpec(config.student)}`, s);
+    // A model.json with int8 weights counts at its stored size (loading dequantises it to float32).
+    const storedOf = (spec: typeof config.student): WeightFormat | undefined => ('model' in spec ? weightFormatOf(path.resolve(base, spec.model)) : undefined);
+    const sw = storedOf(config.student);
+    const asStored = (st: ModelStats, w: WeightFormat | undefined): ModelStats => (w?.format === INT8_FORMAT ? { ...st, bytes: w.bytes } : st);
+    const s = asStored(modelStats(student), sw);
+    if (!config.teacher) return layerTable(`student: ${describeSpec(config.student)}`, s, sw);
     const teacher = await resolveModel(config.teacher, base, config.seeds[0]);
     models.push(teacher);
-    const t = modelStats(teacher);
-    const q = int8Bytes(student);
+    const tw = storedOf(config.teacher);
+    const t = asStored(modelStats(teacher), tw);
+    const q = sw?.format === INT8_FORMAT ? sw.bytes : int8Bytes(student);
+    const stored = [...(tw?.format === INT8_FORMAT ? [`teacher: ${int8Line(tw)}`] : []), ...(sw?.format === INT8_FORMAT ? [`student: ${int8Line(sw)}`] : [])];
     const shared = s.layers.filter((l) => t.layers.some((x) => x.name === l.name)).length;
     const tables = shared >= Math.min(s.layers.length, t.layers.length) / 2
-      ? [compareTable(describeSpec(config.teacher), describeSpec(config.student), t, s)]
-      : [layerTable(`teacher: ${describeSpec(config.teacher)}`, t), '', layerTable(`student: ${describeSpec(config.student)}`, s)];
+      ? [compareTable(describeSpec(config.teacher), describeSpec(config.student), t, s, { t: tw, s: sw })]
+      : [layerTable(`teacher: ${describeSpec(config.teacher)}`, t, tw), '', layerTable(`student: ${describeSpec(config.student)}`, s, sw)];
     return [
       ...(derivation.length ? [`student ${describeSpec(config.student)}:`, ...derivation.map((c) => `  ${c}`), ''] : []),
-      ...tables, '',
+      ...tables, '', ...stored,
       `compression: ${(t.params / s.params).toFixed(2)}× parameters, ${(t.bytes / s.bytes).toFixed(2)}× bytes, ` +
       `${(t.flops / Math.max(1, s.flops)).toFixed(2)}× FLOPs per sample`,
-      `int8 student (per-channel int8 weights, float activations): ${fmt(q)} bytes — ${(s.bytes / q).toFixed(2)}× smaller than the float32 student, ` +
-      `${(t.bytes / q).toFixed(2)}× smaller than the float32 teacher`,
+      `int8 student (per-channel int8 weights, float activations): ${fmt(q)} bytes — ${(4 * s.params / q).toFixed(2)}× smaller than the float32 student, ` +
+      `${(t.bytes / q).toFixed(2)}× smaller than the ${tw?.format === INT8_FORMAT ? 'int8' : 'float32'} teacher`,
     ].join('\n');
   } finally {
     models.forEach((m) => m.dispose());

@@ -11,6 +11,7 @@ import type { Evaluation } from './evaluate';
 import * as fs from 'fs';
 import { loadLayersModelFromFile, readModelArtifacts, saveInt8Copy } from './models/fileIO';
 import { INT8_FORMAT, quantizeArtifacts } from './models/quantize';
+import { weightFormatOf } from './models/weightFormat';
 import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from './evaluate';
 import { measureLatency, modelStats } from './metrics/modelStats';
 import type { EpochRecord } from './runs/store';
@@ -50,7 +51,7 @@ export interface Report {
   runId: string;
   backend: string;
   /** The compared teacher (absent for self-distillation, where the student teaches itself). */
-  teacher?: ModelFigures & { testAcc: number; testErrors: number };
+  teacher?: ModelFigures & { testAcc: number; testErrors: number; format?: string };
   student: ModelFigures;
   compression?: { params: number; bytes: number; flops: number; speedup: number };
   scheme: string;
@@ -147,13 +148,17 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
     studentModel.dispose();
   }
   const teacherFig = teacher ? await modelFigures(teacher, teacherInput) : undefined;
+  // An int8 teacher model.json counts at its stored size, with its format (loading dequantised it).
+  const teacherStored = teacherFig && config.teacher && 'model' in config.teacher && !config.teacher.train
+    ? weightFormatOf(path.resolve(path.dirname(run.experimentFile), config.teacher.model)) : undefined;
+  if (teacherFig && teacherStored?.format === INT8_FORMAT) teacherFig.bytes = teacherStored.bytes;
   return {
     experiment: config.name,
     runId: run.id,
     backend: run.backend?.name ?? 'unknown',
     scheme: config.scheme.kind,
     ...(teacherFig && teacherEval ? {
-      teacher: { ...teacherFig, testAcc: teacherEval.acc, testErrors: teacherEval.errors },
+      teacher: { ...teacherFig, testAcc: teacherEval.acc, testErrors: teacherEval.errors, ...(teacherStored?.format === INT8_FORMAT ? { format: INT8_FORMAT } : {}) },
       compression: {
         params: teacherFig.params / student.params,
         bytes: teacherFig.bytes / student.bytes,

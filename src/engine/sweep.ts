@@ -31,6 +31,7 @@ import type { Report, Stat } from './report';
 import { stat } from './report';
 import { createStampedDir, readJson, readRun, updateJsonAtomic, writeFileAtomic } from './runs/store';
 import { runExperiment } from './run';
+import { runState, stateLabel } from '../runs/state';
 
 export type SweepStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -231,6 +232,8 @@ export interface SweepRow {
   point: string;
   values: Record<string, number>;
   status: SweepPoint['status'];
+  /** What `list` says of the point's run (the one run-state rule), e.g. `interrupted (resumable)`; `pending` before it starts. */
+  state: string;
   params?: number;
   bytes?: number;
   flops?: number;
@@ -248,6 +251,8 @@ export interface SweepSummary {
   id: string;
   axes: Record<string, number[]>;
   seeds: number[];
+  /** The sweep's own state: its status, `interrupted (resumable)` when it says running and its process is gone. */
+  state: string;
   teacher?: { params: number; bytes: number; flops: number; testAcc: number };
   rows: SweepRow[];
 }
@@ -256,7 +261,7 @@ export interface SweepSummary {
 export function sweepSummary(sweepDir: string, sweep = readSweep(sweepDir)): SweepSummary {
   let teacher: SweepSummary['teacher'];
   const rows: SweepRow[] = sweep.points.map((p) => {
-    const row: SweepRow = { point: p.id, values: p.values, status: p.status, pareto: false };
+    const row: SweepRow = { point: p.id, values: p.values, status: p.status, state: pointState(sweepDir, sweep, p), pareto: false };
     const file = p.runDir ? path.join(sweepDir, p.runDir, 'report.json') : undefined;
     if (!file || !fs.existsSync(file)) return row;
     const r = readJson<Report>(file);
@@ -277,5 +282,23 @@ export function sweepSummary(sweepDir: string, sweep = readSweep(sweepDir)): Swe
       (o.params! < r.params! || o.distilled!.mean > r.distilled!.mean));
   }
   rows.sort((a, b) => (a.params ?? Infinity) - (b.params ?? Infinity));
-  return { name: sweep.name, id: sweep.id, axes: sweep.axes, seeds: sweep.seeds, ...(teacher ? { teacher } : {}), rows };
+  const sweepState = runState({ status: sweep.status, pid: sweep.pid });
+  return { name: sweep.name, id: sweep.id, axes: sweep.axes, seeds: sweep.seeds, state: stateLabel(sweepState), ...(teacher ? { teacher } : {}), rows };
+}
+
+/**
+ * A point's state as `list` shows its run: from the run's own run.json (the one rule of
+ * src/runs/state.ts) once it has one, else from sweep.json (`pending`; `interrupted (resumable)` when
+ * it says running and the sweep's process is gone).
+ */
+export function pointState(sweepDir: string, sweep: SweepJson, p: SweepPoint): string {
+  if (p.runDir && fs.existsSync(path.join(sweepDir, p.runDir, 'run.json'))) {
+    try {
+      return stateLabel(runState(readRun(path.join(sweepDir, p.runDir))));
+    } catch {
+      // unreadable run.json: fall back to sweep.json
+    }
+  }
+  if (p.status === 'running') return stateLabel(runState({ status: 'running', pid: sweep.pid }));
+  return p.status === 'failed' || p.status === 'cancelled' ? stateLabel(p.status) : p.status;
 }

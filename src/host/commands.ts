@@ -19,12 +19,13 @@ import { BACKENDS, readSettings } from './settings';
 import { pickExperiment, pickRun, pickRuns } from './targets';
 import type { RunTarget } from './targets';
 import { EngineGate, isRestrictedModeError } from './trust';
+import { isResumable } from '../runs/state';
 
 type Command = (...args: unknown[]) => unknown;
 
 const info = (msg: string) => void vscode.window.showInformationMessage(`Distill: ${msg}`);
 
-const RESUMABLE = (v: RunView) => v.state === 'failed' || v.state === 'cancelled' || v.state === 'interrupted';
+const RESUMABLE = (v: RunView) => isResumable(v.state);
 
 export function createCommands(host: Host): Record<string, Command> {
   const { runs, index, panels } = host;

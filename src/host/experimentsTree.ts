@@ -11,6 +11,7 @@ import type { RunState, RunView } from './runData';
 import { runDuration } from './runData';
 import { formatDuration, formatLoss, formatPercent, sparkline } from './sparkline';
 import { warningBadges, warningLabel, warningText } from './reportWarnings';
+import { stateLabel } from '../runs/state';
 
 export interface ExperimentNode { kind: 'experiment'; exp: ExperimentInfo }
 export interface RunNode { kind: 'run'; exp: ExperimentInfo; runDir: string; view: RunView; handle?: RunHandle }
@@ -125,7 +126,7 @@ export function runState(node: RunNode): RunState {
 
 export function runDescription(node: RunNode): string {
   const state = runState(node);
-  const parts: string[] = [state === 'interrupted' ? 'interrupted (resumable)' : state];
+  const parts: string[] = [stateLabel(state)];
   const p = node.handle?.progress;
   if (p && state === 'running') {
     parts.push(`${p.job} ${p.epoch}/${p.epochs}`, `loss ${formatLoss(p.losses.total)}`);

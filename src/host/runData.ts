@@ -6,11 +6,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Report } from '../engine/report';
-import type { EpochRecord, RunJson, RunStatus, StepRecord } from '../engine/runs/store';
-import { isOwnerAlive, readMetrics, readRun } from '../engine/runs/store';
+import type { EpochRecord, RunJson, StepRecord } from '../engine/runs/store';
+import { readMetrics, readRun } from '../engine/runs/store';
+import { runState } from '../runs/state';
+import type { RunState } from '../runs/state';
 
-/** `interrupted`: run.json says running but its owner process is gone (a closed window, a kill). */
-export type RunState = RunStatus | 'interrupted';
+/** `interrupted`: run.json says running but its owner process is gone (a closed window, a kill) — the one rule of src/runs/state.ts. */
+export type { RunState };
+export { runState };
 
 export interface RunView {
   runDir: string;
@@ -40,10 +43,6 @@ function stamp(file: string): string {
   } catch {
     return '-';
   }
-}
-
-export function runState(run: RunJson): RunState {
-  return run.status === 'running' && !isOwnerAlive(run) ? 'interrupted' : run.status;
 }
 
 /** Reads (or returns the cached) view of a run folder; undefined when it is not a run folder. */

@@ -12,6 +12,7 @@ import * as vscode from 'vscode';
 import type { EngineToHost, ProgressMessage, StartRequest } from '../protocol/engine';
 import { isEngineToHost } from '../protocol/engine';
 import { isOwnerAlive, listRuns, MetricsLog, readRun, updateRun } from '../engine/runs/store';
+import { runState } from '../runs/state';
 import type { Settings } from './settings';
 import type { EngineGate } from './trust';
 
@@ -323,7 +324,7 @@ export class RunManager implements vscode.Disposable {
       if (this.isBusy(d)) return false;
       try {
         const run = readRun(d);
-        return run.status === 'running' && !isOwnerAlive(run);
+        return runState(run) === 'interrupted';
       } catch {
         return false;
       }

@@ -167,3 +167,110 @@ void test('refused: depth reduction that removes the output layer or breaks a sh
   assert.deepEqual(none.path, ['student', 'derive', 'depth']);
   assert.match(none.message, /no block that keeps its shape/);
 });
+
+/**
+ * The model of issue 21: in [8, 8, 1] → stem 3×3×4 → pool_1 → 2 × [resK_conv1, resK_conv2, resK_add(skip),
+ * resK_relu] → pool_2 → flatten → dense 8 → logits 4.
+ */
+function residualCnn(): tf.LayersModel {
+  const x = tf.input({ shape: [8, 8, 1], name: 'in' });
+  let y = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: 'stem' }).apply(x) as tf.SymbolicTensor;
+  y = tf.layers.maxPooling2d({ poolSize: 2, name: 'pool_1' }).apply(y) as tf.SymbolicTensor;
+  for (let b = 1; b <= 2; b++) {
+    const c1 = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: `res${b}_conv1` }).apply(y) as tf.SymbolicTensor;
+    const c2 = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', name: `res${b}_conv2` }).apply(c1) as tf.SymbolicTensor;
+    const sum = tf.layers.add({ name: `res${b}_add` }).apply([y, c2]) as tf.SymbolicTensor;
+    y = tf.layers.activation({ activation: 'relu', name: `res${b}_relu` }).apply(sum) as tf.SymbolicTensor;
+  }
+  y = tf.layers.maxPooling2d({ poolSize: 2, name: 'pool_2' }).apply(y) as tf.SymbolicTensor;
+  y = tf.layers.flatten({ name: 'flatten' }).apply(y) as tf.SymbolicTensor;
+  y = tf.layers.dense({ units: 8, activation: 'relu', name: 'dense' }).apply(y) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 4, name: 'logits' }).apply(y) as tf.SymbolicTensor;
+  return tf.model({ inputs: x, outputs: out, name: 'rescnn' });
+}
+
+const RES1 = ['res1_conv1', 'res1_conv2', 'res1_add', 'res1_relu'];
+const RES2 = ['res2_conv1', 'res2_conv2', 'res2_add', 'res2_relu'];
+
+void test('residual CNN (issue 21): pooling and Flatten after the last residual block are cuts; depth 0.5 drops that block', async () => {
+  const teacher = residualCnn();
+  // stem 9·1·4+4 = 40; each conv 9·4·4+4 = 148 (×4 = 592); dense (2·2·4 = 16)·8+8 = 136; logits 8·4+4 = 36 → 804.
+  assert.equal(teacher.countParams(), 804);
+  // Two droppable blocks (res1, res2, each ending at its ReLU); depth 0.5 keeps round(1) = 1: the last goes.
+  const half = await derive(teacher, D({ depth: 0.5 }));
+  assert.deepEqual(half.arch.dropped, [{ layers: RES2, shape: [null, 4, 4, 4] }]);
+  assert.deepEqual(half.names, ['stem', 'pool_1', ...RES1, 'pool_2', 'flatten', 'dense', 'logits']);
+  assert.equal(half.model.countParams(), 804 - 2 * 148);
+  assert.deepEqual(half.arch.depth, { depth: 0.5, droppable: [RES1, RES2], asked: 1, dropped: 1 });
+  assert.deepEqual(half.arch.warnings, []);
+  // pool_2 now reads res1_relu; the model runs.
+  const y = half.model.predict(tf.ones([2, 8, 8, 1])) as tf.Tensor;
+  assert.deepEqual(y.shape, [2, 4]);
+  y.dispose();
+  // "drop" names the residual block by any of its layers and removes exactly it.
+  const named = await derive(teacher, D({ drop: ['res2_conv1'] }));
+  assert.deepEqual(named.arch.dropped, [{ layers: RES2, shape: [null, 4, 4, 4] }]);
+  // Pooling or Flatten alone cannot be dropped (they change the shape), and say which blocks can.
+  const pool = await refused(teacher, D({ drop: ['pool_2'] }));
+  assert.match(pool.message, /layer "pool_2" turns \[\?, 4, 4, 4\] into \[\?, 2, 2, 4\].*droppable here: "res1_relu", "res2_relu"/);
+});
+
+void test('depth that rounds to fewer dropped blocks than it asks for says so, listing the droppable blocks', async () => {
+  const teacher = residualCnn();
+  // drop takes res1; depth 0.5 of the one block left keeps round(0.5) = 1: nothing more is dropped — a warning.
+  const both = await derive(teacher, D({ drop: ['res1_conv2'], depth: 0.5 }));
+  assert.deepEqual(both.arch.dropped, [{ layers: RES1, shape: [null, 4, 4, 4] }]);
+  assert.deepEqual(both.arch.depth, { depth: 0.5, droppable: [RES2], asked: 0.5, dropped: 0 });
+  assert.equal(both.arch.warnings.length, 1);
+  assert.match(both.arch.warnings[0], /depth 0\.5 keeps round\(1 × 0\.5\) = 1 of the 1 droppable block, so it drops 0 \(nothing\) where it asks for 0\.5; droppable: \[res2_conv1, res2_conv2, res2_add, res2_relu\] \[\?, 4, 4, 4\]\. A depth below 0\.5 drops 1/);
+  // Every droppable block already in "drop": depth is refused with what "drop" took, not "no block keeps its shape".
+  const all = await refused(teacher, D({ drop: ['res1_add', 'res2_relu'], depth: 0.5 }));
+  assert.deepEqual(all.path, ['student', 'derive', 'depth']);
+  assert.match(all.message, /every block that keeps its shape is already in "drop" \(\[res1_conv1, .*res1_relu\]; \[res2_conv1, .*res2_relu\]\)/);
+  // Sequential MLP, 2 droppable blocks: depth 0.75 keeps round(1.5) = 2 → drops none of the 0.5 asked.
+  const mlpShallow = await derive(mlp(), D({ depth: 0.75 }));
+  assert.deepEqual(mlpShallow.arch.dropped, []);
+  assert.match(mlpShallow.arch.warnings[0], /depth 0\.75 keeps round\(2 × 0\.75\) = 2 of the 2 droppable blocks, so it drops 0 \(nothing\) where it asks for 0\.5; droppable: \[dense_2\] \[\?, 64\]; \[dense_3\] \[\?, 64\]\. A depth below 0\.75 drops 1/);
+  const exact = await derive(mlp(), D({ depth: 0.5 }));
+  assert.deepEqual(exact.arch.warnings, []);
+});
+
+void test('Sequential CNN: a conv that keeps its shape before a pooling layer is a droppable block of its own', async () => {
+  // [8, 8, 1] → conv_1 8 → pool_1 → conv_2 8 (same padding: keeps [4, 4, 8]) → pool_2 → flatten → logits.
+  const m = tf.sequential();
+  m.add(tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv_1' }));
+  m.add(tf.layers.maxPooling2d({ poolSize: 2, name: 'pool_1' }));
+  m.add(tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv_2' }));
+  m.add(tf.layers.dropout({ rate: 0.1, name: 'drop_2' }));
+  m.add(tf.layers.maxPooling2d({ poolSize: 2, name: 'pool_2' }));
+  m.add(tf.layers.flatten({ name: 'flatten' }));
+  m.add(tf.layers.dense({ units: 4, name: 'logits' }));
+  const shallow = await derive(m, D({ depth: 0.4 }));
+  // The Dropout joins conv_2's block; pool_2 does not.
+  assert.deepEqual(shallow.arch.dropped, [{ layers: ['conv_2', 'drop_2'], shape: [null, 4, 4, 8] }]);
+  assert.deepEqual(shallow.names, ['conv_1', 'pool_1', 'pool_2', 'flatten', 'logits']);
+  // conv_1 9·8+8 = 80; logits (2·2·8 = 32)·4+4 = 132.
+  assert.equal(shallow.model.countParams(), 80 + 132);
+  const half = await derive(m, D({ depth: 0.5 }));
+  assert.deepEqual(half.arch.dropped, []);
+  assert.match(half.arch.warnings[0], /drops 0 \(nothing\) where it asks for 0\.5; droppable: \[conv_2, drop_2\] \[\?, 4, 4, 8\]/);
+});
+
+void test('depth counts blocks with weights: a Dropout on the input is not one of them', async () => {
+  // dropout_in → dense_1 16→64 → dense_2 64 → dense_3 64 → logits. Droppable by depth: [dense_2], [dense_3].
+  const m = tf.sequential();
+  m.add(tf.layers.dropout({ inputShape: [16], rate: 0.1, name: 'dropout_in' }));
+  m.add(tf.layers.dense({ units: 64, activation: 'relu', name: 'dense_1' }));
+  m.add(tf.layers.dense({ units: 64, activation: 'relu', name: 'dense_2' }));
+  m.add(tf.layers.dense({ units: 64, activation: 'relu', name: 'dense_3' }));
+  m.add(tf.layers.dense({ units: 4, name: 'logits' }));
+  const shallow = await derive(m, D({ depth: 0.25 }));
+  assert.deepEqual(shallow.arch.depth?.droppable, [['dense_2'], ['dense_3']]);
+  // depth 0.25 keeps round(2 × 0.25) = round(0.5) = 1 of the two: the last of the run goes.
+  assert.deepEqual(shallow.arch.dropped, [{ layers: ['dense_3'], shape: [null, 64] }]);
+  const none = await derive(m, D({ depth: 0.1 }));
+  assert.deepEqual(none.names, ['dropout_in', 'dense_1', 'logits']);
+  // Named in "drop", the Dropout is removed.
+  const named = await derive(m, D({ drop: ['dropout_in'] }));
+  assert.deepEqual(named.names, ['dense_1', 'dense_2', 'dense_3', 'logits']);
+});

@@ -13,11 +13,15 @@
  *    `keep`, or feeds a layer whose config fixes a size (Reshape, unknown layer types).
  *    A multiplier that leaves a layer less than half a unit (it would round to zero) is an error.
  * 3. **depth** — the graph is cut at its single-tensor cut points (tensors no connection jumps
- *    over); a *block* is the run of layers between two cut points (a block without weights — a
- *    Dropout or Activation — joins the block before it). A block whose output shape equals its
- *    input shape can be removed (its consumers then read its input): `drop` names blocks by one of
- *    their layers; `depth` keeps that fraction of the droppable blocks, removing the last block of
- *    the longest run of equal-shape blocks first. The output layer is never removed.
+ *    over); a *block* is the run of layers between two cut points that carries weights or a merge
+ *    (a residual block ends at its Add, or at the activation after it). A weightless piece that
+ *    keeps the shape (Dropout, Activation) joins the block before it; one that changes the shape
+ *    (pooling, Flatten, Reshape) is a block of its own, never part of the block before it. A block
+ *    whose output shape equals its input shape can be removed (its consumers then read its input):
+ *    `drop` names blocks by one of their layers; `depth` keeps that fraction of the droppable
+ *    blocks (rounded), removing the last block of the longest run of equal-shape blocks first, and
+ *    says so (`warnings`) when the rounding drops fewer blocks than the fraction asks for. The
+ *    output layer is never removed.
  *
  * Sequential and functional (single input, single output; each layer called once; no nested
  * models) topologies are supported. Errors carry the JSON path of the experiment field to blame.
@@ -49,6 +53,10 @@ export interface DerivedArchitecture {
   swapped: { layer: string; from: string; to: string }[];
   /** Removed blocks: their layers and the shape they kept. */
   dropped: { layers: string[]; shape: Shape }[];
+  /** What `depth` asked and did: the droppable blocks it chose from, blocks asked (n × (1 − depth)) and dropped. */
+  depth?: { depth: number; droppable: string[][]; asked: number; dropped: number };
+  /** Derivations that did less than the config asks (e.g. `depth` rounding to fewer dropped blocks). */
+  warnings: string[];
   /** One line per change, for logs and `distill inspect`. */
   changes: string[];
 }
@@ -422,6 +430,8 @@ interface Block {
   inShape: Shape;
   outShape: Shape;
   hasOutput: boolean;
+  /** The block carries weights or a merge (a weightless shape-changing piece — pooling, Flatten — does not). */
+  weighted: boolean;
 }
 
 const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -437,19 +447,23 @@ function blocks(g: Graph, shapes: Map<string, Shape>): Block[] {
   const cuts = g.nodes.map((_, i) => i).filter((i) => !jumped[i]);
   const fine: number[][] = [];
   for (let j = 1; j < cuts.length; j++) fine.push([cuts[j - 1], cuts[j]]);
-  // A block without weights (Dropout, Activation, pooling) joins the block before it.
-  const merged: number[][] = [];
+  const shapeAt = (i: number): Shape => shapes.get(g.nodes[i].name) ?? [];
+  // A weightless piece that keeps the shape (Dropout, Activation — the ReLU after a residual Add)
+  // joins the block before it; a weightless piece that changes the shape (pooling, Flatten, Reshape)
+  // is a cut: a block of its own, which the pieces after it may join but never the block before it.
+  const merged: { a: number; b: number; weighted: boolean }[] = [];
   for (const [a, b] of fine) {
-    const weighted = g.nodes.slice(a + 1, b + 1).some((n) => WEIGHTED.has(n.className));
-    if (!weighted && merged.length > 0) merged[merged.length - 1][1] = b;
-    else merged.push([a, b]);
+    const weighted = g.nodes.slice(a + 1, b + 1).some((n) => WEIGHTED.has(n.className) || MERGES.has(n.className));
+    const reshapes = !sameShape(shapeAt(a), shapeAt(b));
+    if (!weighted && !reshapes && merged.length > 0) merged[merged.length - 1].b = b;
+    else merged.push({ a, b, weighted });
   }
-  return merged.map(([a, b]) => {
+  return merged.map(({ a, b, weighted }) => {
     const layers = g.nodes.slice(a + 1, b + 1).map((n) => n.name);
     return {
       layers, entry: g.nodes[a].name, exit: g.nodes[b].name,
-      inShape: shapes.get(g.nodes[a].name) ?? [], outShape: shapes.get(g.nodes[b].name) ?? [],
-      hasOutput: layers.includes(g.output),
+      inShape: shapeAt(a), outShape: shapeAt(b),
+      hasOutput: layers.includes(g.output), weighted,
     };
   });
 }
@@ -464,7 +478,9 @@ async function reduceDepth(g: Graph, cfg: DeriveConfig, out: DerivedArchitecture
   if (!cfg.drop?.length && cfg.depth >= 1) return;
   const shapes = await layerShapes(g);
   const all = blocks(g, shapes);
-  const droppable = (b: Block): boolean => !b.hasOutput && sameShape(b.inShape, b.outShape);
+  // What `depth` counts and removes: blocks with weights or a merge that keep their shape (a lone
+  // weightless piece — a Dropout on the input — is not a block a user means; `drop` may still name it).
+  const droppable = (b: Block): boolean => b.weighted && !b.hasOutput && sameShape(b.inShape, b.outShape);
   const chosen: Block[] = [];
   (cfg.drop ?? []).forEach((name, i) => {
     const b = all.find((x) => x.layers.includes(name))!;
@@ -483,11 +499,27 @@ async function reduceDepth(g: Graph, cfg: DeriveConfig, out: DerivedArchitecture
   });
   if (cfg.depth < 1) {
     const candidates = all.filter((b) => droppable(b) && !chosen.includes(b));
+    if (candidates.length === 0 && chosen.length > 0) {
+      throw new DeriveError(`depth ${cfg.depth}: every block that keeps its shape is already in "drop" ` +
+        `(${chosen.map((b) => `[${b.layers.join(', ')}]`).join('; ')}), so depth has none left to drop; remove "depth" or a "drop" entry`,
+      ['student', 'derive', 'depth']);
+    }
     if (candidates.length === 0) {
       throw new DeriveError(`depth ${cfg.depth}: the teacher has no block that keeps its shape, so none can be dropped ` +
         `(blocks: ${all.map((b) => `[${b.layers.join(', ')}] ${fmtShape(b.inShape)} → ${fmtShape(b.outShape)}`).join('; ')})`, ['student', 'derive', 'depth']);
     }
-    let toDrop = candidates.length - Math.round(candidates.length * cfg.depth);
+    const n = candidates.length;
+    const kept = Math.round(n * cfg.depth);
+    const asked = n * (1 - cfg.depth);
+    let toDrop = n - kept;
+    out.depth = { depth: cfg.depth, droppable: candidates.map((b) => b.layers), asked, dropped: toDrop };
+    if (toDrop < asked - 1e-9) {
+      const below = (kept - 0.5) / n;
+      out.warnings.push(`depth ${cfg.depth} keeps round(${n} × ${cfg.depth}) = ${kept} of the ${n} droppable block${n === 1 ? '' : 's'}, ` +
+        `so it drops ${toDrop}${toDrop === 0 ? ' (nothing)' : ''} where it asks for ${Number(asked.toFixed(3))}; ` +
+        `droppable: ${candidates.map((b) => `[${b.layers.join(', ')}] ${fmtShape(b.outShape)}`).join('; ')}` +
+        `${kept > 0 ? `. A depth below ${Number(below.toFixed(4))} drops ${toDrop + 1}` : ''}, or name the blocks in "drop"`);
+    }
     const left = [...candidates];
     while (toDrop-- > 0) {
       // Runs: consecutive droppable blocks (one's exit is the next one's entry).
@@ -519,7 +551,7 @@ async function reduceDepth(g: Graph, cfg: DeriveConfig, out: DerivedArchitecture
  */
 export async function deriveArchitecture(teacherTopology: Json, cfg: DeriveConfig): Promise<DerivedArchitecture> {
   const g = parseGraph(teacherTopology);
-  const out: DerivedArchitecture = { topology: {}, widths: [], kept: [], swapped: [], dropped: [], changes: [] };
+  const out: DerivedArchitecture = { topology: {}, widths: [], kept: [], swapped: [], dropped: [], warnings: [], changes: [] };
   checkNames(g, cfg.drop, 'drop');
   checkNames(g, cfg.keep, 'keep');
   const teacherShapes = await layerShapes(g);

@@ -84,7 +84,7 @@ export async function writeStudentArchitecture(runDir: string, spec: StudentSpec
     const { saveLayersModel } = await import('./fileIO');
     await saveLayersModel(model, dir, {
       'derivation.json': JSON.stringify({ from: spec.from, derive: spec.derive, seed, changes: arch.changes, widths: arch.widths,
-        kept: arch.kept, swapped: arch.swapped, dropped: arch.dropped }, null, 2),
+        kept: arch.kept, swapped: arch.swapped, dropped: arch.dropped, ...(arch.depth ? { depth: arch.depth } : {}), warnings: arch.warnings }, null, 2),
     });
   } finally {
     model.dispose();

@@ -185,8 +185,9 @@ export function compressionData(runDir: string, title: string, layers: Compressi
   const warnings = (report.warnings ?? []).map((w) => ({ message: w.message, causes: [...w.causes] }));
   const teacherWarned = (report.warnings ?? []).some((w) => w.kind.startsWith('teacher-'));
   if (t) {
-    cols.push({ name: 'teacher', params: t.params, bytes: t.bytes, flops: t.flops, latencyMs: t.latencyMsPerSample, testAcc: { mean: t.testAcc, std: 0, n: 1 }, compression: 1, speedup: 1,
-      ...(teacherWarned ? { note: '⚠ see the warning above: this teacher may not be worth distilling from' } : {}) });
+    const notes = [...(t.format ? [`int8 weights (${t.format}), counted at their stored size`] : []), ...(teacherWarned ? ['⚠ see the warning above: this teacher may not be worth distilling from'] : [])];
+    cols.push({ name: t.format ? 'teacher (int8)' : 'teacher', params: t.params, bytes: t.bytes, flops: t.flops, latencyMs: t.latencyMsPerSample, testAcc: { mean: t.testAcc, std: 0, n: 1 }, compression: 1, speedup: 1,
+      ...(notes.length ? { note: notes.join('; ') } : {}) });
   }
   const ratio = (a?: number, b?: number) => (a && b ? a / b : undefined);
   const student = (name: string, sum: Report['summary']['distill'], note?: string): ModelColumn => ({
