@@ -14,6 +14,7 @@ import type { RunResult } from '../../src/engine/run';
 import { readRun } from '../../src/engine/runs/store';
 import { loadLayersModelFromFile } from '../../src/engine/models/fileIO';
 import { imageExperiment, metricLines, teacherCnn, tempDir, writeExperiment } from '../helpers/experiments';
+import { runFolderViolations } from '../helpers/runSchemas';
 
 interface Observed { result: RunResult; tensorsAtEpoch: Record<string, number[]> }
 
@@ -26,6 +27,8 @@ async function run(exp: Record<string, unknown>): Promise<Observed> {
       if (m.type === 'epoch') (tensorsAtEpoch[m.job] ??= []).push(tf.memory().numTensors);
     },
   });
+  // every run folder of every method and scheme keeps the run-folder schemas (schema/*.schema.json)
+  if (result.status === 'completed') assert.deepEqual(runFolderViolations(result.runDir), [], `run folder ${result.runDir}`);
   return { result, tensorsAtEpoch };
 }
 
