@@ -79,30 +79,45 @@ export async function checkExperiment(experimentFile: string, backend?: BackendN
   const file = path.resolve(experimentFile);
   const loaded = loadExperiment(file);
   if (!loaded.config || loaded.errors.some((e) => e.severity === 'error')) return loaded.errors;
-  const c = loaded.config;
-  const text = loaded.text ?? '';
+  const { errors } = await checkDataAndModels(file, loaded.text ?? '', loaded.config, backend);
+  return [...loaded.errors, ...errors];
+}
+
+/**
+ * The data and model checks of a valid experiment (what `check` adds to the validator, and what
+ * `distill run` does before it creates a run folder): the data is read and prepared, every model
+ * builds and fits it, every pair resolves. Returns the located problems, and the prepared data
+ * when there is none (the run then uses it instead of reading the files again).
+ */
+export async function checkDataAndModels(file: string, text: string, c: ExperimentConfig, backend?: BackendName,
+  init: (b: BackendName) => Promise<unknown> = initBackend): Promise<{ errors: ConfigError[]; data?: PreparedData }> {
   const at = (p: (string | number)[], message: string): ConfigError =>
     ({ file, path: p, location: locate(text, p), message, severity: 'error' });
   const base = path.dirname(file);
   let current = 'student';
   try {
-    await initBackend(backend ?? c.backend);
+    await init(backend ?? c.backend);
     let data: PreparedData;
     try {
       data = prepareData(c.data, base);
     } catch (e) {
       const field = (e as { field?: string }).field;
-      return [...loaded.errors, at(field ? field.split('.') : ['data'], (e as Error).message)];
+      return { errors: [at(field ? field.split('.') : ['data'], withoutField((e as Error).message, field))] };
     }
     const errors = await checkModels(c, file, text, data, (model) => {
       current = model;
       return resolveModel(modelSpec(c, model), base, c.seeds[0]);
     }, (model) => modelLabel(c, model));
-    return [...loaded.errors, ...errors];
+    return errors.length ? { errors } : { errors, data };
   } catch (e) {
-    if (e instanceof DeriveError) return [...loaded.errors, at(e.path, e.message)];
+    if (e instanceof DeriveError) return { errors: [at(e.path, e.message)] };
     const message = (e as Error).message;
     const p = message.startsWith('data:') ? ['data'] : modelPath(current);
-    return [...loaded.errors, at(p, message)];
+    return { errors: [at(p, message.startsWith('data: ') ? message.slice('data: '.length) : message)] };
   }
+}
+
+/** A data error's message without its leading `<field>: ` (the located error prints the field once). */
+function withoutField(message: string, field: string | undefined): string {
+  return field && message.startsWith(`${field}: `) ? message.slice(field.length + 2) : message;
 }

@@ -43,6 +43,9 @@ import { selfLearner } from './schemes/self';
 import { checkModels } from './check';
 import { modelLabel, modelSpec, planJobs } from './jobs';
 import { predictLogitsShared, TeacherPipe } from './models/teacherPipe';
+import type { FolderLock } from './runs/lock';
+import { lockRun } from './runs/lock';
+import { preflightRun } from './preflight';
 
 export { defaultRunsDir, planJobs };
 
@@ -73,17 +76,35 @@ export interface RunResult {
   error?: string;
 }
 
-/** Runs an experiment (or resumes a run). Training failures end in `failed`, they do not throw. */
+/**
+ * Runs an experiment (or resumes a run). Training failures end in `failed`, they do not throw.
+ * Throws, before any run folder exists, for an invalid experiment or a data / model problem
+ * (ExperimentError, located as `distill check` locates it), and for a run another live process
+ * owns (FolderLockedError: "run … is being trained by pid N since …"). The run folder is locked
+ * for this process from its creation (or from the start of a resume) to the end.
+ */
 export async function runExperiment(opts: RunOptions): Promise<RunResult> {
+  const held: { lock?: FolderLock } = {};
+  try {
+    return await runExperimentLocked(opts, held);
+  } finally {
+    held.lock?.release();
+  }
+}
+
+async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock }): Promise<RunResult> {
   const emit = opts.emit ?? (() => undefined);
   const shouldStop = opts.shouldStop ?? (() => false);
   let runDir: string;
   let config: ExperimentConfig;
   let experimentFile: string;
   let experimentText: string;
+  let preflight: PreparedData | undefined;
 
   if (opts.resume) {
     runDir = path.resolve(opts.resume);
+    readRun(runDir); // not a run folder: said before anything else
+    held.lock = lockRun(runDir, emit);
     const run = readRun(runDir);
     if (run.status === 'completed') {
       emit({ type: 'log', level: 'info', message: `${runDir}: already completed; nothing to resume` });
@@ -104,7 +125,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     config = loaded.config;
     experimentText = loaded.text ?? '';
     const runsDir = opts.runsDir ? path.resolve(opts.runsDir) : defaultRunsDir(experimentFile);
+    // Pre-flight (what `distill check` does): bad data or models are refused before the folder exists.
+    preflight = await preflightRun(experimentFile, experimentText, config, opts.backend ?? config.backend);
     runDir = createRun(runsDir, { experimentFile, experimentText, config }, planJobs(config));
+    held.lock = lockRun(runDir, emit);
     new MetricsLog(runDir).append({ type: 'event', event: 'start', t: new Date().toISOString() });
   }
   emit({ type: 'started', runDir, runId: path.basename(runDir), backend: opts.backend ?? config.backend });
@@ -114,6 +138,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     updateRun(runDir, (r) => {
       r.status = 'running';
       r.pid = process.pid;
+      r.pidStart = held.lock?.owner.pidStart;
+      r.host = held.lock?.owner.host;
       r.startedAt = r.startedAt ?? new Date().toISOString();
       r.backend = { name: backend.name, versions: backend.versions, notes: backend.notes, customKernels: backend.customKernels };
       r.versions = { node: process.version, ...backend.versions };
@@ -121,7 +147,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     emit({ type: 'log', level: 'info', message: `backend: ${backend.name}` });
     for (const n of backend.notes) emit({ type: 'log', level: 'info', message: `backend: ${n}` });
     const teacherThread = (opts.teacherThread ?? process.env.DISTILL_TEACHER_THREAD !== '0') ? TeacherPipe.threadBackend(backend.name) : undefined;
-    const session = new RunSession(runDir, config, experimentFile, experimentText, emit, shouldStop, teacherThread);
+    const session = new RunSession(runDir, config, experimentFile, experimentText, emit, shouldStop, teacherThread, preflight);
     const status = await session.execute();
     updateRun(runDir, (r) => {
       r.status = status;
@@ -164,7 +190,9 @@ class RunSession {
   constructor(private readonly runDir: string, private readonly config: ExperimentConfig, private readonly experimentFile: string,
     private readonly experimentText: string, private readonly emit: (m: EngineToHost) => void, private readonly shouldStop: () => boolean,
     /** The backend of the teacher thread, when fixed teachers use one. */
-    private readonly teacherThread?: 'wasm' | 'cpu') {
+    private readonly teacherThread?: 'wasm' | 'cpu',
+    /** The data the pre-flight prepared (and checked the models against) for a new run. */
+    private readonly preflight?: PreparedData) {
     this.baseDir = path.dirname(experimentFile);
     this.metrics = new MetricsLog(runDir);
   }
@@ -195,7 +223,7 @@ class RunSession {
   private async executeJobs(): Promise<'completed' | 'cancelled'> {
     const { config } = this;
     this.log('loading data');
-    this.data = prepareData(config.data, this.baseDir);
+    this.data = this.preflight ?? prepareData(config.data, this.baseDir);
     const d = this.data;
     this.log(`data: train ${d.train.size}, validation ${d.validation?.size ?? 0}, test ${d.test.size}, ${d.numClasses} classes, samples [${d.shape.join(', ')}]`);
     await this.checkModels();
@@ -232,7 +260,7 @@ class RunSession {
    */
   private async checkModels(): Promise<void> {
     try {
-      const errors = await checkModels(this.config, this.experimentFile, this.experimentText, this.data,
+      const errors = this.preflight ? [] : await checkModels(this.config, this.experimentFile, this.experimentText, this.data,
         (model) => resolveModel(this.spec(model), this.baseDir, this.config.seeds[0]), (model) => this.who(model));
       if (errors.length) throw new ExperimentError(errors);
       const arch = await writeStudentArchitecture(this.runDir, this.config.student, this.baseDir, this.config.seeds[0]);

@@ -12,6 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ExperimentConfig } from '../../config/types';
+import { processAlive } from './lock';
 
 export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 export type JobKind = 'teacher' | 'scratch' | 'distill' | 'online' | 'self';
@@ -43,6 +44,9 @@ export interface RunJson {
   finishedAt?: string;
   updatedAt: string;
   pid?: number;
+  /** Start time of `pid` (Linux clock ticks since boot) and its host: a reused pid is not the owner (runs/lock.ts). */
+  pidStart?: number;
+  host?: string;
   error?: string;
   resumes: string[];
   jobs: Record<string, JobState>;
@@ -273,13 +277,7 @@ export function listRuns(runsDir: string): RunSummary[] {
   return out.sort((a, b) => b.run.createdAt.localeCompare(a.run.createdAt));
 }
 
-/** Whether the process that owns a running run is still alive (a dead one means: killed). */
+/** Whether the process that owns a running run is still alive (a dead one means: killed). The one rule: runs/lock.ts. */
 export function isOwnerAlive(run: RunJson): boolean {
-  if (run.pid === undefined) return false;
-  try {
-    process.kill(run.pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return processAlive(run.pid, run.pidStart, run.host);
 }
