@@ -90,8 +90,11 @@ const CASES: Case[] = [
     setup: () => ({ data: { train: { format: 'csv', path: 'train.csv', labelColumn: 'class' }, test: { format: 'csv', path: 'test.csv' }, normalize: 'none' } }),
   },
   {
-    name: 'CSV file not found', field: 'data.test.path', message: /file not found: \S*nope\.csv$/,
-    setup: () => ({ data: { train: { format: 'csv', path: 'train.csv' }, test: { format: 'csv', path: 'nope.csv' }, normalize: 'none' } }),
+    name: 'labels beyond the model outputs', field: 'data', message: /^[^\n]*  data: labels go up to 2, but the student \(models\.ts#mlp\) has 2 outputs \(labels must be in 0\.\.1\)$/,
+    setup: () => ({
+      teacher: mlp([16], { args: { inputs: 4, hidden: [16], classes: 2 }, train: { epochs: 1, batchSize: 16, optimizer: { kind: 'adam', learningRate: 0.01 } } }),
+      student: { module: 'models.ts', export: 'mlp', args: { inputs: 4, hidden: [4], classes: 2 } },
+    }),
   },
   {
     name: 'IDX file with a wrong magic number', field: 'data.train.images', message: /train-images\.idx: not an IDX file: it starts with bytes 0x1f 0x00, expected the IDX magic 0x00 0x00 <dtype> <ndims>$/,
