@@ -90,13 +90,14 @@ export async function checkExperiment(experimentFile: string, backend?: BackendN
  * when there is none (the run then uses it instead of reading the files again).
  */
 export async function checkDataAndModels(file: string, text: string, c: ExperimentConfig, backend?: BackendName,
-  init: (b: BackendName) => Promise<unknown> = initBackend): Promise<{ errors: ConfigError[]; data?: PreparedData }> {
+  /** Filled with each model's parameter count (`student`, `teacher`, `assistant:<i>`), for the pre-flight's disk estimate. */
+  params?: Map<string, number>): Promise<{ errors: ConfigError[]; data?: PreparedData }> {
   const at = (p: (string | number)[], message: string): ConfigError =>
     ({ file, path: p, location: locate(text, p), message, severity: 'error' });
   const base = path.dirname(file);
   let current = 'student';
   try {
-    await init(backend ?? c.backend);
+    await initBackend(backend ?? c.backend);
     let data: PreparedData;
     try {
       data = prepareData(c.data, base);
@@ -104,9 +105,11 @@ export async function checkDataAndModels(file: string, text: string, c: Experime
       const field = (e as { field?: string }).field;
       return { errors: [at(field ? field.split('.') : ['data'], withoutField((e as Error).message, field))] };
     }
-    const errors = await checkModels(c, file, text, data, (model) => {
+    const errors = await checkModels(c, file, text, data, async (model) => {
       current = model;
-      return resolveModel(modelSpec(c, model), base, c.seeds[0]);
+      const m = await resolveModel(modelSpec(c, model), base, c.seeds[0]);
+      params?.set(model, m.countParams());
+      return m;
     }, (model) => modelLabel(c, model));
     return errors.length ? { errors } : { errors, data };
   } catch (e) {

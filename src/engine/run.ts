@@ -45,6 +45,8 @@ import { modelLabel, modelSpec, planJobs } from './jobs';
 import { predictLogitsShared, TeacherPipe } from './models/teacherPipe';
 import type { FolderLock } from './runs/lock';
 import { lockRun } from './runs/lock';
+import { dirBytes, DiskFaultError, diskFaultMessage, guardWrite, isDiskFault } from './runs/diskFaults';
+import { recordRunFailure } from './runs/runFailure';
 import { preflightRun } from './preflight';
 
 export { defaultRunsDir, planJobs };
@@ -84,15 +86,19 @@ export interface RunResult {
  * for this process from its creation (or from the start of a resume) to the end.
  */
 export async function runExperiment(opts: RunOptions): Promise<RunResult> {
-  const held: { lock?: FolderLock } = {};
+  const held: { lock?: FolderLock; runDir?: string } = {};
   try {
     return await runExperimentLocked(opts, held);
+  } catch (e) {
+    // A disk fault before training (creating the folder, taking it, recording the resume).
+    if (!isDiskFault(e)) throw e;
+    throw new DiskFaultError(`${diskFaultMessage(e, held.runDir)}; ${held.runDir ? `run ${path.basename(held.runDir)} was not resumed` : 'no run folder was created'}`, e.code!);
   } finally {
     held.lock?.release();
   }
 }
 
-async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock }): Promise<RunResult> {
+async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; runDir?: string }): Promise<RunResult> {
   const emit = opts.emit ?? (() => undefined);
   const shouldStop = opts.shouldStop ?? (() => false);
   let runDir: string;
@@ -104,6 +110,7 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock }
   if (opts.resume) {
     runDir = path.resolve(opts.resume);
     readRun(runDir); // not a run folder: said before anything else
+    held.runDir = runDir;
     held.lock = lockRun(runDir, emit);
     const run = readRun(runDir);
     if (run.status === 'completed') {
@@ -126,9 +133,14 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock }
     experimentText = loaded.text ?? '';
     const runsDir = opts.runsDir ? path.resolve(opts.runsDir) : defaultRunsDir(experimentFile);
     // Pre-flight (what `distill check` does): bad data or models are refused before the folder exists.
-    preflight = await preflightRun(experimentFile, experimentText, config, opts.backend ?? config.backend);
+    preflight = await preflightRun(experimentFile, experimentText, config, opts.backend ?? config.backend, runsDir, emit);
     runDir = createRun(runsDir, { experimentFile, experimentText, config }, planJobs(config));
-    held.lock = lockRun(runDir, emit);
+    try {
+      held.lock = lockRun(runDir, emit);
+    } catch (e) {
+      fs.rmSync(runDir, { recursive: true, force: true }); // no room even for the lock: no half-made run left
+      throw e;
+    }
     new MetricsLog(runDir).append({ type: 'event', event: 'start', t: new Date().toISOString() });
   }
   emit({ type: 'started', runDir, runId: path.basename(runDir), backend: opts.backend ?? config.backend });
@@ -157,14 +169,7 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock }
     emit({ type: 'done', runDir, status });
     return { runDir, status };
   } catch (e) {
-    const error = (e as Error).message || String(e);
-    updateRun(runDir, (r) => {
-      r.status = 'failed';
-      r.error = error;
-    });
-    new MetricsLog(runDir).append({ type: 'event', event: 'failed', message: error, t: new Date().toISOString() });
-    emit({ type: 'failed', runDir, error });
-    return { runDir, status: 'failed', error };
+    return recordRunFailure(runDir, e, emit); // a full disk: said as such, temporary files removed
   }
 }
 
@@ -249,7 +254,8 @@ class RunSession {
     report.quantized = await quantizedFigures(this.runDir, this.data, this.teachers.get('teacher')?.logits.test);
     this.log(`int8 student: ${report.quantized.bytes} bytes (${report.quantized.compression.toFixed(2)}× smaller), test accuracy ` +
       `${(report.quantized.testAcc * 100).toFixed(2)}% (float ${(report.quantized.floatTestAcc * 100).toFixed(2)}%)`);
-    fs.writeFileSync(path.join(this.runDir, 'report.json'), JSON.stringify(report, null, 2));
+    const reportText = JSON.stringify(report, null, 2);
+    guardWrite(path.join(this.runDir, 'report.json'), Buffer.byteLength(reportText), () => fs.writeFileSync(path.join(this.runDir, 'report.json'), reportText));
     return 'completed';
   }
 
@@ -561,8 +567,10 @@ function exportStudent(runDir: string, job: string): void {
   if (fs.existsSync(dest)) return;
   const src = path.join(runDir, 'models', job);
   const tmp = path.join(runDir, `.tmp-student-${process.pid}`);
-  fs.cpSync(src, tmp, { recursive: true });
-  fs.writeFileSync(path.join(tmp, 'source.json'), JSON.stringify({ job }, null, 2));
+  guardWrite(dest, dirBytes(src), () => {
+    fs.cpSync(src, tmp, { recursive: true });
+    fs.writeFileSync(path.join(tmp, 'source.json'), JSON.stringify({ job }, null, 2));
+  });
   fs.renameSync(tmp, dest);
 }
 

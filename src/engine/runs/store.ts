@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { ExperimentConfig } from '../../config/types';
 import { processAlive } from './lock';
+import { guardWrite, noteWrite } from './diskFaults';
 
 export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 export type JobKind = 'teacher' | 'scratch' | 'distill' | 'online' | 'self';
@@ -66,8 +67,13 @@ export function defaultRunsDir(experimentFile: string): string {
 /** Writes a file atomically (temp file + rename) — for status files that are replaced. */
 export function writeFileAtomic(file: string, data: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true }); // a full disk leaves no half-written temporary file behind
+    throw noteWrite(e, file, Buffer.byteLength(data));
+  }
 }
 
 export function readJson<T>(file: string): T {
@@ -103,14 +109,21 @@ export function createRun(runsDir: string, snapshot: ConfigSnapshot, jobs: Recor
   const expDir = path.join(runsDir, snapshot.config.name);
   const id = createStampedDir(expDir);
   const runDir = path.join(expDir, id);
-  fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify(snapshot, null, 2), { flag: 'wx' });
-  const now = new Date().toISOString();
-  const run: RunJson = {
-    id, experiment: snapshot.config.name, experimentFile: snapshot.experimentFile, status: 'queued',
-    versions: {}, createdAt: now, updatedAt: now, resumes: [], jobs,
-  };
-  writeFileAtomic(path.join(runDir, 'run.json'), JSON.stringify(run, null, 2));
-  fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), '', { flag: 'wx' });
+  try {
+    const config = JSON.stringify(snapshot, null, 2);
+    guardWrite(path.join(runDir, 'config.json'), Buffer.byteLength(config), () => fs.writeFileSync(path.join(runDir, 'config.json'), config, { flag: 'wx' }));
+    const now = new Date().toISOString();
+    const run: RunJson = {
+      id, experiment: snapshot.config.name, experimentFile: snapshot.experimentFile, status: 'queued',
+      versions: {}, createdAt: now, updatedAt: now, resumes: [], jobs,
+    };
+    writeFileAtomic(path.join(runDir, 'run.json'), JSON.stringify(run, null, 2));
+    guardWrite(path.join(runDir, 'metrics.jsonl'), 0, () => fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), '', { flag: 'wx' }));
+  } catch (e) {
+    // A folder without its config or run.json is no run (a full disk): none is left behind.
+    fs.rmSync(runDir, { recursive: true, force: true });
+    throw e;
+  }
   return runDir;
 }
 
@@ -244,7 +257,8 @@ export class MetricsLog {
       if (this.seen.has(key)) return false;
       this.seen.add(key);
     }
-    fs.appendFileSync(this.file, JSON.stringify(r) + '\n');
+    const line = JSON.stringify(r) + '\n';
+    guardWrite(this.file, Buffer.byteLength(line), () => fs.appendFileSync(this.file, line));
     return true;
   }
 }
