@@ -58,7 +58,13 @@ export function freeBytes(p: string): number | undefined {
 /** `0.27` / `3.4` / `125` — megabytes, with the precision a size of that order deserves. */
 export function mb(bytes: number): string {
   const v = bytes / (1 << 20);
+  if (v > 0 && v < 0.01) return '0.01'; // a few bytes still need room: never "needed ≈ 0.00 MB"
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+/** What to do about a fault before resuming. */
+export function diskFaultRemedy(e: NodeJS.ErrnoException): string {
+  return e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'free some space' : e.code === 'EROFS' ? 'make the file system writable' : 'fix the permissions';
 }
 
 /** The file of a fault, relative to `root` when inside it. */

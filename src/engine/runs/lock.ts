@@ -141,8 +141,12 @@ export function lockFolder(folder: string, refusal: (o: LockInfo) => string, onT
         release: () => {
           if (released) return;
           released = true;
-          const cur = readLock(file);
-          if (cur && cur !== 'unreadable' && cur.pid === me.pid && cur.since === me.since) fs.rmSync(file, { force: true });
+          try {
+            const cur = readLock(file);
+            if (cur && cur !== 'unreadable' && cur.pid === me.pid && cur.since === me.since) fs.rmSync(file, { force: true });
+          } catch {
+            // e.g. a file system turned read-only: the lock stays, and is stale once this process ends
+          }
         },
       };
     }

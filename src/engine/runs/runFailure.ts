@@ -6,14 +6,14 @@
  * written even then, the reason says so, for the CLI and the extension to show.
  */
 import type { EngineToHost } from '../../protocol/engine';
-import { diskFaultMessage, isDiskFault, removeTempFiles } from './diskFaults';
+import { diskFaultMessage, diskFaultRemedy, isDiskFault, removeTempFiles } from './diskFaults';
 import { MetricsLog, readRun, updateRun } from './store';
 
 export function recordRunFailure(runDir: string, e: unknown, emit: (m: EngineToHost) => void): { runDir: string; status: 'failed'; error: string } {
   let error = (e as Error)?.message || String(e);
   if (isDiskFault(e)) {
     const removed = removeTempFiles(runDir);
-    error = `${diskFaultMessage(e, runDir)}; the last complete checkpoint is kept: free some space, then resume the run`;
+    error = `${diskFaultMessage(e, runDir)}; the last complete checkpoint is kept: ${diskFaultRemedy(e)}, then resume the run`;
     if (removed.length) emit({ type: 'log', level: 'info', message: `removed the temporary files of the interrupted write: ${removed.join(', ')}` });
   }
   try {
