@@ -11,6 +11,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { runExperiment } from '../../src/engine/run';
+import type { EngineToHost } from '../../src/protocol/engine';
 import { isOwnerAlive, readRun } from '../../src/engine/runs/store';
 import type { RunJson } from '../../src/engine/runs/store';
 import { FolderLockedError, LOCK_FILE, lockSweep, processStartTime } from '../../src/engine/runs/lock';
@@ -108,6 +109,18 @@ test('a live owner is never displaced: resume refuses, and nothing in the folder
   assert.equal(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'), runBefore);
   assert.equal(fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8'), metricsBefore);
   assert.ok(fs.existsSync(path.join(runDir, LOCK_FILE)), 'the owner keeps its lock');
+  // The extension's worker says so as a `locked` failure (its Resume is not offered again).
+  const child = cp.fork(path.join(REPO, 'dist', 'worker.js'), [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const messages: EngineToHost[] = [];
+  child.on('message', (m) => {
+    messages.push(m as EngineToHost);
+    if ((m as EngineToHost).type === 'ready') child.send({ type: 'start', resume: runDir });
+  });
+  assert.equal(await exited(child), 1);
+  const failed = messages.find((m) => m.type === 'failed') as Extract<EngineToHost, { type: 'failed' }>;
+  assert.equal(failed?.kind, 'locked', JSON.stringify(messages));
+  assert.match(failed.error, new RegExp(`^run ${path.basename(runDir)} is being trained by pid ${process.pid} since `));
+  assert.equal(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'), runBefore);
   // The CLI says the same, exit code 1.
   const r = cp.spawnSync(process.execPath, [CLI, 'resume', runDir], { encoding: 'utf8' });
   assert.equal(r.status, 1);

@@ -16,6 +16,7 @@ import { ExperimentError, formatConfigError } from '../../src/config/parse';
 import { encodeIdx } from '../../src/engine/data/idx';
 import { saveLayersModel } from '../../src/engine/models/fileIO';
 import { initBackend } from '../../src/engine/backend';
+import type { EngineToHost } from '../../src/protocol/engine';
 import { REPO, tempDir, writeExperiment } from '../helpers/experiments';
 
 const CLI = path.join(REPO, 'dist', 'cli.js');
@@ -242,3 +243,25 @@ test('messages (for the record)', () => {
 });
 
 export { CASES };
+
+test('the extension\'s Run (the forked worker): a refusal is a config failure with no run folder, so no Resume is offered', async () => {
+  const dir = tempDir('distill-preflight-');
+  fs.writeFileSync(path.join(dir, 'train.csv'), csv(64).replace(/^4,2,0,9,1$/m, '4,x,0,9,1'));
+  fs.writeFileSync(path.join(dir, 'test.csv'), csv(16));
+  const file = writeExperiment(dir, baseExperiment());
+  const child = cp.fork(path.join(REPO, 'dist', 'worker.js'), [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const messages: EngineToHost[] = [];
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  child.on('message', (m) => {
+    messages.push(m as EngineToHost);
+    if ((m as EngineToHost).type === 'ready') child.send({ type: 'start', experiment: file, backend: 'cpu' });
+  });
+  assert.equal(await exited, 1);
+  const failed = messages.find((m) => m.type === 'failed') as Extract<EngineToHost, { type: 'failed' }>;
+  assert.ok(failed, JSON.stringify(messages));
+  assert.equal(failed.kind, 'config');
+  assert.equal(failed.runDir, undefined);
+  assert.match(failed.error, /exp\.distill\.json:9:15 {2}data\.train\.path: .*train\.csv:6: column "b" \(index 1\): "x" is not a number$/);
+  assert.ok(!messages.some((m) => m.type === 'started'), 'no run folder announced');
+  assert.equal(fs.existsSync(path.join(dir, '.distill')), false);
+});
