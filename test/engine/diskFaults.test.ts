@@ -174,3 +174,33 @@ test('the disk turns read-only mid-run: run.json cannot be marked, the CLI says 
     unmount(m.dir);
   }
 });
+
+test('`distill export` onto a full disk: says which file, leaves nothing behind', async (t) => {
+  const m = mountTmpfs('1m');
+  if (!m.dir) return t.skip(m.reason);
+  try {
+    const r = await runExperiment({ experiment: writeExperiment(tempDir(), bigExperiment({ baseline: false })), teacherThread: false });
+    assert.equal(r.status, 'completed', r.error);
+    // Fill the disk, then free 8 KiB: room for model.json (≈ 1 KiB), not for the teacher's 84 KiB of weights.
+    const filler = path.join(m.dir, 'filler');
+    const fd = fs.openSync(filler, 'w');
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(4096, 1));
+    } catch (e) {
+      assert.equal((e as NodeJS.ErrnoException).code, 'ENOSPC');
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.truncateSync(filler, fs.statSync(filler).size - 8192);
+    const out = path.join(m.dir, 'out');
+    const res = cp.spawnSync(process.execPath, [CLI, 'export', r.runDir, out, '--job', 'teacher'], { encoding: 'utf8' });
+    assert.equal(res.status, 1, res.stdout + res.stderr);
+    t.diagnostic(res.stderr.trim());
+    const weights = fs.statSync(path.join(r.runDir, 'models', 'teacher', 'weights.bin')).size;
+    assert.equal(weights, 21508 * 4);
+    assert.match(res.stderr, new RegExp(`^distill: disk full while writing ${out.replace(/[/\\]/g, '[/\\\\]')}[/\\\\]weights\\.bin \\(needed ≈ ${(weights / 1048576).toFixed(2)} MB, free 0\\.0\\d MB\\); nothing was exported$`, 'm'));
+    assert.deepEqual(fs.readdirSync(out), [], 'no partial export');
+  } finally {
+    unmount(m.dir);
+  }
+});
