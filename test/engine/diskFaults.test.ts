@@ -83,6 +83,7 @@ test('disk full mid-run: failed with the file and the figures, no temporary file
     assert.equal(run.status, 'failed');
     assert.equal(run.error, r.error);
     assert.deepEqual(temporaries(r.runDir), [], 'temporary files and folders removed');
+    assert.equal(fs.existsSync(path.join(r.runDir, '.owner.lock')), false, 'the lock is released when the run fails');
     const ck = /^checkpoints[/\\]([^/\\]+)[/\\]/.exec(written);
     if (ck) {
       // needed = the size of the checkpoint being written: that of the job's previous one (same tensors) ± a few bytes of state.json
