@@ -133,8 +133,10 @@ export function lockFolder(folder: string, refusal: (o: LockInfo) => string, onT
   const file = path.join(folder, LOCK_FILE);
   const me = selfOwner();
   const content = JSON.stringify(me);
+  let broken: LockInfo | undefined;
   for (let attempt = 0; attempt < 200; attempt++) {
     if (linkExclusive(file, content)) {
+      if (broken) onTakeOver?.(broken); // said once the folder is ours (another breaker may have won)
       let released = false;
       return {
         folder, owner: me,
@@ -156,7 +158,7 @@ export function lockFolder(folder: string, refusal: (o: LockInfo) => string, onT
       throw new FolderLockedError(refusal(cur), cur, folder);
     }
     breakStale(file, cur);
-    if (cur !== 'unreadable') onTakeOver?.(cur);
+    if (cur !== 'unreadable') broken = cur;
   }
   throw new Error(`${folder}: could not take ${LOCK_FILE} (it keeps changing)`);
 }
