@@ -45,7 +45,7 @@ import { modelLabel, modelSpec, planJobs } from './jobs';
 import { predictLogitsShared, TeacherPipe } from './models/teacherPipe';
 import type { FolderLock } from './runs/lock';
 import { lockRun } from './runs/lock';
-import { dirBytes, DiskFaultError, diskFaultMessage, guardWrite, isDiskFault } from './runs/diskFaults';
+import { dirBytes, DiskFaultError, diskFaultMessage, guardWrite, isDiskFault, removeTempFiles } from './runs/diskFaults';
 import { recordRunFailure } from './runs/runFailure';
 import { preflightRun } from './preflight';
 
@@ -112,6 +112,9 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; 
     readRun(runDir); // not a run folder: said before anything else
     held.runDir = runDir;
     held.lock = lockRun(runDir, emit);
+    // Ours now: temporary files left by a writer that died (a kill, a full or read-only disk) go.
+    const stale = removeTempFiles(runDir);
+    if (stale.length) emit({ type: 'log', level: 'info', message: `removed temporary files left by an interrupted write: ${stale.join(', ')}` });
     const run = readRun(runDir);
     if (run.status === 'completed') {
       emit({ type: 'log', level: 'info', message: `${runDir}: already completed; nothing to resume` });

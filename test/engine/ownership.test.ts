@@ -130,10 +130,17 @@ test('a live owner is never displaced: resume refuses, and nothing in the folder
 test('a lock left by a dead process, or by a pid now reused by another process, is taken over', async () => {
   const runDir = await stoppedRun();
   writeLock(runDir, { pid: deadPid() });
+  // What a writer killed mid-write leaves: a temporary checkpoint folder and a temporary run.json.
+  const tmpCkpt = path.join(runDir, 'checkpoints', 'distill-s1', '.tmp-epoch-0002-99999-1');
+  fs.mkdirSync(tmpCkpt, { recursive: true });
+  fs.writeFileSync(path.join(tmpCkpt, 'weights.bin'), Buffer.alloc(100));
+  fs.writeFileSync(path.join(runDir, 'run.json.tmp-99999'), '{"id": "x", "sta');
   const logs: string[] = [];
   const r = await runExperiment({ resume: runDir, teacherThread: false, emit: (m) => { if (m.type === 'log') logs.push(m.message); } });
   assert.equal(r.status, 'completed');
   assert.ok(logs.some((l) => /previous owner, pid \d+, is gone; taking over/.test(l)), logs.join('\n'));
+  assert.ok(logs.includes(`removed temporary files left by an interrupted write: ${path.join('checkpoints', 'distill-s1', '.tmp-epoch-0002-99999-1')}, run.json.tmp-99999`), logs.join('\n'));
+  assert.equal(fs.existsSync(tmpCkpt), false);
   assert.equal(fs.existsSync(path.join(runDir, LOCK_FILE)), false);
 
   const start = processStartTime(process.pid);

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { dequantizeArtifacts, hasInt8Weights, INT8_FORMAT, quantizeArtifacts } from './quantize';
-import { noteWrite } from '../runs/diskFaults';
+import { noteWrite, removeQuietly } from '../runs/diskFaults';
 
 export class ModelFileError extends Error {
   constructor(message: string, readonly file: string) {
@@ -134,7 +134,7 @@ export function writeDirAtomic(dir: string, files: Record<string, Buffer | strin
     }
   } catch (e) {
     // A full disk (or a permission fault) leaves no temporary folder; the error names what was written.
-    fs.rmSync(tmp, { recursive: true, force: true });
+    removeQuietly(tmp);
     throw noteWrite(e, dir, Object.values(files).reduce((n, d) => n + (typeof d === 'string' ? Buffer.byteLength(d) : d.length), 0));
   }
   if (fs.existsSync(dir)) {

@@ -95,6 +95,16 @@ export function diskFaultMessage(e: NodeJS.ErrnoException, root?: string): strin
   }
 }
 
+/** Removes a file or folder; false when it cannot (a read-only file system): cleaning up never hides the fault itself. */
+export function removeQuietly(p: string): boolean {
+  try {
+    fs.rmSync(p, { recursive: true, force: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A disk fault met outside a run's training (creating the folder, taking it over): said, nothing left half-written. */
 export class DiskFaultError extends Error {
   constructor(message: string, public readonly code: string) {
@@ -113,15 +123,14 @@ export function removeTempFiles(runDir: string): string[] {
   const walk = (dir: string, depth: number): void => {
     let entries: fs.Dirent[];
     try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
+      entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     } catch {
       return;
     }
     for (const ent of entries) {
       const p = path.join(dir, ent.name);
       if (ent.name.startsWith('.tmp-') || /\.tmp-\d+(-[0-9a-f]+)?$/.test(ent.name)) {
-        fs.rmSync(p, { recursive: true, force: true });
-        removed.push(path.relative(runDir, p));
+        if (removeQuietly(p)) removed.push(path.relative(runDir, p));
       } else if (ent.isDirectory() && depth < 4) {
         walk(p, depth + 1);
       }

@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { ExperimentConfig } from '../../config/types';
 import { processAlive } from './lock';
-import { guardWrite, noteWrite } from './diskFaults';
+import { guardWrite, noteWrite, removeQuietly } from './diskFaults';
 
 export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 export type JobKind = 'teacher' | 'scratch' | 'distill' | 'online' | 'self';
@@ -71,7 +71,7 @@ export function writeFileAtomic(file: string, data: string): void {
     fs.writeFileSync(tmp, data);
     fs.renameSync(tmp, file);
   } catch (e) {
-    fs.rmSync(tmp, { force: true }); // a full disk leaves no half-written temporary file behind
+    removeQuietly(tmp); // a full disk leaves no half-written temporary file behind
     throw noteWrite(e, file, Buffer.byteLength(data));
   }
 }
@@ -121,7 +121,7 @@ export function createRun(runsDir: string, snapshot: ConfigSnapshot, jobs: Recor
     guardWrite(path.join(runDir, 'metrics.jsonl'), 0, () => fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), '', { flag: 'wx' }));
   } catch (e) {
     // A folder without its config or run.json is no run (a full disk): none is left behind.
-    fs.rmSync(runDir, { recursive: true, force: true });
+    removeQuietly(runDir);
     throw e;
   }
   return runDir;
