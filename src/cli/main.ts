@@ -14,6 +14,7 @@ import type { EngineToHost } from '../protocol/engine';
 import { runExperiment } from '../engine/run';
 import type { Report } from '../engine/report';
 import { readJson, readRun } from '../engine/runs/store';
+import { diskFaultMessage, guardWrite, isDiskFault } from '../engine/runs/diskFaults';
 import { listText } from './list';
 import { guardOutput } from './output';
 import { ProgressBar } from './progress';
@@ -151,8 +152,28 @@ function exportModel(runDir: string, job: string | undefined, dest: string, int8
     const target = path.join(dest, f);
     if (fs.existsSync(target)) throw new Error(`${target} exists; remove it first (export never overwrites)`);
   }
-  for (const f of files) fs.copyFileSync(path.join(src, f), path.join(dest, f));
+  copyExport(src, dest, files);
   console.log(`exported ${wantInt8 ? 'int8 student (format described in FORMAT.md)' : job ?? 'student'} → ${path.resolve(dest)}`);
+}
+
+/** Copies the files of an export; on a full disk (or a permission fault) removes what it copied and says which file. */
+function copyExport(src: string, dest: string, names: string[]): void {
+  const copied: string[] = [];
+  try {
+    for (const f of names) {
+      const target = path.join(dest, f);
+      guardWrite(target, fs.statSync(path.join(src, f)).size, () => fs.copyFileSync(path.join(src, f), target, fs.constants.COPYFILE_EXCL));
+      copied.push(target);
+    }
+  } catch (e) {
+    for (const t of copied) fs.rmSync(t, { force: true });
+    if (isDiskFault(e)) {
+      const partial = path.join(dest, names[copied.length]);
+      if (fs.existsSync(partial)) fs.rmSync(partial, { force: true }); // the partial copy of the file that failed (EXCL: it was ours)
+      throw new Error(`${diskFaultMessage(e)}; nothing was exported`);
+    }
+    throw e;
+  }
 }
 
 /** The final table: teacher, scratch student, distilled student. */

@@ -96,6 +96,30 @@ export async function checkExperiment(experimentFile: string, backend?: BackendN
   if (!loaded.config || loaded.errors.some((e) => e.severity === 'error')) return loaded.errors;
   const c = loaded.config;
   const text = loaded.text ?? '';
+  const { errors, data } = await checkDataAndModels(file, text, c, backend);
+  if (errors.length || !data) return [...loaded.errors, ...errors];
+  const base = path.dirname(file);
+  try {
+    const warnings = await deriveWarnings(c, file, text, base);
+    // Every sweep point, once the base experiment is clean: refusals only a point's values cause.
+    const points = c.sweep ? await (await import('./sweepCheck')).checkSweepPoints(file, text, c, data) : [];
+    const budget = points.some((p) => p.severity === 'error') ? [] : await budgetProblems(c, file, text, data, base);
+    return [...loaded.errors, ...warnings, ...points, ...budget];
+  } catch (e) {
+    if (e instanceof DeriveError) return [...loaded.errors, { file, path: e.path, location: locate(text, e.path), message: e.message, severity: 'error' }];
+    throw e;
+  }
+}
+
+/**
+ * The data and model checks of a valid experiment (what `check` adds to the validator, and what
+ * `distill run` does before it creates a run folder): the data is read and prepared, every model
+ * builds and fits it, every pair resolves. Returns the located problems, and the prepared data
+ * when there is none (the run then uses it instead of reading the files again).
+ */
+export async function checkDataAndModels(file: string, text: string, c: ExperimentConfig, backend?: BackendName,
+  /** Filled with each model's parameter count (`student`, `teacher`, `assistant:<i>`), for the pre-flight's disk estimate. */
+  params?: Map<string, number>): Promise<{ errors: ConfigError[]; data?: PreparedData }> {
   const at = (p: (string | number)[], message: string): ConfigError =>
     ({ file, path: p, location: locate(text, p), message, severity: 'error' });
   const base = path.dirname(file);
@@ -107,23 +131,20 @@ export async function checkExperiment(experimentFile: string, backend?: BackendN
       data = prepareData(c.data, base);
     } catch (e) {
       const field = (e as { field?: string }).field;
-      return [...loaded.errors, at(field ? field.split('.') : ['data'], (e as Error).message)];
+      return { errors: [at(field ? field.split('.') : ['data'], withoutField((e as Error).message, field))] };
     }
-    const errors = await checkModels(c, file, text, data, (model) => {
+    const errors = await checkModels(c, file, text, data, async (model) => {
       current = model;
-      return resolveModel(modelSpec(c, model), base, c.seeds[0]);
+      const m = await resolveModel(modelSpec(c, model), base, c.seeds[0]);
+      params?.set(model, m.countParams());
+      return m;
     }, (model) => modelLabel(c, model));
-    if (errors.length) return [...loaded.errors, ...errors];
-    const warnings = await deriveWarnings(c, file, text, base);
-    // Every sweep point, once the base experiment is clean: refusals only a point's values cause.
-    const points = c.sweep ? await (await import('./sweepCheck')).checkSweepPoints(file, text, c, data) : [];
-    const budget = points.some((p) => p.severity === 'error') ? [] : await budgetProblems(c, file, text, data, base);
-    return [...loaded.errors, ...warnings, ...points, ...budget];
+    return errors.length ? { errors } : { errors, data };
   } catch (e) {
-    if (e instanceof DeriveError) return [...loaded.errors, at(e.path, e.message)];
+    if (e instanceof DeriveError) return { errors: [at(e.path, e.message)] };
     const message = (e as Error).message;
     const p = message.startsWith('data:') ? ['data'] : modelPath(current);
-    return [...loaded.errors, at(p, message)];
+    return { errors: [at(p, message.startsWith('data: ') ? message.slice('data: '.length) : message)] };
   }
 }
 
@@ -133,4 +154,9 @@ async function deriveWarnings(c: ExperimentConfig, file: string, text: string, b
   const arch = await deriveStudent(c.student, base);
   const p = ['student', 'derive', 'depth'];
   return arch.warnings.map((message) => ({ file, path: p, location: locate(text, p), message, severity: 'warning' as const }));
+}
+
+/** A data error's message without its leading `<field>: ` (the located error prints the field once). */
+function withoutField(message: string, field: string | undefined): string {
+  return field && message.startsWith(`${field}: `) ? message.slice(field.length + 2) : message;
 }

@@ -46,6 +46,11 @@ import type { ReportWarning } from './teacherHealth';
 import { describeWarning, teacherAtLoad, teacherBelowScratchWarning, teacherContext } from './teacherHealth';
 import { modelLabel, modelSpec, planJobs } from './jobs';
 import { predictLogitsShared, TeacherPipe } from './models/teacherPipe';
+import type { FolderLock } from './runs/lock';
+import { lockRun } from './runs/lock';
+import { dirBytes, DiskFaultError, diskFaultMessage, guardWrite, isDiskFault, removeTempFiles } from './runs/diskFaults';
+import { recordRunFailure } from './runs/runFailure';
+import { preflightRun } from './preflight';
 
 export { defaultRunsDir, planJobs };
 
@@ -76,17 +81,43 @@ export interface RunResult {
   error?: string;
 }
 
-/** Runs an experiment (or resumes a run). Training failures end in `failed`, they do not throw. */
+/**
+ * Runs an experiment (or resumes a run). Training failures end in `failed`, they do not throw.
+ * Throws, before any run folder exists, for an invalid experiment or a data / model problem
+ * (ExperimentError, located as `distill check` locates it), and for a run another live process
+ * owns (FolderLockedError: "run … is being trained by pid N since …"). The run folder is locked
+ * for this process from its creation (or from the start of a resume) to the end.
+ */
 export async function runExperiment(opts: RunOptions): Promise<RunResult> {
+  const held: { lock?: FolderLock; runDir?: string } = {};
+  try {
+    return await runExperimentLocked(opts, held);
+  } catch (e) {
+    // A disk fault before training (creating the folder, taking it, recording the resume).
+    if (!isDiskFault(e)) throw e;
+    throw new DiskFaultError(`${diskFaultMessage(e, held.runDir)}; ${held.runDir ? `run ${path.basename(held.runDir)} was not resumed` : 'no run folder was created'}`, e.code!);
+  } finally {
+    held.lock?.release();
+  }
+}
+
+async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; runDir?: string }): Promise<RunResult> {
   const emit = opts.emit ?? (() => undefined);
   const shouldStop = opts.shouldStop ?? (() => false);
   let runDir: string;
   let config: ExperimentConfig;
   let experimentFile: string;
   let experimentText: string;
+  let preflight: PreparedData | undefined;
 
   if (opts.resume) {
     runDir = path.resolve(opts.resume);
+    readRun(runDir); // not a run folder: said before anything else
+    held.runDir = runDir;
+    held.lock = lockRun(runDir, emit);
+    // Ours now: temporary files left by a writer that died (a kill, a full or read-only disk) go.
+    const stale = removeTempFiles(runDir);
+    if (stale.length) emit({ type: 'log', level: 'info', message: `removed temporary files left by an interrupted write: ${stale.join(', ')}` });
     const run = readRun(runDir);
     if (run.status === 'completed') {
       emit({ type: 'log', level: 'info', message: `${runDir}: already completed; nothing to resume` });
@@ -107,7 +138,15 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     config = loaded.config;
     experimentText = loaded.text ?? '';
     const runsDir = opts.runsDir ? path.resolve(opts.runsDir) : defaultRunsDir(experimentFile);
+    // Pre-flight (what `distill check` does): bad data or models are refused before the folder exists.
+    preflight = await preflightRun(experimentFile, experimentText, config, opts.backend ?? config.backend, runsDir, emit);
     runDir = createRun(runsDir, { experimentFile, experimentText, config }, planJobs(config));
+    try {
+      held.lock = lockRun(runDir, emit);
+    } catch (e) {
+      fs.rmSync(runDir, { recursive: true, force: true }); // no room even for the lock: no half-made run left
+      throw e;
+    }
     new MetricsLog(runDir).append({ type: 'event', event: 'start', t: new Date().toISOString() });
   }
   emit({ type: 'started', runDir, runId: path.basename(runDir), backend: opts.backend ?? config.backend });
@@ -117,6 +156,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     updateRun(runDir, (r) => {
       r.status = 'running';
       r.pid = process.pid;
+      r.pidStart = held.lock?.owner.pidStart;
+      r.host = held.lock?.owner.host;
       r.startedAt = r.startedAt ?? new Date().toISOString();
       r.backend = { name: backend.name, versions: backend.versions, notes: backend.notes, customKernels: backend.customKernels };
       r.versions = { node: process.version, ...backend.versions };
@@ -124,7 +165,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     emit({ type: 'log', level: 'info', message: `backend: ${backend.name}` });
     for (const n of backend.notes) emit({ type: 'log', level: 'info', message: `backend: ${n}` });
     const teacherThread = (opts.teacherThread ?? process.env.DISTILL_TEACHER_THREAD !== '0') ? TeacherPipe.threadBackend(backend.name) : undefined;
-    const session = new RunSession(runDir, config, experimentFile, experimentText, emit, shouldStop, teacherThread);
+    const session = new RunSession(runDir, config, experimentFile, experimentText, emit, shouldStop, teacherThread, preflight);
     const status = await session.execute();
     updateRun(runDir, (r) => {
       r.status = status;
@@ -134,14 +175,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     emit({ type: 'done', runDir, status });
     return { runDir, status };
   } catch (e) {
-    const error = (e as Error).message || String(e);
-    updateRun(runDir, (r) => {
-      r.status = 'failed';
-      r.error = error;
-    });
-    new MetricsLog(runDir).append({ type: 'event', event: 'failed', message: error, t: new Date().toISOString() });
-    emit({ type: 'failed', runDir, error });
-    return { runDir, status: 'failed', error };
+    return recordRunFailure(runDir, e, emit); // a full disk: said as such, temporary files removed
   }
 }
 
@@ -169,7 +203,9 @@ class RunSession {
   constructor(private readonly runDir: string, private readonly config: ExperimentConfig, private readonly experimentFile: string,
     private readonly experimentText: string, private readonly emit: (m: EngineToHost) => void, private readonly shouldStop: () => boolean,
     /** The backend of the teacher thread, when fixed teachers use one. */
-    private readonly teacherThread?: 'wasm' | 'cpu') {
+    private readonly teacherThread?: 'wasm' | 'cpu',
+    /** The data the pre-flight prepared (and checked the models against) for a new run. */
+    private readonly preflight?: PreparedData) {
     this.baseDir = path.dirname(experimentFile);
     this.metrics = new MetricsLog(runDir);
   }
@@ -207,7 +243,7 @@ class RunSession {
   private async executeJobs(): Promise<'completed' | 'cancelled'> {
     const { config } = this;
     this.log('loading data');
-    this.data = prepareData(config.data, this.baseDir);
+    this.data = this.preflight ?? prepareData(config.data, this.baseDir);
     const d = this.data;
     this.log(`data: train ${d.train.size}, validation ${d.validation?.size ?? 0}, test ${d.test.size}, ${d.numClasses} classes, samples [${d.shape.join(', ')}]`);
     await this.checkModels();
@@ -242,7 +278,8 @@ class RunSession {
         teacherContext(this.teachers.get('teacher')?.model, config, this.data)));
     }
     report.warnings = [...this.warnings.values()];
-    fs.writeFileSync(path.join(this.runDir, 'report.json'), JSON.stringify(report, null, 2));
+    const reportText = JSON.stringify(report, null, 2);
+    guardWrite(path.join(this.runDir, 'report.json'), Buffer.byteLength(reportText), () => fs.writeFileSync(path.join(this.runDir, 'report.json'), reportText));
     return 'completed';
   }
 
@@ -253,7 +290,7 @@ class RunSession {
    */
   private async checkModels(): Promise<void> {
     try {
-      const errors = await checkModels(this.config, this.experimentFile, this.experimentText, this.data,
+      const errors = this.preflight ? [] : await checkModels(this.config, this.experimentFile, this.experimentText, this.data,
         (model) => resolveModel(this.spec(model), this.baseDir, this.config.seeds[0]), (model) => this.who(model));
       if (errors.length) throw new ExperimentError(errors);
       const arch = await writeStudentArchitecture(this.runDir, this.config.student, this.baseDir, this.config.seeds[0]);
@@ -556,8 +593,10 @@ function exportStudent(runDir: string, job: string): void {
   if (fs.existsSync(dest)) return;
   const src = path.join(runDir, 'models', job);
   const tmp = path.join(runDir, `.tmp-student-${process.pid}`);
-  fs.cpSync(src, tmp, { recursive: true });
-  fs.writeFileSync(path.join(tmp, 'source.json'), JSON.stringify({ job }, null, 2));
+  guardWrite(dest, dirBytes(src), () => {
+    fs.cpSync(src, tmp, { recursive: true });
+    fs.writeFileSync(path.join(tmp, 'source.json'), JSON.stringify({ job }, null, 2));
+  });
   fs.renameSync(tmp, dest);
 }
 

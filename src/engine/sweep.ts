@@ -32,6 +32,7 @@ import { stat } from './report';
 import { createStampedDir, readJson, readRun, updateJsonAtomic, writeFileAtomic } from './runs/store';
 import { runExperiment } from './run';
 import { runState, stateLabel } from '../runs/state';
+import { lockSweep } from './runs/lock';
 
 export type SweepStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -160,6 +161,17 @@ export interface RunSweepOptions {
 /** Runs (or resumes) every point of a sweep folder in order; writes report.json when all completed. */
 export async function runSweep(sweepDir: string, opts: RunSweepOptions = {}): Promise<SweepJson> {
   const dir = path.resolve(sweepDir);
+  readSweep(dir); // not a sweep folder: said before anything else
+  // One live owner: a second `sweep-resume` is refused ("sweep … is being run by pid N since …").
+  const lock = lockSweep(dir, opts.emit);
+  try {
+    return await runSweepLocked(dir, opts);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runSweepLocked(dir: string, opts: RunSweepOptions): Promise<SweepJson> {
   const shouldStop = opts.shouldStop ?? (() => false);
   let sweep = updateSweep(dir, (s) => {
     s.status = 'running';

@@ -8,6 +8,8 @@ import type { EngineToHost, HostToEngine } from '../protocol/engine';
 import { isHostToEngine } from '../protocol/engine';
 import { answerProbe } from './probe';
 import { runExperiment } from './run';
+import { ExperimentError } from '../config/errors';
+import { FolderLockedError } from './runs/lock';
 
 if (!process.send) {
   console.error('distill worker: start me with child_process.fork (an IPC channel is required)');
@@ -49,8 +51,10 @@ async function start(req: Extract<HostToEngine, { type: 'start' }>): Promise<voi
     });
     leave(result.status === 'failed' ? 1 : 0);
   } catch (e) {
-    // Errors before a run folder exists (e.g. an invalid experiment file).
-    send({ type: 'failed', error: (e as Error).message || String(e) });
+    // Errors before a run folder exists (e.g. an invalid experiment file, bad data), or a run
+    // another live process owns: nothing on disk changed, nothing to resume.
+    const kind = e instanceof ExperimentError ? 'config' : e instanceof FolderLockedError ? 'locked' : undefined;
+    send({ type: 'failed', error: (e as Error).message || String(e), ...(kind ? { kind } : {}) });
     leave(1);
   }
 }

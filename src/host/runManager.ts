@@ -22,6 +22,8 @@ export interface RunResult {
   status: 'completed' | 'cancelled' | 'failed';
   runDir?: string;
   error?: string;
+  /** `config`: refused before a run folder existed (located error); `locked`: another live process owns the run. */
+  kind?: 'config' | 'locked';
 }
 
 export interface RunHandle {
@@ -240,7 +242,7 @@ export class RunManager implements vscode.Disposable {
         break;
       case 'failed':
         h.runDir = m.runDir ?? h.runDir;
-        h.result = { status: 'failed', runDir: h.runDir, error: m.error };
+        h.result = { status: 'failed', runDir: h.runDir, error: m.error, ...(m.kind ? { kind: m.kind } : {}) };
         break;
     }
   }

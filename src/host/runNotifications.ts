@@ -9,7 +9,14 @@ import type { Host } from './host';
 export function watchRunOutcomes(host: Host): vscode.Disposable {
   return host.runs.onDidFinish(({ handle, result }) => {
     const id = result.runDir ? path.basename(result.runDir) : handle.key;
-    if (result.status === 'failed') {
+    if (result.status === 'failed' && result.kind === 'config') {
+      // Refused before a run folder existed (bad experiment, data or models): nothing to resume.
+      const exp = handle.experimentFile ? path.basename(handle.experimentFile) : id;
+      void vscode.window.showErrorMessage(`Distill: ${exp} was not run (no run folder was created): ${result.error ?? 'invalid experiment'}`, 'Show Log')
+        .then((c) => { if (c === 'Show Log') host.log.show(true); });
+    } else if (result.status === 'failed' && result.kind === 'locked') {
+      void vscode.window.showWarningMessage(`Distill: ${firstLine(result.error)}.`, 'Show Log').then((c) => { if (c === 'Show Log') host.log.show(true); });
+    } else if (result.status === 'failed') {
       const tail = handle.logTail.length ? ` Last engine line: ${handle.logTail[handle.logTail.length - 1]}` : '';
       const actions = result.runDir ? ['Show Log', 'Resume'] : ['Show Log'];
       void vscode.window.showErrorMessage(`Distill: run ${id} failed: ${firstLine(result.error)}.${tail}`, ...actions).then((c) => {

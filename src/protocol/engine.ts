@@ -175,6 +175,12 @@ export interface FailedMessage {
   type: 'failed';
   runDir?: string;
   error: string;
+  /**
+   * Why, when it is not the run's own failure: `config` — the experiment, its data or its models
+   * were refused before any run folder was made (a located error, nothing to resume); `locked` —
+   * another live process trains that run (nothing was changed).
+   */
+  kind?: 'config' | 'locked';
 }
 
 export type EngineToHost =

@@ -11,6 +11,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { runExperiment } from '../../src/engine/run';
 import type { RunResult } from '../../src/engine/run';
+import { ExperimentError } from '../../src/config/parse';
 import { readRun } from '../../src/engine/runs/store';
 import { loadLayersModelFromFile } from '../../src/engine/models/fileIO';
 import { imageExperiment, metricLines, teacherCnn, tempDir, writeExperiment } from '../helpers/experiments';
@@ -214,15 +215,14 @@ test('fitnet hint stage, then resume after a stop keeps adapters and continues',
   }
 });
 
-/** Model-dependent problems fail the run before any training, each located in the experiment file. */
+/** Model-dependent problems are refused before any run folder exists (the pre-flight), each located in the experiment file. */
 async function locatedErrors(exp: Record<string, unknown>): Promise<string[]> {
   const dir = tempDir();
   const file = writeExperiment(dir, exp);
-  const r = await runExperiment({ experiment: file });
-  assert.equal(r.status, 'failed');
-  const jobs = readRun(r.runDir).jobs;
-  assert.ok(Object.values(jobs).every((j) => j.completedEpochs === 0), 'nothing was trained');
-  return r.error!.split('\n').map((line) => line.replace(file, 'exp.distill.json'));
+  const err = await runExperiment({ experiment: file }).then((r) => assert.fail(`expected a refusal, got ${r.status} in ${r.runDir}`), (e: unknown) => e);
+  assert.ok(err instanceof ExperimentError, String(err));
+  assert.equal(fs.existsSync(path.join(dir, '.distill')), false, 'no run folder');
+  return err.message.split('\n').map((line) => line.replace(file, 'exp.distill.json'));
 }
 
 test('an unknown layer name is an error at the pair, listing the closest names', async () => {

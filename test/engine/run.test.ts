@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { runExperiment } from '../../src/engine/run';
+import { ExperimentError } from '../../src/config/parse';
 import { readRun } from '../../src/engine/runs/store';
 import { loadLayersModelFromFile } from '../../src/engine/models/fileIO';
 import { listCheckpoints } from '../../src/engine/runs/checkpoints';
@@ -109,14 +110,12 @@ test('a NaN loss stops the run at that step, names the term, keeps earlier check
   assert.ok(lines.some((l) => l.type === 'event' && l.event === 'failed'));
 });
 
-test('a student whose output width differs from the teacher fails with both widths', async () => {
+test('a student whose output width differs from the teacher is refused before any run folder, with both widths', async () => {
   const dir = tempDir();
   const file = writeExperiment(dir, syntheticExperiment({
     student: { module: 'models.ts', export: 'mlp', args: { inputs: 16, hidden: [8], classes: 5 } },
   }));
-  const result = await runExperiment({ experiment: file });
-  assert.equal(result.status, 'failed');
-  assert.match(result.error!, /student \(models\.ts#mlp\): its output has 5 units, the teacher's has 4/);
+  assert.match(await refusedBeforeRunFolder(file), /student \(models\.ts#mlp\): its output has 5 units, the teacher's has 4/);
 });
 
 test('labels beyond the model outputs are refused, naming the range', async () => {
@@ -125,9 +124,7 @@ test('labels beyond the model outputs are refused, naming the range', async () =
     teacher: { module: 'models.ts', export: 'mlp', args: { inputs: 16, hidden: [8], classes: 3 },
       train: { epochs: 1, batchSize: 32, optimizer: { kind: 'adam', learningRate: 0.01 } } },
   }));
-  const result = await runExperiment({ experiment: file });
-  assert.equal(result.status, 'failed');
-  assert.match(result.error!, /labels go up to 3, but the teacher \(models\.ts#mlp\) has 3 outputs \(labels must be in 0\.\.2\)/);
+  assert.match(await refusedBeforeRunFolder(file), /labels go up to 3, but the teacher \(models\.ts#mlp\) has 3 outputs \(labels must be in 0\.\.2\)/);
 });
 
 test('a model input that does not fit the data is refused with both shapes', async () => {
@@ -135,12 +132,10 @@ test('a model input that does not fit the data is refused with both shapes', asy
   const file = writeExperiment(dir, syntheticExperiment({
     student: { module: 'models.ts', export: 'mlp', args: { inputs: 20, hidden: [8], classes: 4 } },
   }));
-  const result = await runExperiment({ experiment: file });
-  assert.equal(result.status, 'failed');
-  assert.match(result.error!, /input has shape \[20\] per sample, but the data's samples have shape \[16\]/);
+  assert.match(await refusedBeforeRunFolder(file), /input has shape \[20\] per sample, but the data's samples have shape \[16\]/);
 });
 
-test('a pre-trained teacher model.json is used as it is; a corrupt one names the file', async () => {
+test('a pre-trained teacher model.json is used as it is; a corrupt one is refused before any run folder, naming the file', async () => {
   const dir = tempDir();
   const first = await runExperiment({ experiment: writeExperiment(dir, syntheticExperiment({ seeds: [1], baseline: false })) });
   assert.equal(first.status, 'completed', first.error);
@@ -153,16 +148,12 @@ test('a pre-trained teacher model.json is used as it is; a corrupt one names the
   assert.equal(readRun(ok.runDir).jobs.teacher, undefined, 'no teacher training job');
 
   fs.writeFileSync(path.join(dir2, 'teacher', 'model.json'), '{"modelTopology": ');
-  const bad = await runExperiment({ experiment: writeExperiment(dir2, exp) });
-  assert.equal(bad.status, 'failed');
-  assert.match(bad.error!, /teacher[/\\]model\.json: not valid JSON/);
+  assert.match(await refusedBeforeRunFolder(writeExperiment(dir2, exp)), /teacher[/\\]model\.json: not valid JSON/);
 
   fs.cpSync(path.dirname(teacherJson), path.join(dir2, 'teacher'), { recursive: true });
   const w = path.join(dir2, 'teacher', 'weights.bin');
   fs.truncateSync(w, fs.statSync(w).size - 8);
-  const trunc = await runExperiment({ experiment: writeExperiment(dir2, exp) });
-  assert.equal(trunc.status, 'failed');
-  assert.match(trunc.error!, /weights\.bin: weight data is \d+ bytes, but .*model\.json weightsManifest\[0\] expects \d+ bytes/);
+  assert.match(await refusedBeforeRunFolder(writeExperiment(dir2, exp)), /weights\.bin: weight data is \d+ bytes, but .*model\.json weightsManifest\[0\] expects \d+ bytes/);
 });
 
 test('a learning-rate schedule drives every step (warm-up then cosine), and a resumed run continues on the same curve', async () => {
@@ -195,3 +186,17 @@ test('a learning-rate schedule drives every step (warm-up then cosine), and a re
   });
   assert.ok(Math.abs((steps[steps.length - 1].lr as number) - 0.001) < 1e-12, 'ends at minLearningRate');
 });
+
+/**
+ * Bad models are refused by the pre-flight (what `distill check` does) before a run folder exists:
+ * the located message of an ExperimentError, and no new folder under the runs folder.
+ */
+async function refusedBeforeRunFolder(file: string): Promise<string> {
+  const runs = path.join(path.dirname(file), '.distill', 'runs');
+  const before = fs.existsSync(runs) ? fs.readdirSync(runs, { recursive: true }).length : 0;
+  const err = await runExperiment({ experiment: file }).then((r) => assert.fail(`expected a refusal, got ${r.status} in ${r.runDir}`), (e: unknown) => e);
+  assert.ok(err instanceof ExperimentError, String(err));
+  assert.match(err.message, /exp\.distill\.json:\d+:\d+ {2}/);
+  assert.equal(fs.existsSync(runs) ? fs.readdirSync(runs, { recursive: true }).length : 0, before, 'no run folder created');
+  return err.message;
+}

@@ -58,12 +58,13 @@ void test('a derived student trains; its architecture is in the run folder; repo
   assert.match(summaryTable(report), /student \(distilled, int8\)/);
 });
 
-void test('a derivation that cannot be built fails the run, located at the derive field', async () => {
+void test('a derivation that cannot be built is refused before any run folder, located at the derive field', async () => {
   const dir = tempDir();
   const file = writeExperiment(dir, derivedExperiment({ student: { derive: { drop: ['logits'] } } }));
-  const r = await runExperiment({ experiment: file });
-  assert.equal(r.status, 'failed');
-  assert.match(r.error!, /exp\.distill\.json:\d+:\d+ {2}student\.derive\.drop\[0\]: dropping layer "logits" would remove the output layer/);
+  // refused by the pre-flight, before a run folder exists
+  await assert.rejects(runExperiment({ experiment: file }), (e: unknown) => e instanceof ExperimentError &&
+    /exp\.distill\.json:\d+:\d+ {2}student\.derive\.drop\[0\]: dropping layer "logits" would remove the output layer/.test(e.message));
+  assert.equal(fs.existsSync(path.join(dir, '.distill')), false);
 });
 
 void test('distill inspect: teacher vs derived student, layer by layer, with the compression ratio', async () => {

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { dequantizeArtifacts, hasInt8Weights, INT8_FORMAT, quantizeArtifacts } from './quantize';
+import { noteWrite, removeQuietly } from '../runs/diskFaults';
 
 export class ModelFileError extends Error {
   constructor(message: string, readonly file: string) {
@@ -123,17 +124,23 @@ export function writeDirAtomic(dir: string, files: Record<string, Buffer | strin
   const parent = path.dirname(dir);
   fs.mkdirSync(parent, { recursive: true });
   const tmp = path.join(parent, `.tmp-${path.basename(dir)}-${process.pid}-${Date.now()}`);
-  fs.mkdirSync(tmp, { recursive: true });
-  let written = 0;
-  for (const [name, data] of Object.entries(files)) {
-    const fd = fs.openSync(path.join(tmp, name), 'w');
-    try {
-      fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
+  try {
+    fs.mkdirSync(tmp, { recursive: true });
+    let written = 0;
+    for (const [name, data] of Object.entries(files)) {
+      const fd = fs.openSync(path.join(tmp, name), 'w');
+      try {
+        fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      afterFile?.(++written);
     }
-    afterFile?.(++written);
+  } catch (e) {
+    // A full disk (or a permission fault) leaves no temporary folder; the error names what was written.
+    removeQuietly(tmp);
+    throw noteWrite(e, dir, Object.values(files).reduce((n, d) => n + (typeof d === 'string' ? Buffer.byteLength(d) : d.length), 0));
   }
   if (fs.existsSync(dir)) {
     throw new Error(`${dir} already exists; refusing to overwrite it`);

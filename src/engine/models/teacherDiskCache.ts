@@ -121,8 +121,8 @@ export function readTeacherOutputs(dir: string, key: string, expect: { classes: 
 /** Writes `target` from a complete temporary file, never over an existing one; false if it existed. */
 function writeOnce(target: string, bytes: Uint8Array): boolean {
   const tmp = `${target}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
-  fs.writeFileSync(tmp, bytes);
   try {
+    fs.writeFileSync(tmp, bytes); // inside the try: a full disk leaves no partial temporary file
     fs.linkSync(tmp, target);
     return true;
   } catch (e) {

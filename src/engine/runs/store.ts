@@ -12,6 +12,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ExperimentConfig } from '../../config/types';
+import { processAlive } from './lock';
+import { guardWrite, noteWrite, removeQuietly } from './diskFaults';
 
 export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 export type JobKind = 'teacher' | 'scratch' | 'distill' | 'online' | 'self';
@@ -43,6 +45,9 @@ export interface RunJson {
   finishedAt?: string;
   updatedAt: string;
   pid?: number;
+  /** Start time of `pid` (Linux clock ticks since boot) and its host: a reused pid is not the owner (runs/lock.ts). */
+  pidStart?: number;
+  host?: string;
   error?: string;
   resumes: string[];
   jobs: Record<string, JobState>;
@@ -62,8 +67,13 @@ export function defaultRunsDir(experimentFile: string): string {
 /** Writes a file atomically (temp file + rename) — for status files that are replaced. */
 export function writeFileAtomic(file: string, data: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    removeQuietly(tmp); // a full disk leaves no half-written temporary file behind
+    throw noteWrite(e, file, Buffer.byteLength(data));
+  }
 }
 
 export function readJson<T>(file: string): T {
@@ -99,14 +109,21 @@ export function createRun(runsDir: string, snapshot: ConfigSnapshot, jobs: Recor
   const expDir = path.join(runsDir, snapshot.config.name);
   const id = createStampedDir(expDir);
   const runDir = path.join(expDir, id);
-  fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify(snapshot, null, 2), { flag: 'wx' });
-  const now = new Date().toISOString();
-  const run: RunJson = {
-    id, experiment: snapshot.config.name, experimentFile: snapshot.experimentFile, status: 'queued',
-    versions: {}, createdAt: now, updatedAt: now, resumes: [], jobs,
-  };
-  writeFileAtomic(path.join(runDir, 'run.json'), JSON.stringify(run, null, 2));
-  fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), '', { flag: 'wx' });
+  try {
+    const config = JSON.stringify(snapshot, null, 2);
+    guardWrite(path.join(runDir, 'config.json'), Buffer.byteLength(config), () => fs.writeFileSync(path.join(runDir, 'config.json'), config, { flag: 'wx' }));
+    const now = new Date().toISOString();
+    const run: RunJson = {
+      id, experiment: snapshot.config.name, experimentFile: snapshot.experimentFile, status: 'queued',
+      versions: {}, createdAt: now, updatedAt: now, resumes: [], jobs,
+    };
+    writeFileAtomic(path.join(runDir, 'run.json'), JSON.stringify(run, null, 2));
+    guardWrite(path.join(runDir, 'metrics.jsonl'), 0, () => fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), '', { flag: 'wx' }));
+  } catch (e) {
+    // A folder without its config or run.json is no run (a full disk): none is left behind.
+    removeQuietly(runDir);
+    throw e;
+  }
   return runDir;
 }
 
@@ -290,7 +307,8 @@ export class MetricsLog {
 
   append(r: MetricRecord): void {
     if (r.type === 'step' || r.type === 'epoch') this.jobs.add(r.job);
-    fs.appendFileSync(this.file, JSON.stringify(r) + '\n');
+    const line = JSON.stringify(r) + '\n';
+    guardWrite(this.file, Buffer.byteLength(line), () => fs.appendFileSync(this.file, line));
   }
 }
 
@@ -322,13 +340,7 @@ export function listRuns(runsDir: string): RunSummary[] {
   return out.sort((a, b) => b.run.createdAt.localeCompare(a.run.createdAt));
 }
 
-/** Whether the process that owns a running run is still alive (a dead one means: killed). */
+/** Whether the process that owns a running run is still alive (a dead one means: killed). The one rule: runs/lock.ts. */
 export function isOwnerAlive(run: RunJson): boolean {
-  if (run.pid === undefined) return false;
-  try {
-    process.kill(run.pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return processAlive(run.pid, run.pidStart, run.host);
 }
