@@ -15,4 +15,19 @@ export default tseslint.config(
       curly: ['error', 'multi-line'],
     },
   },
+  {
+    // The architecture's boundaries: the host, the contracts (protocol, run folders, methods,
+    // config) never import an engine — they reach it through a process and its files.
+    files: ['src/host/**/*.ts', 'src/extension.ts', 'src/protocol/**/*.ts', 'src/runs/**/*.ts', 'src/methods/**/*.ts', 'src/config/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^(\\.\\./)+engine(/|$)', message: 'only an engine process imports src/engine: use the protocol (src/protocol), the run-folder contract (src/runs) or the method catalogue (src/methods)' }] }],
+    },
+  },
+  {
+    // Webview apps are browser code: they import the protocol and the method catalogue, nothing else of src/.
+    files: ['webview/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^(\\.\\./)+src/(?!protocol/|methods/)', message: 'webviews import only src/protocol and src/methods (the host validates and answers everything else)' }] }],
+    },
+  },
 );

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { runExperiment } from '../src/engine/run';
-import type { Report } from '../src/engine/report';
+import type { Report } from '../src/runs/report';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, dflt: string) => {

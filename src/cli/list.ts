@@ -13,9 +13,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Report } from '../engine/report';
-import type { RunJson } from '../engine/runs/store';
-import { defaultRunsDir, listRuns, readJson, readRun } from '../engine/runs/store';
+import type { Report } from '../runs/report';
+import type { RunJson } from '../runs/store';
+import { defaultRunsDir, listRuns, readJson, readRun } from '../runs/store';
 import type { SweepJson } from '../engine/sweep';
 import { runState, stateLabel } from '../runs/state';
 import { pct, table } from './format';

@@ -14,7 +14,7 @@ import type { JsonPath } from '../config/errors';
 import type { Dataset, PreparedData } from './data';
 import { gather } from './data';
 import { modelInputShape, outputWidth } from './evaluate';
-import type { JobState } from './runs/store';
+import type { JobState } from '../runs/store';
 import { stepsPerEpoch } from './train';
 import { withSeededRandom } from './random';
 

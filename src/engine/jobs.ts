@@ -3,7 +3,7 @@
  */
 import type { ExperimentConfig, StudentSpec } from '../config/types';
 import { describeSpec } from './models';
-import type { JobState } from './runs/store';
+import type { JobState } from '../runs/store';
 
 /** The jobs of an experiment, in the order they run. */
 export function planJobs(config: ExperimentConfig): Record<string, JobState> {

@@ -11,7 +11,7 @@ import { initBackend } from './backend';
 import { checkDataAndModels } from './check';
 import type { PreparedData } from './data';
 import { planJobs } from './jobs';
-import { estimateRunBytes, freeBytes, mb } from './runs/diskFaults';
+import { estimateRunBytes, freeBytes, mb } from '../runs/diskFaults';
 import { stepsPerEpoch } from './train';
 
 /** Returns the prepared data; throws ExperimentError (located) for a data or model problem. */

@@ -28,7 +28,7 @@ import { loadLayersModelFromFile } from './models/fileIO';
 import { layerInfos, tapModel } from './models/taps';
 import type { LayerInfo, Shape } from './models/taps';
 import { listCheckpoints, restoreExtras } from './runs/checkpoints';
-import { readRun, readSnapshot } from './runs/store';
+import { readRun, readSnapshot } from '../runs/store';
 import { attentionMap, channels, cosine, linearCka, mse } from './similarity';
 
 /** Channels shown per feature map (the rest are summarised in a note). */

@@ -14,79 +14,9 @@ import { INT8_FORMAT, quantizeArtifacts } from './models/quantize';
 import { weightFormatOf } from './models/weightFormat';
 import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from './evaluate';
 import { measureLatency, modelStats } from './metrics/modelStats';
-import type { EpochRecord } from './runs/store';
-import { readMetrics, readRun } from './runs/store';
-import type { ReportWarning } from './teacherHealth';
-
-export type { ReportWarning };
-
-export interface ModelFigures {
-  params: number;
-  bytes: number;
-  flops: number;
-  latencyMsPerSample: number;
-}
-
-export interface EpochFigures {
-  epoch: number;
-  testAcc: number;
-  testErrors: number;
-  valAcc?: number;
-  agreement?: number;
-  klTeacher?: number;
-}
-
-export interface JobReport {
-  kind: string;
-  seed: number;
-  last: EpochFigures;
-  /** Best epoch by validation accuracy (by test accuracy when there is no validation split). */
-  best: EpochFigures;
-}
-
-export interface Stat { mean: number; std: number; n: number }
-
-export interface Report {
-  experiment: string;
-  runId: string;
-  backend: string;
-  /** The compared teacher (absent for self-distillation, where the student teaches itself). */
-  teacher?: ModelFigures & { testAcc: number; testErrors: number; format?: string };
-  student: ModelFigures;
-  compression?: { params: number; bytes: number; flops: number; speedup: number };
-  scheme: string;
-  jobs: Record<string, JobReport>;
-  /** Last-epoch figures over seeds (agreement only where every seed measured it). */
-  summary: Record<'scratch' | 'distill', { testAcc: Stat; testErrors: Stat; agreement?: Stat } | undefined>;
-  exportedJob: string;
-  testSize: number;
-  /** The int8 copy of the exported student (`student/int8/`), measured on the test split. */
-  quantized?: QuantizedFigures;
-  /** What the run found wrong (a teacher at chance, below the scratch student); empty when nothing; absent in older reports. */
-  warnings?: ReportWarning[];
-}
-
-/** The int8 student (per-channel affine int8 weights, float32 activations) against the float one. */
-export interface QuantizedFigures {
-  /** Folder in the run, `student/int8`. */
-  dir: string;
-  format: string;
-  /** int8 weights + per-channel scales (float32) and zero points (int8). */
-  bytes: number;
-  /** The float32 student's weight bytes. */
-  floatBytes: number;
-  /** floatBytes / bytes. */
-  compression: number;
-  testAcc: number;
-  testErrors: number;
-  /** Top-1 agreement with the teacher on the test split (when there is a teacher). */
-  agreement?: number;
-  /** The float32 exported student, measured the same way. */
-  floatTestAcc: number;
-  floatAgreement?: number;
-  /** floatTestAcc − testAcc (points of accuracy lost by quantising, as a fraction). */
-  accDrop: number;
-}
+import type { EpochRecord } from '../runs/store';
+import { readMetrics, readRun } from '../runs/store';
+import type { EpochFigures, JobReport, ModelFigures, QuantizedFigures, Report, Stat } from '../runs/report';
 
 export function stat(values: number[]): Stat {
   const n = values.length;

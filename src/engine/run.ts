@@ -30,8 +30,8 @@ import { dataFingerprint, readTeacherOutputs, teacherFilesHash, teacherOutputsDi
 import { loadLayersModelFromFile, saveLayersModel } from './models/fileIO';
 import { ProgressClock, stepsPerEpoch, trainJob } from './train';
 import type { Learner } from './train';
-import type { JobState, RunJson, RunStatus } from './runs/store';
-import { createRun, defaultRunsDir, MetricsLog, readRun, readSnapshot, updateRun } from './runs/store';
+import type { JobState, RunJson, RunStatus } from '../runs/store';
+import { createRun, defaultRunsDir, MetricsLog, readRun, readSnapshot, updateRun } from '../runs/store';
 import { buildReport, quantizedFigures } from './report';
 import { distillLearner, perBatchTeacherLayers } from './schemes/distill';
 import type { CachedFeature, FixedTeacher } from './schemes/distill';
@@ -42,13 +42,13 @@ import { onlineLearner } from './schemes/online';
 import { selfLearner } from './schemes/self';
 import { checkModels } from './check';
 import { runBudgetMessages } from './budget';
-import type { ReportWarning } from './teacherHealth';
+import type { ReportWarning } from '../runs/report';
 import { describeWarning, teacherAtLoad, teacherBelowScratchWarning, teacherContext } from './teacherHealth';
 import { modelLabel, modelSpec, planJobs } from './jobs';
 import { predictLogitsShared, TeacherPipe } from './models/teacherPipe';
-import type { FolderLock } from './runs/lock';
-import { lockRun } from './runs/lock';
-import { dirBytes, DiskFaultError, diskFaultMessage, guardWrite, isDiskFault, removeTempFiles } from './runs/diskFaults';
+import type { FolderLock } from '../runs/lock';
+import { lockRun } from '../runs/lock';
+import { dirBytes, DiskFaultError, diskFaultMessage, guardWrite, isDiskFault, removeTempFiles } from '../runs/diskFaults';
 import { recordRunFailure } from './runs/runFailure';
 import { preflightRun } from './preflight';
 

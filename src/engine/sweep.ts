@@ -27,12 +27,12 @@ import type { ExperimentConfig } from '../config/types';
 import { parseFieldPath, SWEEP_POINT_LIMIT, sweepPointCount } from '../config/validate';
 import type { EngineToHost } from '../protocol/engine';
 import type { BackendName } from '../config/types';
-import type { Report, Stat } from './report';
+import type { Report, Stat } from '../runs/report';
 import { stat } from './report';
-import { createStampedDir, readJson, readRun, updateJsonAtomic, writeFileAtomic } from './runs/store';
+import { createStampedDir, readJson, readRun, updateJsonAtomic, writeFileAtomic } from '../runs/store';
 import { runExperiment } from './run';
 import { runState, stateLabel } from '../runs/state';
-import { lockSweep } from './runs/lock';
+import { lockSweep } from '../runs/lock';
 
 export type SweepStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 

@@ -8,20 +8,13 @@
  * teacher below the scratch student's test accuracy. Warnings carry their likely causes, and go to
  * the run log, report.json (`warnings`), the CLI table, the Experiments tree and the compression panel.
  */
+import type { ReportWarning } from '../runs/report';
 import type * as tf from '@tensorflow/tfjs';
 import type { ExperimentConfig } from '../config/types';
 import type { PreparedData } from './data';
-import type { Stat } from './report';
+import type { Stat } from '../runs/report';
 import { stepsPerEpoch } from './train';
 
-export interface ReportWarning {
-  /** `teacher-near-chance` or `teacher-below-scratch`. */
-  kind: 'teacher-near-chance' | 'teacher-below-scratch';
-  /** What was measured, one sentence with the figures. */
-  message: string;
-  /** The likely causes, most likely first. */
-  causes: string[];
-}
 
 /** The accuracy of a split's chance predictor and the margin within which a model is "near" it. */
 export function chanceLevel(labels: Int32Array, numClasses: number): { uniform: number; majority: number; majorityClass: number; chance: number; threshold: number } {

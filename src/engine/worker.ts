@@ -9,7 +9,7 @@ import { isHostToEngine } from '../protocol/engine';
 import { answerProbe } from './probe';
 import { runExperiment } from './run';
 import { ExperimentError } from '../config/errors';
-import { FolderLockedError } from './runs/lock';
+import { FolderLockedError } from '../runs/lock';
 
 if (!process.send) {
   console.error('distill worker: start me with child_process.fork (an IPC channel is required)');

@@ -6,8 +6,8 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { parse as parseJsonc } from 'jsonc-parser';
-import type { RunSummary } from '../engine/runs/store';
-import { listRuns } from '../engine/runs/store';
+import type { RunSummary } from '../runs/store';
+import { listRuns } from '../runs/store';
 import type { RunView } from './runData';
 import { readRunView } from './runData';
 import { readSettings } from './settings';

@@ -3,7 +3,7 @@
  * label for a run's description and detail rows, the whole text (with the likely causes) for tooltips.
  * Free of `vscode`, so the plain-node tests read it.
  */
-import type { Report, ReportWarning } from '../engine/report';
+import type { Report, ReportWarning } from '../runs/report';
 
 const LABEL: Record<string, string> = {
   'teacher-near-chance': 'teacher at chance',

@@ -5,9 +5,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Report } from '../engine/report';
-import type { EpochRecord, RunJson, StepRecord } from '../engine/runs/store';
-import { readMetrics, readRun } from '../engine/runs/store';
+import type { Report } from '../runs/report';
+import type { EpochRecord, RunJson, StepRecord } from '../runs/store';
+import { readMetrics, readRun } from '../runs/store';
 import { runState } from '../runs/state';
 import type { RunState } from '../runs/state';
 

@@ -11,7 +11,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import type { EngineToHost, ProgressMessage, StartRequest } from '../protocol/engine';
 import { isEngineToHost } from '../protocol/engine';
-import { isOwnerAlive, listRuns, MetricsLog, readRun, updateRun } from '../engine/runs/store';
+import { isOwnerAlive, listRuns, MetricsLog, readRun, updateRun } from '../runs/store';
 import { runState } from '../runs/state';
 import type { Settings } from './settings';
 import type { EngineGate } from './trust';

@@ -7,8 +7,8 @@
  *   window, a crash) — the run resumes from its last checkpoint;
  * - `failed`, `cancelled`, `interrupted` are resumable; `queued`, `running`, `completed` are not.
  */
-import type { RunJson, RunStatus } from '../engine/runs/store';
-import { isOwnerAlive } from '../engine/runs/store';
+import type { RunJson, RunStatus } from './store';
+import { isOwnerAlive } from './store';
 
 export type RunState = RunStatus | 'interrupted';
 

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { runExperiment } from '../../src/engine/run';
 import type { RunResult } from '../../src/engine/run';
 import { ExperimentError } from '../../src/config/parse';
-import { readRun } from '../../src/engine/runs/store';
+import { readRun } from '../../src/runs/store';
 import { loadLayersModelFromFile } from '../../src/engine/models/fileIO';
 import { imageExperiment, metricLines, teacherCnn, tempDir, writeExperiment } from '../helpers/experiments';
 import { runFolderViolations } from '../helpers/runSchemas';

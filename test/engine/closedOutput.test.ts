@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as cp from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { listRuns, readRun } from '../../src/engine/runs/store';
+import { listRuns, readRun } from '../../src/runs/store';
 import { readSweep } from '../../src/engine/sweep';
 import { REPO, syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 

@@ -11,7 +11,7 @@ import * as cp from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../../src/engine/run';
-import { readRun } from '../../src/engine/runs/store';
+import { readRun } from '../../src/runs/store';
 import { listCheckpoints } from '../../src/engine/runs/checkpoints';
 import { metricLines, REPO, syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 

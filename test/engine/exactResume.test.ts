@@ -14,11 +14,12 @@ import assert from 'node:assert/strict';
 import * as cp from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import type { MetricRecord } from '../../src/engine/runs/store';
-import { readMetrics, readRun } from '../../src/engine/runs/store';
+import type { MetricRecord } from '../../src/runs/store';
+import { readMetrics, readRun } from '../../src/runs/store';
 import { mulberry32 } from '../../src/engine/random';
 import { readRunView } from '../../src/host/runData';
-import { DashboardBuilder, MetricsTail, readReport } from '../../src/host/panels/panelData';
+import { DashboardBuilder, readReport } from '../../src/host/panels/panelData';
+import { MetricsTail } from '../../src/runs/store';
 import { REPO, teacherCnn, tempDir, writeExperiment } from '../helpers/experiments';
 
 const CLI = path.join(REPO, 'dist', 'cli.js');

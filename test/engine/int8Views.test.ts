@@ -13,7 +13,7 @@ import { runExperiment } from '../../src/engine/run';
 import { inspectTarget } from '../../src/engine/inspect';
 import { summaryTable } from '../../src/cli/main';
 import { compressionData } from '../../src/host/panels/panelData';
-import type { Report } from '../../src/engine/report';
+import type { Report } from '../../src/runs/report';
 import { REPO, syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 
 const CLI = path.join(REPO, 'dist', 'cli.js');

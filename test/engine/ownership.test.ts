@@ -12,9 +12,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { runExperiment } from '../../src/engine/run';
 import type { EngineToHost } from '../../src/protocol/engine';
-import { isOwnerAlive, readRun } from '../../src/engine/runs/store';
-import type { RunJson } from '../../src/engine/runs/store';
-import { FolderLockedError, LOCK_FILE, lockSweep, processStartTime } from '../../src/engine/runs/lock';
+import { isOwnerAlive, readRun } from '../../src/runs/store';
+import type { RunJson } from '../../src/runs/store';
+import { FolderLockedError, LOCK_FILE, lockSweep, processStartTime } from '../../src/runs/lock';
 import { createSweep, runSweep } from '../../src/engine/sweep';
 import { metricLines, REPO, syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { EngineToHost } from '../../src/protocol/engine';
 import { isEngineToHost } from '../../src/protocol/engine';
-import { isOwnerAlive, readMetrics, readRun } from '../../src/engine/runs/store';
+import { isOwnerAlive, readMetrics, readRun } from '../../src/runs/store';
 import { listCheckpoints } from '../../src/engine/runs/checkpoints';
 import { REPO, syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 

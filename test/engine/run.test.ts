@@ -9,11 +9,11 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { runExperiment } from '../../src/engine/run';
 import { ExperimentError } from '../../src/config/parse';
-import { readRun } from '../../src/engine/runs/store';
+import { readRun } from '../../src/runs/store';
 import { loadLayersModelFromFile } from '../../src/engine/models/fileIO';
 import { listCheckpoints } from '../../src/engine/runs/checkpoints';
 import { metricLines, syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
-import type { Report } from '../../src/engine/report';
+import type { Report } from '../../src/runs/report';
 
 test('a synthetic experiment runs to completion and fills its run folder', async () => {
   const dir = tempDir();

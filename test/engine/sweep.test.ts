@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../../src/engine/run';
-import { readRun } from '../../src/engine/runs/store';
+import { readRun } from '../../src/runs/store';
 import { createSweep, pointText, readSweep, runSweep, sweepSummary } from '../../src/engine/sweep';
 import { inspectTarget } from '../../src/engine/inspect';
 import { ExperimentError } from '../../src/config/parse';
 import { sweepTable } from '../../src/cli/sweep';
 import { summaryTable } from '../../src/cli/main';
-import type { Report } from '../../src/engine/report';
+import type { Report } from '../../src/runs/report';
 import { syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 
 /** A teacher 16 → 64 → 64 → 4 trained first; the student derived from it. */

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { runExperiment } from '../../src/engine/run';
-import type { Report } from '../../src/engine/report';
+import type { Report } from '../../src/runs/report';
 import { chanceLevel, hasBatchNorm, teacherBelowScratchWarning, teacherChanceWarning } from '../../src/engine/teacherHealth';
 import { summaryTable } from '../../src/cli/main';
 import { compressionData } from '../../src/host/panels/panelData';

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { MetricRecord } from '../../src/engine/runs/store';
-import { MetricsLog, readMetrics } from '../../src/engine/runs/store';
+import type { MetricRecord } from '../../src/runs/store';
+import { MetricsLog, readMetrics } from '../../src/runs/store';
 import { offsetAfter } from '../../src/engine/runs/checkpoints';
 import type { LoopState } from '../../src/engine/runs/checkpoints';
-import { MetricsTail } from '../../src/host/panels/panelData';
+import { MetricsTail } from '../../src/runs/store';
 
 const T = '2026-01-01T00:00:00.000Z';
 const step = (job: string, epoch: number, s: number, total: number): MetricRecord =>

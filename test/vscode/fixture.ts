@@ -7,8 +7,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadExperiment } from '../../src/config/parse';
-import { createRun, updateRun } from '../../src/engine/runs/store';
-import type { JobState } from '../../src/engine/runs/store';
+import { createRun, updateRun } from '../../src/runs/store';
+import type { JobState } from '../../src/runs/store';
 import { REPO, syntheticExperiment } from '../helpers/experiments';
 
 export const QUICK = 'quick.distill.json';

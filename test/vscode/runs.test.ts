@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { DistillApi } from '../../src/extension';
-import type { RunJson } from '../../src/engine/runs/store';
+import type { RunJson } from '../../src/runs/store';
 import type { ExperimentNode, RunNode } from '../../src/host/experimentsTree';
 import type { RunHandle } from '../../src/host/runManager';
 import { getApi, readJsonFile, waitFor, withStub, wsFile } from './helpers';

@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import { parseWebviewMessage } from '../../src/protocol/webviews';
 import { addPairEdit, removePairEdit } from '../../src/host/panels/pairEdit';
 import { validTarget } from '../../src/host/panels/html';
-import { configDiff, DashboardBuilder, MetricsTail, pairLosses, termName } from '../../src/host/panels/panelData';
+import { configDiff, DashboardBuilder, pairLosses, termName } from '../../src/host/panels/panelData';
+import { MetricsTail } from '../../src/runs/store';
 
 test('webview messages: accepted per panel, shapes and strings checked', () => {
   assert.ok(parseWebviewMessage('pairing', { type: 'addPair', teacher: 'conv_1', student: 'dense_2', method: 'fitnet' }).ok);

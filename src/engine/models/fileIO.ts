@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { dequantizeArtifacts, hasInt8Weights, INT8_FORMAT, quantizeArtifacts } from './quantize';
-import { noteWrite, removeQuietly } from '../runs/diskFaults';
+import { noteWrite, removeQuietly } from '../../runs/diskFaults';
 
 export class ModelFileError extends Error {
   constructor(message: string, readonly file: string) {

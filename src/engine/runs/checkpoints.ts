@@ -7,8 +7,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { holdPoint } from '../faults';
-import type { MetricRecord } from './store';
-import { applyResumeMarkers, parseMetricLines } from './store';
+import type { MetricRecord } from '../../runs/store';
+import { applyResumeMarkers, parseMetricLines } from '../../runs/store';
 import { artifactsToFiles, loadLayersModelFromFile, modelArtifacts, writeDirAtomic } from '../models/fileIO';
 
 /** Where a job's loop stands: `epoch` (1-based) with `step` batches of it done, and what it has drawn and logged. */

@@ -6,8 +6,8 @@
  * written even then, the reason says so, for the CLI and the extension to show.
  */
 import type { EngineToHost } from '../../protocol/engine';
-import { diskFaultMessage, diskFaultRemedy, isDiskFault, removeTempFiles } from './diskFaults';
-import { MetricsLog, readRun, updateRun } from './store';
+import { diskFaultMessage, diskFaultRemedy, isDiskFault, removeTempFiles } from '../../runs/diskFaults';
+import { MetricsLog, readRun, updateRun } from '../../runs/store';
 
 export function recordRunFailure(runDir: string, e: unknown, emit: (m: EngineToHost) => void): { runDir: string; status: 'failed'; error: string } {
   let error = (e as Error)?.message || String(e);

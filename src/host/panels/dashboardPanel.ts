@@ -3,9 +3,9 @@
  * metrics.jsonl, then live — new lines are read incrementally and sent as `append` (only what is
  * new) at ≥ 2 Hz, with the run's state from run.json.
  */
-import { readRun } from '../../engine/runs/store';
 import { runState } from '../runData';
-import { DashboardBuilder, dashboardData, MetricsTail, teacherAccuracy } from './panelData';
+import { MetricsTail, readRun } from '../../runs/store';
+import { DashboardBuilder, dashboardData, teacherAccuracy } from './panelData';
 import type { PanelContext, PanelController } from './shell';
 
 const POLL_MS = 400;

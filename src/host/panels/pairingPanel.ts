@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { readMetrics } from '../../engine/runs/store';
+import { readMetrics } from '../../runs/store';
 import type { PairingData, WebviewToHost } from '../../protocol/webviews';
 import { isRestrictedModeError } from '../trust';
 import { addPairEdit, removePairEdit } from './pairEdit';

@@ -5,50 +5,13 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Report } from '../../engine/report';
-import type { EpochRecord, MetricRecord, RunJson, StepRecord } from '../../engine/runs/store';
-import { applyResumeMarkers, parseMetricLines, readMetrics, readRun, readSnapshot } from '../../engine/runs/store';
+import type { Report } from '../../runs/report';
+import type { EpochRecord, MetricRecord, RunJson, StepRecord } from '../../runs/store';
+import { MetricsTail, readMetrics, readRun, readSnapshot } from '../../runs/store';
 import type {
   CompareData, CompareRun, CompressionData, DashboardAppend, DashboardData, EpochPoint, ModelColumn, PairLink, SeriesData,
 } from '../../protocol/webviews';
 import { runState } from '../runData';
-
-/**
- * Reads metrics.jsonl from where it stopped last time: only whole new lines, with the resume
- * markers applied (store.ts `applyResumeMarkers`). When new lines hold a marker that supersedes
- * records already read, `superseded` turns true: what was shown must be read again from the start.
- */
-export class MetricsTail {
-  private offset = 0;
-  superseded = false;
-  constructor(private readonly runDir: string) {}
-
-  read(): MetricRecord[] {
-    const file = path.join(this.runDir, 'metrics.jsonl');
-    let fd: number;
-    try {
-      fd = fs.openSync(file, 'r');
-    } catch {
-      return [];
-    }
-    try {
-      const size = fs.fstatSync(fd).size;
-      if (size < this.offset) this.offset = 0; // replaced: read again
-      if (size === this.offset) return [];
-      const buf = Buffer.alloc(size - this.offset);
-      fs.readSync(fd, buf, 0, buf.length, this.offset);
-      const end = buf.lastIndexOf(0x0a);
-      if (end < 0) return [];
-      const base = this.offset;
-      this.offset += end + 1;
-      const lines = parseMetricLines(buf.subarray(0, end), base);
-      if (lines.some((l) => l.record.type === 'resume' && l.record.supersedes < base)) this.superseded = true;
-      return applyResumeMarkers(lines).map((l) => l.record);
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
-}
 
 /** Turns metric records into series points; keeps per-job step counts for the epoch axis. */
 export class DashboardBuilder {

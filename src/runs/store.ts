@@ -11,7 +11,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { ExperimentConfig } from '../../config/types';
+import type { ExperimentConfig } from '../config/types';
 import { processAlive } from './lock';
 import { guardWrite, noteWrite, removeQuietly } from './diskFaults';
 
@@ -258,13 +258,50 @@ export function applyResumeMarkers(lines: MetricLine[]): MetricLine[] {
 }
 
 /**
- * Reads metrics.jsonl as its readers must see it: torn lines skipped, the records superseded by a
- * resume marker dropped. Each (job, epoch, step) then appears once, from the timeline that went on.
+ * Reads metrics.jsonl from where it stopped last time: only whole new lines, with the resume
+ * markers applied (store.ts `applyResumeMarkers`). When new lines hold a marker that supersedes
+ * records already read, `superseded` turns true: what was shown must be read again from the start.
+ */
+export class MetricsTail {
+  private offset = 0;
+  superseded = false;
+  constructor(private readonly runDir: string) {}
+
+  read(): MetricRecord[] {
+    const file = path.join(this.runDir, 'metrics.jsonl');
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch {
+      return [];
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size < this.offset) this.offset = 0; // replaced: read again
+      if (size === this.offset) return [];
+      const buf = Buffer.alloc(size - this.offset);
+      fs.readSync(fd, buf, 0, buf.length, this.offset);
+      const end = buf.lastIndexOf(0x0a);
+      if (end < 0) return [];
+      const base = this.offset;
+      this.offset += end + 1;
+      const lines = parseMetricLines(buf.subarray(0, end), base);
+      if (lines.some((l) => l.record.type === 'resume' && l.record.supersedes < base)) this.superseded = true;
+      return applyResumeMarkers(lines).map((l) => l.record);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+/**
+ * Reads metrics.jsonl as its readers must see it: whole lines only (a torn one skipped), the records
+ * superseded by a resume marker dropped. Each (job, epoch, step) then appears once, from the timeline
+ * that went on. The one reader: the CLI, the tree, report.json and the dashboard (incrementally, with
+ * {@link MetricsTail}) all read the file through it.
  */
 export function readMetrics(runDir: string): MetricRecord[] {
-  const file = path.join(runDir, 'metrics.jsonl');
-  if (!fs.existsSync(file)) return [];
-  return applyResumeMarkers(parseMetricLines(fs.readFileSync(file))).map((l) => l.record);
+  return new MetricsTail(runDir).read();
 }
 
 /**
