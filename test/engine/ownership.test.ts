@@ -169,7 +169,7 @@ test('many processes breaking one stale lock at once: exactly one takes it', asy
   const script = path.join(dir, 'take.ts');
   fs.writeFileSync(script, `
     import * as fs from 'fs';
-    import { lockFolder } from ${JSON.stringify(path.join(REPO, 'src', 'engine', 'runs', 'lock.ts'))};
+    import { lockFolder } from ${JSON.stringify(path.join(REPO, 'src', 'runs', 'lock.ts'))};
     try {
       const l = lockFolder(${JSON.stringify(dir)}, (o) => 'held by ' + o.pid);
       process.stdout.write('won\\n');
