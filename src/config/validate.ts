@@ -13,6 +13,7 @@
  *   replace the generic message.
  * Only the keywords in `SUPPORTED_KEYWORDS` may appear in the schema (a unit test checks it).
  */
+import { closest } from './names';
 import { getNodeValue } from 'jsonc-parser';
 import type { Node } from 'jsonc-parser';
 import schemaJson from '../../schema/experiment.schema.json';
@@ -845,40 +846,4 @@ export function unknownFieldMessage(key: string, known: string[], present: Reado
   const suggestion = closest(key, known.filter((k) => !present.has(k)));
   if (suggestion) return `unknown field "${key}"; did you mean "${suggestion}"?`;
   return `unknown field "${key}"; expected one of ${known.map((k) => `"${k}"`).join(', ')}`;
-}
-
-/** The known name closest to `name` (ignoring case, `_` and `-`), if it is close enough to be a typo. */
-export function closest(name: string, known: string[]): string | undefined {
-  const norm = (s: string): string => s.toLowerCase().replace(/[_-]/g, '');
-  const n = norm(name);
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const k of known) {
-    const d = editDistance(n, norm(k));
-    if (d < bestDistance) {
-      best = k;
-      bestDistance = d;
-    }
-  }
-  if (best !== undefined && bestDistance <= Math.max(1, Math.floor(Math.max(n.length, best.length) / 3))) return best;
-  // A clear abbreviation: "temp" → "temperature", "lr"-style guesses are left alone.
-  if (n.length >= 3) {
-    const prefixed = known.filter((k) => norm(k).startsWith(n));
-    if (prefixed.length === 1) return prefixed[0];
-  }
-  return undefined;
-}
-
-/** Damerau–Levenshtein distance (optimal string alignment). */
-export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.length][b.length];
 }

@@ -17,7 +17,8 @@ import {
   locate,
   parseExperimentText,
 } from '../../src/config/parse';
-import { closest, experimentSchema, SUPPORTED_KEYWORDS } from '../../src/config/validate';
+import { experimentSchema, SUPPORTED_KEYWORDS } from '../../src/config/validate';
+import { closest } from '../../src/config/names';
 import type { JsonSchema } from '../../src/config/validate';
 import type { ConfigError, ExperimentConfig } from '../../src/config/types';
 

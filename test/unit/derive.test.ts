@@ -6,7 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { deriveArchitecture, DeriveError, modelFromTopology, scaleWidth, topologyOf } from '../../src/engine/models/derive';
+import { deriveArchitecture, topologyOf } from '../../src/engine/models/derive';
+import { DeriveError, modelFromTopology } from '../../src/engine/models/deriveGraph';
+import { scaleWidth } from '../../src/engine/models/deriveWidth';
 import type { DeriveConfig } from '../../src/config/types';
 
 const D = (o: Partial<DeriveConfig> = {}): DeriveConfig => ({ width: 1, round: 1, depth: 1, ...o });

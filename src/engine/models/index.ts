@@ -8,9 +8,10 @@ import type { DeriveSpec, ModelSpec, StudentSpec } from '../../config/types';
 import { loadLayersModelFromFile, ModelFileError } from './fileIO';
 import { buildFromModule } from './moduleLoader';
 import { withSeededRandom } from '../random';
-import { deriveArchitecture, DeriveError, modelFromTopology, topologyOf } from './derive';
+import { deriveArchitecture, topologyOf } from './derive';
+import { DeriveError, modelFromTopology } from './deriveGraph';
 import { ExperimentError, locate } from '../../config/errors';
-import type { DerivedArchitecture } from './derive';
+import type { DerivedArchitecture } from './deriveGraph';
 
 /**
  * Builds (module, derived) or loads (model.json) a model; weight initialisation is seeded. A derived

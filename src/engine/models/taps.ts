@@ -4,7 +4,7 @@
  * the original: no copy, no second forward pass).
  */
 import * as tf from '@tensorflow/tfjs';
-import { editDistance } from '../../config/validate';
+import { closestNames, quoteNames } from '../../config/names';
 
 export type Shape = (number | null)[];
 
@@ -28,15 +28,11 @@ function singleShape(layer: tf.layers.Layer): Shape {
   return (Array.isArray(s[0]) ? s[0] : s) as Shape;
 }
 
-/** The existing layer names closest to `name`, best first. */
-export function closestLayerNames(name: string, names: string[], n = 3): string[] {
-  return [...names].sort((x, y) => editDistance(name, x) - editDistance(name, y)).slice(0, n);
-}
 
 /** A message for an unknown layer name that lists the closest existing names. */
 export function unknownLayerMessage(who: string, name: string, model: tf.LayersModel): string {
   const names = layerInfos(model).map((l) => l.name);
-  return `${who} has no layer "${name}"; closest: ${closestLayerNames(name, names).map((n) => `"${n}"`).join(', ')}`;
+  return `${who} has no layer "${name}"; closest: ${quoteNames(closestNames(name, names))}`;
 }
 
 /**
