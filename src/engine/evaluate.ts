@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from './data';
+import { rowsOf, streamChunk } from './data';
 
 /** The per-sample input shape the model expects for data of `dataShape` (flattened when needed). */
 export function modelInputShape(model: tf.LayersModel, dataShape: number[], who: string): number[] {
@@ -23,7 +24,15 @@ export function outputWidth(model: tf.LayersModel): number {
 
 /** Logits of `model` for every sample of `ds`, row-major [N, C]. */
 export function predictLogits(model: tf.LayersModel, ds: Dataset, inputShape: number[], batchSize = 512): Float32Array {
-  return predictRows(model, ds.x, ds.size, inputShape, batchSize);
+  if (!ds.stream) return predictRows(model, ds.x, ds.size, inputShape, batchSize);
+  // A split streamed from disk: read as many rows at a time as its memory bound allows.
+  const step = streamChunk(ds, batchSize);
+  const out = new Float32Array(ds.size * outputWidth(model));
+  for (let start = 0; start < ds.size; start += step) {
+    const m = Math.min(step, ds.size - start);
+    out.set(predictRows(model, rowsOf(ds, start, m), m, inputShape, step), start * (out.length / ds.size));
+  }
+  return out;
 }
 
 /**

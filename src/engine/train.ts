@@ -14,7 +14,7 @@ import type { TrainingConfig, OptimizerConfig } from '../config/types';
 import type { EngineToHost } from '../protocol/engine';
 import type { PreparedData } from './data';
 import { batchIndices, gather } from './data';
-import { shiftImages } from './data/augment';
+import { augmentBatch } from './data/augment';
 import { evaluateModel } from './evaluate';
 import type { JobKind, MetricsLog } from './runs/store';
 import { updateRun } from './runs/store';
@@ -133,8 +133,8 @@ export interface JobSpec {
   clock: ProgressClock;
   emit: (msg: EngineToHost) => void;
   shouldStop: () => boolean;
-  /** Random augmentation of the training batches (data.augment). */
-  augment?: { shift: number };
+  /** Random augmentation of the training batches (data.augment: shift, crop, flip). */
+  augment?: { shift?: number; crop?: number; flip?: boolean };
 }
 
 export function stepsPerEpoch(n: number, training: TrainingConfig): number {
@@ -272,7 +272,7 @@ function prefixed(prefix: string, o: Record<string, number>): Record<string, num
 /** The rows of one batch, augmented with values drawn from `random`. */
 function buildBatch(spec: JobSpec, idx: Int32Array, random: () => number): HostBatch {
   const { x, y } = gather(spec.data.train, idx);
-  if (spec.augment?.shift) shiftImages(x, idx.length, spec.data.shape, spec.augment.shift, random);
+  if (spec.augment) augmentBatch(x, idx.length, spec.data.shape, spec.augment, random);
   return { x, y, idx };
 }
 

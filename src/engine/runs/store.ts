@@ -46,6 +46,8 @@ export interface RunJson {
   error?: string;
   resumes: string[];
   jobs: Record<string, JobState>;
+  /** Class names by label, when the data has them (image folders, CIFAR); written when the data is loaded. */
+  classNames?: string[];
 }
 
 export interface ConfigSnapshot {
