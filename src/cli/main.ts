@@ -13,6 +13,7 @@ import { ExperimentError, formatConfigError } from '../config/parse';
 import type { EngineToHost } from '../protocol/engine';
 import { defaultRunsDir, runExperiment } from '../engine/run';
 import type { Report } from '../engine/report';
+import { worstClassesTable } from './perClass';
 import { isOwnerAlive, listRuns, readJson, readRun } from '../engine/runs/store';
 import { ProgressBar } from './progress';
 import { bytes, human, pct, table } from './format';
@@ -174,6 +175,8 @@ export function summaryTable(r: Report): string {
     lines.push(`Distillation vs scratch: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} points of test accuracy ` +
       `(${r.summary.scratch.testErrors.mean.toFixed(1)} → ${r.summary.distill.testErrors.mean.toFixed(1)} errors).`);
   }
+  const worst = worstClassesTable(r); // issue 16: per-class results
+  if (worst) lines.push(`\n${worst}`);
   return lines.join('\n');
 }
 

@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from './data';
 import { rowsOf, streamChunk } from './data';
+import { perClass } from './perClass';
+import type { PerClass } from './perClass';
 
 /** The per-sample input shape the model expects for data of `dataShape` (flattened when needed). */
 export function modelInputShape(model: tf.LayersModel, dataShape: number[], who: string): number[] {
@@ -74,6 +76,8 @@ export function argmaxRows(logits: Float32Array, c: number): Int32Array {
 export interface Evaluation {
   acc: number;
   errors: number;
+  /** Per-class accuracy and the confusion matrix (rows: true class). */
+  perClass: PerClass;
   agreement?: number;
   klTeacher?: number;
 }
@@ -83,7 +87,7 @@ export function evaluateLogits(logits: Float32Array, labels: Int32Array, c: numb
   const pred = argmaxRows(logits, c);
   let correct = 0;
   for (let i = 0; i < pred.length; i++) if (pred[i] === labels[i]) correct++;
-  const ev: Evaluation = { acc: correct / pred.length, errors: pred.length - correct };
+  const ev: Evaluation = { acc: correct / pred.length, errors: pred.length - correct, perClass: perClass(pred, labels, c) };
   if (teacherLogits) {
     const tp = argmaxRows(teacherLogits, c);
     let agree = 0;

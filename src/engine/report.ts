@@ -15,6 +15,8 @@ import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from './e
 import { measureLatency, modelStats } from './metrics/modelStats';
 import type { EpochRecord } from './runs/store';
 import { readMetrics, readRun } from './runs/store';
+import { perClassReport } from './perClass';
+import type { PerClass, PerClassReport } from './perClass';
 
 export interface ModelFigures {
   params: number;
@@ -58,6 +60,8 @@ export interface Report {
   testSize: number;
   /** The int8 copy of the exported student (`student/int8/`), measured on the test split. */
   quantized?: QuantizedFigures;
+  /** Per-class test accuracy and confusion matrices (teacher, scratch, distilled; last epoch, seeds pooled) and the largest drops. */
+  perClass?: PerClassReport;
 }
 
 /** The int8 student (per-channel affine int8 weights, float32 activations) against the float one. */
@@ -142,6 +146,13 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
     studentModel.dispose();
   }
   const teacherFig = teacher ? await modelFigures(teacher, teacherInput) : undefined;
+  // Per class: the last epoch of every reported job, pooled over seeds by kind.
+  const lastPerClass = (kind: 'scratch' | 'distill'): PerClass[] => Object.entries(jobs).filter(([, j]) => j.kind === kind)
+    .map(([job, j]) => epochs.find((r) => r.job === job && r.epoch === j.last.epoch)?.perClass).filter((p): p is PerClass => !!p);
+  const perClass = perClassReport({
+    classes: data.numClasses, classNames: data.classNames, teacher: teacherEval?.perClass,
+    scratch: lastPerClass('scratch'), distill: lastPerClass('distill'),
+  });
   return {
     experiment: config.name,
     runId: run.id,
@@ -161,6 +172,7 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
     summary: { scratch: summarize('scratch'), distill: summarize('distill') },
     exportedJob,
     testSize: data.test.size,
+    ...(perClass ? { perClass } : {}),
   };
 }
 

@@ -241,10 +241,11 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
         testAcc: test.acc, testErrors: test.errors,
         ...(test.agreement !== undefined ? { agreement: test.agreement, klTeacher: test.klTeacher } : {}),
         ...(Object.keys(extras).length ? { extras } : {}),
+        perClass: test.perClass,
         seconds: (Date.now() - epochStart) / 1000, t: new Date().toISOString(),
       };
       metrics.append(record);
-      const { type: _t, job: _j, epoch: _e, losses: _l, t: _time, ...numbers } = record;
+      const { type: _t, job: _j, epoch: _e, losses: _l, t: _time, perClass: _pc, ...numbers } = record;
       const { extras: _x, ...plain } = numbers as typeof numbers & { extras?: Record<string, number> };
       emit({ type: 'epoch', job, epoch: state.epoch, metrics: { ...plain, ...prefixed('loss.', losses), ...extras } });
       state.step = steps;

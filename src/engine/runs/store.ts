@@ -166,6 +166,8 @@ export interface EpochRecord {
   klTeacher?: number;
   /** Scheme-specific figures, e.g. `head:conv_1.testAcc` (self) or `peer:teacher.testAcc` (online). */
   extras?: Record<string, number>;
+  /** Per-class accuracy and confusion matrix on the test split (rows: true class). */
+  perClass?: { acc: (number | null)[]; confusion: number[][] };
   seconds: number;
   t: string;
 }
