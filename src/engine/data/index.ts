@@ -175,10 +175,7 @@ function readStreamed(ds: Dataset, idx: Int32Array, out: Float32Array): void {
   // Reading in file order groups consecutive rows into one read; the values go to their batch position.
   const rows = st.index ? Int32Array.from(idx, (i) => st.index![i]) : idx;
   const order = Int32Array.from(rows.keys()).sort((a, b) => rows[a] - rows[b]);
-  const sorted = Int32Array.from(order, (k) => rows[k]);
-  const tmp = new Float32Array(sorted.length * f);
-  st.rows.read(sorted, tmp);
-  for (let k = 0; k < order.length; k++) out.set(tmp.subarray(k * f, (k + 1) * f), order[k] * f);
+  st.rows.read(Int32Array.from(order, (k) => rows[k]), out, order);
   const norm = st.norm;
   if (!norm) return;
   const { sub, mul } = norm;

@@ -40,7 +40,7 @@ export class DiskRows implements RowReader {
     return this.fd;
   }
 
-  read(rows: ArrayLike<number>, out: Float32Array, offset = 0): void {
+  read(rows: ArrayLike<number>, out: Float32Array, dest?: ArrayLike<number>): void {
     const fd = this.open();
     const buf = this.buf!;
     const f = this.features;
@@ -54,8 +54,10 @@ export class DiskRows implements RowReader {
       const want = m * f;
       const got = fs.readSync(fd, buf, 0, want, r * f);
       if (got !== want) throw dataError(`the decoded image cache ends early (row ${r + Math.floor(got / f)} of ${this.size}); delete it to decode again`, this.file);
-      const o = offset + k * f;
-      for (let i = 0; i < want; i++) out[o + i] = buf[i];
+      for (let q = 0; q < m; q++) {
+        const o = (dest ? dest[k + q] : k + q) * f;
+        for (let i = 0; i < f; i++) out[o + i] = buf[q * f + i];
+      }
       streamStats.rowsRead += m;
       k += m;
     }

@@ -33,8 +33,11 @@ export interface RowReader {
   readonly features: number;
   /** Rows a pass over the split may hold at once as float32 within the memory bound (≥ 1). */
   readonly maxRows: number;
-  /** Writes rows `rows` (file row numbers, any order) to `out` from `offset` (in values). */
-  read(rows: ArrayLike<number>, out: Float32Array, offset?: number): void;
+  /**
+   * Writes rows `rows` (file row numbers, any order) to `out`: the k-th row to row position
+   * `dest[k]` of `out` (default k). Reads are grouped by runs of consecutive row numbers.
+   */
+  read(rows: ArrayLike<number>, out: Float32Array, dest?: ArrayLike<number>): void;
 }
 
 /** How a streamed split reads its samples. */
