@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { TrainingConfig, OptimizerConfig } from '../config/types';
 import type { EngineToHost } from '../protocol/engine';
 import type { PreparedData } from './data';
-import { batchIndices, gather } from './data';
+import { batchIndices, gather, hashSeed, makeRng } from './data';
 import { augmentBatch } from './data/augment';
 import { evaluateModel } from './evaluate';
 import type { JobKind, MetricsLog } from './runs/store';
@@ -180,9 +180,9 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
         const idx = order[state.step];
         const t0 = Date.now();
         if (lastBuiltAt !== undefined) drawsPerStep = rng.position - lastBuiltAt;
-        const batch = takeAhead(ahead, rng) ?? buildBatch(spec, idx, rng.next);
+        const batch = takeAhead(ahead, rng) ?? buildBatch(spec, idx, rng.next, state.epoch, state.step);
         lastBuiltAt = rng.position;
-        ahead = learner.prefetch && state.step + 1 < steps ? buildAhead(spec, order[state.step + 1], rng, drawsPerStep) : undefined;
+        ahead = learner.prefetch && state.step + 1 < steps ? buildAhead(spec, order[state.step + 1], rng, drawsPerStep, state.epoch, state.step + 1) : undefined;
         if (ahead) learner.prefetch!(ahead.batch);
         const lr = learningRateAt(training.optimizer, training.epochs, steps, state.globalStep);
         setLearningRate(optimizer, lr);
@@ -270,10 +270,18 @@ function prefixed(prefix: string, o: Record<string, number>): Record<string, num
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [prefix + k, v]));
 }
 
-/** The rows of one batch, augmented with values drawn from `random`. */
-function buildBatch(spec: JobSpec, idx: Int32Array, random: () => number): HostBatch {
+/**
+ * The rows of one batch, augmented: the jitter (shift) with values drawn from `random` (the job's
+ * stream); crop and flip from a generator of their own seeded by (job seed, epoch, step), so a
+ * resumed run crops and flips every remaining batch exactly as the uninterrupted run would.
+ */
+function buildBatch(spec: JobSpec, idx: Int32Array, random: () => number, epoch: number, step: number): HostBatch {
   const { x, y } = gather(spec.data.train, idx);
-  if (spec.augment) augmentBatch(x, idx.length, spec.data.shape, spec.augment, random);
+  const aug = spec.augment;
+  if (aug?.shift) augmentBatch(x, idx.length, spec.data.shape, { shift: aug.shift }, random);
+  if (aug && (aug.crop || aug.flip)) {
+    augmentBatch(x, idx.length, spec.data.shape, { crop: aug.crop, flip: aug.flip }, makeRng(hashSeed(spec.seed, epoch, step, 0xc40f)));
+  }
   return { x, y, idx };
 }
 
@@ -285,10 +293,10 @@ interface AheadBatch {
 }
 
 /** Builds the next step's batch now, drawing as if the current step had drawn `skip` values first. */
-function buildAhead(spec: JobSpec, idx: Int32Array, rng: RandomStream, skip: number): AheadBatch {
+function buildAhead(spec: JobSpec, idx: Int32Array, rng: RandomStream, skip: number, epoch: number, step: number): AheadBatch {
   const fork = rng.fork(skip);
   const from = fork.position;
-  const batch = buildBatch(spec, idx, fork.next);
+  const batch = buildBatch(spec, idx, fork.next, epoch, step);
   return { batch, from, draws: fork.position - from };
 }
 
