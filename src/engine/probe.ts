@@ -228,7 +228,7 @@ export async function featureMapsInit(runDir: string): Promise<FeatureMapsInitAn
     }
     const lo = Math.min(...px);
     const hi = Math.max(...px);
-    samples.push({ id: i, label: d.test.y[i], pixels: px.map((v) => (hi > lo ? (v - lo) / (hi - lo) : 0)), h, w });
+    samples.push({ id: i, label: d.test.y[i], ...(d.classNames ? { className: d.classNames[d.test.y[i]] } : {}), pixels: px.map((v) => (hi > lo ? (v - lo) / (hi - lo) : 0)), h, w });
   }
   return { checkpoints, samples, pairs: pairList(cfg).map((p) => ({ id: p.id, label: `${p.method}: ${p.p.teacher} ↔ ${p.p.student}` })) };
 }

@@ -202,6 +202,7 @@ class RunSession {
       throw locateDataError(e, this.experimentFile, this.experimentText);
     }
     const d = this.data;
+    for (const note of d.notes ?? []) this.log(note);
     if (d.classNames) updateRun(this.runDir, (r) => { r.classNames = d.classNames; });
     this.log(`data: train ${d.train.size}, validation ${d.validation?.size ?? 0}, test ${d.test.size}, ${d.numClasses} classes, samples [${d.shape.join(', ')}]`);
     await this.checkModels();

@@ -107,7 +107,7 @@ export interface PairingData {
 }
 
 export interface CheckpointRef { id: string; label: string }
-export interface SampleRef { id: number; label: number; /** [H, W] grey thumbnail, values 0..1, row-major. */ pixels: number[]; h: number; w: number }
+export interface SampleRef { id: number; label: number; /** [H, W] grey thumbnail, values 0..1, row-major. */ pixels: number[]; h: number; w: number; /** The label's class name, when the data has names. */ className?: string }
 
 export interface FeatureMapsInit {
   title: string;

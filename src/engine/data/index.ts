@@ -55,6 +55,8 @@ export interface PreparedData {
   warnings?: string[];
   /** Class names by label, when the data has them (image folders, CIFAR). */
   classNames?: string[];
+  /** What loading did (decode speed, cache, streaming), for the run's log. */
+  notes?: string[];
 }
 
 /** What loading one source may need from the rest of the data settings. */
@@ -246,8 +248,9 @@ export function prepareData(cfg: DataConfig, baseDir: string): PreparedData {
   for (const d of splits) d.numClasses = numClasses;
   const normalization = normalize(cfg.normalize ?? 'scale', train, splits);
   const classNames = train.classNames?.length === numClasses ? train.classNames : undefined;
+  const notes = [train.note, test.note].filter((s): s is string => !!s);
   return { train, validation, test, numClasses, shape: [...train.shape], normalization, ...(warnings.length ? { warnings } : {}),
-    ...(classNames ? { classNames } : {}) };
+    ...(classNames ? { classNames } : {}), ...(notes.length ? { notes } : {}) };
 }
 
 /** Fits the normalisation on `train` and applies it in place to every dataset in `all` (which includes `train`). */

@@ -20,6 +20,8 @@ export interface Dataset {
   maxValue: number;
   /** Names of the classes, by label (image folders, CIFAR with its names file). */
   classNames?: string[];
+  /** What loading did, for the run's log (e.g. images decoded per second, or read from the decode cache). */
+  note?: string;
   /**
    * Set when the samples are not held in memory (an image folder larger than `data.memoryMB`): `x` is
    * then empty and rows are read from disk through `rowsOf` / `gather` (data/index.ts).
