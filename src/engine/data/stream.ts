@@ -11,6 +11,14 @@ import { dataError } from './types';
 /** What the readers hold, for tests and logs: bytes of read buffers now, and at most. */
 export const streamStats = { residentBytes: 0, peakBytes: 0, rowsRead: 0 };
 
+/** A reader that is dropped without `close` (its splits are no longer used) closes its file then. */
+const closeOnCollect = new FinalizationRegistry<{ fd: number; bytes: number }>((held) => {
+  try {
+    fs.closeSync(held.fd);
+  } catch { /* already closed */ }
+  streamStats.residentBytes -= held.bytes;
+});
+
 export class DiskRows implements RowReader {
   private fd: number | undefined;
   private buf: Buffer | undefined;
@@ -34,6 +42,7 @@ export class DiskRows implements RowReader {
         throw dataError(`cannot open the decoded image cache (${(e as Error).message}); delete .distill/cache/images to decode again`, this.file);
       }
       this.buf = Buffer.allocUnsafe(this.bufBytes);
+      closeOnCollect.register(this, { fd: this.fd, bytes: this.bufBytes }, this);
       streamStats.residentBytes += this.bufBytes;
       streamStats.peakBytes = Math.max(streamStats.peakBytes, streamStats.residentBytes);
     }
@@ -66,6 +75,7 @@ export class DiskRows implements RowReader {
   /** Closes the file and releases the buffer. */
   close(): void {
     if (this.fd !== undefined) {
+      closeOnCollect.unregister(this);
       fs.closeSync(this.fd);
       this.fd = undefined;
       this.buf = undefined;
