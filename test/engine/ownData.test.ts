@@ -14,6 +14,8 @@ import type { DataConfig, DataSource } from '../../src/config/types';
 import { DataError, encodeNpy, encodeNpz, gather, imageStats, loadSource, prepareData, rowsOf } from '../../src/engine/data';
 import { resizeBilinear } from '../../src/engine/data/images';
 import { runExperiment } from '../../src/engine/run';
+import { locateDataError } from '../../src/engine/data/locate';
+import { ExperimentError } from '../../src/config/errors';
 import { readRun } from '../../src/engine/runs/store';
 import { tempDir, writeExperiment, studentCnn, teacherCnn } from '../helpers/experiments';
 
@@ -384,4 +386,33 @@ void test('a folder larger than data.memoryMB streams from the decoded cache: sa
       for (let i = 0; i < ra.length; i++) assert.ok(Math.abs(ra[i] - rb[i]) < 1e-5);
     }
   }
+});
+
+void test('located: an empty class folder points at data.train.path; mixed sizes without "size" at data.train (the field to add)', () => {
+  const dir = tempDir();
+  const img = (w: number) => png(w, 2, rgbaOf(w, 2, () => 1), 2);
+  writeFile(path.join(dir, 'a', 'x', '1.png'), img(2));
+  fs.mkdirSync(path.join(dir, 'a', 'y'));
+  writeFile(path.join(dir, 'b', 'x', '1.png'), img(2));
+  writeFile(path.join(dir, 'b', 'y', '1.png'), img(3));
+  const text = (train: string) => [
+    '{',
+    '  "data": {',
+    `    "train": { "format": "images", "path": "${train}" },`,
+    '    "test": { "format": "images", "path": "b", "size": [2, 2] }',
+    '  }',
+    '}',
+  ].join('\n');
+  const located = (train: string): string => {
+    try {
+      prepareData(cfg({ format: 'images', path: train }, { format: 'images', path: 'b', size: [2, 2] }), dir);
+    } catch (e) {
+      const err = locateDataError(e, 'exp.distill.json', text(train));
+      assert.ok(err instanceof ExperimentError, String(err));
+      return err.message;
+    }
+    return 'no error';
+  };
+  assert.equal(located('a'), `exp.distill.json:3:44  data.train.path: ${path.join(dir, 'a', 'y')}: class folder "y" has no PNG or JPEG images (.png, .jpg, .jpeg)`);
+  assert.match(located('b'), /^exp\.distill\.json:3:5  data\.train\.size: .*: the images have different sizes — x\/1\.png is 2×2 \(H×W\), y\/1\.png is 2×3: give "size": \[H, W\] to resize them all$/);
 });
