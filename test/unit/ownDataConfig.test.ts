@@ -81,3 +81,13 @@ test('file checks: an image folder must be a folder; npy/npz/cifar paths must ex
     `${file}:${col('"missing"')}  data.test.path: folder not found: ${path.join(dir, 'missing')}`,
   ]);
 });
+
+test('augmenting vector data is a located error', () => {
+  const data = `{
+    "train": { "format": "synthetic", "kind": "vectors", "samples": 10, "classes": 2, "shape": [4], "seed": 1 },
+    "test": { "format": "synthetic", "kind": "vectors", "samples": 10, "classes": 2, "shape": [4], "seed": 2 },
+    "augment": { "flip": true }
+  }`;
+  const errors = parseExperimentText(experiment(data), FILE).errors.map(formatConfigError);
+  assert.deepEqual(errors, [`${FILE}:6:26  data.augment.flip: augments images, but the training data are vectors (synthetic kind "vectors")`]);
+});
