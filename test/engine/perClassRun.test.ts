@@ -69,3 +69,48 @@ test('per-class results: every epoch record has the confusion matrix; report.jso
   const worstLines = text.split('\n').slice(-Math.min(5, p.gaps.length));
   assert.equal(worstLines[0].split(/\s+/)[0], String(p.gaps[0].class));
 });
+
+test('a whole run on an image folder streamed from disk (data.memoryMB below its size) matches the run with the folder in memory', async () => {
+  const { PNG } = await import('pngjs');
+  const dir = tempDir();
+  for (let i = 0; i < 160; i++) {
+    const c = i % 4;
+    const p = new PNG({ width: 8, height: 8 });
+    for (let k = 0; k < 64; k++) {
+      const y = Math.floor(k / 8), x = k % 8;
+      const v = (c === 0 ? x * 30 : c === 1 ? y * 30 : c === 2 ? (x + y) * 15 : 255 - x * 30) + ((i * 17 + k * 5) % 40);
+      p.data[k * 4] = p.data[k * 4 + 1] = p.data[k * 4 + 2] = Math.min(255, v);
+      p.data[k * 4 + 3] = 255;
+    }
+    const split = i < 128 ? 'train' : 'test';
+    const file = path.join(dir, split, `k${c}`, `${i}.png`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, PNG.sync.write(p, { colorType: 0 }));
+  }
+  const exp = (memoryMB: number) => imageExperiment({
+    baseline: true,
+    knowledge: [{ kind: 'response', method: 'kd', temperature: 4, weight: 0.5 }, { kind: 'feature', method: 'fitnet', weight: 0.5, pairs: [{ teacher: 'conv_2', student: 'conv_2' }] }],
+    labels: { weight: 0.5 },
+    data: { train: { format: 'images', path: 'train', channels: 1 }, test: { format: 'images', path: 'test', channels: 1 }, validation: { fraction: 0.25 }, memoryMB },
+    training: { epochs: 2, batchSize: 16, optimizer: { kind: 'adam', learningRate: 0.01 }, logEvery: 1 },
+  });
+  const logs: string[] = [];
+  const held = await runExperiment({ experiment: writeExperiment(dir, exp(64), 'held.distill.json') });
+  assert.equal(held.status, 'completed', held.error);
+  // 128 training images of 8×8×1 as float32: 32 KiB; a bound of 0.01 MB streams both folders
+  const streamed = await runExperiment({ experiment: writeExperiment(dir, exp(0.01), 'streamed.distill.json'), emit: (m) => { if (m.type === 'log') logs.push(m.message); } });
+  assert.equal(streamed.status, 'completed', streamed.error);
+  assert.ok(logs.some((l) => /data\.train: 128 images .*streamed from the cache in batches/.test(l)), logs.join('\n'));
+  assert.ok(logs.some((l) => /found in the decode cache .*no image read/.test(l)), 'the second run reads the cache');
+  const epochs = (d: string) => metricLines(d).filter((l) => l.type === 'epoch');
+  const a = epochs(held.runDir);
+  const b = epochs(streamed.runDir);
+  assert.equal(b.length, a.length);
+  a.forEach((e, i) => {
+    assert.equal(b[i].job, e.job);
+    for (const k of ['valAcc', 'testAcc', 'trainAcc']) assert.ok(Math.abs((b[i][k] as number) - (e[k] as number)) < 1e-9, `${String(e.job)} epoch ${String(e.epoch)} ${k}`);
+    for (const [k, v] of Object.entries(e.losses as Record<string, number>)) {
+      assert.ok(Math.abs((b[i].losses as Record<string, number>)[k] - v) <= 1e-5 * Math.max(1, Math.abs(v)), `${String(e.job)} ${k}`);
+    }
+  });
+});
