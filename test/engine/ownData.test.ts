@@ -78,27 +78,32 @@ void test('image folder: PNG classes → sorted labels, exact pixels (RGB, greys
   p16.data = Buffer.from(new Uint16Array(v16).buffer);
   writeFile(path.join(root, 'b_cat', '3.png'), PNG.sync.write(p16, { bitDepth: 16, colorType: 0, inputColorType: 0 }));
   writeFile(path.join(root, 'b_cat', 'notes.txt'), Buffer.from('not an image, skipped'));
+  // a class folder linked in from elsewhere counts as a class; a dangling link is skipped
+  writeFile(path.join(dir, 'elsewhere', 'c_eel', '1.png'), png(3, 2, A, 2));
+  fs.symlinkSync(path.join(dir, 'elsewhere', 'c_eel'), path.join(root, 'c_eel'));
+  fs.symlinkSync(path.join(dir, 'nowhere'), path.join(root, 'd_gone'));
 
   const ds = loadSource({ format: 'images', path: 'train', channels: 3 }, dir, 'data.train');
-  assert.deepEqual(ds.classNames, ['a_dog', 'b_cat']);
+  assert.deepEqual(ds.classNames, ['a_dog', 'b_cat', 'c_eel']);
   assert.deepEqual(ds.shape, [2, 3, 3]);
-  assert.equal(ds.size, 5);
+  assert.equal(ds.size, 6);
   assert.equal(ds.maxValue, 255);
-  // round-robin: a_dog/1, b_cat/1, a_dog/2, b_cat/2, b_cat/3
-  assert.deepEqual(Array.from(ds.y), [0, 1, 0, 1, 1]);
+  // round-robin: a_dog/1, b_cat/1, c_eel/1, a_dog/2, b_cat/2, b_cat/3
+  assert.deepEqual(Array.from(ds.y), [0, 1, 2, 0, 1, 1]);
   const rgb = (src: number[]) => src.filter((_, i) => i % 4 !== 3);
   const per = 2 * 3 * 3;
   const sample = (i: number) => Array.from(ds.x.subarray(i * per, (i + 1) * per));
   assert.deepEqual(sample(0), rgb(A));
   assert.deepEqual(sample(1), rgb(B));
-  assert.deepEqual(sample(2), rgb(G), 'greyscale repeated on R, G, B');
-  assert.deepEqual(sample(3), rgb(T), 'alpha dropped');
-  assert.deepEqual(sample(4), v16.flatMap((v) => { const b = Math.floor((v * 255) / 65535 + 0.5); return [b, b, b]; }), '16-bit rescaled');
+  assert.deepEqual(sample(2), rgb(A), 'the linked class');
+  assert.deepEqual(sample(3), rgb(G), 'greyscale repeated on R, G, B');
+  assert.deepEqual(sample(4), rgb(T), 'alpha dropped');
+  assert.deepEqual(sample(5), v16.flatMap((v) => { const b = Math.floor((v * 255) / 65535 + 0.5); return [b, b, b]; }), '16-bit rescaled');
 
   // one channel: grey stays exact; colour → 0.299 R + 0.587 G + 0.114 B, rounded
   const grey = loadSource({ format: 'images', path: 'train', channels: 1 }, dir, 'data.train');
   assert.deepEqual(grey.shape, [2, 3, 1]);
-  assert.deepEqual(Array.from(grey.x.subarray(2 * 6, 3 * 6)), G.filter((_, i) => i % 4 === 0));
+  assert.deepEqual(Array.from(grey.x.subarray(3 * 6, 4 * 6)), G.filter((_, i) => i % 4 === 0));
   const luma = (s: number[]) => Array.from({ length: 6 }, (_, p) => Math.round(0.299 * s[p * 4] + 0.587 * s[p * 4 + 1] + 0.114 * s[p * 4 + 2]));
   assert.deepEqual(Array.from(grey.x.subarray(0, 6)), luma(A));
 });

@@ -171,19 +171,31 @@ export function scanImageFolder(dir: string, field: string): { classes: string[]
     const code = (e as NodeJS.ErrnoException).code;
     throw dataError(code === 'ENOENT' ? 'folder not found' : code === 'ENOTDIR' ? 'expected a folder with one subfolder per class, found a file' : `cannot read the folder (${(e as Error).message})`, dir, `${field}.path`);
   }
-  const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort(byCodePoint);
+  // Symbolic links count as what they point to (class folders linked in from elsewhere).
+  const isDir = (e: fs.Dirent, parent: string) => e.isDirectory() || (e.isSymbolicLink() && statKind(path.join(parent, e.name)) === 'dir');
+  const isFile = (e: fs.Dirent, parent: string) => e.isFile() || (e.isSymbolicLink() && statKind(path.join(parent, e.name)) === 'file');
+  const classes = entries.filter((e) => isDir(e, dir) && !e.name.startsWith('.')).map((e) => e.name).sort(byCodePoint);
   if (classes.length === 0) {
-    const images = entries.filter((e) => e.isFile() && IMAGE_EXT.test(e.name)).length;
+    const images = entries.filter((e) => isFile(e, dir) && IMAGE_EXT.test(e.name)).length;
     throw dataError(`no class folders: expected one subfolder per class (e.g. ${path.join(dir, 'cat')}/…)` +
       (images ? `, found ${images} images directly in the folder` : ''), dir, `${field}.path`);
   }
   const files = classes.map((className, cls) => {
     const cdir = path.join(dir, className);
-    const names = fs.readdirSync(cdir, { withFileTypes: true }).filter((e) => e.isFile() && !e.name.startsWith('.') && IMAGE_EXT.test(e.name)).map((e) => e.name).sort(byCodePoint);
+    const names = fs.readdirSync(cdir, { withFileTypes: true }).filter((e) => !e.name.startsWith('.') && IMAGE_EXT.test(e.name) && isFile(e, cdir)).map((e) => e.name).sort(byCodePoint);
     if (names.length === 0) throw dataError(`class folder "${className}" has no PNG or JPEG images (.png, .jpg, .jpeg)`, cdir, `${field}.path`);
     return names.map((name) => ({ cls, className, rel: `${className}/${name}`, abs: path.join(cdir, name), size: -1, mtimeMs: -1 }));
   });
   return { classes, files };
+}
+
+function statKind(p: string): 'dir' | 'file' | undefined {
+  try {
+    const st = fs.statSync(p);
+    return st.isDirectory() ? 'dir' : st.isFile() ? 'file' : undefined;
+  } catch {
+    return undefined; // a dangling link: skipped
+  }
 }
 
 function byCodePoint(a: string, b: string): number {
