@@ -17,6 +17,7 @@ import { readJson, readRun } from '../runs/store';
 import { diskFaultMessage, guardWrite, isDiskFault } from '../runs/diskFaults';
 import { listText } from './list';
 import { guardOutput } from './output';
+import { worstClassesTable } from './perClass';
 import { ProgressBar } from './progress';
 import { bytes, human, pct, table, warningLines } from './format';
 
@@ -217,6 +218,8 @@ export function summaryTable(r: Report): string {
   }
   // Teacher health (issue 13): the report's warnings, with their likely causes.
   if (r.warnings?.length) lines.push('', ...warningLines(r.warnings));
+  const worst = worstClassesTable(r); // issue 16: per-class results
+  if (worst) lines.push(`\n${worst}`);
   return lines.join('\n');
 }
 

@@ -75,7 +75,8 @@ export function loadExperimentText(file: string, text: string): { config?: Exper
  */
 export function checkFiles(config: ExperimentConfig, file: string, text: string): ConfigError[] {
   const dir = path.dirname(path.resolve(file));
-  const refs: { at: JsonPath; value: string }[] = [];
+  /** `kind`: what the path must be (default a file). */
+  const refs: { at: JsonPath; value: string; kind?: 'file' | 'folder' | 'any' }[] = [];
   const model = (at: JsonPath, spec: StudentSpec | undefined): void => {
     if (!spec || 'derive' in spec) return;
     if ('model' in spec) refs.push({ at: [...at, 'model'], value: spec.model });
@@ -94,6 +95,15 @@ export function checkFiles(config: ExperimentConfig, file: string, text: string)
       refs.push({ at: ['data', split, 'labels'], value: src.labels });
     } else if (src.format === 'csv') {
       refs.push({ at: ['data', split, 'path'], value: src.path });
+    } else if (src.format === 'images') {
+      refs.push({ at: ['data', split, 'path'], value: src.path, kind: 'folder' });
+    } else if (src.format === 'cifar10' || src.format === 'cifar100') {
+      refs.push({ at: ['data', split, 'path'], value: src.path, kind: 'any' });
+    } else if (src.format === 'npy') {
+      refs.push({ at: ['data', split, 'inputs'], value: src.inputs });
+      refs.push({ at: ['data', split, 'labels'], value: src.labels });
+    } else if (src.format === 'npz') {
+      refs.push({ at: ['data', split, 'path'], value: src.path });
     }
   }
 
@@ -104,9 +114,12 @@ export function checkFiles(config: ExperimentConfig, file: string, text: string)
     const resolved = path.resolve(dir, ref.value);
     let message: string | undefined;
     try {
-      if (fs.statSync(resolved).isDirectory()) message = `expected a file, found a folder: ${resolved}`;
+      const dir = fs.statSync(resolved).isDirectory();
+      if (dir && (ref.kind ?? 'file') === 'file') message = `expected a file, found a folder: ${resolved}`;
+      if (!dir && ref.kind === 'folder') message = `expected a folder with one subfolder per class, found a file: ${resolved}`;
     } catch (e) {
-      message = (e as NodeJS.ErrnoException).code === 'ENOENT' ? `file not found: ${resolved}` : `cannot read ${resolved}: ${(e as Error).message}`;
+      message = (e as NodeJS.ErrnoException).code === 'ENOENT'
+        ? `${ref.kind === 'folder' ? 'folder' : ref.kind === 'any' ? 'file or folder' : 'file'} not found: ${resolved}` : `cannot read ${resolved}: ${(e as Error).message}`;
     }
     if (message === undefined) continue;
     root ??= parseTree(text, [], JSONC_OPTIONS);

@@ -38,7 +38,7 @@ export interface ExperimentConfig {
   sweep?: Record<string, number[]>;
 }
 
-export type DataSource = MnistSource | IdxSource | CsvSource | SyntheticSource;
+export type DataSource = MnistSource | IdxSource | CsvSource | SyntheticSource | ImagesSource | Cifar10Source | Cifar100Source | NpySource | NpzSource;
 
 export interface MnistSource {
   format: 'mnist';
@@ -91,6 +91,71 @@ export interface SyntheticSource {
   noise?: number;
 }
 
+// --- issue 16: image folders, CIFAR binary files, NumPy arrays ------------------------------------
+
+/** A folder with one subfolder per class (sorted names → labels 0, 1, …), PNG and JPEG files. */
+export interface ImagesSource {
+  format: 'images';
+  /** The folder, relative to the experiment file. */
+  path: string;
+  /** `[H, W]`: every image is resized to it (bilinear, half-pixel centres). Required when sizes differ. */
+  size?: [number, number];
+  /** 1 (greyscale, ITU-R 601 luma) or 3 (RGB; greyscale is repeated). Alpha is dropped. Default 3. */
+  channels?: 1 | 3;
+  limit?: number;
+}
+
+/** CIFAR-10 binary files: records of 1 label byte + 3072 pixel bytes (3 planes of 32×32). */
+export interface Cifar10Source {
+  format: 'cifar10';
+  /** One `.bin` file, or the folder of `data_batch_1.bin`…`data_batch_5.bin` and `test_batch.bin` (then `split`). */
+  path: string;
+  split?: 'train' | 'test';
+  limit?: number;
+}
+
+/** CIFAR-100 binary files: records of a coarse and a fine label byte + 3072 pixel bytes. */
+export interface Cifar100Source {
+  format: 'cifar100';
+  /** `train.bin` / `test.bin`, or their folder (then `split`). */
+  path: string;
+  split?: 'train' | 'test';
+  /** `fine` (100 classes, default) or `coarse` (20 superclasses). */
+  labels?: 'fine' | 'coarse';
+  limit?: number;
+}
+
+/** Two `.npy` files: the inputs `[N, ...]` and the integer labels `[N]`. */
+export interface NpySource {
+  format: 'npy';
+  inputs: string;
+  labels: string;
+  limit?: number;
+}
+
+/** One `.npz` file (a zip of `.npy` arrays) with named inputs and labels arrays. */
+export interface NpzSource {
+  format: 'npz';
+  path: string;
+  /** Name of the inputs array in the archive. Default `x`. */
+  inputs?: string;
+  /** Name of the labels array. Default `y`. */
+  labels?: string;
+  limit?: number;
+}
+
+/** Training-time augmentation (`data.augment`). */
+export interface AugmentConfig {
+  /** Jitter: shift by up to this many pixels along each axis (zero fill). */
+  shift?: number;
+  /** Random crop: pad by this many pixels (zeros) on every side, then crop back to the size at a random place. */
+  crop?: number;
+  /** Mirror each image left–right with probability 1/2. */
+  flip?: boolean;
+  jobs?: 'all' | 'teacher';
+}
+// --- end issue 16 ---------------------------------------------------------------------------------
+
 export interface DataConfig {
   train: DataSource;
   test: DataSource;
@@ -102,7 +167,12 @@ export interface DataConfig {
   /** Seed of the train/validation split. Default 0. */
   shuffleSeed: number;
   /** Random augmentation of training images; a fixed teacher then runs on every batch (no cache). */
-  augment?: { shift: number; jobs?: 'all' | 'teacher' };
+  augment?: AugmentConfig;
+  /**
+   * MB of decoded image-folder pixels held in memory per split (float32); a larger split streams
+   * from its decoded cache on disk in batches. Default 1024.
+   */
+  memoryMB?: number;
 }
 
 export type ModelSpec = ModelJsonSpec | ModuleSpec;

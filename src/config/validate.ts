@@ -509,6 +509,18 @@ function semanticChecks(root: Node, value: unknown, problems: Problem[]): void {
     }
   }
 
+  // issue 16: augmentation moves pixels, so the training data must be images [H, W, C].
+  const aug = config.data.augment;
+  const trainSrc = config.data.train;
+  const vectors = (trainSrc.format === 'synthetic' && trainSrc.kind === 'vectors') || (trainSrc.format === 'csv' && (trainSrc.shape?.length ?? 1) !== 3);
+  if (aug && vectors) {
+    for (const key of ['shift', 'crop', 'flip'] as const) {
+      if (aug[key]) {
+        at(['data', 'augment', key], `augments images, but the training data are vectors (${trainSrc.format === 'csv' ? 'a CSV file without a [H, W, C] "shape"' : 'synthetic kind "vectors"'})`);
+      }
+    }
+  }
+
   // Scheme ↔ teacher. (A missing teacher is reported with the schema errors.)
   const scheme = config.scheme;
   if (scheme.kind === 'online' && config.teacher) {

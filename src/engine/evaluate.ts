@@ -4,6 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from './data';
+import { rowsOf, streamChunk } from './data';
+import { perClass } from './perClass';
+import type { PerClass } from '../runs/report';
 
 /** The per-sample input shape the model expects for data of `dataShape` (flattened when needed). */
 export function modelInputShape(model: tf.LayersModel, dataShape: number[], who: string): number[] {
@@ -23,7 +26,15 @@ export function outputWidth(model: tf.LayersModel): number {
 
 /** Logits of `model` for every sample of `ds`, row-major [N, C]. */
 export function predictLogits(model: tf.LayersModel, ds: Dataset, inputShape: number[], batchSize = 512): Float32Array {
-  return predictRows(model, ds.x, ds.size, inputShape, batchSize);
+  if (!ds.stream) return predictRows(model, ds.x, ds.size, inputShape, batchSize);
+  // A split streamed from disk: read as many rows at a time as its memory bound allows.
+  const step = streamChunk(ds, batchSize);
+  const out = new Float32Array(ds.size * outputWidth(model));
+  for (let start = 0; start < ds.size; start += step) {
+    const m = Math.min(step, ds.size - start);
+    out.set(predictRows(model, rowsOf(ds, start, m), m, inputShape, step), start * (out.length / ds.size));
+  }
+  return out;
 }
 
 /**
@@ -65,6 +76,8 @@ export function argmaxRows(logits: Float32Array, c: number): Int32Array {
 export interface Evaluation {
   acc: number;
   errors: number;
+  /** Per-class accuracy and the confusion matrix (rows: true class). */
+  perClass: PerClass;
   agreement?: number;
   klTeacher?: number;
 }
@@ -74,7 +87,7 @@ export function evaluateLogits(logits: Float32Array, labels: Int32Array, c: numb
   const pred = argmaxRows(logits, c);
   let correct = 0;
   for (let i = 0; i < pred.length; i++) if (pred[i] === labels[i]) correct++;
-  const ev: Evaluation = { acc: correct / pred.length, errors: pred.length - correct };
+  const ev: Evaluation = { acc: correct / pred.length, errors: pred.length - correct, perClass: perClass(pred, labels, c) };
   if (teacherLogits) {
     const tp = argmaxRows(teacherLogits, c);
     let agree = 0;

@@ -15,7 +15,7 @@ import type {
   FeatureMapsAnswer, FeatureMapsInitAnswer, LayersAnswer, PairCheckAnswer, ProbeAnswers, ProbeKind, ProbeQuery, SuggestAnswer,
 } from '../protocol/engine';
 import { initBackend } from './backend';
-import { prepareData } from './data';
+import { prepareData, rowsOf } from './data';
 import type { PreparedData } from './data';
 import { modelInputShape } from './evaluate';
 import { buildTerms, disposeTerms } from './knowledge/terms';
@@ -219,7 +219,7 @@ export async function featureMapsInit(runDir: string): Promise<FeatureMapsInitAn
   const [h, w, c] = d.shape.length === 3 ? d.shape : d.shape.length === 2 ? [d.shape[0], d.shape[1], 1] : [1, per, 1];
   const samples: FeatureMapsInitAnswer['samples'] = [];
   for (let i = 0; i < n; i++) {
-    const x = d.test.x.subarray(i * per, (i + 1) * per);
+    const x = rowsOf(d.test, i, 1);
     const px = new Array<number>(h * w);
     for (let k = 0; k < h * w; k++) {
       let s = 0;
@@ -228,7 +228,7 @@ export async function featureMapsInit(runDir: string): Promise<FeatureMapsInitAn
     }
     const lo = Math.min(...px);
     const hi = Math.max(...px);
-    samples.push({ id: i, label: d.test.y[i], pixels: px.map((v) => (hi > lo ? (v - lo) / (hi - lo) : 0)), h, w });
+    samples.push({ id: i, label: d.test.y[i], ...(d.classNames ? { className: d.classNames[d.test.y[i]] } : {}), pixels: px.map((v) => (hi > lo ? (v - lo) / (hi - lo) : 0)), h, w });
   }
   return { checkpoints, samples, pairs: pairList(cfg).map((p) => ({ id: p.id, label: `${p.method}: ${p.p.teacher} ↔ ${p.p.student}` })) };
 }
@@ -275,7 +275,7 @@ export async function featureMaps(runDir: string, checkpoint: string, sample: nu
     const n = Math.min(CKA_BATCH, d.test.size);
     const idx = [sample, ...Array.from({ length: d.test.size }, (_, i) => i).filter((i) => i !== sample).slice(0, n - 1)];
     const xb = new Float32Array(idx.length * per);
-    idx.forEach((i, k) => xb.set(d.test.x.subarray(i * per, (i + 1) * per), k * per));
+    idx.forEach((i, k) => xb.set(rowsOf(d.test, i, 1), k * per));
 
     const out = tf.tidy(() => {
       const run1 = (m: tf.LayersModel, layer: string, who: string) => {

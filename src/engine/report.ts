@@ -17,6 +17,8 @@ import { measureLatency, modelStats } from './metrics/modelStats';
 import type { EpochRecord } from '../runs/store';
 import { readMetrics, readRun } from '../runs/store';
 import type { EpochFigures, JobReport, ModelFigures, QuantizedFigures, Report, Stat } from '../runs/report';
+import { perClassReport } from './perClass';
+import type { PerClass } from '../runs/report';
 
 export function stat(values: number[]): Stat {
   const n = values.length;
@@ -82,6 +84,13 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
   const teacherStored = teacherFig && config.teacher && 'model' in config.teacher && !config.teacher.train
     ? weightFormatOf(path.resolve(path.dirname(run.experimentFile), config.teacher.model)) : undefined;
   if (teacherFig && teacherStored?.format === INT8_FORMAT) teacherFig.bytes = teacherStored.bytes;
+  // Per class: the last epoch of every reported job, pooled over seeds by kind.
+  const lastPerClass = (kind: 'scratch' | 'distill'): PerClass[] => Object.entries(jobs).filter(([, j]) => j.kind === kind)
+    .map(([job, j]) => epochs.find((r) => r.job === job && r.epoch === j.last.epoch)?.perClass).filter((p): p is PerClass => !!p);
+  const perClass = perClassReport({
+    classes: data.numClasses, classNames: data.classNames, teacher: teacherEval?.perClass,
+    scratch: lastPerClass('scratch'), distill: lastPerClass('distill'),
+  });
   return {
     experiment: config.name,
     runId: run.id,
@@ -101,6 +110,7 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
     summary: { scratch: summarize('scratch'), distill: summarize('distill') },
     exportedJob,
     testSize: data.test.size,
+    ...(perClass ? { perClass } : {}),
   };
 }
 

@@ -19,7 +19,8 @@ import type { BackendName, ExperimentConfig, StudentSpec } from '../config/types
 import { ExperimentError, loadExperiment, loadExperimentText } from '../config/parse';
 import type { EngineToHost } from '../protocol/engine';
 import { initBackend } from './backend';
-import { prepareData } from './data';
+import { prepareData, rowsOf, streamChunk } from './data';
+import { locateDataError } from './data/locate';
 import type { PreparedData } from './data';
 import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from './evaluate';
 import { buildTerms } from './knowledge/terms';
@@ -243,8 +244,16 @@ class RunSession {
   private async executeJobs(): Promise<'completed' | 'cancelled'> {
     const { config } = this;
     this.log('loading data');
-    this.data = this.preflight ?? prepareData(config.data, this.baseDir);
+    this.data = this.preflight ?? (() => {
+      try {
+        return prepareData(config.data, this.baseDir);
+      } catch (e) {
+        throw locateDataError(e, this.experimentFile, this.experimentText);
+      }
+    })();
     const d = this.data;
+    for (const note of d.notes ?? []) this.log(note);
+    if (d.classNames) updateRun(this.runDir, (r) => { r.classNames = d.classNames; });
     this.log(`data: train ${d.train.size}, validation ${d.validation?.size ?? 0}, test ${d.test.size}, ${d.numClasses} classes, samples [${d.shape.join(', ')}]`);
     await this.checkModels();
 
@@ -454,11 +463,12 @@ class RunSession {
     const cache = new Map<string, CachedFeature>();
     for (const [l, shape] of shapes) cache.set(l, { data: new Uint16Array(d.size * shape.reduce((a, b) => a * b, 1)), shape });
     const tap = tapModel(teacher.model, layers);
-    const per = d.shape.reduce((a, b) => a * b, 1);
-    for (let start = 0; start < d.size; start += 256) {
-      const n = Math.min(256, d.size - start);
+    const step = streamChunk(d, 256);
+    for (let start = 0; start < d.size; start += step) {
+      const n = Math.min(step, d.size - start);
       // Read outside tidy: tidy walks what its function returns, every element of a typed array included.
-      const outs = tf.tidy(() => (tap.predict(tf.tensor(d.x.subarray(start * per, (start + n) * per), [n, ...teacher.inputShape]), { batchSize: n }) as tf.Tensor[]).slice(1));
+      const rows = rowsOf(d, start, n);
+      const outs = tf.tidy(() => (tap.predict(tf.tensor(rows, [n, ...teacher.inputShape]), { batchSize: n }) as tf.Tensor[]).slice(1));
       const values = outs.map((t) => t.dataSync() as Float32Array);
       tf.dispose(outs);
       layers.forEach((l, i) => {

@@ -13,8 +13,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { TrainingConfig, OptimizerConfig } from '../config/types';
 import type { EngineToHost } from '../protocol/engine';
 import type { PreparedData } from './data';
-import { batchIndices, gather } from './data';
-import { shiftImages } from './data/augment';
+import { batchIndices, gather, hashSeed, makeRng } from './data';
+import { augmentBatch } from './data/augment';
 import { evaluateModel } from './evaluate';
 import type { JobKind, MetricsLog } from '../runs/store';
 import { updateRun } from '../runs/store';
@@ -134,8 +134,8 @@ export interface JobSpec {
   clock: ProgressClock;
   emit: (msg: EngineToHost) => void;
   shouldStop: () => boolean;
-  /** Random augmentation of the training batches (data.augment). */
-  augment?: { shift: number };
+  /** Random augmentation of the training batches (data.augment: shift, crop, flip). */
+  augment?: { shift?: number; crop?: number; flip?: boolean };
 }
 
 /** Mid-epoch checkpoints when `training.checkpointEvery` is not given: a kill repeats at most about a minute. */
@@ -211,9 +211,9 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
         const idx = order[state.step];
         const t0 = Date.now();
         if (lastBuiltAt !== undefined) drawsPerStep = rng.position - lastBuiltAt;
-        const batch = takeAhead(ahead, rng) ?? buildBatch(spec, idx, rng.next);
+        const batch = takeAhead(ahead, rng) ?? buildBatch(spec, idx, rng.next, state.epoch, state.step);
         lastBuiltAt = rng.position;
-        ahead = learner.prefetch && state.step + 1 < steps ? buildAhead(spec, order[state.step + 1], rng, drawsPerStep) : undefined;
+        ahead = learner.prefetch && state.step + 1 < steps ? buildAhead(spec, order[state.step + 1], rng, drawsPerStep, state.epoch, state.step + 1) : undefined;
         if (ahead) learner.prefetch!(ahead.batch);
         const lr = learningRateAt(training.optimizer, training.epochs, steps, state.globalStep);
         setLearningRate(optimizer, lr);
@@ -274,10 +274,11 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
         testAcc: test.acc, testErrors: test.errors,
         ...(test.agreement !== undefined ? { agreement: test.agreement, klTeacher: test.klTeacher } : {}),
         ...(Object.keys(extras).length ? { extras } : {}),
+        perClass: test.perClass,
         seconds: (Date.now() - epochStart) / 1000, t: new Date().toISOString(),
       };
       metrics.append(record);
-      const { type: _t, job: _j, epoch: _e, losses: _l, t: _time, ...numbers } = record;
+      const { type: _t, job: _j, epoch: _e, losses: _l, t: _time, perClass: _pc, ...numbers } = record;
       const { extras: _x, ...plain } = numbers as typeof numbers & { extras?: Record<string, number> };
       emit({ type: 'epoch', job, epoch: state.epoch, metrics: { ...plain, ...prefixed('loss.', losses), ...extras } });
       state.step = steps;
@@ -301,10 +302,18 @@ function prefixed(prefix: string, o: Record<string, number>): Record<string, num
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [prefix + k, v]));
 }
 
-/** The rows of one batch, augmented with values drawn from `random`. */
-function buildBatch(spec: JobSpec, idx: Int32Array, random: () => number): HostBatch {
+/**
+ * The rows of one batch, augmented: the jitter (shift) with values drawn from `random` (the job's
+ * stream); crop and flip from a generator of their own seeded by (job seed, epoch, step), so a
+ * resumed run crops and flips every remaining batch exactly as the uninterrupted run would.
+ */
+function buildBatch(spec: JobSpec, idx: Int32Array, random: () => number, epoch: number, step: number): HostBatch {
   const { x, y } = gather(spec.data.train, idx);
-  if (spec.augment?.shift) shiftImages(x, idx.length, spec.data.shape, spec.augment.shift, random);
+  const aug = spec.augment;
+  if (aug?.shift) augmentBatch(x, idx.length, spec.data.shape, { shift: aug.shift }, random);
+  if (aug && (aug.crop || aug.flip)) {
+    augmentBatch(x, idx.length, spec.data.shape, { crop: aug.crop, flip: aug.flip }, makeRng(hashSeed(spec.seed, epoch, step, 0xc40f)));
+  }
   return { x, y, idx };
 }
 
@@ -316,10 +325,10 @@ interface AheadBatch {
 }
 
 /** Builds the next step's batch now, drawing as if the current step had drawn `skip` values first. */
-function buildAhead(spec: JobSpec, idx: Int32Array, rng: RandomStream, skip: number): AheadBatch {
+function buildAhead(spec: JobSpec, idx: Int32Array, rng: RandomStream, skip: number, epoch: number, step: number): AheadBatch {
   const fork = rng.fork(skip);
   const from = fork.position;
-  const batch = buildBatch(spec, idx, fork.next);
+  const batch = buildBatch(spec, idx, fork.next, epoch, step);
   return { batch, from, draws: fork.position - from };
 }
 

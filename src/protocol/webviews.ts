@@ -108,7 +108,7 @@ export interface PairingData {
 }
 
 export interface CheckpointRef { id: string; label: string }
-export interface SampleRef { id: number; label: number; /** [H, W] grey thumbnail, values 0..1, row-major. */ pixels: number[]; h: number; w: number }
+export interface SampleRef { id: number; label: number; /** [H, W] grey thumbnail, values 0..1, row-major. */ pixels: number[]; h: number; w: number; /** The label's class name, when the data has names. */ className?: string }
 
 export interface FeatureMapsInit {
   title: string;
@@ -159,6 +159,21 @@ export interface CompressionData {
   canExport: boolean;
   backend: string;
   error?: string;
+  /** Per-class test results (issue 16), when the report has them. */
+  perClass?: PerClassView;
+}
+
+/** Per-class accuracy and confusion matrices of the compared models (teacher, scratch, distilled). */
+export interface PerClassView {
+  classNames: string[];
+  /** Test samples per class. */
+  support: number[];
+  /** One per model: accuracy per class (null: no test sample) and counts[true][predicted]. */
+  models: { name: string; acc: (number | null)[]; confusion: number[][] }[];
+  /** What the student's drop is measured against. */
+  reference: 'teacher' | 'scratch' | 'none';
+  /** Classes by the distilled student's drop against the reference, largest first. */
+  gaps: { class: number; name: string; reference?: number; distill: number; drop: number }[];
 }
 
 export interface CompareRun {

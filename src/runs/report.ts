@@ -59,6 +59,8 @@ export interface Report {
   quantized?: QuantizedFigures;
   /** What the run found wrong (a teacher at chance, below the scratch student); empty when nothing; absent in older reports. */
   warnings?: ReportWarning[];
+  /** Per-class test accuracy and confusion matrices (teacher, scratch, distilled; last epoch, seeds pooled) and the largest drops. */
+  perClass?: PerClassReport;
 }
 
 /** The int8 student (per-channel affine int8 weights, float32 activations) against the float one. */
@@ -83,3 +85,38 @@ export interface QuantizedFigures {
   accDrop: number;
 }
 
+/** Per-class figures of one evaluation. */
+export interface PerClass {
+  /** Accuracy of each class (correct / samples of that class); null for a class with no test sample. */
+  acc: (number | null)[];
+  /** counts[true][predicted]. */
+  confusion: number[][];
+}
+
+/** A class where the student loses against its reference (the teacher, or the scratch student without one). */
+export interface ClassGap {
+  class: number;
+  name: string;
+  /** Test samples of the class. */
+  support: number;
+  teacher?: number;
+  scratch?: number;
+  distill: number;
+  /** reference − distill accuracy (points as a fraction; positive: the student loses). */
+  drop: number;
+}
+
+/** The per-class part of report.json. */
+export interface PerClassReport {
+  classNames: string[];
+  /** Test samples per class. */
+  support: number[];
+  teacher?: PerClass;
+  /** Over seeds, last epoch: confusion matrices summed (accuracy from the sum). */
+  scratch?: PerClass;
+  distill?: PerClass;
+  /** Against: `teacher` when there is one, else `scratch`. */
+  reference: 'teacher' | 'scratch' | 'none';
+  /** Every class with a test sample, the largest drop first (ties: lower class index first). */
+  gaps: ClassGap[];
+}

@@ -51,6 +51,8 @@ export interface RunJson {
   error?: string;
   resumes: string[];
   jobs: Record<string, JobState>;
+  /** Class names by label, when the data has them (image folders, CIFAR); written when the data is loaded. */
+  classNames?: string[];
 }
 
 export interface ConfigSnapshot {
@@ -181,6 +183,8 @@ export interface EpochRecord {
   klTeacher?: number;
   /** Scheme-specific figures, e.g. `head:conv_1.testAcc` (self) or `peer:teacher.testAcc` (online). */
   extras?: Record<string, number>;
+  /** Per-class accuracy and confusion matrix on the test split (rows: true class). */
+  perClass?: { acc: (number | null)[]; confusion: number[][] };
   seconds: number;
   t: string;
 }

@@ -245,7 +245,7 @@ void test('enums and discriminators', () => {
     `${FILE}:2:30  backend: expected one of "auto", "tensorflow", "wasm", "cpu", found "gpu"`,
   ]);
   assert.deepEqual(messages(edit(['"format": "mnist", "split": "test"', '"format": "parquet", "path": "x"'])), [
-    `${FILE}:5:25  data.test.format: expected one of "mnist", "idx", "csv", "synthetic", found "parquet"`,
+    `${FILE}:5:25  data.test.format: expected one of "mnist", "idx", "csv", "synthetic", "images", "cifar10", "cifar100", "npy", "npz", found "parquet"`,
   ]);
   assert.deepEqual(messages(edit(['"split": "test"', '"split": "val"'])), [`${FILE}:5:43  data.test.split: expected one of "train", "test", found "val"`]);
   assert.deepEqual(messages(edit(['"kind": "response"', '"kind": "features"'])), [

@@ -97,6 +97,19 @@ export function compression(): CompressionData {
       { model: 'student', name: 'dense_1', type: 'Dense', params: 25_120, flops: 50_176 },
       { model: 'student', name: 'logits', type: 'Dense', params: 330, flops: 640 },
     ],
+    perClass: {
+      classNames: ['cat', 'dog', 'eel'], support: [10, 10, 10], reference: 'teacher',
+      models: [
+        { name: 'teacher', acc: [0.9, 0.8, 1], confusion: [[9, 1, 0], [2, 8, 0], [0, 0, 10]] },
+        { name: 'scratch student', acc: [0.7, 0.7, 0.9], confusion: [[7, 3, 0], [3, 7, 0], [1, 0, 9]] },
+        { name: 'distilled student', acc: [0.9, 0.6, 1], confusion: [[9, 1, 0], [4, 6, 0], [0, 0, 10]] },
+      ],
+      gaps: [
+        { class: 1, name: 'dog', reference: 0.8, distill: 0.6, drop: 0.2 },
+        { class: 0, name: 'cat', reference: 0.9, distill: 0.9, drop: 0 },
+        { class: 2, name: 'eel', reference: 1, distill: 1, drop: 0 },
+      ],
+    },
   };
 }
 

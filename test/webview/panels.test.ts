@@ -214,6 +214,13 @@ describe('compression report', () => {
     assert.match(await p.page.textContent('#models') ?? '', /96\.08 % ± 0\.12 %/);
     assert.equal(await p.page.$$eval('#layers tbody tr', (r) => r.length), 4);
     assert.ok(await p.page.$$eval('.bars .bar', (b) => b.length) >= 12);
+    // per class (issue 16): accuracies side by side, the class the student loses, one heatmap per model
+    assert.deepEqual(await p.page.$$eval('#class-accuracy thead th', (t) => t.map((x) => x.textContent)), ['class', 'test n', 'teacher', 'scratch student', 'distilled student']);
+    assert.deepEqual(await p.page.$$eval('#class-accuracy tbody tr', (r) => r.map((x) => x.textContent)), ['0 cat1090.00 %70.00 %90.00 %', '1 dog1080.00 %70.00 %60.00 %', '2 eel10100.00 %90.00 %100.00 %']);
+    assert.deepEqual(await p.page.$$eval('#worst-classes tbody tr', (r) => r.map((x) => x.textContent)), ['1 dog80.00 %60.00 %−20.00 pts'], 'only classes with a drop');
+    assert.equal(await p.page.$$eval('#class-accuracy tr.loss', (r) => r.length), 1);
+    assert.deepEqual(await p.page.$$eval('.confusions canvas', (c) => c.map((x) => `${(x as HTMLCanvasElement).dataset.model} ${(x as HTMLCanvasElement).width}×${(x as HTMLCanvasElement).height}`)),
+      ['teacher 3×3', 'scratch student 3×3', 'distilled student 3×3']);
     assert.ok(await tabTo(p.page, '#export-student'), 'Export Student reachable with Tab');
     await p.page.keyboard.press('Enter');
     assert.ok((await p.posted()).some((m) => m.type === 'exportStudent'));

@@ -7,6 +7,7 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { CompressionData, ModelColumn } from '../../src/protocol/webviews';
 import { clear, fmtBytes, fmtInt, fmtNum, fmtPct, fmtStat, h, notice, palette } from '../shared/dom';
 import { post, start } from '../shared/ipc';
+import { renderPerClass } from './perClass';
 
 const app = document.getElementById('app')!;
 
@@ -62,6 +63,7 @@ function render(d: CompressionData): void {
       app.append(h('h3', {}, r.label), grid);
     }
   }
+  if (d.perClass) app.append(renderPerClass(d.perClass)); // issue 16
   if (d.layers.length) {
     app.append(h('h2', {}, 'Per layer'));
     const t = h('table', { id: 'layers' }, h('thead', {}, h('tr', {}, ...['model', 'layer', 'type', 'params', 'FLOPs / sample', 'share of model FLOPs'].map((c, i) => h('th', { class: i >= 3 ? 'num' : '', scope: 'col' }, c)))));

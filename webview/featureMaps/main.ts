@@ -56,8 +56,9 @@ function render(): void {
     })));
   const thumbs = h('div', { class: 'thumbs', role: 'listbox', id: 'samples', 'aria-label': 'Test samples' });
   for (const s of d.samples) {
-    const c = heatmapCanvas(s.pixels, s.h, s.w, [0, 1], 'grey', `test sample ${s.id}, label ${s.label}`);
-    const b = h('button', { class: `thumb${s.id === sel.sample ? ' selected' : ''}`, role: 'option', 'aria-selected': s.id === sel.sample ? 'true' : 'false', 'data-sample': s.id, title: `sample ${s.id} (label ${s.label})`,
+    const lbl = s.className !== undefined ? `${s.label} ${s.className}` : String(s.label);
+    const c = heatmapCanvas(s.pixels, s.h, s.w, [0, 1], 'grey', `test sample ${s.id}, label ${lbl}`);
+    const b = h('button', { class: `thumb${s.id === sel.sample ? ' selected' : ''}`, role: 'option', 'aria-selected': s.id === sel.sample ? 'true' : 'false', 'data-sample': s.id, title: `sample ${s.id} (label ${lbl})`,
       onclick: () => {
         sel.sample = s.id;
         thumbs.querySelectorAll('.thumb').forEach((t) => {
@@ -65,7 +66,7 @@ function render(): void {
           t.setAttribute('aria-selected', t === b ? 'true' : 'false');
         });
         request();
-      } }, c, h('span', {}, String(s.label)));
+      } }, c, h('span', {}, s.className ?? String(s.label)));
     thumbs.append(b);
   }
   app.append(h('h2', {}, 'Test sample'), thumbs, h('div', { id: 'notice', class: 'notice' }), h('div', { id: 'busy', class: 'busy', 'aria-live': 'polite' }), h('div', { id: 'result' }));

@@ -18,6 +18,37 @@ export interface Dataset {
   numClasses: number;
   /** Max raw value, e.g. 255 for 8-bit images (the divisor of the `scale` normalisation). */
   maxValue: number;
+  /** Names of the classes, by label (image folders, CIFAR with its names file). */
+  classNames?: string[];
+  /** What loading did, for the run's log (e.g. images decoded per second, or read from the decode cache). */
+  note?: string;
+  /**
+   * Set when the samples are not held in memory (an image folder larger than `data.memoryMB`): `x` is
+   * then empty and rows are read from disk through `rowsOf` / `gather` (data/index.ts).
+   */
+  stream?: RowStream;
+}
+
+/** Reads raw rows (uint8 values as floats) of a file of fixed-size samples. */
+export interface RowReader {
+  /** Values per row. */
+  readonly features: number;
+  /** Rows a pass over the split may hold at once as float32 within the memory bound (≥ 1). */
+  readonly maxRows: number;
+  /**
+   * Writes rows `rows` (file row numbers, any order) to `out`: the k-th row to row position
+   * `dest[k]` of `out` (default k). Reads are grouped by runs of consecutive row numbers.
+   */
+  read(rows: ArrayLike<number>, out: Float32Array, dest?: ArrayLike<number>): void;
+}
+
+/** How a streamed split reads its samples. */
+export interface RowStream {
+  rows: RowReader;
+  /** File row of each sample of this split (absent: sample i is row i). */
+  index?: Int32Array;
+  /** Normalisation applied to the values as they are read: x' = (x − sub[j]) · mul[j], j the feature (or one value for all). */
+  norm?: { sub: number | Float32Array; mul: number | Float32Array };
 }
 
 /**

@@ -14,6 +14,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { PreparedData } from '../data';
+import { rowsOf as splitRows, sampleSize, streamChunk } from '../data';
 import type { TeacherLogits } from './teacherCache';
 
 const FORMAT = 1;
@@ -66,6 +67,21 @@ export function dataFingerprint(d: PreparedData): string {
     // every 7th value, 64 Ki values at a time
     const chunk = new Float32Array(1 << 16);
     let k = 0;
+    if (s.stream) {
+      // A split streamed from disk: the same values, read a bounded number of rows at a time.
+      const f = sampleSize(s.shape);
+      const step = streamChunk(s, 4096);
+      for (let start = 0; start < s.size; start += step) {
+        const rows = splitRows(s, start, Math.min(step, s.size - start));
+        for (let j = (7 - ((start * f) % 7)) % 7; j < rows.length; j += 7) {
+          chunk[k++] = rows[j];
+          if (k === chunk.length) {
+            h.update(new Uint8Array(chunk.buffer));
+            k = 0;
+          }
+        }
+      }
+    }
     for (let i = 0; i < s.x.length; i += 7) {
       chunk[k++] = s.x[i];
       if (k === chunk.length) {

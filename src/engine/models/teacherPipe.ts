@@ -22,7 +22,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data';
-import { outputWidth, predictRows } from '../evaluate';
+import { outputWidth, predictLogits, predictRows } from '../evaluate';
 import { modelArtifacts } from './fileIO';
 import type { FromTeacherThread, TeacherThreadInit, ToTeacherThread } from './teacherThread';
 
@@ -277,6 +277,8 @@ export class TeacherPipe {
  */
 export async function predictLogitsShared(model: tf.LayersModel, datasets: Dataset[], inputShape: number[],
   pipe: TeacherPipe | undefined, chunkRows = 1024): Promise<Float32Array[]> {
+  // Splits streamed from disk are read within their memory bound, on the main thread.
+  if (datasets.some((ds) => ds.stream)) return datasets.map((ds) => predictLogits(model, ds, inputShape));
   const c = outputWidth(model);
   const per = inputShape.reduce((a, b) => a * b, 1);
   const outs = datasets.map((ds) => new Float32Array(ds.size * c));

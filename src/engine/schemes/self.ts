@@ -17,6 +17,7 @@ import { kdLoss } from '../losses/response/kd';
 import { stopGradient } from '../ops';
 import { layerInfos, tapModel, unknownLayerMessage } from '../models/taps';
 import type { PreparedData } from '../data';
+import { rowsOf, streamChunk } from '../data';
 
 export function selfLearner(student: tf.LayersModel, inputShape: number[], scheme: SelfScheme,
   o: { data: PreparedData; numClasses: number }): Learner {
@@ -69,12 +70,13 @@ export function selfLearner(student: tf.LayersModel, inputShape: number[], schem
     epochExtras() {
       // Test accuracy of every auxiliary head.
       const ds = o.data.test;
-      const per = ds.shape.reduce((a, b) => a * b, 1);
       const hits = new Array<number>(heads.length).fill(0);
-      for (let start = 0; start < ds.size; start += 512) {
-        const n = Math.min(512, ds.size - start);
+      const step = streamChunk(ds, 512);
+      for (let start = 0; start < ds.size; start += step) {
+        const n = Math.min(step, ds.size - start);
+        const rows = rowsOf(ds, start, n);
         const preds = tf.tidy(() => {
-          const outs = tap.predict(tf.tensor(ds.x.subarray(start * per, (start + n) * per), [n, ...inputShape]), { batchSize: n }) as tf.Tensor[];
+          const outs = tap.predict(tf.tensor(rows, [n, ...inputShape]), { batchSize: n }) as tf.Tensor[];
           return heads.map((h, i) => tf.argMax(h.head.apply(flatten(outs[i + 1])) as tf.Tensor, -1).dataSync());
         });
         preds.forEach((p, i) => {

@@ -9,7 +9,7 @@ import type { Report } from '../../runs/report';
 import type { EpochRecord, MetricRecord, RunJson, StepRecord } from '../../runs/store';
 import { MetricsTail, readMetrics, readRun, readSnapshot } from '../../runs/store';
 import type {
-  CompareData, CompareRun, CompressionData, DashboardAppend, DashboardData, EpochPoint, ModelColumn, PairLink, SeriesData,
+  CompareData, CompareRun, CompressionData, DashboardAppend, DashboardData, EpochPoint, ModelColumn, PairLink, PerClassView, SeriesData,
 } from '../../protocol/webviews';
 import { runState } from '../runData';
 
@@ -167,7 +167,23 @@ export function compressionData(runDir: string, title: string, layers: Compressi
       ...(q.agreement !== undefined ? { agreement: { mean: q.agreement, std: 0, n: 1 } } : {}), compression: ratio(t?.bytes, q.bytes),
       note: `per-channel int8 weights, float activations (the exported seed); ${((q.accDrop) * 100).toFixed(2)} points below the float student` }
     : { name: 'distilled (int8)', note: 'not measured: this run\'s report has no int8-quantised student (runs before quantisation existed)' });
-  return { title, columns: cols, layers, canExport, backend: report.backend, ...(warnings.length ? { warnings } : {}) };
+  const perClass = perClassView(report);
+  return { title, columns: cols, layers, canExport, backend: report.backend, ...(warnings.length ? { warnings } : {}), ...(perClass ? { perClass } : {}) };
+}
+
+/** The report's per-class figures for the compression panel (issue 16). */
+export function perClassView(report: Report): PerClassView | undefined {
+  const p = report.perClass;
+  if (!p) return undefined;
+  const models: PerClassView['models'] = [];
+  if (p.teacher) models.push({ name: 'teacher', ...p.teacher });
+  if (p.scratch) models.push({ name: 'scratch student', ...p.scratch });
+  if (p.distill) models.push({ name: 'distilled student', ...p.distill });
+  return {
+    classNames: p.classNames, support: p.support, models, reference: p.reference,
+    gaps: p.gaps.map((g) => ({ class: g.class, name: g.name, distill: g.distill, drop: g.drop,
+      ...(p.reference === 'teacher' && g.teacher !== undefined ? { reference: g.teacher } : p.reference === 'scratch' && g.scratch !== undefined ? { reference: g.scratch } : {}) })),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
