@@ -24,7 +24,7 @@ import * as path from 'path';
 import { applyEdits, modify } from 'jsonc-parser';
 import { ExperimentError, loadExperiment, locate } from '../config/parse';
 import type { ExperimentConfig } from '../config/types';
-import { parseFieldPath, SWEEP_POINT_LIMIT, sweepPointCount } from '../config/validate';
+import { parseFieldPath, SWEEP_POINT_LIMIT, sweepPointCount } from '../config/sweep';
 import type { EngineToHost } from '../protocol/engine';
 import type { BackendName } from '../config/types';
 import type { Report, Stat } from '../runs/report';

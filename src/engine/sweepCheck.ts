@@ -10,7 +10,7 @@ import * as path from 'path';
 import type { ConfigError, ExperimentConfig } from '../config/types';
 import type { JsonPath } from '../config/errors';
 import { loadExperimentText, locate } from '../config/parse';
-import { parseFieldPath } from '../config/validate';
+import { parseFieldPath } from '../config/sweep';
 import type { PreparedData } from './data';
 import { prepareData } from './data';
 import { checkModels } from './check';

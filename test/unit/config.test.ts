@@ -17,9 +17,9 @@ import {
   locate,
   parseExperimentText,
 } from '../../src/config/parse';
-import { experimentSchema, SUPPORTED_KEYWORDS } from '../../src/config/validate';
+import { experimentSchema, SUPPORTED_KEYWORDS } from '../../src/config/schema';
 import { closest } from '../../src/config/names';
-import type { JsonSchema } from '../../src/config/validate';
+import type { JsonSchema } from '../../src/config/schema';
 import type { ConfigError, ExperimentConfig } from '../../src/config/types';
 
 const ROOT = path.resolve(__dirname, '..', '..');
