@@ -19,34 +19,25 @@ import type { BackendName, ExperimentConfig, StudentSpec } from '../config/types
 import { ExperimentError, loadExperiment, loadExperimentText } from '../config/parse';
 import type { EngineToHost } from '../protocol/engine';
 import { initBackend } from './backend';
-import { prepareData, rowsOf, streamChunk } from './data';
+import { prepareData } from './data';
 import { locateDataError } from './data/locate';
 import type { PreparedData } from './data';
 import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from './evaluate';
-import { buildTerms } from './knowledge/terms';
-import { describeSpec, locateDeriveError, resolveModel, writeStudentArchitecture } from './models';
-import type { TeacherLogits } from './models/teacherCache';
-import { cachedTeacherLogits, cacheTeacherLogits, teacherKey } from './models/teacherCache';
-import { dataFingerprint, readTeacherOutputs, teacherFilesHash, teacherOutputsDir, teacherOutputsKey, writeTeacherOutputs } from './models/teacherDiskCache';
+import { locateDeriveError, resolveModel, writeStudentArchitecture } from './models';
 import { loadLayersModelFromFile, saveLayersModel } from './models/fileIO';
 import { ProgressClock, stepsPerEpoch, trainJob } from './train';
-import type { Learner } from './train';
 import type { JobState, RunJson, RunStatus } from '../runs/store';
 import { createRun, defaultRunsDir, MetricsLog, readRun, readSnapshot, updateRun } from '../runs/store';
 import { buildReport, quantizedFigures } from './report';
-import { distillLearner, perBatchTeacherLayers } from './schemes/distill';
-import type { CachedFeature, FixedTeacher } from './schemes/distill';
-import { layerInfos, tapModel } from './models/taps';
-import { encodeHalf } from './f16';
-import { withSeededRandom } from './random';
-import { onlineLearner } from './schemes/online';
-import { selfLearner } from './schemes/self';
 import { checkModels } from './check';
 import { runBudgetMessages } from './budget';
 import type { ReportWarning } from '../runs/report';
-import { describeWarning, teacherAtLoad, teacherBelowScratchWarning, teacherContext } from './teacherHealth';
+import { describeWarning, teacherBelowScratchWarning, teacherContext } from './teacherHealth';
 import { modelLabel, modelSpec, planJobs } from './jobs';
-import { predictLogitsShared, TeacherPipe } from './models/teacherPipe';
+import { TeacherSource } from './teacherSource';
+import { TeacherPipe } from './models/teacherPipe';
+import { LEARNERS } from './schemes/learners';
+import type { JobLearner } from './schemes/learners';
 import type { FolderLock } from '../runs/lock';
 import { lockRun } from '../runs/lock';
 import { dirBytes, DiskFaultError, diskFaultMessage, guardWrite, isDiskFault, removeTempFiles } from '../runs/diskFaults';
@@ -181,23 +172,14 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; 
 }
 
 /** A fixed teacher's outputs on disk: its header file, reading and writing them. */
-interface TeacherOutputsOnDisk {
-  file: string;
-  read(): { logits: TeacherLogits; run: string } | undefined;
-  write(logits: TeacherLogits): string | undefined;
-}
-
 /** Everything one execution of a run holds: data, the teacher, cached logits, the clock. */
 class RunSession {
   private readonly baseDir: string;
   private data!: PreparedData;
   private readonly metrics: MetricsLog;
   private readonly clock = new ProgressClock(0, 0);
-  private readonly teachers = new Map<string, FixedTeacher>();
-  private extraTeacherLogits: Float32Array[] = [];
-  private readonly featureCache = new Map<string, Map<string, CachedFeature>>();
-  /** Fixed teachers whose outputs go to disk once complete (the training split may fill during epoch 1). */
-  private readonly unsavedTeacherOutputs = new Map<string, TeacherOutputsOnDisk>();
+  /** The fixed teachers of this execution and their caches (set once the data is loaded). */
+  private teachers?: TeacherSource;
   /** Warnings of this execution for report.json (teacherHealth.ts), by kind. */
   private readonly warnings = new Map<string, ReportWarning>();
 
@@ -236,8 +218,7 @@ class RunSession {
     try {
       return await this.executeJobs();
     } finally {
-      for (const t of this.teachers.values()) t.model.dispose();
-      this.teachers.clear();
+      this.teachers?.dispose();
     }
   }
 
@@ -255,6 +236,10 @@ class RunSession {
     for (const note of d.notes ?? []) this.log(note);
     if (d.classNames) updateRun(this.runDir, (r) => { r.classNames = d.classNames; });
     this.log(`data: train ${d.train.size}, validation ${d.validation?.size ?? 0}, test ${d.test.size}, ${d.numClasses} classes, samples [${d.shape.join(', ')}]`);
+    this.teachers = new TeacherSource({
+      runDir: this.runDir, config, baseDir: this.baseDir, data: d, teacherThread: this.teacherThread,
+      log: (m) => this.log(m), warn: (w) => this.warn(w),
+    });
     await this.checkModels();
 
     const run = readRun(this.runDir);
@@ -279,12 +264,12 @@ class RunSession {
     const report = await this.withReportTeacher((teacher, input, evalFig) =>
       buildReport(this.runDir, config, teacher, input, evalFig, this.data));
     exportStudent(this.runDir, report.exportedJob);
-    report.quantized = await quantizedFigures(this.runDir, this.data, this.teachers.get('teacher')?.logits.test);
+    report.quantized = await quantizedFigures(this.runDir, this.data, this.teachers!.get('teacher')?.logits.test);
     this.log(`int8 student: ${report.quantized.bytes} bytes (${report.quantized.compression.toFixed(2)}× smaller), test accuracy ` +
       `${(report.quantized.testAcc * 100).toFixed(2)}% (float ${(report.quantized.floatTestAcc * 100).toFixed(2)}%)`);
     if (report.teacher) {
       this.warn(teacherBelowScratchWarning(report.teacher.testAcc, report.summary.scratch?.testAcc,
-        teacherContext(this.teachers.get('teacher')?.model, config, this.data)));
+        teacherContext(this.teachers!.get('teacher')?.model, config, this.data)));
     }
     report.warnings = [...this.warnings.values()];
     const reportText = JSON.stringify(report, null, 2);
@@ -309,245 +294,26 @@ class RunSession {
     }
   }
 
-  /** The fixed teacher of a job: the experiment's teacher, or a previous job's final model. */
-  private async fixedTeacher(source: string): Promise<FixedTeacher> {
-    const hit = this.teachers.get(source);
-    if (hit) return hit;
-    let model: tf.LayersModel;
-    if (source === 'teacher') {
-      const trained = path.join(this.runDir, 'models', 'teacher', 'model.json');
-      model = this.config.teacher?.train && fs.existsSync(trained)
-        ? await loadLayersModelFromFile(trained)
-        : await resolveModel(this.config.teacher!, this.baseDir, this.config.seeds[0]);
-    } else {
-      model = await loadLayersModelFromFile(path.join(this.runDir, 'models', source, 'model.json'));
-    }
-    const inputShape = modelInputShape(model, this.data.shape, `teacher ${source}`);
-    const d = this.data;
-    // A pre-trained teacher's outputs are shared by the runs of this process (the points of a sweep).
-    const t0 = this.config.teacher;
-    const key = source === 'teacher' && t0 && 'model' in t0 && !t0.train ? teacherKey(t0.model, this.config.data, this.baseDir) : undefined;
-    const hitLogits = cachedTeacherLogits(key);
-    const classes = outputWidth(model);
-    const disk = key && t0 && 'model' in t0 ? this.teacherOutputsOnDisk(path.resolve(this.baseDir, t0.model), inputShape, classes) : undefined;
-    const fromDisk = hitLogits ? undefined : disk?.read();
-    if (fromDisk) this.log(`teacher outputs read from ${path.relative(this.baseDir, disk!.file)} (saved by run ${fromDisk.run}): no pass of the teacher over the data`);
-    else {
-      this.log(`${hitLogits ? 'reusing the cached' : 'caching the'} outputs of ${source === 'teacher' ? 'the teacher' : source}` +
-        (!hitLogits && this.teacherThread ? ' (evaluation splits now; the training split during the first epoch that needs it, in the teacher thread)' : ''));
-    }
-    const logits = hitLogits ?? fromDisk?.logits ?? await this.predictSplits(model, inputShape, source);
-    cacheTeacherLogits(key, logits);
-    const ev = evaluateLogits(logits.test, d.test.y, classes);
-    this.log(`${source === 'teacher' ? 'teacher' : source}: test accuracy ${(ev.acc * 100).toFixed(2)}% (${ev.errors} errors)`);
-    // Teacher health (issue 13, teacherHealth.ts): at or near chance on the validation split.
-    if (source === 'teacher') this.warn(teacherAtLoad(model, logits, this.config, d, classes));
-    const t = { model, inputShape, logits };
-    this.teachers.set(source, t);
-    if (disk && !fromDisk) {
-      this.unsavedTeacherOutputs.set(source, disk);
-      this.saveTeacherOutputs();
-    }
-    return t;
-  }
-
-  /**
-   * Where a pre-trained teacher's outputs are kept across runs (models/teacherDiskCache.ts), or
-   * undefined when that cache is off (teacherCacheMB 0), the files cannot be hashed, or the outputs
-   * would exceed teacherCacheMB.
-   */
-  private teacherOutputsOnDisk(modelJson: string, inputShape: number[], classes: number): TeacherOutputsOnDisk | undefined {
-    const d = this.data;
-    const rows = { train: d.train.size, validation: d.validation?.size ?? 0, test: d.test.size };
-    if (this.config.teacherCacheMB === 0) return undefined;
-    if ((rows.train + rows.validation + rows.test) * classes * 4 > this.config.teacherCacheMB * (1 << 20)) {
-      this.log(`teacher outputs are larger than teacherCacheMB (${this.config.teacherCacheMB} MB): not kept on disk for later runs`);
-      return undefined;
-    }
-    const teacherHash = teacherFilesHash(modelJson);
-    if (!teacherHash) return undefined;
-    const dir = teacherOutputsDir(this.runDir);
-    const key = teacherOutputsKey({ teacherHash, data: this.config.data, fingerprint: dataFingerprint(d), inputShape, backend: tf.getBackend() });
-    return {
-      file: path.join(dir, `${key}.json`),
-      read: () => {
-        const r = readTeacherOutputs(dir, key, { classes, rows });
-        if (r.problem) this.log(`teacher outputs on disk ignored: ${r.problem}`);
-        return r.logits && r.header ? { logits: r.logits, run: r.header.run } : undefined;
-      },
-      write: (logits) => writeTeacherOutputs(dir, key, logits, classes, { teacher: modelJson, backend: tf.getBackend(), run: path.basename(this.runDir) }),
-    };
-  }
-
-  /** Saves the outputs of fixed teachers that are complete and not on disk yet (after each epoch). */
-  private saveTeacherOutputs(): void {
-    for (const [source, disk] of this.unsavedTeacherOutputs) {
-      const logits = this.teachers.get(source)?.logits;
-      if (!logits || logits.trainMissing) continue;
-      this.unsavedTeacherOutputs.delete(source);
-      try {
-        const file = disk.write(logits);
-        if (file) this.log(`teacher outputs saved to ${path.relative(this.baseDir, file)}: later runs with this teacher and data skip the teacher`);
-      } catch (e) {
-        this.log(`teacher outputs not saved (${(e as Error).message}); later runs compute them again`);
-      }
-    }
-  }
-
-  /**
-   * A fixed teacher's logits over every split, with the teacher thread's help when there is one.
-   * With a thread, the training split is left to fill on demand: the first distillation epoch that
-   * needs it runs the teacher in the thread, one batch ahead, while the student trains (so the
-   * run does not wait for a pass over the whole split first); the evaluation splits are computed now.
-   */
-  private async predictSplits(model: tf.LayersModel, inputShape: number[], source: string): Promise<FixedTeacher['logits']> {
-    const d = this.data;
-    const onDemand = Boolean(this.teacherThread);
-    const splits = [...(onDemand ? [] : [d.train]), ...(d.validation ? [d.validation] : []), d.test];
-    const pipe = this.teacherThread
-      ? await TeacherPipe.start(model, { layers: [], inputShape, backend: this.teacherThread, log: (m) => this.log(m), label: `outputs of ${source}` })
-      : undefined;
-    try {
-      const outs = await predictLogitsShared(model, splits, inputShape, pipe);
-      const train = onDemand ? new Float32Array(d.train.size * outputWidth(model)) : outs.shift()!;
-      return {
-        train, ...(onDemand && d.train.size > 0 ? { trainMissing: new Uint8Array(d.train.size).fill(1), trainMissingCount: d.train.size } : {}),
-        validation: d.validation ? outs[0] : undefined, test: outs[outs.length - 1],
-      };
-    } finally {
-      pipe?.dispose();
-    }
-  }
-
-  /**
-   * A teacher thread for a job's per-batch teacher, once it has loaded the teacher (a fraction of a
-   * second; a thread that cannot is reported by the pipe and the job runs the teacher itself).
-   */
-  private async perBatchPipe(job: string, teacher: FixedTeacher, layers: string[], fillOnly: boolean): Promise<TeacherPipe | undefined> {
-    const pipe = await TeacherPipe.start(teacher.model, { layers, inputShape: teacher.inputShape, backend: this.teacherThread!, log: (m) => this.log(m), label: job });
-    if (!pipe) return undefined;
-    try {
-      await pipe.ready;
-    } catch {
-      return undefined; // the pipe has logged why, and is disposed
-    }
-    this.log(!fillOnly
-      ? `${job}: the teacher runs in a worker thread, one batch ahead of the student`
-      : `${job}: the teacher's logits of the training split are computed in a worker thread, one batch ahead of the student, until they are all cached`);
-    return pipe;
-  }
-
-  /**
-   * The fixed teacher's tapped features over the training split, computed once and kept as float16
-   * when they fit in `teacherCacheMB`; otherwise (or when 0) the teacher runs on every batch.
-   */
-  private teacherFeatures(source: string, teacher: FixedTeacher, layers: string[]): Map<string, CachedFeature> | undefined {
-    if (layers.length === 0) return undefined;
-    const key = `${source}|${layers.join(',')}`;
-    const hit = this.featureCache.get(key);
-    if (hit) return hit;
-    const d = this.data.train;
-    const infos = layerInfos(teacher.model).filter((l) => layers.includes(l.name));
-    const shapes = new Map(infos.map((l) => [l.name, l.outputShape.slice(1) as number[]]));
-    const bytes = d.size * [...shapes.values()].reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0) * 2;
-    const mb = (b: number) => (b / (1 << 20)).toFixed(0);
-    if (this.config.teacherCacheMB === 0) {
-      this.log(`teacher feature cache disabled (teacherCacheMB 0): the teacher runs on every batch for ${layers.join(', ')}`);
-      return undefined;
-    }
-    if (bytes > this.config.teacherCacheMB * (1 << 20)) {
-      this.log(`teacher features of ${layers.join(', ')} need ${mb(bytes)} MB as float16, more than teacherCacheMB ` +
-        `(${this.config.teacherCacheMB} MB): the teacher runs on every batch`);
-      return undefined;
-    }
-    const cache = new Map<string, CachedFeature>();
-    for (const [l, shape] of shapes) cache.set(l, { data: new Uint16Array(d.size * shape.reduce((a, b) => a * b, 1)), shape });
-    const tap = tapModel(teacher.model, layers);
-    const step = streamChunk(d, 256);
-    for (let start = 0; start < d.size; start += step) {
-      const n = Math.min(step, d.size - start);
-      // Read outside tidy: tidy walks what its function returns, every element of a typed array included.
-      const rows = rowsOf(d, start, n);
-      const outs = tf.tidy(() => (tap.predict(tf.tensor(rows, [n, ...teacher.inputShape]), { batchSize: n }) as tf.Tensor[]).slice(1));
-      const values = outs.map((t) => t.dataSync() as Float32Array);
-      tf.dispose(outs);
-      layers.forEach((l, i) => {
-        const f = cache.get(l)!;
-        encodeHalf(values[i], f.data, start * (f.data.length / d.size));
-      });
-    }
-    this.log(`teacher features cached for ${layers.join(', ')}: ${mb(bytes)} MB as float16`);
-    this.featureCache.set(key, cache);
-    return cache;
-  }
-
-  private async extraTeachers(): Promise<Float32Array[]> {
-    if (this.extraTeacherLogits.length) return this.extraTeacherLogits;
-    for (const entry of this.config.knowledge) {
-      if (entry.method !== 'multi-kd') continue;
-      for (const spec of entry.teachers) {
-        const m = await resolveModel(spec, this.baseDir, this.config.seeds[0]);
-        try {
-          this.extraTeacherLogits.push(predictLogits(m, this.data.train, modelInputShape(m, this.data.shape, describeSpec(spec))));
-        } finally {
-          m.dispose();
-        }
-      }
-    }
-    return this.extraTeacherLogits;
-  }
-
   private async runJob(job: string, state: JobState): Promise<'completed' | 'cancelled'> {
     const c = this.config;
     const d = this.data;
     updateRun(this.runDir, (r) => {
       r.jobs[job].status = 'running';
     });
-    let learner: Learner;
-    let training = c.training;
     const model = await resolveModel(this.spec(state.model), this.baseDir, state.seed);
     const inputShape = modelInputShape(model, d.shape, this.who(state.model));
-    const numClasses = outputWidth(model);
     const augment = c.data.augment && ((c.data.augment.jobs ?? 'all') === 'all' || state.kind === 'teacher') ? c.data.augment : undefined;
-    if (state.kind === 'teacher' || state.kind === 'scratch') {
-      training = state.kind === 'teacher' ? c.teacher!.train! : c.training;
-      const evalTeacher = state.kind === 'scratch' && c.teacher && c.scheme.kind !== 'online' && c.scheme.kind !== 'self'
-        ? await this.fixedTeacher('teacher') : undefined;
-      learner = distillLearner({ student: model, inputShape, terms: buildTerms(c, 'scratch', { student: model }), numClasses,
-        teacher: evalTeacher ? { ...evalTeacher, logits: { ...evalTeacher.logits } } : undefined });
-    } else if (state.kind === 'distill') {
-      const teacher = await this.fixedTeacher(state.teacher ?? 'teacher');
-      // adapters are initialised from the job's seed too, so a run is reproducible from its seeds
-      const terms = await withSeededRandom(state.seed * 7919 + 1, () =>
-        buildTerms(c, 'distill', { teacher: teacher.model, student: model }, { adapterPrefix: `adapter_${job}` }));
-      if (augment) this.log(`${job}: the training images are augmented (data.augment), so the teacher runs on every batch instead of using its cached outputs`);
-      const cachedFeatures = augment ? undefined : this.teacherFeatures(state.teacher ?? 'teacher', teacher, [...new Set(terms.flatMap((t) => t.teacherLayers))]);
-      const extraTeacherLogits = await this.extraTeachers();
-      const perBatch = perBatchTeacherLayers({ terms, teacher, teacherPerBatch: Boolean(augment), cachedFeatures });
-      // No tapped layer and no augmentation: the thread only fills the training split's logits.
-      const fillOnly = perBatch !== undefined && perBatch.length === 0 && !augment;
-      const teacherPipe = perBatch && this.teacherThread ? await this.perBatchPipe(job, teacher, perBatch, fillOnly) : undefined;
-      try {
-        learner = distillLearner({ student: model, inputShape, terms, teacher, numClasses, extraTeacherLogits,
-          teacherPerBatch: Boolean(augment), cachedFeatures, teacherPipe });
-      } catch (e) {
-        teacherPipe?.dispose();
-        throw e;
-      }
-    } else if (state.kind === 'online') {
-      if (c.scheme.kind !== 'online') throw new Error('online job outside scheme online');
-      const peers = [{ name: 'teacher', model: await resolveModel(c.teacher!, this.baseDir, state.seed * 1000 + 1), inputShape: [] as number[] },
-        { name: 'student', model, inputShape }];
-      for (let k = 2; k < c.scheme.peers; k++) {
-        peers.push({ name: `student${k}`, model: await resolveModel(c.student, this.baseDir, state.seed * 1000 + k), inputShape });
-      }
-      peers[0].inputShape = modelInputShape(peers[0].model, d.shape, this.who('teacher'));
-      learner = onlineLearner(peers, { labelsWeight: c.labels.weight > 0 ? c.labels.weight : 1, temperature: c.scheme.temperature, data: d, numClasses });
-    } else {
-      if (c.scheme.kind !== 'self') throw new Error('self job outside scheme self');
-      const scheme = c.scheme;
-      learner = await withSeededRandom(state.seed * 7919 + 2, () => selfLearner(model, inputShape, scheme, { data: d, numClasses }));
+    let built: JobLearner;
+    try {
+      built = await LEARNERS[state.kind]({
+        job, state, config: c, data: d, baseDir: this.baseDir, model, inputShape, numClasses: outputWidth(model), augment,
+        teachers: this.teachers!, teacherThread: Boolean(this.teacherThread), log: (m) => this.log(m), who: (m) => this.who(m),
+      });
+    } catch (e) {
+      model.dispose();
+      throw e;
     }
+    const { learner, training } = built;
     this.log(`${job}: ${learner.termNames.join(' + ')}, ${training.epochs} epochs`);
     try {
       const status = await trainJob({
@@ -555,7 +321,7 @@ class RunSession {
         metrics: this.metrics, clock: this.clock, shouldStop: this.shouldStop, augment,
         emit: (m) => {
           this.emit(m);
-          if (m.type === 'epoch' && this.unsavedTeacherOutputs.size) this.saveTeacherOutputs();
+          if (m.type === 'epoch') this.teachers!.saveCompleted();
         },
       });
       if (status === 'completed') {
@@ -592,7 +358,7 @@ class RunSession {
         model.dispose();
       }
     }
-    const t = await this.fixedTeacher('teacher');
+    const t = await this.teachers!.fixedTeacher('teacher');
     return fn(t.model, t.inputShape, evaluateLogits(t.logits.test, this.data.test.y, outputWidth(t.model)));
   }
 }

@@ -8,6 +8,7 @@
  * student's step. Building ahead changes no value: augmentation draws are taken from where they
  * would have been drawn in step order (see `RandomStream`).
  */
+import { seedFor } from './seeds';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingConfig, OptimizerConfig } from '../config/types';
@@ -159,7 +160,7 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
   const model = learner.model;
   const optimizer = makeOptimizer(training.optimizer);
   const steps = stepsPerEpoch(data.train.size, training);
-  const rng = new RandomStream(spec.seed * 7919 + 17);
+  const rng = new RandomStream(seedFor(spec.seed, 'training'));
 
   let state: LoopState = { epoch: 1, step: 0, epochEnd: false, globalStep: 0, sums: {}, seen: 0, correct: 0, elapsedSeconds: 0 };
   const ckpt = latestCheckpoint(runDir, job);
