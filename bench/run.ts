@@ -23,7 +23,7 @@ import { initBackend, registerWasmKernels } from '../src/engine/backend';
 import { mnistDataDir } from '../src/engine/data';
 import { saveLayersModel } from '../src/engine/models/fileIO';
 import { runExperiment } from '../src/engine/run';
-import { makeOptimizer } from '../src/engine/train';
+import { makeOptimizer } from '../src/engine/training/train';
 import { TeacherPipe } from '../src/engine/models/teacherPipe';
 import { cnn as exampleCnn, mlp as exampleMlp } from '../examples/models';
 

@@ -376,7 +376,7 @@ export interface OptimizerConfig {
   learningRate: number;
   /** For `momentum` (default 0.9). */
   momentum?: number;
-  /** Learning-rate schedule (default constant); see src/engine/schedule.ts. */
+  /** Learning-rate schedule (default constant); see src/engine/training/schedule.ts. */
   schedule?: 'constant' | 'cosine' | 'step';
   /** Linear warm-up over the first N epochs (default 0). */
   warmupEpochs?: number;

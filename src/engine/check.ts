@@ -11,14 +11,14 @@ import { loadExperiment } from '../config/parse';
 import { locate } from '../config/errors';
 import type { PreparedData } from './data';
 import { prepareData } from './data';
-import { modelInputShape, outputWidth } from './evaluate';
+import { modelInputShape, outputWidth } from './training/evaluate';
 import { buildTerms, disposeTerms, KnowledgeError } from './knowledge/terms';
 import type { KnowledgeProblem } from './knowledge/terms';
 import { checkHeads } from './schemes/self';
-import { modelLabel, modelPath, modelSpec, planJobs } from './jobs';
+import { modelLabel, modelPath, modelSpec, planJobs } from './training/jobs';
 import { initBackend } from './backend';
 import { DeriveError, deriveStudent, resolveModel } from './models';
-import { batchSizeWarnings, durationWarning, measureAndEstimate } from './budget';
+import { batchSizeWarnings, durationWarning, measureAndEstimate } from './training/budget';
 
 /**
  * Budget warnings that need the data and the machine (budget.ts): a batchSize beyond the training

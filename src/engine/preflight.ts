@@ -10,9 +10,9 @@ import type { EngineToHost } from '../protocol/engine';
 import { initBackend } from './backend';
 import { checkDataAndModels } from './check';
 import type { PreparedData } from './data';
-import { planJobs } from './jobs';
+import { planJobs } from './training/jobs';
 import { estimateRunBytes, freeBytes, mb } from '../runs/diskFaults';
-import { stepsPerEpoch } from './train';
+import { stepsPerEpoch } from './training/train';
 
 /** Returns the prepared data; throws ExperimentError (located) for a data or model problem. */
 export async function preflightRun(experimentFile: string, text: string, config: ExperimentConfig, backend: BackendName,

@@ -17,7 +17,7 @@ import type {
 import { initBackend } from './backend';
 import { prepareData, rowsOf } from './data';
 import type { PreparedData } from './data';
-import { modelInputShape } from './evaluate';
+import { modelInputShape } from './training/evaluate';
 import { buildTerms, disposeTerms } from './knowledge/terms';
 import { PairError, planAdapter } from './knowledge/pairs';
 import { suggestPairs } from './knowledge/suggest';
@@ -29,7 +29,7 @@ import { layerInfos, tapModel } from './models/taps';
 import type { LayerInfo, Shape } from './models/taps';
 import { listCheckpoints, restoreExtras } from './runs/checkpoints';
 import { readRun, readSnapshot } from '../runs/store';
-import { attentionMap, channels, cosine, linearCka, mse } from './similarity';
+import { attentionMap, channels, cosine, linearCka, mse } from './results/similarity';
 
 /** Channels shown per feature map (the rest are summarised in a note). */
 export const MAX_CHANNELS = 32;

@@ -28,7 +28,7 @@ import { parseFieldPath, SWEEP_POINT_LIMIT, sweepPointCount } from '../config/sw
 import type { EngineToHost } from '../protocol/engine';
 import type { BackendName } from '../config/types';
 import type { Report, Stat } from '../runs/report';
-import { stat } from './report';
+import { stat } from './results/report';
 import { createStampedDir, readJson, readRun, updateJsonAtomic, writeFileAtomic } from '../runs/store';
 import { runExperiment } from './run';
 import { runState, stateLabel } from '../runs/state';

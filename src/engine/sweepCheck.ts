@@ -14,7 +14,7 @@ import { parseFieldPath } from '../config/sweep';
 import type { PreparedData } from './data';
 import { prepareData } from './data';
 import { checkModels } from './check';
-import { modelLabel, modelPath, modelSpec } from './jobs';
+import { modelLabel, modelPath, modelSpec } from './training/jobs';
 import { DeriveError, deriveStudent, resolveModel } from './models';
 import { planPoints, pointText } from './sweep';
 

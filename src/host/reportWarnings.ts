@@ -1,5 +1,5 @@
 /**
- * report.json's `warnings` (src/engine/teacherHealth.ts) as the Experiments tree shows them: a short
+ * report.json's `warnings` (src/engine/results/teacherHealth.ts) as the Experiments tree shows them: a short
  * label for a run's description and detail rows, the whole text (with the likely causes) for tooltips.
  * Free of `vscode`, so the plain-node tests read it.
  */

@@ -3,7 +3,7 @@
  * (parameters, bytes, FLOPs, latency) against what it cost (accuracy, agreement with the teacher),
  * for the teacher, the scratch baseline and the distilled student — per seed (last and best epoch)
  * and as mean ± std over seeds — plus the int8 student and what the run found wrong. Written by an
- * engine (src/engine/report.ts builds the TF.js engine's), read by the host and the CLI.
+ * engine (src/engine/results/report.ts builds the TF.js engine's), read by the host and the CLI.
  */
 
 export interface ReportWarning {

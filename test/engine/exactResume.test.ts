@@ -5,7 +5,7 @@
  * resumed each time, ends with the same weights, bit for bit, and the same metrics (as the one
  * reader sees them: the dashboard, the tree and report.json) as the same run left alone.
  *
- * The moments are chosen by the engine's hold points (src/engine/faults.ts): at the chosen one the
+ * The moments are chosen by the engine's hold points (src/engine/training/faults.ts): at the chosen one the
  * CLI process writes a file and freezes; the test sees the file and SIGKILLs the process. The
  * choice is random; DISTILL_FAULT_SEED=<n> repeats a given one (the seed is printed).
  */
@@ -16,7 +16,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { MetricRecord } from '../../src/runs/store';
 import { readMetrics, readRun } from '../../src/runs/store';
-import { mulberry32 } from '../../src/engine/random';
+import { mulberry32 } from '../../src/engine/training/random';
 import { readRunView } from '../../src/host/runData';
 import { DashboardBuilder, readReport } from '../../src/host/panels/panelData';
 import { MetricsTail } from '../../src/runs/store';

@@ -1,7 +1,7 @@
-/** Feature-map figures of the engine (src/engine/similarity.ts) against naive references and hand-computed cases. */
+/** Feature-map figures of the engine (src/engine/results/similarity.ts) against naive references and hand-computed cases. */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { attentionMap, channels, cosine, linearCka, mse } from '../../src/engine/similarity';
+import { attentionMap, channels, cosine, linearCka, mse } from '../../src/engine/results/similarity';
 
 /** Naive linear CKA from the definition ‖YᵀX‖²_F / (‖XᵀX‖_F ‖YᵀY‖_F) on centred columns. */
 function naiveCka(x: number[][], y: number[][]): number {

@@ -18,7 +18,7 @@ import { PNG } from 'pngjs';
 import { batchIndices, gather, prepareData } from '../../src/engine/data';
 import type { DataConfig } from '../../src/config/types';
 import { DiskRows } from '../../src/engine/data/stream';
-import { predictLogits } from '../../src/engine/evaluate';
+import { predictLogits } from '../../src/engine/training/evaluate';
 import { tempDir } from '../helpers/experiments';
 
 v8.setFlagsFromString('--expose-gc');

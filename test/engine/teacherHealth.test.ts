@@ -11,7 +11,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { runExperiment } from '../../src/engine/run';
 import type { Report } from '../../src/runs/report';
-import { chanceLevel, hasBatchNorm, teacherBelowScratchWarning, teacherChanceWarning } from '../../src/engine/teacherHealth';
+import { chanceLevel, hasBatchNorm, teacherBelowScratchWarning, teacherChanceWarning } from '../../src/engine/results/teacherHealth';
 import { summaryTable } from '../../src/cli/main';
 import { compressionData } from '../../src/host/panels/panelData';
 import { warningBadges, warningText } from '../../src/host/reportWarnings';

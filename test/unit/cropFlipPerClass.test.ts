@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { augmentBatch, cropImages, flipImages } from '../../src/engine/data/augment';
 import { makeRng } from '../../src/engine/data/rng';
-import { evaluateLogits } from '../../src/engine/evaluate';
-import { classAccuracy, confusionMatrix, perClassReport } from '../../src/engine/perClass';
+import { evaluateLogits } from '../../src/engine/training/evaluate';
+import { classAccuracy, confusionMatrix, perClassReport } from '../../src/engine/results/perClass';
 
 /** Pads [h, w, c] with p zeros on every side, then cuts h×w at (oy, ox): the definition of the crop. */
 function padCrop(img: number[], h: number, w: number, c: number, p: number, oy: number, ox: number): number[] {

@@ -1,7 +1,7 @@
 /** float16 encoding against known bit patterns and a bound on the rounding error. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeHalf, fromHalf, gatherHalfRows, toHalf } from '../../src/engine/f16';
+import { encodeHalf, fromHalf, gatherHalfRows, toHalf } from '../../src/engine/training/f16';
 
 test('known half-precision bit patterns', () => {
   const cases: [number, number][] = [

@@ -7,7 +7,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { mulberry32 } from '../../src/engine/random';
+import { mulberry32 } from '../../src/engine/training/random';
 import { kdLoss } from '../../src/engine/losses/response/kd';
 import { dkdLoss } from '../../src/engine/losses/response/dkd';
 import { multiTeacherKdLoss } from '../../src/engine/losses/response/multiTeacher';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { kdLoss } from '../../src/engine/losses/response/kd';
 import { crossEntropy } from '../../src/engine/losses/labels';
-import { mulberry32 } from '../../src/engine/random';
+import { mulberry32 } from '../../src/engine/training/random';
 
 before(async () => {
   await tf.setBackend('cpu');

@@ -1,13 +1,13 @@
 /**
- * Learning-rate schedules (src/engine/schedule.ts) against values computed by hand, and every
+ * Learning-rate schedules (src/engine/training/schedule.ts) against values computed by hand, and every
  * optimizer kind really stepping with the rate it was given.
  * Run: node --import tsx --test test/unit/schedule.test.ts
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { learningRateAt, setLearningRate } from '../../src/engine/schedule';
-import { makeOptimizer } from '../../src/engine/train';
+import { learningRateAt, setLearningRate } from '../../src/engine/training/schedule';
+import { makeOptimizer } from '../../src/engine/training/train';
 import type { OptimizerConfig } from '../../src/config/types';
 
 const close = (a: number, b: number, msg: string, rel = 1e-9) => assert.ok(Math.abs(a - b) <= 1e-12 + rel * Math.abs(b), `${msg}: ${a} vs ${b}`);

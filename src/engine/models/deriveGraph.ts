@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { JsonPath } from '../../config/errors';
-import { withSeededRandom } from '../random';
+import { withSeededRandom } from '../training/random';
 
 export class DeriveError extends Error {
   constructor(message: string, readonly path: JsonPath) {

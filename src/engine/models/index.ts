@@ -7,7 +7,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { DeriveSpec, ModelSpec, StudentSpec } from '../../config/types';
 import { loadLayersModelFromFile, ModelFileError } from './fileIO';
 import { buildFromModule } from './moduleLoader';
-import { withSeededRandom } from '../random';
+import { withSeededRandom } from '../training/random';
 import { deriveArchitecture, topologyOf } from './derive';
 import { DeriveError, modelFromTopology } from './deriveGraph';
 import { ExperimentError, locate } from '../../config/errors';

@@ -22,7 +22,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data';
-import { outputWidth, predictLogits, predictRows } from '../evaluate';
+import { outputWidth, predictLogits, predictRows } from '../training/evaluate';
 import { modelArtifacts } from './fileIO';
 import type { FromTeacherThread, TeacherThreadInit, ToTeacherThread } from './teacherThread';
 

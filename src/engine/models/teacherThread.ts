@@ -17,7 +17,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend';
-import { outputWidth, predictRows } from '../evaluate';
+import { outputWidth, predictRows } from '../training/evaluate';
 import { tapModel } from './taps';
 
 export interface TeacherThreadInit {

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { holdPoint } from '../faults';
+import { holdPoint } from '../training/faults';
 import type { MetricRecord } from '../../runs/store';
 import { applyResumeMarkers, parseMetricLines } from '../../runs/store';
 import { artifactsToFiles, loadLayersModelFromFile, modelArtifacts, writeDirAtomic } from '../models/fileIO';

@@ -10,12 +10,12 @@
  * its logits, so the first epoch fills the cache and later epochs, seeds and jobs read it.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Batch, HostBatch, Learner, StepLoss } from '../train';
+import type { Batch, HostBatch, Learner, StepLoss } from '../training/train';
 import type { Term, TermContext } from '../knowledge/terms';
 import { adapterVariables, disposeTerms } from '../knowledge/terms';
 import { tapModel } from '../models/taps';
-import { gatherRows } from '../ops';
-import { gatherHalfRows } from '../f16';
+import { gatherRows } from '../training/ops';
+import { gatherHalfRows } from '../training/f16';
 import type { TeacherPipe } from '../models/teacherPipe';
 import type { TeacherLogits } from '../models/teacherCache';
 import { fillTrainLogits, lacksTrainLogits } from '../models/teacherCache';

@@ -8,12 +8,12 @@
  * optimizer step updates every peer with Σ_k L_k. The first student peer is the job's model.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Batch, Learner, StepLoss } from '../train';
+import type { Batch, Learner, StepLoss } from '../training/train';
 import { crossEntropy } from '../losses/labels';
 import { kdLoss } from '../losses/response/kd';
-import { stopGradient } from '../ops';
+import { stopGradient } from '../training/ops';
 import type { PreparedData } from '../data';
-import { predictLogits, evaluateLogits } from '../evaluate';
+import { predictLogits, evaluateLogits } from '../training/evaluate';
 
 export interface Peer {
   name: string;

@@ -11,10 +11,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { SelfScheme } from '../../config/types';
-import type { Batch, Learner, StepLoss } from '../train';
+import type { Batch, Learner, StepLoss } from '../training/train';
 import { crossEntropy } from '../losses/labels';
 import { kdLoss } from '../losses/response/kd';
-import { stopGradient } from '../ops';
+import { stopGradient } from '../training/ops';
 import { layerInfos, tapModel, unknownLayerMessage } from '../models/taps';
 import type { PreparedData } from '../data';
 import { rowsOf, streamChunk } from '../data';

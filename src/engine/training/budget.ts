@@ -9,12 +9,12 @@
  * of a run (logged as warnings before the first step).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ExperimentConfig, TrainingConfig } from '../config/types';
-import type { JsonPath } from '../config/errors';
-import type { Dataset, PreparedData } from './data';
-import { gather } from './data';
+import type { ExperimentConfig, TrainingConfig } from '../../config/types';
+import type { JsonPath } from '../../config/errors';
+import type { Dataset, PreparedData } from '../data';
+import { gather } from '../data';
 import { modelInputShape, outputWidth } from './evaluate';
-import type { JobState } from '../runs/store';
+import type { JobState } from '../../runs/store';
 import { stepsPerEpoch } from './train';
 import { withSeededRandom } from './random';
 

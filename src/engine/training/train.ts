@@ -11,19 +11,19 @@
 import { seedFor } from './seeds';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import type { TrainingConfig, OptimizerConfig } from '../config/types';
-import type { EngineToHost } from '../protocol/engine';
-import type { PreparedData } from './data';
-import { batchIndices, gather, hashSeed, makeRng } from './data';
-import { augmentBatch } from './data/augment';
+import type { TrainingConfig, OptimizerConfig } from '../../config/types';
+import type { EngineToHost } from '../../protocol/engine';
+import type { PreparedData } from '../data';
+import { batchIndices, gather, hashSeed, makeRng } from '../data';
+import { augmentBatch } from '../data/augment';
 import { evaluateModel } from './evaluate';
-import type { JobKind, MetricsLog } from '../runs/store';
-import { updateRun } from '../runs/store';
-import type { LoopState } from './runs/checkpoints';
-import { latestCheckpoint, offsetAfter, pruneCheckpoints, restoreExtras, restoreModelWeights, restoreOptimizer, saveCheckpoint } from './runs/checkpoints';
+import type { JobKind, MetricsLog } from '../../runs/store';
+import { updateRun } from '../../runs/store';
+import type { LoopState } from '../runs/checkpoints';
+import { latestCheckpoint, offsetAfter, pruneCheckpoints, restoreExtras, restoreModelWeights, restoreOptimizer, saveCheckpoint } from '../runs/checkpoints';
 import { RandomStream } from './random';
 import { holdPoint } from './faults';
-import { FusedAdamOptimizer } from './backend';
+import { FusedAdamOptimizer } from '../backend';
 import { learningRateAt, setLearningRate } from './schedule';
 
 export class TrainingError extends Error {

@@ -5,20 +5,20 @@
  */
 import * as path from 'path';
 import type * as tf from '@tensorflow/tfjs';
-import type { ExperimentConfig } from '../config/types';
-import type { PreparedData } from './data';
-import type { Evaluation } from './evaluate';
+import type { ExperimentConfig } from '../../config/types';
+import type { PreparedData } from '../data';
+import type { Evaluation } from '../training/evaluate';
 import * as fs from 'fs';
-import { loadLayersModelFromFile, readModelArtifacts, saveInt8Copy } from './models/fileIO';
-import { INT8_FORMAT, quantizeArtifacts } from './models/quantize';
-import { weightFormatOf } from './models/weightFormat';
-import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from './evaluate';
-import { measureLatency, modelStats } from './metrics/modelStats';
-import type { EpochRecord } from '../runs/store';
-import { readMetrics, readRun } from '../runs/store';
-import type { EpochFigures, JobReport, ModelFigures, QuantizedFigures, Report, Stat } from '../runs/report';
+import { loadLayersModelFromFile, readModelArtifacts, saveInt8Copy } from '../models/fileIO';
+import { INT8_FORMAT, quantizeArtifacts } from '../models/quantize';
+import { weightFormatOf } from '../models/weightFormat';
+import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from '../training/evaluate';
+import { measureLatency, modelStats } from '../metrics/modelStats';
+import type { EpochRecord } from '../../runs/store';
+import { readMetrics, readRun } from '../../runs/store';
+import type { EpochFigures, JobReport, ModelFigures, QuantizedFigures, Report, Stat } from '../../runs/report';
 import { perClassReport } from './perClass';
-import type { PerClass } from '../runs/report';
+import type { PerClass } from '../../runs/report';
 
 export function stat(values: number[]): Stat {
   const n = values.length;

@@ -8,12 +8,12 @@
  * teacher below the scratch student's test accuracy. Warnings carry their likely causes, and go to
  * the run log, report.json (`warnings`), the CLI table, the Experiments tree and the compression panel.
  */
-import type { ReportWarning } from '../runs/report';
+import type { ReportWarning } from '../../runs/report';
 import type * as tf from '@tensorflow/tfjs';
-import type { ExperimentConfig } from '../config/types';
-import type { PreparedData } from './data';
-import type { Stat } from '../runs/report';
-import { stepsPerEpoch } from './train';
+import type { ExperimentConfig } from '../../config/types';
+import type { PreparedData } from '../data';
+import type { Stat } from '../../runs/report';
+import { stepsPerEpoch } from '../training/train';
 
 
 /** The accuracy of a split's chance predictor and the margin within which a model is "near" it. */

@@ -1,9 +1,9 @@
 /**
  * The jobs of a run per scheme (see run.ts for the table), in the order they run.
  */
-import type { ExperimentConfig, StudentSpec } from '../config/types';
-import { describeSpec } from './models';
-import type { JobState } from '../runs/store';
+import type { ExperimentConfig, StudentSpec } from '../../config/types';
+import { describeSpec } from '../models';
+import type { JobState } from '../../runs/store';
 
 /** The jobs of an experiment, in the order they run. */
 export function planJobs(config: ExperimentConfig): Record<string, JobState> {

@@ -3,10 +3,10 @@
  * the teacher and KL to it. Nothing here trains; every tensor is disposed.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Dataset } from './data';
-import { rowsOf, streamChunk } from './data';
-import { perClass } from './perClass';
-import type { PerClass } from '../runs/report';
+import type { Dataset } from '../data';
+import { rowsOf, streamChunk } from '../data';
+import { perClass } from '../results/perClass';
+import type { PerClass } from '../../runs/report';
 
 /** The per-sample input shape the model expects for data of `dataShape` (flattened when needed). */
 export function modelInputShape(model: tf.LayersModel, dataShape: number[], who: string): number[] {

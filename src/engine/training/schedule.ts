@@ -8,7 +8,7 @@
  *   step      lr·gamma^⌊epoch / stepEpochs⌋ (epoch counted from 0, as PyTorch's StepLR)
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { OptimizerConfig } from '../config/types';
+import type { OptimizerConfig } from '../../config/types';
 
 /** The learning rate of the step numbered `globalStep` (0-based) of a training of `epochs` × `stepsPerEpoch`. */
 export function learningRateAt(opt: OptimizerConfig, epochs: number, stepsPerEpoch: number, globalStep: number): number {

@@ -10,21 +10,21 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import type { ExperimentConfig } from '../config/types';
-import type { ReportWarning } from '../runs/report';
-import type { PreparedData } from './data';
-import { rowsOf, streamChunk } from './data';
+import type { ExperimentConfig } from '../../config/types';
+import type { ReportWarning } from '../../runs/report';
+import type { PreparedData } from '../data';
+import { rowsOf, streamChunk } from '../data';
 import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from './evaluate';
 import { encodeHalf } from './f16';
-import { describeSpec, resolveModel } from './models';
-import { loadLayersModelFromFile } from './models/fileIO';
-import { layerInfos, tapModel } from './models/taps';
-import type { TeacherLogits } from './models/teacherCache';
-import { cachedTeacherLogits, cacheTeacherLogits, teacherKey } from './models/teacherCache';
-import { dataFingerprint, readTeacherOutputs, teacherFilesHash, teacherOutputsDir, teacherOutputsKey, writeTeacherOutputs } from './models/teacherDiskCache';
-import { predictLogitsShared, TeacherPipe } from './models/teacherPipe';
-import type { CachedFeature, FixedTeacher } from './schemes/distill';
-import { teacherAtLoad } from './teacherHealth';
+import { describeSpec, resolveModel } from '../models';
+import { loadLayersModelFromFile } from '../models/fileIO';
+import { layerInfos, tapModel } from '../models/taps';
+import type { TeacherLogits } from '../models/teacherCache';
+import { cachedTeacherLogits, cacheTeacherLogits, teacherKey } from '../models/teacherCache';
+import { dataFingerprint, readTeacherOutputs, teacherFilesHash, teacherOutputsDir, teacherOutputsKey, writeTeacherOutputs } from '../models/teacherDiskCache';
+import { predictLogitsShared, TeacherPipe } from '../models/teacherPipe';
+import type { CachedFeature, FixedTeacher } from '../schemes/distill';
+import { teacherAtLoad } from '../results/teacherHealth';
 
 interface TeacherOutputsOnDisk {
   file: string;

@@ -3,7 +3,7 @@
  * predicted class), the accuracy of every class (its diagonal over its row), and the classes where
  * the distilled student loses most against the teacher. Pure arithmetic on labels and predictions.
  */
-import type { ClassGap, PerClass, PerClassReport } from '../runs/report';
+import type { ClassGap, PerClass, PerClassReport } from '../../runs/report';
 
 
 /** The confusion matrix of `pred` against `labels` over `c` classes (labels ≥ c are counted in no row). */
