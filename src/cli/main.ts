@@ -11,7 +11,7 @@ import * as path from 'path';
 import type { BackendName } from '../config/types';
 import { ExperimentError, formatConfigError } from '../config/parse';
 import type { EngineToHost } from '../protocol/engine';
-import { runExperiment } from '../engine/run';
+import { EngineConfigError, probeEngine, runInEngine } from './engineClient';
 import type { Report } from '../runs/report';
 import { readJson, readRun } from '../runs/store';
 import { diskFaultMessage, guardWrite, isDiskFault } from '../runs/diskFaults';
@@ -80,10 +80,12 @@ async function cmdRun(args: Args, resume: boolean): Promise<number> {
   if (!target) throw new UsageError(resume ? 'resume: give a run folder' : 'run: give an experiment file');
   const bar = new ProgressBar();
   let stopRequests = 0;
+  let stop = (): void => undefined;
   const onSigint = () => {
     stopRequests++;
     if (stopRequests === 1) {
       bar.log('stopping: finishing the current step and writing a checkpoint (Ctrl-C again to quit at once)');
+      stop();
     } else {
       process.exit(130);
     }
@@ -105,29 +107,34 @@ async function cmdRun(args: Args, resume: boolean): Promise<number> {
       default: break;
     }
   };
-  const result = await runExperiment({
-    experiment: resume ? undefined : target,
-    resume: resume ? target : undefined,
-    runsDir: args.flags['runs-dir'],
-    backend: backendFlag(args.flags),
-    emit, shouldStop: () => stopRequests > 0,
-  });
+  const backend = backendFlag(args.flags);
+  const engine = runInEngine({
+    ...(resume ? { resume: path.resolve(target) } : { experiment: path.resolve(target) }),
+    ...(args.flags['runs-dir'] ? { runsDir: path.resolve(args.flags['runs-dir']) } : {}),
+    ...(backend ? { backend } : {}),
+  }, emit);
+  stop = engine.stop;
+  const result = await engine.result;
   bar.done();
   process.off('SIGINT', onSigint);
   process.off('SIGTERM', onSigint);
   if (result.status === 'failed') {
-    console.error(`run failed: ${result.error}\nrun folder (kept, resumable): ${result.runDir}`);
+    // refused before a run folder existed: the located message (the experiment's), or why (a lock, a full disk)
+    if (result.kind === 'config') console.error(result.error);
+    else if (!result.runDir) console.error(`distill: ${result.error}`);
+    else console.error(`run failed: ${result.error}\nrun folder (kept, resumable): ${result.runDir}`);
     return 1;
   }
   if (result.status === 'cancelled') {
     console.log(`run stopped; resume with:\n  distill resume ${result.runDir}`);
     return 130;
   }
-  console.log('\n' + summaryTable(readJson<Report>(path.join(result.runDir, 'report.json'))));
-  console.log(`\nrun folder: ${result.runDir}`);
+  const runDir = result.runDir!;
+  console.log('\n' + summaryTable(readJson<Report>(path.join(runDir, 'report.json'))));
+  console.log(`\nrun folder: ${runDir}`);
   if (args.flags.export) {
     if (!args.flags.to) throw new UsageError('--export JOB needs --to DIR');
-    exportModel(result.runDir, args.flags.export, args.flags.to);
+    exportModel(runDir, args.flags.export, args.flags.to);
   }
   return 0;
 }
@@ -231,8 +238,8 @@ function cmdList(args: Args): number {
 async function cmdInspect(args: Args): Promise<number> {
   const target = args.positional[1];
   if (!target) throw new UsageError('inspect: give a model.json or an experiment file');
-  const { inspectTarget } = await import('../engine/inspect');
-  console.log(await inspectTarget(target, backendFlag(args.flags)));
+  const backend = backendFlag(args.flags);
+  console.log((await probeEngine({ kind: 'inspect', target: path.resolve(target), ...(backend ? { backend } : {}) })).text);
   return 0;
 }
 
@@ -258,16 +265,16 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'check': {
         if (!args.positional[1]) throw new UsageError('check: give an experiment file');
-        const { checkExperiment } = await import('../engine/check');
-        const errors = await checkExperiment(args.positional[1], backendFlag(args.flags));
+        const backend = backendFlag(args.flags);
+        const errors = await probeEngine({ kind: 'check', experimentFile: path.resolve(args.positional[1]), ...(backend ? { backend } : {}) });
         if (args.flags.json) console.log(JSON.stringify(errors));
         else console.log(errors.length ? errors.map(formatConfigError).join('\n') : `${args.positional[1]}: no problems`);
         return errors.some((e) => e.severity === 'error') ? 1 : 0;
       }
       case 'suggest-pairs': {
         if (!args.positional[1]) throw new UsageError('suggest-pairs: give an experiment file');
-        const { suggestForExperiment } = await import('../engine/inspect');
-        console.log((await suggestForExperiment(args.positional[1], backendFlag(args.flags))).text);
+        const backend = backendFlag(args.flags);
+        console.log((await probeEngine({ kind: 'suggestText', experimentFile: path.resolve(args.positional[1]), ...(backend ? { backend } : {}) })).text);
         return 0;
       }
       case 'export': {
@@ -292,7 +299,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`distill: ${e.message}\n\n${USAGE}`);
       return 2;
     }
-    if (e instanceof ExperimentError) {
+    if (e instanceof ExperimentError || e instanceof EngineConfigError) {
       console.error(e.message);
       return 1;
     }

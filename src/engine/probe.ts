@@ -46,6 +46,10 @@ let backendReady: Promise<unknown> | undefined;
 
 export async function answerProbe(q: ProbeQuery): Promise<ProbeAnswers[ProbeKind]> {
   if (q.kind === 'checkPair') return checkPair(q.method, q.teacher, q.student, q.teacherShape, q.studentShape);
+  // the CLI's questions: each starts the backend it is asked for
+  if (q.kind === 'check') return (await import('./check')).checkExperiment(q.experimentFile, q.backend);
+  if (q.kind === 'inspect') return { text: await (await import('./inspect')).inspectTarget(q.target, q.backend) };
+  if (q.kind === 'suggestText') return { text: (await (await import('./inspect')).suggestForExperiment(q.experimentFile, q.backend)).text };
   backendReady ??= initBackend(q.backend ?? 'auto');
   await backendReady;
   switch (q.kind) {

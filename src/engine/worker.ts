@@ -69,7 +69,7 @@ process.on('message', (raw: unknown) => {
     const { id, query } = raw;
     probes = probes.then(() => answerProbe(query)).then(
       (result) => send({ type: 'probe-result', id, result }),
-      (e: unknown) => send({ type: 'probe-result', id, error: (e as Error)?.message ?? String(e) }),
+      (e: unknown) => send({ type: 'probe-result', id, error: (e as Error)?.message ?? String(e), ...(e instanceof ExperimentError ? { errorKind: 'config' as const } : {}) }),
     );
     return;
   }
@@ -98,6 +98,12 @@ process.on('uncaughtException', (e) => {
 process.on('unhandledRejection', (e) => {
   send({ type: 'failed', error: `engine crashed: ${(e as Error)?.stack ?? String(e)}` });
   leave(1);
+});
+
+// Ctrl-C in a terminal reaches the whole process group: the parent decides (it sends `stop`, and a
+// second Ctrl-C makes it leave, which disconnects us: we then checkpoint and stop).
+process.on('SIGINT', () => {
+  if (!process.connected) process.exit(130);
 });
 
 send({ type: 'ready', pid: process.pid });

@@ -9,6 +9,8 @@
  * `probe-result` (one per `probe`, same id).
  */
 
+import type { ConfigError } from '../config/types';
+
 /**
  * Workspace trust across the boundary: an engine process started with this variable set to `1`
  * (by the host, in Restricted Mode) refuses to load any model module — it may still read run
@@ -46,7 +48,13 @@ export type ProbeQuery =
   | { kind: 'suggest'; experimentFile: string; backend?: StartRequest['backend'] }
   | { kind: 'featureMapsInit'; runDir: string; backend?: StartRequest['backend'] }
   /** `checkpoint`: `<job>/<checkpoint folder>` as listed by featureMapsInit. */
-  | { kind: 'featureMaps'; runDir: string; checkpoint: string; sample: number; entry: number; pair: number; backend?: StartRequest['backend'] };
+  | { kind: 'featureMaps'; runDir: string; checkpoint: string; sample: number; entry: number; pair: number; backend?: StartRequest['backend'] }
+  /** What `distill check` reports: the validator's problems, then the data and model checks (located). */
+  | { kind: 'check'; experimentFile: string; backend?: StartRequest['backend'] }
+  /** `distill inspect`: a model.json or an experiment's teacher vs student, as text. */
+  | { kind: 'inspect'; target: string; backend?: StartRequest['backend'] }
+  /** `distill suggest-pairs`: the suggested pairs of an experiment, as text. */
+  | { kind: 'suggestText'; experimentFile: string; backend?: StartRequest['backend'] };
 
 export interface ProbeRequest {
   type: 'probe';
@@ -98,6 +106,9 @@ export interface ProbeAnswers {
   suggest: SuggestAnswer;
   featureMapsInit: FeatureMapsInitAnswer;
   featureMaps: FeatureMapsAnswer;
+  check: ConfigError[];
+  inspect: { text: string };
+  suggestText: { text: string };
 }
 export type ProbeKind = ProbeQuery['kind'];
 export type ProbeQueryOf<K extends ProbeKind> = Extract<ProbeQuery, { kind: K }>;
@@ -108,6 +119,8 @@ export interface ProbeResultMessage {
   id: number;
   result?: unknown;
   error?: string;
+  /** `config`: the error is the experiment's (a located message, printed as it is). */
+  errorKind?: 'config';
 }
 
 /** Sent once when the worker has booted and listens. */
@@ -205,6 +218,11 @@ export function isEngineToHost(value: unknown): value is EngineToHost {
 }
 
 /** Type guard for messages arriving at the worker. */
+/** Every probe kind (a kind added to ProbeQuery must be added here: the type says so). */
+const PROBE_KINDS: Record<ProbeKind, true> = {
+  layers: true, checkPair: true, suggest: true, featureMapsInit: true, featureMaps: true, check: true, inspect: true, suggestText: true,
+};
+
 export function isHostToEngine(value: unknown): value is HostToEngine {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
@@ -212,7 +230,7 @@ export function isHostToEngine(value: unknown): value is HostToEngine {
   if (v.type === 'probe') {
     const q = v.query as Record<string, unknown> | undefined;
     return typeof v.id === 'number' && typeof q === 'object' && q !== null
-      && ['layers', 'checkPair', 'suggest', 'featureMapsInit', 'featureMaps'].includes(q.kind as string);
+      && typeof q.kind === 'string' && Object.prototype.hasOwnProperty.call(PROBE_KINDS, q.kind);
   }
   if (v.type !== 'start') return false;
   const str = (x: unknown) => x === undefined || typeof x === 'string';

@@ -144,7 +144,8 @@ function assertMetricsConsistent(runDir: string, epochs: number): void {
 test('SIGKILL mid-epoch: the run is resumable, metrics written before the kill are intact and read once each', async () => {
   const dir = tempDir();
   const file = writeExperiment(dir, longExperiment());
-  const child = cp.spawn(process.execPath, [CLI, 'run', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // its own process group: SIGKILL takes the CLI and the engine it forked, as a killed terminal does
+  const child = cp.spawn(process.execPath, [CLI, 'run', file], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += String(d)));
   const exited = new Promise<string | number | null>((r) => child.on('exit', (c, s) => r(s ?? c)));
@@ -162,8 +163,14 @@ test('SIGKILL mid-epoch: the run is resumable, metrics written before the kill a
     }
     await new Promise((r) => setTimeout(r, 10));
   }
-  child.kill('SIGKILL');
+  process.kill(-child.pid!, 'SIGKILL');
   assert.equal(await exited, 'SIGKILL');
+  // the engine process of the group is gone too once the run's owner is dead (poll: the kernel reaps it)
+  const dead = Date.now() + 30_000;
+  while (isOwnerAlive(readRun(runDir))) {
+    assert.ok(Date.now() < dead, 'the engine process outlived SIGKILL of its group');
+    await new Promise((r) => setTimeout(r, 20));
+  }
   const before = fs.readFileSync(path.join(runDir, 'metrics.jsonl'));
   const run = readRun(runDir);
   assert.equal(run.status, 'running');
