@@ -243,6 +243,7 @@ export type KnowledgeEntry =
   | ResponseKnowledge
   | DkdKnowledge
   | MultiTeacherKnowledge
+  | DistKnowledge
   | FeatureKnowledge
   | RelationKnowledge
   | FspKnowledge;
@@ -252,6 +253,8 @@ export interface ResponseKnowledge extends TermBase {
   /** `kd`: Hinton et al. 2015, T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)). */
   method: 'kd';
   temperature: number;
+  /** Logit standardisation (Sun et al. 2024): z-score each sample's logits before /T (default false). */
+  standardize?: boolean;
 }
 
 export interface DkdKnowledge extends TermBase {
@@ -263,6 +266,8 @@ export interface DkdKnowledge extends TermBase {
   beta: number;
   /** Epochs of linear warm-up of the DKD term (default 0; the paper uses 20 of 240). */
   warmup: number;
+  /** Logit standardisation (Sun et al. 2024), default false. */
+  standardize?: boolean;
 }
 
 export interface MultiTeacherKnowledge extends TermBase {
@@ -274,7 +279,23 @@ export interface MultiTeacherKnowledge extends TermBase {
   teacherWeight: number;
   /** Further pre-trained teachers, each with its weight in the mixture. */
   teachers: (ModelSpec & { weight: number })[];
+  /** Logit standardisation (Sun et al. 2024), default false. */
+  standardize?: boolean;
 }
+
+// --- issue 17: newer methods (dist, ctkd, crd, reviewkd) ---
+
+export interface DistKnowledge extends TermBase {
+  kind: 'response';
+  /** DIST (Huang et al. 2022): T²·(beta·inter-class + gamma·intra-class Pearson relation losses). */
+  method: 'dist';
+  temperature: number;
+  beta: number;
+  gamma: number;
+  standardize?: boolean;
+}
+
+// --- end issue 17 ---
 
 export interface FeatureKnowledge extends TermBase {
   kind: 'feature';

@@ -562,6 +562,11 @@ function semanticChecks(root: Node, value: unknown, problems: Problem[]): void {
     if (k.method === 'multi-kd' && k.teacherWeight === 0 && k.teachers.every((t) => t.weight === 0)) {
       at([...here, 'teacherWeight'], 'every teacher of this multi-kd term has weight 0: give "teacherWeight" or one of "teachers" a weight > 0');
     }
+    // --- issue 17 ---
+    if (k.method === 'dist' && k.gamma > 0 && config.training.batchSize === 1) {
+      at([...here, 'gamma'], 'dist: the intra-class relation compares the samples of a batch, and "training.batchSize" is 1: it is constant and teaches nothing. Raise "training.batchSize" or set "gamma" to 0', 'warning');
+    }
+    // --- end issue 17 ---
     if (k.method === 'fitnet' && k.hintEpochs !== undefined && k.hintEpochs >= epochs) {
       at([...here, 'hintEpochs'],
         `the hint stage (${k.hintEpochs} epochs) must be shorter than the training ("training.epochs": ${epochs}), or no epoch is left to train the whole student`);

@@ -55,6 +55,12 @@ export const METHOD_INFO = [
     formula: 'T²·mean_b KL(Σᵢ wᵢ·softmax(z_tᵢ/T) ‖ softmax(z_s/T)), Σᵢ wᵢ = 1',
   },
   {
+    kind: 'response', method: 'dist', title: 'DIST: relations from a stronger teacher',
+    paper: 'Huang, You, Wang, Qian & Xu, "Knowledge Distillation from A Stronger Teacher", NeurIPS 2022 (arXiv:2205.10536)',
+    ranks: [2], sameShape: true, sameSpatial: false, layerPairs: false,
+    formula: 'T²·[β·(1 − mean_b ρ(Y_s[b,:], Y_t[b,:])) + γ·(1 − mean_k ρ(Y_s[:,k], Y_t[:,k]))], Y = softmax(z/T), ρ = Pearson correlation',
+  },
+  {
     kind: 'feature', method: 'fitnet', title: 'FitNets hints',
     paper: 'Romero, Ballas, Kahou, Chassang, Gatta & Bengio, "FitNets: Hints for Thin Deep Nets", ICLR 2015',
     ranks: 'any', sameShape: true, sameSpatial: true, layerPairs: false,

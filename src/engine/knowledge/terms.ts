@@ -13,6 +13,7 @@ import { crossEntropy } from '../losses/labels';
 import { kdLoss } from '../losses/response/kd';
 import { dkdLoss } from '../losses/response/dkd';
 import { multiTeacherKdLoss } from '../losses/response/multiTeacher';
+import { distLoss } from '../losses/response/dist';
 import { fitnetLoss } from '../losses/feature/fitnet';
 import { atLoss } from '../losses/feature/at';
 import { nstLoss } from '../losses/feature/nst';
@@ -139,7 +140,7 @@ export function buildTerms(config: ExperimentConfig, mode: 'distill' | 'scratch'
 
     switch (entry.method) {
       case 'kd':
-        terms.push({ ...base, factor: sched, compute: (ctx) => ({ value: kdLoss(ctx.zs, need(ctx.zt), entry.temperature), pairs: [] }) });
+        terms.push({ ...base, factor: sched, compute: (ctx) => ({ value: kdLoss(ctx.zs, need(ctx.zt), entry.temperature, entry.standardize), pairs: [] }) });
         return;
       case 'dkd':
         terms.push({
@@ -152,10 +153,13 @@ export function buildTerms(config: ExperimentConfig, mode: 'distill' | 'scratch'
         const weights = [entry.teacherWeight, ...entry.teachers.map((t) => t.weight)];
         terms.push({
           ...base, factor: sched,
-          compute: (ctx) => ({ value: multiTeacherKdLoss(ctx.zs, [need(ctx.zt), ...ctx.extraTeacherLogits], weights, entry.temperature), pairs: [] }),
+          compute: (ctx) => ({ value: multiTeacherKdLoss(ctx.zs, [need(ctx.zt), ...ctx.extraTeacherLogits], weights, entry.temperature, entry.standardize), pairs: [] }),
         });
         return;
       }
+      case 'dist':
+        terms.push({ ...base, factor: sched, compute: (ctx) => ({ value: distLoss(ctx.zs, need(ctx.zt), entry), pairs: [] }) });
+        return;
       case 'fsp': {
         const pairs = entry.pairs as FspPair[];
         const plans: { t: [string, string]; s: [string, string]; adapters: (tf.LayersModel | undefined)[] }[] = [];

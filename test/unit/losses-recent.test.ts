@@ -1,0 +1,258 @@
+/**
+ * The methods of issue 17 against independent computations, as test/unit/losses-catalogue.test.ts
+ * does for the older ones: a naive float64 reference written from each paper's formula (plain
+ * loops, no tf), central finite differences of that reference for the gradient w.r.t. the student,
+ * the zero at equality, the exact error messages, and no tensor leak.
+ */
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { mulberry32 } from '../../src/engine/random';
+import { kdLoss } from '../../src/engine/losses/response/kd';
+import { dkdLoss } from '../../src/engine/losses/response/dkd';
+import { multiTeacherKdLoss } from '../../src/engine/losses/response/multiTeacher';
+import { standardizeLogits } from '../../src/engine/losses/response/standardize';
+import { distLoss } from '../../src/engine/losses/response/dist';
+
+before(async () => {
+  await tf.setBackend('cpu');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Helpers (float64).
+
+function randomRows(rng: () => number, rows: number, cols: number, scale = 1): number[][] {
+  return Array.from({ length: rows }, () => Array.from({ length: cols }, () => (rng() * 2 - 1) * scale));
+}
+
+const flat = (x: number[][]): number[] => x.flat();
+const rowsOf = (x: number[], cols: number): number[][] => Array.from({ length: x.length / cols }, (_, b) => x.slice(b * cols, (b + 1) * cols));
+
+function assertRel(actual: number, expected: number, tol: number, what: string): void {
+  const scale = Math.max(Math.abs(expected), 1e-3);
+  assert.ok(Number.isFinite(actual), `${what}: not finite: ${actual}`);
+  assert.ok(Math.abs(actual - expected) <= tol * scale, `${what}: ${actual} vs ${expected}`);
+}
+
+function numericGrad(f: (x: number[]) => number, x: number[], eps: number): number[] {
+  return x.map((_, i) => {
+    const plus = x.slice();
+    const minus = x.slice();
+    plus[i] += eps;
+    minus[i] -= eps;
+    return (f(plus) - f(minus)) / (2 * eps);
+  });
+}
+
+export function assertGradClose(actual: ArrayLike<number>, expected: number[], tol: number, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  const largest = Math.max(...expected.map(Math.abs));
+  assert.ok(largest > 1e-6, `${what}: reference gradient is ~0, the check would be vacuous`);
+  for (let i = 0; i < expected.length; i++) {
+    const scale = Math.max(Math.abs(expected[i]), 0.1 * largest);
+    assert.ok(Number.isFinite(actual[i]), `${what}[${i}]: not finite: ${actual[i]}`);
+    assert.ok(Math.abs(actual[i] - expected[i]) <= tol * scale, `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
+  }
+}
+
+/** tf.grad of `loss` at the student rows `zs` against finite differences of `naive`. */
+function checkGrad(what: string, loss: (x: tf.Tensor) => tf.Scalar, naive: (zs: number[][]) => number, zs: number[][], tol = 1e-3): void {
+  const cols = zs[0].length;
+  const g = tf.tidy(() => tf.grad(loss)(tf.tensor2d(zs)).dataSync());
+  assertGradClose(g, numericGrad((x) => naive(rowsOf(x, cols)), flat(zs), 1e-5), tol, what);
+}
+
+function value(loss: () => tf.Scalar): number {
+  const t = loss();
+  const v = t.dataSync()[0];
+  t.dispose();
+  return v;
+}
+
+function softmax(row: number[]): number[] {
+  const m = Math.max(...row);
+  const e = row.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, v) => a + v, 0);
+  return e.map((v) => v / s);
+}
+
+function kl(p: number[], q: number[]): number {
+  return p.reduce((a, pi, i) => a + (pi > 0 ? pi * Math.log(pi / q[i]) : 0), 0);
+}
+
+/** z-score with the population standard deviation, + 1e-7 (Sun et al. 2024). */
+function zscore(row: number[]): number[] {
+  const mean = row.reduce((a, v) => a + v, 0) / row.length;
+  const sd = Math.sqrt(row.reduce((a, v) => a + (v - mean) ** 2, 0) / row.length);
+  return row.map((v) => (v - mean) / (sd + 1e-7));
+}
+
+function naiveKd(zs: number[][], zt: number[][], T: number, standardize = false): number {
+  const prep = (r: number[]) => (standardize ? zscore(r) : r).map((v) => v / T);
+  let total = 0;
+  for (let b = 0; b < zs.length; b++) total += kl(softmax(prep(zt[b])), softmax(prep(zs[b])));
+  return (T * T * total) / zs.length;
+}
+
+function naiveDkd(zs: number[][], zt: number[][], y: number[], alpha: number, beta: number, T: number): number {
+  let total = 0;
+  for (let b = 0; b < zs.length; b++) {
+    const ps = softmax(zs[b].map((v) => v / T));
+    const pt = softmax(zt[b].map((v) => v / T));
+    const others = (p: number[]) => p.reduce((a, v, c) => (c === y[b] ? a : a + v), 0);
+    const tckd = kl([pt[y[b]], others(pt)], [ps[y[b]], others(ps)]);
+    const drop = (z: number[]) => z.filter((_, c) => c !== y[b]).map((v) => v / T);
+    total += alpha * tckd + beta * kl(softmax(drop(zt[b])), softmax(drop(zs[b])));
+  }
+  return (T * T * total) / zs.length;
+}
+
+function pearson(u: number[], v: number[]): number {
+  const mu = u.reduce((a, x) => a + x, 0) / u.length;
+  const mv = v.reduce((a, x) => a + x, 0) / v.length;
+  let dot = 0;
+  let nu = 0;
+  let nv = 0;
+  for (let i = 0; i < u.length; i++) {
+    dot += (u[i] - mu) * (v[i] - mv);
+    nu += (u[i] - mu) ** 2;
+    nv += (v[i] - mv) ** 2;
+  }
+  return dot / (Math.sqrt(nu) * Math.sqrt(nv) + 1e-8);
+}
+
+/** DIST straight from the paper: Pearson over each sample's classes (inter) and each class's samples (intra). */
+function naiveDist(zs: number[][], zt: number[][], beta: number, gamma: number, T: number, standardize = false): number {
+  const prep = (r: number[]) => softmax((standardize ? zscore(r) : r).map((v) => v / T));
+  const ys = zs.map(prep);
+  const yt = zt.map(prep);
+  const B = ys.length;
+  const K = ys[0].length;
+  let inter = 0;
+  for (let b = 0; b < B; b++) inter += pearson(ys[b], yt[b]);
+  let intra = 0;
+  for (let k = 0; k < K; k++) intra += pearson(ys.map((r) => r[k]), yt.map((r) => r[k]));
+  return T * T * (beta * (1 - inter / B) + gamma * (1 - intra / K));
+}
+
+const B = 6;
+const K = 5;
+
+// ---------------------------------------------------------------------------------------------
+// Logit standardisation.
+
+test('standardized logits have zero mean and unit (population) standard deviation per sample', () => {
+  const rng = mulberry32(101);
+  const z = randomRows(rng, B, K, 4);
+  const got = tf.tidy(() => standardizeLogits(tf.tensor2d(z)).arraySync()) as number[][];
+  z.forEach((row, b) => zscore(row).forEach((v, k) => assertRel(got[b][k], v, 1e-5, `[${b},${k}]`)));
+  // constant logits stay finite (the ε): all zeros
+  const flatRow = tf.tidy(() => standardizeLogits(tf.tensor2d([[3, 3, 3]])).dataSync());
+  assert.deepEqual(Array.from(flatRow), [0, 0, 0]);
+});
+
+test('KD, DKD and multi-KD with standardize equal their naive references on z-scored logits; gradients match', () => {
+  const rng = mulberry32(102);
+  const y = [0, 4, 2, 2, 1, 3];
+  for (const T of [1, 2, 4]) {
+    const zs = randomRows(rng, B, K, 3);
+    const zt = randomRows(rng, B, K, 8);
+    assertRel(value(() => kdLoss(tf.tensor2d(zs), tf.tensor2d(zt), T, true)), naiveKd(zs, zt, T, true), 1e-4, `kd T=${T}`);
+    checkGrad(`kd standardize T=${T}`, (x) => kdLoss(x, tf.tensor2d(zt), T, true), (s) => naiveKd(s, zt, T, true), zs);
+    const dkdOpts = { alpha: 1, beta: 8, temperature: T, standardize: true };
+    const naiveStdDkd = (s: number[][]) => naiveDkd(s.map(zscore), zt.map(zscore), y, 1, 8, T);
+    assertRel(value(() => dkdLoss(tf.tensor2d(zs), tf.tensor2d(zt), tf.tensor1d(y, 'int32'), dkdOpts)), naiveStdDkd(zs), 1e-4, `dkd T=${T}`);
+    checkGrad(`dkd standardize T=${T}`, (x) => dkdLoss(x, tf.tensor2d(zt), tf.tensor1d(y, 'int32'), dkdOpts), naiveStdDkd, zs);
+    // multi-kd with two identical teachers is KD on the same standardized logits
+    assertRel(value(() => multiTeacherKdLoss(tf.tensor2d(zs), [tf.tensor2d(zt), tf.tensor2d(zt)], [1, 2], T, true)), naiveKd(zs, zt, T, true), 1e-4, `multi-kd T=${T}`);
+  }
+});
+
+test('standardized KD ignores the student\'s logit shift and scale (what the paper is for); plain KD does not', () => {
+  const rng = mulberry32(103);
+  const zs = randomRows(rng, B, K, 2);
+  const zt = randomRows(rng, B, K, 10);
+  const moved = zs.map((row, b) => row.map((v) => 7 * v + b - 3)); // ×7, shifted per sample
+  const std = (s: number[][]) => value(() => kdLoss(tf.tensor2d(s), tf.tensor2d(zt), 2, true));
+  const plain = (s: number[][]) => value(() => kdLoss(tf.tensor2d(s), tf.tensor2d(zt), 2));
+  assertRel(std(moved), std(zs), 1e-4, 'standardized: same loss');
+  assert.ok(Math.abs(plain(moved) - plain(zs)) > 0.1, `plain KD changes: ${plain(zs)} → ${plain(moved)}`);
+  // and a student that matches the teacher up to scale and shift has (almost) zero standardized loss
+  const scaled = zt.map((row) => row.map((v) => 0.1 * v + 1));
+  assert.ok(std(scaled) < 1e-6, `scaled teacher: ${std(scaled)}`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// DIST.
+
+test('DIST equals the naive Pearson reference for several β, γ, T (with and without standardize)', () => {
+  const rng = mulberry32(104);
+  for (const [beta, gamma, T, standardize] of [[1, 1, 1, false], [2, 2, 4, false], [1, 0, 2, false], [0, 1, 1, false], [1, 1, 2, true]] as const) {
+    const zs = randomRows(rng, B, K, 3);
+    const zt = randomRows(rng, B, K, 6);
+    const got = value(() => distLoss(tf.tensor2d(zs), tf.tensor2d(zt), { beta, gamma, temperature: T, standardize }));
+    assertRel(got, naiveDist(zs, zt, beta, gamma, T, standardize), 1e-4, `β=${beta} γ=${gamma} T=${T} std=${standardize}`);
+  }
+});
+
+test('DIST hand-computed case: correlated and anti-correlated rows of two classes', () => {
+  // T = 1, 2 classes: softmax rows [p, 1−p]. Two such rows are perfectly correlated, ρ = +1, when
+  // p and q lie on the same side of ½, and ρ = −1 otherwise; the same holds for the columns here.
+  const logit = (p: number) => [Math.log(p), Math.log(1 - p)];
+  const zs = [logit(0.7), logit(0.4)];
+  const opts = { beta: 1, gamma: 1, temperature: 1 };
+  // teacher (0.9, 0.2): rows ρ = +1, +1 → L_inter = 0; columns (0.7, 0.4) vs (0.9, 0.2): ρ = +1 → L_intra = 0
+  const v = value(() => distLoss(tf.tensor2d(zs), tf.tensor2d([logit(0.9), logit(0.2)]), opts));
+  assert.ok(Math.abs(v) < 1e-5, `all correlated: ${v}`);
+  // teacher (0.9, 0.8): rows ρ = +1, −1 → L_inter = 1; columns still ordered alike, ρ = +1 → L_intra = 0
+  const v2 = value(() => distLoss(tf.tensor2d(zs), tf.tensor2d([logit(0.9), logit(0.8)]), opts));
+  assertRel(v2, 1, 1e-5, 'one row anti-correlated');
+  // teacher (0.2, 0.9): rows ρ = −1, −1 → L_inter = 2; columns reversed, ρ = −1 → L_intra = 2; β = 1, γ = 0.5
+  const v3 = value(() => distLoss(tf.tensor2d(zs), tf.tensor2d([logit(0.2), logit(0.9)]), { ...opts, gamma: 0.5 }));
+  assertRel(v3, 2 + 0.5 * 2, 1e-5, 'everything anti-correlated');
+});
+
+test('DIST gradient matches finite differences; zero when the student equals the teacher or a shift of it', () => {
+  const rng = mulberry32(105);
+  for (const [T, standardize] of [[1, false], [4, false], [2, true]] as const) {
+    const zs = randomRows(rng, B, K, 3);
+    const zt = randomRows(rng, B, K, 3);
+    const opts = { beta: 2, gamma: 1, temperature: T, standardize };
+    checkGrad(`dist T=${T} std=${standardize}`, (x) => distLoss(x, tf.tensor2d(zt), opts), (s) => naiveDist(s, zt, 2, 1, T, standardize), zs);
+    const same = value(() => distLoss(tf.tensor2d(zt), tf.tensor2d(zt), opts));
+    assert.ok(Math.abs(same) < 1e-4, `dist(t, t) = ${same}`);
+    // the relations ignore a constant shift of every logit of a sample
+    const shifted = value(() => distLoss(tf.tensor2d(zt.map((r, b) => r.map((v) => v + b))), tf.tensor2d(zt), opts));
+    assert.ok(Math.abs(shifted) < 1e-4, `dist(t + shift, t) = ${shifted}`);
+  }
+});
+
+test('DIST with a batch of one: the intra-class relation is constant (ρ = 0), value and gradient finite', () => {
+  const zs = tf.tensor2d([[1, 2, 0.5]]);
+  const zt = tf.tensor2d([[3, 0, 1]]);
+  const opts = { beta: 1, gamma: 1, temperature: 1 };
+  assertRel(value(() => distLoss(zs, zt, opts)), naiveDist(zs.arraySync(), zt.arraySync(), 1, 1, 1), 1e-5, 'B=1');
+  const g = tf.tidy(() => tf.grad((x: tf.Tensor) => distLoss(x, zt, opts))(zs).dataSync());
+  assert.ok(Array.from(g).every(Number.isFinite), `gradient ${Array.from(g)}`);
+  tf.dispose([zs, zt]);
+});
+
+test('DIST and standardized losses: errors name the method and the shapes; no tensor leaks', () => {
+  const z = (shape: number[]) => tf.zeros(shape);
+  assert.throws(() => distLoss(z([4, 5]), z([4, 6]), { beta: 1, gamma: 1, temperature: 1 }), { message: 'dist: shapes differ: student [4,5], teacher [4,6]' });
+  assert.throws(() => distLoss(z([4, 5, 1]), z([4, 5]), { beta: 1, gamma: 1, temperature: 1 }), { message: 'dist: expected logits of rank 2 [B,K], found rank 3 [4,5,1]' });
+  assert.throws(() => distLoss(z([4, 5]), z([4, 5]), { beta: 1, gamma: 1, temperature: 0 }), { message: 'dist: temperature must be a positive number, found 0' });
+  const zs = tf.randomNormal([B, K]);
+  const zt = tf.randomNormal([B, K]);
+  const y = tf.tensor1d([0, 1, 2, 3, 4, 0], 'int32');
+  const before = tf.memory().numTensors;
+  const calls: ((x: tf.Tensor) => tf.Scalar)[] = [
+    (x) => distLoss(x, zt, { beta: 1, gamma: 1, temperature: 2, standardize: true }),
+    (x) => kdLoss(x, zt, 2, true),
+    (x) => dkdLoss(x, zt, y, { alpha: 1, beta: 8, temperature: 2, standardize: true }),
+    (x) => multiTeacherKdLoss(x, [zt], [1], 2, true),
+  ];
+  for (const loss of calls) for (let i = 0; i < 3; i++) tf.dispose([loss(zs), tf.grad(loss)(zs)]);
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([zs, zt, y]);
+});
