@@ -244,6 +244,7 @@ export type KnowledgeEntry =
   | DkdKnowledge
   | MultiTeacherKnowledge
   | DistKnowledge
+  | CtkdKnowledge
   | FeatureKnowledge
   | RelationKnowledge
   | FspKnowledge;
@@ -293,6 +294,19 @@ export interface DistKnowledge extends TermBase {
   beta: number;
   gamma: number;
   standardize?: boolean;
+}
+
+export interface CtkdKnowledge extends TermBase {
+  kind: 'response';
+  /** CTKD (Li et al. 2023): KD at a learned temperature τ = minTemperature + temperatureRange·sigmoid(θ), θ trained adversarially. */
+  method: 'ctkd';
+  minTemperature: number;
+  temperatureRange: number;
+  /** Starting temperature (default: the paper's θ₀ = 1, τ₀ ≈ minTemperature + 0.731·temperatureRange). */
+  initialTemperature?: number;
+  /** Reversal weight λ reached after `reversalEpochs` (cosine curriculum from 0). */
+  maxReversal: number;
+  reversalEpochs: number;
 }
 
 // --- end issue 17 ---

@@ -566,6 +566,13 @@ function semanticChecks(root: Node, value: unknown, problems: Problem[]): void {
     if (k.method === 'dist' && k.gamma > 0 && config.training.batchSize === 1) {
       at([...here, 'gamma'], 'dist: the intra-class relation compares the samples of a batch, and "training.batchSize" is 1: it is constant and teaches nothing. Raise "training.batchSize" or set "gamma" to 0', 'warning');
     }
+    if (k.method === 'ctkd' && k.initialTemperature !== undefined
+      && !(k.initialTemperature > k.minTemperature && k.initialTemperature < k.minTemperature + k.temperatureRange)) {
+      at([...here, 'initialTemperature'], `ctkd: the temperature spans minTemperature ${k.minTemperature} … minTemperature + temperatureRange ${k.minTemperature + k.temperatureRange} (exclusive): give an initialTemperature inside it, or widen "temperatureRange"`);
+    }
+    if (k.method === 'ctkd' && k.reversalEpochs > epochs) {
+      at([...here, 'reversalEpochs'], `the reversal curriculum ${longer(k.reversalEpochs)}: the temperature never meets its full reversal weight (maxReversal)`, 'warning');
+    }
     // --- end issue 17 ---
     if (k.method === 'fitnet' && k.hintEpochs !== undefined && k.hintEpochs >= epochs) {
       at([...here, 'hintEpochs'],

@@ -61,6 +61,12 @@ export const METHOD_INFO = [
     formula: 'T²·[β·(1 − mean_b ρ(Y_s[b,:], Y_t[b,:])) + γ·(1 − mean_k ρ(Y_s[:,k], Y_t[:,k]))], Y = softmax(z/T), ρ = Pearson correlation',
   },
   {
+    kind: 'response', method: 'ctkd', title: 'Curriculum temperature KD (learned, adversarial temperature)',
+    paper: 'Li, Li, Yang, Cheng, Chen, Yang & Li, "Curriculum Temperature for Knowledge Distillation", AAAI 2023 (arXiv:2211.16231)',
+    ranks: [2], sameShape: true, sameSpatial: false, layerPairs: false,
+    formula: 'τ²·mean_b KL(softmax(z_t/τ) ‖ softmax(z_s/τ)), τ = τ_min + τ_range·sigmoid(GRL_λ(θ)), λ = λ_max·(1 − cos(π·min(e, E)/E))/2',
+  },
+  {
     kind: 'feature', method: 'fitnet', title: 'FitNets hints',
     paper: 'Romero, Ballas, Kahou, Chassang, Gatta & Bengio, "FitNets: Hints for Thin Deep Nets", ICLR 2015',
     ranks: 'any', sameShape: true, sameSpatial: true, layerPairs: false,

@@ -56,6 +56,7 @@ const METHOD_CASES: { name: string; entry: Record<string, unknown>; terms: strin
   { name: 'dkd standardize', entry: { kind: 'response', method: 'dkd', temperature: 2, standardize: true, weight: 1 }, terms: ['dkd', 'labels'] },
   { name: 'dist', entry: { kind: 'response', method: 'dist', temperature: 2, beta: 1, gamma: 1, weight: 1 }, terms: ['dist', 'labels'] },
   { name: 'dist standardize', entry: { kind: 'response', method: 'dist', standardize: true, weight: 1 }, terms: ['dist', 'labels'] },
+  { name: 'ctkd', entry: { kind: 'response', method: 'ctkd', initialTemperature: 4, reversalEpochs: 2, weight: 1 }, terms: ['ctkd', 'labels'] },
   { name: 'fitnet', entry: { kind: 'feature', method: 'fitnet', weight: 1, pairs: [{ teacher: 'conv_2', student: 'conv_2' }, { teacher: 'conv_2', student: 'conv_1' }] },
     terms: ['fitnet', 'labels'], pairs: ['conv_2→conv_2', 'conv_2→conv_1'] },
   { name: 'at', entry: { kind: 'feature', method: 'at', weight: 10, pairs: [{ teacher: 'conv_1', student: 'conv_1' }] }, terms: ['at', 'labels'], pairs: ['conv_1→conv_1'] },

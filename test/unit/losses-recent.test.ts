@@ -256,3 +256,75 @@ test('DIST and standardized losses: errors name the method and the shapes; no te
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([zs, zt, y]);
 });
+
+// ---------------------------------------------------------------------------------------------
+// CTKD.
+
+import { ctkdLoss, ctkdTemperature, initialTheta, reversalWeight } from '../../src/engine/losses/response/ctkd';
+
+const CTKD = { minTemperature: 1, temperatureRange: 20 };
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+test('CTKD forward is KD at τ = τ_min + τ_range·sigmoid(θ); the student\'s gradient is KD\'s at that τ', () => {
+  const rng = mulberry32(106);
+  for (const theta of [-1, 0, 1, 2.5]) {
+    const zs = randomRows(rng, B, K, 3);
+    const zt = randomRows(rng, B, K, 6);
+    const tau = 1 + 20 * sigmoid(theta);
+    assertRel(ctkdTemperature(theta, CTKD), tau, 1e-12, 'ctkdTemperature');
+    const th = tf.scalar(theta);
+    const out = ctkdLoss(tf.tensor2d(zs), tf.tensor2d(zt), th, 0.7, CTKD);
+    assertRel(out.loss.dataSync()[0], naiveKd(zs, zt, tau), 1e-4, `θ=${theta}`);
+    assertRel(out.temperature.dataSync()[0], tau, 1e-5, `τ θ=${theta}`);
+    tf.dispose([out.loss, out.temperature]);
+    checkGrad(`ctkd ∂/∂z_s θ=${theta}`, (x) => ctkdLoss(x, tf.tensor2d(zt), th, 0.7, CTKD).loss, (s) => naiveKd(s, zt, tau), zs);
+    th.dispose();
+  }
+});
+
+test('CTKD gradient reversal: ∂L/∂θ is −λ times the finite difference of KD at τ(θ)', () => {
+  const rng = mulberry32(107);
+  const zs = randomRows(rng, B, K, 3);
+  const zt = randomRows(rng, B, K, 6);
+  const naiveOfTheta = (theta: number) => naiveKd(zs, zt, 1 + 20 * sigmoid(theta));
+  for (const [theta, lambda] of [[0.3, 1], [1, 0.25], [-0.5, 0]]) {
+    const fd = (naiveOfTheta(theta + 1e-5) - naiveOfTheta(theta - 1e-5)) / 2e-5;
+    const g = tf.tidy(() => tf.grad((t: tf.Tensor) => ctkdLoss(tf.tensor2d(zs), tf.tensor2d(zt), t, lambda, CTKD).loss)(tf.scalar(theta)).dataSync()[0]);
+    assert.ok(Math.abs(fd) > 1e-4, `the reference derivative is not ~0 (${fd})`);
+    assert.ok(Math.abs(g - -lambda * fd) <= 1e-3 * Math.abs(fd) + 1e-7, `θ=${theta} λ=${lambda}: ${g} vs ${-lambda * fd}`);
+  }
+});
+
+test('CTKD: a descent step on θ (through the reversal) raises the KD loss — the temperature plays against the student', () => {
+  const rng = mulberry32(108);
+  const zs = randomRows(rng, B, K, 3);
+  const zt = randomRows(rng, B, K, 6);
+  const theta = tf.variable(tf.scalar(0));
+  const opt = tf.train.sgd(0.5);
+  const before = naiveKd(zs, zt, ctkdTemperature(0, CTKD));
+  opt.minimize(() => ctkdLoss(tf.tensor2d(zs), tf.tensor2d(zt), theta, 1, CTKD).loss, false, [theta]);
+  const after = naiveKd(zs, zt, ctkdTemperature(theta.dataSync()[0], CTKD));
+  assert.ok(after > before, `KD at the new temperature ${after} > ${before}`);
+  theta.dispose();
+  opt.dispose();
+});
+
+test('CTKD reversal curriculum: λ rises along a half cosine from 0 to λ_max over E epochs, then stays', () => {
+  const o = { maxReversal: 2, reversalEpochs: 10 };
+  assert.equal(reversalWeight(0, o), 0);
+  assertRel(reversalWeight(5, o), 1, 1e-12, 'half way');
+  assertRel(reversalWeight(10, o), 2, 1e-12, 'end');
+  assert.equal(reversalWeight(25, o), 2);
+  assertRel(reversalWeight(2, o), 2 * (1 - Math.cos(Math.PI * 0.2)) / 2, 1e-12, 'e=2');
+  for (let e = 1; e <= 12; e++) assert.ok(reversalWeight(e, o) >= reversalWeight(e - 1, o), `monotone at ${e}`);
+  assert.equal(reversalWeight(3, { maxReversal: 0.5, reversalEpochs: 0 }), 0.5);
+});
+
+test('CTKD initial temperature: θ₀ maps back to it; outside the span is an error naming both bounds', () => {
+  const theta = initialTheta({ ...CTKD, initialTemperature: 4 });
+  assertRel(ctkdTemperature(theta, CTKD), 4, 1e-12, 'round trip');
+  assert.equal(initialTheta(CTKD), 1);
+  assert.throws(() => initialTheta({ ...CTKD, initialTemperature: 30 }),
+    { message: 'ctkd: initialTemperature 30 must lie strictly between minTemperature 1 and minTemperature + temperatureRange 21' });
+  assert.throws(() => ctkdLoss(tf.zeros([2, 3]), tf.zeros([2, 4]), tf.scalar(0), 1, CTKD), { message: 'ctkd: shapes differ: student [2,3], teacher [2,4]' });
+});

@@ -14,6 +14,7 @@ import { kdLoss } from '../losses/response/kd';
 import { dkdLoss } from '../losses/response/dkd';
 import { multiTeacherKdLoss } from '../losses/response/multiTeacher';
 import { distLoss } from '../losses/response/dist';
+import { ctkdLoss, initialTheta, reversalWeight } from '../losses/response/ctkd';
 import { fitnetLoss } from '../losses/feature/fitnet';
 import { atLoss } from '../losses/feature/at';
 import { nstLoss } from '../losses/feature/nst';
@@ -39,6 +40,10 @@ export interface TermContext {
   /** Tapped outputs by layer name. */
   student: Map<string, tf.Tensor>;
   teacher: Map<string, tf.Tensor>;
+  /** The (1-based) epoch of the step (ctkd's reversal curriculum). */
+  epoch?: number;
+  /** Row indices of the batch in the training split (crd's memory bank). */
+  idx?: Int32Array;
 }
 
 export interface Term {
@@ -56,6 +61,8 @@ export interface Term {
   /** Adapter description per pair (`none`, `dense 32→64`, …). */
   pairAdapters: string[];
   compute(ctx: TermContext): { value: tf.Scalar; pairs: tf.Scalar[] };
+  /** Learned values of the last step, logged per step (`params` of the step record): ctkd's temperature. */
+  params?(): Record<string, number>;
 }
 
 /** A problem of the experiment found against the models: a JSON path and a message. */
@@ -160,6 +167,25 @@ export function buildTerms(config: ExperimentConfig, mode: 'distill' | 'scratch'
       case 'dist':
         terms.push({ ...base, factor: sched, compute: (ctx) => ({ value: distLoss(ctx.zs, need(ctx.zt), entry), pairs: [] }) });
         return;
+      case 'ctkd': {
+        // The temperature's parameter θ lives in a one-weight model, so it is trained, checkpointed
+        // and restored with the adapters, and never exported with the student.
+        const holder = tf.sequential({ name: `${prefix}_k${ei}_temperature` });
+        holder.add(tf.layers.dense({ inputShape: [1], units: 1, useBias: false, name: `${prefix}_k${ei}_temperature_theta`,
+          kernelInitializer: tf.initializers.constant({ value: initialTheta(entry) }) }));
+        let last = Number.NaN;
+        terms.push({
+          ...base, factor: sched, adapters: [holder], pairAdapters: [],
+          compute: (ctx) => {
+            const theta = holder.layers[0].trainableWeights[0].read();
+            const { loss, temperature } = ctkdLoss(ctx.zs, need(ctx.zt), theta, reversalWeight(ctx.epoch ?? 1, entry), entry);
+            last = temperature.dataSync()[0];
+            return { value: loss, pairs: [] };
+          },
+          params: () => ({ temperature: last }),
+        });
+        return;
+      }
       case 'fsp': {
         const pairs = entry.pairs as FspPair[];
         const plans: { t: [string, string]; s: [string, string]; adapters: (tf.LayersModel | undefined)[] }[] = [];

@@ -65,6 +65,7 @@ export class DashboardBuilder {
   points(records: MetricRecord[]): Omit<DashboardAppend, 'type' | 'state'> {
     const losses = new Map<string, SeriesData>();
     const lr = new Map<string, SeriesData>();
+    const params = new Map<string, SeriesData>();
     const epochs: EpochPoint[] = [];
     const push = (map: Map<string, SeriesData>, job: string, term: string, r: StepRecord, x: number, v: number) => {
       const name = `${job} · ${term}`;
@@ -79,11 +80,12 @@ export class DashboardBuilder {
         const x = this.epochX(r);
         for (const [term, v] of Object.entries(r.losses)) push(losses, r.job, term, r, x, v);
         if (typeof r.lr === 'number') push(lr, r.job, 'lr', r, x, r.lr);
+        for (const [name, v] of Object.entries(r.params ?? {})) push(params, r.job, name, r, x, v);
       } else if (r.type === 'epoch') {
         epochs.push(epochPoint(r));
       }
     }
-    return { losses: [...losses.values()], lr: [...lr.values()], epochs };
+    return { losses: [...losses.values()], lr: [...lr.values()], ...(params.size ? { params: [...params.values()] } : {}), epochs };
   }
 
 }
