@@ -245,6 +245,7 @@ export type KnowledgeEntry =
   | MultiTeacherKnowledge
   | DistKnowledge
   | CtkdKnowledge
+  | CrdKnowledge
   | FeatureKnowledge
   | RelationKnowledge
   | FspKnowledge;
@@ -309,6 +310,24 @@ export interface CtkdKnowledge extends TermBase {
   reversalEpochs: number;
 }
 
+export interface CrdKnowledge extends TermBase {
+  kind: 'relation';
+  /** CRD (Tian et al. 2020): NCE between embedding heads, with K negatives from memory banks of the training split. */
+  method: 'crd';
+  /** Exactly one teacher layer ↔ student layer. */
+  pairs: LayerPair[];
+  /** D: width of the embedding heads and of the banks' rows (default 128). */
+  embedding: number;
+  /** K: negatives per sample, from other classes (default 1024; the paper: 16384). */
+  negatives: number;
+  /** τ of exp(⟨·,·⟩/τ) (default 0.07). */
+  temperature: number;
+  /** Momentum of the banks' update (default 0.5). */
+  momentum: number;
+  /** Refuse banks (2·N·D float32) above this size (default 256). */
+  maxMemoryMB: number;
+}
+
 // --- end issue 17 ---
 
 export interface FeatureKnowledge extends TermBase {
@@ -325,7 +344,7 @@ export interface FeatureKnowledge extends TermBase {
 export interface RelationKnowledge extends TermBase {
   kind: 'relation';
   /** RKD distance / angle, similarity-preserving, probabilistic knowledge transfer, correlation congruence. */
-  method: MethodNameOf<'relation', false>;
+  method: Exclude<MethodNameOf<'relation', false>, 'crd'>;
   pairs: LayerPair[];
 }
 

@@ -472,7 +472,7 @@ class RunSession {
       const teacher = await this.fixedTeacher(state.teacher ?? 'teacher');
       // adapters are initialised from the job's seed too, so a run is reproducible from its seeds
       const terms = await withSeededRandom(state.seed * 7919 + 1, () =>
-        buildTerms(c, 'distill', { teacher: teacher.model, student: model }, { adapterPrefix: `adapter_${job}` }));
+        buildTerms(c, 'distill', { teacher: teacher.model, student: model }, { adapterPrefix: `adapter_${job}`, trainLabels: d.train.y }));
       if (augment) this.log(`${job}: the training images are augmented (data.augment), so the teacher runs on every batch instead of using its cached outputs`);
       const cachedFeatures = augment ? undefined : this.teacherFeatures(state.teacher ?? 'teacher', teacher, [...new Set(terms.flatMap((t) => t.teacherLayers))]);
       const extraTeacherLogits = await this.extraTeachers();

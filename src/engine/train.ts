@@ -117,6 +117,8 @@ export interface Learner {
   afterStep?(): void;
   /** Teacher logits of validation/test now (for agreement); fixed teachers may return cached ones. */
   evalTeacherLogits?(): { validation?: Float32Array; test: Float32Array } | undefined;
+  /** Writes state kept outside the models' weights into them (crd's memory banks) before a checkpoint. */
+  beforeCheckpoint?(): void;
   /** Learned values after a step (`ctkd.temperature`), logged in the step record's `params`. */
   stepParams?(): Record<string, number>;
   /** Further epoch-end figures (e.g. auxiliary heads' or peers' test accuracy). */
@@ -190,6 +192,7 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
   const checkpoint = async (): Promise<string> => {
     state.random = rng.position;
     state.metricsOffset = metrics.size;
+    learner.beforeCheckpoint?.();
     const dir = await saveCheckpoint(runDir, job, state, model, optimizer, learner.extras);
     pruneCheckpoints(runDir, job);
     lastSaved = { globalStep: state.globalStep, at: Date.now() };

@@ -120,6 +120,12 @@ export const METHOD_INFO = [
     ranks: 'any', sameShape: false, sameSpatial: false, layerPairs: false,
     formula: 'mean_ij (C_s − C_t)², C_ij = exp(−γ‖x̂_i − x̂_j‖²), x̂ = f/‖f‖₂ (γ = 0.4)',
   },
+  {
+    kind: 'relation', method: 'crd', title: 'Contrastive representation distillation',
+    paper: 'Tian, Krishnan & Isola, "Contrastive Representation Distillation", ICLR 2020 (arXiv:1910.10699)',
+    ranks: 'any', sameShape: false, sameSpatial: false, layerPairs: false,
+    formula: 'L_NCE(P_s) + L_NCE(P_t), P_s(b,k) = exp(⟨M_t[k], e_s(b)⟩/τ)/Z, L_NCE = −mean_b[log h(P⁺) + Σ_K log(1 − h(P⁻))], h(P) = P/(P + K/N), e = normalise₂(head(f)), K negatives from memory banks',
+  },
 ] as const satisfies readonly MethodInfo[];
 
 type Entry = (typeof METHOD_INFO)[number];

@@ -66,6 +66,8 @@ const METHOD_CASES: { name: string; entry: Record<string, unknown>; terms: strin
   { name: 'sp', entry: { kind: 'relation', method: 'sp', weight: 1, pairs: [{ teacher: 'pool_2', student: 'pool_2' }] }, terms: ['sp', 'labels'] },
   { name: 'pkt', entry: { kind: 'relation', method: 'pkt', weight: 1, pairs: [{ teacher: 'dense_1', student: 'dense_1' }] }, terms: ['pkt', 'labels'] },
   { name: 'cc', entry: { kind: 'relation', method: 'cc', weight: 1, pairs: [{ teacher: 'dense_1', student: 'dense_1' }] }, terms: ['cc', 'labels'] },
+  { name: 'crd', entry: { kind: 'relation', method: 'crd', weight: 1, embedding: 16, negatives: 32, pairs: [{ teacher: 'dense_1', student: 'dense_1' }] },
+    terms: ['crd', 'labels'], pairs: ['dense_1→dense_1'] },
   { name: 'fsp', entry: { kind: 'relation', method: 'fsp', weight: 1, pairs: [{ teacher: ['conv_1', 'conv_1'], student: ['conv_1', 'conv_1'] }] }, terms: ['fsp', 'labels'] },
 ];
 

@@ -328,3 +328,109 @@ test('CTKD initial temperature: θ₀ maps back to it; outside the span is an er
     { message: 'ctkd: initialTemperature 30 must lie strictly between minTemperature 1 and minTemperature + temperatureRange 21' });
   assert.throws(() => ctkdLoss(tf.zeros([2, 3]), tf.zeros([2, 4]), tf.scalar(0), 1, CTKD), { message: 'ctkd: shapes differ: student [2,3], teacher [2,4]' });
 });
+
+// ---------------------------------------------------------------------------------------------
+// CRD.
+
+import { crdLoss, crdNormalisers, gatherMemory, initialMemory, memoryBytes, sampleContrast, updateMemory } from '../../src/engine/losses/relation/crd';
+
+const norm2 = (v: number[]): number[] => {
+  const n = Math.sqrt(v.reduce((a, x) => a + x * x, 0));
+  return v.map((x) => x / n);
+};
+const dotp = (a: number[], b: number[]): number => a.reduce((s, v, i) => s + v * b[i], 0);
+
+/** CRD from the paper's NCE (both directions), memory rows given per sample: [B][K+1][D]. */
+function naiveCrd(es: number[][], et: number[][], memS: number[][][], memT: number[][][], tau: number, n: number, zs: number, zt: number): number {
+  const side = (e: number[][], mem: number[][][], z: number) => {
+    let total = 0;
+    for (let b = 0; b < e.length; b++) {
+      const v = norm2(e[b]);
+      const k = mem[b].length - 1;
+      const p = mem[b].map((m) => Math.exp(dotp(m, v) / tau) / z);
+      total += Math.log(p[0] / (p[0] + k / n + 1e-7));
+      for (let j = 1; j <= k; j++) total += Math.log((k / n) / (p[j] + k / n + 1e-7));
+    }
+    return -total / e.length;
+  };
+  return side(es, memT, zs) + side(et, memS, zt);
+}
+
+test('CRD equals the naive NCE reference; gradients w.r.t. both heads\' outputs match finite differences', () => {
+  const rng = mulberry32(109);
+  const b = 4;
+  const d = 3;
+  const k = 5;
+  const n = 50;
+  const rowsOfMem = () => Array.from({ length: b }, () => randomRows(rng, k + 1, d, 1).map(norm2));
+  const memS = rowsOfMem();
+  const memT = rowsOfMem();
+  const es = randomRows(rng, b, d, 2);
+  const et = randomRows(rng, b, d, 2);
+  for (const tau of [0.07, 0.5]) {
+    const mS = tf.tensor3d(memS);
+    const mT = tf.tensor3d(memT);
+    const z = crdNormalisers(tf.tensor2d(es), tf.tensor2d(et), mS, mT, tau, n);
+    // Z = mean(exp(score)) · N, from the reference
+    const meanExp = (e: number[][], mem: number[][][]) => mem.flatMap((rows, i) => rows.map((m) => Math.exp(dotp(m, norm2(e[i])) / tau))).reduce((a, x) => a + x, 0) / (b * (k + 1));
+    assertRel(z.zs, meanExp(es, memT) * n, 1e-4, `Z_s τ=${tau}`);
+    assertRel(z.zt, meanExp(et, memS) * n, 1e-4, `Z_t τ=${tau}`);
+    const o = { temperature: tau, n, zs: z.zs, zt: z.zt };
+    assertRel(value(() => crdLoss(tf.tensor2d(es), tf.tensor2d(et), mS, mT, o)), naiveCrd(es, et, memS, memT, tau, n, z.zs, z.zt), 1e-4, `τ=${tau}`);
+    checkGrad(`crd ∂/∂e_s τ=${tau}`, (x) => crdLoss(x, tf.tensor2d(et), mS, mT, o), (s) => naiveCrd(s, et, memS, memT, tau, n, z.zs, z.zt), es, 2e-3);
+    checkGrad(`crd ∂/∂e_t τ=${tau}`, (x) => crdLoss(tf.tensor2d(es), x, mS, mT, o), (t) => naiveCrd(es, t, memS, memT, tau, n, z.zs, z.zt), et, 2e-3);
+    tf.dispose([mS, mT]);
+  }
+});
+
+test('CRD: a student embedding closer to its positive than to the negatives has a lower loss', () => {
+  const d = 4;
+  const pos = [1, 0, 0, 0];
+  const negs = [[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]];
+  const mem = tf.tensor3d([[pos, ...negs]]);
+  const o = { temperature: 0.1, n: 100, zs: 1, zt: 1 };
+  const near = value(() => crdLoss(tf.tensor2d([[1, 0.1, 0, 0]]), tf.tensor2d([[1, 0, 0, 0]]), mem, mem, o));
+  const far = value(() => crdLoss(tf.tensor2d([[0.1, 1, 0, 0]]), tf.tensor2d([[1, 0, 0, 0]]), mem, mem, o));
+  assert.ok(near < far, `near ${near} < far ${far}`);
+  mem.dispose();
+  assert.equal(d, 4);
+});
+
+test('CRD negatives: other classes only, the positive first, deterministic per batch, within the split', () => {
+  const labels = Int32Array.from({ length: 200 }, (_, i) => i % 4);
+  const idx = Int32Array.from([3, 17, 42, 199, 0]);
+  const k = 30;
+  const rows = sampleContrast(idx, labels, k);
+  assert.equal(rows.length, idx.length * (k + 1));
+  idx.forEach((i, b) => {
+    assert.equal(rows[b * (k + 1)], i, 'the positive is the sample itself');
+    for (let j = 1; j <= k; j++) {
+      const c = rows[b * (k + 1) + j];
+      assert.ok(c >= 0 && c < 200);
+      assert.notEqual(labels[c], labels[i], `negative ${c} of sample ${i} is of another class`);
+    }
+  });
+  assert.deepEqual(sampleContrast(idx, labels, k), rows, 'the same batch draws the same negatives');
+  assert.notDeepEqual(sampleContrast(Int32Array.from([3, 17, 42, 199, 1]), labels, k).slice(k + 1, 2 * (k + 1)), rows.slice(k + 1, 2 * (k + 1)), 'another batch draws others');
+  // every other-class sample can be drawn: over many batches the negatives of class 0 cover classes 1..3 evenly
+  const counts = [0, 0, 0, 0];
+  for (let t = 0; t < 200; t++) for (const c of sampleContrast(Int32Array.from([t * 4 % 200]), labels, 20).slice(1)) counts[labels[c]]++;
+  assert.equal(counts[0], 0);
+  for (const c of counts.slice(1)) assert.ok(Math.abs(c - 4000 / 3) < 200, `class share ${counts}`);
+});
+
+test('CRD memory: update is normalise(m·M + (1 − m)·e) on the batch\'s rows only; gather; initial range; size', () => {
+  const d = 3;
+  const bank = Float32Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1, 0.6, 0.8, 0]);
+  const e = Float32Array.from([0, 1, 0, 0, 0, 1]);
+  updateMemory(bank, d, [0, 3], e, 0.5);
+  const r0 = norm2([0.5, 0.5, 0]);
+  const r3 = norm2([0.3, 0.4, 0.5]);
+  [...r0, 0, 1, 0, 0, 0, 1, ...r3].forEach((v, i) => assertRel(bank[i], v, 1e-6, `bank[${i}]`));
+  assert.deepEqual(Array.from(gatherMemory(bank, d, Int32Array.from([2, 1]))), [0, 0, 1, 0, 1, 0]);
+  const init = initialMemory(10, 12, 7);
+  const bound = 1 / Math.sqrt(12 / 3);
+  assert.ok(init.every((v) => Math.abs(v) <= bound) && init.some((v) => Math.abs(v) > bound / 2));
+  assert.deepEqual(initialMemory(10, 12, 7), init, 'seeded');
+  assert.equal(memoryBytes(60000, 128), 61_440_000);
+});

@@ -28,6 +28,7 @@ import type { MethodNameOf } from '../../methods/catalogue';
 import { layerInfos, unknownLayerMessage } from '../models/taps';
 import type { Shape } from '../models/taps';
 import { PairError, planAdapter } from './pairs';
+import { buildCrdTerm } from './crd';
 
 export interface TermContext {
   /** Student logits. */
@@ -63,6 +64,8 @@ export interface Term {
   compute(ctx: TermContext): { value: tf.Scalar; pairs: tf.Scalar[] };
   /** Learned values of the last step, logged per step (`params` of the step record): ctkd's temperature. */
   params?(): Record<string, number>;
+  /** Writes state kept outside the adapters' weights into them (crd's memory banks), before a checkpoint. */
+  beforeCheckpoint?(): void;
 }
 
 /** A problem of the experiment found against the models: a JSON path and a message. */
@@ -93,8 +96,15 @@ export function labelsTerm(weight: number): Term {
 
 type PairLoss = (fs: tf.Tensor, ft: tf.Tensor) => tf.Scalar;
 
-/** The engine's registry of one-layer-pair losses: one line per pair method of the catalogue (src/methods/catalogue.ts). */
-export const PAIR_LOSSES: Record<MethodNameOf<'feature' | 'relation', false>, (entry: KnowledgeEntry) => PairLoss> = {
+/**
+ * Pair methods whose term is more than a loss of each pair (trained heads, memory, fusion across
+ * pairs): built by their own builder in `buildTerms` (issue 17).
+ */
+export const PAIR_TERMS = { crd: 'src/engine/knowledge/crd.ts' } as const;
+type PairTermMethod = keyof typeof PAIR_TERMS;
+
+/** The engine's registry of one-layer-pair losses: one line per pair method of the catalogue (src/methods/catalogue.ts), `PAIR_TERMS` aside. */
+export const PAIR_LOSSES: Record<Exclude<MethodNameOf<'feature' | 'relation', false>, PairTermMethod>, (entry: KnowledgeEntry) => PairLoss> = {
   fitnet: () => fitnetLoss,
   at: (e) => (fs, ft) => atLoss(fs, ft, (e as { p?: number }).p ?? 2),
   nst: () => nstLoss,
@@ -116,7 +126,7 @@ interface Models {
  * Throws a KnowledgeError listing every problem (unknown layers, unmatchable pairs) with its path.
  */
 export function buildTerms(config: ExperimentConfig, mode: 'distill' | 'scratch' | 'teacher', models: Models,
-  opts: { adapterPrefix?: string } = {}): Term[] {
+  opts: { adapterPrefix?: string; trainLabels?: Int32Array } = {}): Term[] {
   if (mode !== 'distill') return [labelsTerm(1)];
   const problems: KnowledgeProblem[] = [];
   const terms: Term[] = [];
@@ -184,6 +194,16 @@ export function buildTerms(config: ExperimentConfig, mode: 'distill' | 'scratch'
           },
           params: () => ({ temperature: last }),
         });
+        return;
+      }
+      case 'crd': {
+        const pair = entry.pairs[0];
+        const path = ['knowledge', ei, 'pairs', 0];
+        const ts = layerShape('teacher', pair.teacher, [...path, 'teacher']);
+        const ss = layerShape('student', pair.student, [...path, 'student']);
+        if (!ts || !ss) return;
+        const term = buildCrdTerm(entry, ei, prefix, base, sched, { teacher: ts, student: ss }, opts.trainLabels, problems);
+        if (term) terms.push(term);
         return;
       }
       case 'fsp': {

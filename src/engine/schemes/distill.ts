@@ -188,6 +188,11 @@ export function distillLearner(o: DistillOptions): Learner {
       if (prepared) tf.dispose([...(prepared.zt ? [prepared.zt] : []), ...prepared.features.values(), ...prepared.extra]);
       prepared = undefined;
     },
+    ...(o.terms.some((t) => t.beforeCheckpoint) ? {
+      beforeCheckpoint() {
+        for (const t of o.terms) t.beforeCheckpoint?.();
+      },
+    } : {}),
     ...(o.terms.some((t) => t.params) ? {
       stepParams() {
         const out: Record<string, number> = {};
