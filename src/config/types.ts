@@ -246,6 +246,7 @@ export type KnowledgeEntry =
   | DistKnowledge
   | CtkdKnowledge
   | CrdKnowledge
+  | ReviewKdKnowledge
   | FeatureKnowledge
   | RelationKnowledge
   | FspKnowledge;
@@ -328,12 +329,22 @@ export interface CrdKnowledge extends TermBase {
   maxMemoryMB: number;
 }
 
+export interface ReviewKdKnowledge extends TermBase {
+  kind: 'feature';
+  /** ReviewKD (Chen et al. 2021): attention-based fusion of the student's stages, hierarchical context loss against the teacher's. */
+  method: 'reviewkd';
+  /** The stages, from the shallowest to the deepest: teacher stage ↔ student stage. */
+  pairs: LayerPair[];
+  /** Channels of the fusion module's intermediate maps (default 64). */
+  midChannels: number;
+}
+
 // --- end issue 17 ---
 
 export interface FeatureKnowledge extends TermBase {
   kind: 'feature';
   /** `fitnet` hints (MSE after an adapter), `at` attention transfer, `nst` neuron-selectivity transfer. */
-  method: MethodNameOf<'feature'>;
+  method: Exclude<MethodNameOf<'feature'>, 'reviewkd'>;
   pairs: LayerPair[];
   /** fitnet: train only the hint (student up to its paired layer + adapters) for this many epochs first. */
   hintEpochs?: number;

@@ -573,6 +573,9 @@ function semanticChecks(root: Node, value: unknown, problems: Problem[]): void {
     if (k.method === 'ctkd' && k.reversalEpochs > epochs) {
       at([...here, 'reversalEpochs'], `the reversal curriculum ${longer(k.reversalEpochs)}: the temperature never meets its full reversal weight (maxReversal)`, 'warning');
     }
+    if (k.method === 'reviewkd' && k.pairs.length === 1) {
+      at([...here, 'pairs'], 'reviewkd with one stage has nothing to review (no deeper stage to fuse): it is then a 3×3-convolution hint; list several stages, shallowest first, or use "fitnet"', 'warning');
+    }
     // --- end issue 17 ---
     if (k.method === 'fitnet' && k.hintEpochs !== undefined && k.hintEpochs >= epochs) {
       at([...here, 'hintEpochs'],

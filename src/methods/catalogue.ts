@@ -85,6 +85,12 @@ export const METHOD_INFO = [
     formula: 'mean_b MMD² = mean K(t,t) + mean K(s,s) − 2·mean K(t,s), k(x,y) = (xᵀy)² over L2-normalised channel maps',
   },
   {
+    kind: 'feature', method: 'reviewkd', title: 'Knowledge review (attention-based fusion + hierarchical context loss)',
+    paper: 'Chen, Liu, Zhao & Jia, "Distilling Knowledge via Knowledge Review", CVPR 2021 (arXiv:2104.09044)',
+    ranks: [4], sameShape: false, sameSpatial: false, layerPairs: false,
+    formula: 'Σ_i HCL(ABF_i(F_s^i, ABF_{i+1}), F_t^i), HCL = [mse + Σ_{l∈{4,2,1}, l<H} 2^{−j}·mse(pool_l)] / (1 + Σ 2^{−j}); ABF mixes a stage with the fused deeper one by learned attention',
+  },
+  {
     kind: 'relation', method: 'rkd-distance', title: 'Relational KD: distance',
     paper: 'Park, Kim, Lu & Cho, "Relational Knowledge Distillation", CVPR 2019',
     ranks: 'any', sameShape: false, sameSpatial: false, layerPairs: false,

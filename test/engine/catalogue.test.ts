@@ -68,6 +68,8 @@ const METHOD_CASES: { name: string; entry: Record<string, unknown>; terms: strin
   { name: 'cc', entry: { kind: 'relation', method: 'cc', weight: 1, pairs: [{ teacher: 'dense_1', student: 'dense_1' }] }, terms: ['cc', 'labels'] },
   { name: 'crd', entry: { kind: 'relation', method: 'crd', weight: 1, embedding: 16, negatives: 32, pairs: [{ teacher: 'dense_1', student: 'dense_1' }] },
     terms: ['crd', 'labels'], pairs: ['dense_1→dense_1'] },
+  { name: 'reviewkd', entry: { kind: 'feature', method: 'reviewkd', weight: 1, midChannels: 8, pairs: [{ teacher: 'conv_1', student: 'conv_1' }, { teacher: 'conv_2', student: 'conv_2' }] },
+    terms: ['reviewkd', 'labels'], pairs: ['conv_1→conv_1', 'conv_2→conv_2'] },
   { name: 'fsp', entry: { kind: 'relation', method: 'fsp', weight: 1, pairs: [{ teacher: ['conv_1', 'conv_1'], student: ['conv_1', 'conv_1'] }] }, terms: ['fsp', 'labels'] },
 ];
 

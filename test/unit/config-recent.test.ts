@@ -65,3 +65,20 @@ test('ctkd: defaults filled; a starting temperature outside the span is an error
   ]);
   assert.match(outside.messages[0], /^exp\.distill\.json:9:/);
 });
+
+test('crd takes exactly one pair; reviewkd with a single stage warns, with the fix', () => {
+  const two = parsed(experiment('{ "kind": "relation", "method": "crd", "weight": 1, "pairs": [{ "teacher": "a", "student": "b" }, { "teacher": "c", "student": "d" }] }'));
+  assert.equal(two.config, undefined);
+  assert.ok(two.messages.some((m) => m.startsWith(`${FILE}:9:`) && m.includes('knowledge[0].pairs')), two.messages.join('\n'));
+  const crd = parsed(experiment('{ "kind": "relation", "method": "crd", "weight": 1, "pairs": [{ "teacher": "a", "student": "b" }] }'));
+  assert.deepEqual(crd.messages, []);
+  assert.deepEqual(crd.config?.knowledge[0], { kind: 'relation', method: 'crd', weight: 1, pairs: [{ teacher: 'a', student: 'b', adapter: 'auto' }], embedding: 128, negatives: 1024, temperature: 0.07, momentum: 0.5, maxMemoryMB: 256, schedule: { kind: 'constant' } });
+  const one = parsed(experiment('{ "kind": "feature", "method": "reviewkd", "weight": 1, "pairs": [{ "teacher": "a", "student": "b" }] }'));
+  assert.ok(one.config);
+  assert.deepEqual(one.messages.map((m) => m.replace(/:\d+:\d+/, ':L:C')), [
+    `${FILE}:L:C  warning: knowledge[0].pairs: reviewkd with one stage has nothing to review (no deeper stage to fuse): it is then a 3×3-convolution hint; list several stages, shallowest first, or use "fitnet"`,
+  ]);
+  const two2 = parsed(experiment('{ "kind": "feature", "method": "reviewkd", "weight": 1, "pairs": [{ "teacher": "a", "student": "b" }, { "teacher": "c", "student": "d" }] }'));
+  assert.deepEqual(two2.messages, []);
+  assert.equal((two2.config?.knowledge[0] as { midChannels?: number }).midChannels, 64);
+});

@@ -255,7 +255,7 @@ void test('enums and discriminators', () => {
     `${FILE}:10:37  knowledge[0].method: expected one of "kd", "dkd", "multi-kd", "dist", "ctkd", found "dkdd"`,
   ]);
   assert.deepEqual(messages(edit(['"kind": "response"', '"kind": "feature"'])), [
-    `${FILE}:10:36  knowledge[0].method: expected one of "fitnet", "at", "nst", found "kd"`,
+    `${FILE}:10:36  knowledge[0].method: expected one of "fitnet", "at", "nst", "reviewkd", found "kd"`,
   ]);
   assert.deepEqual(messages(edit(['"kind": "response", "method": "kd"', '"kind": "relation", "method": "rkd"'])), [
     `${FILE}:10:37  knowledge[0].method: expected one of "rkd-distance", "rkd-angle", "sp", "pkt", "cc", "fsp", "crd", found "rkd"`,
@@ -429,6 +429,7 @@ void test('the catalogue fixture: every method, with defaults filled', () => {
     { kind: 'response', method: 'dist', standardize: true, temperature: 1, beta: 1, gamma: 1, weight: 1, schedule: constant },
     { kind: 'response', method: 'ctkd', minTemperature: 1, temperatureRange: 20, maxReversal: 1, reversalEpochs: 5, weight: 1, schedule: constant },
     { kind: 'relation', method: 'crd', pairs: [pair('dense', 'dense')], embedding: 128, negatives: 1024, temperature: 0.07, momentum: 0.5, maxMemoryMB: 256, weight: 0.8, schedule: constant },
+    { kind: 'feature', method: 'reviewkd', pairs: [pair('conv1', 'conv1'), pair('conv2', 'conv2')], midChannels: 64, weight: 1, schedule: constant },
   ]);
   // Each default is a fresh object, not shared between entries.
   assert.notEqual(config.knowledge[0].schedule, config.knowledge[1].schedule);

@@ -434,3 +434,114 @@ test('CRD memory: update is normalise(m·M + (1 − m)·e) on the batch\'s rows 
   assert.deepEqual(initialMemory(10, 12, 7), init, 'seeded');
   assert.equal(memoryBytes(60000, 128), 61_440_000);
 });
+
+// ---------------------------------------------------------------------------------------------
+// ReviewKD.
+
+import { AttentionMix, adaptiveAvgPool, hclLoss, reviewLoss } from '../../src/engine/losses/feature/reviewkd';
+import { buildReviewFusion, reviewStageProblems } from '../../src/engine/knowledge/reviewkd';
+
+/** PyTorch's adaptive_avg_pool2d on one NHWC array, with loops: cell (i, j) averages rows ⌊iH/l⌋…⌈(i+1)H/l⌉−1 and the same for columns. */
+function naiveAdaptivePool(x: number[], [b, h, w, c]: number[], l: number): number[] {
+  const out: number[] = [];
+  for (let n = 0; n < b; n++) {
+    for (let i = 0; i < l; i++) {
+      for (let j = 0; j < l; j++) {
+        for (let ch = 0; ch < c; ch++) {
+          const [h0, h1] = [Math.floor((i * h) / l), Math.ceil(((i + 1) * h) / l)];
+          const [w0, w1] = [Math.floor((j * w) / l), Math.ceil(((j + 1) * w) / l)];
+          let s = 0;
+          for (let y = h0; y < h1; y++) for (let xx = w0; xx < w1; xx++) s += x[((n * h + y) * w + xx) * c + ch];
+          out.push(s / ((h1 - h0) * (w1 - w0)));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+const mse = (a: number[], b: number[]): number => a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0) / a.length;
+
+/** The paper's hcl(), one stage: mse at full size, then 4×4, 2×2, 1×1 (those smaller than H) with weights ½, ¼, ⅛, normalised. */
+function naiveHcl(fs: number[], ft: number[], shape: number[]): number {
+  let loss = mse(fs, ft);
+  let cnt = 1;
+  let tot = 1;
+  for (const l of [4, 2, 1]) {
+    if (l >= shape[1]) continue;
+    cnt /= 2;
+    loss += mse(naiveAdaptivePool(fs, shape, l), naiveAdaptivePool(ft, shape, l)) * cnt;
+    tot += cnt;
+  }
+  return loss / tot;
+}
+
+test('adaptive average pooling equals PyTorch\'s windows (divisible and not: 7×5 → 4×4, 2×2, 1×1)', () => {
+  const rng = mulberry32(110);
+  for (const shape of [[2, 7, 5, 3], [1, 8, 8, 2], [1, 4, 6, 1]]) {
+    const x = Array.from({ length: shape.reduce((a, d) => a * d, 1) }, () => rng() * 2 - 1);
+    for (const l of [4, 2, 1]) {
+      const got = tf.tidy(() => Array.from(adaptiveAvgPool(tf.tensor4d(x, shape as [number, number, number, number]), l).dataSync()));
+      naiveAdaptivePool(x, shape, l).forEach((v, i) => assertRel(got[i], v, 1e-5, `${shape} → ${l}: [${i}]`));
+    }
+  }
+});
+
+test('HCL equals the naive reference (sizes 8, 3, 1: every pyramid level, some, none); gradient matches finite differences', () => {
+  const rng = mulberry32(111);
+  for (const shape of [[2, 8, 8, 2], [2, 3, 5, 2], [3, 1, 1, 4]]) {
+    const size = shape.reduce((a, d) => a * d, 1);
+    const fs = Array.from({ length: size }, () => rng() * 2 - 1);
+    const ft = Array.from({ length: size }, () => rng() * 2 - 1);
+    const sh = shape as [number, number, number, number];
+    assertRel(value(() => hclLoss(tf.tensor4d(fs, sh), tf.tensor4d(ft, sh))), naiveHcl(fs, ft, shape), 1e-4, `${shape}`);
+    const g = tf.tidy(() => tf.grad((x: tf.Tensor) => hclLoss(x, tf.tensor4d(ft, sh)))(tf.tensor4d(fs, sh)).dataSync());
+    assertGradClose(g, numericGrad((x) => naiveHcl(x, ft, shape), fs, 1e-5), 1e-3, `hcl ${shape}`);
+    assert.ok(value(() => hclLoss(tf.tensor4d(ft, sh), tf.tensor4d(ft, sh))) === 0);
+  }
+  // the review loss is the sum over the stages
+  const a = tf.randomNormal([2, 4, 4, 3]);
+  const b = tf.randomNormal([2, 4, 4, 3]);
+  const c = tf.randomNormal([2, 2, 2, 5]);
+  const d = tf.randomNormal([2, 2, 2, 5]);
+  assertRel(value(() => reviewLoss([a, c], [b, d])), value(() => hclLoss(a, b)) + value(() => hclLoss(c, d)), 1e-5, 'sum');
+  assert.throws(() => reviewLoss([a], [b, d]), { message: 'reviewkd: expected as many fused student stages as teacher stages (at least one), found 1 and 2' });
+  assert.throws(() => hclLoss(a, c), { message: 'reviewkd: the fused student stage [2,4,4,3] and the teacher stage [2,2,2,5] differ' });
+  tf.dispose([a, b, c, d]);
+});
+
+test('ReviewKD attention mix is x·z₀ + y·z₁ per position; the fusion maps every student stage to its teacher stage\'s shape', () => {
+  const x = tf.tensor4d([1, 2, 3, 4], [1, 2, 1, 2]);
+  const y = tf.tensor4d([10, 20, 30, 40], [1, 2, 1, 2]);
+  const z = tf.tensor4d([0.5, 0.1, 1, 0], [1, 2, 1, 2]);
+  const mixed = new AttentionMix({}).apply([x, y, z]) as tf.Tensor;
+  assert.deepEqual(Array.from(mixed.dataSync()).map((v) => Math.round(v * 1e4) / 1e4), [1.5, 3, 3, 4]);
+  tf.dispose([x, y, z, mixed]);
+  // stages 8×8×4 → 4×4×6 (student) against 16×16×3 → 4×4×8 (teacher: larger first stage, pooled/upsampled as needed)
+  const fusion = buildReviewFusion('t_review', [[null, 8, 8, 4], [null, 4, 4, 6]], [[null, 16, 16, 3], [null, 2, 2, 8]], 5);
+  const outs = fusion.apply([tf.randomNormal([2, 8, 8, 4]), tf.randomNormal([2, 4, 4, 6])]) as tf.Tensor[];
+  assert.deepEqual(outs.map((o) => o.shape), [[2, 16, 16, 3], [2, 2, 2, 8]]);
+  // the shallow output depends on the deep input (the review path); the deep one does not depend on the shallow input
+  const deepOnly = (deep: tf.Tensor) => (fusion.apply([tf.zeros([1, 8, 8, 4]), deep]) as tf.Tensor[]);
+  const [s1, d1] = deepOnly(tf.zeros([1, 4, 4, 6]));
+  const [s2, d2] = deepOnly(tf.ones([1, 4, 4, 6]));
+  assert.ok(tf.max(tf.abs(tf.sub(s1, s2))).dataSync()[0] > 1e-4, 'the deeper stage reaches the shallow output');
+  const [, d3] = fusion.apply([tf.ones([1, 8, 8, 4]), tf.zeros([1, 4, 4, 6])]) as tf.Tensor[];
+  assert.ok(tf.max(tf.abs(tf.sub(d1, d3))).dataSync()[0] < 1e-6, 'the shallow stage does not reach the deepest output');
+  assert.ok(d2.shape.join() === '1,2,2,8');
+  fusion.dispose();
+});
+
+test('ReviewKD stage problems: vectors, stages out of order, sizes that are not whole multiples — each at its pair', () => {
+  const pairs = (n: number) => Array.from({ length: n }, (_, i) => ({ teacher: `t${i}`, student: `s${i}`, adapter: 'auto' as const }));
+  assert.deepEqual(reviewStageProblems(pairs(2), [[null, 8, 8, 4], [null, 4, 4, 6]], [[null, 8, 8, 4], [null, 4, 4, 6]], 0), []);
+  assert.deepEqual(reviewStageProblems(pairs(1), [[null, 32]], [[null, 8, 8, 4]], 2).map((p) => [p.path.join('.'), p.message]), [
+    ['knowledge.2.pairs.0', 'reviewkd: teacher "t0" [?,8,8,4] ↔ student "s0" [?,32]: reviewkd fuses feature maps of rank 4 [B,H,W,C]; pair convolutional stages (or use "fitnet" for vectors)'],
+  ]);
+  assert.deepEqual(reviewStageProblems(pairs(2), [[null, 4, 4, 6], [null, 8, 8, 4]], [[null, 4, 4, 6], [null, 8, 8, 4]], 0).map((p) => [p.path.join('.'), p.message]), [
+    ['knowledge.0.pairs.1', 'reviewkd: stages go from shallow to deep, each as large as the next or a whole multiple of it; the student\'s "s0" is 4×4, the next "s1" 8×8: list the pairs from the shallowest stage to the deepest'],
+  ]);
+  assert.deepEqual(reviewStageProblems(pairs(1), [[null, 7, 7, 4]], [[null, 5, 5, 4]], 0).map((p) => p.message), [
+    'reviewkd: the student stage "s0" is 7×7, the teacher stage "t0" 5×5: one must be a whole multiple of the other',
+  ]);
+});

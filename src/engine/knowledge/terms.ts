@@ -29,6 +29,7 @@ import { layerInfos, unknownLayerMessage } from '../models/taps';
 import type { Shape } from '../models/taps';
 import { PairError, planAdapter } from './pairs';
 import { buildCrdTerm } from './crd';
+import { buildReviewKdTerm } from './reviewkd';
 
 export interface TermContext {
   /** Student logits. */
@@ -100,7 +101,7 @@ type PairLoss = (fs: tf.Tensor, ft: tf.Tensor) => tf.Scalar;
  * Pair methods whose term is more than a loss of each pair (trained heads, memory, fusion across
  * pairs): built by their own builder in `buildTerms` (issue 17).
  */
-export const PAIR_TERMS = { crd: 'src/engine/knowledge/crd.ts' } as const;
+export const PAIR_TERMS = { crd: 'src/engine/knowledge/crd.ts', reviewkd: 'src/engine/knowledge/reviewkd.ts' } as const;
 type PairTermMethod = keyof typeof PAIR_TERMS;
 
 /** The engine's registry of one-layer-pair losses: one line per pair method of the catalogue (src/methods/catalogue.ts), `PAIR_TERMS` aside. */
@@ -203,6 +204,19 @@ export function buildTerms(config: ExperimentConfig, mode: 'distill' | 'scratch'
         const ss = layerShape('student', pair.student, [...path, 'student']);
         if (!ts || !ss) return;
         const term = buildCrdTerm(entry, ei, prefix, base, sched, { teacher: ts, student: ss }, opts.trainLabels, problems);
+        if (term) terms.push(term);
+        return;
+      }
+      case 'reviewkd': {
+        const shapes: { teacher: Shape; student: Shape }[] = [];
+        entry.pairs.forEach((pair, pi) => {
+          const path = ['knowledge', ei, 'pairs', pi];
+          const ts = layerShape('teacher', pair.teacher, [...path, 'teacher']);
+          const ss = layerShape('student', pair.student, [...path, 'student']);
+          if (ts && ss) shapes.push({ teacher: ts, student: ss });
+        });
+        if (shapes.length !== entry.pairs.length) return;
+        const term = buildReviewKdTerm(entry, ei, prefix, base, sched, shapes, problems);
         if (term) terms.push(term);
         return;
       }
