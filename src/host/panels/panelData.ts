@@ -12,6 +12,7 @@ import type {
   CompareData, CompareRun, CompressionData, DashboardAppend, DashboardData, EpochPoint, ModelColumn, PairLink, SeriesData,
 } from '../../protocol/webviews';
 import { runState } from '../runData';
+import { readBenchCompare } from './benchCompare';
 
 /**
  * Reads metrics.jsonl from where it stopped last time: only whole new lines, with the resume
@@ -232,10 +233,28 @@ export function configDiff(configs: unknown[]): CompareData['config'] {
   });
 }
 
+/** A config cell of a bench file (JSON text) as its value. */
+function jsonValue(text: string | undefined): unknown {
+  try {
+    return text === undefined ? undefined : JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 export function compareData(runDirs: string[], title: string): CompareData {
   const runs: CompareRun[] = [];
   const configs: unknown[] = [];
   for (const dir of runDirs) {
+    // A bench:quality JSON: its entries, each with its settings as the config (issue 17).
+    const bench = readBenchCompare(dir);
+    if (bench) {
+      bench.runs.forEach((r, i) => {
+        runs.push(r);
+        configs.push(Object.fromEntries(bench.config.map((row) => [row.key, jsonValue(row.values[i])])));
+      });
+      continue;
+    }
     let run: RunJson;
     try {
       run = readRun(dir);
