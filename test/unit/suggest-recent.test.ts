@@ -41,3 +41,20 @@ test('MLP → MLP: no convolutional stages for reviewkd; crd on the last hidden 
   t.dispose();
   s.dispose();
 });
+
+import { addPairEdit } from '../../src/host/panels/pairEdit';
+
+test('the pairing edit: a crd pair is an entry of its own (crd takes one pair); reviewkd stages go into one entry, in order', () => {
+  const text = '{ "knowledge": [{ "kind": "relation", "method": "crd", "weight": 1, "pairs": [{ "teacher": "a", "student": "b" }] }] }';
+  const crd = addPairEdit(text, 'crd', 'c', 'd');
+  assert.ok(crd.ok);
+  const ks = (JSON.parse(crd.text) as { knowledge: { method: string; pairs: unknown[] }[] }).knowledge;
+  assert.deepEqual(ks.map((k) => [k.method, k.pairs.length]), [['crd', 1], ['crd', 1]]);
+  assert.deepEqual(addPairEdit(text, 'crd', 'a', 'b'), { ok: false, reason: 'crd already pairs teacher "a" with student "b"' });
+  const r1 = addPairEdit('{ "knowledge": [] }', 'reviewkd', 'conv_1', 'conv_1');
+  assert.ok(r1.ok);
+  const r2 = addPairEdit(r1.text, 'reviewkd', 'conv_2', 'conv_2');
+  assert.ok(r2.ok);
+  assert.deepEqual((JSON.parse(r2.text) as { knowledge: { kind: string; method: string; pairs: { teacher: string }[] }[] }).knowledge
+    .map((k) => [k.kind, k.method, k.pairs.map((p) => p.teacher)]), [['feature', 'reviewkd', ['conv_1', 'conv_2']]]);
+});
