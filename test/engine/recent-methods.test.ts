@@ -10,6 +10,10 @@ import { DashboardBuilder } from '../../src/host/panels/panelData';
 import type { MetricRecord } from '../../src/engine/runs/store';
 import { readMetrics } from '../../src/engine/runs/store';
 import { imageExperiment, tempDir, writeExperiment } from '../helpers/experiments';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readRun } from '../../src/engine/runs/store';
+import { latestCheckpoint } from '../../src/engine/runs/checkpoints';
 
 const CTKD = { kind: 'response', method: 'ctkd', initialTemperature: 4, reversalEpochs: 2, maxReversal: 1, weight: 1 };
 
@@ -53,11 +57,6 @@ test('ctkd: a stopped and resumed run continues from the checkpointed temperatur
 
 // ---------------------------------------------------------------------------------------------
 // crd
-
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { readRun } from '../../src/engine/runs/store';
-import { latestCheckpoint } from '../../src/engine/runs/checkpoints';
 
 const CRD = { kind: 'relation', method: 'crd', weight: 1, embedding: 16, negatives: 32, pairs: [{ teacher: 'dense_1', student: 'dense_1' }] };
 

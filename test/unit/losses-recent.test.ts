@@ -13,6 +13,10 @@ import { dkdLoss } from '../../src/engine/losses/response/dkd';
 import { multiTeacherKdLoss } from '../../src/engine/losses/response/multiTeacher';
 import { standardizeLogits } from '../../src/engine/losses/response/standardize';
 import { distLoss } from '../../src/engine/losses/response/dist';
+import { ctkdLoss, ctkdTemperature, initialTheta, reversalWeight } from '../../src/engine/losses/response/ctkd';
+import { crdLoss, crdNormalisers, gatherMemory, initialMemory, memoryBytes, sampleContrast, updateMemory } from '../../src/engine/losses/relation/crd';
+import { AttentionMix, adaptiveAvgPool, hclLoss, reviewLoss } from '../../src/engine/losses/feature/reviewkd';
+import { buildReviewFusion, reviewStageProblems } from '../../src/engine/knowledge/reviewkd';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -260,8 +264,6 @@ test('DIST and standardized losses: errors name the method and the shapes; no te
 // ---------------------------------------------------------------------------------------------
 // CTKD.
 
-import { ctkdLoss, ctkdTemperature, initialTheta, reversalWeight } from '../../src/engine/losses/response/ctkd';
-
 const CTKD = { minTemperature: 1, temperatureRange: 20 };
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
@@ -331,8 +333,6 @@ test('CTKD initial temperature: θ₀ maps back to it; outside the span is an er
 
 // ---------------------------------------------------------------------------------------------
 // CRD.
-
-import { crdLoss, crdNormalisers, gatherMemory, initialMemory, memoryBytes, sampleContrast, updateMemory } from '../../src/engine/losses/relation/crd';
 
 const norm2 = (v: number[]): number[] => {
   const n = Math.sqrt(v.reduce((a, x) => a + x * x, 0));
@@ -437,9 +437,6 @@ test('CRD memory: update is normalise(m·M + (1 − m)·e) on the batch\'s rows 
 
 // ---------------------------------------------------------------------------------------------
 // ReviewKD.
-
-import { AttentionMix, adaptiveAvgPool, hclLoss, reviewLoss } from '../../src/engine/losses/feature/reviewkd';
-import { buildReviewFusion, reviewStageProblems } from '../../src/engine/knowledge/reviewkd';
 
 /** PyTorch's adaptive_avg_pool2d on one NHWC array, with loops: cell (i, j) averages rows ⌊iH/l⌋…⌈(i+1)H/l⌉−1 and the same for columns. */
 function naiveAdaptivePool(x: number[], [b, h, w, c]: number[], l: number): number[] {

@@ -7,6 +7,7 @@ import { buildTerms, disposeTerms } from '../../src/engine/knowledge/terms';
 import { layerInfos } from '../../src/engine/models/taps';
 import type { ExperimentConfig } from '../../src/config/types';
 import { cnn, mlp } from '../../examples/models';
+import { addPairEdit } from '../../src/host/panels/pairEdit';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -41,8 +42,6 @@ test('MLP → MLP: no convolutional stages for reviewkd; crd on the last hidden 
   t.dispose();
   s.dispose();
 });
-
-import { addPairEdit } from '../../src/host/panels/pairEdit';
 
 test('the pairing edit: a crd pair is an entry of its own (crd takes one pair); reviewkd stages go into one entry, in order', () => {
   const text = '{ "knowledge": [{ "kind": "relation", "method": "crd", "weight": 1, "pairs": [{ "teacher": "a", "student": "b" }] }] }';
