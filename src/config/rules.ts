@@ -118,6 +118,21 @@ export function semanticChecks(root: Node, value: unknown, problems: Problem[]):
     if (k.method === 'multi-kd' && k.teacherWeight === 0 && k.teachers.every((t) => t.weight === 0)) {
       at([...here, 'teacherWeight'], 'every teacher of this multi-kd term has weight 0: give "teacherWeight" or one of "teachers" a weight > 0');
     }
+    // --- issue 17 ---
+    if (k.method === 'dist' && k.gamma > 0 && config.training.batchSize === 1) {
+      at([...here, 'gamma'], 'dist: the intra-class relation compares the samples of a batch, and "training.batchSize" is 1: it is constant and teaches nothing. Raise "training.batchSize" or set "gamma" to 0', 'warning');
+    }
+    if (k.method === 'ctkd' && k.initialTemperature !== undefined
+      && !(k.initialTemperature > k.minTemperature && k.initialTemperature < k.minTemperature + k.temperatureRange)) {
+      at([...here, 'initialTemperature'], `ctkd: the temperature spans minTemperature ${k.minTemperature} … minTemperature + temperatureRange ${k.minTemperature + k.temperatureRange} (exclusive): give an initialTemperature inside it, or widen "temperatureRange"`);
+    }
+    if (k.method === 'ctkd' && k.reversalEpochs > epochs) {
+      at([...here, 'reversalEpochs'], `the reversal curriculum ${longer(k.reversalEpochs)}: the temperature never meets its full reversal weight (maxReversal)`, 'warning');
+    }
+    if (k.method === 'reviewkd' && k.pairs.length === 1) {
+      at([...here, 'pairs'], 'reviewkd with one stage has nothing to review (no deeper stage to fuse): it is then a 3×3-convolution hint; list several stages, shallowest first, or use "fitnet"', 'warning');
+    }
+    // --- end issue 17 ---
     if (k.method === 'fitnet' && k.hintEpochs !== undefined && k.hintEpochs >= epochs) {
       at([...here, 'hintEpochs'],
         `the hint stage (${k.hintEpochs} epochs) must be shorter than the training ("training.epochs": ${epochs}), or no epoch is left to train the whole student`);

@@ -313,6 +313,10 @@ export type KnowledgeEntry =
   | ResponseKnowledge
   | DkdKnowledge
   | MultiTeacherKnowledge
+  | DistKnowledge
+  | CtkdKnowledge
+  | CrdKnowledge
+  | ReviewKdKnowledge
   | FeatureKnowledge
   | RelationKnowledge
   | FspKnowledge;
@@ -322,6 +326,8 @@ export interface ResponseKnowledge extends TermBase {
   /** `kd`: Hinton et al. 2015, T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)). */
   method: 'kd';
   temperature: number;
+  /** Logit standardisation (Sun et al. 2024): z-score each sample's logits before /T (default false). */
+  standardize?: boolean;
 }
 
 export interface DkdKnowledge extends TermBase {
@@ -333,6 +339,8 @@ export interface DkdKnowledge extends TermBase {
   beta: number;
   /** Epochs of linear warm-up of the DKD term (default 0; the paper uses 20 of 240). */
   warmup: number;
+  /** Logit standardisation (Sun et al. 2024), default false. */
+  standardize?: boolean;
 }
 
 export interface MultiTeacherKnowledge extends TermBase {
@@ -344,12 +352,69 @@ export interface MultiTeacherKnowledge extends TermBase {
   teacherWeight: number;
   /** Further pre-trained teachers, each with its weight in the mixture. */
   teachers: (ModelSpec & { weight: number })[];
+  /** Logit standardisation (Sun et al. 2024), default false. */
+  standardize?: boolean;
 }
+
+// --- issue 17: newer methods (dist, ctkd, crd, reviewkd) ---
+
+export interface DistKnowledge extends TermBase {
+  kind: 'response';
+  /** DIST (Huang et al. 2022): T²·(beta·inter-class + gamma·intra-class Pearson relation losses). */
+  method: 'dist';
+  temperature: number;
+  beta: number;
+  gamma: number;
+  standardize?: boolean;
+}
+
+export interface CtkdKnowledge extends TermBase {
+  kind: 'response';
+  /** CTKD (Li et al. 2023): KD at a learned temperature τ = minTemperature + temperatureRange·sigmoid(θ), θ trained adversarially. */
+  method: 'ctkd';
+  minTemperature: number;
+  temperatureRange: number;
+  /** Starting temperature (default: the paper's θ₀ = 1, τ₀ ≈ minTemperature + 0.731·temperatureRange). */
+  initialTemperature?: number;
+  /** Reversal weight λ reached after `reversalEpochs` (cosine curriculum from 0). */
+  maxReversal: number;
+  reversalEpochs: number;
+}
+
+export interface CrdKnowledge extends TermBase {
+  kind: 'relation';
+  /** CRD (Tian et al. 2020): NCE between embedding heads, with K negatives from memory banks of the training split. */
+  method: 'crd';
+  /** Exactly one teacher layer ↔ student layer. */
+  pairs: LayerPair[];
+  /** D: width of the embedding heads and of the banks' rows (default 128). */
+  embedding: number;
+  /** K: negatives per sample, from other classes (default 1024; the paper: 16384). */
+  negatives: number;
+  /** τ of exp(⟨·,·⟩/τ) (default 0.07). */
+  temperature: number;
+  /** Momentum of the banks' update (default 0.5). */
+  momentum: number;
+  /** Refuse banks (2·N·D float32) above this size (default 256). */
+  maxMemoryMB: number;
+}
+
+export interface ReviewKdKnowledge extends TermBase {
+  kind: 'feature';
+  /** ReviewKD (Chen et al. 2021): attention-based fusion of the student's stages, hierarchical context loss against the teacher's. */
+  method: 'reviewkd';
+  /** The stages, from the shallowest to the deepest: teacher stage ↔ student stage. */
+  pairs: LayerPair[];
+  /** Channels of the fusion module's intermediate maps (default 64). */
+  midChannels: number;
+}
+
+// --- end issue 17 ---
 
 export interface FeatureKnowledge extends TermBase {
   kind: 'feature';
   /** `fitnet` hints (MSE after an adapter), `at` attention transfer, `nst` neuron-selectivity transfer. */
-  method: MethodNameOf<'feature'>;
+  method: Exclude<MethodNameOf<'feature'>, 'reviewkd'>;
   pairs: LayerPair[];
   /** fitnet: train only the hint (student up to its paired layer + adapters) for this many epochs first. */
   hintEpochs?: number;
@@ -360,7 +425,7 @@ export interface FeatureKnowledge extends TermBase {
 export interface RelationKnowledge extends TermBase {
   kind: 'relation';
   /** RKD distance / angle, similarity-preserving, probabilistic knowledge transfer, correlation congruence. */
-  method: MethodNameOf<'relation', false>;
+  method: Exclude<MethodNameOf<'relation', false>, 'crd'>;
   pairs: LayerPair[];
 }
 

@@ -70,7 +70,7 @@ export async function checkModels(c: ExperimentConfig, file: string, text: strin
     for (const stage of stages) {
       const [t, s] = stage.split('|');
       try {
-        disposeTerms(buildTerms(c, 'distill', { teacher: await build(t), student: await build(s!) }, { adapterPrefix: 'check' }));
+        disposeTerms(buildTerms(c, 'distill', { teacher: await build(t), student: await build(s!) }, { adapterPrefix: 'check', trainLabels: data.train.y }));
       } catch (e) {
         if (!(e instanceof KnowledgeError)) throw e;
         for (const p of e.problems) if (!problems.some((q) => q.message === p.message)) problems.push(p);

@@ -15,7 +15,7 @@ import { int8Line, weightFormatOf } from './models/weightFormat';
 import type { WeightFormat } from './models/weightFormat';
 import { loadLayersModelFromFile } from './models/fileIO';
 import { layerInfos } from './models/taps';
-import { suggestPairs } from './knowledge/suggest';
+import { suggestEntries, suggestPairs } from './knowledge/suggest';
 import type { PairSuggestion } from './knowledge/suggest';
 
 function fmt(n: number): string {
@@ -146,7 +146,10 @@ export async function suggestForExperiment(target: string, backend?: BackendName
       kind: 'feature', method, weight: method === 'at' ? 100 : 1,
       pairs: ps.map((p) => ({ teacher: p.teacher, student: p.student })),
     }));
-    return { text: `${lines.join('\n')}\n\nknowledge entries to add:\n${JSON.stringify(entries, null, 2)}`, pairs };
+    // Methods with other layer needs (issue 17): reviewkd's stages together, crd's one representation pair.
+    const more = suggestEntries(layerInfos(teacher), layerInfos(student), pairs);
+    const moreText = more.length ? `\n\nmulti-stage and contrastive methods:\n${more.map((e) => `- ${e.method}: ${e.reason}\n${JSON.stringify({ kind: e.kind, method: e.method, weight: 1, pairs: e.pairs })}`).join('\n')}` : '';
+    return { text: `${lines.join('\n')}\n\nknowledge entries to add:\n${JSON.stringify(entries, null, 2)}${moreText}`, pairs };
   } finally {
     teacher.dispose();
     student.dispose();

@@ -268,7 +268,7 @@ export async function featureMaps(runDir: string, checkpoint: string, sample: nu
   const prefix = `adapter_${job}`;
   let terms: ReturnType<typeof buildTerms> = [];
   try {
-    terms = buildTerms(cfg, 'distill', { teacher, student }, { adapterPrefix: prefix });
+    terms = buildTerms(cfg, 'distill', { teacher, student }, { adapterPrefix: prefix, trainLabels: d.train.y });
     await restoreExtras(terms.flatMap((t) => t.adapters), ckDir);
     const adapter = terms.flatMap((t) => t.adapters).find((a) => a.name === `${prefix}_k${entry}_p${pairIndex}`);
     const term = terms.find((t) => t.pairLabels.includes(`${pair.p.teacher}→${pair.p.student}`));

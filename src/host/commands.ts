@@ -17,6 +17,7 @@ import { forgetRun } from './runData';
 import type { RunView } from './runData';
 import { BACKENDS, readSettings } from './settings';
 import { pickExperiment, pickRun, pickRuns } from './targets';
+import { isBenchFile } from './panels/benchCompare';
 import type { RunTarget } from './targets';
 import { EngineGate, isRestrictedModeError } from './trust';
 import { isResumable } from '../runs/state';
@@ -118,6 +119,9 @@ export function createCommands(host: Host): Record<string, Command> {
     showCompressionReport: panel('compression'),
 
     compareRuns: async (arg?: unknown, selected?: unknown) => {
+      // a bench:quality JSON file (explorer context menu, or a path): its method table
+      const file = arg instanceof vscode.Uri ? arg.fsPath : typeof arg === 'string' ? arg : undefined;
+      if (file && isBenchFile(file)) return panels.open('compare', { runDirs: [file], title: path.basename(file) });
       const targets = await pickRuns(host, arg, selected);
       if (!targets) return undefined;
       return panels.open('compare', { runDirs: targets.map((t) => t.runDir), title: targets.map((t) => t.view.run.id).join(' vs ') });

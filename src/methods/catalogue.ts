@@ -55,6 +55,18 @@ export const METHOD_INFO = [
     formula: 'T²·mean_b KL(Σᵢ wᵢ·softmax(z_tᵢ/T) ‖ softmax(z_s/T)), Σᵢ wᵢ = 1',
   },
   {
+    kind: 'response', method: 'dist', title: 'DIST: relations from a stronger teacher',
+    paper: 'Huang, You, Wang, Qian & Xu, "Knowledge Distillation from A Stronger Teacher", NeurIPS 2022 (arXiv:2205.10536)',
+    ranks: [2], sameShape: true, sameSpatial: false, layerPairs: false,
+    formula: 'T²·[β·(1 − mean_b ρ(Y_s[b,:], Y_t[b,:])) + γ·(1 − mean_k ρ(Y_s[:,k], Y_t[:,k]))], Y = softmax(z/T), ρ = Pearson correlation',
+  },
+  {
+    kind: 'response', method: 'ctkd', title: 'Curriculum temperature KD (learned, adversarial temperature)',
+    paper: 'Li, Li, Yang, Cheng, Chen, Yang & Li, "Curriculum Temperature for Knowledge Distillation", AAAI 2023 (arXiv:2211.16231)',
+    ranks: [2], sameShape: true, sameSpatial: false, layerPairs: false,
+    formula: 'τ²·mean_b KL(softmax(z_t/τ) ‖ softmax(z_s/τ)), τ = τ_min + τ_range·sigmoid(GRL_λ(θ)), λ = λ_max·(1 − cos(π·min(e, E)/E))/2',
+  },
+  {
     kind: 'feature', method: 'fitnet', title: 'FitNets hints',
     paper: 'Romero, Ballas, Kahou, Chassang, Gatta & Bengio, "FitNets: Hints for Thin Deep Nets", ICLR 2015',
     ranks: 'any', sameShape: true, sameSpatial: true, layerPairs: false,
@@ -71,6 +83,12 @@ export const METHOD_INFO = [
     paper: 'Huang & Wang, "Like What You Like: Knowledge Distill via Neuron Selectivity Transfer", arXiv:1707.01219, 2017',
     ranks: [4], sameShape: false, sameSpatial: true, layerPairs: false,
     formula: 'mean_b MMD² = mean K(t,t) + mean K(s,s) − 2·mean K(t,s), k(x,y) = (xᵀy)² over L2-normalised channel maps',
+  },
+  {
+    kind: 'feature', method: 'reviewkd', title: 'Knowledge review (attention-based fusion + hierarchical context loss)',
+    paper: 'Chen, Liu, Zhao & Jia, "Distilling Knowledge via Knowledge Review", CVPR 2021 (arXiv:2104.09044)',
+    ranks: [4], sameShape: false, sameSpatial: false, layerPairs: false,
+    formula: 'Σ_i HCL(ABF_i(F_s^i, ABF_{i+1}), F_t^i), HCL = [mse + Σ_{l∈{4,2,1}, l<H} 2^{−j}·mse(pool_l)] / (1 + Σ 2^{−j}); ABF mixes a stage with the fused deeper one by learned attention',
   },
   {
     kind: 'relation', method: 'rkd-distance', title: 'Relational KD: distance',
@@ -107,6 +125,12 @@ export const METHOD_INFO = [
     paper: 'Peng, Jin, Liu, Li, Wu, Liu, Zhou & Zhang, "Correlation Congruence for Knowledge Distillation", ICCV 2019',
     ranks: 'any', sameShape: false, sameSpatial: false, layerPairs: false,
     formula: 'mean_ij (C_s − C_t)², C_ij = exp(−γ‖x̂_i − x̂_j‖²), x̂ = f/‖f‖₂ (γ = 0.4)',
+  },
+  {
+    kind: 'relation', method: 'crd', title: 'Contrastive representation distillation',
+    paper: 'Tian, Krishnan & Isola, "Contrastive Representation Distillation", ICLR 2020 (arXiv:1910.10699)',
+    ranks: 'any', sameShape: false, sameSpatial: false, layerPairs: false,
+    formula: 'L_NCE(P_s) + L_NCE(P_t), P_s(b,k) = exp(⟨M_t[k], e_s(b)⟩/τ)/Z, L_NCE = −mean_b[log h(P⁺) + Σ_K log(1 − h(P⁻))], h(P) = P/(P + K/N), e = normalise₂(head(f)), K negatives from memory banks',
   },
 ] as const satisfies readonly MethodInfo[];
 

@@ -49,6 +49,8 @@ export interface DashboardData {
   losses: SeriesData[];
   /** Learning rate per job (step records). */
   lr: SeriesData[];
+  /** Learned values per job × name (step records' `params`: ctkd's `ctkd.temperature`); absent when none. */
+  params?: SeriesData[];
   epochs: EpochPoint[];
   /** Teacher test accuracy (reference line), when known. */
   teacherAcc?: number;
@@ -59,6 +61,7 @@ export interface DashboardAppend {
   /** New points, by series name (the series is created when it is new). */
   losses: SeriesData[];
   lr: SeriesData[];
+  params?: SeriesData[];
   epochs: EpochPoint[];
   state: string;
   teacherAcc?: number;

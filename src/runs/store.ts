@@ -164,6 +164,8 @@ export interface StepRecord {
   /** Pair-based terms: the loss of every pair, by term name then `teacherLayer→studentLayer`. */
   pairs?: Record<string, Record<string, number>>;
   lr: number;
+  /** Learned values of the step, by `term.name` (ctkd's `ctkd.temperature`). */
+  params?: Record<string, number>;
   t: string;
 }
 

@@ -56,6 +56,11 @@ function assertNoLeak(o: Observed, job: string): void {
 const METHOD_CASES: { name: string; entry: Record<string, unknown>; terms: string[]; pairs?: string[] }[] = [
   { name: 'kd', entry: { kind: 'response', method: 'kd', temperature: 4, weight: 1 }, terms: ['kd', 'labels'] },
   { name: 'dkd', entry: { kind: 'response', method: 'dkd', temperature: 4, alpha: 1, beta: 2, warmup: 2, weight: 1 }, terms: ['dkd', 'labels'] },
+  { name: 'kd standardize', entry: { kind: 'response', method: 'kd', temperature: 2, standardize: true, weight: 1 }, terms: ['kd', 'labels'] },
+  { name: 'dkd standardize', entry: { kind: 'response', method: 'dkd', temperature: 2, standardize: true, weight: 1 }, terms: ['dkd', 'labels'] },
+  { name: 'dist', entry: { kind: 'response', method: 'dist', temperature: 2, beta: 1, gamma: 1, weight: 1 }, terms: ['dist', 'labels'] },
+  { name: 'dist standardize', entry: { kind: 'response', method: 'dist', standardize: true, weight: 1 }, terms: ['dist', 'labels'] },
+  { name: 'ctkd', entry: { kind: 'response', method: 'ctkd', initialTemperature: 4, reversalEpochs: 2, weight: 1 }, terms: ['ctkd', 'labels'] },
   { name: 'fitnet', entry: { kind: 'feature', method: 'fitnet', weight: 1, pairs: [{ teacher: 'conv_2', student: 'conv_2' }, { teacher: 'conv_2', student: 'conv_1' }] },
     terms: ['fitnet', 'labels'], pairs: ['conv_2→conv_2', 'conv_2→conv_1'] },
   { name: 'at', entry: { kind: 'feature', method: 'at', weight: 10, pairs: [{ teacher: 'conv_1', student: 'conv_1' }] }, terms: ['at', 'labels'], pairs: ['conv_1→conv_1'] },
@@ -65,6 +70,10 @@ const METHOD_CASES: { name: string; entry: Record<string, unknown>; terms: strin
   { name: 'sp', entry: { kind: 'relation', method: 'sp', weight: 1, pairs: [{ teacher: 'pool_2', student: 'pool_2' }] }, terms: ['sp', 'labels'] },
   { name: 'pkt', entry: { kind: 'relation', method: 'pkt', weight: 1, pairs: [{ teacher: 'dense_1', student: 'dense_1' }] }, terms: ['pkt', 'labels'] },
   { name: 'cc', entry: { kind: 'relation', method: 'cc', weight: 1, pairs: [{ teacher: 'dense_1', student: 'dense_1' }] }, terms: ['cc', 'labels'] },
+  { name: 'crd', entry: { kind: 'relation', method: 'crd', weight: 1, embedding: 16, negatives: 32, pairs: [{ teacher: 'dense_1', student: 'dense_1' }] },
+    terms: ['crd', 'labels'], pairs: ['dense_1→dense_1'] },
+  { name: 'reviewkd', entry: { kind: 'feature', method: 'reviewkd', weight: 1, midChannels: 8, pairs: [{ teacher: 'conv_1', student: 'conv_1' }, { teacher: 'conv_2', student: 'conv_2' }] },
+    terms: ['reviewkd', 'labels'], pairs: ['conv_1→conv_1', 'conv_2→conv_2'] },
   { name: 'fsp', entry: { kind: 'relation', method: 'fsp', weight: 1, pairs: [{ teacher: ['conv_1', 'conv_1'], student: ['conv_1', 'conv_1'] }] }, terms: ['fsp', 'labels'] },
 ];
 

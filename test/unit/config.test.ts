@@ -253,13 +253,13 @@ void test('enums and discriminators', () => {
   ]);
   // The method is picked among those of the kind.
   assert.deepEqual(messages(edit(['"method": "kd"', '"method": "dkdd"'])), [
-    `${FILE}:10:37  knowledge[0].method: expected one of "kd", "dkd", "multi-kd", found "dkdd"`,
+    `${FILE}:10:37  knowledge[0].method: expected one of "kd", "dkd", "multi-kd", "dist", "ctkd", found "dkdd"`,
   ]);
   assert.deepEqual(messages(edit(['"kind": "response"', '"kind": "feature"'])), [
-    `${FILE}:10:36  knowledge[0].method: expected one of "fitnet", "at", "nst", found "kd"`,
+    `${FILE}:10:36  knowledge[0].method: expected one of "fitnet", "at", "nst", "reviewkd", found "kd"`,
   ]);
   assert.deepEqual(messages(edit(['"kind": "response", "method": "kd"', '"kind": "relation", "method": "rkd"'])), [
-    `${FILE}:10:37  knowledge[0].method: expected one of "rkd-distance", "rkd-angle", "sp", "pkt", "cc", "fsp", found "rkd"`,
+    `${FILE}:10:37  knowledge[0].method: expected one of "rkd-distance", "rkd-angle", "sp", "pkt", "cc", "fsp", "crd", found "rkd"`,
   ]);
   assert.deepEqual(messages(edit(['"name": "demo",', '"name": "demo", "scheme": { "kind": "mutual" },'])), [
     `${FILE}:2:39  scheme.kind: expected one of "offline", "online", "self", "born-again", "ta-chain", found "mutual"`,
@@ -427,6 +427,10 @@ void test('the catalogue fixture: every method, with defaults filled', () => {
     { kind: 'relation', method: 'pkt', pairs: [pair('dense', 'dense', 'dense')], weight: 1, schedule: constant },
     { kind: 'relation', method: 'cc', pairs: [pair('dense', 'dense')], weight: 0.02, schedule: constant },
     { kind: 'relation', method: 'fsp', pairs: [{ teacher: ['conv1', 'conv2'], student: ['conv1', 'conv2'] }], weight: 0.5, schedule: constant },
+    { kind: 'response', method: 'dist', standardize: true, temperature: 1, beta: 1, gamma: 1, weight: 1, schedule: constant },
+    { kind: 'response', method: 'ctkd', minTemperature: 1, temperatureRange: 20, maxReversal: 1, reversalEpochs: 5, weight: 1, schedule: constant },
+    { kind: 'relation', method: 'crd', pairs: [pair('dense', 'dense')], embedding: 128, negatives: 1024, temperature: 0.07, momentum: 0.5, maxMemoryMB: 256, weight: 0.8, schedule: constant },
+    { kind: 'feature', method: 'reviewkd', pairs: [pair('conv1', 'conv1'), pair('conv2', 'conv2')], midChannels: 64, weight: 1, schedule: constant },
   ]);
   // Each default is a fresh object, not shared between entries.
   assert.notEqual(config.knowledge[0].schedule, config.knowledge[1].schedule);
@@ -470,7 +474,7 @@ void test('the catalogue parses under every scheme, with the scheme defaults fil
     assert.ok(config);
     assert.deepEqual(config.scheme, c.expected);
     // born-again and ta-chain take feature and relation knowledge as well.
-    assert.equal(config.knowledge.length, 12);
+    assert.equal(config.knowledge.length, experimentSchema.definitions?.knowledgeEntry.oneOf?.length, 'one entry per method');
     assert.equal(config.teacher === undefined, c.removeTeacher === true);
   }
 });

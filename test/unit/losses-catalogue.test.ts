@@ -607,12 +607,12 @@ test('shape and rank errors name the method and the shapes', () => {
 
 test('the catalogue covers every method once, with shape rules the validator can apply to inspected shapes', () => {
   const methods = METHOD_INFO.map((m) => m.method);
-  assert.deepEqual([...methods].sort(), ['at', 'cc', 'dkd', 'fitnet', 'fsp', 'kd', 'multi-kd', 'nst', 'pkt', 'rkd-angle', 'rkd-distance', 'sp']);
+  assert.deepEqual([...methods].sort(), ['at', 'cc', 'crd', 'ctkd', 'dist', 'dkd', 'fitnet', 'fsp', 'kd', 'multi-kd', 'nst', 'pkt', 'reviewkd', 'rkd-angle', 'rkd-distance', 'sp']);
   for (const m of METHOD_INFO) {
     assert.ok(m.title && m.paper && m.formula, m.method);
     assert.equal(m.layerPairs, m.method === 'fsp', m.method);
   }
-  assert.deepEqual(METHOD_INFO.filter((m) => m.kind === 'response').map((m) => m.method).sort(), ['dkd', 'kd', 'multi-kd']);
+  assert.deepEqual(METHOD_INFO.filter((m) => m.kind === 'response').map((m) => m.method).sort(), ['ctkd', 'dist', 'dkd', 'kd', 'multi-kd']);
   // Shapes from inspection have an unknown batch: only the known dimensions are compared.
   assert.equal(pairShapeError('at', [null, 14, 14, 64], [null, 14, 14, 256]), null);
   assert.equal(pairShapeError('at', [null, 14, 14, 64], [null, 7, 7, 256]), 'at: spatial sizes differ: student 14×14, teacher 7×7');

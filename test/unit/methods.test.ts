@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { PAIR_LOSSES } from '../../src/engine/knowledge/terms';
+import { PAIR_LOSSES, PAIR_TERMS } from '../../src/engine/knowledge/terms';
 import { addPairEdit } from '../../src/host/panels/pairEdit';
 import { METHOD_INFO, PAIR_METHODS } from '../../src/methods/catalogue';
 import { parseWebviewMessage } from '../../src/protocol/webviews';
@@ -70,8 +70,8 @@ test('the agreement check fails when a method is added to one side only (and nam
   assert.deepEqual(disagreement(catalogue, schemaMethods(), 'catalogue', 'schema'), ['feature/new-feature is in the catalogue but not in the schema']);
 });
 
-test('the engine has a loss for every pair method of the catalogue, and none it does not list', () => {
-  assert.deepEqual(Object.keys(PAIR_LOSSES).sort(), [...PAIR_METHODS].sort());
+test('the engine has a loss (or a term builder) for every pair method of the catalogue, and none it does not list', () => {
+  assert.deepEqual([...Object.keys(PAIR_LOSSES), ...Object.keys(PAIR_TERMS)].sort(), [...PAIR_METHODS].sort());
 });
 
 test('the pairing panel and the pairing edit offer the catalogue\'s pair methods under their kind', () => {

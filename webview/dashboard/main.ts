@@ -1,7 +1,7 @@
 /**
  * Dashboard (per run, live): every loss term raw and smoothed (slider), log-y, step or epoch axis;
  * train / validation / test accuracy with the teacher as a reference line and the scratch baseline;
- * the learning rate. New points arrive as `append` messages and extend the arrays in place; the
+ * the learning rate; learned values such as ctkd's temperature, when the job has them. New points arrive as `append` messages and extend the arrays in place; the
  * charts are redrawn at most once per animation frame. Exports CSV (every point) and PNG.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
@@ -20,11 +20,14 @@ interface Series extends SeriesData { smooth: number[]; smoother: Smoother }
 const ui = { job: '', pinned: false, smoothing: 0.6, logY: false, axis: 'step' as 'step' | 'epoch', ...(getState().ui as object | undefined) };
 const series = new Map<string, Series>();
 const lrs = new Map<string, SeriesData>();
+/** Learned values per job × name (`ctkd.temperature`), from the step records' `params`. */
+const params = new Map<string, SeriesData>();
 let epochs: EpochPoint[] = [];
 let data: DashboardData | undefined;
 let lossChart: uPlot | undefined;
 let accChart: uPlot | undefined;
 let lrChart: uPlot | undefined;
+let paramChart: uPlot | undefined;
 let frame = 0;
 let teardown: (() => void)[] = [];
 
@@ -120,6 +123,17 @@ function lrData(): uPlot.AlignedData {
   return [ui.axis === 'step' ? s.step : s.epoch, s.value];
 }
 
+function jobParams(): SeriesData[] {
+  return [...params.values()].filter((s) => s.job === ui.job);
+}
+
+function paramData(): uPlot.AlignedData {
+  const ss = jobParams();
+  if (ss.length === 0) return [[]];
+  const n = Math.min(...ss.map((s) => s.value.length));
+  return [(ui.axis === 'step' ? ss[0].step : ss[0].epoch).slice(0, n), ...ss.map((s) => s.value.slice(0, n))];
+}
+
 function buildCharts(): void {
   const host = document.getElementById('charts')!;
   teardown.forEach((f) => f());
@@ -147,6 +161,15 @@ function buildCharts(): void {
   }, accData());
   lrChart = makeChart(lrEl, { title: 'Learning rate', xLabel, yLabel: 'lr', height: 140, lines: [{ label: 'lr', color: col[5] }] }, lrData());
   for (const [c, el] of [[lossChart, lossEl], [accChart, accEl], [lrChart, lrEl]] as const) teardown.push(autoWidth(c, el));
+  const learned = jobParams();
+  paramChart = undefined;
+  if (learned.length) {
+    const paramEl = h('div', { class: 'chart', id: 'param-chart' });
+    host.append(paramEl);
+    paramChart = makeChart(paramEl, { title: 'Learned values (e.g. ctkd temperature)', xLabel, yLabel: 'value', height: 140,
+      lines: learned.map((s, i) => ({ label: s.term, color: col[(6 + i) % col.length] })) }, paramData());
+    teardown.push(autoWidth(paramChart, paramEl));
+  }
 }
 
 /** Redraws with the grown arrays, at most once per frame. */
@@ -157,6 +180,7 @@ function scheduleUpdate(): void {
     lossChart?.setData(lossData());
     accChart?.setData(accData());
     lrChart?.setData(lrData());
+    paramChart?.setData(paramData());
     updateStatus();
   });
 }
@@ -181,7 +205,7 @@ function jobSelect(): HTMLElement {
 
 function csv(): string {
   const rows = ['job,term,step,epoch,value'];
-  for (const s of [...series.values(), ...lrs.values()]) {
+  for (const s of [...series.values(), ...lrs.values(), ...params.values()]) {
     for (let i = 0; i < s.value.length; i++) rows.push(`${s.job},${s.term},${s.step[i]},${s.epoch[i].toFixed(4)},${s.value[i]}`);
   }
   rows.push('', 'job,epoch,trainAcc,valAcc,testAcc,agreement');
@@ -193,8 +217,10 @@ function render(d: DashboardData): void {
   data = d;
   series.clear();
   lrs.clear();
+  params.clear();
   d.losses.forEach(addLoss);
   d.lr.forEach((s) => addSeries(lrs, s));
+  (d.params ?? []).forEach((s) => addSeries(params, s));
   epochs = [...d.epochs];
   if (!jobs().includes(ui.job)) ui.job = defaultJob();
   clear(app);
@@ -253,11 +279,14 @@ function append(m: Extract<HostToWebview, { type: 'append' }>): void {
   let fresh = false;
   for (const s of m.losses) fresh = addLoss(s) || fresh;
   for (const s of m.lr) addSeries(lrs, s);
+  let freshParam = false;
+  for (const s of m.params ?? []) freshParam = addSeries(params, s) || freshParam;
   epochs.push(...m.epochs);
   // a job that starts training now is followed, unless the user picked one
   const started = m.losses.map((s) => s.job).filter((j) => !known.has(j)).pop();
   if (started && !ui.pinned) ui.job = started;
   else if (!ui.job || (fresh && !jobs().includes(ui.job))) ui.job = defaultJob();
+  if (freshParam && !fresh) buildCharts(); // a learned value's first points: its chart appears
   if (fresh) {
     // a new job or term: the job list and the chart's series change
     const sel = document.getElementById('job');

@@ -88,3 +88,45 @@ export function suggestPairs(teacherLayers: LayerInfo[], studentLayers: LayerInf
   }
   return out;
 }
+
+// --- issue 17: methods that take several stages (reviewkd) or one representation pair (crd) ---
+
+export interface EntrySuggestion {
+  method: 'reviewkd' | 'crd';
+  kind: 'feature' | 'relation';
+  pairs: { teacher: string; student: string }[];
+  reason: string;
+}
+
+/**
+ * Knowledge entries for the methods whose layer needs differ from one pair per stage: `reviewkd`
+ * takes the matched convolutional stages together, shallow to deep (each student stage a whole
+ * multiple of the next); `crd` takes one pair, the deepest matched stage (the last hidden vectors
+ * when both networks have them), as the paper pairs the penultimate representations.
+ */
+export function suggestEntries(teacherLayers: LayerInfo[], studentLayers: LayerInfo[], pairs = suggestPairs(teacherLayers, studentLayers)): EntrySuggestion[] {
+  const out: EntrySuggestion[] = [];
+  const maps = pairs.filter((p) => p.studentShape.length === 4 && p.teacherShape.length === 4);
+  const ordered = maps.every((p, i) => i === 0 || (() => {
+    const [a, b] = [maps[i - 1].studentShape, p.studentShape] as number[][];
+    return a[1] % b[1] === 0 && a[2] % b[2] === 0 && a[1] >= b[1];
+  })()) && maps.every((p) => {
+    const [s, t] = [p.studentShape[1] as number, p.teacherShape[1] as number];
+    return s % t === 0 || t % s === 0;
+  });
+  if (maps.length >= 2 && ordered) {
+    out.push({
+      method: 'reviewkd', kind: 'feature', pairs: maps.map((p) => ({ teacher: p.teacher, student: p.student })),
+      reason: `${maps.length} convolutional stages, shallow to deep (${maps.map((p) => res(p.studentShape)).join(' → ')}): the fusion reviews each with the deeper ones`,
+    });
+  }
+  const vectors = pairs.filter((p) => p.studentShape.length === 2 && p.teacherShape.length === 2);
+  const deepest = vectors[vectors.length - 1] ?? pairs[pairs.length - 1];
+  if (deepest) {
+    out.push({
+      method: 'crd', kind: 'relation', pairs: [{ teacher: deepest.teacher, student: deepest.student }],
+      reason: vectors.length ? 'the last hidden vectors (the penultimate representation, as in the paper)' : 'the deepest matched stage (no hidden vector layer on both sides)',
+    });
+  }
+  return out;
+}

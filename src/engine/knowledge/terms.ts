@@ -13,6 +13,8 @@ import { crossEntropy } from '../losses/labels';
 import { kdLoss } from '../losses/response/kd';
 import { dkdLoss } from '../losses/response/dkd';
 import { multiTeacherKdLoss } from '../losses/response/multiTeacher';
+import { distLoss } from '../losses/response/dist';
+import { ctkdLoss, initialTheta, reversalWeight } from '../losses/response/ctkd';
 import { fitnetLoss } from '../losses/feature/fitnet';
 import { atLoss } from '../losses/feature/at';
 import { nstLoss } from '../losses/feature/nst';
@@ -26,6 +28,8 @@ import type { MethodNameOf } from '../../methods/catalogue';
 import { layerInfos, unknownLayerMessage } from '../models/taps';
 import type { Shape } from '../models/taps';
 import { PairError, planAdapter } from './pairs';
+import { buildCrdTerm } from './crd';
+import { buildReviewKdTerm } from './reviewkd';
 
 export interface TermContext {
   /** Student logits. */
@@ -38,6 +42,10 @@ export interface TermContext {
   /** Tapped outputs by layer name. */
   student: Map<string, tf.Tensor>;
   teacher: Map<string, tf.Tensor>;
+  /** The (1-based) epoch of the step (ctkd's reversal curriculum). */
+  epoch?: number;
+  /** Row indices of the batch in the training split (crd's memory bank). */
+  idx?: Int32Array;
 }
 
 export interface Term {
@@ -55,6 +63,10 @@ export interface Term {
   /** Adapter description per pair (`none`, `dense 32→64`, …). */
   pairAdapters: string[];
   compute(ctx: TermContext): { value: tf.Scalar; pairs: tf.Scalar[] };
+  /** Learned values of the last step, logged per step (`params` of the step record): ctkd's temperature. */
+  params?(): Record<string, number>;
+  /** Writes state kept outside the adapters' weights into them (crd's memory banks), before a checkpoint. */
+  beforeCheckpoint?(): void;
 }
 
 /** A problem of the experiment found against the models: a JSON path and a message. */
@@ -85,8 +97,15 @@ export function labelsTerm(weight: number): Term {
 
 type PairLoss = (fs: tf.Tensor, ft: tf.Tensor) => tf.Scalar;
 
-/** The engine's registry of one-layer-pair losses: one line per pair method of the catalogue (src/methods/catalogue.ts). */
-export const PAIR_LOSSES: Record<MethodNameOf<'feature' | 'relation', false>, (entry: KnowledgeEntry) => PairLoss> = {
+/**
+ * Pair methods whose term is more than a loss of each pair (trained heads, memory, fusion across
+ * pairs): built by their own builder in `buildTerms` (issue 17).
+ */
+export const PAIR_TERMS = { crd: 'src/engine/knowledge/crd.ts', reviewkd: 'src/engine/knowledge/reviewkd.ts' } as const;
+type PairTermMethod = keyof typeof PAIR_TERMS;
+
+/** The engine's registry of one-layer-pair losses: one line per pair method of the catalogue (src/methods/catalogue.ts), `PAIR_TERMS` aside. */
+export const PAIR_LOSSES: Record<Exclude<MethodNameOf<'feature' | 'relation', false>, PairTermMethod>, (entry: KnowledgeEntry) => PairLoss> = {
   fitnet: () => fitnetLoss,
   at: (e) => (fs, ft) => atLoss(fs, ft, (e as { p?: number }).p ?? 2),
   nst: () => nstLoss,
@@ -108,7 +127,7 @@ interface Models {
  * Throws a KnowledgeError listing every problem (unknown layers, unmatchable pairs) with its path.
  */
 export function buildTerms(config: ExperimentConfig, mode: 'distill' | 'scratch' | 'teacher', models: Models,
-  opts: { adapterPrefix?: string } = {}): Term[] {
+  opts: { adapterPrefix?: string; trainLabels?: Int32Array } = {}): Term[] {
   if (mode !== 'distill') return [labelsTerm(1)];
   const problems: KnowledgeProblem[] = [];
   const terms: Term[] = [];
@@ -139,7 +158,7 @@ export function buildTerms(config: ExperimentConfig, mode: 'distill' | 'scratch'
 
     switch (entry.method) {
       case 'kd':
-        terms.push({ ...base, factor: sched, compute: (ctx) => ({ value: kdLoss(ctx.zs, need(ctx.zt), entry.temperature), pairs: [] }) });
+        terms.push({ ...base, factor: sched, compute: (ctx) => ({ value: kdLoss(ctx.zs, need(ctx.zt), entry.temperature, entry.standardize), pairs: [] }) });
         return;
       case 'dkd':
         terms.push({
@@ -152,8 +171,53 @@ export function buildTerms(config: ExperimentConfig, mode: 'distill' | 'scratch'
         const weights = [entry.teacherWeight, ...entry.teachers.map((t) => t.weight)];
         terms.push({
           ...base, factor: sched,
-          compute: (ctx) => ({ value: multiTeacherKdLoss(ctx.zs, [need(ctx.zt), ...ctx.extraTeacherLogits], weights, entry.temperature), pairs: [] }),
+          compute: (ctx) => ({ value: multiTeacherKdLoss(ctx.zs, [need(ctx.zt), ...ctx.extraTeacherLogits], weights, entry.temperature, entry.standardize), pairs: [] }),
         });
+        return;
+      }
+      case 'dist':
+        terms.push({ ...base, factor: sched, compute: (ctx) => ({ value: distLoss(ctx.zs, need(ctx.zt), entry), pairs: [] }) });
+        return;
+      case 'ctkd': {
+        // The temperature's parameter θ lives in a one-weight model, so it is trained, checkpointed
+        // and restored with the adapters, and never exported with the student.
+        const holder = tf.sequential({ name: `${prefix}_k${ei}_temperature` });
+        holder.add(tf.layers.dense({ inputShape: [1], units: 1, useBias: false, name: `${prefix}_k${ei}_temperature_theta`,
+          kernelInitializer: tf.initializers.constant({ value: initialTheta(entry) }) }));
+        let last = Number.NaN;
+        terms.push({
+          ...base, factor: sched, adapters: [holder], pairAdapters: [],
+          compute: (ctx) => {
+            const theta = holder.layers[0].trainableWeights[0].read();
+            const { loss, temperature } = ctkdLoss(ctx.zs, need(ctx.zt), theta, reversalWeight(ctx.epoch ?? 1, entry), entry);
+            last = temperature.dataSync()[0];
+            return { value: loss, pairs: [] };
+          },
+          params: () => ({ temperature: last }),
+        });
+        return;
+      }
+      case 'crd': {
+        const pair = entry.pairs[0];
+        const path = ['knowledge', ei, 'pairs', 0];
+        const ts = layerShape('teacher', pair.teacher, [...path, 'teacher']);
+        const ss = layerShape('student', pair.student, [...path, 'student']);
+        if (!ts || !ss) return;
+        const term = buildCrdTerm(entry, ei, prefix, base, sched, { teacher: ts, student: ss }, opts.trainLabels, problems);
+        if (term) terms.push(term);
+        return;
+      }
+      case 'reviewkd': {
+        const shapes: { teacher: Shape; student: Shape }[] = [];
+        entry.pairs.forEach((pair, pi) => {
+          const path = ['knowledge', ei, 'pairs', pi];
+          const ts = layerShape('teacher', pair.teacher, [...path, 'teacher']);
+          const ss = layerShape('student', pair.student, [...path, 'student']);
+          if (ts && ss) shapes.push({ teacher: ts, student: ss });
+        });
+        if (shapes.length !== entry.pairs.length) return;
+        const term = buildReviewKdTerm(entry, ei, prefix, base, sched, shapes, problems);
+        if (term) terms.push(term);
         return;
       }
       case 'fsp': {

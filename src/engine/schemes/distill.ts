@@ -171,7 +171,7 @@ export function distillLearner(o: DistillOptions): Learner {
       studentLayers.forEach((l, i) => student.set(l, outs[i + 1]));
       const ctx: TermContext = {
         zs: outs[0], zt: prepared?.zt, labels: batch.ys, extraTeacherLogits: prepared?.extra ?? [],
-        student, teacher: prepared?.features ?? new Map(),
+        student, teacher: prepared?.features ?? new Map(), epoch, idx: batch.idx,
       };
       const terms: tf.Scalar[] = [];
       const pairs: tf.Scalar[][] = [];
@@ -188,6 +188,18 @@ export function distillLearner(o: DistillOptions): Learner {
       if (prepared) tf.dispose([...(prepared.zt ? [prepared.zt] : []), ...prepared.features.values(), ...prepared.extra]);
       prepared = undefined;
     },
+    ...(o.terms.some((t) => t.beforeCheckpoint) ? {
+      beforeCheckpoint() {
+        for (const t of o.terms) t.beforeCheckpoint?.();
+      },
+    } : {}),
+    ...(o.terms.some((t) => t.params) ? {
+      stepParams() {
+        const out: Record<string, number> = {};
+        for (const t of o.terms) for (const [k, v] of Object.entries(t.params?.() ?? {})) out[`${t.name}.${k}`] = v;
+        return out;
+      },
+    } : {}),
     evalTeacherLogits: () => (o.teacher ? { validation: o.teacher.logits.validation, test: o.teacher.logits.test } : undefined),
     dispose() {
       pipe?.dispose();

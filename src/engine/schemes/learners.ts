@@ -59,12 +59,12 @@ const supervised: LearnerFactory = async ({ state, config: c, model, inputShape,
 };
 
 /** The student against a fixed teacher: the experiment's, or a previous job's final model. */
-const distill: LearnerFactory = async ({ job, state, config: c, model, inputShape, numClasses, augment, teachers, teacherThread, log }) => {
+const distill: LearnerFactory = async ({ job, state, config: c, data, model, inputShape, numClasses, augment, teachers, teacherThread, log }) => {
   const source = state.teacher ?? 'teacher';
   const teacher = await teachers.fixedTeacher(source);
   // adapters are initialised from the job's seed too, so a run is reproducible from its seeds
   const terms = await withSeededRandom(seedFor(state.seed, 'adapters'), () =>
-    buildTerms(c, 'distill', { teacher: teacher.model, student: model }, { adapterPrefix: `adapter_${job}` }));
+    buildTerms(c, 'distill', { teacher: teacher.model, student: model }, { adapterPrefix: `adapter_${job}`, trainLabels: data.train.y }));
   if (augment) log(`${job}: the training images are augmented (data.augment), so the teacher runs on every batch instead of using its cached outputs`);
   const cachedFeatures = augment ? undefined : teachers.teacherFeatures(source, teacher, [...new Set(terms.flatMap((t) => t.teacherLayers))]);
   const extraTeacherLogits = await teachers.extraTeachers();

@@ -118,6 +118,10 @@ export interface Learner {
   afterStep?(): void;
   /** Teacher logits of validation/test now (for agreement); fixed teachers may return cached ones. */
   evalTeacherLogits?(): { validation?: Float32Array; test: Float32Array } | undefined;
+  /** Writes state kept outside the models' weights into them (crd's memory banks) before a checkpoint. */
+  beforeCheckpoint?(): void;
+  /** Learned values after a step (`ctkd.temperature`), logged in the step record's `params`. */
+  stepParams?(): Record<string, number>;
   /** Further epoch-end figures (e.g. auxiliary heads' or peers' test accuracy). */
   epochExtras?(): Record<string, number>;
   dispose(): void;
@@ -189,6 +193,7 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
   const checkpoint = async (): Promise<string> => {
     state.random = rng.position;
     state.metricsOffset = metrics.size;
+    learner.beforeCheckpoint?.();
     const dir = await saveCheckpoint(runDir, job, state, model, optimizer, learner.extras);
     pruneCheckpoints(runDir, job);
     lastSaved = { globalStep: state.globalStep, at: Date.now() };
@@ -233,10 +238,11 @@ export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'
         state.elapsedSeconds += (Date.now() - t0) / 1000;
 
         if (state.step % training.logEvery === 0 || state.step === steps) {
+          const params = learner.stepParams?.();
           metrics.append({
             type: 'step', job, epoch: state.epoch, step: state.step, globalStep: state.globalStep,
             losses: values.losses, ...(values.pairs ? { pairs: values.pairs } : {}),
-            lr, t: new Date().toISOString(),
+            lr, ...(params && Object.keys(params).length ? { params } : {}), t: new Date().toISOString(),
           });
         }
         holdPoint('step', { job, epoch: state.epoch, step: state.step });

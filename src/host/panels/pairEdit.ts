@@ -15,6 +15,9 @@ import { getMethodInfo, PAIR_METHODS } from '../../methods/catalogue';
 export type PairEditResult = { ok: true; edits: Edit[]; text: string } | { ok: false; reason: string };
 
 
+/** Methods whose entry takes exactly one pair (crd): another pair becomes a new entry of its own. */
+const ONE_PAIR = new Set(['crd']);
+
 /** Starting weight of a new entry (attention maps are small numbers: AT is usually weighted ×100). */
 const WEIGHT: Record<string, number> = { at: 100 };
 
@@ -106,7 +109,10 @@ export function addPairEdit(text: string, method: string, teacher: string, stude
   const pair = { teacher, student };
   let edits: Edit[];
   const ei = entries?.findIndex((e) => e && e.method === method && Array.isArray(e.pairs)) ?? -1;
-  if (kNode && entries && ei >= 0) {
+  if (ONE_PAIR.has(method) && entries?.some((e) => e && e.method === method && e.pairs?.some((p) => p.teacher === teacher && p.student === student))) {
+    return { ok: false, reason: `${method} already pairs teacher "${teacher}" with student "${student}"` };
+  }
+  if (kNode && entries && ei >= 0 && !ONE_PAIR.has(method)) {
     if (entries[ei].pairs!.some((p) => p.teacher === teacher && p.student === student)) {
       return { ok: false, reason: `${method} already pairs teacher "${teacher}" with student "${student}"` };
     }

@@ -12,6 +12,7 @@ import type {
   CompareData, CompareRun, CompressionData, DashboardAppend, DashboardData, EpochPoint, ModelColumn, PairLink, PerClassView, SeriesData,
 } from '../../protocol/webviews';
 import { runState } from '../runData';
+import { readBenchCompare } from './benchCompare';
 
 /** Turns metric records into series points; keeps per-job step counts for the epoch axis. */
 export class DashboardBuilder {
@@ -28,6 +29,7 @@ export class DashboardBuilder {
   points(records: MetricRecord[]): Omit<DashboardAppend, 'type' | 'state'> {
     const losses = new Map<string, SeriesData>();
     const lr = new Map<string, SeriesData>();
+    const params = new Map<string, SeriesData>();
     const epochs: EpochPoint[] = [];
     const push = (map: Map<string, SeriesData>, job: string, term: string, r: StepRecord, x: number, v: number) => {
       const name = `${job} · ${term}`;
@@ -42,11 +44,12 @@ export class DashboardBuilder {
         const x = this.epochX(r);
         for (const [term, v] of Object.entries(r.losses)) push(losses, r.job, term, r, x, v);
         if (typeof r.lr === 'number') push(lr, r.job, 'lr', r, x, r.lr);
+        for (const [name, v] of Object.entries(r.params ?? {})) push(params, r.job, name, r, x, v);
       } else if (r.type === 'epoch') {
         epochs.push(epochPoint(r));
       }
     }
-    return { losses: [...losses.values()], lr: [...lr.values()], epochs };
+    return { losses: [...losses.values()], lr: [...lr.values()], ...(params.size ? { params: [...params.values()] } : {}), epochs };
   }
 
 }
@@ -210,10 +213,28 @@ export function configDiff(configs: unknown[]): CompareData['config'] {
   });
 }
 
+/** A config cell of a bench file (JSON text) as its value. */
+function jsonValue(text: string | undefined): unknown {
+  try {
+    return text === undefined ? undefined : JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 export function compareData(runDirs: string[], title: string): CompareData {
   const runs: CompareRun[] = [];
   const configs: unknown[] = [];
   for (const dir of runDirs) {
+    // A bench:quality JSON: its entries, each with its settings as the config (issue 17).
+    const bench = readBenchCompare(dir);
+    if (bench) {
+      bench.runs.forEach((r, i) => {
+        runs.push(r);
+        configs.push(Object.fromEntries(bench.config.map((row) => [row.key, jsonValue(row.values[i])])));
+      });
+      continue;
+    }
     let run: RunJson;
     try {
       run = readRun(dir);

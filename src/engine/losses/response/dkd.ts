@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { assertPairShapes, formatShape } from '../../../methods/catalogue';
+import { maybeStandardize } from './standardize';
 
 export interface DkdOptions {
   /** Weight of the target-class term (TCKD); mdistiller's default is 1. */
@@ -7,6 +8,8 @@ export interface DkdOptions {
   /** Weight of the non-target term (NCKD); mdistiller uses 8 on CIFAR-100, 0.5–2 on ImageNet. */
   beta: number;
   temperature: number;
+  /** Logit standardisation (Sun et al. 2024): z-score each sample's logits before /T. */
+  standardize?: boolean;
 }
 
 /** Subtracted from the target logit (after /T) to drop it from the non-target softmax, as mdistiller does. */
@@ -51,8 +54,8 @@ export function dkdLoss(zs: tf.Tensor, zt: tf.Tensor, labels: tf.Tensor, opts: D
       const logNonTarget = tf.sub(xNonTarget, lseNonTarget);
       return { logBinary, logNonTarget };
     };
-    const s = parts(zs);
-    const t = parts(zt);
+    const s = parts(maybeStandardize(zs, opts.standardize));
+    const t = parts(maybeStandardize(zt, opts.standardize));
     const kl = (logP: tf.Tensor, logQ: tf.Tensor) => tf.sum(tf.mul(tf.exp(logP), tf.sub(logP, logQ)), -1);
     const tckd = kl(t.logBinary, s.logBinary);
     const nckd = kl(t.logNonTarget, s.logNonTarget);
