@@ -22,6 +22,16 @@ import { DashboardBuilder, readReport } from '../../src/host/panels/panelData';
 import { MetricsTail } from '../../src/runs/store';
 import { REPO, teacherCnn, tempDir, writeExperiment } from '../helpers/experiments';
 
+/** Whether a process is there (signal 0). */
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const CLI = path.join(REPO, 'dist', 'cli.js');
 
 before(() => {
@@ -80,7 +90,8 @@ async function attempt(args: string[], hold: string | undefined, holdFile: strin
   delete env.DISTILL_HOLD;
   delete env.DISTILL_HOLD_FILE;
   if (hold) Object.assign(env, { DISTILL_HOLD: hold, DISTILL_HOLD_FILE: holdFile });
-  const child = cp.spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // its own process group: SIGKILL takes the CLI and the engine process it forked (the one that holds)
+  const child = cp.spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   child.stdout!.on('data', (d) => (out += String(d)));
   child.stderr!.on('data', (d) => (out += String(d)));
@@ -96,9 +107,16 @@ async function attempt(args: string[], hold: string | undefined, holdFile: strin
     if (fs.existsSync(holdFile)) {
       const text = fs.readFileSync(holdFile, 'utf8');
       if (text.endsWith('}')) {
-        child.kill('SIGKILL');
+        const where = JSON.parse(text) as Record<string, unknown>;
+        process.kill(-child.pid!, 'SIGKILL');
         assert.equal(await exited, 'SIGKILL');
-        return { where: JSON.parse(text) as Record<string, unknown>, out };
+        // the engine of the group (the process that wrote the hold file) is gone before the next attempt
+        const gone = Date.now() + 30_000;
+        while (alive(Number(where.pid))) {
+          assert.ok(Date.now() < gone, 'the engine outlived SIGKILL of its group');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        return { where, out };
       }
     }
     assert.equal(exit, undefined, `distill ${args.join(' ')} ended (${exit}) before reaching ${hold}:\n${out}`);

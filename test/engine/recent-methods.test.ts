@@ -101,13 +101,13 @@ test('crd: banks above maxMemoryMB and more negatives than samples are refused b
       { ...CRD, negatives: 500 },
     ],
   }));
-  const r = await runExperiment({ experiment: file });
-  assert.equal(r.status, 'failed');
-  const lines = r.error!.split('\n').map((l) => l.replace(file, 'exp.distill.json'));
+  // refused by the pre-flight, before a run folder exists
+  const error = await runExperiment({ experiment: file }).then(() => assert.fail('the run should be refused'), (e: Error) => e.message);
+  const lines = error.split('\n').map((l) => l.replace(file, 'exp.distill.json'));
   assert.equal(lines.length, 2, lines.join('\n'));
   assert.match(lines[0], /^exp\.distill\.json:\d+:\d+ {2}knowledge\[0\]\.embedding: crd: the memory banks hold 2 × 192 samples × 4096 = 6 MB, above maxMemoryMB 1: lower "embedding"/);
   assert.match(lines[1], /^exp\.distill\.json:\d+:\d+ {2}knowledge\[1\]\.negatives: crd: 500 negatives per sample, but the training split has 192 samples: give "negatives" below 192/);
-  assert.ok(Object.values(readRun(r.runDir).jobs).every((j) => j.completedEpochs === 0), 'nothing was trained');
+  assert.equal(fs.existsSync(path.join(dir, '.distill', 'runs')), false, 'no run folder: nothing was trained');
 });
 
 test('reviewkd: stages listed deep to shallow, and a vector stage, are refused before training at their pairs', async () => {
@@ -118,11 +118,11 @@ test('reviewkd: stages listed deep to shallow, and a vector stage, are refused b
       { kind: 'feature', method: 'reviewkd', weight: 1, pairs: [{ teacher: 'dense_1', student: 'dense_1' }] },
     ],
   }));
-  const r = await runExperiment({ experiment: file });
-  assert.equal(r.status, 'failed');
-  const lines = r.error!.split('\n').map((l) => l.replace(file, 'exp.distill.json'));
+  // refused by the pre-flight, before a run folder exists
+  const error = await runExperiment({ experiment: file }).then(() => assert.fail('the run should be refused'), (e: Error) => e.message);
+  const lines = error.split('\n').map((l) => l.replace(file, 'exp.distill.json'));
   assert.equal(lines.length, 2, lines.join('\n'));
   assert.match(lines[0], /^exp\.distill\.json:\d+:\d+ {2}knowledge\[0\]\.pairs\[1\]: reviewkd: stages go from shallow to deep.*"conv_2" is 4×4, the next "conv_1" 8×8: list the pairs from the shallowest stage to the deepest/);
   assert.match(lines[1], /^exp\.distill\.json:\d+:\d+ {2}knowledge\[1\]\.pairs\[0\]: reviewkd: teacher "dense_1" \[\?,16\] ↔ student "dense_1" \[\?,8\]: reviewkd fuses feature maps of rank 4/);
-  assert.ok(Object.values(readRun(r.runDir).jobs).every((j) => j.completedEpochs === 0), 'nothing was trained');
+  assert.equal(fs.existsSync(path.join(dir, '.distill', 'runs')), false, 'no run folder: nothing was trained');
 });
