@@ -10,6 +10,7 @@ import { InlineLossCharts } from './host/decorations';
 import { cliEngineCheck, ExperimentDiagnostics } from './host/diagnostics';
 import { ExperimentIndex } from './host/experiments';
 import { ExperimentsTree } from './host/experimentsTree';
+import { LayerNameQuickFix, LiveLayerCheck } from './host/liveLayerCheck';
 import type { TreeNode } from './host/experimentsTree';
 import type { Host } from './host/host';
 import { ProbeClient } from './host/panels/probeClient';
@@ -43,7 +44,8 @@ export function activate(context: vscode.ExtensionContext): DistillApi {
   tree.view = view;
   const probe = new ProbeClient(context.asAbsolutePath('dist/worker.js'), log, () => readSettings().backend, gate);
   const panels = new WebviewPanels({ extensionUri: context.extensionUri, probe, log, gate });
-  const diagnostics = new ExperimentDiagnostics(index, gate, cliEngineCheck(context.asAbsolutePath('dist/cli.js'), gate));
+  const live = new LiveLayerCheck(probe, gate, log);
+  const diagnostics = new ExperimentDiagnostics(index, gate, cliEngineCheck(context.asAbsolutePath('dist/cli.js'), gate), live);
   const host: Host = { context, log, index, runs, tree, panels, diagnostics, gate };
   const statusBar = new RunStatusBar(runs);
   const charts = new InlineLossCharts(index, runs);
@@ -51,6 +53,7 @@ export function activate(context: vscode.ExtensionContext): DistillApi {
   context.subscriptions.push(
     log, gate, index, runs, tree, view, probe, panels, diagnostics, statusBar, charts, codeLens,
     vscode.languages.registerCodeLensProvider(CODELENS_SELECTOR, codeLens),
+    live, vscode.languages.registerCodeActionsProvider({ pattern: '**/*.distill.json' }, new LayerNameQuickFix(), { providedCodeActionKinds: LayerNameQuickFix.kinds }),
     watchRunOutcomes(host),
   );
   const commands = registerCommands(host);

@@ -51,6 +51,13 @@ export function createCommands(host: Host): Record<string, Command> {
           .then((c) => c && vscode.window.showTextDocument(exp.uri));
         return undefined;
       }
+      // issue 20: the engine's problems already in Problems (layer names, pair shapes) stop a run before it has a folder
+      const known = (host.diagnostics.collection.get(exp.uri) ?? []).filter((d) => d.severity === vscode.DiagnosticSeverity.Error);
+      if (known.length > 0) {
+        void vscode.window.showErrorMessage(`Distill: ${exp.name} has ${known.length} problem${known.length === 1 ? '' : 's'} (first: line ${known[0].range.start.line + 1}: ${known[0].message}). See the Problems view.`, 'Open Experiment')
+          .then((c) => c && vscode.window.showTextDocument(exp.uri));
+        return undefined;
+      }
       return runs.start(exp.file, settingsRunsDir(exp.file));
     },
 
