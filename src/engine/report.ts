@@ -13,6 +13,7 @@ import { loadLayersModelFromFile, readModelArtifacts, saveInt8Copy } from './mod
 import { INT8_FORMAT, quantizeArtifacts } from './models/quantize';
 import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from './evaluate';
 import { measureLatency, modelStats } from './metrics/modelStats';
+import { LARGE_BATCH } from './metrics/latencyNote';
 import type { EpochRecord } from './runs/store';
 import { readMetrics, readRun } from './runs/store';
 import type { ReportWarning } from './teacherHealth';
@@ -24,6 +25,8 @@ export interface ModelFigures {
   bytes: number;
   flops: number;
   latencyMsPerSample: number;
+  /** Latency per sample at a larger batch (issue 20: batch 1 is overhead-bound); absent in older reports. */
+  latencyBatch?: { batch: number; msPerSample: number };
 }
 
 export interface EpochFigures {
@@ -52,7 +55,7 @@ export interface Report {
   /** The compared teacher (absent for self-distillation, where the student teaches itself). */
   teacher?: ModelFigures & { testAcc: number; testErrors: number };
   student: ModelFigures;
-  compression?: { params: number; bytes: number; flops: number; speedup: number };
+  compression?: { params: number; bytes: number; flops: number; speedup: number; speedupBatch?: number };
   scheme: string;
   jobs: Record<string, JobReport>;
   /** Last-epoch figures over seeds (agreement only where every seed measured it). */
@@ -102,10 +105,12 @@ function figures(r: EpochRecord): EpochFigures {
   };
 }
 
-async function modelFigures(model: tf.LayersModel, inputShape: number[]): Promise<ModelFigures> {
+export async function modelFigures(model: tf.LayersModel, inputShape: number[]): Promise<ModelFigures> {
   const s = modelStats(model);
   const lat = await measureLatency(model, inputShape, { batch: 1, warmup: 5, runs: 30 });
-  return { params: s.params, bytes: s.bytes, flops: s.flops, latencyMsPerSample: lat.msPerSample };
+  const big = await measureLatency(model, inputShape, { batch: LARGE_BATCH, warmup: 2, runs: 10 });
+  return { params: s.params, bytes: s.bytes, flops: s.flops, latencyMsPerSample: lat.msPerSample,
+    latencyBatch: { batch: big.batch, msPerSample: big.msPerSample } };
 }
 
 export async function buildReport(runDir: string, config: ExperimentConfig, teacher: tf.LayersModel | undefined, teacherInput: number[],
@@ -159,6 +164,8 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
         bytes: teacherFig.bytes / student.bytes,
         flops: teacherFig.flops / Math.max(1, student.flops),
         speedup: teacherFig.latencyMsPerSample / Math.max(1e-9, student.latencyMsPerSample),
+        ...(teacherFig.latencyBatch && student.latencyBatch
+          ? { speedupBatch: teacherFig.latencyBatch.msPerSample / Math.max(1e-9, student.latencyBatch.msPerSample) } : {}),
       },
     } : {}),
     student,

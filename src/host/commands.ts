@@ -92,22 +92,28 @@ export function createCommands(host: Host): Record<string, Command> {
         info(`run ${target.view.run.id} is going: stop it first.`);
         return false;
       }
+      // One dialog (issue 20): where there is no trash (a remote or web window, or a trash that failed
+      // before in this session) it offers the permanent delete at once, never a second dialog with a raw error.
+      const trash = trashAvailable();
+      const action = trash ? 'Move to Trash' : 'Delete Permanently';
       const choice = await vscode.window.showWarningMessage(
         `Delete run ${target.view.run.id} of ${target.view.run.experiment}?`,
-        { modal: true, detail: `Its folder (metrics, checkpoints, models, report) goes to the trash:\n${target.runDir}` },
-        'Move to Trash',
+        { modal: true, detail: trash ? `Its folder (metrics, checkpoints, models, report) goes to the trash:\n${target.runDir}`
+          : `There is no trash here: its folder (metrics, checkpoints, models, report) is deleted permanently:\n${target.runDir}` },
+        action,
       );
-      if (choice !== 'Move to Trash') return false;
+      if (choice !== action) return false;
       const uri = vscode.Uri.file(target.runDir);
-      let how = 'moved to the trash';
+      let how = trash ? 'moved to the trash' : 'deleted permanently';
       try {
-        await vscode.workspace.fs.delete(uri, { recursive: true, useTrash: true });
+        await vscode.workspace.fs.delete(uri, { recursive: true, useTrash: trash });
       } catch (e) {
+        if (!trash) throw e;
+        noTrash = true;
+        host.log.warn(`moving ${target.runDir} to the trash failed (${(e as Error).message}): the trash is not used again in this window`);
         how = 'deleted permanently';
-        const again = await vscode.window.showWarningMessage(
-          `The trash is not available here (${(e as Error).message}). Delete run ${target.view.run.id} permanently?`,
-          { modal: true }, 'Delete Permanently',
-        );
+        const again = await vscode.window.showWarningMessage(`The trash is not available here. Delete run ${target.view.run.id} permanently?`,
+          { modal: true }, 'Delete Permanently');
         if (again !== 'Delete Permanently') return false;
         await vscode.workspace.fs.delete(uri, { recursive: true, useTrash: false });
       }
@@ -141,7 +147,14 @@ export function createCommands(host: Host): Record<string, Command> {
         dest = vscode.Uri.joinPath(picked[0], `${target.view.run.experiment}-${target.view.run.id}-student`);
       }
       await vscode.workspace.fs.copy(vscode.Uri.file(path.join(target.runDir, 'student')), dest, { overwrite: true });
-      void vscode.window.showInformationMessage(`Distill: student of run ${target.view.run.id} exported to ${vscode.workspace.asRelativePath(dest)} (TF.js model.json + weights).`);
+      // issue 20: the notification leads to what was written
+      const exported = dest;
+      const inWorkspace = vscode.workspace.getWorkspaceFolder(exported) !== undefined;
+      void vscode.window.showInformationMessage(`Distill: student of run ${target.view.run.id} exported to ${vscode.workspace.asRelativePath(exported)} (TF.js model.json + weights).`,
+        'Reveal', 'Open model.json').then((c) => {
+        if (c === 'Reveal') void vscode.commands.executeCommand(inWorkspace ? 'revealInExplorer' : 'revealFileInOS', exported);
+        if (c === 'Open model.json') void vscode.window.showTextDocument(vscode.Uri.joinPath(exported, 'model.json'));
+      });
       return dest;
     },
 
@@ -218,4 +231,12 @@ export function registerCommands(host: Host): string[] {
     ids.push(id);
   }
   return ids;
+}
+
+/** Set once moving to the trash failed in this window (issue 20). */
+let noTrash = false;
+
+/** Whether Delete can move to the trash: a local desktop window that has not seen the trash fail. */
+export function trashAvailable(): boolean {
+  return !noTrash && vscode.env.remoteName === undefined && vscode.env.uiKind === vscode.UIKind.Desktop;
 }

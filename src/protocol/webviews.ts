@@ -137,6 +137,9 @@ export interface ModelColumn {
   bytes?: number;
   flops?: number;
   latencyMs?: number;
+  /** Latency per sample at `batch` (issue 20), and the speed-up there. */
+  latencyBatchMs?: number;
+  speedupBatch?: number;
   testAcc?: { mean: number; std: number; n: number };
   agreement?: { mean: number; std: number; n: number };
   compression?: number;
@@ -159,6 +162,9 @@ export interface CompressionData {
   canExport: boolean;
   backend: string;
   error?: string;
+  /** The larger batch latency was also measured at, and why batch 1 lags the FLOPs (issue 20). */
+  latencyBatch?: number;
+  latencyNote?: string;
 }
 
 export interface CompareRun {
@@ -221,7 +227,7 @@ export type HostToWebview =
 export type WebviewToHost =
   | { type: 'ready' }
   | { type: 'save'; format: 'csv' | 'png'; name: string; data: string }
-  | { type: 'addPair'; teacher: string; student: string; method: string }
+  | { type: 'addPair'; teacher: string; student: string; method: string; /** of a new entry (issue 20); absent: the method's default */ weight?: number }
   | { type: 'removePair'; entry: number; pair: number }
   | { type: 'suggestPairs' }
   | { type: 'probe'; requestId: number; checkpoint: string; sample: number; pair: string }
@@ -271,7 +277,8 @@ export function parseWebviewMessage(kind: PanelKind, raw: unknown): { ok: true; 
     case 'addPair':
       if (!isStr(m.teacher, NAME) || !isStr(m.student, NAME)) return bad('teacher and student must be layer names');
       if (typeof m.method !== 'string' || !(PAIR_METHODS as readonly string[]).includes(m.method)) return bad(`method must be one of ${PAIR_METHODS.join(', ')}`);
-      return { ok: true, msg: { type: 'addPair', teacher: m.teacher, student: m.student, method: m.method } };
+      if (m.weight !== undefined && !(typeof m.weight === 'number' && Number.isFinite(m.weight) && m.weight > 0 && m.weight <= 1e6)) return bad('weight must be a number > 0 and ≤ 1e6');
+      return { ok: true, msg: { type: 'addPair', teacher: m.teacher, student: m.student, method: m.method, ...(m.weight !== undefined ? { weight: m.weight } : {}) } };
     case 'removePair':
       if (!isInt(m.entry, 10_000) || !isInt(m.pair, 10_000)) return bad('entry and pair must be small non-negative integers');
       return { ok: true, msg: { type: 'removePair', entry: m.entry, pair: m.pair } };

@@ -64,7 +64,7 @@ export function pairingPanel(ctx: PanelContext): PanelController {
   };
 
   /** Adds a pair: checked in the engine first (shapes, adapter); refused with the reason, or written as an undoable edit. */
-  const addPair = async (teacher: string, student: string, method: string): Promise<boolean> => {
+  const addPair = async (teacher: string, student: string, method: string, weight?: number): Promise<boolean> => {
     if (!file) return false;
     const data = pairing ?? (pairing = await pairingData());
     const t = data.teacher.find((l) => l.name === teacher);
@@ -80,7 +80,7 @@ export function pairingPanel(ctx: PanelContext): PanelController {
     }
     const doc = await document();
     const adapter = check.adapter === 'none' ? 'no adapter' : `adapter ${check.adapter}`;
-    return applyPairEdit(doc, addPairEdit(doc.getText(), method, teacher, student), `added ${method} pair ${teacher} ↔ ${student} (${adapter})`);
+    return applyPairEdit(doc, addPairEdit(doc.getText(), method, teacher, student, weight), `added ${method} pair ${teacher} ↔ ${student} (${adapter})`);
   };
 
   const removePair = async (entry: number, pair: number): Promise<boolean> => {
@@ -114,7 +114,7 @@ export function pairingPanel(ctx: PanelContext): PanelController {
     async act(msg: WebviewToHost) {
       switch (msg.type) {
         case 'addPair':
-          await addPair(msg.teacher, msg.student, msg.method);
+          await addPair(msg.teacher, msg.student, msg.method, msg.weight);
           return;
         case 'removePair':
           await removePair(msg.entry, msg.pair);

@@ -5,6 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { latencyExplanation } from '../../engine/metrics/latencyNote';
 import type { Report } from '../../engine/report';
 import type { EpochRecord, MetricRecord, RunJson, StepRecord } from '../../engine/runs/store';
 import { applyResumeMarkers, parseMetricLines, readMetrics, readRun, readSnapshot } from '../../engine/runs/store';
@@ -185,7 +186,8 @@ export function compressionData(runDir: string, title: string, layers: Compressi
   const warnings = (report.warnings ?? []).map((w) => ({ message: w.message, causes: [...w.causes] }));
   const teacherWarned = (report.warnings ?? []).some((w) => w.kind.startsWith('teacher-'));
   if (t) {
-    cols.push({ name: 'teacher', params: t.params, bytes: t.bytes, flops: t.flops, latencyMs: t.latencyMsPerSample, testAcc: { mean: t.testAcc, std: 0, n: 1 }, compression: 1, speedup: 1,
+    cols.push({ name: 'teacher', params: t.params, bytes: t.bytes, flops: t.flops, latencyMs: t.latencyMsPerSample,
+      ...(t.latencyBatch ? { latencyBatchMs: t.latencyBatch.msPerSample, speedupBatch: 1 } : {}), testAcc: { mean: t.testAcc, std: 0, n: 1 }, compression: 1, speedup: 1,
       ...(teacherWarned ? { note: '⚠ see the warning above: this teacher may not be worth distilling from' } : {}) });
   }
   const ratio = (a?: number, b?: number) => (a && b ? a / b : undefined);
@@ -193,6 +195,7 @@ export function compressionData(runDir: string, title: string, layers: Compressi
     name, params: s.params, bytes: s.bytes, flops: s.flops, latencyMs: s.latencyMsPerSample,
     ...(sum ? { testAcc: sum.testAcc } : {}), ...(sum?.agreement ? { agreement: sum.agreement } : {}),
     compression: ratio(t?.params, s.params), speedup: ratio(t?.latencyMsPerSample, s.latencyMsPerSample), ...(note ? { note } : {}),
+    ...(s.latencyBatch ? { latencyBatchMs: s.latencyBatch.msPerSample, speedupBatch: ratio(t?.latencyBatch?.msPerSample, s.latencyBatch.msPerSample) } : {}),
   });
   if (report.summary.scratch) cols.push(student('scratch student', report.summary.scratch, 'same architecture as the distilled student, trained on the labels only'));
   if (report.summary.distill) cols.push(student('distilled student', report.summary.distill));
@@ -203,7 +206,11 @@ export function compressionData(runDir: string, title: string, layers: Compressi
       ...(q.agreement !== undefined ? { agreement: { mean: q.agreement, std: 0, n: 1 } } : {}), compression: ratio(t?.bytes, q.bytes),
       note: `per-channel int8 weights, float activations (the exported seed); ${((q.accDrop) * 100).toFixed(2)} points below the float student` }
     : { name: 'distilled (int8)', note: 'not measured: this run\'s report has no int8-quantised student (runs before quantisation existed)' });
-  return { title, columns: cols, layers, canExport, backend: report.backend, ...(warnings.length ? { warnings } : {}) };
+  // issue 20: the larger batch, and why the speed-up at batch 1 lags the FLOPs
+  const latencyNote = report.compression ? latencyExplanation({ flopsRatio: report.compression.flops, speedup: report.compression.speedup,
+    speedupBatch: report.compression.speedupBatch, batch: s.latencyBatch?.batch }) : undefined;
+  return { title, columns: cols, layers, canExport, backend: report.backend, ...(warnings.length ? { warnings } : {}),
+    ...(s.latencyBatch ? { latencyBatch: s.latencyBatch.batch } : {}), ...(latencyNote ? { latencyNote } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------

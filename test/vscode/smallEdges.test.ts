@@ -1,0 +1,79 @@
+/// <reference types="mocha" />
+/**
+ * Issue 20, point 8 — small rough edges, in the real extension host (after runs.test.ts: the
+ * workspace has completed runs): Delete Run asks once, with the action this window can do (no
+ * second dialog with a raw vscode-remote error where there is no trash); Export Student's
+ * notification leads to what was written.
+ */
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { ExperimentNode, RunNode } from '../../src/host/experimentsTree';
+import { getApi, waitFor, withStub, wsFile } from './helpers';
+
+/** A completed run of `quick` with an exported student (runs one when the suite runs alone). */
+async function completedQuickRun(): Promise<string> {
+  const api = await getApi();
+  const find = () => {
+    const exp = (api.host.tree.getChildren() as ExperimentNode[]).find((n) => n.exp.name === 'quick');
+    return exp && (api.host.tree.getChildren(exp) as RunNode[]).find((n) => n.kind === 'run' && n.view.state === 'completed'
+      && fs.existsSync(path.join(n.runDir, 'student', 'model.json')));
+  };
+  const found = find();
+  if (found) return found.runDir;
+  const result = await api.host.runs.start(wsFile('quick.distill.json'), wsFile(path.join('.distill', 'runs'))).finished;
+  assert.strictEqual(result.status, 'completed', result.error);
+  return (await waitFor('the run in the tree', find, 15_000)).runDir;
+}
+
+suite('Small edges (issue 20)', () => {
+  test('Delete Run: one dialog, with the action this window can do, and no error', async () => {
+    const api = await getApi();
+    const done = await completedQuickRun();
+    const copy = path.join(path.dirname(done), '29990101-000000');
+    fs.cpSync(done, copy, { recursive: true });
+    const run = JSON.parse(fs.readFileSync(path.join(copy, 'run.json'), 'utf8')) as { id: string };
+    run.id = path.basename(copy);
+    fs.writeFileSync(path.join(copy, 'run.json'), JSON.stringify(run));
+    api.host.index.runsChanged();
+    const dialogs: { message: string; items: string[] }[] = [];
+    const errors: string[] = [];
+    await withStub('showErrorMessage', (m: unknown) => {
+      errors.push(String(m));
+      return Promise.resolve(undefined);
+    }, () => withStub('showWarningMessage', (message: unknown, _opts: unknown, ...items: unknown[]) => {
+      dialogs.push({ message: String(message), items: items.map(String) });
+      return Promise.resolve(items[0]);
+    }, async () => {
+      assert.strictEqual(await vscode.commands.executeCommand('distill.deleteRun', copy), true);
+    }));
+    console.log(`      DELETE: uiKind ${vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop'}, remoteName ${vscode.env.remoteName ?? '–'}: ${dialogs.map((d) => d.items.join('/')).join(' | ')}`);
+    assert.strictEqual(dialogs.length, 1, `one dialog: ${dialogs.map((d) => d.message).join(' | ')}`);
+    assert.match(dialogs[0].message, /^Delete run 29990101-000000 of quick\?$/);
+    const local = vscode.env.remoteName === undefined && vscode.env.uiKind === vscode.UIKind.Desktop;
+    assert.deepStrictEqual(dialogs[0].items, [local ? 'Move to Trash' : 'Delete Permanently']);
+    assert.deepStrictEqual(errors, []);
+    assert.ok(!fs.existsSync(copy), 'the folder is gone');
+  });
+
+  test('Export Student: the notification offers Reveal and Open model.json, which opens it', async () => {
+    const done = await completedQuickRun();
+    const dest = wsFile('exported-edges');
+    const notes: { message: string; items: string[] }[] = [];
+    try {
+      await withStub('showInformationMessage', (message: unknown, ...items: unknown[]) => {
+        notes.push({ message: String(message), items: items.map(String) });
+        return Promise.resolve('Open model.json');
+      }, async () => {
+        await vscode.commands.executeCommand('distill.exportStudent', done, dest);
+      });
+      assert.match(notes[0]?.message ?? '', /student of run .* exported to exported-edges/);
+      assert.deepStrictEqual(notes[0].items, ['Reveal', 'Open model.json']);
+      await waitFor('model.json open in the editor', () => vscode.window.activeTextEditor?.document.uri.fsPath === path.join(dest, 'model.json'), 10_000);
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      fs.rmSync(dest, { recursive: true, force: true });
+    }
+  });
+});
