@@ -58,3 +58,50 @@ describe('pairing: the weight of a new pair', () => {
     assert.ok(dflt.ok && /"method": "at", "weight": 100,/.test(dflt.text), 'without a weight: the method\'s default');
   });
 });
+
+type Drawn = { axes: { _values?: string[]; _splits?: number[] }[]; legend: unknown };
+/** The tick labels uPlot drew on a chart's axis (x: 0, y: 1). */
+const ticks = (page: import('playwright-core').Page, chart: string, axis: number) => page.evaluate(([sel, i]) => {
+  const u = (document.querySelector(sel as string) as unknown as { uplot: Drawn }).uplot;
+  return u.axes[i as number]._values ?? [];
+}, [chart, axis] as const);
+/** The values in a chart's legend (off the chart: the last ones). */
+const legend = (page: import('playwright-core').Page, chart: string) => page.$$eval(`${chart} .u-legend .u-value`, (els) => els.map((e) => e.textContent ?? ''));
+
+describe('dashboard: chart defaults', () => {
+  test('log-y for loss by default, whole-number epoch ticks, last values in the legend, a real learning-rate axis', async () => {
+    const p = await openPanel('dashboard');
+    const d = fx.dashboard();
+    // a constant learning rate (issue 20: its axis said only "0"), and the loss by epoch
+    d.lr = [{ name: 'distill-s1 · lr', job: 'distill-s1', term: 'lr', step: [1, 100, 200, 300], epoch: [0.01, 1, 2, 3], value: [0.002, 0.002, 0.002, 0.002] }];
+    await p.send({ type: 'init', panel: 'dashboard', target: { runDirs: ['/x'], title: 't' }, data: d });
+    await p.page.waitForSelector('#acc-chart .u-legend');
+    assert.match(await p.page.textContent('#loss-chart') ?? '', /\(log y\)/, 'log-y by default');
+    // accuracy per epoch: ticks only at whole epochs
+    const accX = await ticks(p.page, '#acc-chart', 0);
+    assert.ok(accX.length >= 2, `epoch ticks: ${accX.join(' ')}`);
+    for (const t of accX) assert.match(t, /^\d+$/, `a whole epoch: ${accX.join(' ')}`);
+    // the loss by epoch: x values are fractional epochs, the ticks still whole
+    await p.page.evaluate(() => {
+      const sel = document.getElementById('axis') as HTMLElement & { value: string };
+      sel.value = 'epoch';
+      sel.dispatchEvent(new Event('change'));
+    });
+    await p.page.waitForFunction(() => /^epoch/.test(document.querySelector('#loss-chart .u-legend th')?.textContent ?? ''));
+    for (const t of await ticks(p.page, '#loss-chart', 0)) assert.match(t, /^\d+$/);
+    // the legend shows the last values without hovering: the distilled student's last test accuracy, not "--"
+    const accLegend = await legend(p.page, '#acc-chart');
+    const lastTest = d.epochs.filter((e) => e.job === 'distill-s1').at(-1)!.testAcc;
+    assert.ok(accLegend.some((v) => Number(v) === Number(lastTest.toFixed(3)) || Math.abs(Number(v) - lastTest) < 1e-3), `legend: ${accLegend.join(' | ')}`);
+    assert.ok(!accLegend.slice(0, 4).includes('--'), `legend: ${accLegend.join(' | ')}`);
+    assert.ok((await legend(p.page, '#loss-chart')).slice(1).every((v) => v !== '--'));
+    // learning rate: the axis reads the value, from 0
+    const lrY = await ticks(p.page, '#lr-chart', 1);
+    const nums = lrY.map(Number);
+    assert.equal(nums[0], 0, `from 0: ${lrY.join(' ')}`);
+    assert.ok(nums.some((v) => v > 0) && new Set(lrY).size === lrY.length, `distinct, non-zero labels: ${lrY.join(' ')}`);
+    assert.ok(nums.some((v) => Math.abs(v - 0.002) < 1e-12), `0.002 is a tick: ${lrY.join(' ')}`);
+    await p.page.close();
+  });
+});
+
