@@ -51,7 +51,8 @@ suite('Distill Studio: runs in a forked engine', () => {
     clearInterval(poll);
     console.log(`      quick run: ${result.status} in ${((Date.now() - t0) / 1000).toFixed(1)} s; status bar showed: ${[...texts].slice(-3).join(' | ')}`);
     assert.strictEqual(result.status, 'completed', result.error);
-    assert.ok([...texts].some((t) => /^\$\(sync~spin\) epoch \d+\/\d+ · loss [\d.e-]+$/.test(t)), `status bar texts: ${[...texts].join(' | ')}`);
+    // the job named, with the time left once known (issue 20)
+    assert.ok([...texts].some((t) => /^\$\(sync~spin\) quick · (teacher|scratch-s1|distill-s1) · epoch \d+\/\d+ · loss [\d.e-]+( · \d+ s left)?$/.test(t)), `status bar texts: ${[...texts].join(' | ')}`);
     assert.ok(sawRunningInTree, 'the tree showed the run spinning while it ran');
     const runDir = result.runDir!;
     assert.strictEqual(runJson(runDir).status, 'completed');

@@ -76,4 +76,33 @@ suite('Small edges (issue 20)', () => {
       fs.rmSync(dest, { recursive: true, force: true });
     }
   });
+
+  test('the inline loss value of a long line moves above its entry (CodeLens) instead of being clipped', async () => {
+    const api = await getApi();
+    await completedQuickRun();
+    const file = wsFile('quick.distill.json');
+    const doc = await vscode.workspace.openTextDocument(file);
+    await vscode.window.showTextDocument(doc);
+    try {
+      await waitFor('the kd value inline', () => api.charts.placement.get(file)?.kd === 'inline', 15_000);
+      // the kd entry on one long line, as people write it with a comment
+      const text = doc.getText();
+      const start = text.indexOf('{', text.indexOf('"knowledge"') + 1);
+      const end = text.indexOf('}', start) + 1;
+      const long = '{ "kind": "response", "method": "kd", "temperature": 4, "weight": 0.9 } // soft targets: Hinton et al. 2015, T = 4';
+      const edit = new vscode.WorkspaceEdit();
+      edit.replace(doc.uri, new vscode.Range(doc.positionAt(start), doc.positionAt(end)), long);
+      await vscode.workspace.applyEdit(edit);
+      await waitFor('the kd value above its entry', () => api.charts.placement.get(file)?.kd === 'above', 15_000);
+      const line = doc.positionAt(doc.getText().indexOf(long)).line;
+      const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', doc.uri);
+      const lens = lenses.find((l) => /^kd [\d.e-]+ [▁▂▃▄▅▆▇█]+$/.test(l.command?.title ?? ''));
+      assert.ok(lens, `a kd lens among: ${lenses.map((l) => l.command?.title).join(' | ')}`);
+      assert.strictEqual(lens.range.start.line, line, 'above the entry\'s line');
+      assert.ok(!(api.charts.placement.get(file)?.labels === 'above'), 'a short line keeps its value inline');
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+    }
+  });
 });
+
