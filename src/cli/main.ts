@@ -17,6 +17,7 @@ import { isOwnerAlive, listRuns, readJson, readRun } from '../engine/runs/store'
 import { ProgressBar } from './progress';
 import { bytes, human, pct, table, warningLines } from './format';
 import { latencyExplanation } from '../engine/metrics/latencyNote';
+import { verdict } from '../engine/metrics/verdict';
 
 const USAGE = `distill — knowledge-distillation experiments (Distill Studio engine)
 
@@ -179,6 +180,9 @@ export function summaryTable(r: Report): string {
     lines.push(`Distillation vs scratch: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} points of test accuracy ` +
       `(${r.summary.scratch.testErrors.mean.toFixed(1)} → ${r.summary.distill.testErrors.mean.toFixed(1)} errors).`);
   }
+  // issue 20: the verdict, flagged when distillation lost to scratch or is within noise
+  const v = verdict(r);
+  if (v) lines.push(`Verdict: ${v.headline}.`, `${v.flagged ? '⚠ ' : ''}${v.note}.`);
   // Teacher health (issue 13): the report's warnings, with their likely causes.
   if (r.warnings?.length) lines.push('', ...warningLines(r.warnings));
   return lines.join('\n');

@@ -13,6 +13,7 @@ import { settingsRunsDir } from './experiments';
 import type { Host } from './host';
 import { newExperiment } from './newExperiment';
 import type { PanelKind } from './panels/panel';
+import { updateRun } from '../engine/runs/store';
 import { forgetRun } from './runData';
 import type { RunView } from './runData';
 import { BACKENDS, readSettings } from './settings';
@@ -186,6 +187,25 @@ export function createCommands(host: Host): Record<string, Command> {
     },
 
     showEngineLog: () => host.log.show(true),
+
+    // issue 20: runs can be named (run.json `label`); empty clears it (the default label shows again)
+    labelRun: async (arg?: unknown, value?: unknown) => {
+      const target = await pickRun(host, arg, { placeHolder: 'Pick the run to label', none: 'there is no run to label' });
+      if (!target) return undefined;
+      const label = typeof value === 'string' ? value : await vscode.window.showInputBox({
+        title: `Label run ${target.view.run.id}`, value: target.view.run.label ?? '', placeHolder: 'e.g. "+at T=8", "baseline", "wider student"',
+        prompt: 'A name for this run in the tree, the dashboard and Compare Runs (empty: the label from the config difference to the previous run)',
+        validateInput: (v) => (v.length > 80 ? 'at most 80 characters' : undefined),
+      });
+      if (label === undefined) return undefined;
+      updateRun(target.runDir, (r) => {
+        if (label.trim()) r.label = label.trim();
+        else delete r.label;
+      });
+      index.runsChanged();
+      host.tree.refresh();
+      return label.trim();
+    },
 
     refreshExperiments: () => index.refresh(),
   };

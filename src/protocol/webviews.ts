@@ -41,7 +41,23 @@ export interface EpochPoint {
   agreement?: number;
 }
 
+/** A run's verdict (src/engine/metrics/verdict.ts), as the dashboard and the compression report show it (issue 20). */
+export interface VerdictView {
+  teacher?: number;
+  scratch?: number;
+  distilled: number;
+  /** distilled − scratch and the half-width of its 95 % interval (fractions). */
+  difference?: number;
+  uncertainty?: number;
+  outcome: 'better' | 'worse' | 'noise' | 'no-baseline';
+  flagged: boolean;
+  headline: string;
+  note: string;
+}
+
 export interface DashboardData {
+  /** The run's verdict, once its report exists (issue 20). */
+  verdict?: VerdictView;
   title: string;
   runId: string;
   state: string;
@@ -62,6 +78,8 @@ export interface DashboardAppend {
   epochs: EpochPoint[];
   state: string;
   teacherAcc?: number;
+  /** The verdict, when the report appeared since the last message (issue 20). */
+  verdict?: VerdictView;
 }
 
 export interface LayerRow {
@@ -162,6 +180,8 @@ export interface CompressionData {
   canExport: boolean;
   backend: string;
   error?: string;
+  /** The run's verdict (issue 20). */
+  verdict?: VerdictView;
   /** The larger batch latency was also measured at, and why batch 1 lags the FLOPs (issue 20). */
   latencyBatch?: number;
   latencyNote?: string;

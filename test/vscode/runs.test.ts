@@ -64,7 +64,8 @@ suite('Distill Studio: runs in a forked engine', () => {
     }, 10_000);
     const node = runNode(api, 'quick', runDir)!;
     const item = api.host.tree.getTreeItem(node);
-    assert.match(String(item.description), /^completed · acc \d+\.\d% · [▁▂▃▄▅▆▇█]+$/);
+    // the distilled student's test accuracy, flagged when it lost to scratch or is within noise (issue 20)
+    assert.match(String(item.description), /^completed · test \d+\.\d%( ⚠)? · [▁▂▃▄▅▆▇█]+$/);
     assert.strictEqual(item.contextValue, 'run:completed:report');
     const details = api.host.tree.getChildren(node).map((d) => (d.kind === 'detail' ? `${d.label}=${d.value}` : ''));
     for (const re of [/^loss kd=/, /^loss labels=/, /^loss total=/, /^backend=wasm|tensorflow|cpu/, /^seed=1$/, /^distill-s1 \(epoch 2\)=test /]) {

@@ -104,5 +104,43 @@ suite('Small edges (issue 20)', () => {
       await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
     }
   });
+
+  test('a run has a verdict in its tooltip and a name: the config difference to the previous run, or a label from the tree', async () => {
+    const api = await getApi();
+    const first = await completedQuickRun();
+    // a second run of quick with another temperature: its default label says so
+    const file = wsFile('quick.distill.json');
+    const original = fs.readFileSync(file, 'utf8');
+    let second: string | undefined;
+    try {
+      fs.writeFileSync(file, original.replace('"temperature": 4', '"temperature": 8'));
+      const result = await api.host.runs.start(file, wsFile(path.join('.distill', 'runs'))).finished;
+      assert.strictEqual(result.status, 'completed', result.error);
+      second = result.runDir!;
+    } finally {
+      fs.writeFileSync(file, original);
+    }
+    const node = await waitFor('the second run in the tree', () => {
+      const exp = (api.host.tree.getChildren() as ExperimentNode[]).find((n) => n.exp.name === 'quick');
+      return exp && (api.host.tree.getChildren(exp) as RunNode[]).find((n) => n.kind === 'run' && n.runDir === second && n.view.report);
+    }, 15_000);
+    assert.ok(node.previousRunDir && node.previousRunDir >= first, 'the previous run is known');
+    let item = api.host.tree.getTreeItem(node);
+    assert.strictEqual(item.label, `${path.basename(second)} · T=8`);
+    const tip = (item.tooltip as vscode.MarkdownString).value.replace(/&nbsp;/g, ' ').replace(/\\/g, ''); // appendText escapes
+    assert.match(tip, /teacher \d+\.\d\d % · scratch \d+\.\d\d % · distilled \d+\.\d\d %: [+−]\d+\.\d\d ± \d+\.\d\d points vs scratch \(95 %, 1 seed, 256 test images\)/);
+    assert.match(tip, /label: \(from the config difference to the previous run\) T=8/);
+    // Label Run… writes run.json `label`; empty gives the default back
+    assert.strictEqual(await vscode.commands.executeCommand('distill.labelRun', second, 'hotter teacher'), 'hotter teacher');
+    assert.strictEqual((JSON.parse(fs.readFileSync(path.join(second, 'run.json'), 'utf8')) as { label?: string }).label, 'hotter teacher');
+    item = await waitFor('the label in the tree', () => {
+      const n = (api.host.tree.getChildren((api.host.tree.getChildren() as ExperimentNode[]).find((e) => e.exp.name === 'quick')) as RunNode[]).find((r) => r.kind === 'run' && r.runDir === second);
+      const it = n && api.host.tree.getTreeItem(n);
+      return it && String(it.label).endsWith('hotter teacher') ? it : undefined;
+    }, 10_000);
+    assert.strictEqual(item.label, `${path.basename(second)} · hotter teacher`);
+    await vscode.commands.executeCommand('distill.labelRun', second, '');
+    assert.strictEqual((JSON.parse(fs.readFileSync(path.join(second, 'run.json'), 'utf8')) as { label?: string }).label, undefined);
+  });
 });
 

@@ -105,3 +105,44 @@ describe('dashboard: chart defaults', () => {
   });
 });
 
+
+describe('the verdict card', () => {
+  const lost = {
+    teacher: 0.989, scratch: 0.966, distilled: 0.96, difference: -0.006, uncertainty: 0.0162, outcome: 'worse' as const, flagged: true,
+    headline: 'teacher 98.90 % · scratch 96.60 % · distilled 96.00 %: −0.60 ± 1.62 points vs scratch (95 %, 1 seed, 1,000 test images)',
+    note: 'distillation lost to scratch (within noise): check the teacher, the temperature and the weights',
+  };
+
+  test('dashboard header: teacher / scratch / distilled, the difference ± uncertainty, flagged; pending until the report; screenshot', async () => {
+    const p = await openPanel('dashboard');
+    const d = fx.dashboard();
+    await p.send({ type: 'init', panel: 'dashboard', target: { runDirs: ['/x'], title: 't' }, data: d });
+    await p.page.waitForSelector('#verdict.pending');
+    assert.match(await p.page.textContent('#verdict') ?? '', /comes when the run completes/);
+    // the run completes: the report's verdict arrives with the last append
+    await p.send({ type: 'append', losses: [], lr: [], epochs: [], state: 'completed', verdict: lost });
+    await p.page.waitForSelector('#verdict.flagged');
+    const text = await p.page.textContent('#verdict') ?? '';
+    for (const want of ['teacher98.90 %', 'scratch96.60 %', 'distilled96.00 %', 'distilled − scratch−0.60 ± 1.62 pts', '⚠ distillation lost to scratch (within noise)']) {
+      assert.ok(text.includes(want), `${want} in ${text}`);
+    }
+    assert.equal(await p.page.getAttribute('#verdict', 'role'), 'alert');
+    // above the charts, in the header
+    const [card, charts] = await Promise.all(['#verdict', '#charts'].map((s) => p.page.$eval(s, (e) => e.getBoundingClientRect().top)));
+    assert.ok(card < charts);
+    const shot = path.join(REPO, 'test-output', 'webview', 'dashboard-verdict-card.png');
+    await p.page.locator('#verdict').screenshot({ path: shot });
+    console.log(`      screenshot ${path.relative(REPO, shot)}`);
+    await p.page.close();
+  });
+
+  test('compression report: the same card above the table', async () => {
+    const p = await openPanel('compression');
+    await p.send({ type: 'init', panel: 'compression', target: { runDirs: ['/x'], title: 't' }, data: { ...fx.compression(), verdict: { ...lost, flagged: false, outcome: 'better', note: 'distillation beat scratch beyond noise' } } });
+    await p.page.waitForSelector('#verdict.ok');
+    assert.match(await p.page.textContent('#verdict') ?? '', /✓ distillation beat scratch beyond noise/);
+    const [card, table] = await Promise.all(['#verdict', '#models'].map((s) => p.page.$eval(s, (e) => e.getBoundingClientRect().top)));
+    assert.ok(card < table);
+    await p.page.close();
+  });
+});

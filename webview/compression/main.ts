@@ -7,6 +7,7 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { CompressionData, ModelColumn } from '../../src/protocol/webviews';
 import { clear, fmtBytes, fmtInt, fmtNum, fmtPct, fmtStat, h, notice, palette } from '../shared/dom';
 import { post, start } from '../shared/ipc';
+import { verdictCard } from '../shared/verdict';
 
 const app = document.getElementById('app')!;
 
@@ -31,6 +32,7 @@ function render(d: CompressionData): void {
   app.append(h('h1', { id: 'title' }, `Compression Report: ${d.title}`),
     h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Report actions' }, exp, h('span', { class: 'note' }, `backend: ${d.backend}; latency measured at batch 1${d.latencyBatch ? ` and ${d.latencyBatch}` : ''}`)),
     h('div', { id: 'notice', class: 'notice' }));
+  if (d.verdict) app.append(verdictCard(d.verdict, 'completed')); // issue 20
   if (d.error) app.append(h('p', { class: 'notice error', role: 'alert' }, d.error));
   if (d.warnings?.length) {
     app.append(h('div', { id: 'warnings', class: 'notice warning', role: 'alert' }, ...d.warnings.flatMap((w) => [

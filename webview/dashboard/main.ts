@@ -13,6 +13,7 @@ import type { DashboardData, EpochPoint, HostToWebview, SeriesData } from '../..
 import { autoWidth, chartsToPng, makeChart, Smoother } from '../shared/chart';
 import { clear, h, notice, palette, themeColor } from '../shared/dom';
 import { getState, post, setUiState, start } from '../shared/ipc';
+import { verdictCard } from '../shared/verdict';
 
 interface Series extends SeriesData { smooth: number[]; smoother: Smoother }
 
@@ -233,6 +234,7 @@ function render(d: DashboardData): void {
   app.append(
     h('h1', { id: 'title' }, `Dashboard: ${d.title}`),
     h('p', { class: 'note', id: 'status', 'aria-live': 'polite' }),
+    verdictCard(d.verdict, d.state),
     h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Chart options' },
       h('label', {}, 'Job', jobSelect()),
       h('label', {}, 'Smoothing', slider, sliderValue),
@@ -250,6 +252,10 @@ function append(m: Extract<HostToWebview, { type: 'append' }>): void {
   if (!data) return;
   data.state = m.state;
   if (m.teacherAcc !== undefined) data.teacherAcc = m.teacherAcc;
+  if (m.verdict || (m.state === 'completed' && !data.verdict)) {
+    if (m.verdict) data.verdict = m.verdict;
+    document.getElementById('verdict')?.replaceWith(verdictCard(data.verdict, m.state));
+  }
   const known = new Set(jobs());
   let fresh = false;
   for (const s of m.losses) fresh = addLoss(s) || fresh;

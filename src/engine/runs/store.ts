@@ -46,6 +46,8 @@ export interface RunJson {
   error?: string;
   resumes: string[];
   jobs: Record<string, JobState>;
+  /** A name the user gave the run (issue 20; set from the tree, never by the engine). */
+  label?: string;
 }
 
 export interface ConfigSnapshot {

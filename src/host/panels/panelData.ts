@@ -6,11 +6,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { latencyExplanation } from '../../engine/metrics/latencyNote';
+import { verdict } from '../../engine/metrics/verdict';
 import type { Report } from '../../engine/report';
 import type { EpochRecord, MetricRecord, RunJson, StepRecord } from '../../engine/runs/store';
 import { applyResumeMarkers, parseMetricLines, readMetrics, readRun, readSnapshot } from '../../engine/runs/store';
 import type {
-  CompareData, CompareRun, CompressionData, DashboardAppend, DashboardData, EpochPoint, ModelColumn, PairLink, SeriesData,
+  CompareData, CompareRun, CompressionData, DashboardAppend, DashboardData, EpochPoint, ModelColumn, PairLink, SeriesData, VerdictView,
 } from '../../protocol/webviews';
 import { runState } from '../runData';
 
@@ -115,7 +116,19 @@ export function teacherAccuracy(runDir: string, epochs: EpochPoint[]): number | 
 export function dashboardData(runDir: string, tail: MetricsTail, builder: DashboardBuilder, title: string): DashboardData {
   const run = readRun(runDir);
   const pts = builder.points(tail.read());
-  return { title, runId: run.id, state: runState(run), ...pts, teacherAcc: teacherAccuracy(runDir, pts.epochs) };
+  const v = runVerdict(runDir);
+  return { title, runId: run.id, state: runState(run), ...pts, teacherAcc: teacherAccuracy(runDir, pts.epochs), ...(v ? { verdict: v } : {}) };
+}
+
+/** The verdict of a run from its report.json (issue 20), or undefined before the report exists. */
+export function runVerdict(runDir: string, report = readReport(runDir)): VerdictView | undefined {
+  const v = report ? verdict(report) : undefined;
+  if (!v) return undefined;
+  return {
+    distilled: v.distilled.mean, outcome: v.outcome, flagged: v.flagged, headline: v.headline, note: v.note,
+    ...(v.teacher !== undefined ? { teacher: v.teacher } : {}), ...(v.scratch ? { scratch: v.scratch.mean } : {}),
+    ...(v.difference !== undefined ? { difference: v.difference, uncertainty: v.uncertainty } : {}),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -210,7 +223,8 @@ export function compressionData(runDir: string, title: string, layers: Compressi
   const latencyNote = report.compression ? latencyExplanation({ flopsRatio: report.compression.flops, speedup: report.compression.speedup,
     speedupBatch: report.compression.speedupBatch, batch: s.latencyBatch?.batch }) : undefined;
   return { title, columns: cols, layers, canExport, backend: report.backend, ...(warnings.length ? { warnings } : {}),
-    ...(s.latencyBatch ? { latencyBatch: s.latencyBatch.batch } : {}), ...(latencyNote ? { latencyNote } : {}) };
+    ...(s.latencyBatch ? { latencyBatch: s.latencyBatch.batch } : {}), ...(latencyNote ? { latencyNote } : {}),
+    ...(runVerdict(runDir, report) ? { verdict: runVerdict(runDir, report) } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------
