@@ -146,3 +146,33 @@ describe('the verdict card', () => {
     await p.page.close();
   });
 });
+
+describe('panels from 600 px', () => {
+  test('pairing at 600 px: both columns and the title in view, no sideways scroll, also after picking a student layer; screenshot', async () => {
+    const p = await openPanel('pairing');
+    await p.page.setViewportSize({ width: 600, height: 900 });
+    await p.send({ type: 'init', panel: 'pairing', target: { runDirs: [], experimentFile: '/ws/a.distill.json', title: 't' }, data: fx.pairing() });
+    await p.page.waitForSelector('.layer');
+    type Box = { left: number; right: number };
+    // a string, not a function: tsx would wrap a function with helpers the page does not have
+    const layout = () => p.page.evaluate(`(() => {
+      const box = (sel) => document.querySelector(sel).getBoundingClientRect().toJSON();
+      const el = document.scrollingElement;
+      return { overflow: el.scrollWidth - el.clientWidth, scrollX: window.scrollX, teacher: box('[data-side="teacher"]'),
+        student: box('[data-side="student"]'), title: box('#title'), width: window.innerWidth };
+    })()`) as Promise<{ overflow: number; scrollX: number; teacher: Box; student: Box; title: Box; width: number }>;
+    const before = await layout();
+    assert.ok(before.overflow <= 0, `no horizontal overflow: ${before.overflow} px`);
+    assert.ok(before.teacher.left >= 0 && before.student.right <= before.width, `both columns in view: teacher ${before.teacher.left}, student ${before.student.right} of ${before.width}`);
+    await p.page.click('[data-side="teacher"][data-layer="conv_2"]');
+    await p.page.click('[data-side="student"][data-layer="s_dense"]');
+    await p.page.waitForFunction(() => document.activeElement?.id === 'add-pair');
+    const after = await layout();
+    assert.equal(after.scrollX, 0, 'no sideways jump');
+    assert.ok(after.teacher.left >= 0 && after.student.right <= after.width && after.title.left >= 0, 'teacher column, student column and title still in view');
+    const shot = path.join(REPO, 'test-output', 'webview', 'pairing-600px.png');
+    await p.page.screenshot({ path: shot, fullPage: true });
+    console.log(`      screenshot ${path.relative(REPO, shot)}`);
+    await p.page.close();
+  });
+});

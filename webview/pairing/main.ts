@@ -75,7 +75,8 @@ function sparkline(values: number[], x: number, y: number, w: number, hgt: numbe
 
 function linksSvg(d: PairingData): SVGElement {
   const rows = Math.max(d.teacher.length, d.student.length);
-  const s = svg('svg', { width: LINK_W, height: rows * ROW, viewBox: `0 0 ${LINK_W} ${rows * ROW}`, role: 'group', 'aria-label': 'pairs' }) as SVGSVGElement;
+  // as wide as its column (issue 20: the panel is usable from 600 px): the drawing stretches, strokes keep their width
+  const s = svg('svg', { width: '100%', height: rows * ROW, viewBox: `0 0 ${LINK_W} ${rows * ROW}`, preserveAspectRatio: 'none', role: 'group', 'aria-label': 'pairs' }) as SVGSVGElement;
   const yOf = (list: LayerRow[], name: string) => list.findIndex((l) => l.name === name) * ROW + ROW / 2;
   d.links.forEach((l) => {
     const y1 = yOf(d.teacher, l.teacher);
@@ -172,7 +173,7 @@ function render(): void {
   const col = (side: 'teacher' | 'student', list: LayerRow[]) => h('div', { class: 'column', role: 'group', 'aria-label': `${side} layers` },
     h('h2', {}, side === 'teacher' ? 'Teacher' : 'Student'), h('div', { class: 'layers' }, ...list.map((l) => layerButton(side, l, maxP))));
   const diagram = h('div', { class: 'diagram', id: 'diagram' }, col('teacher', d.teacher), h('div', { class: 'links' }, h('h2', {}, 'Pairs'), linksSvg(d)), col('student', d.student));
-  app.append(diagram, h('h2', {}, 'Pairs'), linkList(d), h('div', { id: 'suggestions' }));
+  app.append(diagram, h('h2', {}, 'Pairs'), h('div', { class: 'scroll-x' }, linkList(d)), h('div', { id: 'suggestions' }));
 }
 
 function refused(m: { teacher: string; student: string; method: string; reason: string }): void {
