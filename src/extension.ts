@@ -3,6 +3,7 @@
  * The extension host stays thin: it never loads TensorFlow.js; every run happens in a forked
  * engine worker (dist/worker.js), and the run folders are the source of truth.
  */
+import * as path from 'path';
 import * as vscode from 'vscode';
 import { CODELENS_SELECTOR, DistillCodeLens } from './host/codeLens';
 import { registerCommands } from './host/commands';
@@ -14,6 +15,7 @@ import { LayerNameQuickFix, LiveLayerCheck } from './host/liveLayerCheck';
 import type { TreeNode } from './host/experimentsTree';
 import type { Host } from './host/host';
 import { ProbeClient } from './host/panels/probeClient';
+import { runTitle } from './host/panels/panel';
 import { WebviewPanels } from './host/panels/webviewPanels';
 import { RunManager } from './host/runManager';
 import { offerInterruptedRuns, watchRunOutcomes } from './host/runNotifications';
@@ -55,6 +57,11 @@ export function activate(context: vscode.ExtensionContext): DistillApi {
     vscode.languages.registerCodeLensProvider(CODELENS_SELECTOR, codeLens),
     live, vscode.languages.registerCodeActionsProvider({ pattern: '**/*.distill.json' }, new LayerNameQuickFix(), { providedCodeActionKinds: LayerNameQuickFix.kinds }),
     watchRunOutcomes(host),
+    // issue 20: an open dashboard follows its experiment's new run; the pairing panel reads the newest run
+    runs.onDidChange((h) => {
+      if (h.runDir && h.experimentFile) panels.follow(h.experimentFile, h.runDir, runTitle(path.basename(path.dirname(h.runDir)), { id: path.basename(h.runDir) }));
+    }),
+    index.onDidChangeRuns(() => panels.runsChanged()),
   );
   const commands = registerCommands(host);
   const ready = index.refresh().then(() => {

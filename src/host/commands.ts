@@ -13,7 +13,8 @@ import { settingsRunsDir } from './experiments';
 import type { Host } from './host';
 import { newExperiment } from './newExperiment';
 import type { PanelKind } from './panels/panel';
-import { updateRun } from '../engine/runs/store';
+import { readSnapshot, updateRun } from '../engine/runs/store';
+import { runTitle } from './panels/panel';
 import { forgetRun } from './runData';
 import type { RunView } from './runData';
 import { BACKENDS, readSettings } from './settings';
@@ -31,7 +32,7 @@ export function createCommands(host: Host): Record<string, Command> {
   const { runs, index, panels } = host;
 
   const panel = (kind: PanelKind) => async (arg?: unknown) => {
-    const exp = await resolvePanelTarget(host, arg);
+    const exp = await resolvePanelTarget(host, arg, kind);
     if (!exp) return undefined;
     return panels.open(kind, exp);
   };
@@ -211,18 +212,29 @@ export function createCommands(host: Host): Record<string, Command> {
   };
 }
 
-async function resolvePanelTarget(host: Host, arg: unknown): Promise<{ runDirs: string[]; experimentFile?: string; title: string } | undefined> {
+async function resolvePanelTarget(host: Host, arg: unknown, kind?: PanelKind): Promise<{ runDirs: string[]; experimentFile?: string; title: string } | undefined> {
   const isExpArg = (arg instanceof vscode.Uri || typeof arg === 'string') && String(arg instanceof vscode.Uri ? arg.fsPath : arg).endsWith('.distill.json');
   const isExpNode = typeof arg === 'object' && arg !== null && (arg as { kind?: string }).kind === 'experiment';
   if (isExpArg || isExpNode || (!arg && host.index.list().length > 0 && isActiveExperiment())) {
     const exp = await pickExperiment(host, arg);
     if (!exp) return undefined;
-    const latest = host.index.latestRun(exp);
-    return { runDirs: latest ? [latest.runDir] : [], experimentFile: exp.file, title: latest ? `${exp.name} · ${latest.run.id}` : exp.name };
+    // feature maps: the newest run that has a layer pair (issue 20); the others: the newest run
+    const latest = kind === 'featureMaps' ? host.index.runsOf(exp).find((v) => runHasPairs(v.runDir)) ?? host.index.latestRun(exp) : host.index.latestRun(exp);
+    return { runDirs: latest ? [latest.runDir] : [], experimentFile: exp.file, title: latest ? runTitle(exp.name, latest.run) : exp.name };
   }
   const target: RunTarget | undefined = await pickRun(host, arg, { placeHolder: 'Pick a run', none: 'there is no run yet: run an experiment first', latest: true });
   if (!target) return undefined;
-  return { runDirs: [target.runDir], experimentFile: target.exp?.file ?? target.view.run.experimentFile, title: `${target.view.run.experiment} · ${target.view.run.id}` };
+  return { runDirs: [target.runDir], experimentFile: target.exp?.file ?? target.view.run.experimentFile, title: runTitle(target.view.run.experiment, target.view.run) };
+}
+
+/** Whether a run's config pairs layers (a feature or relation entry with `pairs`). */
+function runHasPairs(runDir: string): boolean {
+  try {
+    const c = readSnapshot(runDir).config;
+    return c.knowledge.some((e) => 'pairs' in e && Array.isArray(e.pairs) && e.pairs.length > 0);
+  } catch {
+    return false;
+  }
 }
 
 function isActiveExperiment(): boolean {

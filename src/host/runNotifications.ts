@@ -22,6 +22,12 @@ export function watchRunOutcomes(host: Host): vscode.Disposable {
         if (c === 'Resume' && result.runDir) void vscode.commands.executeCommand('distill.resumeRun', result.runDir);
       });
     } else if (result.status === 'completed') {
+      // issue 20: a dashboard showing the run says it in the panel; no notification over its content
+      const shown = host.panels.list().filter((p) => p.kind === 'dashboard' && result.runDir && p.target.runDirs[0] === result.runDir && p.notify);
+      if (shown.length) {
+        for (const p of shown) p.notify!('info', `Run ${id} completed: the verdict is above; the Compression Report has the sizes and speed.`);
+        return;
+      }
       void vscode.window.showInformationMessage(`Distill: run ${id} completed.`, 'Open Dashboard', 'Compression Report').then((c) => {
         if (c === 'Open Dashboard') void vscode.commands.executeCommand('distill.openDashboard', result.runDir);
         if (c === 'Compression Report') void vscode.commands.executeCommand('distill.showCompressionReport', result.runDir);
