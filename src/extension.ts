@@ -21,6 +21,7 @@ import { RunManager } from './host/runManager';
 import { offerInterruptedRuns, watchRunOutcomes } from './host/runNotifications';
 import { readSettings } from './host/settings';
 import { RunStatusBar } from './host/statusBar';
+import { TfjsTypesQuickFix } from './host/tfjsTypes';
 import { EngineGate } from './host/trust';
 
 /** What activate() returns: the parts tests (and other extensions) can observe. */
@@ -48,7 +49,7 @@ export function activate(context: vscode.ExtensionContext): DistillApi {
   const panels = new WebviewPanels({ extensionUri: context.extensionUri, probe, log, gate });
   const live = new LiveLayerCheck(probe, gate, log);
   const diagnostics = new ExperimentDiagnostics(index, gate, cliEngineCheck(context.asAbsolutePath('dist/cli.js'), gate), live);
-  const host: Host = { context, log, index, runs, tree, panels, diagnostics, gate };
+  const host: Host = { context, log, index, runs, tree, panels, diagnostics, gate, probe };
   const statusBar = new RunStatusBar(runs);
   const charts = new InlineLossCharts(index, runs);
   const codeLens = new DistillCodeLens(index);
@@ -56,6 +57,7 @@ export function activate(context: vscode.ExtensionContext): DistillApi {
     log, gate, index, runs, tree, view, probe, panels, diagnostics, statusBar, charts, codeLens,
     vscode.languages.registerCodeLensProvider(CODELENS_SELECTOR, codeLens),
     live, vscode.languages.registerCodeActionsProvider({ pattern: '**/*.distill.json' }, new LayerNameQuickFix(), { providedCodeActionKinds: LayerNameQuickFix.kinds }),
+    vscode.languages.registerCodeActionsProvider(['typescript', 'javascript'], TfjsTypesQuickFix.forExtension(context.extensionPath), { providedCodeActionKinds: TfjsTypesQuickFix.kinds }),
     watchRunOutcomes(host),
     // issue 20: an open dashboard follows its experiment's new run; the pairing panel reads the newest run
     runs.onDidChange((h) => {

@@ -12,6 +12,7 @@ import { loadExperiment } from '../config/parse';
 import { settingsRunsDir } from './experiments';
 import type { Host } from './host';
 import { newExperiment } from './newExperiment';
+import { installTfjsTypes } from './tfjsTypes';
 import type { PanelKind } from './panels/panel';
 import { readSnapshot, updateRun } from '../engine/runs/store';
 import { runTitle } from './panels/panel';
@@ -38,7 +39,9 @@ export function createCommands(host: Host): Record<string, Command> {
   };
 
   return {
-    newExperiment: (arg?: unknown) => newExperiment(arg),
+    // issue 20: the time estimate comes from the probe engine (trusted only: it loads the model code)
+    newExperiment: (arg?: unknown, exportsArg?: unknown) => newExperiment(arg, host.gate.trusted
+      ? async (file, text) => host.probe?.request({ kind: 'estimate', experimentFile: file, text }, 120_000) : undefined, exportsArg),
 
     runExperiment: async (arg?: unknown) => {
       host.gate.require('run'); // refused with the reason and a trust button (registerCommands)
@@ -188,6 +191,9 @@ export function createCommands(host: Host): Record<string, Command> {
     },
 
     showEngineLog: () => host.log.show(true),
+
+    // issue 20: the quick fix for a false "Cannot find module '@tensorflow/tfjs'" in a model file
+    installTfjsTypes: (dir?: unknown) => installTfjsTypes(dir),
 
     // issue 20: runs can be named (run.json `label`); empty clears it (the default label shows again)
     labelRun: async (arg?: unknown, value?: unknown) => {

@@ -46,7 +46,9 @@ export type ProbeQuery =
   | { kind: 'suggest'; experimentFile: string; backend?: StartRequest['backend'] }
   | { kind: 'featureMapsInit'; runDir: string; backend?: StartRequest['backend'] }
   /** `checkpoint`: `<job>/<checkpoint folder>` as listed by featureMapsInit. */
-  | { kind: 'featureMaps'; runDir: string; checkpoint: string; sample: number; entry: number; pair: number; backend?: StartRequest['backend'] };
+  | { kind: 'featureMaps'; runDir: string; checkpoint: string; sample: number; entry: number; pair: number; backend?: StartRequest['backend'] }
+  /** issue 20: the run's training time on this machine, measured (a few optimizer steps of each architecture). */
+  | { kind: 'estimate'; experimentFile: string; text?: string; backend?: StartRequest['backend'] };
 
 export interface ProbeRequest {
   type: 'probe';
@@ -98,6 +100,8 @@ export interface ProbeAnswers {
   suggest: SuggestAnswer;
   featureMapsInit: FeatureMapsInitAnswer;
   featureMaps: FeatureMapsAnswer;
+  /** Seconds of training (undefined when there is nothing to measure) and the estimate in words. */
+  estimate: { seconds?: number; description?: string };
 }
 export type ProbeKind = ProbeQuery['kind'];
 export type ProbeQueryOf<K extends ProbeKind> = Extract<ProbeQuery, { kind: K }>;
@@ -206,7 +210,7 @@ export function isHostToEngine(value: unknown): value is HostToEngine {
   if (v.type === 'probe') {
     const q = v.query as Record<string, unknown> | undefined;
     return typeof v.id === 'number' && typeof q === 'object' && q !== null
-      && ['layers', 'checkPair', 'suggest', 'featureMapsInit', 'featureMaps'].includes(q.kind as string);
+      && ['layers', 'checkPair', 'suggest', 'featureMapsInit', 'featureMaps', 'estimate'].includes(q.kind as string);
   }
   if (v.type !== 'start') return false;
   const str = (x: unknown) => x === undefined || typeof x === 'string';

@@ -190,7 +190,8 @@ suite('Distill Studio: activation, commands, views', () => {
   });
 
   test('New Experiment from a model file writes a valid template and opens it beside', async () => {
-    const uri = await vscode.commands.executeCommand<vscode.Uri>('distill.newExperiment', vscode.Uri.file(wsFile('models.ts')));
+    // the exports given (issue 20: otherwise a quick pick asks, test/vscode/newExperiment.test.ts)
+    const uri = await vscode.commands.executeCommand<vscode.Uri>('distill.newExperiment', vscode.Uri.file(wsFile('models.ts')), { teacher: 'mlp', student: 'mlp' });
     try {
       assert.ok(uri && fs.existsSync(uri.fsPath), 'the experiment file was written');
       assert.strictEqual(path.basename(uri.fsPath), 'models-kd.distill.json');
