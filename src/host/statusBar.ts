@@ -36,7 +36,7 @@ export class RunStatusBar implements vscode.Disposable {
     let text: string;
     if (main.state === 'queued') text = 'queued';
     else if (main.state === 'stopping') text = 'stopping…';
-    else if (p) text = `${p.job} · epoch ${p.epoch}/${p.epochs} · loss ${formatLoss(p.losses.total)}${p.etaSeconds > 0 ? ` · ${formatEta(p.etaSeconds)} left` : ''}`;
+    else if (p) text = `${p.job} · epoch ${p.epoch}/${p.epochs} · loss ${formatLoss(p.losses.total)}${p.etaSeconds >= 1 ? ` · ${formatEta(p.etaSeconds)} left` : ''}`;
     else text = 'starting…';
     const exp = experimentOf(main);
     if (exp) text = `${exp} · ${text}`;

@@ -223,7 +223,7 @@ async function step(name, body) {
         await page.keyboard.press('Escape');
       }
       await wb.openFile('evil.ts');
-      await command('Distill: New Experiment');
+      await wb.commandWithPicks('Distill: New Experiment', ['the teacher', 'the student']); // issue 20: the exports are asked for
       const created = path.join(WS, 'evil-kd.distill.json');
       await waitFor('the new experiment', () => fs.existsSync(created));
       await wb.editorTab('evil-kd.distill.json').waitFor();
