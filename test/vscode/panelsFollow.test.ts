@@ -63,6 +63,18 @@ suite('Panels follow the runs (issue 20)', () => {
       return init?.data.links.find((l) => l.teacher === 'dense_1' && l.student === 'dense_1' && l.loss?.length)?.loss;
     }, 60_000);
     assert.ok(loss.every((v) => Number.isFinite(v)));
+
+    // run C drops the pair again: the pairing panel keeps B's pair loss, Feature Maps opens on B (the newest run with a pair)
+    fs.writeFileSync(file, JSON.stringify({ ...base, name: 'follow', baseline: false }, null, 2) + '\n');
+    const c = await withStub('showInformationMessage', () => Promise.resolve(undefined), () => api.host.runs.start(file, runsDir).finished);
+    assert.strictEqual(c.status, 'completed', c.error);
+    await waitFor('the dashboard on run C', () => dash.target.runDirs[0] === c.runDir, 10_000);
+    fs.writeFileSync(file, JSON.stringify(withPair, null, 2) + '\n'); // the pair back in the file, as the user goes on
+    const maps = await vscode.commands.executeCommand<WebviewPanel>('distill.compareFeatureMaps', vscode.Uri.file(file));
+    assert.strictEqual(maps.target.runDirs[0], b.runDir, 'feature maps of the newest run that has a pair');
+    await pairing.sendInit();
+    const last = [...pairing.sent].reverse().find((m): m is Extract<HostToWebview, { type: 'init'; panel: 'pairing' }> => m.type === 'init' && m.panel === 'pairing');
+    assert.deepStrictEqual(last?.data.links.find((l) => l.teacher === 'dense_1')?.loss, loss, 'the pair loss still from B, the newest run with that pair');
     fs.rmSync(file, { force: true });
   });
 });
