@@ -11,6 +11,21 @@ import { parseWebviewMessage } from '../../src/protocol/webviews';
 import { close, launch, openPanel, REPO } from './harness';
 import * as fx from './fixtures';
 
+/**
+ * How far the widest element reaches past the panel's right edge (px; ≤ 0: nothing cut off). The
+ * page clips sideways overflow (no sideways scroll), so scrollWidth would not tell; what lies in a
+ * `.scroll-x` box scrolls inside it and does not count.
+ */
+const PAST_RIGHT_EDGE = `(() => {
+  let max = 0;
+  for (const e of document.body.querySelectorAll('*')) {
+    if (e.parentElement && e.parentElement.closest('.scroll-x')) continue;
+    const r = e.getBoundingClientRect();
+    if (r.width > 0 && r.height > 0) max = Math.max(max, r.right);
+  }
+  return max - window.innerWidth;
+})()`;
+
 before(async () => {
   assert.ok(fs.existsSync(path.join(REPO, 'dist', 'webview', 'pairing.js')), 'run `npm run build` first (dist/webview/*.js)');
   await launch();
@@ -163,6 +178,8 @@ describe('panels from 600 px', () => {
     })()`) as Promise<{ overflow: number; scrollX: number; teacher: Box; student: Box; title: Box; width: number }>;
     const before = await layout();
     assert.ok(before.overflow <= 0, `no horizontal overflow: ${before.overflow} px`);
+    const past = await p.page.evaluate(PAST_RIGHT_EDGE) as number;
+    assert.ok(past <= 0, `nothing cut off at the right edge: ${past} px`);
     assert.ok(before.teacher.left >= 0 && before.student.right <= before.width, `both columns in view: teacher ${before.teacher.left}, student ${before.student.right} of ${before.width}`);
     await p.page.click('[data-side="teacher"][data-layer="conv_2"]');
     await p.page.click('[data-side="student"][data-layer="s_dense"]');
@@ -175,4 +192,20 @@ describe('panels from 600 px', () => {
     console.log(`      screenshot ${path.relative(REPO, shot)}`);
     await p.page.close();
   });
+});
+
+describe('the other panels from 600 px', () => {
+  for (const kind of ['dashboard', 'compression', 'featureMaps', 'compare'] as const) {
+    test(`${kind} at 600 px: nothing wider than the panel (tables scroll inside themselves)`, async () => {
+      const p = await openPanel(kind);
+      await p.page.setViewportSize({ width: 600, height: 900 });
+      const data = { dashboard: fx.dashboard, compression: fx.compression, featureMaps: fx.featureMapsInit, compare: fx.compare }[kind]();
+      await p.send({ type: 'init', panel: kind, target: { runDirs: ['/x'], title: 't' }, data } as never);
+      // what each panel draws last (the charts' canvases, the tables)
+      await p.page.waitForSelector({ dashboard: '#lr-chart canvas', compression: '#layers', featureMaps: '#title', compare: '#title' }[kind]);
+      const past = await p.page.evaluate(PAST_RIGHT_EDGE) as number;
+      assert.ok(past <= 0, `${kind}: something reaches ${past} px past the panel's right edge`);
+      await p.page.close();
+    });
+  }
 });
