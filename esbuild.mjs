@@ -2,6 +2,8 @@
 // TensorFlow.js and the dataset package stay external: they load their own .wasm / data files
 // from node_modules at run time, and tfjs-node is an optional native module.
 import * as esbuild from 'esbuild';
+import * as fs from 'fs';
+import { editorSchema } from './scripts/editor-schema.mjs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -44,6 +46,11 @@ entries.push(...panels.map((panel) => ({
   logLevel: 'warning',
   metafile: true,
 })));
+
+// The schema contributed to the editor (completion and hover only: our validator owns the problems).
+fs.mkdirSync('dist', { recursive: true });
+fs.writeFileSync('dist/experiment.editor.schema.json',
+  `${JSON.stringify(editorSchema(JSON.parse(fs.readFileSync('schema/experiment.schema.json', 'utf8'))), null, 1)}\n`);
 
 if (watch) {
   for (const options of entries) {

@@ -3,6 +3,7 @@
  * The extension host stays thin: it never loads TensorFlow.js; every run happens in a forked
  * engine worker (dist/worker.js), and the run folders are the source of truth.
  */
+import * as path from 'path';
 import * as vscode from 'vscode';
 import { CODELENS_SELECTOR, DistillCodeLens } from './host/codeLens';
 import { registerCommands } from './host/commands';
@@ -10,14 +11,17 @@ import { InlineLossCharts } from './host/decorations';
 import { cliEngineCheck, ExperimentDiagnostics } from './host/diagnostics';
 import { ExperimentIndex } from './host/experiments';
 import { ExperimentsTree } from './host/experimentsTree';
+import { LayerNameQuickFix, LiveLayerCheck } from './host/liveLayerCheck';
 import type { TreeNode } from './host/experimentsTree';
 import type { Host } from './host/host';
 import { ProbeClient } from './host/panels/probeClient';
+import { runTitle } from './host/panels/panel';
 import { WebviewPanels } from './host/panels/webviewPanels';
 import { RunManager } from './host/runManager';
 import { offerInterruptedRuns, watchRunOutcomes } from './host/runNotifications';
 import { readSettings } from './host/settings';
 import { RunStatusBar } from './host/statusBar';
+import { TfjsTypesQuickFix } from './host/tfjsTypes';
 import { EngineGate } from './host/trust';
 
 /** What activate() returns: the parts tests (and other extensions) can observe. */
@@ -43,15 +47,23 @@ export function activate(context: vscode.ExtensionContext): DistillApi {
   tree.view = view;
   const probe = new ProbeClient(context.asAbsolutePath('dist/worker.js'), log, () => readSettings().backend, gate);
   const panels = new WebviewPanels({ extensionUri: context.extensionUri, probe, log, gate });
-  const diagnostics = new ExperimentDiagnostics(index, gate, cliEngineCheck(context.asAbsolutePath('dist/cli.js'), gate));
-  const host: Host = { context, log, index, runs, tree, panels, diagnostics, gate };
+  const live = new LiveLayerCheck(probe, gate, log);
+  const diagnostics = new ExperimentDiagnostics(index, gate, cliEngineCheck(context.asAbsolutePath('dist/cli.js'), gate), live);
+  const host: Host = { context, log, index, runs, tree, panels, diagnostics, gate, probe };
   const statusBar = new RunStatusBar(runs);
   const charts = new InlineLossCharts(index, runs);
   const codeLens = new DistillCodeLens(index);
   context.subscriptions.push(
     log, gate, index, runs, tree, view, probe, panels, diagnostics, statusBar, charts, codeLens,
     vscode.languages.registerCodeLensProvider(CODELENS_SELECTOR, codeLens),
+    live, vscode.languages.registerCodeActionsProvider({ pattern: '**/*.distill.json' }, new LayerNameQuickFix(), { providedCodeActionKinds: LayerNameQuickFix.kinds }),
+    vscode.languages.registerCodeActionsProvider(['typescript', 'javascript'], TfjsTypesQuickFix.forExtension(context.extensionPath), { providedCodeActionKinds: TfjsTypesQuickFix.kinds }),
     watchRunOutcomes(host),
+    // issue 20: an open dashboard follows its experiment's new run; the pairing panel reads the newest run
+    runs.onDidChange((h) => {
+      if (h.runDir && h.experimentFile) panels.follow(h.experimentFile, h.runDir, runTitle(path.basename(path.dirname(h.runDir)), { id: path.basename(h.runDir) }));
+    }),
+    index.onDidChangeRuns(() => panels.runsChanged()),
   );
   const commands = registerCommands(host);
   const ready = index.refresh().then(() => {

@@ -20,6 +20,8 @@ import { guardOutput } from './output';
 import { worstClassesTable } from './perClass';
 import { ProgressBar } from './progress';
 import { bytes, human, pct, table, warningLines } from './format';
+import { latencyExplanation } from '../runs/latencyNote';
+import { verdict } from '../runs/verdict';
 
 const USAGE = `distill — knowledge-distillation experiments (Distill Studio engine)
 
@@ -213,7 +215,11 @@ export function summaryTable(r: Report): string {
   const n = r.summary.distill?.testAcc.n ?? 0;
   lines.push(`\n${n} seed${n === 1 ? '' : 's'}, last epoch, ${r.testSize} test samples, scheme ${r.scheme}, backend ${r.backend}.` +
     (r.compression ? ` Compression: ${r.compression.params.toFixed(1)}× fewer parameters, ${r.compression.flops.toFixed(1)}× fewer FLOPs, ` +
-      `${r.compression.speedup.toFixed(1)}× faster per sample.` : ''));
+      `${r.compression.speedup.toFixed(1)}× faster per sample` +
+      (r.compression.speedupBatch !== undefined && r.student.latencyBatch ? ` (${r.compression.speedupBatch.toFixed(1)}× at batch ${r.student.latencyBatch.batch})` : '') + '.' : ''));
+  // issue 20: why the speed-up at batch 1 lags the FLOPs
+  const why = r.compression ? latencyExplanation({ flopsRatio: r.compression.flops, speedup: r.compression.speedup, speedupBatch: r.compression.speedupBatch, batch: r.student.latencyBatch?.batch }) : undefined;
+  if (why) lines.push(why);
   if (q) {
     lines.push(`int8 student (${q.dir}: per-channel int8 weights, float activations; the exported seed): ${q.compression.toFixed(2)}× smaller ` +
       `than float32, test accuracy ${pct(q.testAcc)} vs ${pct(q.floatTestAcc)} float (${q.accDrop >= 0 ? '−' : '+'}${Math.abs(q.accDrop * 100).toFixed(2)} points).`);
@@ -223,6 +229,9 @@ export function summaryTable(r: Report): string {
     lines.push(`Distillation vs scratch: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} points of test accuracy ` +
       `(${r.summary.scratch.testErrors.mean.toFixed(1)} → ${r.summary.distill.testErrors.mean.toFixed(1)} errors).`);
   }
+  // issue 20: the verdict, flagged when distillation lost to scratch or is within noise
+  const v = verdict(r);
+  if (v) lines.push(`Verdict: ${v.headline}.`, `${v.flagged ? '⚠ ' : ''}${v.note}.`);
   // Teacher health (issue 13): the report's warnings, with their likely causes.
   if (r.warnings?.length) lines.push('', ...warningLines(r.warnings));
   const worst = worstClassesTable(r); // issue 16: per-class results

@@ -15,6 +15,8 @@ import type {
   FeatureMapsAnswer, FeatureMapsInitAnswer, LayersAnswer, PairCheckAnswer, ProbeAnswers, ProbeKind, ProbeQuery, SuggestAnswer,
 } from '../protocol/engine';
 import { initBackend } from './backend';
+import { describeEstimate, measureAndEstimate } from './training/budget';
+import { modelLabel, modelSpec, planJobs } from './training/jobs';
 import { prepareData, rowsOf } from './data';
 import type { PreparedData } from './data';
 import { modelInputShape } from './training/evaluate';
@@ -37,6 +39,16 @@ export const MAX_CHANNELS = 32;
 export const CKA_BATCH = 64;
 const THUMBNAILS = 16;
 
+/** issue 20: the training time of an experiment on this machine (measured steps × the steps it will take). */
+export async function estimate(file: string, text?: string): Promise<ProbeAnswers['estimate']> {
+  const cfg = config(file, text);
+  const base = path.dirname(file);
+  const data = prepareData(cfg.data, base);
+  const label = (model: string) => modelLabel(cfg, model);
+  const e = await measureAndEstimate(cfg, planJobs(cfg), data, (model) => resolveModel(modelSpec(cfg, model), base, cfg.seeds[0]), label);
+  return e ? { seconds: e.seconds, description: describeEstimate(e, label) } : {};
+}
+
 /** The student's spec as `resolveModel` takes it (a derived student resolves through its spec too). */
 function studentSpec(cfg: ExperimentConfig): Parameters<typeof resolveModel>[0] {
   return cfg.student as Parameters<typeof resolveModel>[0];
@@ -57,6 +69,7 @@ export async function answerProbe(q: ProbeQuery): Promise<ProbeAnswers[ProbeKind
     case 'suggest': return suggest(q.experimentFile);
     case 'featureMapsInit': return featureMapsInit(q.runDir);
     case 'featureMaps': return featureMaps(q.runDir, q.checkpoint, q.sample, q.entry, q.pair);
+    case 'estimate': return estimate(q.experimentFile, q.text);
   }
 }
 

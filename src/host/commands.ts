@@ -12,7 +12,10 @@ import { loadExperiment } from '../config/parse';
 import { settingsRunsDir } from './experiments';
 import type { Host } from './host';
 import { newExperiment } from './newExperiment';
+import { installTfjsTypes } from './tfjsTypes';
 import type { PanelKind } from './panels/panel';
+import { readSnapshot, updateRun } from '../runs/store';
+import { runTitle } from './panels/panel';
 import { forgetRun } from './runData';
 import type { RunView } from './runData';
 import { BACKENDS, readSettings } from './settings';
@@ -32,13 +35,15 @@ export function createCommands(host: Host): Record<string, Command> {
   const { runs, index, panels } = host;
 
   const panel = (kind: PanelKind) => async (arg?: unknown) => {
-    const exp = await resolvePanelTarget(host, arg);
+    const exp = await resolvePanelTarget(host, arg, kind);
     if (!exp) return undefined;
     return panels.open(kind, exp);
   };
 
   return {
-    newExperiment: (arg?: unknown) => newExperiment(arg),
+    // issue 20: the time estimate comes from the probe engine (trusted only: it loads the model code)
+    newExperiment: (arg?: unknown, exportsArg?: unknown) => newExperiment(arg, host.gate.trusted
+      ? async (file, text) => host.probe?.request({ kind: 'estimate', experimentFile: file, text }, 120_000) : undefined, exportsArg),
 
     runExperiment: async (arg?: unknown) => {
       host.gate.require('run'); // refused with the reason and a trust button (registerCommands)
@@ -50,6 +55,13 @@ export function createCommands(host: Host): Record<string, Command> {
       const bad = errors.filter((e) => e.severity === 'error');
       if (bad.length > 0) {
         void vscode.window.showErrorMessage(`Distill: ${exp.name} has ${bad.length} problem${bad.length === 1 ? '' : 's'} (first: line ${bad[0].location.line}: ${bad[0].message}). See the Problems view.`, 'Open Experiment')
+          .then((c) => c && vscode.window.showTextDocument(exp.uri));
+        return undefined;
+      }
+      // issue 20: the engine's problems already in Problems (layer names, pair shapes) stop a run before it has a folder
+      const known = (host.diagnostics.collection.get(exp.uri) ?? []).filter((d) => d.severity === vscode.DiagnosticSeverity.Error);
+      if (known.length > 0) {
+        void vscode.window.showErrorMessage(`Distill: ${exp.name} has ${known.length} problem${known.length === 1 ? '' : 's'} (first: line ${known[0].range.start.line + 1}: ${known[0].message}). See the Problems view.`, 'Open Experiment')
           .then((c) => c && vscode.window.showTextDocument(exp.uri));
         return undefined;
       }
@@ -87,22 +99,28 @@ export function createCommands(host: Host): Record<string, Command> {
         info(`run ${target.view.run.id} is going: stop it first.`);
         return false;
       }
+      // One dialog (issue 20): where there is no trash (a remote or web window, or a trash that failed
+      // before in this session) it offers the permanent delete at once, never a second dialog with a raw error.
+      const trash = trashAvailable();
+      const action = trash ? 'Move to Trash' : 'Delete Permanently';
       const choice = await vscode.window.showWarningMessage(
         `Delete run ${target.view.run.id} of ${target.view.run.experiment}?`,
-        { modal: true, detail: `Its folder (metrics, checkpoints, models, report) goes to the trash:\n${target.runDir}` },
-        'Move to Trash',
+        { modal: true, detail: trash ? `Its folder (metrics, checkpoints, models, report) goes to the trash:\n${target.runDir}`
+          : `There is no trash here: its folder (metrics, checkpoints, models, report) is deleted permanently:\n${target.runDir}` },
+        action,
       );
-      if (choice !== 'Move to Trash') return false;
+      if (choice !== action) return false;
       const uri = vscode.Uri.file(target.runDir);
-      let how = 'moved to the trash';
+      let how = trash ? 'moved to the trash' : 'deleted permanently';
       try {
-        await vscode.workspace.fs.delete(uri, { recursive: true, useTrash: true });
+        await vscode.workspace.fs.delete(uri, { recursive: true, useTrash: trash });
       } catch (e) {
+        if (!trash) throw e;
+        noTrash = true;
+        host.log.warn(`moving ${target.runDir} to the trash failed (${(e as Error).message}): the trash is not used again in this window`);
         how = 'deleted permanently';
-        const again = await vscode.window.showWarningMessage(
-          `The trash is not available here (${(e as Error).message}). Delete run ${target.view.run.id} permanently?`,
-          { modal: true }, 'Delete Permanently',
-        );
+        const again = await vscode.window.showWarningMessage(`The trash is not available here. Delete run ${target.view.run.id} permanently?`,
+          { modal: true }, 'Delete Permanently');
         if (again !== 'Delete Permanently') return false;
         await vscode.workspace.fs.delete(uri, { recursive: true, useTrash: false });
       }
@@ -139,7 +157,14 @@ export function createCommands(host: Host): Record<string, Command> {
         dest = vscode.Uri.joinPath(picked[0], `${target.view.run.experiment}-${target.view.run.id}-student`);
       }
       await vscode.workspace.fs.copy(vscode.Uri.file(path.join(target.runDir, 'student')), dest, { overwrite: true });
-      void vscode.window.showInformationMessage(`Distill: student of run ${target.view.run.id} exported to ${vscode.workspace.asRelativePath(dest)} (TF.js model.json + weights).`);
+      // issue 20: the notification leads to what was written
+      const exported = dest;
+      const inWorkspace = vscode.workspace.getWorkspaceFolder(exported) !== undefined;
+      void vscode.window.showInformationMessage(`Distill: student of run ${target.view.run.id} exported to ${vscode.workspace.asRelativePath(exported)} (TF.js model.json + weights).`,
+        'Reveal', 'Open model.json').then((c) => {
+        if (c === 'Reveal') void vscode.commands.executeCommand(inWorkspace ? 'revealInExplorer' : 'revealFileInOS', exported);
+        if (c === 'Open model.json') void vscode.window.showTextDocument(vscode.Uri.joinPath(exported, 'model.json'));
+      });
       return dest;
     },
 
@@ -172,22 +197,55 @@ export function createCommands(host: Host): Record<string, Command> {
 
     showEngineLog: () => host.log.show(true),
 
+    // issue 20: the quick fix for a false "Cannot find module '@tensorflow/tfjs'" in a model file
+    installTfjsTypes: (dir?: unknown) => installTfjsTypes(dir),
+
+    // issue 20: runs can be named (run.json `label`); empty clears it (the default label shows again)
+    labelRun: async (arg?: unknown, value?: unknown) => {
+      const target = await pickRun(host, arg, { placeHolder: 'Pick the run to label', none: 'there is no run to label' });
+      if (!target) return undefined;
+      const label = typeof value === 'string' ? value : await vscode.window.showInputBox({
+        title: `Label run ${target.view.run.id}`, value: target.view.run.label ?? '', placeHolder: 'e.g. "+at T=8", "baseline", "wider student"',
+        prompt: 'A name for this run in the tree, the dashboard and Compare Runs (empty: the label from the config difference to the previous run)',
+        validateInput: (v) => (v.length > 80 ? 'at most 80 characters' : undefined),
+      });
+      if (label === undefined) return undefined;
+      updateRun(target.runDir, (r) => {
+        if (label.trim()) r.label = label.trim();
+        else delete r.label;
+      });
+      index.runsChanged();
+      host.tree.refresh();
+      return label.trim();
+    },
+
     refreshExperiments: () => index.refresh(),
   };
 }
 
-async function resolvePanelTarget(host: Host, arg: unknown): Promise<{ runDirs: string[]; experimentFile?: string; title: string } | undefined> {
+async function resolvePanelTarget(host: Host, arg: unknown, kind?: PanelKind): Promise<{ runDirs: string[]; experimentFile?: string; title: string } | undefined> {
   const isExpArg = (arg instanceof vscode.Uri || typeof arg === 'string') && String(arg instanceof vscode.Uri ? arg.fsPath : arg).endsWith('.distill.json');
   const isExpNode = typeof arg === 'object' && arg !== null && (arg as { kind?: string }).kind === 'experiment';
   if (isExpArg || isExpNode || (!arg && host.index.list().length > 0 && isActiveExperiment())) {
     const exp = await pickExperiment(host, arg);
     if (!exp) return undefined;
-    const latest = host.index.latestRun(exp);
-    return { runDirs: latest ? [latest.runDir] : [], experimentFile: exp.file, title: latest ? `${exp.name} · ${latest.run.id}` : exp.name };
+    // feature maps: the newest run that has a layer pair (issue 20); the others: the newest run
+    const latest = kind === 'featureMaps' ? host.index.runsOf(exp).find((v) => runHasPairs(v.runDir)) ?? host.index.latestRun(exp) : host.index.latestRun(exp);
+    return { runDirs: latest ? [latest.runDir] : [], experimentFile: exp.file, title: latest ? runTitle(exp.name, latest.run) : exp.name };
   }
   const target: RunTarget | undefined = await pickRun(host, arg, { placeHolder: 'Pick a run', none: 'there is no run yet: run an experiment first', latest: true });
   if (!target) return undefined;
-  return { runDirs: [target.runDir], experimentFile: target.exp?.file ?? target.view.run.experimentFile, title: `${target.view.run.experiment} · ${target.view.run.id}` };
+  return { runDirs: [target.runDir], experimentFile: target.exp?.file ?? target.view.run.experimentFile, title: runTitle(target.view.run.experiment, target.view.run) };
+}
+
+/** Whether a run's config pairs layers (a feature or relation entry with `pairs`). */
+function runHasPairs(runDir: string): boolean {
+  try {
+    const c = readSnapshot(runDir).config;
+    return c.knowledge.some((e) => 'pairs' in e && Array.isArray(e.pairs) && e.pairs.length > 0);
+  } catch {
+    return false;
+  }
 }
 
 function isActiveExperiment(): boolean {
@@ -216,4 +274,12 @@ export function registerCommands(host: Host): string[] {
     ids.push(id);
   }
   return ids;
+}
+
+/** Set once moving to the trash failed in this window (issue 20). */
+let noTrash = false;
+
+/** Whether Delete can move to the trash: a local desktop window that has not seen the trash fail. */
+export function trashAvailable(): boolean {
+  return !noTrash && vscode.env.remoteName === undefined && vscode.env.uiKind === vscode.UIKind.Desktop;
 }

@@ -8,6 +8,8 @@
  * fit. Those problems stay until the text changes, and come back at the next save. The engine
  * check loads the workspace's model code, so it goes through the trust gate: in Restricted Mode
  * only the validator runs, and the engine check follows as soon as trust is granted.
+ * As you type (trusted only), the live check (liveLayerCheck.ts) asks the probe engine about the
+ * layer pairs of the unsaved text; its problems are merged here, never twice with the save check's.
  */
 import * as cp from 'child_process';
 import * as vscode from 'vscode';
@@ -15,6 +17,7 @@ import { checkFiles, formatPath, hasErrors, loadExperiment, parseExperimentText 
 import type { ConfigError } from '../config/types';
 import type { ExperimentIndex } from './experiments';
 import { isExperimentFile } from './experiments';
+import type { LiveLayerCheck } from './liveLayerCheck';
 import type { EngineGate } from './trust';
 
 const DEBOUNCE_MS = 300;
@@ -27,7 +30,9 @@ export class ExperimentDiagnostics implements vscode.Disposable {
   private readonly engine = new Map<string, { version: number; diagnostics: vscode.Diagnostic[] }>();
   private readonly inFlight = new Map<string, AbortController>();
 
-  constructor(private readonly index: ExperimentIndex, private readonly gate: EngineGate, private readonly engineCheck?: EngineCheck) {
+  constructor(private readonly index: ExperimentIndex, private readonly gate: EngineGate, private readonly engineCheck?: EngineCheck,
+    private readonly live?: LiveLayerCheck) {
+    live?.onDidUpdate((d) => this.checkDocument(d), this, this.disposables);
     gate.onDidGrant(() => {
       for (const d of vscode.workspace.textDocuments) this.checkDocument(d, true);
     }, this, this.disposables);
@@ -60,7 +65,11 @@ export class ExperimentDiagnostics implements vscode.Disposable {
     const key = doc.uri.toString();
     const engine = this.engine.get(key);
     const engineDiags = engine && engine.version === doc.version ? engine.diagnostics : [];
-    this.collection.set(doc.uri, [...diags, ...engineDiags]);
+    // issue 20: the live pair check of the unsaved text (trusted only), without repeating a problem
+    const shown = new Set([...diags, ...engineDiags].map((d) => d.message));
+    const liveDiags = (this.live?.problems(doc, text) ?? []).map((e) => toDiagnostic(e, (o) => doc.positionAt(o))).filter((d) => !shown.has(d.message));
+    this.live?.schedule(doc, withEngine);
+    this.collection.set(doc.uri, [...diags, ...engineDiags, ...liveDiags]);
     this.index.updateFromText(file, text);
     const clean = !errors.some((e) => e.severity === 'error');
     if (withEngine && clean && !doc.isDirty && this.engineCheck && this.gate.trusted) void this.runEngineCheck(doc, diags);
@@ -80,7 +89,7 @@ export class ExperimentDiagnostics implements vscode.Disposable {
       const seen = new Set(validatorDiags.map((d) => d.message));
       const diagnostics = errors.map((e) => toDiagnostic(e, (o) => doc.positionAt(o))).filter((d) => !seen.has(d.message));
       this.engine.set(key, { version, diagnostics });
-      this.collection.set(doc.uri, [...validatorDiags, ...diagnostics]);
+      this.checkDocument(doc); // validator + these + the live check's (issue 20)
     } catch {
       // an engine that could not check (aborted, crashed) leaves the validator's problems as they are
     } finally {

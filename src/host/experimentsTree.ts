@@ -12,9 +12,11 @@ import { runDuration } from './runData';
 import { formatDuration, formatLoss, formatPercent, sparkline } from './sparkline';
 import { warningBadges, warningLabel, warningText } from './reportWarnings';
 import { stateLabel } from '../runs/state';
+import { verdict } from '../runs/verdict';
+import { defaultRunLabel } from './runLabel';
 
 export interface ExperimentNode { kind: 'experiment'; exp: ExperimentInfo }
-export interface RunNode { kind: 'run'; exp: ExperimentInfo; runDir: string; view: RunView; handle?: RunHandle }
+export interface RunNode { kind: 'run'; exp: ExperimentInfo; runDir: string; view: RunView; handle?: RunHandle; /** the experiment's run before this one (default label) */ previousRunDir?: string }
 export interface QueuedNode { kind: 'queued'; exp: ExperimentInfo; handle: RunHandle }
 export interface DetailNode { kind: 'detail'; id: string; label: string; value: string; tooltip?: string; icon?: string }
 export type TreeNode = ExperimentNode | RunNode | QueuedNode | DetailNode;
@@ -64,8 +66,9 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
     const queued: QueuedNode[] = this.runs.handles()
       .filter((h) => !h.runDir && h.experimentFile === exp.file)
       .map((handle) => ({ kind: 'queued', exp, handle }));
-    const runs: RunNode[] = this.index.runsOf(exp)
-      .map((view) => ({ kind: 'run', exp, runDir: view.runDir, view, handle: this.runs.handleFor(view.runDir) }));
+    const views = this.index.runsOf(exp);
+    const runs: RunNode[] = views
+      .map((view, i) => ({ kind: 'run', exp, runDir: view.runDir, view, handle: this.runs.handleFor(view.runDir), previousRunDir: views[i + 1]?.runDir }));
     return [...queued, ...runs];
   }
 
@@ -130,8 +133,12 @@ export function runDescription(node: RunNode): string {
   const p = node.handle?.progress;
   if (p && state === 'running') {
     parts.push(`${p.job} ${p.epoch}/${p.epochs}`, `loss ${formatLoss(p.losses.total)}`);
+  } else if (node.view.report?.summary.distill) {
+    // issue 20: the distilled student's test accuracy, flagged when it lost to scratch or is within noise
+    const v = verdict(node.view.report);
+    parts.push(`test ${formatPercent(node.view.report.summary.distill.testAcc.mean)}${v?.flagged ? ' ⚠' : ''}`);
   } else if (node.view.best) {
-    parts.push(`acc ${formatPercent(node.view.best.acc)}`);
+    parts.push(`${node.view.best.metric === 'valAcc' ? 'val' : 'test'} acc ${formatPercent(node.view.best.acc)}`);
   }
   // Teacher health (issue 13): the report's warnings, by a short label.
   parts.push(...warningBadges(node.view.report));
@@ -143,7 +150,9 @@ export function runDescription(node: RunNode): string {
 function runItem(node: RunNode): vscode.TreeItem {
   const { view } = node;
   const state = runState(node);
-  const item = new vscode.TreeItem(view.run.id, vscode.TreeItemCollapsibleState.Collapsed);
+  // issue 20: a run has a name: the user's label, else what changed since the previous run
+  const label = view.run.label ?? defaultRunLabel(node.runDir, node.previousRunDir);
+  const item = new vscode.TreeItem(label ? `${view.run.id} · ${label}` : view.run.id, vscode.TreeItemCollapsibleState.Collapsed);
   item.id = `run:${node.runDir}`;
   item.description = runDescription(node);
   const [icon, color] = STATE_ICON[state];
@@ -151,7 +160,10 @@ function runItem(node: RunNode): vscode.TreeItem {
   item.contextValue = `run:${state}${view.report ? ':report' : ''}`;
   const md = new vscode.MarkdownString(`**${view.run.experiment}** · run \`${view.run.id}\`\n\n`);
   md.appendMarkdown(`status: ${state}${view.run.error ? `\n\nerror: ${view.run.error.split('\n')[0]}` : ''}\n\n`);
-  if (view.best) md.appendMarkdown(`best ${view.best.metric} ${formatPercent(view.best.acc)} (${view.best.job}, epoch ${view.best.epoch})\n\n`);
+  if (label) md.appendMarkdown(`label: ${view.run.label ? '' : '(from the config difference to the previous run) '}`).appendText(label).appendMarkdown('\n\n');
+  const v = view.report ? verdict(view.report) : undefined;
+  if (v) md.appendText(`${v.headline}\n\n${v.flagged ? '⚠ ' : ''}${v.note}`).appendMarkdown('\n\n');
+  if (view.best) md.appendMarkdown(`best ${view.best.metric === 'valAcc' ? 'validation' : 'test'} accuracy ${formatPercent(view.best.acc)} (${view.best.job}, epoch ${view.best.epoch})\n\n`);
   for (const w of view.report?.warnings ?? []) {
     md.appendText(`⚠ ${warningText(w)}`);
     md.appendMarkdown('\n\n');

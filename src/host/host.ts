@@ -4,6 +4,7 @@ import type { ExperimentDiagnostics } from './diagnostics';
 import type { ExperimentIndex } from './experiments';
 import type { ExperimentsTree } from './experimentsTree';
 import type { Panels } from './panels/panel';
+import type { ProbeClient } from './panels/probeClient';
 import type { RunManager } from './runManager';
 import type { EngineGate } from './trust';
 
@@ -17,4 +18,6 @@ export interface Host {
   diagnostics: ExperimentDiagnostics;
   /** Workspace trust: the one gate in front of every engine start. */
   gate: EngineGate;
+  /** The probe engine (layers, checks, estimates) — issue 20: New Experiment's time estimate. */
+  probe?: ProbeClient;
 }

@@ -1,7 +1,11 @@
-/** One status-bar item while runs are active: `$(sync~spin) epoch 3/10 · loss 0.231`; click → dashboard. */
+/**
+ * One status-bar item while runs are active, naming the job (issue 20):
+ * `$(sync~spin) mnist-kd · distill-s1 · epoch 3/10 · loss 0.231 · 1 min 05 s left`; click → dashboard.
+ */
+import * as path from 'path';
 import * as vscode from 'vscode';
 import type { RunManager } from './runManager';
-import { formatLoss } from './sparkline';
+import { formatEta, formatLoss } from './sparkline';
 
 export class RunStatusBar implements vscode.Disposable {
   readonly item: vscode.StatusBarItem;
@@ -32,14 +36,16 @@ export class RunStatusBar implements vscode.Disposable {
     let text: string;
     if (main.state === 'queued') text = 'queued';
     else if (main.state === 'stopping') text = 'stopping…';
-    else if (p) text = `epoch ${p.epoch}/${p.epochs} · loss ${formatLoss(p.losses.total)}`;
+    else if (p) text = `${p.job} · epoch ${p.epoch}/${p.epochs} · loss ${formatLoss(p.losses.total)}${p.etaSeconds >= 1 ? ` · ${formatEta(p.etaSeconds)} left` : ''}`;
     else text = 'starting…';
+    const exp = experimentOf(main);
+    if (exp) text = `${exp} · ${text}`;
     this.item.text = `$(sync~spin) ${prefix}${text}`;
     const tip = new vscode.MarkdownString();
     for (const h of handles) {
       const hp = h.progress;
       tip.appendMarkdown(`- ${this.runs.label(h)}: ${h.state}${hp ? ` — ${hp.job}, epoch ${hp.epoch}/${hp.epochs}, step ${hp.step}/${hp.steps}, ` +
-        `${Math.round(hp.samplesPerSecond)} samples/s, ETA ${Math.round(hp.etaSeconds)} s` : ''}\n`);
+        `${Math.round(hp.samplesPerSecond)} samples/s, ${hp.etaSeconds > 0 ? `${formatEta(hp.etaSeconds)} left` : 'time left not known yet'}` : ''}\n`);
     }
     tip.appendMarkdown('\nClick to open the dashboard.');
     this.item.tooltip = tip;
@@ -52,3 +58,10 @@ export class RunStatusBar implements vscode.Disposable {
     for (const d of this.disposables) d.dispose();
   }
 }
+
+/** The experiment a run belongs to: its folder's parent (`<runs>/<experiment>/<run-id>`), else the file's name. */
+function experimentOf(h: { runDir?: string; experimentFile?: string }): string | undefined {
+  if (h.runDir) return path.basename(path.dirname(h.runDir));
+  return h.experimentFile ? path.basename(h.experimentFile).replace(/\.distill\.json$/, '') : undefined;
+}
+

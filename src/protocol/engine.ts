@@ -54,7 +54,9 @@ export type ProbeQuery =
   /** `distill inspect`: a model.json or an experiment's teacher vs student, as text. */
   | { kind: 'inspect'; target: string; backend?: StartRequest['backend'] }
   /** `distill suggest-pairs`: the suggested pairs of an experiment, as text. */
-  | { kind: 'suggestText'; experimentFile: string; backend?: StartRequest['backend'] };
+  | { kind: 'suggestText'; experimentFile: string; backend?: StartRequest['backend'] }
+  /** issue 20: the run's training time on this machine, measured (a few optimizer steps of each architecture). */
+  | { kind: 'estimate'; experimentFile: string; text?: string; backend?: StartRequest['backend'] };
 
 export interface ProbeRequest {
   type: 'probe';
@@ -109,6 +111,8 @@ export interface ProbeAnswers {
   check: ConfigError[];
   inspect: { text: string };
   suggestText: { text: string };
+  /** Seconds of training (undefined when there is nothing to measure) and the estimate in words. */
+  estimate: { seconds?: number; description?: string };
 }
 export type ProbeKind = ProbeQuery['kind'];
 export type ProbeQueryOf<K extends ProbeKind> = Extract<ProbeQuery, { kind: K }>;
@@ -220,7 +224,7 @@ export function isEngineToHost(value: unknown): value is EngineToHost {
 /** Type guard for messages arriving at the worker. */
 /** Every probe kind (a kind added to ProbeQuery must be added here: the type says so). */
 const PROBE_KINDS: Record<ProbeKind, true> = {
-  layers: true, checkPair: true, suggest: true, featureMapsInit: true, featureMaps: true, check: true, inspect: true, suggestText: true,
+  layers: true, checkPair: true, suggest: true, featureMapsInit: true, featureMaps: true, check: true, inspect: true, suggestText: true, estimate: true,
 };
 
 export function isHostToEngine(value: unknown): value is HostToEngine {

@@ -41,7 +41,23 @@ export interface EpochPoint {
   agreement?: number;
 }
 
+/** A run's verdict (src/runs/verdict.ts), as the dashboard and the compression report show it (issue 20). */
+export interface VerdictView {
+  teacher?: number;
+  scratch?: number;
+  distilled: number;
+  /** distilled − scratch and the half-width of its 95 % interval (fractions). */
+  difference?: number;
+  uncertainty?: number;
+  outcome: 'better' | 'worse' | 'noise' | 'no-baseline';
+  flagged: boolean;
+  headline: string;
+  note: string;
+}
+
 export interface DashboardData {
+  /** The run's verdict, once its report exists (issue 20). */
+  verdict?: VerdictView;
   title: string;
   runId: string;
   state: string;
@@ -65,6 +81,8 @@ export interface DashboardAppend {
   epochs: EpochPoint[];
   state: string;
   teacherAcc?: number;
+  /** The verdict, when the report appeared since the last message (issue 20). */
+  verdict?: VerdictView;
 }
 
 export interface LayerRow {
@@ -140,6 +158,9 @@ export interface ModelColumn {
   bytes?: number;
   flops?: number;
   latencyMs?: number;
+  /** Latency per sample at `batch` (issue 20), and the speed-up there. */
+  latencyBatchMs?: number;
+  speedupBatch?: number;
   testAcc?: { mean: number; std: number; n: number };
   agreement?: { mean: number; std: number; n: number };
   compression?: number;
@@ -162,6 +183,11 @@ export interface CompressionData {
   canExport: boolean;
   backend: string;
   error?: string;
+  /** The run's verdict (issue 20). */
+  verdict?: VerdictView;
+  /** The larger batch latency was also measured at, and why batch 1 lags the FLOPs (issue 20). */
+  latencyBatch?: number;
+  latencyNote?: string;
   /** Per-class test results (issue 16), when the report has them. */
   perClass?: PerClassView;
 }
@@ -239,7 +265,7 @@ export type HostToWebview =
 export type WebviewToHost =
   | { type: 'ready' }
   | { type: 'save'; format: 'csv' | 'png'; name: string; data: string }
-  | { type: 'addPair'; teacher: string; student: string; method: string }
+  | { type: 'addPair'; teacher: string; student: string; method: string; /** of a new entry (issue 20); absent: the method's default */ weight?: number }
   | { type: 'removePair'; entry: number; pair: number }
   | { type: 'suggestPairs' }
   | { type: 'probe'; requestId: number; checkpoint: string; sample: number; pair: string }
@@ -289,7 +315,8 @@ export function parseWebviewMessage(kind: PanelKind, raw: unknown): { ok: true; 
     case 'addPair':
       if (!isStr(m.teacher, NAME) || !isStr(m.student, NAME)) return bad('teacher and student must be layer names');
       if (typeof m.method !== 'string' || !(PAIR_METHODS as readonly string[]).includes(m.method)) return bad(`method must be one of ${PAIR_METHODS.join(', ')}`);
-      return { ok: true, msg: { type: 'addPair', teacher: m.teacher, student: m.student, method: m.method } };
+      if (m.weight !== undefined && !(typeof m.weight === 'number' && Number.isFinite(m.weight) && m.weight > 0 && m.weight <= 1e6)) return bad('weight must be a number > 0 and ≤ 1e6');
+      return { ok: true, msg: { type: 'addPair', teacher: m.teacher, student: m.student, method: m.method, ...(m.weight !== undefined ? { weight: m.weight } : {}) } };
     case 'removePair':
       if (!isInt(m.entry, 10_000) || !isInt(m.pair, 10_000)) return bad('entry and pair must be small non-negative integers');
       return { ok: true, msg: { type: 'removePair', entry: m.entry, pair: m.pair } };

@@ -20,6 +20,8 @@ export interface ModelFigures {
   bytes: number;
   flops: number;
   latencyMsPerSample: number;
+  /** Latency per sample at a larger batch (batch 1 is overhead-bound); absent in older reports. */
+  latencyBatch?: { batch: number; msPerSample: number };
 }
 
 export interface EpochFigures {
@@ -48,7 +50,7 @@ export interface Report {
   /** The compared teacher (absent for self-distillation, where the student teaches itself). */
   teacher?: ModelFigures & { testAcc: number; testErrors: number; format?: string };
   student: ModelFigures;
-  compression?: { params: number; bytes: number; flops: number; speedup: number };
+  compression?: { params: number; bytes: number; flops: number; speedup: number; speedupBatch?: number };
   scheme: string;
   jobs: Record<string, JobReport>;
   /** Last-epoch figures over seeds (agreement only where every seed measured it). */

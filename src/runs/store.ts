@@ -53,6 +53,8 @@ export interface RunJson {
   jobs: Record<string, JobState>;
   /** Class names by label, when the data has them (image folders, CIFAR); written when the data is loaded. */
   classNames?: string[];
+  /** A name the user gave the run (issue 20; set from the tree, never by the engine). */
+  label?: string;
 }
 
 export interface ConfigSnapshot {

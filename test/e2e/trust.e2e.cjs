@@ -223,7 +223,7 @@ async function step(name, body) {
         await page.keyboard.press('Escape');
       }
       await wb.openFile('evil.ts');
-      await command('Distill: New Experiment');
+      await wb.commandWithPicks('Distill: New Experiment', ['the teacher', 'the student']); // issue 20: the exports are asked for
       const created = path.join(WS, 'evil-kd.distill.json');
       await waitFor('the new experiment', () => fs.existsSync(created));
       await wb.editorTab('evil-kd.distill.json').waitFor();
@@ -243,7 +243,7 @@ async function step(name, body) {
       await wb.shot('trust-editor');
       await trust.click();
       await waitFor('Restricted Mode gone', async () => !(await page.locator('.statusbar-item', { hasText: 'Restricted Mode' }).first().isVisible()), 30_000);
-      await wb.editorTab('Layer Pairing').click();
+      await wb.editorTab('— pairing').click(); // tab: "<experiment> — pairing" (issue 20: short titles)
       frame = wb.webview('Layer Pairing').frame;
       await frame.locator('[data-side="teacher"][data-layer="hidden"]').waitFor({ timeout: 90_000 });
       await frame.locator('[data-side="student"][data-layer="hidden"]').waitFor();

@@ -86,7 +86,8 @@ async function step(name, body) {
     const expFile = path.join(WS, EXP);
     await step('palette: Distill: New Experiment beside a model file; the tree shows it', async () => {
       await wb.openFile('tiny.ts');
-      await wb.command('Distill: New Experiment');
+      // the teacher and the student export are asked for (issue 20): the guesses are accepted
+      await wb.commandWithPicks('Distill: New Experiment', ['the teacher', 'the student']);
       await wb.editorTab(EXP).waitFor();
       await waitFor('the new experiment on disk', () => fs.existsSync(expFile));
       const text = fs.readFileSync(expFile, 'utf8');

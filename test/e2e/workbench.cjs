@@ -20,8 +20,21 @@ class Workbench {
     await this.page.locator(`.activitybar .action-item a[aria-label^="${containerTitle}"]`).waitFor({ timeout: 90_000 });
   }
 
+  /**
+   * Runs a command whose quick picks follow (New Experiment asks for the teacher and the student
+   * export): accepts each pick's first item — the guess — once its title shows.
+   */
+  async commandWithPicks(title, pickTitles) {
+    await this.command(title, { wait: false });
+    for (const t of pickTitles) {
+      await this.page.locator('.quick-input-widget .quick-input-title', { hasText: t }).waitFor({ state: 'visible', timeout: 30_000 });
+      await this.page.keyboard.press('Enter');
+    }
+    await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
+  }
+
   /** Runs a command by its palette title (retries: the palette snapshots the command list when it opens). */
-  async command(title) {
+  async command(title, { wait = true } = {}) {
     const input = this.page.locator('.quick-input-widget .quick-input-box input');
     const row = this.page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: title }).first();
     for (let attempt = 1; ; attempt++) {
@@ -38,7 +51,7 @@ class Workbench {
       }
     }
     await this.page.keyboard.press('Enter');
-    await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
+    if (wait) await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
   }
 
   /** Opens a workspace file by name with Quick Open (Ctrl+P). */

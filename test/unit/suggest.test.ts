@@ -21,7 +21,7 @@ test('CNN teacher → smaller CNN student: one pair per resolution, AT where res
     ['pool_2', 'pool_2', 'at', 'none'],
     ['dense_1', 'dense_1', 'fitnet', 'dense 32→128'],
   ]);
-  assert.match(got[1].reason, /^same resolution 14×14, relative depth 0\.\d\d vs 0\.\d\d; attention transfer compares spatial maps, so 16 vs 64 channels need no adapter$/);
+  assert.match(got[1].reason, /^same resolution 14×14, relative depth: teacher 0\.\d\d vs student 0\.\d\d; attention transfer compares spatial maps, so the teacher's 64 vs the student's 16 channels need no adapter$/);
   assert.match(got[3].reason, /FitNets hint through a dense 32→128 adapter/);
   t.dispose();
   s.dispose();

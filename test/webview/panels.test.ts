@@ -74,10 +74,11 @@ describe('dashboard', () => {
     await p.page.focus('#smoothing');
     await p.page.keyboard.press('ArrowLeft');
     assert.equal(await p.page.textContent('#smoothing-value'), '0.59');
-    // log-y: keyboard reachable, toggles with Space
+    // log-y (the default, issue 20): keyboard reachable, toggles with Space
+    assert.match(await p.page.textContent('#loss-chart') ?? '', /\(log y\)/, 'log axis by default');
     assert.ok(await tabTo(p.page, '#logy'), 'log-y checkbox reachable with Tab');
     await p.page.keyboard.press('Space');
-    await waitFor(p.page, async () => /\(log y\)/.test(await p.page.textContent('#loss-chart') ?? ''), 'log axis');
+    await waitFor(p.page, async () => !/\(log y\)/.test(await p.page.textContent('#loss-chart') ?? ''), 'linear axis');
     // exports
     await p.page.click('#export-csv');
     await p.page.click('#export-png');
@@ -89,9 +90,9 @@ describe('dashboard', () => {
     // the state keeps the target for the serializer
     const state = await p.page.evaluate(() => (window as unknown as { __state: { target: unknown; ui: { logY: boolean } } }).__state);
     assert.deepEqual(state.target, { runDirs: ['/x'], title: 't' });
-    assert.equal(state.ui.logY, true);
-    await p.page.click('#logy'); // back to linear for the screenshot
-    await waitFor(p.page, async () => !/\(log y\)/.test(await p.page.textContent('#loss-chart') ?? ''), 'linear axis');
+    assert.equal(state.ui.logY, false);
+    await p.page.click('#logy'); // back to log-y for the screenshot
+    await waitFor(p.page, async () => /\(log y\)/.test(await p.page.textContent('#loss-chart') ?? ''), 'log axis');
     console.log(`      screenshot ${path.relative(REPO, await p.screenshot())}`);
     assert.deepEqual(cspErrors(p.errors), []);
     await p.page.close();

@@ -8,19 +8,22 @@ import type { CompressionData, ModelColumn } from '../../src/protocol/webviews';
 import { clear, fmtBytes, fmtInt, fmtNum, fmtPct, fmtStat, h, notice, palette } from '../shared/dom';
 import { post, start } from '../shared/ipc';
 import { renderPerClass } from './perClass';
+import { verdictCard } from '../shared/verdict';
 
 const app = document.getElementById('app')!;
 
 interface Row { label: string; get(c: ModelColumn): number | undefined; fmt(c: ModelColumn): string; bar?: boolean }
-const ROWS: Row[] = [
+const ROWS: Row[] = [ // "large batch": CompressionData.latencyBatch samples (issue 20)
   { label: 'parameters', get: (c) => c.params, fmt: (c) => fmtInt(c.params), bar: true },
   { label: 'bytes', get: (c) => c.bytes, fmt: (c) => fmtBytes(c.bytes), bar: true },
   { label: 'FLOPs / sample', get: (c) => c.flops, fmt: (c) => fmtInt(c.flops), bar: true },
   { label: 'latency / sample', get: (c) => c.latencyMs, fmt: (c) => (c.latencyMs === undefined ? '–' : `${fmtNum(c.latencyMs, 3)} ms`), bar: true },
+  { label: 'latency / sample, large batch', get: (c) => c.latencyBatchMs, fmt: (c) => (c.latencyBatchMs === undefined ? '–' : `${fmtNum(c.latencyBatchMs, 4)} ms`), bar: true },
   { label: 'test accuracy', get: (c) => c.testAcc?.mean, fmt: (c) => fmtStat(c.testAcc), bar: true },
   { label: 'agreement with teacher', get: (c) => c.agreement?.mean, fmt: (c) => fmtStat(c.agreement), bar: true },
   { label: 'compression (params)', get: (c) => c.compression, fmt: (c) => (c.compression === undefined ? '–' : `×${c.compression.toFixed(1)}`) },
   { label: 'speed-up', get: (c) => c.speedup, fmt: (c) => (c.speedup === undefined ? '–' : `×${c.speedup.toFixed(2)}`) },
+  { label: 'speed-up, large batch', get: (c) => c.speedupBatch, fmt: (c) => (c.speedupBatch === undefined ? '–' : `×${c.speedupBatch.toFixed(2)}`) },
 ];
 
 function render(d: CompressionData): void {
@@ -28,8 +31,9 @@ function render(d: CompressionData): void {
   app.removeAttribute('aria-busy');
   const exp = h('vscode-button', { id: 'export-student', disabled: !d.canExport, onclick: () => post({ type: 'exportStudent' }) }, 'Export Student…');
   app.append(h('h1', { id: 'title' }, `Compression Report: ${d.title}`),
-    h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Report actions' }, exp, h('span', { class: 'note' }, `backend: ${d.backend}; latency measured at batch 1`)),
+    h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Report actions' }, exp, h('span', { class: 'note' }, `backend: ${d.backend}; latency measured at batch 1${d.latencyBatch ? ` and ${d.latencyBatch}` : ''}`)),
     h('div', { id: 'notice', class: 'notice' }));
+  if (d.verdict) app.append(verdictCard(d.verdict, 'completed')); // issue 20
   if (d.error) app.append(h('p', { class: 'notice error', role: 'alert' }, d.error));
   if (d.warnings?.length) {
     app.append(h('div', { id: 'warnings', class: 'notice warning', role: 'alert' }, ...d.warnings.flatMap((w) => [
@@ -44,6 +48,7 @@ function render(d: CompressionData): void {
     for (const r of ROWS) body.append(h('tr', {}, h('th', { scope: 'row' }, r.label), ...d.columns.map((c) => h('td', { class: 'num' }, r.fmt(c)))));
     table.append(body);
     app.append(h('h2', {}, 'Models'), table);
+    if (d.latencyNote) app.append(h('p', { id: 'latency-note', class: 'note' }, d.latencyNote));
     const notes = d.columns.filter((c) => c.note);
     if (notes.length) app.append(h('ul', { class: 'note' }, ...notes.map((c) => h('li', {}, `${c.name}: ${c.note}`))));
     const col = palette();

@@ -13,11 +13,13 @@ import type { DashboardData, EpochPoint, HostToWebview, SeriesData } from '../..
 import { autoWidth, chartsToPng, makeChart, Smoother } from '../shared/chart';
 import { clear, h, notice, palette, themeColor } from '../shared/dom';
 import { getState, post, setUiState, start } from '../shared/ipc';
+import { verdictCard } from '../shared/verdict';
 
 interface Series extends SeriesData { smooth: number[]; smoother: Smoother }
 
 /** `pinned`: the user picked the job; until then the chart follows the job the run is training. */
-const ui = { job: '', pinned: false, smoothing: 0.6, logY: false, axis: 'step' as 'step' | 'epoch', ...(getState().ui as object | undefined) };
+// log-y by default (issue 20: on a linear axis the first steps flatten the rest)
+const ui = { job: '', pinned: false, smoothing: 0.6, logY: true, axis: 'step' as 'step' | 'epoch', ...(getState().ui as object | undefined) };
 const series = new Map<string, Series>();
 const lrs = new Map<string, SeriesData>();
 /** Learned values per job × name (`ctkd.temperature`), from the step records' `params`. */
@@ -147,7 +149,7 @@ function buildCharts(): void {
   host.append(lossEl, accEl, lrEl);
   const terms = jobLosses();
   lossChart = makeChart(lossEl, {
-    title: `Loss terms — ${ui.job || 'no steps yet'}${ui.logY ? ' (log y)' : ''}`, xLabel, yLabel: ui.logY ? 'loss (log)' : 'loss', logY: ui.logY,
+    title: `Loss terms — ${ui.job || 'no steps yet'}${ui.logY ? ' (log y)' : ''}`, xLabel, yLabel: ui.logY ? 'loss (log)' : 'loss', logY: ui.logY, integerX: true,
     lines: terms.flatMap((s, i) => [
       { label: `${s.term} (raw)`, color: col[i % col.length], alpha: 0.3, width: 1 },
       { label: `${s.term}`, color: col[i % col.length], width: 2 },
@@ -155,11 +157,11 @@ function buildCharts(): void {
   }, lossData());
   const lines = accLines();
   accChart = makeChart(accEl, {
-    title: 'Accuracy per epoch', xLabel: 'epoch', yLabel: 'accuracy',
+    title: 'Accuracy per epoch', xLabel: 'epoch', yLabel: 'accuracy', integerX: true,
     lines: [...lines.map((l) => ({ label: l.label, color: l.color, dash: l.dash, points: true })),
       { label: 'teacher (test)', color: themeColor('--vscode-charts-foreground', '#aaaaaa'), dash: [8, 4], width: 1 }],
   }, accData());
-  lrChart = makeChart(lrEl, { title: 'Learning rate', xLabel, yLabel: 'lr', height: 140, lines: [{ label: 'lr', color: col[5] }] }, lrData());
+  lrChart = makeChart(lrEl, { title: 'Learning rate', xLabel, yLabel: 'lr', height: 140, integerX: true, nonNegativeY: true, lines: [{ label: 'lr', color: col[5] }] }, lrData());
   for (const [c, el] of [[lossChart, lossEl], [accChart, accEl], [lrChart, lrEl]] as const) teardown.push(autoWidth(c, el));
   const learned = jobParams();
   paramChart = undefined;
@@ -258,6 +260,7 @@ function render(d: DashboardData): void {
   app.append(
     h('h1', { id: 'title' }, `Dashboard: ${d.title}`),
     h('p', { class: 'note', id: 'status', 'aria-live': 'polite' }),
+    verdictCard(d.verdict, d.state),
     h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Chart options' },
       h('label', {}, 'Job', jobSelect()),
       h('label', {}, 'Smoothing', slider, sliderValue),
@@ -275,6 +278,10 @@ function append(m: Extract<HostToWebview, { type: 'append' }>): void {
   if (!data) return;
   data.state = m.state;
   if (m.teacherAcc !== undefined) data.teacherAcc = m.teacherAcc;
+  if (m.verdict || (m.state === 'completed' && !data.verdict)) {
+    if (m.verdict) data.verdict = m.verdict;
+    document.getElementById('verdict')?.replaceWith(verdictCard(data.verdict, m.state));
+  }
   const known = new Set(jobs());
   let fresh = false;
   for (const s of m.losses) fresh = addLoss(s) || fresh;

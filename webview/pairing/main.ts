@@ -9,6 +9,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import type { LayerRow, PairingData, PairLink, Suggestion } from '../../src/protocol/webviews';
 import { clear, fmtInt, fmtShape, h, notice, palette } from '../shared/dom';
 import { post, start } from '../shared/ipc';
@@ -19,6 +20,10 @@ const LINK_W = 300;
 let data: PairingData | undefined;
 let picked: { teacher?: string; student?: string } = {};
 let method = 'fitnet';
+/** The weight typed for a new entry (issue 20), per method; unset: the method's default. */
+const typedWeight = new Map<string, string>();
+/** The default weight of a new entry (src/host/panels/pairEdit.ts: AT maps are small, ×100). */
+const defaultWeight = (m: string) => (m === 'at' ? 100 : 1);
 const app = document.getElementById('app')!;
 
 function methodColor(m: string): string {
@@ -70,7 +75,8 @@ function sparkline(values: number[], x: number, y: number, w: number, hgt: numbe
 
 function linksSvg(d: PairingData): SVGElement {
   const rows = Math.max(d.teacher.length, d.student.length);
-  const s = svg('svg', { width: LINK_W, height: rows * ROW, viewBox: `0 0 ${LINK_W} ${rows * ROW}`, role: 'group', 'aria-label': 'pairs' }) as SVGSVGElement;
+  // as wide as its column (issue 20: the panel is usable from 600 px): the drawing stretches, strokes keep their width
+  const s = svg('svg', { width: '100%', height: rows * ROW, viewBox: `0 0 ${LINK_W} ${rows * ROW}`, preserveAspectRatio: 'none', role: 'group', 'aria-label': 'pairs' }) as SVGSVGElement;
   const yOf = (list: LayerRow[], name: string) => list.findIndex((l) => l.name === name) * ROW + ROW / 2;
   d.links.forEach((l) => {
     const y1 = yOf(d.teacher, l.teacher);
@@ -143,13 +149,22 @@ function render(): void {
     : picked.teacher ? `Teacher "${picked.teacher}" picked: now pick a student layer` : 'Pick a teacher layer, then a student layer';
   const add = h('vscode-button', { id: 'add-pair', disabled: !(picked.teacher && picked.student), onclick: () => {
     if (!picked.teacher || !picked.student) return;
-    post({ type: 'addPair', teacher: picked.teacher, student: picked.student, method });
+    const joins = d.links.some((l) => l.method === method);
+    const w = Number(typedWeight.get(method) ?? defaultWeight(method));
+    post({ type: 'addPair', teacher: picked.teacher, student: picked.student, method, ...(!joins && Number.isFinite(w) && w > 0 ? { weight: w } : {}) });
     picked = {};
     render();
   } }, 'Add pair');
   const cancel = h('vscode-button', { id: 'cancel-pick', secondary: true, disabled: !(picked.teacher || picked.student), onclick: () => { picked = {}; render(); } }, 'Cancel');
+  // the weight of the loss term a new pair starts (a pair joining an entry of its method shares that entry's weight)
+  const joins = d.links.some((l) => l.method === method);
+  const weight = h('vscode-textfield', { id: 'pair-weight', type: 'number', min: '0', step: 'any', disabled: joins, value: typedWeight.get(method) ?? String(defaultWeight(method)),
+    'aria-label': joins ? `Weight: shared with the existing ${method} entry` : `Weight of the new ${method} entry`, title: joins ? `the pair joins the existing ${method} entry and shares its weight` : `weight of the new ${method} loss term` });
+  weight.addEventListener('input', () => typedWeight.set(method, (weight as unknown as { value: string }).value));
+  sel.addEventListener('change', () => render());
   app.append(h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Pairing' },
-    suggest, h('label', {}, 'Method', sel), h('span', { id: 'pick-status', 'aria-live': 'polite' }, status), add, cancel));
+    suggest, h('label', {}, 'Method', sel), h('label', { id: 'weight-label' }, joins ? 'Weight (shared)' : 'Weight', weight),
+    h('span', { id: 'pick-status', 'aria-live': 'polite' }, status), add, cancel));
   app.append(h('div', { id: 'notice', class: 'notice' }), h('div', { id: 'busy', class: 'busy', 'aria-live': 'polite' }));
   if (d.error) {
     app.append(h('p', { class: 'notice error', role: 'alert' }, d.error));
@@ -158,7 +173,7 @@ function render(): void {
   const col = (side: 'teacher' | 'student', list: LayerRow[]) => h('div', { class: 'column', role: 'group', 'aria-label': `${side} layers` },
     h('h2', {}, side === 'teacher' ? 'Teacher' : 'Student'), h('div', { class: 'layers' }, ...list.map((l) => layerButton(side, l, maxP))));
   const diagram = h('div', { class: 'diagram', id: 'diagram' }, col('teacher', d.teacher), h('div', { class: 'links' }, h('h2', {}, 'Pairs'), linksSvg(d)), col('student', d.student));
-  app.append(diagram, h('h2', {}, 'Pairs'), linkList(d), h('div', { id: 'suggestions' }));
+  app.append(diagram, h('h2', {}, 'Pairs'), h('div', { class: 'scroll-x' }, linkList(d)), h('div', { id: 'suggestions' }));
 }
 
 function refused(m: { teacher: string; student: string; method: string; reason: string }): void {

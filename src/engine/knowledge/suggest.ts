@@ -66,7 +66,7 @@ export function suggestPairs(teacherLayers: LayerInfo[], studentLayers: LayerInf
       });
       best = pool.sort((a, b) => Math.abs(a.depth - s.depth) - Math.abs(b.depth - s.depth))[0];
       if (!best) continue;
-      why = same.length ? `same resolution ${res(s.outputShape)}` : `resolution ${res(s.outputShape)} vs ${res(best.outputShape)}`;
+      why = same.length ? `same resolution ${res(s.outputShape)}` : `resolution: teacher ${res(best.outputShape)} vs student ${res(s.outputShape)}`;
     } else {
       best = candidates.sort((a, b) => Math.abs(a.depth - s.depth) - Math.abs(b.depth - s.depth))[0];
       why = 'last hidden vectors';
@@ -80,9 +80,10 @@ export function suggestPairs(teacherLayers: LayerInfo[], studentLayers: LayerInf
       throw e;
     }
     used.add(best.name);
-    const depth = `relative depth ${s.depth.toFixed(2)} vs ${best.depth.toFixed(2)}`;
+    // teacher first, then student, each named (issue 20: "8 vs 16 channels" read as the teacher's 8)
+    const depth = `relative depth: teacher ${best.depth.toFixed(2)} vs student ${s.depth.toFixed(2)}`;
     const how = method === 'at'
-      ? `attention transfer compares spatial maps, so ${s.outputShape[3]} vs ${best.outputShape[3]} channels need no adapter`
+      ? `attention transfer compares spatial maps, so the teacher's ${best.outputShape[3]} vs the student's ${s.outputShape[3]} channels need no adapter`
       : `FitNets hint through ${adapter === 'none' ? 'no adapter (same shape)' : `a ${adapter} adapter`}`;
     out.push({ teacher: best.name, student: s.name, method, adapter, teacherShape: best.outputShape, studentShape: s.outputShape, reason: `${why}, ${depth}; ${how}` });
   }

@@ -19,6 +19,7 @@ import { readMetrics, readRun } from '../../runs/store';
 import type { EpochFigures, JobReport, ModelFigures, QuantizedFigures, Report, Stat } from '../../runs/report';
 import { perClassReport } from './perClass';
 import type { PerClass } from '../../runs/report';
+import { LARGE_BATCH } from '../../runs/latencyNote';
 
 export function stat(values: number[]): Stat {
   const n = values.length;
@@ -35,10 +36,12 @@ function figures(r: EpochRecord): EpochFigures {
   };
 }
 
-async function modelFigures(model: tf.LayersModel, inputShape: number[]): Promise<ModelFigures> {
+export async function modelFigures(model: tf.LayersModel, inputShape: number[]): Promise<ModelFigures> {
   const s = modelStats(model);
   const lat = await measureLatency(model, inputShape, { batch: 1, warmup: 5, runs: 30 });
-  return { params: s.params, bytes: s.bytes, flops: s.flops, latencyMsPerSample: lat.msPerSample };
+  const big = await measureLatency(model, inputShape, { batch: LARGE_BATCH, warmup: 2, runs: 10 });
+  return { params: s.params, bytes: s.bytes, flops: s.flops, latencyMsPerSample: lat.msPerSample,
+    latencyBatch: { batch: big.batch, msPerSample: big.msPerSample } };
 }
 
 export async function buildReport(runDir: string, config: ExperimentConfig, teacher: tf.LayersModel | undefined, teacherInput: number[],
@@ -103,6 +106,8 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
         bytes: teacherFig.bytes / student.bytes,
         flops: teacherFig.flops / Math.max(1, student.flops),
         speedup: teacherFig.latencyMsPerSample / Math.max(1e-9, student.latencyMsPerSample),
+        ...(teacherFig.latencyBatch && student.latencyBatch
+          ? { speedupBatch: teacherFig.latencyBatch.msPerSample / Math.max(1e-9, student.latencyBatch.msPerSample) } : {}),
       },
     } : {}),
     student,

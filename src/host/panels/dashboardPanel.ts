@@ -5,7 +5,7 @@
  */
 import { runState } from '../runData';
 import { MetricsTail, readRun } from '../../runs/store';
-import { DashboardBuilder, dashboardData, teacherAccuracy } from './panelData';
+import { DashboardBuilder, dashboardData, runVerdict, teacherAccuracy } from './panelData';
 import type { PanelContext, PanelController } from './shell';
 
 const POLL_MS = 400;
@@ -15,6 +15,8 @@ export function dashboardPanel(ctx: PanelContext): PanelController {
   let tail: MetricsTail | undefined;
   let builder: DashboardBuilder | undefined;
   let lastState: string | undefined;
+  /** The verdict was sent (issue 20: it comes with the report, when the run completes). */
+  let verdictSent = false;
 
   const startPolling = (runDir: string): void => {
     if (timer) clearInterval(timer);
@@ -33,10 +35,12 @@ export function dashboardPanel(ctx: PanelContext): PanelController {
       } catch {
         // the folder went away (deleted run): keep the last state
       }
-      if (records.length === 0 && state === lastState) return;
+      const verdict = verdictSent ? undefined : runVerdict(runDir);
+      if (records.length === 0 && state === lastState && !verdict) return;
       lastState = state;
+      if (verdict) verdictSent = true;
       const pts = builder.points(records);
-      ctx.postNow({ type: 'append', ...pts, state: state ?? '–', teacherAcc: teacherAccuracy(runDir, pts.epochs) });
+      ctx.postNow({ type: 'append', ...pts, state: state ?? '–', teacherAcc: teacherAccuracy(runDir, pts.epochs), ...(verdict ? { verdict } : {}) });
     }, POLL_MS);
   };
 
@@ -53,6 +57,7 @@ export function dashboardPanel(ctx: PanelContext): PanelController {
       builder = new DashboardBuilder();
       const data = dashboardData(runDir, tail, builder, ctx.target.title);
       lastState = data.state;
+      verdictSent = data.verdict !== undefined;
       ctx.postNow({ type: 'init', panel: 'dashboard', target, data });
       startPolling(runDir);
     },

@@ -21,6 +21,11 @@ const ONE_PAIR = new Set(['crd']);
 /** Starting weight of a new entry (attention maps are small numbers: AT is usually weighted ×100). */
 const WEIGHT: Record<string, number> = { at: 100 };
 
+/** The weight the pairing panel proposes for a new entry of `method`. */
+export function defaultPairWeight(method: string): number {
+  return WEIGHT[method] ?? 1;
+}
+
 /** `{ "a": 1, "b": [2] }`: JSON on one line with spaces, the way people write short objects. */
 export function inline(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(inline).join(', ')}]`;
@@ -99,7 +104,8 @@ function removeFromArray(text: string, arr: Node, i: number): Edit[] {
 
 interface Entry { method?: string; pairs?: { teacher?: unknown; student?: unknown }[] }
 
-export function addPairEdit(text: string, method: string, teacher: string, student: string): PairEditResult {
+/** `weight`: of a new entry (a pair joining an existing entry shares that entry's weight). */
+export function addPairEdit(text: string, method: string, teacher: string, student: string, weight?: number): PairEditResult {
   const kind = (PAIR_METHODS as readonly string[]).includes(method) ? getMethodInfo(method)?.kind : undefined;
   if (!kind) return { ok: false, reason: `"${method}" does not pair layers` };
   const root = parseTree(text);
@@ -118,7 +124,7 @@ export function addPairEdit(text: string, method: string, teacher: string, stude
     }
     edits = appendToArray(text, findNodeAtLocation(root, ['knowledge', ei, 'pairs'])!, pair);
   } else {
-    const entry = { kind, method, weight: WEIGHT[method] ?? 1, pairs: [pair] };
+    const entry = { kind, method, weight: weight ?? defaultPairWeight(method), pairs: [pair] };
     if (kNode && entries) {
       edits = appendToArray(text, kNode, entry);
     } else {

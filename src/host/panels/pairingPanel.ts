@@ -8,13 +8,33 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { parse } from 'jsonc-parser';
 import { readMetrics } from '../../runs/store';
-import type { PairingData, WebviewToHost } from '../../protocol/webviews';
+import { settingsRunsDir } from '../experiments';
+import type { PairingData, PairLink, WebviewToHost } from '../../protocol/webviews';
 import { isRestrictedModeError } from '../trust';
 import { addPairEdit, removePairEdit } from './pairEdit';
 import type { PairEditResult } from './pairEdit';
 import { attachPairLosses, pairLosses } from './panelData';
 import type { PanelContext, PanelController } from './shell';
+
+/**
+ * The experiment's run folders, newest first (at most `max`): beside the panel's run, else under
+ * the runs folder by the experiment's name (issue 20: the pairing panel reads the newest run).
+ */
+export function newestRuns(file: string, text: string | undefined, hint: string | undefined, max = 12): string[] {
+  let root = hint ? path.dirname(hint) : undefined;
+  if (!root) {
+    try {
+      const name = (parse(text ?? fs.readFileSync(file, 'utf8')) as { name?: unknown } | undefined)?.name;
+      if (typeof name === 'string') root = path.join(settingsRunsDir(file), name);
+    } catch {
+      return [];
+    }
+  }
+  if (!root || !fs.existsSync(root)) return [];
+  return fs.readdirSync(root).filter((d) => fs.existsSync(path.join(root, d, 'metrics.jsonl'))).sort().reverse().slice(0, max).map((d) => path.join(root, d));
+}
 
 export function pairingPanel(ctx: PanelContext): PanelController {
   let pairing: PairingData | undefined;
@@ -33,9 +53,20 @@ export function pairingPanel(ctx: PanelContext): PanelController {
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === file);
     try {
       const a = await ctx.probe({ kind: 'layers', experimentFile: file, ...(doc ? { text: doc.getText() } : {}) });
-      let links = a.links;
-      const runDir = ctx.target.runDirs[0];
-      if (runDir) links = attachPairLosses(links, await methodsOf(file, doc), pairLosses(readMetrics(runDir)));
+      let links: PairLink[] = a.links;
+      // issue 20: each pair's loss from the newest run of the experiment that has that pair (not the run the panel opened on)
+      const methods = await methodsOf(file, doc);
+      for (const runDir of newestRuns(file, doc?.getText(), ctx.target.runDirs[0])) {
+        if (links.every((l) => l.loss || l.error)) break;
+        let losses: Map<string, number[]>;
+        try {
+          losses = pairLosses(readMetrics(runDir));
+        } catch {
+          continue; // a run folder being written or removed
+        }
+        const filled = attachPairLosses(links.filter((l) => !l.loss), methods, losses);
+        links = links.map((l) => (l.loss ? l : filled.find((f) => f.entry === l.entry && f.pair === l.pair) ?? l));
+      }
       return { ...base, teacher: a.teacher, student: a.student, links, methods: a.methods };
     } catch (e) {
       if (isRestrictedModeError(e)) {
@@ -64,7 +95,7 @@ export function pairingPanel(ctx: PanelContext): PanelController {
   };
 
   /** Adds a pair: checked in the engine first (shapes, adapter); refused with the reason, or written as an undoable edit. */
-  const addPair = async (teacher: string, student: string, method: string): Promise<boolean> => {
+  const addPair = async (teacher: string, student: string, method: string, weight?: number): Promise<boolean> => {
     if (!file) return false;
     const data = pairing ?? (pairing = await pairingData());
     const t = data.teacher.find((l) => l.name === teacher);
@@ -80,7 +111,7 @@ export function pairingPanel(ctx: PanelContext): PanelController {
     }
     const doc = await document();
     const adapter = check.adapter === 'none' ? 'no adapter' : `adapter ${check.adapter}`;
-    return applyPairEdit(doc, addPairEdit(doc.getText(), method, teacher, student), `added ${method} pair ${teacher} ↔ ${student} (${adapter})`);
+    return applyPairEdit(doc, addPairEdit(doc.getText(), method, teacher, student, weight), `added ${method} pair ${teacher} ↔ ${student} (${adapter})`);
   };
 
   const removePair = async (entry: number, pair: number): Promise<boolean> => {
@@ -114,7 +145,7 @@ export function pairingPanel(ctx: PanelContext): PanelController {
     async act(msg: WebviewToHost) {
       switch (msg.type) {
         case 'addPair':
-          await addPair(msg.teacher, msg.student, msg.method);
+          await addPair(msg.teacher, msg.student, msg.method, msg.weight);
           return;
         case 'removePair':
           await removePair(msg.entry, msg.pair);

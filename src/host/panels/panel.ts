@@ -21,6 +21,8 @@ export interface OpenPanel {
   /** The HTML currently shown (for tests). */
   readonly html: string;
   reveal(): void;
+  /** Shows a status line in the panel (issue 20: instead of a notification over its content). */
+  notify?(level: 'info' | 'error', message: string): void;
   /** Pairing panel: asks the engine for pair suggestions and shows them. */
   suggest?(): Promise<void>;
 }
@@ -29,6 +31,25 @@ export interface Panels {
   open(kind: PanelKind, target: PanelTarget): OpenPanel;
   /** Panels now open. */
   list(): OpenPanel[];
+  /** A run of `experimentFile` started: its open dashboard follows it and says so (issue 20). */
+  follow?(experimentFile: string, runDir: string, title: string): void;
+  /** Runs changed on disk: the panels that read the newest run of their experiment load again (issue 20). */
+  runsChanged?(): void;
+}
+
+/** `mnist-kd · 07:52:44` (or the run's label): short enough for a tab in half the editor (issue 20). */
+export function runTitle(experiment: string, run: { id: string; label?: string }): string {
+  const m = /^\d{8}-(\d\d)(\d\d)(\d\d)/.exec(run.id);
+  return `${experiment} · ${run.label ?? (m ? `${m[1]}:${m[2]}:${m[3]}` : run.id)}`;
+}
+
+/** The word after the title in a panel's tab: `mnist-kd · 07:52:44 — dashboard`. */
+export const PANEL_TAB: Record<PanelKind, string> = {
+  dashboard: 'dashboard', pairing: 'pairing', featureMaps: 'feature maps', compression: 'report', compare: 'compare',
+};
+
+export function tabTitle(kind: PanelKind, target: PanelTarget): string {
+  return `${target.title} — ${PANEL_TAB[kind]}`;
 }
 
 export const PANEL_TITLES: Record<PanelKind, string> = {

@@ -5,11 +5,13 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { latencyExplanation } from '../../runs/latencyNote';
+import { verdict } from '../../runs/verdict';
 import type { Report } from '../../runs/report';
 import type { EpochRecord, MetricRecord, RunJson, StepRecord } from '../../runs/store';
 import { MetricsTail, readMetrics, readRun, readSnapshot } from '../../runs/store';
 import type {
-  CompareData, CompareRun, CompressionData, DashboardAppend, DashboardData, EpochPoint, ModelColumn, PairLink, PerClassView, SeriesData,
+  CompareData, CompareRun, CompressionData, DashboardAppend, DashboardData, EpochPoint, ModelColumn, PairLink, PerClassView, SeriesData, VerdictView,
 } from '../../protocol/webviews';
 import { runState } from '../runData';
 import { readBenchCompare } from './benchCompare';
@@ -80,7 +82,19 @@ export function teacherAccuracy(runDir: string, epochs: EpochPoint[]): number | 
 export function dashboardData(runDir: string, tail: MetricsTail, builder: DashboardBuilder, title: string): DashboardData {
   const run = readRun(runDir);
   const pts = builder.points(tail.read());
-  return { title, runId: run.id, state: runState(run), ...pts, teacherAcc: teacherAccuracy(runDir, pts.epochs) };
+  const v = runVerdict(runDir);
+  return { title, runId: run.id, state: runState(run), ...pts, teacherAcc: teacherAccuracy(runDir, pts.epochs), ...(v ? { verdict: v } : {}) };
+}
+
+/** The verdict of a run from its report.json (issue 20), or undefined before the report exists. */
+export function runVerdict(runDir: string, report = readReport(runDir)): VerdictView | undefined {
+  const v = report ? verdict(report) : undefined;
+  if (!v) return undefined;
+  return {
+    distilled: v.distilled.mean, outcome: v.outcome, flagged: v.flagged, headline: v.headline, note: v.note,
+    ...(v.teacher !== undefined ? { teacher: v.teacher } : {}), ...(v.scratch ? { scratch: v.scratch.mean } : {}),
+    ...(v.difference !== undefined ? { difference: v.difference, uncertainty: v.uncertainty } : {}),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -152,7 +166,8 @@ export function compressionData(runDir: string, title: string, layers: Compressi
   const teacherWarned = (report.warnings ?? []).some((w) => w.kind.startsWith('teacher-'));
   if (t) {
     const notes = [...(t.format ? [`int8 weights (${t.format}), counted at their stored size`] : []), ...(teacherWarned ? ['⚠ see the warning above: this teacher may not be worth distilling from'] : [])];
-    cols.push({ name: t.format ? 'teacher (int8)' : 'teacher', params: t.params, bytes: t.bytes, flops: t.flops, latencyMs: t.latencyMsPerSample, testAcc: { mean: t.testAcc, std: 0, n: 1 }, compression: 1, speedup: 1,
+    cols.push({ name: t.format ? 'teacher (int8)' : 'teacher', params: t.params, bytes: t.bytes, flops: t.flops, latencyMs: t.latencyMsPerSample,
+      ...(t.latencyBatch ? { latencyBatchMs: t.latencyBatch.msPerSample, speedupBatch: 1 } : {}), testAcc: { mean: t.testAcc, std: 0, n: 1 }, compression: 1, speedup: 1,
       ...(notes.length ? { note: notes.join('; ') } : {}) });
   }
   const ratio = (a?: number, b?: number) => (a && b ? a / b : undefined);
@@ -160,6 +175,7 @@ export function compressionData(runDir: string, title: string, layers: Compressi
     name, params: s.params, bytes: s.bytes, flops: s.flops, latencyMs: s.latencyMsPerSample,
     ...(sum ? { testAcc: sum.testAcc } : {}), ...(sum?.agreement ? { agreement: sum.agreement } : {}),
     compression: ratio(t?.params, s.params), speedup: ratio(t?.latencyMsPerSample, s.latencyMsPerSample), ...(note ? { note } : {}),
+    ...(s.latencyBatch ? { latencyBatchMs: s.latencyBatch.msPerSample, speedupBatch: ratio(t?.latencyBatch?.msPerSample, s.latencyBatch.msPerSample) } : {}),
   });
   if (report.summary.scratch) cols.push(student('scratch student', report.summary.scratch, 'same architecture as the distilled student, trained on the labels only'));
   if (report.summary.distill) cols.push(student('distilled student', report.summary.distill));
@@ -170,8 +186,14 @@ export function compressionData(runDir: string, title: string, layers: Compressi
       ...(q.agreement !== undefined ? { agreement: { mean: q.agreement, std: 0, n: 1 } } : {}), compression: ratio(t?.bytes, q.bytes),
       note: `per-channel int8 weights, float activations (the exported seed); ${((q.accDrop) * 100).toFixed(2)} points below the float student` }
     : { name: 'distilled (int8)', note: 'not measured: this run\'s report has no int8-quantised student (runs before quantisation existed)' });
+  // issue 20: the larger batch, and why the speed-up at batch 1 lags the FLOPs
+  const latencyNote = report.compression ? latencyExplanation({ flopsRatio: report.compression.flops, speedup: report.compression.speedup,
+    speedupBatch: report.compression.speedupBatch, batch: s.latencyBatch?.batch }) : undefined;
   const perClass = perClassView(report);
-  return { title, columns: cols, layers, canExport, backend: report.backend, ...(warnings.length ? { warnings } : {}), ...(perClass ? { perClass } : {}) };
+  const runV = runVerdict(runDir, report);
+  return { title, columns: cols, layers, canExport, backend: report.backend, ...(warnings.length ? { warnings } : {}),
+    ...(s.latencyBatch ? { latencyBatch: s.latencyBatch.batch } : {}), ...(latencyNote ? { latencyNote } : {}),
+    ...(runV ? { verdict: runV } : {}), ...(perClass ? { perClass } : {}) };
 }
 
 /** The report's per-class figures for the compression panel (issue 16). */

@@ -16,6 +16,7 @@ import type { EngineGate } from '../trust';
 import { EngineGate as Gate, isRestrictedModeError } from '../trust';
 import { panelHtml } from './html';
 import type { OpenPanel, PanelKind, PanelTarget } from './panel';
+import { tabTitle } from './panel';
 import type { ProbeClient } from './probeClient';
 
 /** What a panel with no run shows. */
@@ -111,6 +112,18 @@ export class WebviewPanel implements OpenPanel {
 
   reveal(): void {
     this.panel.reveal(undefined, true);
+  }
+
+  /** A status line in the panel (issue 20: not a notification over its content). */
+  notify(level: 'info' | 'error', message: string): void {
+    this.post({ type: 'notice', level, message });
+  }
+
+  /** Shows another target in this panel (a dashboard following its experiment's new run): same tab, fresh content. */
+  retarget(next: PanelTarget): Promise<void> {
+    Object.assign(this.target, next);
+    this.panel.title = tabTitle(this.kind, this.target);
+    return this.sendInit();
   }
 
   /** Sends a message now, or once the webview said `ready`. */

@@ -15,7 +15,7 @@ import { featureMapsPanel } from './featureMapsPanel';
 import { validTarget } from './html';
 import { pairingPanel } from './pairingPanel';
 import type { OpenPanel, PanelKind, Panels, PanelTarget } from './panel';
-import { PANEL_TITLES } from './panel';
+import { tabTitle } from './panel';
 import { WebviewPanel } from './shell';
 import type { ControllerFactory, PanelDeps } from './shell';
 
@@ -64,7 +64,25 @@ export class WebviewPanels implements Panels, vscode.Disposable {
   }
 
   private key(kind: PanelKind, target: PanelTarget): string {
+    // issue 20: one dashboard per experiment (it follows the experiment's newest run), not one per run
+    if (kind === 'dashboard' && target.experimentFile) return `dashboard|${target.experimentFile}`;
     return `${kind}|${target.experimentFile ?? ''}|${target.runDirs.join('|')}`;
+  }
+
+  follow(experimentFile: string, runDir: string, title: string): void {
+    const p = this.open_.get(`dashboard|${experimentFile}`);
+    if (!p || p.target.runDirs[0] === runDir) return;
+    void p.retarget({ runDirs: [runDir], experimentFile, title }).then(() => p.notify('info', `Following the new run ${title}.`));
+  }
+
+  private runsTimer?: NodeJS.Timeout;
+
+  runsChanged(): void {
+    // the pairing panel's pair losses come from the newest run that has each pair (at most every 2 s while runs write)
+    this.runsTimer ??= setTimeout(() => {
+      this.runsTimer = undefined;
+      for (const p of this.open_.values()) if (p.kind === 'pairing') void p.sendInit();
+    }, 2000);
   }
 
   private adopt(kind: PanelKind, target: PanelTarget, panel: vscode.WebviewPanel): WebviewPanel {
@@ -77,10 +95,11 @@ export class WebviewPanels implements Panels, vscode.Disposable {
   open(kind: PanelKind, target: PanelTarget): OpenPanel {
     const existing = this.open_.get(this.key(kind, target));
     if (existing) {
+      if (existing.target.runDirs.join('|') !== target.runDirs.join('|')) void existing.retarget(target);
       existing.reveal();
       return existing;
     }
-    const panel = vscode.window.createWebviewPanel(`distill.${kind}`, `${PANEL_TITLES[kind]}: ${target.title}`,
+    const panel = vscode.window.createWebviewPanel(`distill.${kind}`, tabTitle(kind, target),
       { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
       { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(this.deps.extensionUri, 'dist'), vscode.Uri.joinPath(this.deps.extensionUri, 'media')] });
     return this.adopt(kind, target, panel);
@@ -91,6 +110,7 @@ export class WebviewPanels implements Panels, vscode.Disposable {
   }
 
   dispose(): void {
+    if (this.runsTimer) clearTimeout(this.runsTimer);
     for (const d of this.disposables) d.dispose();
     this.open_.clear();
   }
