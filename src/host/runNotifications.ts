@@ -12,9 +12,14 @@ export function watchRunOutcomes(host: Host): vscode.Disposable {
     const id = result.runDir ? path.basename(result.runDir) : handle.key;
     if (result.status === 'failed' && result.kind === 'config') {
       // Refused before a run folder existed (bad experiment, data or models): nothing to resume.
+      // The experiment file is where Problems say what to fix; there is nothing to resume.
       const exp = handle.experimentFile ? path.basename(handle.experimentFile) : id;
-      void vscode.window.showErrorMessage(`Distill: ${exp} was not run (no run folder was created): ${result.error ?? 'invalid experiment'}`, 'Show Log')
-        .then((c) => { if (c === 'Show Log') host.log.show(true); });
+      const actions = handle.experimentFile ? ['Open Experiment', 'Show Log'] : ['Show Log'];
+      void vscode.window.showErrorMessage(`Distill: ${exp} was not run (no run folder was created): ${result.error ?? 'invalid experiment'}`, ...actions)
+        .then((c) => {
+          if (c === 'Show Log') host.log.show(true);
+          if (c === 'Open Experiment' && handle.experimentFile) void vscode.window.showTextDocument(vscode.Uri.file(handle.experimentFile));
+        });
     } else if (result.status === 'failed' && result.kind === 'locked') {
       void vscode.window.showWarningMessage(`Distill: ${firstLine(result.error)}.`, 'Show Log').then((c) => { if (c === 'Show Log') host.log.show(true); });
     } else if (result.status === 'failed') {
