@@ -18,10 +18,8 @@ export default tseslint.config(
   {
     // The architecture's boundaries: the host, the contracts (protocol, run folders, methods,
     // config) never import an engine — they reach it through a process and its files.
-    // The CLI is a client of an engine process too (src/cli/engineClient.ts); its sweeps (sweep.ts,
-    // list.ts's sweep folders) still run in-process — the one exception left.
+    // The CLI is a client of an engine process too (src/cli/engineClient.ts).
     files: ['src/host/**/*.ts', 'src/extension.ts', 'src/protocol/**/*.ts', 'src/runs/**/*.ts', 'src/methods/**/*.ts', 'src/config/**/*.ts', 'src/cli/**/*.ts'],
-    ignores: ['src/cli/sweep.ts', 'src/cli/list.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ regex: '^(\\.\\./)+engine(/|$)', message: 'only an engine process imports src/engine: use the protocol (src/protocol), the run-folder contract (src/runs) or the method catalogue (src/methods)' }] }],
     },

@@ -1,6 +1,6 @@
 /**
  * The CLI as a client of an engine process, as the extension host is: `distill run`, `resume`,
- * `check`, `inspect` and `suggest-pairs` fork the engine worker (dist/worker.js beside this file)
+ * `check`, `inspect`, `suggest-pairs`, `sweep` and `sweep-resume` fork the engine worker (dist/worker.js beside this file)
  * and speak src/protocol/engine.ts with it — a `start` and its progress, or one `probe` and its
  * answer. The engine's own output comes back through this process (so a closed stdout is handled
  * in one place, src/cli/output.ts). This is what lets the same commands drive another engine.
@@ -37,7 +37,7 @@ export interface EngineRunResult {
 }
 
 /**
- * Starts (or resumes) a run in an engine process; `emit` sees every message, `stop()` asks the
+ * Starts (or resumes) a run — or runs a sweep folder — in an engine process; `emit` sees every message, `stop()` asks the
  * engine to checkpoint and stop (Ctrl-C). Resolves when the engine says how the run ended.
  */
 export function runInEngine(req: Omit<StartRequest, 'type'>, emit: (m: EngineToHost) => void): { result: Promise<EngineRunResult>; stop(): void } {
@@ -48,7 +48,11 @@ export function runInEngine(req: Omit<StartRequest, 'type'>, emit: (m: EngineToH
       if (!isEngineToHost(m)) return;
       emit(m);
       if (m.type === 'ready') child.send({ type: 'start', ...req });
-      else if (m.type === 'done') outcome = { status: m.status, runDir: m.runDir };
+      else if (req.sweep) {
+        // a sweep: its points' runs report as usual; the sweep's own end (or a refusal) decides
+        if (m.type === 'sweep-done') outcome = { status: m.status, runDir: m.sweepDir };
+        else if (m.type === 'failed' && (m.kind || !m.runDir)) outcome = { status: 'failed', error: m.error, ...(m.kind ? { kind: m.kind } : {}) };
+      } else if (m.type === 'done') outcome = { status: m.status, runDir: m.runDir };
       else if (m.type === 'failed') outcome = { status: 'failed', runDir: m.runDir, error: m.error, ...(m.kind ? { kind: m.kind } : {}) };
     });
     child.on('exit', (code, signal) => {

@@ -16,7 +16,7 @@ import * as path from 'path';
 import type { Report } from '../runs/report';
 import type { RunJson } from '../runs/store';
 import { defaultRunsDir, listRuns, readJson, readRun } from '../runs/store';
-import type { SweepJson } from '../engine/sweep';
+import type { SweepJson } from '../runs/sweeps';
 import { runState, stateLabel } from '../runs/state';
 import { pct, table } from './format';
 

@@ -4,8 +4,10 @@
 import * as path from 'path';
 import type { BackendName } from '../config/types';
 import type { EngineToHost } from '../protocol/engine';
-import type { SweepSummary } from '../engine/sweep';
+import type { SweepSummary } from '../runs/sweeps';
 import { ExperimentError, formatConfigError } from '../config/errors';
+import { createSweep, loadSweepPlan, readSweep, sweepSummary } from '../runs/sweeps';
+import { EngineConfigError, probeEngine, runInEngine } from './engineClient';
 import { ProgressBar } from './progress';
 import { bytes, human, pct, table } from './format';
 
@@ -48,10 +50,10 @@ export function sweepTable(s: SweepSummary): string {
     '◆ = Pareto front (no other point is as small and at least as accurate, distilled).';
 }
 
-/** Runs `sweep` (new) or `sweep-resume`; returns the exit code. */
+/** Runs `sweep` (new) or `sweep-resume` in an engine process; returns the exit code. */
 export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
-  const { createSweep, loadSweepPlan, readSweep, runSweep, sweepSummary } = await import('../engine/sweep');
   let dir: string;
+  const backend = a.backend ? { backend: a.backend } : {};
   if (resume) {
     dir = path.resolve(a.target);
     readSweep(dir); // a folder without sweep.json is refused before anything is printed
@@ -60,8 +62,7 @@ export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
     // experiment and every point (derived students, pairs, values the fields refuse), located.
     const opts = { sweepsDir: a.sweepsDir, maxPoints: a.maxPoints, yes: a.yes };
     loadSweepPlan(a.target, opts);
-    const { checkExperiment } = await import('../engine/check');
-    const problems = await checkExperiment(a.target, a.backend);
+    const problems = await probeEngine({ kind: 'check', experimentFile: path.resolve(a.target), ...backend });
     if (problems.some((e) => e.severity === 'error')) throw new ExperimentError(problems);
     for (const w of problems) console.error(formatConfigError(w));
     dir = createSweep(a.target, opts);
@@ -69,10 +70,13 @@ export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
   const bar = new ProgressBar();
   bar.log(`sweep folder: ${dir}`);
   let stops = 0;
+  let stop = (): void => undefined;
   const onSigint = (): void => {
     stops++;
-    if (stops === 1) bar.log('stopping: finishing the current step and writing a checkpoint (Ctrl-C again to quit at once)');
-    else process.exit(130);
+    if (stops === 1) {
+      bar.log('stopping: finishing the current step and writing a checkpoint (Ctrl-C again to quit at once)');
+      stop();
+    } else process.exit(130);
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
@@ -90,17 +94,20 @@ export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
       default: break;
     }
   };
-  let sweep;
+  let result;
   try {
-    sweep = await runSweep(dir, {
-      backend: a.backend, emit, shouldStop: () => stops > 0,
-      onPoint: (i, p, total) => bar.log(`\n── point ${i + 1}/${total} (${p.id}): ${Object.entries(p.values).map(([k, v]) => `${k} = ${v}`).join(', ')}`),
-    });
+    const engine = runInEngine({ sweep: dir, ...backend }, emit);
+    stop = engine.stop;
+    result = await engine.result;
   } finally {
     bar.done();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+  // refused before any point ran (an invalid point, a sweep another process runs), or the engine failed
+  if (result.kind === 'config') throw new EngineConfigError(result.error);
+  if (result.status === 'failed' && result.runDir === undefined) throw new Error(result.error);
+  const sweep = readSweep(dir);
   console.log(`\n${sweepTable(sweepSummary(dir, sweep))}\n\nsweep folder: ${dir}`);
   if (sweep.status === 'completed') return 0;
   const failed = sweep.points.filter((p) => p.status === 'failed');
@@ -110,7 +117,6 @@ export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
 }
 
 export async function cmdSweepReport(a: SweepArgs): Promise<number> {
-  const { sweepSummary } = await import('../engine/sweep');
   const s = sweepSummary(path.resolve(a.target));
   console.log(a.json ? JSON.stringify(s, null, 2) : sweepTable(s));
   return 0;

@@ -16,7 +16,7 @@ import { prepareData } from './data';
 import { checkModels } from './check';
 import { modelLabel, modelPath, modelSpec } from './training/jobs';
 import { DeriveError, deriveStudent, resolveModel } from './models';
-import { planPoints, pointText } from './sweep';
+import { planPoints, pointText } from '../runs/sweeps';
 
 const common = (a: JsonPath, b: JsonPath): number => {
   let n = 0;

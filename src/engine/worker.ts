@@ -4,10 +4,11 @@
  * It never dies silently: an uncaught error is sent as `failed` before the process exits, and a
  * parent that goes away stops the run cleanly (checkpoint, cancelled).
  */
-import type { EngineToHost, HostToEngine } from '../protocol/engine';
+import type { EngineToHost, HostToEngine, StartRequest } from '../protocol/engine';
 import { isHostToEngine } from '../protocol/engine';
 import { answerProbe } from './probe';
 import { runExperiment } from './run';
+import { runSweep } from './sweep';
 import { ExperimentError } from '../config/errors';
 import { FolderLockedError } from '../runs/lock';
 
@@ -44,6 +45,7 @@ function leave(code: number): void {
 
 async function start(req: Extract<HostToEngine, { type: 'start' }>): Promise<void> {
   started = true;
+  if (req.sweep) return startSweep(req.sweep, req.backend);
   try {
     const result = await runExperiment({
       experiment: req.experiment, resume: req.resume, runsDir: req.runsDir, backend: req.backend,
@@ -53,6 +55,22 @@ async function start(req: Extract<HostToEngine, { type: 'start' }>): Promise<voi
   } catch (e) {
     // Errors before a run folder exists (e.g. an invalid experiment file, bad data), or a run
     // another live process owns: nothing on disk changed, nothing to resume.
+    const kind = e instanceof ExperimentError ? 'config' : e instanceof FolderLockedError ? 'locked' : undefined;
+    send({ type: 'failed', error: (e as Error).message || String(e), ...(kind ? { kind } : {}) });
+    leave(1);
+  }
+}
+
+/** Runs (or resumes) a sweep folder's points in this process, one after another. */
+async function startSweep(sweepDir: string, backend: StartRequest['backend']): Promise<void> {
+  try {
+    const sweep = await runSweep(sweepDir, {
+      backend, emit: send, shouldStop: () => stopRequested,
+      onPoint: (i, p, total) => send({ type: 'log', level: 'info', message: `\n── point ${i + 1}/${total} (${p.id}): ${Object.entries(p.values).map(([k, v]) => `${k} = ${v}`).join(', ')}` }),
+    });
+    send({ type: 'sweep-done', sweepDir, status: sweep.status === 'completed' ? 'completed' : sweep.status === 'cancelled' ? 'cancelled' : 'failed' });
+    leave(sweep.status === 'failed' ? 1 : 0);
+  } catch (e) {
     const kind = e instanceof ExperimentError ? 'config' : e instanceof FolderLockedError ? 'locked' : undefined;
     send({ type: 'failed', error: (e as Error).message || String(e), ...(kind ? { kind } : {}) });
     leave(1);

@@ -30,6 +30,8 @@ export interface StartRequest {
   runsDir?: string;
   /** Force a compute backend. */
   backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  /** Absolute path of a sweep folder (src/runs/sweeps.ts) to run or resume, point after point. */
+  sweep?: string;
 }
 
 /** Sent by the host to stop the run: the engine checkpoints, marks it cancelled and exits. */
@@ -200,7 +202,15 @@ export interface FailedMessage {
   kind?: 'config' | 'locked';
 }
 
+/** A sweep the engine was started on has ended (its points' runs report as usual before it). */
+export interface SweepDoneMessage {
+  type: 'sweep-done';
+  sweepDir: string;
+  status: 'completed' | 'failed' | 'cancelled';
+}
+
 export type EngineToHost =
+  | SweepDoneMessage
   | ReadyMessage
   | RunStartedMessage
   | ProgressMessage
@@ -212,7 +222,7 @@ export type EngineToHost =
   | ProbeResultMessage;
 
 const ENGINE_TYPES = new Set<EngineToHost['type']>([
-  'ready', 'started', 'progress', 'epoch', 'checkpoint', 'log', 'done', 'failed', 'probe-result',
+  'ready', 'started', 'progress', 'epoch', 'checkpoint', 'log', 'done', 'failed', 'probe-result', 'sweep-done',
 ]);
 
 /** Type guard for messages arriving from a worker (anything else is ignored by the host). */
@@ -238,6 +248,6 @@ export function isHostToEngine(value: unknown): value is HostToEngine {
   }
   if (v.type !== 'start') return false;
   const str = (x: unknown) => x === undefined || typeof x === 'string';
-  return str(v.experiment) && str(v.resume) && str(v.runsDir) && str(v.backend)
-    && (typeof v.experiment === 'string' || typeof v.resume === 'string');
+  return str(v.experiment) && str(v.resume) && str(v.runsDir) && str(v.backend) && str(v.sweep)
+    && (typeof v.experiment === 'string' || typeof v.resume === 'string' || typeof v.sweep === 'string');
 }

@@ -122,3 +122,11 @@ export interface PerClassReport {
   /** Every class with a test sample, the largest drop first (ties: lower class index first). */
   gaps: ClassGap[];
 }
+
+/** Mean, sample standard deviation and count (over seeds). */
+export function stat(values: number[]): Stat {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / Math.max(1, n);
+  const variance = n > 1 ? values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : 0;
+  return { mean, std: Math.sqrt(variance), n };
+}

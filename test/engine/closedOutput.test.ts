@@ -9,7 +9,7 @@ import * as cp from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { listRuns, readRun } from '../../src/runs/store';
-import { readSweep } from '../../src/engine/sweep';
+import { readSweep } from '../../src/runs/sweeps';
 import { REPO, syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 
 const CLI = path.join(REPO, 'dist', 'cli.js');

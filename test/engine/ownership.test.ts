@@ -15,7 +15,8 @@ import type { EngineToHost } from '../../src/protocol/engine';
 import { isOwnerAlive, readRun } from '../../src/runs/store';
 import type { RunJson } from '../../src/runs/store';
 import { FolderLockedError, LOCK_FILE, lockSweep, processStartTime } from '../../src/runs/lock';
-import { createSweep, runSweep } from '../../src/engine/sweep';
+import { runSweep } from '../../src/engine/sweep';
+import { createSweep } from '../../src/runs/sweeps';
 import { metricLines, REPO, syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 
 const CLI = path.join(REPO, 'dist', 'cli.js');

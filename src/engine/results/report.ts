@@ -16,17 +16,12 @@ import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from '../
 import { measureLatency, modelStats } from '../metrics/modelStats';
 import type { EpochRecord } from '../../runs/store';
 import { readMetrics, readRun } from '../../runs/store';
-import type { EpochFigures, JobReport, ModelFigures, QuantizedFigures, Report, Stat } from '../../runs/report';
+import type { EpochFigures, JobReport, ModelFigures, QuantizedFigures, Report } from '../../runs/report';
+import { stat } from '../../runs/report';
 import { perClassReport } from './perClass';
 import type { PerClass } from '../../runs/report';
 import { LARGE_BATCH } from '../../runs/latencyNote';
 
-export function stat(values: number[]): Stat {
-  const n = values.length;
-  const mean = values.reduce((a, b) => a + b, 0) / Math.max(1, n);
-  const variance = n > 1 ? values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : 0;
-  return { mean, std: Math.sqrt(variance), n };
-}
 
 function figures(r: EpochRecord): EpochFigures {
   return {

@@ -1,0 +1,225 @@
+/**
+ * Sweep folders, the contract (what the engine runs is in src/engine/sweep.ts): one experiment,
+ * several values of numeric fields, every combination its own run.
+ *
+ *   "sweep": { "student.derive.width": [0.125, 0.25, 0.5], "seeds": [1, 2] }
+ *
+ * A sweep folder holds the plan and the runs of its points:
+ *
+ *   <experiment dir>/.distill/sweeps/<name>/<sweep-id>/
+ *     sweep.json     the experiment's text (as swept), the axes, the seeds, every point's values,
+ *                    status and run folder, the teacher shared by the points (replaced atomically)
+ *     runs/<name>/<run-id>/   one ordinary run folder per point
+ *     report.json    size vs accuracy per point (mean ± std over seeds), the Pareto front
+ *
+ * Points run one after another (a queue) and the sweep is resumable as a whole: a completed point
+ * is skipped, an interrupted one resumed from its run folder, a pending one started. The teacher is
+ * trained (when it has `train`) by the first point that completes and every later point uses that
+ * model.json (not when the sweep varies a `teacher.…` or `data.…` field); a pre-trained teacher's
+ * outputs are computed once per process (teacherCache.ts).
+ * Each point's experiment is the file's text with the swept values written in (so every value is
+ * validated like the file itself), `seeds` set, `sweep` removed.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { applyEdits, modify } from 'jsonc-parser';
+import { ExperimentError, loadExperiment, locate } from '../config/parse';
+import type { ExperimentConfig } from '../config/types';
+import { parseFieldPath, SWEEP_POINT_LIMIT, sweepPointCount } from '../config/sweep';
+import type { Report, Stat } from './report';
+import { stat } from './report';
+import { createStampedDir, readJson, readRun, updateJsonAtomic, writeFileAtomic } from './store';
+import { runState, stateLabel } from './state';
+export type SweepStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+export interface SweepPoint {
+  /** `p01`, `p02`, … in plan order. */
+  id: string;
+  /** Field path → value at this point. */
+  values: Record<string, number>;
+  status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+  /** The point's run folder, relative to the sweep folder, once started. */
+  runDir?: string;
+  error?: string;
+}
+
+export interface SweepJson {
+  name: string;
+  id: string;
+  experimentFile: string;
+  /** The experiment file's text when the sweep was created (points are made from it, never from the file again). */
+  experimentText: string;
+  axes: Record<string, number[]>;
+  seeds: number[];
+  status: SweepStatus;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+  pid?: number;
+  /** The teacher model.json every later point uses, trained by the point `from`. */
+  teacher?: { model: string; from: string };
+  points: SweepPoint[];
+}
+
+/** Every combination of the axes' values, the first axis varying slowest. */
+export function planPoints(axes: Record<string, number[]>): Record<string, number>[] {
+  let points: Record<string, number>[] = [{}];
+  for (const [key, values] of Object.entries(axes)) {
+    points = points.flatMap((p) => values.map((v) => ({ ...p, [key]: v })));
+  }
+  return points;
+}
+
+const FORMAT = { formattingOptions: { insertSpaces: true, tabSize: 2 } };
+
+/** The experiment text of one point: values written in, `seeds` set, `sweep` removed, the shared teacher. */
+export function pointText(text: string, values: Record<string, number>, seeds: number[], teacherModel?: string): string {
+  let t = text;
+  const set = (p: (string | number)[], v: unknown): void => {
+    t = applyEdits(t, modify(t, p, v, FORMAT));
+  };
+  set(['sweep'], undefined);
+  for (const [key, value] of Object.entries(values)) set(parseFieldPath(key)!, value);
+  set(['seeds'], seeds);
+  if (teacherModel) set(['teacher'], { model: teacherModel });
+  return t;
+}
+
+export function readSweep(sweepDir: string): SweepJson {
+  const file = path.join(sweepDir, 'sweep.json');
+  if (!fs.existsSync(file)) throw new Error(`${sweepDir}: not a sweep folder (no sweep.json)`);
+  return readJson<SweepJson>(file);
+}
+
+export function updateSweep(sweepDir: string, patch: (s: SweepJson) => void): SweepJson {
+  return updateJsonAtomic(path.join(sweepDir, 'sweep.json'), readSweep(sweepDir), patch);
+}
+
+export interface CreateSweepOptions {
+  /** Root of sweep folders; default `<experiment dir>/.distill/sweeps`. */
+  sweepsDir?: string;
+  /** More points than this need `yes` (default 8). */
+  maxPoints?: number;
+  yes?: boolean;
+}
+
+/** The plan of an experiment's sweep; throws ExperimentError (located) when it is invalid or too large. */
+export function loadSweepPlan(experimentFile: string, opts: CreateSweepOptions = {}): { config: ExperimentConfig; text: string; axes: Record<string, number[]>; seeds: number[]; points: Record<string, number>[] } {
+  const file = path.resolve(experimentFile);
+  const loaded = loadExperiment(file);
+  if (!loaded.config || loaded.errors.some((e) => e.severity === 'error')) throw new ExperimentError(loaded.errors);
+  const config = loaded.config;
+  const text = loaded.text ?? '';
+  const where = (message: string): ExperimentError =>
+    new ExperimentError([{ file, path: ['sweep'], location: locate(text, ['sweep']), message, severity: 'error' }]);
+  if (!config.sweep || Object.keys(config.sweep).filter((k) => k !== 'seeds').length === 0) {
+    throw where('no "sweep" to run: add "sweep": { "<numeric field path>": [values…] } (e.g. "student.derive.width": [0.25, 0.5])');
+  }
+  const axes = Object.fromEntries(Object.entries(config.sweep).filter(([k]) => k !== 'seeds'));
+  const seeds = config.sweep.seeds ?? config.seeds;
+  const count = sweepPointCount(config.sweep);
+  const limit = opts.maxPoints ?? SWEEP_POINT_LIMIT;
+  if (count > limit && !opts.yes) {
+    const sizes = Object.values(axes).map((v) => v.length).join(' × ');
+    throw where(`the sweep has ${count} points (${sizes}), each a run of ${seeds.length} seed${seeds.length === 1 ? '' : 's'}: ` +
+      `more than ${limit}, so it needs confirmation — run it with --yes (or raise --max-points)`);
+  }
+  return { config, text, axes, seeds, points: planPoints(axes) };
+}
+
+/** Creates a sweep folder (sweep.json, every point pending); returns its path. */
+export function createSweep(experimentFile: string, opts: CreateSweepOptions = {}): string {
+  const file = path.resolve(experimentFile);
+  const plan = loadSweepPlan(file, opts);
+  const root = opts.sweepsDir ? path.resolve(opts.sweepsDir) : path.join(path.dirname(file), '.distill', 'sweeps');
+  const parent = path.join(root, plan.config.name);
+  const id = createStampedDir(parent);
+  const dir = path.join(parent, id);
+  const now = new Date().toISOString();
+  const width = String(plan.points.length).length < 2 ? 2 : String(plan.points.length).length;
+  const sweep: SweepJson = {
+    name: plan.config.name, id, experimentFile: file, experimentText: plan.text, axes: plan.axes, seeds: plan.seeds,
+    status: 'queued', createdAt: now, updatedAt: now,
+    points: plan.points.map((values, i) => ({ id: `p${String(i + 1).padStart(width, '0')}`, values, status: 'pending' })),
+  };
+  writeFileAtomic(path.join(dir, 'sweep.json'), JSON.stringify(sweep, null, 2));
+  return dir;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Size vs accuracy
+
+export interface SweepRow {
+  point: string;
+  values: Record<string, number>;
+  status: SweepPoint['status'];
+  /** What `list` says of the point's run (the one run-state rule), e.g. `interrupted (resumable)`; `pending` before it starts. */
+  state: string;
+  params?: number;
+  bytes?: number;
+  flops?: number;
+  distilled?: Stat;
+  scratch?: Stat;
+  agreement?: Stat;
+  /** The int8 copy of the exported (best-validation) seed's student, and that float student's accuracy. */
+  int8?: { bytes: number; testAcc: number; floatTestAcc: number; agreement?: number };
+  /** Not dominated by another point: no other is as small (params) and at least as accurate (distilled), better in one. */
+  pareto: boolean;
+}
+
+export interface SweepSummary {
+  name: string;
+  id: string;
+  axes: Record<string, number[]>;
+  seeds: number[];
+  /** The sweep's own state: its status, `interrupted (resumable)` when it says running and its process is gone. */
+  state: string;
+  teacher?: { params: number; bytes: number; flops: number; testAcc: number };
+  rows: SweepRow[];
+}
+
+/** Per point: the student's size and the last-epoch test accuracy over seeds, distilled and scratch. */
+export function sweepSummary(sweepDir: string, sweep = readSweep(sweepDir)): SweepSummary {
+  let teacher: SweepSummary['teacher'];
+  const rows: SweepRow[] = sweep.points.map((p) => {
+    const row: SweepRow = { point: p.id, values: p.values, status: p.status, state: pointState(sweepDir, sweep, p), pareto: false };
+    const file = p.runDir ? path.join(sweepDir, p.runDir, 'report.json') : undefined;
+    if (!file || !fs.existsSync(file)) return row;
+    const r = readJson<Report>(file);
+    if (r.teacher && !teacher) teacher = { params: r.teacher.params, bytes: r.teacher.bytes, flops: r.teacher.flops, testAcc: r.teacher.testAcc };
+    const accs = (kind: 'scratch' | 'distill') => Object.values(r.jobs).filter((j) => j.kind === kind).map((j) => j.last.testAcc);
+    const agreements = Object.values(r.jobs).filter((j) => j.kind === 'distill' && j.last.agreement !== undefined).map((j) => j.last.agreement!);
+    return {
+      ...row, params: r.student.params, bytes: r.student.bytes, flops: r.student.flops,
+      ...(accs('distill').length ? { distilled: stat(accs('distill')) } : {}),
+      ...(accs('scratch').length ? { scratch: stat(accs('scratch')) } : {}),
+      ...(agreements.length ? { agreement: stat(agreements) } : {}),
+      ...(r.quantized ? { int8: { bytes: r.quantized.bytes, testAcc: r.quantized.testAcc, floatTestAcc: r.quantized.floatTestAcc, ...(r.quantized.agreement !== undefined ? { agreement: r.quantized.agreement } : {}) } } : {}),
+    };
+  });
+  const measured = rows.filter((r) => r.params !== undefined && r.distilled);
+  for (const r of measured) {
+    r.pareto = !measured.some((o) => o !== r && o.params! <= r.params! && o.distilled!.mean >= r.distilled!.mean &&
+      (o.params! < r.params! || o.distilled!.mean > r.distilled!.mean));
+  }
+  rows.sort((a, b) => (a.params ?? Infinity) - (b.params ?? Infinity));
+  const sweepState = runState({ status: sweep.status, pid: sweep.pid });
+  return { name: sweep.name, id: sweep.id, axes: sweep.axes, seeds: sweep.seeds, state: stateLabel(sweepState), ...(teacher ? { teacher } : {}), rows };
+}
+
+/**
+ * A point's state as `list` shows its run: from the run's own run.json (the one rule of
+ * src/runs/state.ts) once it has one, else from sweep.json (`pending`; `interrupted (resumable)` when
+ * it says running and the sweep's process is gone).
+ */
+export function pointState(sweepDir: string, sweep: SweepJson, p: SweepPoint): string {
+  if (p.runDir && fs.existsSync(path.join(sweepDir, p.runDir, 'run.json'))) {
+    try {
+      return stateLabel(runState(readRun(path.join(sweepDir, p.runDir))));
+    } catch {
+      // unreadable run.json: fall back to sweep.json
+    }
+  }
+  if (p.status === 'running') return stateLabel(runState({ status: 'running', pid: sweep.pid }));
+  return p.status === 'failed' || p.status === 'cancelled' ? stateLabel(p.status) : p.status;
+}
