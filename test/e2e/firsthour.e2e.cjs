@@ -11,7 +11,7 @@
 const assert = require('assert/strict');
 const fs = require('fs');
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { launch, openWorkbench, stepper, waitFor } = require('./harness.cjs');
 const { Workbench } = require('./workbench.cjs');
 const { writeWorkspace } = require('./workspace.cjs');
 
@@ -26,15 +26,6 @@ const CONTAINER = 'Distill Studio';
 const t0 = Date.now();
 const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
 
-async function waitFor(what, pred, timeoutMs = 60_000, everyMs = 250) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await pred();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 const runsOf = (name) => {
   const dir = path.join(WS, '.distill', 'runs', name);
@@ -42,13 +33,7 @@ const runsOf = (name) => {
 };
 const runJson = (runDir) => JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
 
-const steps = [];
-async function step(name, body) {
-  const s = Date.now();
-  await body();
-  steps.push({ name, seconds: (Date.now() - s) / 1000 });
-  log(`ok  ${name} (${((Date.now() - s) / 1000).toFixed(1)} s)`);
-}
+const { steps, step } = stepper(log);
 
 /** A small experiment of tiny.ts with a FitNets pair (a run takes seconds). */
 const PAIRS = {
@@ -77,17 +62,7 @@ const EXP = 'pairs.distill.json';
   writeWorkspace(WS, ROOT);
   fs.rmSync(path.join(WS, 'broken.distill.json')); // its problem would be counted with ours
   fs.writeFileSync(path.join(WS, EXP), JSON.stringify(PAIRS, null, 2) + '\n');
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROME || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-crash-reporter', '--disable-breakpad'],
-  });
-  const context = await browser.newContext({ viewport: { width: 1600, height: 950 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(30_000);
-  const consoleLines = [];
-  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  const { browser, page, consoleLines } = await launch({ width: 1600, height: 950 });
   const wb = new Workbench(page, SHOTS);
   let failed = false;
   /** Replaces text in the active editor with the Replace widget (typed like a user, unsaved). */
@@ -104,8 +79,7 @@ const EXP = 'pairs.distill.json';
   const problemTexts = async () => (await page.locator('.part.panel .markers-panel .monaco-list-row').allInnerTexts())
     .map((t) => t.replace(/\s+/g, ' ')).filter((t) => !/pairs\.distill\.json/.test(t) || /\[Ln/.test(t));
   try {
-    const payload = [['extensionDevelopmentPath', `vscode-remote://${new URL(BASE).host}${DEV}`]];
-    await page.goto(`${BASE}/?folder=${encodeURIComponent(WS)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+    await openWorkbench(page, BASE, WS, DEV);
 
     await step('open the workspace at 1600 × 950 with the editor split in two', async () => {
       await wb.waitReady(CONTAINER);

@@ -12,7 +12,7 @@ const assert = require('assert/strict');
 const cp = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { launch, openWorkbench, stepper, waitFor } = require('./harness.cjs');
 const { Workbench } = require('./workbench.cjs');
 
 const [BASE, WS, DEV] = process.argv.slice(2);
@@ -28,15 +28,6 @@ const EXP = 'trust.distill.json';
 const t0 = Date.now();
 const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
 
-async function waitFor(what, pred, timeoutMs = 60_000, everyMs = 250) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await pred();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 const EVIL_TS = `/** Loading this module leaves a marker: the test's witness that workspace code ran. */
 import * as fs from 'fs';
@@ -94,13 +85,7 @@ const runsOf = () => {
 };
 const assertNoMarker = (after) => assert.ok(!fs.existsSync(MARKER), `the workspace's model module ran (after ${after}): ${fs.existsSync(MARKER) ? fs.readFileSync(MARKER, 'utf8') : ''}`);
 
-const steps = [];
-async function step(name, body) {
-  const s = Date.now();
-  await body();
-  steps.push({ name, seconds: (Date.now() - s) / 1000 });
-  log(`ok  ${name} (${((Date.now() - s) / 1000).toFixed(1)} s)`);
-}
+const { steps, step } = stepper(log);
 
 (async () => {
   fs.rmSync(SHOTS, { recursive: true, force: true });
@@ -108,17 +93,7 @@ async function step(name, body) {
   fs.rmSync(MARKER, { force: true });
   writeWorkspace();
   const runsBefore = runsOf();
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROME || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-crash-reporter', '--disable-breakpad'],
-  });
-  const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(30_000);
-  const consoleLines = [];
-  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  const { browser, page, consoleLines } = await launch({ width: 1400, height: 860 });
   const wb = new Workbench(page, SHOTS);
   let failed = false;
   /** Runs a palette command, then closes whatever quick pick or dialog it opened. */
@@ -133,8 +108,7 @@ async function step(name, body) {
     await wb.command('Notifications: Clear All Notifications').catch(() => undefined);
   };
   try {
-    const payload = [['extensionDevelopmentPath', `vscode-remote://${new URL(BASE).host}${DEV}`]];
-    await page.goto(`${BASE}/?folder=${encodeURIComponent(WS)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+    await openWorkbench(page, BASE, WS, DEV);
 
     await step('open the folder and answer "No, I don\'t trust the authors": Restricted Mode', async () => {
       await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });

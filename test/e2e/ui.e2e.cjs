@@ -8,7 +8,7 @@
 const assert = require('assert/strict');
 const fs = require('fs');
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { launch, openWorkbench, stepper, waitFor } = require('./harness.cjs');
 const { Workbench } = require('./workbench.cjs');
 const { writeWorkspace, TINY_EXPERIMENT_DATA } = require('./workspace.cjs');
 
@@ -23,16 +23,6 @@ const CONTAINER = 'Distill Studio';
 const t0 = Date.now();
 const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
 
-/** Polls `pred` until truthy. */
-async function waitFor(what, pred, timeoutMs = 60_000, everyMs = 250) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await pred();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 const runsOf = (name) => {
   const dir = path.join(WS, '.distill', 'runs', name);
@@ -46,34 +36,17 @@ const dashboardStatus = async (frame) => {
   return m ? { points: Number(m[1].replace(/,/g, '')), job: m[2] } : { points: 0, job: '' };
 };
 
-const steps = [];
-async function step(name, body) {
-  const s = Date.now();
-  await body();
-  steps.push({ name, seconds: (Date.now() - s) / 1000 });
-  log(`ok  ${name} (${((Date.now() - s) / 1000).toFixed(1)} s)`);
-}
+const { steps, step } = stepper(log);
 
 (async () => {
   fs.rmSync(SHOTS, { recursive: true, force: true });
   fs.mkdirSync(SHOTS, { recursive: true });
   writeWorkspace(WS, ROOT);
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROME || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-crash-reporter', '--disable-breakpad'],
-  });
-  const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(30_000);
-  const consoleLines = [];
-  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  const { browser, page, consoleLines } = await launch({ width: 1400, height: 860 });
   const wb = new Workbench(page, SHOTS);
   let failed = false;
   try {
-    const payload = [['extensionDevelopmentPath', `vscode-remote://${new URL(BASE).host}${DEV}`]];
-    await page.goto(`${BASE}/?folder=${encodeURIComponent(WS)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+    await openWorkbench(page, BASE, WS, DEV);
 
     await step('open the workspace', async () => {
       await wb.waitReady(CONTAINER);
