@@ -53,12 +53,18 @@ async function start(req: Extract<HostToEngine, { type: 'start' }>): Promise<voi
     });
     leave(result.status === 'failed' ? 1 : 0);
   } catch (e) {
-    // Errors before a run folder exists (e.g. an invalid experiment file, bad data), or a run
-    // another live process owns: nothing on disk changed, nothing to resume.
-    const kind = e instanceof ExperimentError ? 'config' : e instanceof FolderLockedError ? 'locked' : undefined;
-    send({ type: 'failed', error: (e as Error).message || String(e), ...(kind ? { kind } : {}) });
-    leave(1);
+    refused(e);
   }
+}
+
+/**
+ * A run or sweep that ended before it started: an invalid experiment, bad data (nothing was
+ * created), a folder another live process owns (nothing changed), or a disk fault. Says why, leaves.
+ */
+function refused(e: unknown): void {
+  const kind = e instanceof ExperimentError ? 'config' : e instanceof FolderLockedError ? 'locked' : undefined;
+  send({ type: 'failed', error: (e as Error).message || String(e), ...(kind ? { kind } : {}) });
+  leave(1);
 }
 
 /** Runs (or resumes) a sweep folder's points in this process, one after another. */
@@ -71,9 +77,7 @@ async function startSweep(sweepDir: string, backend: StartRequest['backend']): P
     send({ type: 'sweep-done', sweepDir, status: sweep.status === 'completed' ? 'completed' : sweep.status === 'cancelled' ? 'cancelled' : 'failed' });
     leave(sweep.status === 'failed' ? 1 : 0);
   } catch (e) {
-    const kind = e instanceof ExperimentError ? 'config' : e instanceof FolderLockedError ? 'locked' : undefined;
-    send({ type: 'failed', error: (e as Error).message || String(e), ...(kind ? { kind } : {}) });
-    leave(1);
+    refused(e);
   }
 }
 

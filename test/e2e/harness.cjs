@@ -1,10 +1,30 @@
 /**
- * What the UI suites share (ui, trust, firsthour): polling with a deadline, Debian's chromium with
- * the flags this machine needs (no background networking, no crash reporter), the console of the
- * page kept for the failure log, the workbench opened on a folder with the extension under
- * development, and named steps with their timing.
+ * What the UI suites share (ui, trust, firsthour): their arguments and a clock-stamped log, polling
+ * with a deadline, Debian's chromium with the flags this machine needs (no background networking,
+ * no crash reporter), the console of the page kept for the failure log, the workbench opened on a
+ * folder with the extension under development, named steps with their timing, and the end of a run
+ * (failure screenshot, browser console, summary, exit code).
  */
+const fs = require('fs');
+const path = require('path');
 const { chromium } = require('playwright-core');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+/**
+ * A suite's arguments (`<baseUrl> <workspace> <extensionDevelopmentPath>`; usage and exit 2 without
+ * them), its screenshot folder `test-output/<shots>`, and a log stamped with seconds since start.
+ */
+function suite(file, shots) {
+  const [BASE, WS, DEV] = process.argv.slice(2);
+  if (!DEV) {
+    console.error(`usage: ${file} <baseUrl> <workspace> <extensionDevelopmentPath>`);
+    process.exit(2);
+  }
+  const t0 = Date.now();
+  const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+  return { BASE, WS, DEV, ROOT, SHOTS: path.join(ROOT, 'test-output', shots), t0, log };
+}
 
 /** Polls `pred` until it returns a truthy value (or throws after `timeoutMs`). */
 async function waitFor(what, pred, timeoutMs = 60_000, everyMs = 250) {
@@ -51,4 +71,25 @@ function stepper(log) {
   return { steps, step };
 }
 
-module.exports = { waitFor, launch, openWorkbench, stepper };
+/** A failed suite: the error, and a screenshot of the page as it was. */
+async function recordFailure(e, page, shots) {
+  console.error('E2E FAILED:', e);
+  await page.screenshot({ path: path.join(shots, 'failure.png') }).catch(() => {});
+}
+
+/** Keeps the page's console beside the screenshots and closes the browser. */
+async function closeBrowser(browser, consoleLines, shots) {
+  fs.writeFileSync(path.join(shots, 'browser-console.log'), consoleLines.join('\n'));
+  await browser.close();
+}
+
+/** Prints every step with its time and the outcome, and exits 1 when the suite failed. */
+function summarize({ steps, failed, t0, SHOTS }) {
+  console.log('\nsteps:');
+  for (const s of steps) console.log(`  ${s.seconds.toFixed(1).padStart(6)} s  ${s.name}`);
+  console.log(`screenshots: ${path.relative(ROOT, SHOTS)}/ (${fs.readdirSync(SHOTS).filter((f) => f.endsWith('.png')).length})`);
+  console.log(failed ? 'E2E FAILED' : `E2E OK (${steps.length} steps, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  process.exit(failed ? 1 : 0);
+}
+
+module.exports = { suite, waitFor, launch, openWorkbench, stepper, recordFailure, closeBrowser, summarize };

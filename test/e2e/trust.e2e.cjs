@@ -12,21 +12,13 @@ const assert = require('assert/strict');
 const cp = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const { launch, openWorkbench, stepper, waitFor } = require('./harness.cjs');
+const { closeBrowser, launch, openWorkbench, recordFailure, stepper, suite, summarize, waitFor } = require('./harness.cjs');
 const { Workbench } = require('./workbench.cjs');
 
-const [BASE, WS, DEV] = process.argv.slice(2);
-if (!DEV) {
-  console.error('usage: trust.e2e.cjs <baseUrl> <workspace> <extensionDevelopmentPath>');
-  process.exit(2);
-}
-const ROOT = path.resolve(__dirname, '..', '..');
-const SHOTS = path.join(ROOT, 'test-output', 'e2e-trust');
+const { BASE, WS, DEV, ROOT, SHOTS, t0, log } = suite('trust.e2e.cjs', 'e2e-trust');
 const CONTAINER = 'Distill Studio';
 const MARKER = `${WS.replace(/\/$/, '')}-marker.txt`;
 const EXP = 'trust.distill.json';
-const t0 = Date.now();
-const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
 
 
 const EVIL_TS = `/** Loading this module leaves a marker: the test's witness that workspace code ran. */
@@ -228,16 +220,11 @@ const { steps, step } = stepper(log);
     });
   } catch (e) {
     failed = true;
-    console.error('E2E FAILED:', e);
-    await page.screenshot({ path: path.join(SHOTS, 'failure.png') }).catch(() => {});
+    await recordFailure(e, page, SHOTS);
   } finally {
-    fs.writeFileSync(path.join(SHOTS, 'browser-console.log'), consoleLines.join('\n'));
-    await browser.close();
+    await closeBrowser(browser, consoleLines, SHOTS);
   }
-  console.log('\nsteps:');
-  for (const s of steps) console.log(`  ${s.seconds.toFixed(1).padStart(6)} s  ${s.name}`);
-  console.log(failed ? 'E2E FAILED' : `E2E OK (${steps.length} steps, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  process.exit(failed ? 1 : 0);
+  summarize({ steps, failed, t0, SHOTS });
 })();
 
 function runOfNow() {

@@ -8,20 +8,12 @@
 const assert = require('assert/strict');
 const fs = require('fs');
 const path = require('path');
-const { launch, openWorkbench, stepper, waitFor } = require('./harness.cjs');
+const { closeBrowser, launch, openWorkbench, recordFailure, stepper, suite, summarize, waitFor } = require('./harness.cjs');
 const { Workbench } = require('./workbench.cjs');
 const { writeWorkspace, TINY_EXPERIMENT_DATA } = require('./workspace.cjs');
 
-const [BASE, WS, DEV] = process.argv.slice(2);
-if (!DEV) {
-  console.error('usage: ui.e2e.cjs <baseUrl> <workspace> <extensionDevelopmentPath>');
-  process.exit(2);
-}
-const ROOT = path.resolve(__dirname, '..', '..');
-const SHOTS = path.join(ROOT, 'test-output', 'e2e');
+const { BASE, WS, DEV, ROOT, SHOTS, t0, log } = suite('ui.e2e.cjs', 'e2e');
 const CONTAINER = 'Distill Studio';
-const t0 = Date.now();
-const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
 
 
 const runsOf = (name) => {
@@ -229,15 +221,9 @@ const { steps, step } = stepper(log);
     });
   } catch (e) {
     failed = true;
-    console.error('E2E FAILED:', e);
-    await page.screenshot({ path: path.join(SHOTS, 'failure.png') }).catch(() => {});
+    await recordFailure(e, page, SHOTS);
   } finally {
-    fs.writeFileSync(path.join(SHOTS, 'browser-console.log'), consoleLines.join('\n'));
-    await browser.close();
+    await closeBrowser(browser, consoleLines, SHOTS);
   }
-  console.log('\nsteps:');
-  for (const s of steps) console.log(`  ${s.seconds.toFixed(1).padStart(6)} s  ${s.name}`);
-  console.log(`screenshots: ${path.relative(ROOT, SHOTS)}/ (${fs.readdirSync(SHOTS).filter((f) => f.endsWith('.png')).length})`);
-  console.log(failed ? 'E2E FAILED' : `E2E OK (${steps.length} steps, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  process.exit(failed ? 1 : 0);
+  summarize({ steps, failed, t0, SHOTS });
 })();

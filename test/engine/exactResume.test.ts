@@ -9,6 +9,7 @@
  * CLI process writes a file and freezes; the test sees the file and SIGKILLs the process. The
  * choice is random; DISTILL_FAULT_SEED=<n> repeats a given one (the seed is printed).
  */
+import { processAlive } from '../../src/runs/lock';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as cp from 'child_process';
@@ -22,15 +23,6 @@ import { DashboardBuilder, readReport } from '../../src/host/panels/panelData';
 import { MetricsTail } from '../../src/runs/store';
 import { REPO, teacherCnn, tempDir, writeExperiment } from '../helpers/experiments';
 
-/** Whether a process is there (signal 0). */
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const CLI = path.join(REPO, 'dist', 'cli.js');
 
@@ -112,7 +104,7 @@ async function attempt(args: string[], hold: string | undefined, holdFile: strin
         assert.equal(await exited, 'SIGKILL');
         // the engine of the group (the process that wrote the hold file) is gone before the next attempt
         const gone = Date.now() + 30_000;
-        while (alive(Number(where.pid))) {
+        while (processAlive(Number(where.pid))) {
           assert.ok(Date.now() < gone, 'the engine outlived SIGKILL of its group');
           await new Promise((r) => setTimeout(r, 20));
         }
