@@ -42,3 +42,82 @@ def make_run_folder(parent: str, jobs: dict = None, run_id: str = '20261202-1200
 @pytest.fixture
 def run_dir(tmp_path):
     return make_run_folder(str(tmp_path))
+
+
+# ---------------------------------------------------------------------------------------------
+# A tiny experiment, as the worker sends it after validation (the config below is what
+# src/config's validator makes of it, defaults filled in; planJobs gives the jobs).
+
+MODELS_PY = '''
+import sys
+import torch
+from torch import nn
+
+
+def teacher(width=8):
+    print("building the teacher (a stray print: must not reach the protocol)")
+    sys.stdout.write("more stray text\\n")
+    return nn.Sequential(
+        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(width * 4, 3))
+
+
+def student(width=4):
+    return nn.Sequential(
+        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(width * 4, 3))
+'''
+
+
+def tiny_experiment(folder: str, *, epochs: int = 2, samples: int = 96, knowledge=None, steps_per_epoch=None,
+                    baseline: bool = True, device: str = 'cpu') -> dict:
+    """Writes models.py and the experiment file into `folder`; returns the `prepare` message."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, 'models.py'), 'w') as f:
+        f.write(MODELS_PY)
+    training = {'epochs': epochs, 'batchSize': 32, 'optimizer': {'kind': 'adam', 'learningRate': 0.01}, 'logEvery': 1,
+                'checkpointEvery': {'steps': 2}}
+    if steps_per_epoch:
+        training['stepsPerEpoch'] = steps_per_epoch
+    config = {
+        'name': 'tiny', 'engine': 'torch', 'device': device, 'precision': 'fp32', 'seeds': [1],
+        'data': {'train': {'format': 'synthetic', 'kind': 'images', 'samples': samples, 'classes': 3, 'shape': [8, 8, 1], 'seed': 1, 'noise': 0.3},
+                 'test': {'format': 'synthetic', 'kind': 'images', 'samples': 60, 'classes': 3, 'shape': [8, 8, 1], 'seed': 2, 'noise': 0.3},
+                 'normalize': 'scale', 'shuffleSeed': 0},
+        'teacher': {'module': 'models.py', 'export': 'teacher'},
+        'student': {'module': 'models.py', 'export': 'student'},
+        'scheme': {'kind': 'offline'},
+        'knowledge': knowledge if knowledge is not None else [
+            {'kind': 'response', 'method': 'kd', 'temperature': 4, 'weight': 1, 'schedule': {'kind': 'constant'}},
+            {'kind': 'feature', 'method': 'at', 'weight': 1, 'schedule': {'kind': 'constant'},
+             'pairs': [{'teacher': '3', 'student': '1', 'adapter': 'auto'}]}],
+        'labels': {'weight': 1}, 'training': training, 'baseline': baseline, 'teacherCacheMB': 1024, 'backend': 'auto',
+    }
+    exp_file = os.path.join(folder, 'tiny.distill.json')
+    text = json.dumps(config, indent=2)
+    with open(exp_file, 'w') as f:
+        f.write(text)
+    jobs = {}
+    if baseline:
+        jobs['scratch-s1'] = {'kind': 'scratch', 'seed': 1, 'status': 'pending', 'epochs': epochs, 'completedEpochs': 0, 'model': 'student'}
+    jobs['distill-s1'] = {'kind': 'distill', 'seed': 1, 'status': 'pending', 'epochs': epochs, 'completedEpochs': 0,
+                          'model': 'student', 'teacher': 'teacher', 'final': True}
+    return {'type': 'prepare', 'snapshot': {'experimentFile': exp_file, 'experimentText': text, 'config': config}, 'jobs': jobs}
+
+
+def create_run(prepare_msg: dict, runs_dir: str, run_id: str = '20261202-120000') -> str:
+    """The run folder the worker creates before `run` (store.ts createRun + the `start` event)."""
+    snap = prepare_msg['snapshot']
+    run_dir = os.path.join(runs_dir, snap['config']['name'], run_id)
+    os.makedirs(run_dir)
+    with open(os.path.join(run_dir, 'config.json'), 'w') as f:
+        json.dump(snap, f, indent=2)
+    now = '2026-12-02T12:00:00.000Z'
+    run = {'id': run_id, 'experiment': snap['config']['name'], 'experimentFile': snap['experimentFile'], 'status': 'queued',
+           'versions': {}, 'createdAt': now, 'updatedAt': now, 'resumes': [], 'jobs': prepare_msg['jobs']}
+    with open(os.path.join(run_dir, 'run.json'), 'w') as f:
+        json.dump(run, f, indent=2)
+    with open(os.path.join(run_dir, 'metrics.jsonl'), 'w') as f:
+        f.write(json.dumps({'type': 'event', 'event': 'start', 't': now}) + '\n')
+    return run_dir
