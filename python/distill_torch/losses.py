@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Dict, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -624,6 +625,18 @@ def mulberry32(seed: int):
     return next_float
 
 
+def mulberry32_values(seed: int, start: int, count: int) -> np.ndarray:
+    """Draws start … start+count−1 of `mulberry32(seed)` at once (float64). The generator's state
+    moves by a constant per draw, so draw i is a pure function of (seed, i): numpy computes a whole
+    bank (N·D draws) or a batch's negatives without a Python loop per draw."""
+    i = np.arange(start + 1, start + count + 1, dtype=np.uint64)
+    m = np.uint64(_M32)
+    s = (np.uint64((seed ^ 0x9E3779B9) & _M32) + i * np.uint64(0x6D2B79F5)) & m
+    t = ((s ^ (s >> np.uint64(15))) * (s | np.uint64(1))) & m
+    t = t ^ ((t + (((t ^ (t >> np.uint64(7))) * (t | np.uint64(61))) & m)) & m)
+    return ((t ^ (t >> np.uint64(14))) & m).astype(np.float64) / 4294967296.0
+
+
 def string_seed(s: str) -> int:
     """FNV-1a over the UTF-16 code units of s (knowledge/crd.ts stringSeed)."""
     h = 0x811C9DC5
@@ -636,26 +649,36 @@ def string_seed(s: str) -> int:
 def sample_contrast(idx: Sequence[int], labels: Sequence[int], k: int) -> torch.Tensor:
     """[B, K+1] rows of the training split: the sample, then K samples of other classes drawn with
     replacement by mulberry32 seeded with the batch's indices (crd.ts sampleContrast): deterministic,
-    the job's random stream untouched, the same draws as the TF.js engine."""
-    labels = [int(v) for v in labels]
-    n = len(labels)
-    r = mulberry32(batch_seed(idx))
-    out = []
-    for i in idx:
-        y = labels[int(i)]
-        row = [int(i)]
-        for _ in range(k):
-            tries = 0
-            while True:
-                c = int(math.floor(r() * n))
-                tries += 1
-                if tries > 1_000_000:
-                    raise ValueError(f'crd: no sample of a class other than {y} in the training split to contrast with')
-                if labels[c] != y:
-                    break
-            row.append(c)
-        out.append(row)
-    return torch.tensor(out, dtype=torch.long)
+    the job's random stream untouched, the same draws as the TF.js engine (a draw of the sample's own
+    class is rejected and the next one taken, in stream order)."""
+    idx = [int(i) for i in idx]
+    lab = np.asarray(labels, dtype=np.int64).reshape(-1)
+    n = lab.shape[0]
+    seed = batch_seed(idx)
+    out = np.empty((len(idx), k + 1), dtype=np.int64)
+    pos = 0  # next draw of the stream
+    chunk = np.empty(0, dtype=np.int64)
+    chunk_start = 0
+    for b, i in enumerate(idx):
+        y = lab[i]
+        out[b, 0] = i
+        got = 0
+        while got < k:
+            if pos >= chunk_start + chunk.shape[0]:
+                chunk_start = pos
+                chunk = np.floor(mulberry32_values(seed, pos, max(4 * k, 256)) * n).astype(np.int64)
+            cand = chunk[pos - chunk_start:]
+            ok = np.nonzero(lab[cand] != y)[0]
+            take = ok[:k - got]
+            out[b, 1 + got:1 + got + take.shape[0]] = cand[take]
+            got += take.shape[0]
+            if got < k:
+                if ok.shape[0] == 0 and not np.any(lab != y):
+                    raise ValueError(f'crd: no sample of a class other than {int(y)} in the training split to contrast with')
+                pos = chunk_start + chunk.shape[0]
+            else:
+                pos += int(take[-1]) + 1 if take.shape[0] else 0
+    return torch.from_numpy(out)
 
 
 def update_memory(bank: torch.Tensor, idx: torch.Tensor, embeddings: torch.Tensor, momentum: float) -> None:
@@ -670,11 +693,11 @@ def update_memory(bank: torch.Tensor, idx: torch.Tensor, embeddings: torch.Tenso
 
 def initial_memory(n: int, d: int, seed: int) -> torch.Tensor:
     """The paper's initial bank, uniform in [−1/√(D/3), 1/√(D/3)] from mulberry32(seed): [N, D]
-    float32, the TF.js engine's values bit for bit (crd.ts initialMemory)."""
-    r = mulberry32(seed)
+    float32, the TF.js engine's values bit for bit (crd.ts initialMemory: r·2·stdv − stdv in double,
+    stored as float32)."""
     stdv = 1 / math.sqrt(d / 3)
-    values = [r() * 2 * stdv - stdv for _ in range(n * d)]
-    return torch.tensor(values, dtype=torch.float64).to(torch.float32).reshape(n, d)
+    values = mulberry32_values(seed, 0, n * d) * 2 * stdv - stdv
+    return torch.from_numpy(values.astype(np.float32)).reshape(n, d)
 
 
 def memory_bytes(n: int, d: int) -> int:
@@ -688,5 +711,5 @@ __all__ = [
     'gradient_reversal', 'reversal_weight', 'initial_theta', 'ctkd_temperature', 'fitnet_loss', 'attention_map',
     'at_loss', 'nst_loss', 'hcl_loss', 'review_loss', 'rkd_distance_loss', 'rkd_angle_loss', 'sp_loss', 'fsp_matrix',
     'fsp_loss', 'pkt_loss', 'cc_loss', 'l2_rows', 'crd_normalisers', 'crd_loss', 'sample_contrast', 'update_memory',
-    'initial_memory', 'memory_bytes', 'mulberry32', 'string_seed', 'batch_seed',
+    'initial_memory', 'memory_bytes', 'mulberry32', 'mulberry32_values', 'string_seed', 'batch_seed',
 ]
