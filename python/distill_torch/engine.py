@@ -18,7 +18,6 @@ import io
 import math
 import os
 import sys
-import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -381,12 +380,11 @@ class Session:
             knowledge.build_terms(entries, teacher=self.models[t], student=self.models[s], sample=sample,
                                   num_classes=self.data.num_classes, num_train=int(self.data.train.x.shape[0]),
                                   extra_teachers=list(self.extra_teachers))
-        kind = (self.config.get('scheme') or {}).get('kind')
-        if kind in ('self', 'online'):
+        scheme = self.config.get('scheme') or {}
+        if scheme.get('kind') == 'self':
             from . import schemes
-            check = getattr(schemes, 'check_scheme', None)
-            if check is not None:
-                check(self.config, self.models, self.data)
+            for i, message in schemes.check_heads(self.models['student'], scheme.get('heads') or []):
+                raise ConfigError(['scheme', 'heads', i, 'layer'], message)
 
     def backend(self) -> dict:
         return {'name': device_name(self.device), 'versions': dict(self.versions), 'notes': list(self.notes), 'customKernels': []}
@@ -466,6 +464,8 @@ class Session:
         d = self.data
         self.log(f'data: train {d.train.x.shape[0]}, validation {d.val.x.shape[0] if d.val is not None else 0}, '
                  f'test {d.test.x.shape[0]}, {d.num_classes} classes, samples {list(d.input_shape)}')
+        for w in getattr(d, 'warnings', None) or []:
+            self.log(w, 'warn')
         jobs = self.folder.run()['jobs']
         total = done = 0
         for state in jobs.values():
@@ -528,10 +528,11 @@ class Session:
             teacher = self.fixed_teacher(state.get('teacher') or 'teacher')
             from . import knowledge
             extra = [m.to(self.device) for m in self.extra_teachers]
-            torch.manual_seed(_derived_seed(seed, 'adapters'))  # adapters reproducible from the job's seed
+            torch.manual_seed(train.seed_for(seed, 'adapters'))  # adapters reproducible from the job's seed
             terms = knowledge.build_terms(c.get('knowledge') or [], teacher=teacher, student=model,
                                           sample=self.data.train.x[:2].to(self.device), num_classes=self.data.num_classes,
-                                          num_train=int(self.data.train.x.shape[0]), extra_teachers=extra)
+                                          num_train=int(self.data.train.x.shape[0]), extra_teachers=extra,
+                                          train_labels=self.data.train.y, prefix=f'adapter_{job}')
             terms = terms.to(self.device)
         elif kind == 'scratch' and c.get('teacher') is not None and (c.get('scheme') or {}).get('kind') not in ('online', 'self'):
             # Evaluated against the teacher (agreement, klTeacher), trained on the labels only.
@@ -539,17 +540,16 @@ class Session:
         ctx = train.JobContext(
             job_id=job, job=state, training=self._training_of(state), config=c, data=self.data, device=self.device,
             precision=self.precision, model=model, teacher=teacher, terms=terms, extra_teachers=extra,
-            folder=self.folder, send=self.send, should_stop=self.should_stop, clock=self.clock)
-        terms_desc = 'labels' if terms is None else 'labels + knowledge'
-        self.log(f'{job}: {kind} ({terms_desc}), {state["epochs"]} epochs')
-        if kind in ('online', 'self'):
-            from . import schemes
-            status = schemes.train_scheme_job(ctx, self) if hasattr(schemes, 'train_scheme_job') else schemes.train_job(ctx)
-        else:
-            status = train.train_job(ctx)
+            folder=self.folder, send=self.send, should_stop=self.should_stop, clock=self.clock, base_dir=self.base_dir)
+        what = {'teacher': 'labels', 'scratch': 'labels', 'distill': 'labels + knowledge', 'online': 'deep mutual learning',
+                'self': 'auxiliary heads'}.get(kind, kind)
+        self.log(f'{job}: {what}, {state["epochs"]} epochs')
+        status = train.train_job(ctx)
         if status != 'completed':
             return status
         self.folder.save_model(job, {k: v.detach().cpu() for k, v in model.state_dict().items()})
+        for name, extra_model in (ctx.outputs or {}).items():  # online: the teacher peer, models/<job>-teacher
+            self.folder.save_model(f'{job}-{name}', {k: v.detach().cpu() for k, v in extra_model.state_dict().items()})
 
         def completed(r: dict) -> None:
             r['jobs'][job]['status'] = 'completed'
@@ -756,14 +756,6 @@ def _figures(f: dict) -> dict:
     if isinstance(lb, dict) and 'batch' in lb and 'msPerSample' in lb:
         out['latencyBatch'] = {'batch': int(lb['batch']), 'msPerSample': float(lb['msPerSample'])}
     return out
-
-
-def _derived_seed(seed: int, what: str) -> int:
-    """A seed of its own for one use of a job's seed (adapters, heads): stable across runs."""
-    h = 2166136261
-    for ch in f'{seed}:{what}'.encode('utf8'):
-        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
-    return h
 
 
 def prepare(msg: dict, *, send: Send, should_stop: Callable[[], bool], versions: Dict[str, str]) -> Session:
