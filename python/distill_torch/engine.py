@@ -541,6 +541,8 @@ class Session:
             job_id=job, job=state, training=self._training_of(state), config=c, data=self.data, device=self.device,
             precision=self.precision, model=model, teacher=teacher, terms=terms, extra_teachers=extra,
             folder=self.folder, send=self.send, should_stop=self.should_stop, clock=self.clock, base_dir=self.base_dir)
+        if kind == 'distill' and _has_field(train.JobContext, 'teacher_outputs'):
+            ctx.teacher_outputs = self._teacher_outputs(job, state, teacher, terms)
         what = {'teacher': 'labels', 'scratch': 'labels', 'distill': 'labels + knowledge', 'online': 'deep mutual learning',
                 'self': 'auxiliary heads'}.get(kind, kind)
         self.log(f'{job}: {what}, {state["epochs"]} epochs')
@@ -557,6 +559,34 @@ class Session:
         self.folder.update_run(completed)
         self.folder.event('job-done', job=job)
         return 'completed'
+
+    def _teacher_outputs(self, job: str, state: dict, teacher: torch.nn.Module, terms) -> Optional[Any]:
+        """The fixed teacher's training-split outputs from the disk cache (teacher_cache.py), or
+        None when the job's training images are augmented (the teacher must then see each batch as
+        augmented) or the cache is off or too small."""
+        from . import teacher_cache
+        c = self.config
+        aug = (c.get('data') or {}).get('augment')
+        if aug and (aug.get('jobs') or 'all') == 'all':
+            self.log(f'{job}: the training images are augmented (data.augment), so the teacher runs on every batch '
+                     'instead of using its cached outputs')
+            return None
+        source = state.get('teacher') or 'teacher'
+        jobs = self.folder.run()['jobs']
+        if source == 'teacher' and 'teacher' not in jobs:
+            spec = dict(c['teacher'])
+            spec.pop('train', None)
+        else:
+            src_state = jobs[source]
+            arch, _ = model_spec(c, src_state.get('model') or ('teacher' if src_state['kind'] == 'teacher' else 'student'))
+            # A teacher trained by this run: its architecture and its final weights' file by content.
+            spec = {**{k: v for k, v in arch.items() if k != 'train'}, 'weights': os.path.join(self.run_dir, 'models', source, 'model.pt'),
+                    'seed': src_state['seed']}
+        layers = list(getattr(terms, 'teacher_layers', []) or [])
+        return teacher_cache.teacher_outputs(
+            teacher=teacher, spec=spec, base_dir=self.base_dir, data=self.data, data_config=c.get('data') or {},
+            layers=layers, device=self.device, run_dir=self.run_dir, cache_mb=float(c.get('teacherCacheMB', 1024)),
+            log=self.log, should_stop=self.should_stop)
 
     # -- report ----------------------------------------------------------------------------------
     def _report_teacher(self) -> Optional[torch.nn.Module]:
@@ -756,6 +786,11 @@ def _figures(f: dict) -> dict:
     if isinstance(lb, dict) and 'batch' in lb and 'msPerSample' in lb:
         out['latencyBatch'] = {'batch': int(lb['batch']), 'msPerSample': float(lb['msPerSample'])}
     return out
+
+
+def _has_field(cls: Any, name: str) -> bool:
+    import dataclasses
+    return dataclasses.is_dataclass(cls) and any(f.name == name for f in dataclasses.fields(cls))
 
 
 def prepare(msg: dict, *, send: Send, should_stop: Callable[[], bool], versions: Dict[str, str]) -> Session:

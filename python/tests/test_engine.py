@@ -112,3 +112,84 @@ def test_int8_bytes_count_one_byte_a_weight():
     # 200 int8 weights + their scale/zero point (per tensor: 5 bytes) + 10 float32 biases
     # + the module's output scale (float32) and zero point (int64) that its state_dict also holds
     assert q_bytes == 200 + 5 + 40 + 4 + 8
+
+
+# ---------------------------------------------------------------------------------------------
+# in-process runs of the tiny experiment
+
+import errno  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+
+from conftest import create_run, tiny_experiment  # noqa: E402
+from distill_torch import runfolder  # noqa: E402
+from schema_check import check  # noqa: E402
+
+
+def _session(tmp_path, monkeypatch, **kw):
+    monkeypatch.setenv('DISTILL_THREADS', '1')
+    msg = tiny_experiment(str(tmp_path / 'exp'), **kw)
+    sent = []
+    s = engine.prepare(msg, send=sent.append, should_stop=lambda: False, versions={'python': '3', 'torch': torch.__version__})
+    run_dir = create_run(msg, str(tmp_path / 'exp' / '.distill' / 'runs'))
+    return s, run_dir, sent
+
+
+def test_a_full_disk_while_saving_a_model_fails_the_run_cleanly(tmp_path, monkeypatch):
+    s, run_dir, sent = _session(tmp_path, monkeypatch, epochs=1, samples=64)
+    real = runfolder._write_file
+
+    def full_for_models(path, content):
+        if f'{os.sep}models{os.sep}' in path:
+            raise OSError(errno.ENOSPC, 'No space left on device', path)
+        return real(path, content)
+    monkeypatch.setattr(runfolder, '_write_file', full_for_models)
+    assert s.run(run_dir, False) == 'failed'
+    failed = [m for m in sent if m['type'] == 'failed']
+    assert len(failed) == 1 and failed[0]['runDir'] == os.path.abspath(run_dir)
+    err = failed[0]['error']
+    assert err.startswith('disk full while writing models/scratch-s1 (needed ≈ ') and 'free some space, then resume the run' in err
+    run = json.load(open(os.path.join(run_dir, 'run.json')))
+    check(run, 'run.schema.json')
+    assert run['status'] == 'failed' and run['error'] == err
+    records = [json.loads(l) for l in open(os.path.join(run_dir, 'metrics.jsonl'))]
+    assert records[-1]['type'] == 'event' and records[-1]['event'] == 'failed' and records[-1]['message'] == err
+    assert os.listdir(os.path.join(run_dir, 'models')) == []  # no temporary folder left
+    assert not any(m['type'] == 'done' for m in sent)
+
+
+def test_a_training_exception_fails_the_run_with_its_reason(tmp_path, monkeypatch):
+    s, run_dir, sent = _session(tmp_path, monkeypatch, epochs=1, samples=64)
+    from distill_torch import train
+
+    def boom(ctx):
+        raise RuntimeError('the loss went to pieces')
+    monkeypatch.setattr(train, 'train_job', boom)
+    assert s.run(run_dir, False) == 'failed'
+    run = json.load(open(os.path.join(run_dir, 'run.json')))
+    assert run['status'] == 'failed' and run['error'] == 'RuntimeError: the loss went to pieces'
+    assert [m['error'] for m in sent if m['type'] == 'failed'] == ['RuntimeError: the loss went to pieces']
+
+
+def test_cached_teacher_outputs_are_the_teachers_own(tmp_path, monkeypatch):
+    """What engine hands train.py for a fixed teacher (when train.JobContext has `teacher_outputs`):
+    the teacher's logits and tapped features of the training split, read from disk the second time."""
+    s, run_dir, sent = _session(tmp_path, monkeypatch, epochs=1, samples=64)
+    s.running = True
+    s.run_dir = run_dir
+    s.folder = runfolder.RunFolder(run_dir)
+    teacher = s.fixed_teacher('teacher')
+    terms = type('T', (), {'teacher_layers': ['3']})()
+    state = s.folder.run()['jobs']['distill-s1']
+    out = s._teacher_outputs('distill-s1', state, teacher, terms)
+    x = s.data.train.x
+    with torch.no_grad():
+        ref = teacher(x)
+        ref3 = teacher[:4](x)
+    idx = torch.arange(x.shape[0])
+    logits, feats = out.batch(idx, torch.device('cpu'))
+    assert torch.allclose(logits, ref, atol=1e-6) and torch.allclose(feats['3'], ref3, rtol=1e-2, atol=1e-3)
+    again = s._teacher_outputs('distill-s1', state, teacher, terms)
+    assert again.source == 'disk'
+    s.config['data']['augment'] = {'flip': True}
+    assert s._teacher_outputs('distill-s1', state, teacher, terms) is None
