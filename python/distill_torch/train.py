@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import losses as L
 from .runfolder import checkpoint_name, now_iso
 
 # TF.js's backend epsilon for float32 (`ENGINE.backend.epsilon()`): the default `epsilon` of its
@@ -201,52 +202,13 @@ def learning_rate_at(opt: dict, epochs: int, steps_per_epoch: int, global_step: 
     raise TrainingError(f'training.optimizer.schedule: expected constant, cosine or step, found {kind!r}')
 
 
-def schedule_factor(schedule: Optional[dict], epoch: int) -> float:
-    """A knowledge term's weight multiplier in (1-based) `epoch`: constant 1, or linear-warmup
-    rising from 1/epochs in epoch 1 to 1 at `epochs`."""
-    if not schedule or schedule.get('kind', 'constant') == 'constant':
-        return 1.0
-    if schedule['kind'] == 'linear-warmup':
-        return min(1.0, epoch / float(schedule['epochs']))
-    raise TrainingError(f'knowledge schedule: expected constant or linear-warmup, found {schedule.get("kind")!r}')
-
-
-def term_weights(config: dict, kind: str, epoch: int) -> Dict[str, float]:
-    """weight × factor of every loss term of a job in `epoch` (knowledge/terms.ts buildTerms):
-
-    - teacher and scratch jobs: `labels` alone, weight 1 (a plain supervised model);
-    - distill jobs: every knowledge entry with weight > 0, named by its method (`kd`, then `kd#2`
-      for a second entry of the same method), times its schedule's factor (and DKD's warm-up
-      min(1, epoch/warmup)); then `labels` with `labels.weight` when that is > 0. During FitNets'
-      hint epochs (max `hintEpochs` of the fitnet entries) every term but those hint terms is 0.
-    """
+def labels_weight(config: dict, kind: str) -> float:
+    """The weight of the `labels` cross-entropy of a job without knowledge terms: 1 for teacher and
+    scratch jobs (a plain supervised model), `labels.weight` for a distill job (0: no labels term).
+    With terms, `labels` is one of them (knowledge.build_terms, `labels_weight`)."""
     if kind in ('teacher', 'scratch'):
-        return {'labels': 1.0}
-    out: Dict[str, float] = {}
-    used: Dict[str, int] = {}
-    hint_names = set()
-    entries = config.get('knowledge') or []
-    for entry in entries:
-        method = entry['method']
-        used[method] = used.get(method, 0) + 1
-        name = method if used[method] == 1 else f'{method}#{used[method]}'
-        w = float(entry.get('weight', 1))
-        if w <= 0:
-            continue
-        f = schedule_factor(entry.get('schedule'), epoch)
-        if method == 'dkd':
-            warmup = float(entry.get('warmup') or 0)
-            f *= min(1.0, epoch / warmup) if warmup > 0 else 1.0
-        out[name] = w * f
-        if method == 'fitnet' and (entry.get('hintEpochs') or 0) > 0:
-            hint_names.add(name)
-    labels_w = float((config.get('labels') or {}).get('weight', 1))
-    if labels_w > 0:
-        out['labels'] = labels_w
-    hint_epochs = max([0] + [int(e.get('hintEpochs') or 0) for e in entries if e['method'] == 'fitnet'])
-    if hint_epochs > 0 and epoch <= hint_epochs:
-        out = {k: (v if k in hint_names else 0.0) for k, v in out.items()}
-    return out
+        return 1.0
+    return max(0.0, float((config.get('labels') or {}).get('weight', 1)))
 
 
 def steps_per_epoch(n: int, training: dict) -> int:
@@ -426,15 +388,13 @@ class Learner:
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """(1/B) Σ −log softmax(z)(b, y_b) in float32 (labels.ts crossEntropy)."""
-    return F.cross_entropy(logits.float(), labels)
+    """losses.cross_entropy in float32 (autocast may hand bf16/fp16 logits)."""
+    return L.cross_entropy(logits.float(), labels)
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    """T²·(1/B)·Σ_b KL(softmax(t/T) ‖ softmax(s/T)) (losses/response/kd.ts), in float32."""
-    log_ps = F.log_softmax(student.float() / temperature, dim=-1)
-    log_pt = F.log_softmax(teacher.float() / temperature, dim=-1)
-    return (log_pt.exp() * (log_pt - log_ps)).sum(-1).mean() * (temperature * temperature)
+    """losses.kd_loss (T²·batch-mean KL(softmax(t/T) ‖ softmax(s/T))) in float32."""
+    return L.kd_loss(student.float(), teacher.float(), temperature)
 
 
 class DistillLearner(Learner):
@@ -480,31 +440,27 @@ class DistillLearner(Learner):
 
     def step(self, x, y, idx, epoch, epochs) -> StepOutput:
         ctx = self.ctx
-        weights = term_weights(ctx.config, self.kind, epoch)
         z = self.model(x)
-        losses: Dict[str, torch.Tensor] = {}
-        pairs: Dict[str, Dict[str, float]] = {}
-        params: Dict[str, float] = {}
-        if self.terms is not None:
-            t_logits, t_feats, extra = None, {}, []
-            with torch.no_grad():
-                if self.teacher is not None:
-                    t_logits = self.teacher(x)
-                    t_feats = dict(self._t_taps.outputs) if self._t_taps is not None else {}
-                extra = [t(x) for t in ctx.extra_teachers]
-            s_feats = dict(self._s_taps.outputs) if self._s_taps is not None else {}
-            t_losses, pairs, params = self.terms(
-                s_logits=z, t_logits=t_logits, s_feats=s_feats, t_feats=t_feats, labels=y, indices=idx,
-                epoch=epoch, epochs=epochs, extra_t_logits=extra)
-            losses.update(t_losses)
-        if 'labels' in weights and 'labels' not in losses:
-            losses['labels'] = cross_entropy(z, y)
-        total = z.new_zeros((), dtype=torch.float32)
-        for name, value in losses.items():
-            if name not in weights:
-                raise TrainingError(f'{ctx.job_id}: loss term "{name}" has no entry in the experiment\'s knowledge list '
-                                    f'(terms weighted here: {", ".join(weights) or "none"})')
-            total = total + value.float() * weights[name]
+        if self.terms is None:
+            w = labels_weight(ctx.config, self.kind)
+            if w <= 0:
+                raise TrainingError(f'{ctx.job_id}: nothing to train: no knowledge terms and labels.weight is 0')
+            ce = cross_entropy(z, y)
+            return StepOutput(total=ce * w, losses={'labels': ce}, logits=z)
+        t_logits, t_feats, extra = None, {}, []
+        with torch.no_grad():
+            if self.teacher is not None:
+                t_logits = self.teacher(x)
+                t_feats = dict(self._t_taps.outputs) if self._t_taps is not None else {}
+            extra = [t(x) for t in ctx.extra_teachers]
+        s_feats = dict(self._s_taps.outputs) if self._s_taps is not None else {}
+        # The terms weigh themselves (weight × schedule factor × warm-ups, fitnet's hint epochs)
+        # and return the weighted sum as `total`, beside every term's raw value.
+        losses, pairs, params = self.terms(
+            s_logits=z, t_logits=t_logits, s_feats=s_feats, t_feats=t_feats, labels=y, indices=idx,
+            epoch=epoch, epochs=epochs, extra_t_logits=extra)
+        losses = dict(losses)
+        total = losses.pop('total')
         return StepOutput(total=total, losses=losses, logits=z, pairs=pairs or {}, params=params or {})
 
     def teacher_eval_logits(self, precision):
@@ -574,16 +530,6 @@ def _fresh_state() -> dict:
             'best': None, 'elapsedSeconds': 0.0}
 
 
-def _augment_config(ctx: JobContext) -> Optional[dict]:
-    """data.augment when it applies to this job (`jobs`: 'all' (default) or 'teacher')."""
-    aug = (ctx.config.get('data') or {}).get('augment')
-    if not aug:
-        return None
-    if (aug.get('jobs') or 'all') == 'all' or ctx.job['kind'] == 'teacher':
-        return aug
-    return None
-
-
 def train_job(ctx: JobContext) -> str:
     """Trains a job to its last epoch, continuing from its newest checkpoint when there is one.
     Returns 'completed' or 'cancelled' (a stop: a checkpoint of the position was written)."""
@@ -605,7 +551,8 @@ def train_job(ctx: JobContext) -> str:
     for name, m in learner.modules().items():
         m.to(ctx.device)
     optimizer = make_optimizer(training['optimizer'], learner.parameters())
-    augment = _augment_config(ctx)
+    aug_cfg = (ctx.config.get('data') or {}).get('augment')
+    augment = aug_cfg if data_mod.augment_applies(aug_cfg, kind) else None
 
     state = _fresh_state()
     ckpt = folder.latest_checkpoint(job)
