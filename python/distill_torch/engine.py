@@ -691,6 +691,8 @@ class Session:
             os.makedirs(tmp, exist_ok=True)
             sample = self.data.test.x[:1].to(self.device)
             files = figures.export_student(student, tmp, sample)
+            for w in getattr(files, 'warnings', None) or []:
+                self.log(f'student export: {w}', 'warn')
             with open(os.path.join(tmp, 'source.json'), 'w', encoding='utf8') as f:
                 f.write(dumps({'job': job, 'files': [os.path.basename(p) for p in files]}, indent=2))
                 f.flush()
@@ -715,8 +717,12 @@ class Session:
         d = self.data
         cpu = torch.device('cpu')
         float_model = student.to(cpu).eval()
-        q = figures.quantize_int8(float_model)
+        # Calibration inputs from the training split: static int8 where the model allows it (figures.py).
+        q = figures.quantize_int8(float_model, d.train.x[:256].cpu(), tuple(d.input_shape))
         q.eval()
+        info = getattr(q, 'int8_info', None) or {}
+        if info.get('floatLayers'):
+            self.log(f'int8 student: layers kept in float32: {", ".join(info["floatLayers"])}')
         qdir = os.path.join(self.run_dir, 'student', 'int8')
         if not os.path.exists(qdir):
             buf = io.BytesIO()
@@ -732,7 +738,7 @@ class Session:
         float_bytes = sum(_tensor_bytes(v) for v in float_model.state_dict().values())
         q_bytes = sum(_tensor_bytes(v) for v in q.state_dict().values())
         out: Dict[str, Any] = {
-            'dir': 'student/int8', 'format': 'torch-int8-dynamic', 'bytes': int(q_bytes), 'floatBytes': int(float_bytes),
+            'dir': 'student/int8', 'format': str(info.get('format') or 'torch.ao.quantization int8'), 'bytes': int(q_bytes), 'floatBytes': int(float_bytes),
             'compression': float_bytes / max(1, q_bytes), 'testAcc': q_correct / n, 'testErrors': len(y) - q_correct,
         }
         if t_logits is not None:
