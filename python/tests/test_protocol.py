@@ -185,3 +185,34 @@ def test_stop_mid_run_is_cancelled_and_resumable(tmp_path):
     assert run['status'] == 'completed' and len(run['resumes']) == 1 and 'error' not in run
     assert any(r['type'] == 'resume' and r['job'] == 'distill-s1' for r in records)
     check(json.load(open(os.path.join(run_dir, 'report.json'))), 'report.schema.json')
+
+
+def _run_until_checkpoint(tmp_path):
+    msg = tiny_experiment(str(tmp_path / 'exp'), epochs=3, samples=320, baseline=False)
+    e = Engine()
+    e.expect('ready', timeout=60)
+    e.send(msg)
+    e.expect('prepared', timeout=120)
+    run_dir = create_run(msg, str(tmp_path / 'exp' / '.distill' / 'runs'))
+    e.send({'type': 'run', 'runDir': run_dir, 'resume': False})
+    e.expect('checkpoint', timeout=300)
+    return e, run_dir
+
+
+def test_sigint_is_left_to_the_parent_and_sigterm_stops(tmp_path):
+    import signal
+    e, run_dir = _run_until_checkpoint(tmp_path)
+    e.p.send_signal(signal.SIGINT)   # a Ctrl-C reaching the process group: ignored, the worker decides
+    e.p.send_signal(signal.SIGTERM)  # = stop: checkpoint, cancelled
+    done = e.expect('done', timeout=120)
+    assert done['status'] == 'cancelled' and e.wait() == 0
+    run, _ = _validate_folder(run_dir)
+    assert run['status'] == 'cancelled'
+
+
+def test_stdin_closing_counts_as_stop(tmp_path):
+    e, run_dir = _run_until_checkpoint(tmp_path)
+    e.p.stdin.close()  # the worker died
+    assert e.expect('done', timeout=120)['status'] == 'cancelled' and e.wait() == 0
+    run, _ = _validate_folder(run_dir)
+    assert run['status'] == 'cancelled' and os.listdir(os.path.join(run_dir, 'checkpoints', 'distill-s1'))
