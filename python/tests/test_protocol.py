@@ -216,3 +216,19 @@ def test_stdin_closing_counts_as_stop(tmp_path):
     assert e.expect('done', timeout=120)['status'] == 'cancelled' and e.wait() == 0
     run, _ = _validate_folder(run_dir)
     assert run['status'] == 'cancelled' and os.listdir(os.path.join(run_dir, 'checkpoints', 'distill-s1'))
+
+
+def test_stop_between_prepared_and_run_still_ends_the_run_cancelled(tmp_path):
+    """The bridge creates the folder when it reads `prepared`; a stop asked meanwhile is sent right
+    after `run`, or even before it: the run must end `cancelled`, not be left without an ending."""
+    msg = tiny_experiment(str(tmp_path / 'exp'))
+    e = Engine()
+    e.expect('ready', timeout=60)
+    e.send(msg)
+    e.expect('prepared', timeout=120)
+    e.send({'type': 'stop'})
+    run_dir = create_run(msg, str(tmp_path / 'exp' / '.distill' / 'runs'))
+    e.send({'type': 'run', 'runDir': run_dir, 'resume': False})
+    assert e.expect('done', timeout=120)['status'] == 'cancelled' and e.wait() == 0
+    run, records = _validate_folder(run_dir)
+    assert run['status'] == 'cancelled' and not [r for r in records if r['type'] in ('step', 'epoch')]
