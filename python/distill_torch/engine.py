@@ -233,7 +233,10 @@ def job_reports(jobs: Dict[str, dict], records: List[dict]) -> Dict[str, dict]:
     epochs = [r for r in records if r.get('type') == 'epoch']
     out: Dict[str, dict] = {}
     for job, state in jobs.items():
-        final = state.get('final', state['kind'] == 'distill')
+        # `final` marks the distilled students; folders written before schemes lack it (report.ts
+        # then takes every distill job). planJobs writes no `final` on a ta-chain's assistant jobs
+        # either, and an assistant is no distilled student: only jobs training the student count.
+        final = state.get('final', state['kind'] == 'distill' and state.get('model', 'student') == 'student')
         if state['kind'] == 'teacher' or not (state['kind'] == 'scratch' or final):
             continue
         mine = sorted((r for r in epochs if r.get('job') == job), key=lambda r: r['epoch'])
