@@ -168,3 +168,14 @@ def test_int8_falls_back_to_dynamic_and_names_float_layers():
     assert 'TraceError' in q.int8_info['staticError']
     with torch.no_grad():
         assert torch.allclose(q(x), m(x), atol=0.05 * float(m(x).abs().max()))
+
+
+def test_torchscript_flops_match_the_hook_count(tmp_path):
+    m = small_cnn().eval()
+    torch.jit.save(torch.jit.script(m), str(tmp_path / 'm.pt'))
+    t = torch.jit.load(str(tmp_path / 'm.pt'))
+    hooks = F.model_figures(m, (1, 8, 8), 'cpu', batch=2, runs=1, warmup=0)['flops']
+    fig = F.model_figures(t, (1, 8, 8), 'cpu', batch=2, runs=1, warmup=0)
+    # the pool here does not overlap (kernel = stride), so the profiler's rule gives the same count
+    assert fig['flops'] == hooks and 'TorchScript' in fig['notes'][0]
+    assert fig['params'] == sum(p.numel() for p in m.parameters())
