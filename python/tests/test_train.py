@@ -371,3 +371,23 @@ def test_progress_clock():
     assert c.eta_seconds() == 0
     c.tick()
     assert c.done_steps == 5 and c.steps_per_second() == 0
+
+
+def test_cached_teacher_outputs_replace_the_teachers_pass(tmp_path):
+    from distill_torch.teacher_cache import compute_outputs
+    live = H.distill_context(str(tmp_path / 'live'))
+    assert train_job(live) == 'completed'
+    cached = H.distill_context(str(tmp_path / 'cached'))
+    cached.teacher_outputs = compute_outputs(cached.teacher, cached.data.train.x, cached.terms.teacher_layers, torch.device('cpu'))
+    calls = []
+    cached.teacher.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    assert train_job(cached) == 'completed'
+    # the teacher ran only for the evaluation (45 test rows, once per job), never on a training batch
+    assert calls == [45]
+    a = H.job_records(live.folder, 'distill-s1')
+    b = H.job_records(cached.folder, 'distill-s1')
+    assert len(a) == len(b)
+    first_a, first_b = a[0]['losses'], b[0]['losses']
+    assert first_b['kd'] == pytest.approx(first_a['kd'], rel=1e-5)
+    # fitnet's teacher features come back from float16: close, not equal
+    assert first_b['fitnet'] == pytest.approx(first_a['fitnet'], rel=1e-2)
