@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError
-from .train import (JobContext, Learner, Precision, StepOutput, cross_entropy, evaluate_logits, kd_loss,
+from .train import (JobContext, Learner, Precision, StepOutput, at_least_f32, cross_entropy, evaluate_logits, kd_loss,
                     predict_logits, seed_for)
 
 
@@ -100,7 +100,7 @@ def dml_losses(logits: List[torch.Tensor], labels: torch.Tensor, names: List[str
     are detached targets), and the total Σ_k w·CE_k + DML_k."""
     targets = [z.detach() for z in logits]
     losses: Dict[str, torch.Tensor] = {}
-    total = logits[0].new_zeros((), dtype=torch.float32)
+    total = 0
     for k, z in enumerate(logits):
         ce = cross_entropy(z, labels)
         others = [kd_loss(z, t, temperature) for j, t in enumerate(targets) if j != k]
@@ -257,7 +257,7 @@ def byot_losses(z: torch.Tensor, deep: torch.Tensor, feats: List[torch.Tensor], 
     """`labels` and per head `head:<layer>.labels`, `.kd`, `.hint` (unweighted), and the total
     CE + Σ_h (1−α)·CE_h + α·KD_h + β·hint_h."""
     target = z.detach()
-    deep_f = deep.detach().flatten(1).float()
+    deep_f = at_least_f32(deep.detach().flatten(1))
     ce = cross_entropy(z, labels)
     losses: Dict[str, torch.Tensor] = {'labels': ce}
     total = ce
@@ -266,7 +266,7 @@ def byot_losses(z: torch.Tensor, deep: torch.Tensor, feats: List[torch.Tensor], 
         zh = head(f)
         ce_h = cross_entropy(zh, labels)
         kd_h = kd_loss(zh, target, temperature)
-        hint_h = ((hint(f).float() - deep_f) ** 2).mean()
+        hint_h = ((at_least_f32(hint(f)) - deep_f) ** 2).mean()
         losses[f'head:{l}.labels'] = ce_h
         losses[f'head:{l}.kd'] = kd_h
         losses[f'head:{l}.hint'] = hint_h

@@ -387,20 +387,26 @@ class Learner:
         """Writes state kept outside state_dicts into them (none here; terms keep banks as buffers)."""
 
 
+def at_least_f32(t: torch.Tensor) -> torch.Tensor:
+    """Half-precision values (autocast's bf16/fp16) as float32 for the losses; float32 and float64 as they are."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """losses.cross_entropy in float32 (autocast may hand bf16/fp16 logits)."""
-    return L.cross_entropy(logits.float(), labels)
+    """losses.cross_entropy, in float32 at least (autocast may hand bf16/fp16 logits)."""
+    return L.cross_entropy(at_least_f32(logits), labels)
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    """losses.kd_loss (T²·batch-mean KL(softmax(t/T) ‖ softmax(s/T))) in float32."""
-    return L.kd_loss(student.float(), teacher.float(), temperature)
+    """losses.kd_loss (T²·batch-mean KL(softmax(t/T) ‖ softmax(s/T))), in float32 at least."""
+    return L.kd_loss(at_least_f32(student), at_least_f32(teacher), temperature)
 
 
 class DistillLearner(Learner):
     """Teacher, scratch and distill jobs: the model on `labels` (weight·CE) plus the knowledge terms
     against a fixed teacher (run under no_grad in eval mode, its tapped layers captured by
-    knowledge.Taps). With a teacher but no terms (a scratch student) the teacher only serves the
+    knowledge.Taps — or its outputs read from `ctx.teacher_outputs`, the disk cache, when the engine
+    gives them). With a teacher but no terms (a scratch student) the teacher only serves the
     agreement figures."""
 
     def __init__(self, ctx: 'JobContext'):
@@ -432,7 +438,7 @@ class DistillLearner(Learner):
         t_layers = list(getattr(self.terms, 'teacher_layers', []) or [])
         path_of = lambda name: ['knowledge']  # noqa: E731 — pairs were checked by build_terms already
         self._s_taps = self._taps.enter_context(Taps(self.model, s_layers, role='student', path_of=path_of))
-        if self.teacher is not None:
+        if self.teacher is not None and self.ctx.teacher_outputs is None:
             self._t_taps = self._taps.enter_context(Taps(self.teacher, t_layers, role='teacher', path_of=path_of))
 
     def close(self) -> None:
@@ -449,7 +455,9 @@ class DistillLearner(Learner):
             return StepOutput(total=ce * w, losses={'labels': ce}, logits=z)
         t_logits, t_feats, extra = None, {}, []
         with torch.no_grad():
-            if self.teacher is not None:
+            if ctx.teacher_outputs is not None:
+                t_logits, t_feats = ctx.teacher_outputs.batch(idx, x.device)
+            elif self.teacher is not None:
                 t_logits = self.teacher(x)
                 t_feats = dict(self._t_taps.outputs) if self._t_taps is not None else {}
             extra = [t(x) for t in ctx.extra_teachers]
@@ -497,6 +505,9 @@ class JobContext:
     should_stop: Callable[[], bool]
     clock: ProgressClock
     base_dir: str = '.'               # where the experiment's relative paths resolve (online peers' models)
+    # A fixed teacher's training-split outputs (teacher_cache.TeacherOutputs: `batch(idx, device)` →
+    # logits, {layer: features}); when given, a distill job reads them instead of running the teacher.
+    teacher_outputs: Optional[Any] = None
     # Filled by train_job: the learner's further trained models that a job's result includes
     # (online: {'teacher': the teacher peer}); engine.py saves them as models/<job>-<name>.
     outputs: Dict[str, torch.nn.Module] = field(default_factory=dict)

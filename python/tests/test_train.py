@@ -371,3 +371,63 @@ def test_progress_clock():
     assert c.eta_seconds() == 0
     c.tick()
     assert c.done_steps == 5 and c.steps_per_second() == 0
+
+
+def test_cached_teacher_outputs_replace_the_teachers_pass(tmp_path):
+    from distill_torch.teacher_cache import compute_outputs
+    live = H.distill_context(str(tmp_path / 'live'))
+    assert train_job(live) == 'completed'
+    cached = H.distill_context(str(tmp_path / 'cached'))
+    cached.teacher_outputs = compute_outputs(cached.teacher, cached.data.train.x, cached.terms.teacher_layers, torch.device('cpu'))
+    calls = []
+    cached.teacher.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    assert train_job(cached) == 'completed'
+    # the teacher ran only for the evaluation (45 test rows, once per job), never on a training batch
+    assert calls == [45]
+    a = H.job_records(live.folder, 'distill-s1')
+    b = H.job_records(cached.folder, 'distill-s1')
+    assert len(a) == len(b)
+    first_a, first_b = a[0]['losses'], b[0]['losses']
+    assert first_b['kd'] == pytest.approx(first_a['kd'], rel=1e-5)
+    # fitnet's teacher features come back from float16: close, not equal
+    assert first_b['fitnet'] == pytest.approx(first_a['fitnet'], rel=1e-2)
+
+
+def test_checkpoint_due():
+    from distill_torch.train import DEFAULT_CHECKPOINT_EVERY, checkpoint_due
+    assert DEFAULT_CHECKPOINT_EVERY == {'minutes': 1}
+    assert not checkpoint_due({'minutes': 1}, 10_000, 59.9) and checkpoint_due({'minutes': 1}, 1, 60)
+    assert checkpoint_due({'steps': 5}, 5, 0) and not checkpoint_due({'steps': 5}, 4, 1e9)
+    assert checkpoint_due({'steps': 5, 'minutes': 0.5}, 1, 30)  # whichever comes first
+
+
+@pytest.mark.parametrize('kind', ['rmsprop', 'momentum', 'sgd'])
+def test_augmented_job_resumes_exactly_with_every_optimizer(tmp_path, kind):
+    """Optimizer state (RMSProp's mean squares, momentum's accumulators) and the augmentation of the
+    remaining batches come back as they were; stepsPerEpoch cuts the epochs."""
+    config = {**H.KD_CONFIG, 'data': {'augment': {'shift': 1, 'flip': True}}}
+    cfg = H.training(kind=kind, stepsPerEpoch=7, checkpointEvery={'steps': 3})
+
+    def make(run, stop=lambda: False):
+        return H.distill_context(str(tmp_path / run), kind='scratch', job='scratch-s1', config=config, train_cfg=cfg,
+                                 should_stop=stop)
+    straight = make('straight')
+    assert train_job(straight) == 'completed'
+    steps = [r for r in RunFolder(straight.folder.dir).read_metrics() if r['type'] == 'step']
+    assert [r['step'] for r in steps] == [2, 4, 6, 7, 2, 4, 6, 7] and steps[-1]['globalStep'] == 14
+
+    def crash():
+        if ctx.clock.done_steps == 11:
+            raise _Crash()
+        return False
+    ctx = make('crashed', crash)
+    with pytest.raises(_Crash):
+        train_job(ctx)
+    again = make('crashed')
+    assert train_job(again) == 'completed'
+    assert H.same_weights(again.model, straight.model) == []
+    assert H.job_records(again.folder, 'scratch-s1') == H.job_records(straight.folder, 'scratch-s1')
+    # and the augmentation did change the batches: an un-augmented run ends elsewhere
+    plain = H.distill_context(str(tmp_path / 'plain'), kind='scratch', job='scratch-s1', config=H.KD_CONFIG, train_cfg=cfg)
+    assert train_job(plain) == 'completed'
+    assert H.same_weights(plain.model, straight.model) != []
