@@ -305,9 +305,26 @@ class Session:
         self.notes: List[str] = []
         self.models: Dict[str, torch.nn.Module] = {}
         self._teachers: Dict[str, torch.nn.Module] = {}
+        self.warnings: Dict[str, dict] = {}  # report.json `warnings`, by kind (teacher_health.py)
 
     def log(self, message: str, level: str = 'info') -> None:
         self.send({'type': 'log', 'level': level, 'message': message})
+
+    def warn(self, w: Optional[dict]) -> None:
+        """Logs a warning once per kind and keeps it for report.json."""
+        from . import teacher_health
+        if not w or w['kind'] in self.warnings:
+            return
+        self.warnings[w['kind']] = w
+        self.log(teacher_health.describe(w), 'warn')
+
+    def _teacher_causes(self, model: torch.nn.Module) -> List[str]:
+        from . import teacher_health
+        c = self.config
+        t = (c.get('teacher') or {}).get('train')
+        steps = t['epochs'] * self._steps_per_epoch(t) if t and (c.get('scheme') or {}).get('kind') != 'online' else None
+        return teacher_health.likely_causes(batch_norm=teacher_health.has_batch_norm(model), trained_steps=steps,
+                                            normalize=(c.get('data') or {}).get('normalize'))
 
     # -- prepare -------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -510,6 +527,14 @@ class Session:
         model = freeze(model).to(self.device)
         # Keep only the teachers still needed: a chain's earlier links are released.
         self._teachers = {source: model}
+        if source == 'teacher':
+            # Teacher health: at chance on the validation split (else test) is said before it teaches.
+            from . import teacher_health
+            d = self.data
+            split, name = (d.val, 'validation') if d.val is not None else (d.test, 'test')
+            logits = predict(model, split.x, self.device)
+            self.warn(teacher_health.chance_warning(logits, split.y, int(d.num_classes), split=name,
+                                                    causes=self._teacher_causes(model)))
         return model
 
     # -- one job ---------------------------------------------------------------------------------
@@ -673,12 +698,16 @@ class Session:
                 if hit and hit.get('perClass'):
                     out.append(hit['perClass'])
             return out
+        if teacher is not None and report['summary'].get('scratch'):
+            from . import teacher_health
+            self.warn(teacher_health.below_scratch_warning(report['teacher']['testAcc'], report['summary']['scratch']['testAcc'],
+                                                           self._teacher_causes(teacher)))
         pc = per_class_report(d.num_classes, getattr(d, 'class_names', None), t_per_class, last_per_class('scratch'), last_per_class('distill'))
         if pc:
             report['perClass'] = pc
         self._export_student(student, exported)
         report['quantized'] = self._quantized(student, t_logits)
-        report['warnings'] = []
+        report['warnings'] = list(self.warnings.values())
         text = dumps(report, indent=2)
         write_file_atomic(os.path.join(self.run_dir, 'report.json'), text, self.run_dir)
 

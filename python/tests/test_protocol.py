@@ -151,6 +151,10 @@ def test_a_tiny_experiment_runs_to_done_and_its_folder_validates(tmp_path):
     check(report, 'report.schema.json')
     assert report['exportedJob'] == 'distill-s1' and report['testSize'] == 60 and set(report['jobs']) == {'scratch-s1', 'distill-s1'}
     assert report['teacher']['params'] > report['student']['params'] > 0
+    # teacher health: no validation split, so the test split decides (3 balanced classes: chance 1/3, threshold 0.4)
+    kinds = [w['kind'] for w in report['warnings']]
+    assert ('teacher-near-chance' in kinds) == (report['teacher']['testAcc'] <= 1 / 3 + 0.2 / 3 + 1e-12)
+    assert ('teacher-below-scratch' in kinds) == (report['teacher']['testAcc'] < report['summary']['scratch']['testAcc']['mean'])
     for job in ('scratch-s1', 'distill-s1'):
         assert os.path.isfile(os.path.join(run_dir, 'models', job, 'model.pt'))
     assert json.load(open(os.path.join(run_dir, 'student', 'source.json')))['job'] == 'distill-s1'
