@@ -594,6 +594,8 @@ class Session:
         augmented) or the cache is off or too small."""
         from . import teacher_cache
         c = self.config
+        if not getattr(terms, 'needs_teacher', True):
+            return None  # labels alone: the teacher serves the evaluation only, nothing to cache
         aug = (c.get('data') or {}).get('augment')
         if aug and (aug.get('jobs') or 'all') == 'all':
             self.log(f'{job}: the training images are augmented (data.augment), so the teacher runs on every batch '
