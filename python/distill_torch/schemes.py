@@ -168,6 +168,11 @@ def check_heads(model: torch.nn.Module, heads: List[dict]) -> List[Tuple[int, st
     return problems
 
 
+def _first(o):
+    """A layer's output tensor (the first of a tuple, as an LSTM returns)."""
+    return o[0] if isinstance(o, (tuple, list)) else o
+
+
 def _pool(t: torch.Tensor) -> torch.Tensor:
     """A layer's output as one vector per sample: global average over every axis after the
     channels (NCHW maps, NCL sequences); vectors as they are."""
@@ -219,7 +224,7 @@ class SelfLearner(Learner):
     def open(self) -> None:
         mods = dict(self.model.named_modules())
         for l in self.layers:
-            self._hooks.append(mods[l].register_forward_hook(lambda _m, _i, o, l=l: self._feats.__setitem__(l, o)))
+            self._hooks.append(mods[l].register_forward_hook(lambda _m, _i, o, l=l: self._feats.__setitem__(l, _first(o))))
         self._hooks.append(mods[self.out_layer].register_forward_pre_hook(
             lambda _m, inp: self._feats.__setitem__('<deep>', inp[0])))
 
