@@ -28,7 +28,6 @@ import difflib
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 
 from .errors import ConfigError
 from .train import (JobContext, Learner, Precision, StepOutput, at_least_f32, cross_entropy, evaluate_logits, kd_loss,
@@ -139,10 +138,6 @@ def online_learner(ctx: JobContext, build: Optional[Callable[..., torch.nn.Modul
 
 # ---------------------------------------------------------------------------------------------
 # self: be your own teacher
-
-def _leaf_layers(model: torch.nn.Module) -> List[str]:
-    return [name for name, m in model.named_modules() if name and not list(m.children())]
-
 
 def output_layer(model: torch.nn.Module) -> str:
     """The student's output layer: the last leaf module (named_modules order) with parameters."""

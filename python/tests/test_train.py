@@ -1,6 +1,5 @@
 """train.py: schedules and optimizers against hand computations; records, messages and checkpoints
 of a small distill job; exact resume after a stop, a crash and a real SIGKILL; failures."""
-import math
 import os
 import signal
 import subprocess
