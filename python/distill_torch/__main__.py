@@ -8,8 +8,12 @@ with its traceback, and the process exits with code 1.
 from __future__ import annotations
 
 import os
+import queue
 import sys
 import traceback
+
+# How long a `stop` that came between `prepared` and `run` waits for that `run`.
+STOP_GRACE_SECONDS = 10.0
 
 
 def _versions() -> dict:
@@ -55,15 +59,24 @@ def _serve(protocol) -> int:
     from . import engine
     from .errors import ConfigError
     session = None
+    wait = None  # seconds to wait for the next message; None: as long as it takes
     while True:
-        msg = protocol.next_message()
+        try:
+            msg = protocol.next_message(timeout=wait)
+        except queue.Empty:
+            protocol.log('stop requested before the run: leaving')
+            return 0
         if msg is None:
             return 0  # stdin closed before a run: nothing to save, nobody to tell
         kind = msg['type']
         if kind == 'stop':
-            if session is None or not session.running:
+            if session is None:
                 protocol.log('stop requested before the run: leaving')
                 return 0
+            # Prepared, no run yet: the worker may be creating the run folder right now (it does when
+            # it reads `prepared`) and send `run`; that run then ends `cancelled` at once, so the
+            # folder it made is not left without an ending. No `run` soon: nothing to end.
+            wait = STOP_GRACE_SECONDS
             continue
         if kind == 'prepare':
             if session is not None:

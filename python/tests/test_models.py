@@ -180,3 +180,28 @@ def test_derive_refusals(base):
     with pytest.raises(ConfigError) as e:
         build({'derive': {'width': 0.001}}, base, teacher_spec={'module': 'models.py', 'export': 'cnn'})
     assert e.value.path == ['student', 'derive', 'width'] and 'rounds to zero' in e.value.message
+
+
+def test_derive_refuses_a_torchscript_teacher(base, tmp_path):
+    a = build({'module': 'models.py', 'export': 'mlp'}, base)
+    torch.jit.save(torch.jit.script(a), tmp_path / 'ts.pt')
+    with pytest.raises(ConfigError) as e:
+        build({'derive': {'width': 0.5}}, base, teacher_spec={'model': 'ts.pt'})
+    assert e.value.path == ['student', 'derive'] and 'TorchScript' in e.value.message
+
+
+def test_derived_student_exports_and_counts(base, tmp_path):
+    from distill_torch import figures as F
+    teacher = {'module': 'models.py', 'export': 'cnn', 'args': {'width': 8}}
+    t = build(teacher, base)
+    s = build({'derive': {'width': 0.5, 'swap': {'Conv2D': 'SeparableConv2D'}}}, base, teacher_spec=teacher)
+    files = F.export_student(s, str(tmp_path / 'out'), torch.zeros(1, 1, 8, 8))
+    assert len(files) == 3 and files.warnings == []
+    x = torch.rand(2, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(torch.jit.load(files[1])(x), s.eval()(x), atol=1e-6)
+    ft, fs = F.count_flops(t, (1, 8, 8)), F.count_flops(s, (1, 8, 8))
+    # the first conv: 1 → 8 filters 3×3 becomes depthwise 3×3 on 1 channel + pointwise 1 → 4
+    assert ft['0']['flops'] == 2 * 9 * 8 * 64 + 8 * 64
+    assert fs['0.depthwise']['flops'] == 2 * 9 * 64 and fs['0.pointwise']['flops'] == 2 * 4 * 64 + 4 * 64
+    assert sum(v['flops'] for v in fs.values()) < sum(v['flops'] for v in ft.values()) / 3

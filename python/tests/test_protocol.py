@@ -151,6 +151,10 @@ def test_a_tiny_experiment_runs_to_done_and_its_folder_validates(tmp_path):
     check(report, 'report.schema.json')
     assert report['exportedJob'] == 'distill-s1' and report['testSize'] == 60 and set(report['jobs']) == {'scratch-s1', 'distill-s1'}
     assert report['teacher']['params'] > report['student']['params'] > 0
+    # teacher health: no validation split, so the test split decides (3 balanced classes: chance 1/3, threshold 0.4)
+    kinds = [w['kind'] for w in report['warnings']]
+    assert ('teacher-near-chance' in kinds) == (report['teacher']['testAcc'] <= 1 / 3 + 0.2 / 3 + 1e-12)
+    assert ('teacher-below-scratch' in kinds) == (report['teacher']['testAcc'] < report['summary']['scratch']['testAcc']['mean'])
     for job in ('scratch-s1', 'distill-s1'):
         assert os.path.isfile(os.path.join(run_dir, 'models', job, 'model.pt'))
     assert json.load(open(os.path.join(run_dir, 'student', 'source.json')))['job'] == 'distill-s1'
@@ -185,3 +189,50 @@ def test_stop_mid_run_is_cancelled_and_resumable(tmp_path):
     assert run['status'] == 'completed' and len(run['resumes']) == 1 and 'error' not in run
     assert any(r['type'] == 'resume' and r['job'] == 'distill-s1' for r in records)
     check(json.load(open(os.path.join(run_dir, 'report.json'))), 'report.schema.json')
+
+
+def _run_until_checkpoint(tmp_path):
+    msg = tiny_experiment(str(tmp_path / 'exp'), epochs=3, samples=320, baseline=False)
+    e = Engine()
+    e.expect('ready', timeout=60)
+    e.send(msg)
+    e.expect('prepared', timeout=120)
+    run_dir = create_run(msg, str(tmp_path / 'exp' / '.distill' / 'runs'))
+    e.send({'type': 'run', 'runDir': run_dir, 'resume': False})
+    e.expect('checkpoint', timeout=300)
+    return e, run_dir
+
+
+def test_sigint_is_left_to_the_parent_and_sigterm_stops(tmp_path):
+    import signal
+    e, run_dir = _run_until_checkpoint(tmp_path)
+    e.p.send_signal(signal.SIGINT)   # a Ctrl-C reaching the process group: ignored, the worker decides
+    e.p.send_signal(signal.SIGTERM)  # = stop: checkpoint, cancelled
+    done = e.expect('done', timeout=120)
+    assert done['status'] == 'cancelled' and e.wait() == 0
+    run, _ = _validate_folder(run_dir)
+    assert run['status'] == 'cancelled'
+
+
+def test_stdin_closing_counts_as_stop(tmp_path):
+    e, run_dir = _run_until_checkpoint(tmp_path)
+    e.p.stdin.close()  # the worker died
+    assert e.expect('done', timeout=120)['status'] == 'cancelled' and e.wait() == 0
+    run, _ = _validate_folder(run_dir)
+    assert run['status'] == 'cancelled' and os.listdir(os.path.join(run_dir, 'checkpoints', 'distill-s1'))
+
+
+def test_stop_between_prepared_and_run_still_ends_the_run_cancelled(tmp_path):
+    """The bridge creates the folder when it reads `prepared`; a stop asked meanwhile is sent right
+    after `run`, or even before it: the run must end `cancelled`, not be left without an ending."""
+    msg = tiny_experiment(str(tmp_path / 'exp'))
+    e = Engine()
+    e.expect('ready', timeout=60)
+    e.send(msg)
+    e.expect('prepared', timeout=120)
+    e.send({'type': 'stop'})
+    run_dir = create_run(msg, str(tmp_path / 'exp' / '.distill' / 'runs'))
+    e.send({'type': 'run', 'runDir': run_dir, 'resume': False})
+    assert e.expect('done', timeout=120)['status'] == 'cancelled' and e.wait() == 0
+    run, records = _validate_folder(run_dir)
+    assert run['status'] == 'cancelled' and not [r for r in records if r['type'] in ('step', 'epoch')]

@@ -19,7 +19,9 @@
  * permutes to NCHW / torch's [out,in,kh,kw] itself. Inputs are float32 values (exact in JSON).
  */
 import * as tf from '@tensorflow/tfjs';
-import { METHOD_INFO } from '../../src/methods/catalogue';
+import { METHOD_INFO, pairShapeError } from '../../src/methods/catalogue';
+import type { ShapeLike } from '../../src/methods/catalogue';
+import { closestNames } from '../../src/config/names';
 import { mulberry32 } from '../../src/engine/training/random';
 import { crossEntropy } from '../../src/engine/losses/labels';
 import { standardizeLogits } from '../../src/engine/losses/response/standardize';
@@ -38,7 +40,7 @@ import { fspLoss } from '../../src/engine/losses/relation/fsp';
 import { pktLoss } from '../../src/engine/losses/relation/pkt';
 import { ccLoss } from '../../src/engine/losses/relation/cc';
 import { crdLoss, crdNormalisers, gatherMemory, initialMemory, l2Rows, sampleContrast, updateMemory } from '../../src/engine/losses/relation/crd';
-import { planAdapter } from '../../src/engine/knowledge/pairs';
+import { PairError, planAdapter } from '../../src/engine/knowledge/pairs';
 import { buildReviewFusion } from '../../src/engine/knowledge/reviewkd';
 
 export const FIXTURE_PATH = 'test/fixtures/conformance/losses.json';
@@ -71,6 +73,12 @@ export interface ConformanceFixture {
   /** The catalogue's shape rules, so the Python table is held to the TypeScript one. */
   catalogue: { method: string; kind: string; ranks: readonly number[] | 'any'; sameShape: boolean; sameSpatial: boolean; layerPairs: boolean }[];
   cases: ConformanceCase[];
+  /** catalogue.pairShapeError of TF-ordered shapes (maps NHWC, batch null = unknown): the wording both engines use. */
+  shapeMessages: { method: string; student: (number | null)[]; teacher: (number | null)[]; teacherName?: string; message: string | null }[];
+  /** pairs.ts planAdapter of TF-ordered shapes: the adapter's description and output shape, or the refusal. */
+  adapterPlans: { method: string; adapter: string; student: (number | null)[]; teacher: (number | null)[]; description?: string; outputShape?: (number | null)[]; error?: string }[];
+  /** names.ts closestNames: the "closest:" list of an unknown layer's message. */
+  closestNames: { name: string; names: string[]; closest: string[] }[];
 }
 
 function store(t: tf.Tensor): FixtureTensor {
@@ -273,7 +281,43 @@ export function buildConformanceFixture(): ConformanceFixture {
     headT.dispose();
   }
 
+  const shapePairs: [ShapeLike, ShapeLike, string?][] = [
+    [[8, 10], [8, 10]], [[8, 10], [8, 12]], [[8, 10], [4, 10]], [[8, 10], [8, 10], 'teacher 2'], [[8, 10], [4, 10], 'teacher 2'],
+    [[8, 6, 6, 3], [8, 6, 6, 5]], [[8, 6, 6, 3], [8, 3, 3, 3]], [[null, 6, 6, 3], [null, 6, 6, 3]], [[null, 6, 4, 3], [null, 6, 6, 3]],
+    [[8], [8]], [[8, 4, 4], [8, 4, 4]], [[8, 10], [8, 6, 6, 3]], [[8, 6, 6, 3], [8, 10]], [[null, 10], [null, 12]],
+  ];
+  const shapeMessages = METHOD_INFO.flatMap((m) => shapePairs.map(([st, te, who]) => ({
+    method: m.method, student: [...st], teacher: [...te], ...(who ? { teacherName: who } : {}), message: pairShapeError(m.method, st, te, who),
+  })));
+  const planShapes: [ShapeLike, ShapeLike][] = [
+    [[null, 6], [null, 8]], [[null, 8], [null, 8]], [[null, 8, 8, 3], [null, 4, 4, 4]], [[null, 2, 2, 3], [null, 4, 4, 4]], [[null, 6, 6, 3], [null, 4, 4, 3]],
+    [[null, 4, 4, 3], [null, 4, 4, 3]], [[null, 4, 4, 3], [null, 4, 4, 5]], [[null, 8, 4, 3], [null, 4, 4, 3]], [[null, 4, 4, 3], [null, 8]],
+    [[null, 3, 4], [null, 3, 4]], [[null, 3, 4], [null, 3, 5]],
+  ];
+  const adapterPlans: ConformanceFixture['adapterPlans'] = [];
+  for (const method of ['fitnet', 'at', 'nst', 'sp', 'rkd-distance', 'cc']) {
+    for (const adapter of ['auto', 'none', 'dense', 'conv1x1'] as const) {
+      for (const [st, te] of planShapes) {
+        const row = { method, adapter, student: [...st], teacher: [...te] };
+        try {
+          const plan = planAdapter(method, { teacher: 'block3', student: 'conv2', adapter }, st, te);
+          adapterPlans.push({ ...row, description: plan.description, outputShape: [...plan.outputShape] });
+        } catch (e) {
+          if (!(e instanceof PairError)) throw e;
+          adapterPlans.push({ ...row, error: e.message });
+        }
+      }
+    }
+  }
+  const layerList = ['features.0', 'features.1', 'features.3', 'layer1.0.conv1', 'layer1.0.bn1', 'layer2.1.conv2', 'fc', 'classifier.1', 'head'];
+  const closest = ['featurs.3', 'layer2.1.conv1', 'Layer1.0.Conv1', 'fc1', 'classifier', 'zzz', 'heads', 'features.10'].map((name) => ({
+    name, names: layerList, closest: closestNames(name, layerList),
+  }));
+
   return {
+    shapeMessages,
+    adapterPlans,
+    closestNames: closest,
     generator: 'test/helpers/conformance.ts (node --import tsx test/helpers/write-conformance-fixture.ts)',
     backend: tf.getBackend(),
     dtype: 'float32',
