@@ -337,3 +337,15 @@ def test_augment_equals_typescript():
     want = torch.tensor(ref['output'], dtype=torch.float32).reshape(ref['n'], h, w, c).permute(0, 3, 1, 2)
     assert torch.equal(out, want)
     assert not torch.equal(out, x)
+
+
+@pytest.mark.parametrize('case', range(3))
+def test_image_folder_equals_typescript(case):
+    pytest.importorskip('PIL.Image')
+    ref = REF['imageFolder'][case]
+    src = {'format': 'images', 'path': 'images', 'channels': ref['channels'], **({'size': ref['size']} if ref.get('size') else {})}
+    p = D.load_data(cfg(src, normalize='none'), os.path.join(HERE, 'fixtures'))
+    h, w, c = ref['shape']
+    want = np.array(ref['x'], dtype=np.float32).reshape(-1, h, w, c).transpose(0, 3, 1, 2)
+    assert p.train.y.tolist() == ref['y'] and p.class_names == ref['classNames']
+    np.testing.assert_array_equal(p.train.x.numpy(), want)
