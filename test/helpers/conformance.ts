@@ -302,7 +302,7 @@ export function buildConformanceFixture(): ConformanceFixture {
       for (const [st, te] of planShapes) {
         const row = { method, adapter, student: [...st], teacher: [...te] };
         try {
-          const plan = planAdapter(method, { teacher: 'block3', student: 'conv2', adapter }, st, te);
+          const plan = planAdapter(method, { teacher: 'block3', student: 'conv2', adapter }, [...st], [...te]);
           adapterPlans.push({ ...row, description: plan.description, outputShape: [...plan.outputShape] });
         } catch (e) {
           if (!(e instanceof PairError)) throw e;
