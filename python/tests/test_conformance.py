@@ -348,3 +348,11 @@ def test_the_losses_refuse_bad_input_in_the_tfjs_engine_words():
         with pytest.raises(ValueError) as e:
             CALLS[row['name']]()
         assert str(e.value) == row['message'], row['name']
+
+
+def test_reviewkd_stage_problems_are_the_tfjs_engine_ones():
+    for row in FIX['reviewStages']:
+        pairs = [{'teacher': f't{i}', 'student': f's{i}'} for i in range(len(row['student']))]
+        found = K.review_stage_problems(pairs, [nchw(s) for s in row['student']], [nchw(t) for t in row['teacher']], 0)
+        assert [{'path': p, 'message': m} for p, m in found] == row['problems']
+    assert any(row['problems'] for row in FIX['reviewStages']) and any(not row['problems'] for row in FIX['reviewStages'])

@@ -41,7 +41,7 @@ import { pktLoss } from '../../src/engine/losses/relation/pkt';
 import { ccLoss } from '../../src/engine/losses/relation/cc';
 import { crdLoss, crdNormalisers, gatherMemory, initialMemory, l2Rows, sampleContrast, updateMemory } from '../../src/engine/losses/relation/crd';
 import { PairError, planAdapter } from '../../src/engine/knowledge/pairs';
-import { buildReviewFusion } from '../../src/engine/knowledge/reviewkd';
+import { buildReviewFusion, reviewStageProblems } from '../../src/engine/knowledge/reviewkd';
 
 export const FIXTURE_PATH = 'test/fixtures/conformance/losses.json';
 
@@ -77,6 +77,8 @@ export interface ConformanceFixture {
   shapeMessages: { method: string; student: (number | null)[]; teacher: (number | null)[]; teacherName?: string; message: string | null }[];
   /** pairs.ts planAdapter of TF-ordered shapes: the adapter's description and output shape, or the refusal. */
   adapterPlans: { method: string; adapter: string; student: (number | null)[]; teacher: (number | null)[]; description?: string; outputShape?: (number | null)[]; error?: string }[];
+  /** reviewkd.ts reviewStageProblems of TF-ordered stage shapes (entry 0): each problem's path and message. */
+  reviewStages: { student: (number | null)[][]; teacher: (number | null)[][]; problems: { path: (string | number)[]; message: string }[] }[];
   /** The refusals the loss functions themselves throw for bad tensors or options (name → message). */
   errorMessages: { name: string; message: string }[];
   /** names.ts closestNames: the "closest:" list of an unknown layer's message. */
@@ -369,7 +371,22 @@ export function buildConformanceFixture(): ConformanceFixture {
     throw new Error(`conformance fixture: ${name} was expected to throw`);
   });
 
+  const stageSets: [number[][], number[][]][] = [
+    [[[8, 8, 3], [4, 4, 5]], [[16, 16, 4], [2, 2, 6]]],
+    [[[4, 4, 5], [8, 8, 3]], [[2, 2, 6], [16, 16, 4]]],
+    [[[6, 6, 3], [4, 4, 5]], [[6, 6, 3], [4, 4, 5]]],
+    [[[8, 8, 3], [10]], [[8, 8, 3], [10]]],
+    [[[8, 8, 3]], [[3, 3, 2]]],
+  ];
+  const reviewStages = stageSets.map(([st, te]) => {
+    const student = st.map((x) => [null, ...x]);
+    const teacher = te.map((x) => [null, ...x]);
+    const pairs = st.map((_, i) => ({ teacher: `t${i}`, student: `s${i}`, adapter: 'auto' as const }));
+    return { student, teacher, problems: reviewStageProblems(pairs, student, teacher, 0) };
+  });
+
   return {
+    reviewStages,
     errorMessages,
     shapeMessages,
     adapterPlans,
