@@ -356,3 +356,9 @@ def test_reviewkd_stage_problems_are_the_tfjs_engine_ones():
         found = K.review_stage_problems(pairs, [nchw(s) for s in row['student']], [nchw(t) for t in row['teacher']], 0)
         assert [{'path': p, 'message': m} for p, m in found] == row['problems']
     assert any(row['problems'] for row in FIX['reviewStages']) and any(not row['problems'] for row in FIX['reviewStages'])
+
+
+def test_crd_negatives_of_a_larger_draw_match():
+    large = CASES['crd']['extra']['large']
+    rows = L.sample_contrast(large['idx'], large['trainLabels'], large['k'])
+    assert rows.reshape(-1).tolist() == large['rows']

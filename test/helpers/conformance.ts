@@ -278,6 +278,12 @@ export function buildConformanceFixture(): ConformanceFixture {
       (x) => crdLoss(headS.apply(x.fs) as tf.Tensor, headT.apply(x.ft) as tf.Tensor, memS, memT, { temperature, n, zs: z.zs, zt: z.zt }), params,
       {
         trainLabels: Array.from(trainLabels), idx: Array.from(idx), rows: Array.from(rows),
+        // a larger draw (many rejections, past the torch side's chunk of 256 draws): 500 samples of 5 classes, 16 × 40 negatives
+        large: (() => {
+          const labelsLarge = Int32Array.from({ length: 500 }, (_, i) => (i * 7) % 5);
+          const idxLarge = Int32Array.from({ length: 16 }, (_, i) => (i * 31) % 500);
+          return { trainLabels: Array.from(labelsLarge), idx: Array.from(idxLarge), k: 40, rows: Array.from(sampleContrast(idxLarge, labelsLarge, 40)) };
+        })(),
         bankS: Array.from(bankS), bankT: Array.from(bankT), bankSAfter: Array.from(bankSAfter), bankTAfter: Array.from(bankTAfter),
       });
     tf.dispose([memS, memT]);
