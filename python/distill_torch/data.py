@@ -20,7 +20,7 @@ import os
 import struct
 import zipfile
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -492,6 +492,8 @@ def _load_csv(src: dict, base_dir: str, path: Sequence) -> _Raw:
     x32 = x.astype(np.float32).reshape([n] + shape)
     if len(shape) == 3:  # [H, W, C] as written → [C, H, W]
         x32 = _hwc_to_chw(x32)
+    elif len(shape) == 2:  # [H, W] → [1, H, W]: a 3-D sample would read as an unbatched [C, H, W] in torch
+        x32 = x32.reshape(n, 1, shape[0], shape[1])
     return _Raw(os.path.basename(file), x32, y, int(y.max()) + 1, max_abs if max_abs > 0 else 1.0)
 
 

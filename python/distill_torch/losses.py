@@ -15,6 +15,7 @@ Functions are dtype-agnostic (float32 for training, float64 in the conformance t
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -135,7 +136,7 @@ def assert_rank(method: str, f: torch.Tensor) -> None:
 
 def _check_temperature(method: str, t: float) -> None:
     if not (t > 0) or not math.isfinite(t):
-        raise ValueError(f'{method}: temperature must be a positive number, found {t}')
+        raise ValueError(f'{method}: temperature must be a positive number, found {_js_number(t)}')
 
 
 def _l2_rows(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
@@ -206,7 +207,7 @@ def dkd_loss(zs: torch.Tensor, zt: torch.Tensor, labels: torch.Tensor, alpha: fl
         raise ValueError(f'dkd: expected labels of shape [{batch}], found {format_shape(list(labels.shape))}')
     for v in labels.tolist():
         if v != int(v) or v < 0 or v >= classes:
-            raise ValueError(f'dkd: label {v} is not a class index in 0..{classes - 1}')
+            raise ValueError(f'dkd: label {_js_number(v)} is not a class index in 0..{classes - 1}')
     _check_temperature('dkd', temperature)
     t = temperature
     gt = F.one_hot(labels.long(), classes).to(zs.dtype)
@@ -251,9 +252,30 @@ def multi_kd_loss(zs: torch.Tensor, zts: Sequence[torch.Tensor], weights: Sequen
     return _kl_rows(log_pt, log_ps).mean() * (t * t)
 
 
-def _js_number(v: float) -> str:
-    """A number as JavaScript prints it in a template (1 not 1.0), so messages match the TF.js engine's."""
-    return str(int(v)) if float(v).is_integer() else repr(float(v))
+def _js_number(v) -> str:
+    """A number as JavaScript's String(x) prints it (1 not 1.0, 1e-7 not 1e-07, 0.00001 not 1e-05),
+    so messages that quote a number read exactly like the TF.js engine's."""
+    x = float(v)
+    if math.isnan(x):
+        return 'NaN'
+    if math.isinf(x):
+        return 'Infinity' if x > 0 else '-Infinity'
+    if x == 0:
+        return '0'
+    sign, digits, exp = Decimal(repr(x)).as_tuple()  # repr: the shortest round-trip digits, as JS uses
+    ds = ''.join(str(d) for d in digits).rstrip('0') or '0'
+    exp += len(''.join(str(d) for d in digits)) - len(ds)
+    n = len(ds) + exp  # x = 0.ds × 10^n
+    if -6 < n <= 21:
+        if n <= 0:
+            body = '0.' + '0' * (-n) + ds
+        elif n >= len(ds):
+            body = ds + '0' * (n - len(ds))
+        else:
+            body = ds[:n] + '.' + ds[n:]
+    else:
+        body = ds[0] + ('.' + ds[1:] if len(ds) > 1 else '') + 'e' + ('+' if n - 1 >= 0 else '-') + str(abs(n - 1))
+    return ('-' if sign else '') + body
 
 
 DIST_EPS = 1e-8
@@ -329,9 +351,9 @@ def ctkd_loss(zs: torch.Tensor, zt: torch.Tensor, theta: torch.Tensor, lam: floa
     Returns (loss, τ as a 0-d tensor)."""
     assert_pair_shapes('ctkd', zs, zt)
     if not (min_temperature > 0) or not math.isfinite(min_temperature):
-        raise ValueError(f'ctkd: minTemperature must be a positive number, found {min_temperature}')
+        raise ValueError(f'ctkd: minTemperature must be a positive number, found {_js_number(min_temperature)}')
     if not (temperature_range >= 0) or not math.isfinite(temperature_range):
-        raise ValueError(f'ctkd: temperatureRange must be a finite number ≥ 0, found {temperature_range}')
+        raise ValueError(f'ctkd: temperatureRange must be a finite number ≥ 0, found {_js_number(temperature_range)}')
     t = min_temperature + temperature_range * torch.sigmoid(gradient_reversal(theta.reshape(()), lam))
     log_ps = F.log_softmax(zs / t, dim=-1)
     log_pt = F.log_softmax(zt / t, dim=-1)
@@ -352,7 +374,7 @@ def attention_map(f: torch.Tensor, p: float = 2) -> torch.Tensor:
     the channel sum runs over axis 1 here, axis 3 in NHWC; H·W is row-major in both)."""
     assert_rank('at', f)
     if not (p > 0) or not math.isfinite(p):
-        raise ValueError(f'at: p must be a positive number, found {p}')
+        raise ValueError(f'at: p must be a positive number, found {_js_number(p)}')
     powered = f * f if p == 2 else torch.abs(f) ** p
     q = powered.sum(1).reshape(f.shape[0], -1)
     return _l2_rows(q, 1)
@@ -534,7 +556,7 @@ def cc_loss(fs: torch.Tensor, ft: torch.Tensor, gamma: float = CC_GAMMA) -> torc
     """Correlation congruence (cc.ts): mean_ij (C_s − C_t)², C = exp(−γ‖x̂_i − x̂_j‖²), γ = 0.4."""
     assert_pair_shapes('cc', fs, ft)
     if not (gamma >= 0) or not math.isfinite(gamma):
-        raise ValueError(f'cc: gamma must be a finite number ≥ 0, found {gamma}')
+        raise ValueError(f'cc: gamma must be a finite number ≥ 0, found {_js_number(gamma)}')
     return ((_correlation(fs, gamma) - _correlation(ft, gamma)) ** 2).mean()
 
 
@@ -585,7 +607,7 @@ def crd_loss(es: torch.Tensor, et: torch.Tensor, mem_s: torch.Tensor, mem_t: tor
         if m.dim() != 3 or m.shape[0] != b or m.shape[2] != d or m.shape[1] < 2:
             raise ValueError(f'crd: expected memory rows [{b},K+1,{d}] with K ≥ 1, found {format_shape(list(m.shape))}')
     if not temperature > 0:
-        raise ValueError(f'crd: temperature must be a positive number, found {temperature}')
+        raise ValueError(f'crd: temperature must be a positive number, found {_js_number(temperature)}')
     ps = _crd_scores(mem_t, l2_rows(es), temperature) / zs
     pt = _crd_scores(mem_s, l2_rows(et), temperature) / zt
     return _nce(ps, n) + _nce(pt, n)

@@ -28,7 +28,6 @@ import difflib
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 
 from .errors import ConfigError
 from .train import (JobContext, Learner, Precision, StepOutput, at_least_f32, cross_entropy, evaluate_logits, kd_loss,
@@ -140,10 +139,6 @@ def online_learner(ctx: JobContext, build: Optional[Callable[..., torch.nn.Modul
 # ---------------------------------------------------------------------------------------------
 # self: be your own teacher
 
-def _leaf_layers(model: torch.nn.Module) -> List[str]:
-    return [name for name, m in model.named_modules() if name and not list(m.children())]
-
-
 def output_layer(model: torch.nn.Module) -> str:
     """The student's output layer: the last leaf module (named_modules order) with parameters."""
     leaves = [name for name, m in model.named_modules() if name and not list(m.children())
@@ -166,6 +161,11 @@ def check_heads(model: torch.nn.Module, heads: List[dict]) -> List[Tuple[int, st
         elif layer == out_layer:
             problems.append((i, f'"{layer}" is the student\'s output layer; a head goes on a shallower layer'))
     return problems
+
+
+def _first(o):
+    """A layer's output tensor (the first of a tuple, as an LSTM returns)."""
+    return o[0] if isinstance(o, (tuple, list)) else o
 
 
 def _pool(t: torch.Tensor) -> torch.Tensor:
@@ -219,7 +219,7 @@ class SelfLearner(Learner):
     def open(self) -> None:
         mods = dict(self.model.named_modules())
         for l in self.layers:
-            self._hooks.append(mods[l].register_forward_hook(lambda _m, _i, o, l=l: self._feats.__setitem__(l, o)))
+            self._hooks.append(mods[l].register_forward_hook(lambda _m, _i, o, l=l: self._feats.__setitem__(l, _first(o))))
         self._hooks.append(mods[self.out_layer].register_forward_pre_hook(
             lambda _m, inp: self._feats.__setitem__('<deep>', inp[0])))
 

@@ -26,7 +26,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 import torch
@@ -203,9 +203,9 @@ def learning_rate_at(opt: dict, epochs: int, steps_per_epoch: int, global_step: 
 
 
 def labels_weight(config: dict, kind: str) -> float:
-    """The weight of the `labels` cross-entropy of a job without knowledge terms: 1 for teacher and
-    scratch jobs (a plain supervised model), `labels.weight` for a distill job (0: no labels term).
-    With terms, `labels` is one of them (knowledge.build_terms, `labels_weight`)."""
+    """The weight of the `labels` cross-entropy: 1 for teacher and scratch jobs (a plain supervised
+    model), `labels.weight` for a distill job (0: no labels term). A distill job's Terms may hold the
+    labels term themselves (knowledge.build_terms with `labels_weight`); otherwise the loop adds it."""
     if kind in ('teacher', 'scratch'):
         return 1.0
     return max(0.0, float((config.get('labels') or {}).get('weight', 1)))
@@ -423,6 +423,11 @@ class DistillLearner(Learner):
     def modules(self) -> Dict[str, torch.nn.Module]:
         return {'terms': self.terms} if self.terms is not None else {}
 
+    def parameters(self) -> List[torch.nn.Parameter]:
+        # The fixed teachers never train, even if a term held a reference to one of their layers.
+        fixed = {id(p) for t in [self.teacher, *self.ctx.extra_teachers] if t is not None for p in t.parameters()}
+        return [p for p in super().parameters() if id(p) not in fixed]
+
     def train(self, mode: bool = True) -> None:
         super().train(mode)
         if self.teacher is not None:
@@ -469,6 +474,16 @@ class DistillLearner(Learner):
             epoch=epoch, epochs=epochs, extra_t_logits=extra)
         losses = dict(losses)
         total = losses.pop('total')
+        if 'labels' not in losses:
+            # Terms built without `labels_weight`: the labels term is added here, last, as the TF.js
+            # engine orders it, and off during fitnet's hint epochs like every non-hint term.
+            w = labels_weight(ctx.config, self.kind)
+            if w > 0:
+                ce = cross_entropy(z, y)
+                losses['labels'] = ce
+                hint = int(getattr(self.terms, 'hint_epochs', 0) or 0)
+                if not (hint > 0 and epoch <= hint):
+                    total = total + ce * w
         return StepOutput(total=total, losses=losses, logits=z, pairs=pairs or {}, params=params or {})
 
     def teacher_eval_logits(self, precision):

@@ -289,3 +289,76 @@ def test_adapter_plans_are_the_tfjs_engine_ones():
 def test_closest_names_are_the_tfjs_engine_ones():
     for row in FIX['closestNames']:
         assert K.closest_names(row['name'], row['names']) == row['closest'], row
+
+
+def z(*tf_shape):
+    """Zeros of a TF-ordered shape, as the torch tensor it stands for (maps NCHW)."""
+    return torch.zeros(nchw(tf_shape))
+
+
+def ids(*v):
+    return torch.tensor(v)
+
+
+DKD = dict(alpha=1, beta=8)
+CALLS = {
+    'dkd/label': lambda: L.dkd_loss(z(4, 3), z(4, 3), ids(0, 1, 5, 2), temperature=4, **DKD),
+    'dkd/labels-shape': lambda: L.dkd_loss(z(4, 3), z(4, 3), ids(0, 1, 2), temperature=4, **DKD),
+    'dkd/one-class': lambda: L.dkd_loss(z(4, 1), z(4, 1), ids(0, 0, 0, 0), temperature=4, **DKD),
+    'dkd/temperature': lambda: L.dkd_loss(z(4, 3), z(4, 3), ids(0, 1, 2, 0), temperature=0, **DKD),
+    'dkd/shapes': lambda: L.dkd_loss(z(4, 3), z(4, 5), ids(0, 1, 2, 0), temperature=4, **DKD),
+    'multi-kd/none': lambda: L.multi_kd_loss(z(4, 3), [], [], 4),
+    'multi-kd/weights-count': lambda: L.multi_kd_loss(z(4, 3), [z(4, 3), z(4, 3)], [1], 4),
+    'multi-kd/negative-weight': lambda: L.multi_kd_loss(z(4, 3), [z(4, 3), z(4, 3)], [1, -0.5], 4),
+    'multi-kd/zero-weights': lambda: L.multi_kd_loss(z(4, 3), [z(4, 3), z(4, 3)], [0, 0], 4),
+    'multi-kd/teacher-2-shape': lambda: L.multi_kd_loss(z(4, 3), [z(4, 3), z(4, 5)], [1, 1], 4),
+    'multi-kd/temperature': lambda: L.multi_kd_loss(z(4, 3), [z(4, 3)], [1], -1),
+    'dist/temperature': lambda: L.dist_loss(z(4, 3), z(4, 3), 1, 1, -0.00001),
+    'dist/rank': lambda: L.dist_loss(z(4, 3, 2), z(4, 3, 2), 1, 1, 1),
+    'ctkd/min-temperature': lambda: L.ctkd_loss(z(4, 3), z(4, 3), torch.ones(1), 0, 0, 20),
+    'ctkd/range': lambda: L.ctkd_loss(z(4, 3), z(4, 3), torch.ones(1), 0, 1, -2.5),
+    'ctkd/initial-temperature': lambda: L.initial_theta(1, 20, 21.5),
+    'fitnet/shapes': lambda: L.fitnet_loss(z(2, 4, 4, 3), z(2, 4, 4, 5)),
+    'at/spatial': lambda: L.at_loss(z(2, 6, 6, 3), z(2, 3, 3, 3)),
+    'at/rank': lambda: L.at_loss(z(2, 10), z(2, 10)),
+    'at/p': lambda: L.at_loss(z(2, 4, 4, 3), z(2, 4, 4, 3), 0),
+    'nst/batch': lambda: L.nst_loss(z(2, 4, 4, 3), z(3, 4, 4, 3)),
+    'reviewkd/differ': lambda: L.hcl_loss(z(2, 4, 4, 3), z(2, 4, 4, 5)),
+    'reviewkd/rank': lambda: L.hcl_loss(z(2, 12), z(2, 12)),
+    'reviewkd/stages': lambda: L.review_loss([z(2, 4, 4, 3)], [z(2, 4, 4, 3), z(2, 2, 2, 3)]),
+    'rkd-distance/rank': lambda: L.rkd_distance_loss(z(8), z(8)),
+    'rkd-angle/batch': lambda: L.rkd_angle_loss(z(8, 3), z(6, 3)),
+    'sp/batch': lambda: L.sp_loss(z(8, 3), z(6, 3)),
+    'pkt/rank': lambda: L.pkt_loss(z(8), z(8, 2)),
+    'cc/gamma': lambda: L.cc_loss(z(4, 3), z(4, 3), -0.4),
+    'fsp/student-spatial': lambda: L.fsp_loss(z(2, 4, 4, 3), z(2, 2, 2, 5), z(2, 4, 4, 3), z(2, 4, 4, 5)),
+    'fsp/teacher-batch': lambda: L.fsp_loss(z(2, 4, 4, 3), z(2, 4, 4, 5), z(2, 4, 4, 3), z(3, 4, 4, 5)),
+    'fsp/channels': lambda: L.fsp_loss(z(2, 4, 4, 3), z(2, 4, 4, 5), z(2, 6, 6, 3), z(2, 6, 6, 4)),
+    'fsp/batch': lambda: L.fsp_loss(z(2, 4, 4, 3), z(2, 4, 4, 5), z(3, 6, 6, 3), z(3, 6, 6, 5)),
+    'fsp/rank': lambda: L.fsp_loss(z(2, 16), z(2, 4, 4, 5), z(2, 6, 6, 3), z(2, 6, 6, 5)),
+    'crd/embeddings': lambda: L.crd_loss(z(4, 5), z(4, 6), z(4, 3, 5), z(4, 3, 5), 0.07, 10, 1, 1),
+    'crd/memory': lambda: L.crd_loss(z(4, 5), z(4, 5), z(4, 1, 5), z(4, 3, 5), 0.07, 10, 1, 1),
+    'crd/temperature': lambda: L.crd_loss(z(4, 5), z(4, 5), z(4, 3, 5), z(4, 3, 5), 0, 10, 1, 1),
+}
+
+
+def test_the_losses_refuse_bad_input_in_the_tfjs_engine_words():
+    assert set(CALLS) == {m['name'] for m in FIX['errorMessages']}, 'a refusal of the fixture has no torch call here (or the reverse)'
+    for row in FIX['errorMessages']:
+        with pytest.raises(ValueError) as e:
+            CALLS[row['name']]()
+        assert str(e.value) == row['message'], row['name']
+
+
+def test_reviewkd_stage_problems_are_the_tfjs_engine_ones():
+    for row in FIX['reviewStages']:
+        pairs = [{'teacher': f't{i}', 'student': f's{i}'} for i in range(len(row['student']))]
+        found = K.review_stage_problems(pairs, [nchw(s) for s in row['student']], [nchw(t) for t in row['teacher']], 0)
+        assert [{'path': p, 'message': m} for p, m in found] == row['problems']
+    assert any(row['problems'] for row in FIX['reviewStages']) and any(not row['problems'] for row in FIX['reviewStages'])
+
+
+def test_crd_negatives_of_a_larger_draw_match():
+    large = CASES['crd']['extra']['large']
+    rows = L.sample_contrast(large['idx'], large['trainLabels'], large['k'])
+    assert rows.reshape(-1).tolist() == large['rows']

@@ -49,7 +49,7 @@ def test_rng_equals_typescript():
     assert D.batch_order(b['n'], b['seed'], b['epoch']).tolist() == b['order']
 
 
-@pytest.mark.parametrize('key', ['images', 'images28', 'vectors'])
+@pytest.mark.parametrize('key', ['images', 'images28', 'vectors', 'wide'])
 def test_synthetic_equals_typescript(key):
     ref = REF[key]
     raw = D.generate_synthetic(ref['src'])
@@ -327,3 +327,25 @@ def test_mnist_missing_package_is_a_clear_error(tmp_path, monkeypatch):
     os.makedirs(tmp_path / 'exp' / 'sub')
     p = D.load_data(cfg({'format': 'mnist', 'split': 'train'}), str(tmp_path / 'exp' / 'sub'))
     assert p.train.y.tolist() == [3, 4] and p.num_classes == 10
+
+
+def test_augment_equals_typescript():
+    ref = REF['augment']
+    h, w, c = ref['shape']
+    x = torch.tensor(ref['input'], dtype=torch.float32).reshape(ref['n'], h, w, c).permute(0, 3, 1, 2).contiguous()
+    out = D.augment_batch(x, ref['aug'], ref['seed'], ref['epoch'], ref['step'])
+    want = torch.tensor(ref['output'], dtype=torch.float32).reshape(ref['n'], h, w, c).permute(0, 3, 1, 2)
+    assert torch.equal(out, want)
+    assert not torch.equal(out, x)
+
+
+@pytest.mark.parametrize('case', range(3))
+def test_image_folder_equals_typescript(case):
+    pytest.importorskip('PIL.Image')
+    ref = REF['imageFolder'][case]
+    src = {'format': 'images', 'path': 'images', 'channels': ref['channels'], **({'size': ref['size']} if ref.get('size') else {})}
+    p = D.load_data(cfg(src, normalize='none'), os.path.join(HERE, 'fixtures'))
+    h, w, c = ref['shape']
+    want = np.array(ref['x'], dtype=np.float32).reshape(-1, h, w, c).transpose(0, 3, 1, 2)
+    assert p.train.y.tolist() == ref['y'] and p.class_names == ref['classNames']
+    np.testing.assert_array_equal(p.train.x.numpy(), want)

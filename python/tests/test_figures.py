@@ -3,7 +3,6 @@ import json
 import os
 import sys
 
-import pytest
 import torch
 from torch import nn
 

@@ -33,7 +33,7 @@ import { ctkdLoss, initialTheta, reversalWeight } from '../../src/engine/losses/
 import { fitnetLoss } from '../../src/engine/losses/feature/fitnet';
 import { atLoss } from '../../src/engine/losses/feature/at';
 import { nstLoss } from '../../src/engine/losses/feature/nst';
-import { hclLoss } from '../../src/engine/losses/feature/reviewkd';
+import { hclLoss, reviewLoss } from '../../src/engine/losses/feature/reviewkd';
 import { rkdAngleLoss, rkdDistanceLoss } from '../../src/engine/losses/relation/rkd';
 import { spLoss } from '../../src/engine/losses/relation/sp';
 import { fspLoss } from '../../src/engine/losses/relation/fsp';
@@ -41,7 +41,7 @@ import { pktLoss } from '../../src/engine/losses/relation/pkt';
 import { ccLoss } from '../../src/engine/losses/relation/cc';
 import { crdLoss, crdNormalisers, gatherMemory, initialMemory, l2Rows, sampleContrast, updateMemory } from '../../src/engine/losses/relation/crd';
 import { PairError, planAdapter } from '../../src/engine/knowledge/pairs';
-import { buildReviewFusion } from '../../src/engine/knowledge/reviewkd';
+import { buildReviewFusion, reviewStageProblems } from '../../src/engine/knowledge/reviewkd';
 
 export const FIXTURE_PATH = 'test/fixtures/conformance/losses.json';
 
@@ -77,6 +77,10 @@ export interface ConformanceFixture {
   shapeMessages: { method: string; student: (number | null)[]; teacher: (number | null)[]; teacherName?: string; message: string | null }[];
   /** pairs.ts planAdapter of TF-ordered shapes: the adapter's description and output shape, or the refusal. */
   adapterPlans: { method: string; adapter: string; student: (number | null)[]; teacher: (number | null)[]; description?: string; outputShape?: (number | null)[]; error?: string }[];
+  /** reviewkd.ts reviewStageProblems of TF-ordered stage shapes (entry 0): each problem's path and message. */
+  reviewStages: { student: (number | null)[][]; teacher: (number | null)[][]; problems: { path: (string | number)[]; message: string }[] }[];
+  /** The refusals the loss functions themselves throw for bad tensors or options (name → message). */
+  errorMessages: { name: string; message: string }[];
   /** names.ts closestNames: the "closest:" list of an unknown layer's message. */
   closestNames: { name: string; names: string[]; closest: string[] }[];
 }
@@ -274,6 +278,12 @@ export function buildConformanceFixture(): ConformanceFixture {
       (x) => crdLoss(headS.apply(x.fs) as tf.Tensor, headT.apply(x.ft) as tf.Tensor, memS, memT, { temperature, n, zs: z.zs, zt: z.zt }), params,
       {
         trainLabels: Array.from(trainLabels), idx: Array.from(idx), rows: Array.from(rows),
+        // a larger draw (many rejections, past the torch side's chunk of 256 draws): 500 samples of 5 classes, 16 × 40 negatives
+        large: (() => {
+          const labelsLarge = Int32Array.from({ length: 500 }, (_, i) => (i * 7) % 5);
+          const idxLarge = Int32Array.from({ length: 16 }, (_, i) => (i * 31) % 500);
+          return { trainLabels: Array.from(labelsLarge), idx: Array.from(idxLarge), k: 40, rows: Array.from(sampleContrast(idxLarge, labelsLarge, 40)) };
+        })(),
         bankS: Array.from(bankS), bankT: Array.from(bankT), bankSAfter: Array.from(bankSAfter), bankTAfter: Array.from(bankTAfter),
       });
     tf.dispose([memS, memT]);
@@ -300,7 +310,7 @@ export function buildConformanceFixture(): ConformanceFixture {
       for (const [st, te] of planShapes) {
         const row = { method, adapter, student: [...st], teacher: [...te] };
         try {
-          const plan = planAdapter(method, { teacher: 'block3', student: 'conv2', adapter }, st, te);
+          const plan = planAdapter(method, { teacher: 'block3', student: 'conv2', adapter }, [...st], [...te]);
           adapterPlans.push({ ...row, description: plan.description, outputShape: [...plan.outputShape] });
         } catch (e) {
           if (!(e instanceof PairError)) throw e;
@@ -314,7 +324,76 @@ export function buildConformanceFixture(): ConformanceFixture {
     name, names: layerList, closest: closestNames(name, layerList),
   }));
 
+  // Each call below must throw; Python's test_conformance.py makes the same call (by name) on NCHW tensors.
+  const z = (...shape: number[]) => tf.zeros(shape);
+  const ids = (...v: number[]) => tf.tensor1d(v, 'int32');
+  const calls: [string, () => unknown][] = [
+    ['dkd/label', () => dkdLoss(z(4, 3), z(4, 3), ids(0, 1, 5, 2), { alpha: 1, beta: 8, temperature: 4 })],
+    ['dkd/labels-shape', () => dkdLoss(z(4, 3), z(4, 3), ids(0, 1, 2), { alpha: 1, beta: 8, temperature: 4 })],
+    ['dkd/one-class', () => dkdLoss(z(4, 1), z(4, 1), ids(0, 0, 0, 0), { alpha: 1, beta: 8, temperature: 4 })],
+    ['dkd/temperature', () => dkdLoss(z(4, 3), z(4, 3), ids(0, 1, 2, 0), { alpha: 1, beta: 8, temperature: 0 })],
+    ['dkd/shapes', () => dkdLoss(z(4, 3), z(4, 5), ids(0, 1, 2, 0), { alpha: 1, beta: 8, temperature: 4 })],
+    ['multi-kd/none', () => multiTeacherKdLoss(z(4, 3), [], [], 4)],
+    ['multi-kd/weights-count', () => multiTeacherKdLoss(z(4, 3), [z(4, 3), z(4, 3)], [1], 4)],
+    ['multi-kd/negative-weight', () => multiTeacherKdLoss(z(4, 3), [z(4, 3), z(4, 3)], [1, -0.5], 4)],
+    ['multi-kd/zero-weights', () => multiTeacherKdLoss(z(4, 3), [z(4, 3), z(4, 3)], [0, 0], 4)],
+    ['multi-kd/teacher-2-shape', () => multiTeacherKdLoss(z(4, 3), [z(4, 3), z(4, 5)], [1, 1], 4)],
+    ['multi-kd/temperature', () => multiTeacherKdLoss(z(4, 3), [z(4, 3)], [1], -1)],
+    ['dist/temperature', () => distLoss(z(4, 3), z(4, 3), { beta: 1, gamma: 1, temperature: -0.00001 })],
+    ['dist/rank', () => distLoss(z(4, 3, 2), z(4, 3, 2), { beta: 1, gamma: 1, temperature: 1 })],
+    ['ctkd/min-temperature', () => ctkdLoss(z(4, 3), z(4, 3), tf.tensor1d([1]), 0, { minTemperature: 0, temperatureRange: 20 })],
+    ['ctkd/range', () => ctkdLoss(z(4, 3), z(4, 3), tf.tensor1d([1]), 0, { minTemperature: 1, temperatureRange: -2.5 })],
+    ['ctkd/initial-temperature', () => initialTheta({ minTemperature: 1, temperatureRange: 20, initialTemperature: 21.5 })],
+    ['fitnet/shapes', () => fitnetLoss(z(2, 4, 4, 3), z(2, 4, 4, 5))],
+    ['at/spatial', () => atLoss(z(2, 6, 6, 3), z(2, 3, 3, 3))],
+    ['at/rank', () => atLoss(z(2, 10), z(2, 10))],
+    ['at/p', () => atLoss(z(2, 4, 4, 3), z(2, 4, 4, 3), 0)],
+    ['nst/batch', () => nstLoss(z(2, 4, 4, 3), z(3, 4, 4, 3))],
+    ['reviewkd/differ', () => hclLoss(z(2, 4, 4, 3), z(2, 4, 4, 5))],
+    ['reviewkd/rank', () => hclLoss(z(2, 12), z(2, 12))],
+    ['reviewkd/stages', () => reviewLoss([z(2, 4, 4, 3)], [z(2, 4, 4, 3), z(2, 2, 2, 3)])],
+    ['rkd-distance/rank', () => rkdDistanceLoss(z(8), z(8))],
+    ['rkd-angle/batch', () => rkdAngleLoss(z(8, 3), z(6, 3))],
+    ['sp/batch', () => spLoss(z(8, 3), z(6, 3))],
+    ['pkt/rank', () => pktLoss(z(8), z(8, 2))],
+    ['cc/gamma', () => ccLoss(z(4, 3), z(4, 3), -0.4)],
+    ['fsp/student-spatial', () => fspLoss(z(2, 4, 4, 3), z(2, 2, 2, 5), z(2, 4, 4, 3), z(2, 4, 4, 5))],
+    ['fsp/teacher-batch', () => fspLoss(z(2, 4, 4, 3), z(2, 4, 4, 5), z(2, 4, 4, 3), z(3, 4, 4, 5))],
+    ['fsp/channels', () => fspLoss(z(2, 4, 4, 3), z(2, 4, 4, 5), z(2, 6, 6, 3), z(2, 6, 6, 4))],
+    ['fsp/batch', () => fspLoss(z(2, 4, 4, 3), z(2, 4, 4, 5), z(3, 6, 6, 3), z(3, 6, 6, 5))],
+    ['fsp/rank', () => fspLoss(z(2, 16), z(2, 4, 4, 5), z(2, 6, 6, 3), z(2, 6, 6, 5))],
+    ['crd/embeddings', () => crdLoss(z(4, 5), z(4, 6), z(4, 3, 5), z(4, 3, 5), { temperature: 0.07, n: 10, zs: 1, zt: 1 })],
+    ['crd/memory', () => crdLoss(z(4, 5), z(4, 5), z(4, 1, 5), z(4, 3, 5), { temperature: 0.07, n: 10, zs: 1, zt: 1 })],
+    ['crd/temperature', () => crdLoss(z(4, 5), z(4, 5), z(4, 3, 5), z(4, 3, 5), { temperature: 0, n: 10, zs: 1, zt: 1 })],
+  ];
+  const errorMessages = calls.map(([name, call]) => {
+    try {
+      tf.tidy(() => {
+        call();
+      });
+    } catch (e) {
+      return { name, message: (e as Error).message };
+    }
+    throw new Error(`conformance fixture: ${name} was expected to throw`);
+  });
+
+  const stageSets: [number[][], number[][]][] = [
+    [[[8, 8, 3], [4, 4, 5]], [[16, 16, 4], [2, 2, 6]]],
+    [[[4, 4, 5], [8, 8, 3]], [[2, 2, 6], [16, 16, 4]]],
+    [[[6, 6, 3], [4, 4, 5]], [[6, 6, 3], [4, 4, 5]]],
+    [[[8, 8, 3], [10]], [[8, 8, 3], [10]]],
+    [[[8, 8, 3]], [[3, 3, 2]]],
+  ];
+  const reviewStages = stageSets.map(([st, te]) => {
+    const student = st.map((x) => [null, ...x]);
+    const teacher = te.map((x) => [null, ...x]);
+    const pairs = st.map((_, i) => ({ teacher: `t${i}`, student: `s${i}`, adapter: 'auto' as const }));
+    return { student, teacher, problems: reviewStageProblems(pairs, student, teacher, 0) };
+  });
+
   return {
+    reviewStages,
+    errorMessages,
     shapeMessages,
     adapterPlans,
     closestNames: closest,

@@ -88,10 +88,12 @@ test('the fixture holds the TF.js engine\'s current values and gradients', () =>
   assert.deepEqual(crd(stored.cases).bankS, crd(fresh.cases).bankS);
 });
 
-test('the fixture holds the catalogue\'s shape messages, the adapter plans and the closest-name lists', () => {
+test('the fixture holds the catalogue\'s shape messages, the adapter plans, the losses\' refusals and the closest-name lists', () => {
   assert.deepEqual(stored.shapeMessages, fresh.shapeMessages, `pairShapeError changed; ${REGENERATE}`);
   assert.deepEqual(stored.adapterPlans, fresh.adapterPlans, `planAdapter changed; ${REGENERATE}`);
   assert.deepEqual(stored.closestNames, fresh.closestNames, `closestNames changed; ${REGENERATE}`);
+  assert.deepEqual(stored.reviewStages, fresh.reviewStages, `reviewStageProblems changed; ${REGENERATE}`);
+  assert.deepEqual(stored.errorMessages, fresh.errorMessages, `a loss function's refusal changed; ${REGENERATE}`);
   assert.ok(fresh.shapeMessages.some((m) => m.message === null) && fresh.shapeMessages.some((m) => m.message !== null));
   assert.ok(fresh.adapterPlans.some((p) => p.error) && fresh.adapterPlans.some((p) => p.description && p.description !== 'none'));
 });
