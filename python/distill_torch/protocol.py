@@ -69,28 +69,53 @@ def request_stop() -> None:
 
 
 def _reader(stream) -> None:
-    for raw in stream:
-        raw = raw.strip()
-        if not raw:
-            continue
-        try:
-            msg = json.loads(raw)
-        except ValueError:
-            log(f'ignored a malformed line on stdin: {raw[:200]}', 'warn')
-            continue
-        if not isinstance(msg, dict) or msg.get('type') not in ('prepare', 'run', 'stop'):
-            log(f'ignored an unknown message: {raw[:200]}', 'warn')
-            continue
-        if msg['type'] == 'stop':
-            _stop.set()
-        _inbox.put(msg)
+    try:
+        for raw in stream:
+            _handle_line(raw)
+    except Exception as e:  # noqa: BLE001 — an unreadable stdin is a lost worker: stop, said
+        log(f'stdin could not be read ({type(e).__name__}: {e}): stopping', 'error')
     _stop.set()  # stdin closed: the worker died, which counts as `stop`
     _inbox.put(None)
 
 
+def _handle_line(raw: str) -> None:
+    raw = raw.strip()
+    if not raw:
+        return
+    try:
+        msg = json.loads(raw)
+    except ValueError:
+        log(f'ignored a malformed line on stdin: {raw[:200]}', 'warn')
+        return
+    if not isinstance(msg, dict) or msg.get('type') not in ('prepare', 'run', 'stop'):
+        log(f'ignored an unknown message: {raw[:200]}', 'warn')
+        return
+    if msg['type'] == 'stop':
+        _stop.set()
+    _inbox.put(msg)
+
+
+def _fd_lines(fd: int):
+    """Lines of a file descriptor, read with os.read: a daemon thread blocked here holds no lock of
+    Python's buffered stdin, so the interpreter can always exit (a thread blocked inside
+    sys.stdin.readline() makes the shutdown abort). Bytes that are not UTF-8 become U+FFFD (then a
+    malformed line, logged), never a dead reader."""
+    pending = b''
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        pending += chunk
+        while b'\n' in pending:
+            line, pending = pending.split(b'\n', 1)
+            yield line.decode('utf8', errors='replace')
+    if pending:
+        yield pending.decode('utf8', errors='replace')
+
+
 def start_reader(stream=None) -> None:
     """Reads stdin in a daemon thread (the main thread trains; it polls `should_stop`)."""
-    t = threading.Thread(target=_reader, args=(stream or sys.stdin,), name='distill-stdin', daemon=True)
+    t = threading.Thread(target=_reader, args=(stream if stream is not None else _fd_lines(0),), name='distill-stdin', daemon=True)
     t.start()
 
 

@@ -250,3 +250,13 @@ def test_malformed_and_unknown_lines_are_logged_and_ignored():
     e.send({'type': 'run', 'runDir': '/nonexistent', 'resume': False})  # run before prepare: refused, said
     failed = e.refusal()
     assert 'prepare first' in failed['error'] and e.wait() == 1
+
+
+def test_bytes_that_are_not_utf8_do_not_kill_the_reader():
+    e = Engine()
+    e.expect('ready', timeout=60)
+    e.p.stdin.buffer.write(b'\xff\xfe{bad\n')
+    e.p.stdin.flush()
+    assert 'malformed' in e.expect('log', timeout=30)['message']
+    e.send({'type': 'stop'})
+    assert e.wait() == 0
