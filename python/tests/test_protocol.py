@@ -260,3 +260,29 @@ def test_bytes_that_are_not_utf8_do_not_kill_the_reader():
     assert 'malformed' in e.expect('log', timeout=30)['message']
     e.send({'type': 'stop'})
     assert e.wait() == 0
+
+
+def test_sigkill_mid_run_then_resume_completes(tmp_path):
+    import signal
+    e, run_dir = _run_until_checkpoint(tmp_path)
+    e.p.send_signal(signal.SIGKILL)
+    e.p.wait(timeout=30)
+    run = json.load(open(os.path.join(run_dir, 'run.json')))
+    assert run['status'] == 'running'  # as a killed run is left: the lock rule (pid, pidStart) tells it is dead
+    snap = json.load(open(os.path.join(run_dir, 'config.json')))
+    e2 = Engine()
+    e2.expect('ready', timeout=60)
+    e2.send({'type': 'prepare', 'snapshot': snap, 'jobs': run['jobs']})
+    e2.expect('prepared', timeout=120)
+    e2.send({'type': 'run', 'runDir': run_dir, 'resume': True})
+    assert e2.expect('done', timeout=300)['status'] == 'completed' and e2.wait() == 0
+    run = json.load(open(os.path.join(run_dir, 'run.json')))
+    check(run, 'run.schema.json')
+    assert run['status'] == 'completed' and run['pid'] == e2.p.pid
+    from distill_torch.runfolder import RunFolder
+    records = RunFolder(run_dir).read_metrics()  # as readers see it: a torn line skipped, superseded records dropped
+    for r in records:
+        check(r, 'metrics.schema.json')
+    steps = [(r['epoch'], r['step']) for r in records if r['type'] == 'step' and r['job'] == 'distill-s1']
+    assert steps == sorted(set(steps)) and len(steps) == 3 * 10  # each (epoch, step) once: 320 samples / 32
+    assert [r['epoch'] for r in records if r['type'] == 'epoch'] == [1, 2, 3]
