@@ -14,6 +14,7 @@ completed in run.json with a `job-done` event, so a resume skips it.
 """
 from __future__ import annotations
 
+import errno
 import io
 import math
 import os
@@ -24,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 
 from .errors import ConfigError
-from .runfolder import RunFolder, disk_fault, is_disk_fault, now_iso, owner_fields, write_dir_atomic, write_file_atomic, dumps
+from .runfolder import DiskFaultError, RunFolder, disk_fault, is_disk_fault, now_iso, owner_fields, write_dir_atomic, write_file_atomic, dumps
 
 Send = Callable[[dict], None]
 
@@ -594,6 +595,8 @@ class Session:
         augmented) or the cache is off or too small."""
         from . import teacher_cache
         c = self.config
+        if not getattr(terms, 'needs_teacher', True):
+            return None  # labels alone: the teacher serves the evaluation only, nothing to cache
         aug = (c.get('data') or {}).get('augment')
         if aug and (aug.get('jobs') or 'all') == 'all':
             self.log(f'{job}: the training images are augmented (data.augment), so the teacher runs on every batch '
@@ -791,9 +794,10 @@ class Session:
         (src/engine/runs/runFailure.ts). A disk fault is said as such, temporary files removed."""
         if is_disk_fault(e):
             removed = self.folder.remove_temp_files()
-            msg = str(e if hasattr(e, 'message') else disk_fault(e, getattr(e, 'filename', None) or self.run_dir, None, self.run_dir))
-            remedy = 'free some space' if 'disk' in msg else 'make the file system writable' if 'read-only' in msg else 'fix the permissions'
-            error = f'{msg}; the last complete checkpoint is kept: {remedy}, then resume the run'
+            fault = e if isinstance(e, DiskFaultError) else disk_fault(e, getattr(e, 'filename', None) or self.run_dir, None, self.run_dir)
+            remedy = ('free some space' if fault.errno in (errno.ENOSPC, errno.EDQUOT)
+                      else 'make the file system writable' if fault.errno == errno.EROFS else 'fix the permissions')
+            error = f'{fault}; the last complete checkpoint is kept: {remedy}, then resume the run'
             if removed:
                 self.log(f'removed the temporary files of the interrupted write: {", ".join(removed)}')
         else:

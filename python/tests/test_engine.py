@@ -129,12 +129,12 @@ from distill_torch import runfolder  # noqa: E402
 from schema_check import check  # noqa: E402
 
 
-def _session(tmp_path, monkeypatch, **kw):
+def _session(tmp_path, monkeypatch, run_id='20261202-120000', **kw):
     monkeypatch.setenv('DISTILL_THREADS', '1')
     msg = tiny_experiment(str(tmp_path / 'exp'), **kw)
     sent = []
     s = engine.prepare(msg, send=sent.append, should_stop=lambda: False, versions={'python': '3', 'torch': torch.__version__})
-    run_dir = create_run(msg, str(tmp_path / 'exp' / '.distill' / 'runs'))
+    run_dir = create_run(msg, str(tmp_path / 'exp' / '.distill' / 'runs'), run_id)
     return s, run_dir, sent
 
 
@@ -275,3 +275,39 @@ def test_self_head_on_a_missing_layer_is_refused_at_prepare(tmp_path, monkeypatc
     with pytest.raises(ConfigError) as e:
         engine.prepare(msg, send=lambda m: None, should_stop=lambda: False, versions={})
     assert e.value.path == ['scheme', 'heads', 1, 'layer'] and 'stem' in e.value.message
+
+
+def test_teacher_cache_in_a_run_matches_the_live_teacher(tmp_path, monkeypatch):
+    """A distill job that reads the teacher's outputs from the cache trains as one that runs the
+    teacher every batch (features are float16 in the cache: close, not bitwise); a second run of
+    the same experiment reads them from disk."""
+    batches = []  # the teacher's forwards on 32 rows (training batches, and the report's latency at batch 32)
+    real_freeze = engine.freeze
+
+    def counting_freeze(m):
+        m.register_forward_pre_hook(lambda _m, inp: batches.append(1) if inp[0].shape[0] == 32 else None)
+        return real_freeze(m)
+    monkeypatch.setattr(engine, 'freeze', counting_freeze)
+
+    def losses(cache_mb, where):
+        batches.clear()
+        s, run_dir, sent = _session(tmp_path / where, monkeypatch, epochs=1, samples=64, baseline=False, teacherCacheMB=cache_mb)
+        assert s.run(run_dir, False) == 'completed'
+        recs = [json.loads(l) for l in open(os.path.join(run_dir, 'metrics.jsonl'))]
+        logs = [m['message'] for m in sent if m['type'] == 'log']
+        return [r['losses'] for r in recs if r['type'] == 'step'], logs, len(batches)
+    cached, logs, cached_calls = losses(64, 'a')
+    assert any(m.startswith('teacher outputs saved to') for m in logs)
+    live, logs_live, live_calls = losses(0, 'b')
+    assert any('teacher output cache disabled' in m for m in logs_live)
+    # 64 samples in batches of 32: two teacher forwards less (the report's latency runs batches of 32 too)
+    assert live_calls - cached_calls == 2
+    assert len(cached) == len(live) > 0
+    for c, l in zip(cached, live):
+        assert c.keys() == l.keys()
+        for k in c:
+            assert math.isclose(c[k], l[k], rel_tol=2e-2, abs_tol=1e-4), (k, c[k], l[k])
+    # the same experiment again, into the same runs folder: read from disk
+    s, run_dir, sent = _session(tmp_path / 'a', monkeypatch, '20261202-130000', epochs=1, samples=64, baseline=False, teacherCacheMB=64)
+    assert s.run(run_dir, False) == 'completed'
+    assert any(m['type'] == 'log' and m['message'].startswith('teacher outputs read from') for m in sent)

@@ -236,3 +236,17 @@ def test_stop_between_prepared_and_run_still_ends_the_run_cancelled(tmp_path):
     assert e.expect('done', timeout=120)['status'] == 'cancelled' and e.wait() == 0
     run, records = _validate_folder(run_dir)
     assert run['status'] == 'cancelled' and not [r for r in records if r['type'] in ('step', 'epoch')]
+
+
+def test_malformed_and_unknown_lines_are_logged_and_ignored():
+    e = Engine()
+    e.expect('ready', timeout=60)
+    e.p.stdin.write('this is not json\n{"type": "dance"}\n')
+    e.p.stdin.flush()
+    first = e.expect('log', timeout=30)
+    second = e.expect('log', timeout=30)
+    assert first['level'] == 'warn' and 'malformed' in first['message'] and 'this is not json' in first['message']
+    assert second['level'] == 'warn' and 'dance' in second['message']
+    e.send({'type': 'run', 'runDir': '/nonexistent', 'resume': False})  # run before prepare: refused, said
+    failed = e.refusal()
+    assert 'prepare first' in failed['error'] and e.wait() == 1
