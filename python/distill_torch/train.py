@@ -76,8 +76,14 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_states() -> dict:
-    """Every random generator's state, for a checkpoint."""
-    out = {'torch': torch.get_rng_state(), 'numpy': np.random.get_state(), 'random': random.getstate()}
+    """Every random generator's state, for a checkpoint — as tensors and plain values only, so the
+    file also loads with `torch.load(weights_only=True)` (the default of newer torch releases, which
+    refuses numpy arrays)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    out = {'torch': torch.get_rng_state(),
+           'numpy': {'kind': kind, 'keys': torch.from_numpy(keys.astype(np.int64)), 'pos': int(pos),
+                     'hasGauss': int(has_gauss), 'gauss': float(gauss)},
+           'random': random.getstate()}
     if torch.cuda.is_available():
         out['cuda'] = torch.cuda.get_rng_state_all()
     return out
@@ -86,7 +92,8 @@ def rng_states() -> dict:
 def set_rng_states(states: dict) -> None:
     """Restores what `rng_states` saved (the CUDA states only where CUDA is present)."""
     torch.set_rng_state(states['torch'])
-    np.random.set_state(states['numpy'])
+    n = states['numpy']
+    np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), n['pos'], n['hasGauss'], n['gauss']))
     random.setstate(states['random'])
     if 'cuda' in states and torch.cuda.is_available() and len(states['cuda']) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(states['cuda'])
