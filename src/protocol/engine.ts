@@ -57,8 +57,8 @@ export type ProbeQuery =
   | { kind: 'featureMapsInit'; runDir: string; backend?: StartRequest['backend'] }
   /** `checkpoint`: `<job>/<checkpoint folder>` as listed by featureMapsInit. */
   | { kind: 'featureMaps'; runDir: string; checkpoint: string; sample: number; entry: number; pair: number; backend?: StartRequest['backend'] }
-  /** What `distill check` reports: the validator's problems, then the data and model checks (located). */
-  | { kind: 'check'; experimentFile: string; backend?: StartRequest['backend'] }
+  /** What `distill check` reports: the validator's problems, then the data and model checks (located); a torch experiment's are its Python engine's (`python`: as in StartRequest). */
+  | { kind: 'check'; experimentFile: string; backend?: StartRequest['backend']; python?: string }
   /** `distill inspect`: a model.json or an experiment's teacher vs student, as text. */
   | { kind: 'inspect'; target: string; backend?: StartRequest['backend'] }
   /** `distill suggest-pairs`: the suggested pairs of an experiment, as text. */

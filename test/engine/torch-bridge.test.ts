@@ -272,3 +272,16 @@ test('no usable Python: an ExperimentError at "engine" that says what the candid
   });
   assert.deepEqual(runFolders(runsDir), []);
 });
+
+test('check (distill check, Problems): Python prepares and nothing runs; a refusal is the located problem', async () => {
+  const { checkExperiment } = await import('../../src/engine/check');
+  const ok = setup('ok');
+  assert.deepEqual(await checkExperiment(ok.file, undefined, python), []);
+  assert.deepEqual(received(ok.fakeLog).map((m) => m.type ?? 'env'), ['env', 'prepare'], 'prepare only: no run');
+  assert.deepEqual(runFolders(ok.runsDir), []);
+
+  const bad = setup('config');
+  const problems = await checkExperiment(bad.file, undefined, python);
+  assert.deepEqual(problems.map((p) => [p.path.join('.'), p.message, p.severity]),
+    [['knowledge.0.pairs.0.student', 'no layer "layer9" in the student; did you mean "layer2"?', 'error']]);
+});

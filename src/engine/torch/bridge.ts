@@ -322,3 +322,64 @@ class TorchSession {
     return recordRunFailure(this.runDir, new Error(error), this.emit);
   }
 }
+
+/**
+ * `distill check` and the Problems of a torch experiment: Python's `prepare` (data, models, every
+ * pair) without a run — `prepared` means no problem, a `failed` of kind `config` is one located
+ * problem, no usable Python is a problem at `engine`. Python is told to stop right after.
+ */
+export async function checkTorch(file: string, text: string, config: ExperimentConfig, python?: string,
+  opts: { env?: NodeJS.ProcessEnv; pythonRoot?: string } = {}): Promise<ConfigError[]> {
+  const env = opts.env ?? process.env;
+  const snapshot: ConfigSnapshot = { experimentFile: path.resolve(file), experimentText: text, config };
+  try {
+    refuseRestricted(snapshot, env);
+    const py = await interpreter({ python }, snapshot, env, () => undefined);
+    const root = opts.pythonRoot ?? findPythonRoot();
+    const child = cp.spawn(py.command, ['-u', '-m', TORCH_MODULE], {
+      cwd: path.dirname(snapshot.experimentFile),
+      env: { ...env, PYTHONPATH: [root, env.PYTHONPATH].filter(Boolean).join(path.delimiter), PYTHONUNBUFFERED: '1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
+    child.stdin.on('error', () => undefined);
+    const tail: string[] = [];
+    readline.createInterface({ input: child.stderr }).on('line', (l) => {
+      tail.push(l);
+      if (tail.length > STDERR_TAIL) tail.shift();
+    });
+    const verdict = await new Promise<{ failed?: TorchFailed; prepared?: boolean; exit?: string }>((resolve) => {
+      let settled = false;
+      const settle = (v: { failed?: TorchFailed; prepared?: boolean; exit?: string }): void => {
+        if (settled) return;
+        settled = true;
+        child.stdin.end(); // stdin closing counts as stop: Python leaves
+        resolve(v);
+      };
+      readline.createInterface({ input: child.stdout }).on('line', (line) => {
+        let msg: unknown;
+        try {
+          msg = JSON.parse(line);
+        } catch {
+          return;
+        }
+        if (!isTorchToWorker(msg)) return;
+        if (msg.type === 'prepared') settle({ prepared: true });
+        else if (msg.type === 'failed') settle({ failed: msg });
+      });
+      child.on('error', (e) => settle({ exit: `could not be started (${e.message})` }));
+      child.on('close', (code, signal) => settle({ exit: `exited with ${signal ? `signal ${signal}` : `code ${code}`}` }));
+      child.stdin.write(`${JSON.stringify({ type: 'prepare', snapshot, jobs: planJobs(config) } satisfies WorkerToTorch)}\n`);
+    });
+    const kill = setTimeout(() => child.kill('SIGKILL'), EXIT_GRACE_MS);
+    kill.unref();
+    child.once('exit', () => clearTimeout(kill));
+    if (verdict.prepared) return [];
+    if (verdict.failed?.kind === 'config') return located(snapshot.experimentFile, text, verdict.failed.path ?? [], verdict.failed.error).errors;
+    const why = verdict.failed ? verdict.failed.error : `the torch engine (${py.executable}) ${verdict.exit}${tail.length ? `: ${tail.filter((l) => l.trim()).join('\n')}` : ''}`;
+    return located(snapshot.experimentFile, text, ['engine'], why).errors;
+  } catch (e) {
+    if (e instanceof ExperimentError) return e.errors;
+    throw e;
+  }
+}
