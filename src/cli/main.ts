@@ -21,6 +21,7 @@ import { worstClassesTable } from './perClass';
 import { ProgressBar } from './progress';
 import { bytes, human, pct, table, warningLines } from './format';
 import { latencyExplanation } from '../runs/latencyNote';
+import { runEngine } from '../runs/engineLabel';
 import { verdict } from '../runs/verdict';
 
 const USAGE = `distill — knowledge-distillation experiments (Distill Studio engine)
@@ -166,6 +167,10 @@ function exportModel(runDir: string, job: string | undefined, dest: string, int8
   const src = wantInt8 ? path.join(runDir, 'student', 'int8') : job ? path.join(runDir, 'models', job) : path.join(runDir, 'student');
   const files = ['model.json', 'weights.bin', ...(wantInt8 ? ['FORMAT.md'] : [])];
   if (!fs.existsSync(path.join(src, 'model.json'))) {
+    if (runEngine(readRun(runDir)).engine === 'torch') {
+      // issue 14: a torch run's models are PyTorch files (state_dict, TorchScript, ONNX), not TF.js ones.
+      throw new Error(`${runDir} was trained by the torch engine: its student is in ${path.join(runDir, 'student')} (state_dict, TorchScript and ONNX files) and each job's final model in models/<job>/; copy them from there (export writes TF.js models only)`);
+    }
     const jobs = fs.existsSync(path.join(runDir, 'models')) ? fs.readdirSync(path.join(runDir, 'models')).join(', ') : 'none';
     const int8Note = fs.existsSync(path.join(runDir, 'student', 'int8', 'model.json')) ? '; the int8 student: --int8' : '';
     throw new Error(`${src}: no model to export (jobs with a final model: ${jobs}${int8Note})`);
