@@ -2,7 +2,8 @@
 
 The sequence (src/protocol/torch.ts): `ready` at boot → `prepare` → `prepared` (or `failed` with
 kind `config` and the JSON path of the culprit) → `run` → progress/epoch/checkpoint/log … →
-`done` or `failed` → exit. Never a silent death: any exception that escapes is sent as `failed`
+`done` or `failed` → exit. A process that gets `probe` messages instead (the panels' questions,
+probe.py) answers each with one `probe-result` and stays until its stdin closes. Never a silent death: any exception that escapes is sent as `failed`
 with its traceback, and the process exits with code 1.
 """
 from __future__ import annotations
@@ -59,6 +60,7 @@ def _serve(protocol) -> int:
     from . import engine
     from .errors import ConfigError
     session = None
+    prober = None  # probe.Probe, made on the first `probe`
     wait = None  # seconds to wait for the next message; None: as long as it takes
     while True:
         try:
@@ -69,6 +71,12 @@ def _serve(protocol) -> int:
         if msg is None:
             return 0  # stdin closed before a run: nothing to save, nobody to tell
         kind = msg['type']
+        if kind == 'probe':
+            if prober is None:
+                from . import probe
+                prober = probe.Probe()
+            _answer_probe(protocol, prober, msg)
+            continue
         if kind == 'stop':
             if session is None:
                 protocol.log('stop requested before the run: leaving')
@@ -100,6 +108,27 @@ def _serve(protocol) -> int:
             status = session.run(run_dir, bool(msg.get('resume')))
             protocol.flush()
             return 0 if status in ('completed', 'cancelled') else 1
+
+
+def _answer_probe(protocol, prober, msg: dict) -> None:
+    """One `probe` → one `probe-result` (same id): the answer, or the error — a ConfigError with
+    `errorKind: 'config'` and its JSON `path` (the TypeScript side locates it in the file)."""
+    from .errors import ConfigError
+    pid = msg.get('id')
+    try:
+        query = msg.get('query')
+        if not isinstance(query, dict):
+            raise ValueError(f'probe: expected a query object, found {query!r}')
+        result = prober.answer(query, msg.get('snapshot'), msg.get('jobs'))
+        protocol.send({'type': 'probe-result', 'id': pid, 'result': result})
+    except ConfigError as e:
+        protocol.send({'type': 'probe-result', 'id': pid, 'error': e.message, 'errorKind': 'config', 'path': list(e.path)})
+    except Exception as e:  # noqa: BLE001 — a failed question leaves the process up for the next
+        from .probe import ProbeError
+        if not isinstance(e, ProbeError):
+            traceback.print_exc(file=sys.stderr)
+        text = str(e) if isinstance(e, ProbeError) else f'{type(e).__name__}: {e}'
+        protocol.send({'type': 'probe-result', 'id': pid, 'error': text})
 
 
 if __name__ == '__main__':

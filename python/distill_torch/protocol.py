@@ -87,7 +87,7 @@ def _handle_line(raw: str) -> None:
     except ValueError:
         log(f'ignored a malformed line on stdin: {raw[:200]}', 'warn')
         return
-    if not isinstance(msg, dict) or msg.get('type') not in ('prepare', 'run', 'stop'):
+    if not isinstance(msg, dict) or msg.get('type') not in ('prepare', 'run', 'stop', 'probe'):
         log(f'ignored an unknown message: {raw[:200]}', 'warn')
         return
     if msg['type'] == 'stop':
