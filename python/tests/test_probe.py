@@ -256,3 +256,27 @@ def test_probe_messages_over_the_protocol(tmp_path):
     assert results[1]['error'].endswith('is not a run folder (no config.json)')
     assert [r['name'] for r in results[2]['result']['student']] == ['0', '1', '2', '3', '4']
     assert results[3]['errorKind'] == 'config' and results[3]['path'][0] == 'student' and 'studnet' in results[3]['error']
+
+
+def test_feature_maps_of_a_real_run(tmp_path):
+    """A run trained by engine.py (1 epoch): its checkpoint's student and fitnet adapter are the
+    ones the answer uses (recomputed here from state.pt's own tensors)."""
+    from distill_torch import engine
+    from conftest import create_run
+    knowledge_list = [{'kind': 'feature', 'method': 'fitnet', 'weight': 1, 'schedule': {'kind': 'constant'},
+                       'pairs': [{'teacher': '3', 'student': '1', 'adapter': 'auto'}]}]
+    msg = tiny_experiment(str(tmp_path / 'exp'), epochs=1, baseline=False, knowledge=knowledge_list)
+    session = engine.prepare(msg, send=lambda m: None, should_stop=lambda: False, versions={})
+    run_dir = create_run(msg, str(tmp_path / 'runs'))
+    assert session.run(run_dir, False) == 'completed'
+    p = probe.Probe()
+    init = p.answer({'kind': 'featureMapsInit', 'runDir': run_dir})
+    assert [c['id'] for c in init['checkpoints']] == ['distill-s1/epoch-0001']
+    fm = p.answer({'kind': 'featureMaps', 'runDir': run_dir, 'checkpoint': 'distill-s1/epoch-0001', 'sample': 0, 'entry': 0, 'pair': 0})
+    saved = torch.load(os.path.join(run_dir, 'checkpoints', 'distill-s1', 'epoch-0001', 'state.pt'))
+    sw, aw = saved['model'], saved['modules']['terms']
+    x = p.data(snap(msg)).test.x[:1]
+    fs = F.conv2d(F.relu(F.conv2d(x, sw['0.weight'], sw['0.bias'], padding=1)), aw['parts.k0_p0.0.weight'], aw['parts.k0_p0.0.bias'])
+    assert fm['adapter'] == 'conv1x1 4→8' and fm['studentShape'] == [None, 8, 8, 8]
+    assert np.allclose(fm['student']['channels'][5], fs[0, 5].reshape(-1).numpy(), atol=1e-5)
+    assert -1 <= fm['cosine'] <= 1 and fm['mse'] >= 0 and 0 <= fm['cka'] <= 1 + 1e-9

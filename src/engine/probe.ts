@@ -33,6 +33,7 @@ import { listCheckpoints, restoreExtras } from './runs/checkpoints';
 import { readRun, readSnapshot } from '../runs/store';
 import { engineOf } from '../config/engineRules';
 import { attentionMap, channels, cosine, linearCka, mse } from './results/similarity';
+import { answerTorchProbe } from './torch/probe';
 
 /** Channels shown per feature map (the rest are summarised in a note). */
 export const MAX_CHANNELS = 32;
@@ -58,6 +59,9 @@ function studentSpec(cfg: ExperimentConfig): Parameters<typeof resolveModel>[0] 
 let backendReady: Promise<unknown> | undefined;
 
 export async function answerProbe(q: ProbeQuery): Promise<ProbeAnswers[ProbeKind]> {
+  // issue 15: a torch experiment's (or torch run's) questions go to its Python engine
+  const torch = await answerTorchProbe(q);
+  if (torch !== undefined) return torch;
   if (q.kind === 'checkPair') return checkPair(q.method, q.teacher, q.student, q.teacherShape, q.studentShape);
   // the CLI's questions: each starts the backend it is asked for
   if (q.kind === 'check') return (await import('./check')).checkExperiment(q.experimentFile, q.backend, q.python);

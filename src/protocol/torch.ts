@@ -26,9 +26,15 @@
  * (Python continues every job from its newest checkpoint, appending `resume` records).
  * `stop` at any time: Python checkpoints, marks the run cancelled, says `done` (cancelled), exits.
  * Python's stdin closing (the worker died) counts as `stop`.
+ *
+ * Probes (issue 15): a Python process the worker keeps for the panels (src/engine/torch/probe.ts)
+ * gets `probe` messages instead of `prepare`: each is one ProbeQuery of src/protocol/engine.ts
+ * about a torch experiment, answered by one `probe-result` with the same id (the answer types of
+ * ProbeAnswers, shapes in the TF.js order [B,H,W,C]; python/distill_torch/probe.py). The process
+ * answers one at a time and stays until its stdin closes.
  */
 import type { ConfigSnapshot, JobState } from '../runs/store';
-import type { CheckpointMessage, EpochMessage, LogMessage, ProgressMessage, DoneMessage } from './engine';
+import type { CheckpointMessage, EpochMessage, LogMessage, ProgressMessage, DoneMessage, ProbeQuery } from './engine';
 
 /** The module Python runs: `python -m distill_torch` with `python/` on PYTHONPATH. */
 export const TORCH_MODULE = 'distill_torch';
@@ -53,7 +59,19 @@ export interface TorchRun {
 
 export interface TorchStop { type: 'stop' }
 
-export type WorkerToTorch = TorchPrepare | TorchRun | TorchStop;
+/**
+ * Worker → Python: one probe query. `snapshot` is the validated experiment the query is about
+ * (queries on a run folder read its config.json instead); `jobs` its planJobs (check, estimate).
+ */
+export interface TorchProbe {
+  type: 'probe';
+  id: number;
+  query: ProbeQuery;
+  snapshot?: ConfigSnapshot;
+  jobs?: Record<string, JobState>;
+}
+
+export type WorkerToTorch = TorchPrepare | TorchRun | TorchStop | TorchProbe;
 
 /** Python → worker: the experiment loaded; what it will run on. */
 export interface TorchPrepared {
@@ -74,8 +92,22 @@ export interface TorchFailed {
   runDir?: string;
 }
 
+/**
+ * Python → worker: the answer to one `probe` (`result`), or why not (`error`); `errorKind: 'config'`
+ * with `path`: a problem of the experiment at that JSON path (the worker locates it in the file).
+ */
+export interface TorchProbeResult {
+  type: 'probe-result';
+  id: number;
+  result?: unknown;
+  error?: string;
+  errorKind?: 'config';
+  path?: (string | number)[];
+}
+
 export type TorchToWorker =
   | { type: 'ready'; pid: number; versions: Record<string, string> }
+  | TorchProbeResult
   | TorchPrepared
   | ProgressMessage
   | EpochMessage
@@ -84,7 +116,7 @@ export type TorchToWorker =
   | DoneMessage
   | TorchFailed;
 
-const TORCH_TYPES = new Set<TorchToWorker['type']>(['ready', 'prepared', 'progress', 'epoch', 'checkpoint', 'log', 'done', 'failed']);
+const TORCH_TYPES = new Set<TorchToWorker['type']>(['ready', 'prepared', 'progress', 'epoch', 'checkpoint', 'log', 'done', 'failed', 'probe-result']);
 
 /** Type guard for a parsed stdout line of the Python engine (anything else is logged as text). */
 export function isTorchToWorker(value: unknown): value is TorchToWorker {

@@ -1,0 +1,190 @@
+/**
+ * The panels' probes on a torch experiment (issue 15) through the REAL Python engine: answerProbe
+ * (the worker's entry) sees `"engine": "torch"` and asks the long-lived Python probe process
+ * (src/engine/torch/probe.ts → python/distill_torch/probe.py). Needs an interpreter with torch
+ * (/usr/bin/python3 here); without one the tests are skipped with the reason printed, unless CI is
+ * set (then they fail: CI installs torch).
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { ExperimentError } from '../../src/config/errors';
+import type { ConfigError } from '../../src/config/types';
+import { answerProbe, checkPair } from '../../src/engine/probe';
+import { findInterpreter } from '../../src/engine/torch/interpreter';
+import { answerTorchProbe, stopTorchProbe, TorchProbeProcess } from '../../src/engine/torch/probe';
+import type { FeatureMapsInitAnswer, LayersAnswer, PairCheckAnswer, SuggestAnswer } from '../../src/protocol/engine';
+import { RESTRICTED_ENV, RESTRICTED_MARK } from '../../src/protocol/engine';
+import { METHOD_INFO } from '../../src/methods/catalogue';
+import { tempDir } from '../helpers/experiments';
+
+const dir = tempDir('distill-torchprobe-');
+let skip: string | false = false;
+const savedPython = process.env.DISTILL_PYTHON;
+
+before(async () => {
+  try {
+    const py = await findInterpreter({ python: process.env.DISTILL_PYTHON ?? '/usr/bin/python3' }).catch(() => findInterpreter({}));
+    process.env.DISTILL_PYTHON = py.command;
+    process.env.DISTILL_THREADS = '1';
+  } catch (e) {
+    if (process.env.CI) throw e;
+    skip = `no interpreter with torch (${(e as Error).message})`;
+    console.log(`torchProbe tests skipped: ${skip}`);
+  }
+});
+after(() => {
+  stopTorchProbe();
+  if (savedPython === undefined) delete process.env.DISTILL_PYTHON;
+  else process.env.DISTILL_PYTHON = savedPython;
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const MODELS_PY = `
+from torch import nn
+
+def teacher(width=8):
+    return nn.Sequential(
+        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(width * 4, 3))
+
+def student(width=4):
+    return nn.Sequential(
+        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(width * 4, 3))
+`;
+
+let n = 0;
+function experiment(pairs: { method: string; teacher: string; student: string }[]): string {
+  const d = path.join(dir, `case-${++n}`);
+  fs.mkdirSync(d);
+  fs.writeFileSync(path.join(d, 'models.py'), MODELS_PY);
+  const file = path.join(d, 'tiny.distill.json');
+  fs.writeFileSync(file, JSON.stringify({
+    name: 'tiny-torch',
+    engine: 'torch',
+    device: 'cpu',
+    data: {
+      train: { format: 'synthetic', kind: 'images', samples: 48, classes: 3, shape: [8, 8, 1], seed: 1 },
+      test: { format: 'synthetic', kind: 'images', samples: 24, classes: 3, shape: [8, 8, 1], seed: 2 },
+    },
+    teacher: { module: 'models.py', export: 'teacher' },
+    student: { module: 'models.py', export: 'student' },
+    knowledge: pairs.map((p) => ({ kind: 'feature', method: p.method, weight: 1, pairs: [{ teacher: p.teacher, student: p.student }] })),
+    training: { epochs: 1, batchSize: 16, optimizer: { kind: 'adam', learningRate: 0.01 } },
+  }, null, 2));
+  return file;
+}
+
+test('layers of a torch experiment: module paths, types, NHWC shapes, params; pairs resolved by the torch rules', async (t) => {
+  if (skip) return t.skip(skip);
+  const file = experiment([{ method: 'at', teacher: '3', student: '1' }, { method: 'fitnet', teacher: '5', student: '1' }]);
+  const a = await answerProbe({ kind: 'layers', experimentFile: file }) as LayersAnswer;
+  assert.deepEqual(a.teacher.map((l) => [l.name, l.type]), [['0', 'Conv2d'], ['1', 'ReLU'], ['2', 'Conv2d'], ['3', 'ReLU'], ['4', 'AdaptiveAvgPool2d'], ['5', 'Flatten'], ['6', 'Linear']]);
+  assert.deepEqual(a.student.find((l) => l.name === '1')?.outputShape, [null, 8, 8, 4]);
+  assert.deepEqual(a.teacher.find((l) => l.name === '4')?.outputShape, [null, 2, 2, 8]);
+  assert.equal(a.teacher.find((l) => l.name === '2')?.params, 8 * 8 * 9 + 8);
+  assert.ok(a.teacher.find((l) => l.name === '2')!.flops > 0);
+  assert.deepEqual(a.links[0], { entry: 0, pair: 0, method: 'at', teacher: '3', student: '1', adapter: 'none', adapterShape: [null, 8, 8, 4] });
+  // a vector with a map: the torch engine's message is the TF.js engine's for the same (NHWC) shapes
+  const tf = checkPair('fitnet', '5', '1', [null, 32], [null, 8, 8, 4]);
+  assert.equal(tf.ok, false);
+  assert.equal(a.links[1].error, (tf as { reason: string }).reason);
+  assert.deepEqual(a.methods, METHOD_INFO.filter((m) => m.kind !== 'response' && !m.layerPairs).map((m) => ({ method: m.method, kind: m.kind, title: m.title })));
+  // unsaved text in the editor is what is probed
+  const text = fs.readFileSync(file, 'utf8').replace('"student": "1"', '"student": "0"');
+  const b = await answerProbe({ kind: 'layers', experimentFile: file, text }) as LayersAnswer;
+  assert.equal(b.links[0].student, '0');
+});
+
+test('checkPair: the Python rules answer as pairs.ts does on the shapes the layers answer reports', async (t) => {
+  if (skip) return t.skip(skip);
+  const probe = new TorchProbeProcess();
+  try {
+    const cases: [string, (number | null)[], (number | null)[], string?][] = [
+      ['fitnet', [null, 4, 4, 16], [null, 8, 8, 8]],
+      ['fitnet', [null, 8, 8, 16], [null, 4, 4, 8]],
+      ['at', [null, 16], [null, 8, 8, 8]],
+      ['at', [null, 6, 6, 8], [null, 4, 4, 8]],
+      ['fitnet', [null, 32], [null, 16]],
+      ['nst', [null, 4, 4, 8], [null, 8, 8, 3]],
+      ['sp', [null, 4, 4, 8], [null, 16]],
+    ];
+    for (const [method, ts, ss] of cases) {
+      const py = await probe.request({ kind: 'checkPair', method, teacher: 't', student: 's', teacherShape: ts, studentShape: ss }) as PairCheckAnswer;
+      assert.deepEqual(py, checkPair(method, 't', 's', ts, ss), `${method} ${JSON.stringify(ts)} ↔ ${JSON.stringify(ss)}`);
+    }
+  } finally {
+    probe.dispose();
+  }
+});
+
+test('check: the torch engine\'s problems, located in the file', async (t) => {
+  if (skip) return t.skip(skip);
+  const file = experiment([{ method: 'at', teacher: '3', student: '9' }]);
+  const problems = await answerProbe({ kind: 'check', experimentFile: file }) as ConfigError[];
+  assert.equal(problems.length, 1);
+  assert.deepEqual(problems[0].path, ['knowledge', 0, 'pairs', 0, 'student']);
+  assert.equal(problems[0].message, 'the student has no layer "9"; closest: "0", "1", "2"');
+  const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes('"student": "9"')) + 1;
+  assert.equal(problems[0].location.line, line);
+  assert.deepEqual(await answerProbe({ kind: 'check', experimentFile: experiment([{ method: 'at', teacher: '3', student: '1' }]) }), []);
+});
+
+test('a model that does not build: a located ExperimentError; suggestions; feature-map choices of a run folder', async (t) => {
+  if (skip) return t.skip(skip);
+  const file = experiment([{ method: 'at', teacher: '3', student: '1' }]);
+  const text = fs.readFileSync(file, 'utf8').replace('"export": "student"', '"export": "studnet"');
+  await assert.rejects(answerProbe({ kind: 'layers', experimentFile: file, text }), (e: unknown) => {
+    assert.ok(e instanceof ExperimentError);
+    assert.deepEqual(e.errors[0].path.slice(0, 1), ['student']);
+    assert.match(e.errors[0].message, /studnet/);
+    return true;
+  });
+  const s = await answerProbe({ kind: 'suggest', experimentFile: file }) as SuggestAnswer;
+  assert.equal(s.suggestions[0].teacher, '3');
+  assert.equal(s.suggestions[0].student, '1');
+  assert.match(s.suggestions[0].reason, /^same resolution 8×8, relative depth: teacher /);
+  // a run folder as the worker creates it (no checkpoint yet): the samples and pairs are offered
+  const runDir = path.join(path.dirname(file), '.distill', 'runs', 'tiny-torch', 'r1');
+  fs.mkdirSync(runDir, { recursive: true });
+  const { loadExperiment } = await import('../../src/config/parse');
+  fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify({ experimentFile: file, experimentText: fs.readFileSync(file, 'utf8'), config: loadExperiment(file).config }));
+  fs.writeFileSync(path.join(runDir, 'run.json'), JSON.stringify({ jobs: { 'distill-s1': { kind: 'distill', seed: 1, model: 'student', teacher: 'teacher' } } }));
+  const init = await answerProbe({ kind: 'featureMapsInit', runDir }) as FeatureMapsInitAnswer;
+  assert.deepEqual(init.checkpoints, []);
+  assert.equal(init.samples.length, 16);
+  assert.equal(init.samples[0].h, 8);
+  assert.deepEqual(init.pairs, [{ id: '0:0', label: 'at: 3 ↔ 1' }]);
+});
+
+test('the probe process is long-lived, started again when it dies, and never started in Restricted Mode', async (t) => {
+  if (skip) return t.skip(skip);
+  const file = experiment([{ method: 'at', teacher: '3', student: '1' }]);
+  const probe = new TorchProbeProcess();
+  try {
+    await answerTorchProbe({ kind: 'layers', experimentFile: file }, probe);
+    const pid = probe.pid!;
+    await answerTorchProbe({ kind: 'suggest', experimentFile: file }, probe);
+    assert.equal(probe.pid, pid);
+    assert.equal(probe.starts, 1);
+    process.kill(pid, 'SIGKILL');
+    const deadline = Date.now() + 10_000;
+    while (probe.pid !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const a = await answerTorchProbe({ kind: 'layers', experimentFile: file }, probe) as LayersAnswer;
+    assert.equal(a.student.length, 5);
+    assert.equal(probe.starts, 2);
+    assert.notEqual(probe.pid, pid);
+  } finally {
+    probe.dispose();
+  }
+  const restricted = new TorchProbeProcess({ env: { ...process.env, [RESTRICTED_ENV]: '1' } });
+  await assert.rejects(answerTorchProbe({ kind: 'layers', experimentFile: file }, restricted), (e: Error) => e.message.includes(RESTRICTED_MARK));
+  assert.equal(restricted.starts, 0);
+  // check in Restricted Mode: a problem at `engine`, no Python
+  const problems = await answerTorchProbe({ kind: 'check', experimentFile: file }, restricted) as ConfigError[];
+  assert.deepEqual(problems.map((p) => p.path), [['engine']]);
+  assert.equal(restricted.starts, 0);
+});
