@@ -311,3 +311,27 @@ def test_teacher_cache_in_a_run_matches_the_live_teacher(tmp_path, monkeypatch):
     s, run_dir, sent = _session(tmp_path / 'a', monkeypatch, '20261202-130000', epochs=1, samples=64, baseline=False, teacherCacheMB=64)
     assert s.run(run_dir, False) == 'completed'
     assert any(m['type'] == 'log' and m['message'].startswith('teacher outputs read from') for m in sent)
+
+
+def test_a_torchscript_teacher_teaches_and_is_reported(tmp_path, monkeypatch):
+    import importlib.util
+    folder = tmp_path / 'exp'
+    tiny_experiment(str(folder))  # writes models.py
+    spec = importlib.util.spec_from_file_location('tiny_models', str(folder / 'models.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    torch.manual_seed(0)
+    torch.jit.save(torch.jit.script(mod.teacher()), str(folder / 'teacher.ts.pt'))
+    kd = [{'kind': 'response', 'method': 'kd', 'temperature': 4, 'weight': 1, 'schedule': {'kind': 'constant'}}]
+    run, report, run_dir, logs = _run_scheme(tmp_path, monkeypatch, knowledge=kd, teacher={'model': 'teacher.ts.pt'})
+    assert report['teacher']['params'] == 763 and report['exportedJob'] == 'distill-s1'
+    assert any(m.startswith('teacher outputs saved to') for m in logs)
+
+
+def test_multi_teacher_kd_runs_with_its_further_teachers(tmp_path, monkeypatch):
+    mkd = [{'kind': 'response', 'method': 'multi-kd', 'temperature': 4, 'teacherWeight': 1, 'weight': 1, 'schedule': {'kind': 'constant'},
+            'teachers': [{'module': 'models.py', 'export': 'assistant', 'weight': 0.5}]}]
+    run, report, run_dir, logs = _run_scheme(tmp_path, monkeypatch, knowledge=mkd, baseline=False)
+    records = [json.loads(l) for l in open(os.path.join(run_dir, 'metrics.jsonl'))]
+    step = next(r for r in records if r['type'] == 'step')
+    assert set(step['losses']) == {'multi-kd', 'labels', 'total'} and step['losses']['multi-kd'] > 0
