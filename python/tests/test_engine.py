@@ -336,3 +336,13 @@ def test_multi_teacher_kd_runs_with_its_further_teachers(tmp_path, monkeypatch):
     records = [json.loads(l) for l in open(os.path.join(run_dir, 'metrics.jsonl'))]
     step = next(r for r in records if r['type'] == 'step')
     assert set(step['losses']) == {'multi-kd', 'labels', 'total'} and step['losses']['multi-kd'] > 0
+
+
+def test_resuming_a_completed_run_changes_nothing(tmp_path, monkeypatch):
+    s, run_dir, sent = _session(tmp_path, monkeypatch, epochs=1, samples=64, baseline=False)
+    assert s.run(run_dir, False) == 'completed'
+    before = {f: open(os.path.join(run_dir, f), 'rb').read() for f in ('run.json', 'metrics.jsonl', 'report.json')}
+    s2, _, sent2 = _session(tmp_path, monkeypatch, '20261202-130000', epochs=1, samples=64, baseline=False)
+    assert s2.run(run_dir, True) == 'completed'
+    assert sent2[-1] == {'type': 'done', 'runDir': os.path.abspath(run_dir), 'status': 'completed'}
+    assert {f: open(os.path.join(run_dir, f), 'rb').read() for f in before} == before
