@@ -285,3 +285,30 @@ test('check (distill check, Problems): Python prepares and nothing runs; a refus
   assert.deepEqual(problems.map((p) => [p.path.join('.'), p.message, p.severity]),
     [['knowledge.0.pairs.0.student', 'no layer "layer9" in the student; did you mean "layer2"?', 'error']]);
 });
+
+test('the worker losing its parent forwards stop: Python checkpoints, the run ends cancelled', async () => {
+  const cp = await import('node:child_process');
+  const { file, fakeLog, runsDir } = setup('stop');
+  const worker = cp.fork(path.join(REPO, 'src', 'engine', 'worker.ts'), [], {
+    execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env },
+  });
+  const exited = new Promise<number | null>((resolve) => worker.on('exit', (code) => resolve(code)));
+  let runDir = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no started message within 60 s')), 60_000);
+    worker.on('message', (m: EngineToHost) => {
+      if (m.type === 'ready') worker.send({ type: 'start', experiment: file, runsDir, python });
+      if (m.type === 'started') runDir = m.runDir;
+      // the fake has received `run` once it sent its first progress: then the parent goes away
+      if (m.type === 'progress') {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  worker.disconnect();
+  assert.equal(await exited, 0);
+  assert.deepEqual(received(fakeLog).map((m) => m.type ?? 'env'), ['env', 'prepare', 'run', 'stop']);
+  assert.equal(readRun(runDir).status, 'cancelled');
+  assert.equal(fs.existsSync(path.join(runDir, LOCK_FILE)), false);
+});
