@@ -137,7 +137,10 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; 
     experimentText = loaded.text ?? '';
     const runsDir = opts.runsDir ? path.resolve(opts.runsDir) : defaultRunsDir(experimentFile);
     // issue 14: `"engine": "torch"` runs in Python (src/engine/torch/bridge.ts); the same folder, messages and result.
-    if (engineOf(config) === 'torch') return runTorch({ experimentFile, experimentText, config, runsDir, python: opts.python, emit, shouldStop });
+    if (engineOf(config) === 'torch') {
+      if (opts.backend && opts.backend !== 'auto') emit({ type: 'log', level: 'warn', message: `backend "${opts.backend}" is the TF.js engine's (--backend, distill.backend): the torch engine trains where "device" says` });
+      return runTorch({ experimentFile, experimentText, config, runsDir, python: opts.python, emit, shouldStop });
+    }
     // Pre-flight (what `distill check` does): bad data or models are refused before the folder exists.
     preflight = await preflightRun(experimentFile, experimentText, config, opts.backend ?? config.backend, runsDir, emit);
     runDir = createRun(runsDir, { experimentFile, experimentText, config }, planJobs(config));
