@@ -110,7 +110,7 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; 
     runDir = path.resolve(opts.resume);
     readRun(runDir); // not a run folder: said before anything else
     // issue 14: a torch run is continued by its own engine (src/engine/torch/bridge.ts).
-    if (engineOf(readSnapshot(runDir).config) === 'torch') return runTorch({ resume: runDir, python: opts.python, emit, shouldStop });
+    if (snapshotEngine(runDir) === 'torch') return runTorch({ resume: runDir, python: opts.python, emit, shouldStop });
     held.runDir = runDir;
     held.lock = lockRun(runDir, emit);
     // Ours now: temporary files left by a writer that died (a kill, a full or read-only disk) go.
@@ -179,6 +179,15 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; 
     return { runDir, status };
   } catch (e) {
     return recordRunFailure(runDir, e, emit); // a full disk: said as such, temporary files removed
+  }
+}
+
+/** The engine a run folder's snapshot names; tfjs when it cannot be read (the TF.js path then says why, as before). */
+function snapshotEngine(runDir: string): 'tfjs' | 'torch' {
+  try {
+    return engineOf(readSnapshot(runDir).config);
+  } catch {
+    return 'tfjs';
   }
 }
 
