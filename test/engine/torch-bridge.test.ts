@@ -18,6 +18,8 @@ import { RESTRICTED_ENV, RESTRICTED_MARK } from '../../src/protocol/engine';
 import { readMetrics, readRun } from '../../src/runs/store';
 import { LOCK_FILE } from '../../src/runs/lock';
 import { REPO, tempDir } from '../helpers/experiments';
+import { listText } from '../../src/cli/list';
+import { compressionData, isTorchRun } from '../../src/host/panels/panelData';
 
 const dir = tempDir('distill-torchbridge-');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -170,6 +172,14 @@ test('a new run: prepare with the snapshot and jobs, then the folder, its lock, 
   assert.ok(logs.includes('fake engine: booted'), 'stderr lines are logs');
   assert.ok(logs.includes('a stray print'), 'a stdout line that is no message is a log');
   assert.deepEqual(msgs.at(-1), { type: 'done', runDir, status: 'completed' });
+
+  // The views read the folder as a torch run: the engine and device, no TF.js per-layer probe.
+  assert.match(listText(runsDir, path.dirname(file)), new RegExp(`${path.basename(runDir)}\\s+torch-fake\\s+completed\\s+torch · cpu\\s+0/2`));
+  assert.ok(isTorchRun(runDir));
+  const panel = compressionData(runDir, 'torch-fake', []);
+  assert.equal(panel.backend, 'torch engine · cpu (torch 1.13.0, Python 3.11.2)');
+  assert.match(panel.error ?? '', /has no report yet/, 'this fake writes no report.json');
+  assert.match(panel.layersNote ?? '', /^per-layer figures: not for torch runs yet/);
 });
 
 function readStarted(msgs: EngineToHost[]): string {
