@@ -2,7 +2,7 @@
  * The bridge with the REAL torch engine (python/distill_torch under /usr/bin/python3, Debian's torch):
  * a tiny synthetic experiment through runExperiment — located refusal of a wrong layer (nothing
  * created), a run stopped then resumed to completed — with the run folder held to the run-folder
- * schemas and read by the views (compression panel data, `distill list`). Skipped, saying why, where
+ * schemas and read by the views (dashboard and compression panel data, `distill list`). Skipped, saying why, where
  * the package is not complete yet (its branches unmerged) or no Python with torch is installed.
  */
 import assert from 'node:assert/strict';
@@ -13,8 +13,8 @@ import { ExperimentError } from '../../src/config/errors';
 import { runExperiment } from '../../src/engine/run';
 import { checkCandidate } from '../../src/engine/torch/interpreter';
 import { listText } from '../../src/cli/list';
-import { compressionData } from '../../src/host/panels/panelData';
-import { readMetrics, readRun } from '../../src/runs/store';
+import { compressionData, dashboardData, DashboardBuilder } from '../../src/host/panels/panelData';
+import { MetricsTail, readMetrics, readRun } from '../../src/runs/store';
 import { runFolderViolations } from '../helpers/runSchemas';
 import { REPO, tempDir } from '../helpers/experiments';
 
@@ -90,6 +90,9 @@ test('real engine: stopped, resumed to completed; the folder keeps the schemas a
   assert.equal(panel.error, undefined);
   assert.match(panel.backend, /^torch engine · cpu \(torch \S+, Python 3\.\d+\.\d+\)$/);
   assert.deepEqual(panel.columns.map((c) => c.name), ['teacher', 'scratch student', 'distilled student', 'distilled (int8)']);
+  const dash = dashboardData(first.runDir, new MetricsTail(first.runDir), new DashboardBuilder(), 'real-run');
+  assert.equal(dash.state, 'completed');
+  assert.ok(dash.epochs.length >= 7, `every job's epochs (1 + 3 + 3), found ${dash.epochs.length}`);
   const listed = listText(path.join(dir, '.distill', 'runs'), dir);
   assert.match(listed, new RegExp(`${path.basename(first.runDir)}\\s+real-run\\s+completed\\s+torch · cpu\\s+3/3`));
 });
