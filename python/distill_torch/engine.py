@@ -100,6 +100,13 @@ def resolve_threads() -> Tuple[int, str]:
         except ValueError:
             pass
         print(f'DISTILL_THREADS={env!r} is not a positive integer: ignored', file=sys.stderr)
+    affinity = getattr(os, 'sched_getaffinity', None)
+    if affinity is not None:
+        try:
+            # The CPUs this process may run on (a Slurm job or a container gets fewer than the machine has).
+            return max(1, len(affinity(0))), 'the CPUs this process may use'
+        except OSError:
+            pass
     return max(1, os.cpu_count() or 1), 'os.cpu_count()'
 
 

@@ -446,8 +446,13 @@ class RunFolder:
             raise ValueError(f'checkpoint name {name!r}: expected epoch-NNNN or epoch-NNNN-step-NNNNNN')
         import torch  # local: the rest of this module needs no torch (tests of the format, the reader)
         path = os.path.join(self.checkpoint_root(job), name)
-        if os.path.exists(path):
+        if os.path.isfile(os.path.join(path, 'state.pt')):
             return path
+        if os.path.exists(path):
+            # A folder of that name without its state is no checkpoint (not one of ours): set aside.
+            old = os.path.join(self.checkpoint_root(job), f'.tmp-old-{name}-{os.getpid()}')
+            os.rename(path, old)
+            shutil.rmtree(old, ignore_errors=True)
         buf = io.BytesIO()
         torch.save(state, buf)
         write_dir_atomic(path, {'state.pt': buf.getvalue()}, self.dir)

@@ -41,7 +41,8 @@ def test_threads_from_env(monkeypatch):
     assert engine.resolve_threads() == (3, 'DISTILL_THREADS')
     monkeypatch.setenv('DISTILL_THREADS', 'many')
     n, source = engine.resolve_threads()
-    assert source == 'os.cpu_count()' and n >= 1
+    expected = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+    assert n == expected and source in ('the CPUs this process may use', 'os.cpu_count()')
 
 
 def _epoch(job, e, test, val=None, agreement=None):
@@ -311,3 +312,37 @@ def test_teacher_cache_in_a_run_matches_the_live_teacher(tmp_path, monkeypatch):
     s, run_dir, sent = _session(tmp_path / 'a', monkeypatch, '20261202-130000', epochs=1, samples=64, baseline=False, teacherCacheMB=64)
     assert s.run(run_dir, False) == 'completed'
     assert any(m['type'] == 'log' and m['message'].startswith('teacher outputs read from') for m in sent)
+
+
+def test_a_torchscript_teacher_teaches_and_is_reported(tmp_path, monkeypatch):
+    import importlib.util
+    folder = tmp_path / 'exp'
+    tiny_experiment(str(folder))  # writes models.py
+    spec = importlib.util.spec_from_file_location('tiny_models', str(folder / 'models.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    torch.manual_seed(0)
+    torch.jit.save(torch.jit.script(mod.teacher()), str(folder / 'teacher.ts.pt'))
+    kd = [{'kind': 'response', 'method': 'kd', 'temperature': 4, 'weight': 1, 'schedule': {'kind': 'constant'}}]
+    run, report, run_dir, logs = _run_scheme(tmp_path, monkeypatch, knowledge=kd, teacher={'model': 'teacher.ts.pt'})
+    assert report['teacher']['params'] == 763 and report['exportedJob'] == 'distill-s1'
+    assert any(m.startswith('teacher outputs saved to') for m in logs)
+
+
+def test_multi_teacher_kd_runs_with_its_further_teachers(tmp_path, monkeypatch):
+    mkd = [{'kind': 'response', 'method': 'multi-kd', 'temperature': 4, 'teacherWeight': 1, 'weight': 1, 'schedule': {'kind': 'constant'},
+            'teachers': [{'module': 'models.py', 'export': 'assistant', 'weight': 0.5}]}]
+    run, report, run_dir, logs = _run_scheme(tmp_path, monkeypatch, knowledge=mkd, baseline=False)
+    records = [json.loads(l) for l in open(os.path.join(run_dir, 'metrics.jsonl'))]
+    step = next(r for r in records if r['type'] == 'step')
+    assert set(step['losses']) == {'multi-kd', 'labels', 'total'} and step['losses']['multi-kd'] > 0
+
+
+def test_resuming_a_completed_run_changes_nothing(tmp_path, monkeypatch):
+    s, run_dir, sent = _session(tmp_path, monkeypatch, epochs=1, samples=64, baseline=False)
+    assert s.run(run_dir, False) == 'completed'
+    before = {f: open(os.path.join(run_dir, f), 'rb').read() for f in ('run.json', 'metrics.jsonl', 'report.json')}
+    s2, _, sent2 = _session(tmp_path, monkeypatch, '20261202-130000', epochs=1, samples=64, baseline=False)
+    assert s2.run(run_dir, True) == 'completed'
+    assert sent2[-1] == {'type': 'done', 'runDir': os.path.abspath(run_dir), 'status': 'completed'}
+    assert {f: open(os.path.join(run_dir, f), 'rb').read() for f in before} == before

@@ -286,3 +286,41 @@ def test_sigkill_mid_run_then_resume_completes(tmp_path):
     steps = [(r['epoch'], r['step']) for r in records if r['type'] == 'step' and r['job'] == 'distill-s1']
     assert steps == sorted(set(steps)) and len(steps) == 3 * 10  # each (epoch, step) once: 320 samples / 32
     assert [r['epoch'] for r in records if r['type'] == 'epoch'] == [1, 2, 3]
+
+
+def test_the_typescript_readers_accept_the_folder(tmp_path):
+    """The same folder through the TypeScript side: ajv with the schemas (test/helpers/runSchemas.ts),
+    readRun, readMetrics and listRuns of src/runs/store.ts, and isOwnerAlive (lock.ts) on a
+    finished run's owner fields."""
+    import shutil
+    from conftest import PYTHON_DIR
+    repo = os.path.dirname(PYTHON_DIR)
+    if shutil.which('node') is None or not os.path.isdir(os.path.join(repo, 'node_modules', 'tsx')):
+        pytest.skip('node or the repository\'s node_modules (tsx, ajv) not available')
+    msg = tiny_experiment(str(tmp_path / 'exp'))
+    e = Engine()
+    e.expect('ready', timeout=60)
+    e.send(msg)
+    e.expect('prepared', timeout=120)
+    runs = str(tmp_path / 'exp' / '.distill' / 'runs')
+    run_dir = create_run(msg, runs)
+    e.send({'type': 'run', 'runDir': run_dir, 'resume': False})
+    e.expect('done', timeout=300)
+    assert e.wait() == 0
+    script = (
+        "const { runFolderViolations } = require('./test/helpers/runSchemas');"
+        "const store = require('./src/runs/store');"
+        f"const runDir = {json.dumps(run_dir)}; const runs = {json.dumps(runs)};"
+        "const records = store.readMetrics(runDir);"
+        "console.log(JSON.stringify({ violations: runFolderViolations(runDir), status: store.readRun(runDir).status,"
+        " kinds: [...new Set(records.map((r) => r.type))].sort(), listed: store.listRuns(runs).map((r) => r.run.id),"
+        " ownerAlive: store.isOwnerAlive(store.readRun(runDir)),"
+        f" myStart: require('./src/runs/lock').processStartTime({os.getpid()}), host: require('os').hostname() }}));")
+    out = subprocess.run(['node', '--import', 'tsx', '-e', script], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    from distill_torch import runfolder
+    # the owner fields as lock.ts reads them: this process's start time and the host name agree
+    assert seen.pop('myStart') == runfolder.process_start_time(os.getpid()) and seen.pop('host') == runfolder.host_name()
+    assert seen == {'violations': [], 'status': 'completed', 'kinds': ['epoch', 'event', 'step'], 'listed': ['20261202-120000'],
+                    'ownerAlive': False}

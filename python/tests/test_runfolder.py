@@ -91,8 +91,12 @@ def test_checkpoint_names_and_never_rewrite(run_dir):
     # the epoch end sorts after every step of its epoch, before the next epoch's steps
     rf.save_checkpoint('distill-s1', checkpoint_name(2, 1), {'w': torch.zeros(1)})
     assert [os.path.basename(p) for p in rf.list_checkpoints('distill-s1')] == ['epoch-0001-step-000005', 'epoch-0001', 'epoch-0002-step-000001']
+    # the folder without state.pt is set aside when that position is saved
+    rf.save_checkpoint('distill-s1', checkpoint_name(2), {'w': torch.full((1,), 5.0)})
+    assert torch.load(os.path.join(run_dir, 'checkpoints', 'distill-s1', 'epoch-0002', 'state.pt'))['w'][0] == 5.0
+    assert rf.latest_checkpoint('distill-s1')[0].endswith('epoch-0002')
     rf.prune_checkpoints('distill-s1')
-    assert [os.path.basename(p) for p in rf.list_checkpoints('distill-s1')] == ['epoch-0001', 'epoch-0002-step-000001']
+    assert [os.path.basename(p) for p in rf.list_checkpoints('distill-s1')] == ['epoch-0001', 'epoch-0002']
     assert rf.latest_checkpoint('nope') is None
 
 

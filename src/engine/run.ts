@@ -110,7 +110,7 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; 
     runDir = path.resolve(opts.resume);
     readRun(runDir); // not a run folder: said before anything else
     // issue 14: a torch run is continued by its own engine (src/engine/torch/bridge.ts).
-    if (engineOf(readSnapshot(runDir).config) === 'torch') return runTorch({ resume: runDir, python: opts.python, emit, shouldStop });
+    if (snapshotEngine(runDir) === 'torch') return runTorch({ resume: runDir, python: opts.python, emit, shouldStop });
     held.runDir = runDir;
     held.lock = lockRun(runDir, emit);
     // Ours now: temporary files left by a writer that died (a kill, a full or read-only disk) go.
@@ -137,7 +137,10 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; 
     experimentText = loaded.text ?? '';
     const runsDir = opts.runsDir ? path.resolve(opts.runsDir) : defaultRunsDir(experimentFile);
     // issue 14: `"engine": "torch"` runs in Python (src/engine/torch/bridge.ts); the same folder, messages and result.
-    if (engineOf(config) === 'torch') return runTorch({ experimentFile, experimentText, config, runsDir, python: opts.python, emit, shouldStop });
+    if (engineOf(config) === 'torch') {
+      if (opts.backend && opts.backend !== 'auto') emit({ type: 'log', level: 'warn', message: `backend "${opts.backend}" is the TF.js engine's (--backend, distill.backend): the torch engine trains where "device" says` });
+      return runTorch({ experimentFile, experimentText, config, runsDir, python: opts.python, emit, shouldStop });
+    }
     // Pre-flight (what `distill check` does): bad data or models are refused before the folder exists.
     preflight = await preflightRun(experimentFile, experimentText, config, opts.backend ?? config.backend, runsDir, emit);
     runDir = createRun(runsDir, { experimentFile, experimentText, config }, planJobs(config));
@@ -176,6 +179,15 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; 
     return { runDir, status };
   } catch (e) {
     return recordRunFailure(runDir, e, emit); // a full disk: said as such, temporary files removed
+  }
+}
+
+/** The engine a run folder's snapshot names; tfjs when it cannot be read (the TF.js path then says why, as before). */
+function snapshotEngine(runDir: string): 'tfjs' | 'torch' {
+  try {
+    return engineOf(readSnapshot(runDir).config);
+  } catch {
+    return 'tfjs';
   }
 }
 

@@ -18,6 +18,8 @@ import { RESTRICTED_ENV, RESTRICTED_MARK } from '../../src/protocol/engine';
 import { readMetrics, readRun } from '../../src/runs/store';
 import { LOCK_FILE } from '../../src/runs/lock';
 import { REPO, tempDir } from '../helpers/experiments';
+import { listText } from '../../src/cli/list';
+import { compressionData, isTorchRun } from '../../src/host/panels/panelData';
 
 const dir = tempDir('distill-torchbridge-');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -170,6 +172,14 @@ test('a new run: prepare with the snapshot and jobs, then the folder, its lock, 
   assert.ok(logs.includes('fake engine: booted'), 'stderr lines are logs');
   assert.ok(logs.includes('a stray print'), 'a stdout line that is no message is a log');
   assert.deepEqual(msgs.at(-1), { type: 'done', runDir, status: 'completed' });
+
+  // The views read the folder as a torch run: the engine and device, no TF.js per-layer probe.
+  assert.match(listText(runsDir, path.dirname(file)), new RegExp(`${path.basename(runDir)}\\s+torch-fake\\s+completed\\s+torch · cpu\\s+0/2`));
+  assert.ok(isTorchRun(runDir));
+  const panel = compressionData(runDir, 'torch-fake', []);
+  assert.equal(panel.backend, 'torch engine · cpu (torch 1.13.0, Python 3.11.2)');
+  assert.match(panel.error ?? '', /has no report yet/, 'this fake writes no report.json');
+  assert.match(panel.layersNote ?? '', /^per-layer figures: not for torch runs yet/);
 });
 
 function readStarted(msgs: EngineToHost[]): string {
@@ -284,4 +294,31 @@ test('check (distill check, Problems): Python prepares and nothing runs; a refus
   const problems = await checkExperiment(bad.file, undefined, python);
   assert.deepEqual(problems.map((p) => [p.path.join('.'), p.message, p.severity]),
     [['knowledge.0.pairs.0.student', 'no layer "layer9" in the student; did you mean "layer2"?', 'error']]);
+});
+
+test('the worker losing its parent forwards stop: Python checkpoints, the run ends cancelled', async () => {
+  const cp = await import('node:child_process');
+  const { file, fakeLog, runsDir } = setup('stop');
+  const worker = cp.fork(path.join(REPO, 'src', 'engine', 'worker.ts'), [], {
+    execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env },
+  });
+  const exited = new Promise<number | null>((resolve) => worker.on('exit', (code) => resolve(code)));
+  let runDir = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no started message within 60 s')), 60_000);
+    worker.on('message', (m: EngineToHost) => {
+      if (m.type === 'ready') worker.send({ type: 'start', experiment: file, runsDir, python });
+      if (m.type === 'started') runDir = m.runDir;
+      // the fake has received `run` once it sent its first progress: then the parent goes away
+      if (m.type === 'progress') {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  worker.disconnect();
+  assert.equal(await exited, 0);
+  assert.deepEqual(received(fakeLog).map((m) => m.type ?? 'env'), ['env', 'prepare', 'run', 'stop']);
+  assert.equal(readRun(runDir).status, 'cancelled');
+  assert.equal(fs.existsSync(path.join(runDir, LOCK_FILE)), false);
 });
