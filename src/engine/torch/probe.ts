@@ -195,8 +195,9 @@ function torchSnapshot(q: ProbeQuery): ConfigSnapshot | undefined {
     const abs = path.resolve(file);
     const loaded = text !== undefined ? { ...parseExperimentText(text, abs), text } : loadExperiment(abs);
     const config = loaded.config as ExperimentConfig | undefined;
-    // invalid: the TF.js path says why (check: the validator's located errors)
-    if (!config || loaded.errors.some((e) => e.severity === 'error') || engineOf(config) !== 'torch') return undefined;
+    // invalid: the TF.js path says why; check reports the validator's located errors first (check.ts)
+    if (!config || engineOf(config) !== 'torch') return undefined;
+    if (q.kind === 'check' && loaded.errors.some((e) => e.severity === 'error')) return undefined;
     return { experimentFile: abs, experimentText: loaded.text ?? '', config };
   };
   const fromRun = (runDir: string): ConfigSnapshot | undefined => {
