@@ -407,7 +407,7 @@ class Session:
                 continue
             knowledge.build_terms(entries, teacher=self.models[t], student=self.models[s], sample=sample,
                                   num_classes=self.data.num_classes, num_train=int(self.data.train.x.shape[0]),
-                                  extra_teachers=list(self.extra_teachers))
+                                  extra_teachers=list(self.extra_teachers), train_labels=self.data.train.y)
         scheme = self.config.get('scheme') or {}
         if scheme.get('kind') == 'self':
             from . import schemes

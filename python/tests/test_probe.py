@@ -280,3 +280,16 @@ def test_feature_maps_of_a_real_run(tmp_path):
     assert fm['adapter'] == 'conv1x1 4→8' and fm['studentShape'] == [None, 8, 8, 8]
     assert np.allclose(fm['student']['channels'][5], fs[0, 5].reshape(-1).numpy(), atol=1e-5)
     assert -1 <= fm['cosine'] <= 1 and fm['mse'] >= 0 and 0 <= fm['cka'] <= 1 + 1e-9
+
+
+def test_check_of_a_crd_experiment(tmp_path):
+    """crd's banks need the training labels: the check (engine's prepare) passes them, so a valid crd
+    experiment has no problem and a bank too large for maxMemoryMB is located at `embedding`."""
+    def crd(**extra):
+        return [{'kind': 'relation', 'method': 'crd', 'weight': 1, 'schedule': {'kind': 'constant'}, 'embedding': 16, 'negatives': 8,
+                 'temperature': 0.07, 'momentum': 0.5, 'pairs': [{'teacher': '5', 'student': '3'}], **extra}]
+    ok = tiny_experiment(str(tmp_path / 'ok'), knowledge=crd())
+    assert probe.Probe().check(snap(ok), ok['jobs']) == []
+    big = tiny_experiment(str(tmp_path / 'big'), knowledge=crd(embedding=4096, maxMemoryMB=1))
+    (p,) = probe.Probe().check(snap(big), big['jobs'])
+    assert p['path'] == ['knowledge', 0, 'embedding'] and p['message'].startswith('crd: the memory banks hold 2 × 96 samples × 4096')
