@@ -147,6 +147,13 @@ test('a model that does not build: a located ExperimentError; suggestions; featu
   assert.equal(s.suggestions[0].teacher, '3');
   assert.equal(s.suggestions[0].student, '1');
   assert.match(s.suggestions[0].reason, /^same resolution 8×8, relative depth: teacher /);
+  const inspect = await answerProbe({ kind: 'inspect', target: file }) as { text: string };
+  assert.match(inspect.text, /^teacher: models\.py#teacher\n/);
+  assert.match(inspect.text, /\n1 {2,}ReLU {2,}\[\?, 8, 8, 4\] +0 +256\n/);
+  const e = await answerProbe({ kind: 'estimate', experimentFile: file }) as { seconds?: number; description?: string };
+  assert.ok(e.seconds !== undefined && e.seconds > 0);
+  // scratch-s1 and distill-s1: 1 epoch × ceil(48/16) steps each, of the student
+  assert.match(e.description!, /^estimated training time .* \(6 steps of the student \(models\.py#student\) at [\d.]+ ms; measured over 3 steps;/);
   // a run folder as the worker creates it (no checkpoint yet): the samples and pairs are offered
   const runDir = path.join(path.dirname(file), '.distill', 'runs', 'tiny-torch', 'r1');
   fs.mkdirSync(runDir, { recursive: true });
