@@ -14,7 +14,8 @@ import type { ConfigError } from '../../src/config/types';
 import { answerProbe, checkPair } from '../../src/engine/probe';
 import { findInterpreter } from '../../src/engine/torch/interpreter';
 import { answerTorchProbe, stopTorchProbe, TorchProbeProcess } from '../../src/engine/torch/probe';
-import type { FeatureMapsInitAnswer, LayersAnswer, PairCheckAnswer, SuggestAnswer } from '../../src/protocol/engine';
+import type { FeatureMapsAnswer, FeatureMapsInitAnswer, LayersAnswer, PairCheckAnswer, SuggestAnswer } from '../../src/protocol/engine';
+import { attentionMap, cosine, mse } from '../../src/engine/results/similarity';
 import { RESTRICTED_ENV, RESTRICTED_MARK } from '../../src/protocol/engine';
 import { METHOD_INFO } from '../../src/methods/catalogue';
 import { tempDir } from '../helpers/experiments';
@@ -194,4 +195,32 @@ test('the probe process is long-lived, started again when it dies, and never sta
   const problems = await answerTorchProbe({ kind: 'check', experimentFile: file }, restricted) as ConfigError[];
   assert.deepEqual(problems.map((p) => p.path), [['engine']]);
   assert.equal(restricted.starts, 0);
+});
+
+test('feature maps of a real torch run: the torch engine\'s checkpoint, figures as similarity.ts computes them on the same grids', async (t) => {
+  if (skip) return t.skip(skip);
+  const file = experiment([{ method: 'fitnet', teacher: '3', student: '1' }]);
+  const { runExperiment } = await import('../../src/engine/run');
+  const run = await runExperiment({ experiment: file, runsDir: path.join(path.dirname(file), 'runs'), python: process.env.DISTILL_PYTHON });
+  assert.equal(run.status, 'completed', run.error);
+  const init = await answerProbe({ kind: 'featureMapsInit', runDir: run.runDir }) as FeatureMapsInitAnswer;
+  assert.deepEqual(init.checkpoints.map((c) => c.id), ['distill-s1/epoch-0001']);
+  const fm = await answerProbe({ kind: 'featureMaps', runDir: run.runDir, checkpoint: 'distill-s1/epoch-0001', sample: 1, entry: 0, pair: 0 }) as FeatureMapsAnswer;
+  assert.equal(fm.adapter, 'conv1x1 4→8');
+  assert.deepEqual([fm.teacherShape, fm.studentShape], [[null, 8, 8, 8], [null, 8, 8, 8]]);
+  assert.equal(fm.batch, 24);
+  // channel images (h×w each) back to one h×w×c map, as similarity.ts takes it
+  const hwc = (g: { channels: number[][]; h: number; w: number }): number[] => {
+    const c = g.channels.length;
+    const out = new Array<number>(g.h * g.w * c);
+    g.channels.forEach((img, ch) => img.forEach((v, i) => { out[i * c + ch] = v; }));
+    return out;
+  };
+  const [tm, sm] = [hwc(fm.teacher), hwc(fm.student)];
+  assert.ok(Math.abs(fm.cosine! - cosine(sm, tm)) < 1e-9, `${fm.cosine} vs ${cosine(sm, tm)}`);
+  assert.ok(Math.abs(fm.mse! - mse(sm, tm)) < 1e-9 * Math.max(1, fm.mse!));
+  const att = attentionMap(tm, 8, 8, 8);
+  fm.attentionTeacher!.channels[0].forEach((v, i) => assert.ok(Math.abs(v - att[i]) < 1e-9));
+  hwc(fm.difference!).forEach((v, i) => assert.ok(Math.abs(v - (sm[i] - tm[i])) < 1e-5));
+  assert.ok(fm.cka! > 0 && fm.cka! <= 1 + 1e-9);
 });
