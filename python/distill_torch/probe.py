@@ -662,12 +662,22 @@ class Probe:
         student = self.build(snap, state.get('model') or 'student', int(state.get('seed', 1)))
         student.load_state_dict(saved['model'])
         student.eval()
-        terms = knowledge.build_terms(config.get('knowledge') or [], teacher=teacher, student=student, sample=d.train.x[:2],
+        # Only the entries with layer pairs are built (weight 0 skips the others but keeps every
+        # entry's index, which names its adapters `k<entry>_p<pair>`): response terms such as
+        # multi-kd would need models this panel does not use.
+        shown = {p['entry'] for p in pair_list(config)}
+        entries = [e if i in shown else {**e, 'weight': 0} for i, e in enumerate(config.get('knowledge') or [])]
+        terms = knowledge.build_terms(entries, teacher=teacher, student=student, sample=d.train.x[:2],
                                       num_classes=int(d.num_classes), num_train=int(d.train.x.shape[0]),
                                       train_labels=d.train.y, prefix=f'adapter_{job}')
         term_state = (saved.get('modules') or {}).get('terms')
         if term_state is not None:
-            terms.load_state_dict(term_state)
+            # the skipped entries' parameters (ctkd's θ …) are in the checkpoint, not in these terms
+            missing = terms.load_state_dict(term_state, strict=False).missing_keys
+            if missing:
+                raise ProbeError(f'{ck_file}: the checkpoint has no {", ".join(missing[:3])} for this run\'s knowledge entries')
+        elif len(terms.state_dict()):
+            raise ProbeError(f'{ck_file}: the checkpoint holds no knowledge-term state (adapters) for this run\'s entries')
         terms.eval()
         label = f'{pair["p"]["teacher"]}→{pair["p"]["student"]}'
         term = next((t for t in terms.terms if t.entry_index == entry and label in t.pair_labels), None)

@@ -293,3 +293,30 @@ def test_check_of_a_crd_experiment(tmp_path):
     big = tiny_experiment(str(tmp_path / 'big'), knowledge=crd(embedding=4096, maxMemoryMB=1))
     (p,) = probe.Probe().check(snap(big), big['jobs'])
     assert p['path'] == ['knowledge', 0, 'embedding'] and p['message'].startswith('crd: the memory banks hold 2 × 96 samples × 4096')
+
+
+def test_feature_maps_with_response_terms_and_a_vector_pair(tmp_path):
+    """A run with ctkd (θ in the checkpoint) and multi-kd (a further teacher) beside a vector pair:
+    the pair's maps come from the checkpoint all the same; a vector is one strip, no attention map."""
+    from distill_torch import engine
+    from conftest import create_run
+    knowledge_list = [
+        {'kind': 'response', 'method': 'ctkd', 'weight': 1, 'schedule': {'kind': 'constant'}, 'minTemperature': 1, 'temperatureRange': 20,
+         'maxReversal': 1, 'reversalEpochs': 10},
+        {'kind': 'response', 'method': 'multi-kd', 'weight': 1, 'schedule': {'kind': 'constant'}, 'temperature': 4, 'teacherWeight': 1,
+         'teachers': [{'module': 'models.py', 'export': 'assistant', 'weight': 1}]},
+        {'kind': 'feature', 'method': 'fitnet', 'weight': 1, 'schedule': {'kind': 'constant'},
+         'pairs': [{'teacher': '5', 'student': '3', 'adapter': 'auto'}]}]
+    msg = tiny_experiment(str(tmp_path / 'exp'), epochs=1, baseline=False, knowledge=knowledge_list)
+    session = engine.prepare(msg, send=lambda m: None, should_stop=lambda: False, versions={})
+    run_dir = create_run(msg, str(tmp_path / 'runs'))
+    assert session.run(run_dir, False) == 'completed'
+    fm = probe.Probe().answer({'kind': 'featureMaps', 'runDir': run_dir, 'checkpoint': 'distill-s1/epoch-0001', 'sample': 4, 'entry': 2, 'pair': 0})
+    saved = torch.load(os.path.join(run_dir, 'checkpoints', 'distill-s1', 'epoch-0001', 'state.pt'))
+    sw, aw = saved['model'], saved['modules']['terms']
+    x = probe.Probe().data(snap(msg)).test.x[4:5]
+    h = F.adaptive_avg_pool2d(F.relu(F.conv2d(x, sw['0.weight'], sw['0.bias'], padding=1)), 2).flatten(1)
+    v = F.linear(h, aw['parts.k2_p0.0.weight'], aw['parts.k2_p0.0.bias'])[0]
+    assert fm['adapter'] == 'dense 16→32' and fm['studentShape'] == [None, 32] and fm['teacherShape'] == [None, 32]
+    assert fm['student']['h'] == 1 and fm['student']['w'] == 32 and np.allclose(fm['student']['channels'][0], v.numpy(), atol=1e-5)
+    assert 'attentionTeacher' not in fm and 'cosine' in fm
