@@ -159,8 +159,15 @@ def pair_list(config: dict) -> List[dict]:
     return out
 
 
-def links_of(config: dict, teacher_rows: List[dict], student_rows: List[dict]) -> List[dict]:
-    """LayersAnswer.links: every pair resolved to its adapter, or why not (same rules as training)."""
+def script_message(role: str) -> str:
+    """Why a TorchScript model's layers have no shapes (knowledge.Taps refuses to tap them alike)."""
+    return (f'the {role} is a TorchScript model: its layers cannot be tapped (forward hooks need a Python nn.Module); '
+            'load it from a module factory, or use a response method (kd, dkd, dist, …)')
+
+
+def links_of(config: dict, teacher_rows: List[dict], student_rows: List[dict], scripted: Sequence[str] = ()) -> List[dict]:
+    """LayersAnswer.links: every pair resolved to its adapter, or why not (same rules as training).
+    `scripted`: the roles ('teacher', 'student') that are TorchScript models (no layer shapes)."""
     t_shape = {r['name']: r['outputShape'] for r in teacher_rows}
     s_shape = {r['name']: r['outputShape'] for r in student_rows}
     links = []
@@ -168,6 +175,10 @@ def links_of(config: dict, teacher_rows: List[dict], student_rows: List[dict]) -
         p = item['p']
         base = {'entry': item['entry'], 'pair': item['pair'], 'method': item['method'], 'teacher': p['teacher'], 'student': p['student']}
         ts, ss = t_shape.get(p['teacher']), s_shape.get(p['student'])
+        bad = next((role for role in ('teacher', 'student') if role in scripted), None)
+        if bad:
+            links.append({**base, 'adapter': '–', 'error': script_message(bad)})
+            continue
         if not ts or not ss or not _single(ts) or not _single(ss):
             missing = f'teacher layer "{p["teacher"]}"' if not ts or not _single(ts) else f'student layer "{p["student"]}"'
             links.append({**base, 'adapter': '–', 'error': f'no {missing}'})
@@ -234,8 +245,8 @@ def layer_rows(model: torch.nn.Module, input_shape: tuple) -> List[dict]:
 
 
 def public_rows(rows: List[dict]) -> List[dict]:
-    """The rows as LayersAnswer carries them (without the probe's own `order`)."""
-    return [{k: v for k, v in r.items() if k != 'order'} for r in rows]
+    """The rows as LayersAnswer carries them (without the probe's own `order`, `leaf`, `script`)."""
+    return [{k: v for k, v in r.items() if k not in ('order', 'leaf', 'script')} for r in rows]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,8 +457,10 @@ class Probe:
         def rows_of(model):
             rows = layer_rows(model, shape)
             leaves = {n for n, m in model.named_modules() if n and _leaf(m)}
+            script = isinstance(model, torch.jit.ScriptModule)
             for r in rows:
                 r['leaf'] = r['name'] in leaves
+                r['script'] = script
             return rows
         student = rows_of(self.build(snapshot, 'student'))
         teacher = rows_of(self.build(snapshot, 'teacher')) if config.get('teacher') is not None else []
@@ -458,22 +471,32 @@ class Probe:
     # -- layers, suggestions, inspect -------------------------------------------------------------
     def layers(self, snapshot: dict) -> dict:
         teacher, student = self.rows(snapshot)
-        t, s = public_rows([{k: v for k, v in r.items() if k != 'leaf'} for r in teacher]), \
-            public_rows([{k: v for k, v in r.items() if k != 'leaf'} for r in student])
-        return {'teacher': t, 'student': s, 'links': links_of(snapshot['config'], t, s),
+        t, s = public_rows(teacher), public_rows(student)
+        return {'teacher': t, 'student': s, 'links': links_of(snapshot['config'], t, s, self._scripted(teacher, student)),
                 'methods': [{'method': m, 'kind': k, 'title': title} for m, k, title in PAIR_METHODS]}
 
     def suggest(self, snapshot: dict) -> dict:
         if snapshot['config'].get('teacher') is None:
             return {'suggestions': [], 'error': 'this experiment has no teacher to pair with'}
         teacher, student = self.rows(snapshot)
+        scripted = self._scripted(teacher, student)
+        if scripted:
+            return {'suggestions': [], 'error': script_message(scripted[0])}
         return {'suggestions': [{k: p[k] for k in ('teacher', 'student', 'method', 'adapter', 'reason')}
                                 for p in suggest_pairs(teacher, student)]}
+
+    @staticmethod
+    def _scripted(teacher: List[dict], student: List[dict]) -> List[str]:
+        """The roles whose model is TorchScript (its rows carry no shapes)."""
+        return [role for role, rows in (('teacher', teacher), ('student', student)) if rows and rows[0].get('script')]
 
     def suggest_text(self, snapshot: dict) -> str:
         if snapshot['config'].get('teacher') is None:
             raise ProbeError(f'{snapshot.get("experimentFile")}: no teacher to pair with (scheme self pairs heads, not teacher layers)')
         teacher, student = self.rows(snapshot)
+        scripted = self._scripted(teacher, student)
+        if scripted:
+            raise ProbeError(script_message(scripted[0]))
         return suggest_text(suggest_pairs(teacher, student))
 
     def inspect(self, snapshot: dict) -> str:

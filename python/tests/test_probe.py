@@ -320,3 +320,22 @@ def test_feature_maps_with_response_terms_and_a_vector_pair(tmp_path):
     assert fm['adapter'] == 'dense 16→32' and fm['studentShape'] == [None, 32] and fm['teacherShape'] == [None, 32]
     assert fm['student']['h'] == 1 and fm['student']['w'] == 32 and np.allclose(fm['student']['channels'][0], v.numpy(), atol=1e-5)
     assert 'attentionTeacher' not in fm and 'cosine' in fm
+
+
+def test_a_torchscript_teacher(tmp_path):
+    """A TorchScript teacher lists its layers (names, types, params) without shapes; its pairs and
+    suggestions say why, in knowledge.Taps' words."""
+    import importlib.util
+    msg = tiny_experiment(str(tmp_path), knowledge=[{'kind': 'feature', 'method': 'at', 'weight': 1, 'schedule': {'kind': 'constant'},
+                                                     'pairs': [{'teacher': '3', 'student': '1', 'adapter': 'auto'}]}])
+    spec = importlib.util.spec_from_file_location('tiny_models', str(tmp_path / 'models.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    torch.jit.script(mod.teacher()).save(str(tmp_path / 'teacher.pt'))
+    snap(msg)['config']['teacher'] = {'model': 'teacher.pt'}
+    p = probe.Probe()
+    a = p.layers(snap(msg))
+    assert [(r['name'], r['type'], r['params']) for r in a['teacher']][:3] == [('0', 'Conv2d', 80), ('1', 'ReLU', 0), ('2', 'Conv2d', 584)]
+    (link,) = a['links']
+    assert link['error'].startswith('the teacher is a TorchScript model: its layers cannot be tapped')
+    assert p.suggest(snap(msg)) == {'suggestions': [], 'error': link['error']}
