@@ -110,7 +110,7 @@ async function cmdRun(args: Args, resume: boolean): Promise<number> {
   const emit = (m: EngineToHost) => {
     switch (m.type) {
       case 'progress': bar.update(m); break;
-      case 'started': bar.log(`run folder: ${m.runDir}\nbackend: ${m.backend}`); break;
+      case 'started': bar.log(`run folder: ${m.runDir}\n${m.engine === 'torch' ? `engine: torch, device: ${m.backend}` : `backend: ${m.backend}`}`); break;
       case 'log': if (m.level !== 'debug') bar.log(`${m.level === 'info' ? '' : m.level + ': '}${m.message}`); break;
       case 'epoch': {
         const e = m.metrics;
@@ -146,7 +146,8 @@ async function cmdRun(args: Args, resume: boolean): Promise<number> {
     return 130;
   }
   const runDir = result.runDir!;
-  console.log('\n' + summaryTable(readJson<Report>(path.join(runDir, 'report.json'))));
+  const ran = runEngine(readRun(runDir));
+  console.log('\n' + summaryTable(readJson<Report>(path.join(runDir, 'report.json')), ran.engine === 'torch' ? `the torch engine on ${ran.where ?? '?'}` : undefined));
   console.log(`\nrun folder: ${runDir}`);
   if (args.flags.export) {
     if (!args.flags.to) throw new UsageError('--export JOB needs --to DIR');
@@ -205,7 +206,7 @@ function copyExport(src: string, dest: string, names: string[]): void {
 }
 
 /** The final table: teacher, scratch student, distilled student. */
-export function summaryTable(r: Report): string {
+export function summaryTable(r: Report, backendLabel?: string): string {
   const pm = (s: { mean: number; std: number; n: number } | undefined, f: (x: number) => string) =>
     !s ? '—' : s.n > 1 ? `${f(s.mean)} ± ${f(s.std)}` : f(s.mean);
   const ms = (x: number) => `${x.toFixed(3)} ms`;
@@ -231,7 +232,7 @@ export function summaryTable(r: Report): string {
   }
   const lines = [table(rows)];
   const n = r.summary.distill?.testAcc.n ?? 0;
-  lines.push(`\n${n} seed${n === 1 ? '' : 's'}, last epoch, ${r.testSize} test samples, scheme ${r.scheme}, backend ${r.backend}.` +
+  lines.push(`\n${n} seed${n === 1 ? '' : 's'}, last epoch, ${r.testSize} test samples, scheme ${r.scheme}, ${backendLabel ?? `backend ${r.backend}`}.` +
     (r.compression ? ` Compression: ${r.compression.params.toFixed(1)}× fewer parameters, ${r.compression.flops.toFixed(1)}× fewer FLOPs, ` +
       `${r.compression.speedup.toFixed(1)}× faster per sample` +
       (r.compression.speedupBatch !== undefined && r.student.latencyBatch ? ` (${r.compression.speedupBatch.toFixed(1)}× at batch ${r.student.latencyBatch.batch})` : '') + '.' : ''));

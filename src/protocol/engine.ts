@@ -146,7 +146,10 @@ export interface RunStartedMessage {
   type: 'started';
   runDir: string;
   runId: string;
+  /** The TF.js backend, or with the torch engine its device (`cpu`, `cuda:0`, `mps`). */
   backend: string;
+  /** issue 14: `torch` for a run of the torch engine; absent for the TF.js engine. */
+  engine?: 'torch';
 }
 
 /** A training step was logged. */

@@ -166,7 +166,7 @@ test('a new run: prepare with the snapshot and jobs, then the folder, its lock, 
   const kinds = msgs.map((m) => m.type);
   assert.deepEqual(kinds.filter((k) => k !== 'log'), ['started', 'progress', 'epoch', 'checkpoint', 'done']);
   const started = msgs.find((m) => m.type === 'started') as Extract<EngineToHost, { type: 'started' }>;
-  assert.deepEqual(started, { type: 'started', runDir, runId: path.basename(runDir), backend: 'cpu' });
+  assert.deepEqual(started, { type: 'started', runDir, runId: path.basename(runDir), backend: 'cpu', engine: 'torch' });
   const logs = msgs.filter((m) => m.type === 'log').map((m) => (m as { message: string }).message);
   assert.ok(logs.some((l) => l.startsWith(`python: ${python} (as configured; Python 3.11.2, torch 1.13.0)`)), logs.join('\n'));
   assert.ok(logs.includes('fake engine: booted'), 'stderr lines are logs');

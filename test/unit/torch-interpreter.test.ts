@@ -45,6 +45,7 @@ test('the candidates: the request\'s python alone, else DISTILL_PYTHON alone, el
   assert.deepEqual(candidates('/x/python', { DISTILL_PYTHON: '/y/python' }), [{ command: '/x/python', source: 'request' }]);
   assert.deepEqual(candidates(undefined, { DISTILL_PYTHON: '/y/python' }), [{ command: '/y/python', source: 'DISTILL_PYTHON' }]);
   assert.deepEqual(candidates('  ', {}).map((c) => c.command), ['python3', '/usr/bin/python3', 'python']);
+  assert.deepEqual(candidates('venv/bin/python', {}), [{ command: path.resolve('venv/bin/python'), source: 'request' }], 'a relative path is made absolute here');
 });
 
 test('each candidate is judged by what it answers', async () => {

@@ -278,7 +278,7 @@ class TorchSession {
       this.awaitExit();
       return;
     }
-    this.emit({ type: 'started', runDir: this.runDir, runId: path.basename(this.runDir), backend: msg.backend.name });
+    this.emit({ type: 'started', runDir: this.runDir, runId: path.basename(this.runDir), backend: msg.backend.name, engine: 'torch' });
     this.emit({ type: 'log', level: 'info', message: `torch engine: ${msg.backend.name}, ${Object.entries(msg.backend.versions).map(([k, v]) => `${k} ${v}`).join(', ')}` });
     this.send({ type: 'run', runDir: this.runDir, resume: Boolean(this.opts.resume) });
     this.runSent = true;

@@ -11,6 +11,7 @@
  * candidate answered and the fix.
  */
 import * as cp from 'child_process';
+import * as path from 'path';
 import { TORCH_MIN_VERSION } from '../../protocol/torch';
 
 /** Printed by a candidate: one JSON line, whatever it has (never a traceback). */
@@ -71,9 +72,11 @@ export function versionAtLeast(version: string, min: string): boolean {
 
 /** The candidates in order, with where each came from. */
 export function candidates(python: string | undefined, env: NodeJS.ProcessEnv = process.env): { command: string; source: Interpreter['source'] }[] {
-  if (python && python.trim()) return [{ command: python.trim(), source: 'request' }];
+  // A relative path (`./venv/bin/python`) is this process's; Python itself starts in the experiment's folder.
+  const absolute = (c: string): string => (c.includes('/') || c.includes(path.sep) ? path.resolve(c) : c);
+  if (python && python.trim()) return [{ command: absolute(python.trim()), source: 'request' }];
   const fromEnv = env.DISTILL_PYTHON?.trim();
-  if (fromEnv) return [{ command: fromEnv, source: 'DISTILL_PYTHON' }];
+  if (fromEnv) return [{ command: absolute(fromEnv), source: 'DISTILL_PYTHON' }];
   return DEFAULT_CANDIDATES.map((command) => ({ command, source: 'default' as const }));
 }
 

@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import type { WebviewToHost } from '../../protocol/webviews';
 import { compressionData, isTorchRun } from './panelData';
 import { NO_RUN } from './shell';
+import { isRestrictedModeError } from '../trust';
 import type { PanelContext, PanelController } from './shell';
 
 export function compressionPanel(ctx: PanelContext): PanelController {
@@ -19,12 +20,6 @@ export function compressionPanel(ctx: PanelContext): PanelController {
       }
       let layers: { model: string; name: string; type: string; params: number; flops: number }[] = [];
       let layerError: unknown;
-      // issue 14: a torch run's models are PyTorch's: its per-layer figures come from report.json when it has them.
-      if (isTorchRun(runDir)) {
-        const data = compressionData(runDir, ctx.target.title, []);
-        ctx.postNow({ type: 'init', panel: 'compression', target, data });
-        return;
-      }
       try {
         const a = await ctx.probe({ kind: 'layers', runDir });
         layers = [...a.teacher.map((l) => ({ model: 'teacher', ...l })), ...a.student.map((l) => ({ model: 'student', ...l }))]
@@ -32,10 +27,13 @@ export function compressionPanel(ctx: PanelContext): PanelController {
       } catch (e) {
         layerError = e;
       }
+      // issue 14: a torch run whose layers the engine could not list keeps its report's figures, with a
+      // note on the per-layer table instead of an error (compressionData); Restricted Mode still prompts.
+      const quiet = Boolean(layerError) && isTorchRun(runDir) && !isRestrictedModeError(layerError);
       const data = compressionData(runDir, ctx.target.title, layers);
-      if (layerError && !data.error) data.error = `per-layer figures unavailable: ${(layerError as Error).message}`;
+      if (layerError && !data.error && !quiet) data.error = `per-layer figures unavailable: ${(layerError as Error).message}`;
       ctx.postNow({ type: 'init', panel: 'compression', target, data });
-      if (layerError) ctx.probeFailed(layerError);
+      if (layerError && !quiet) ctx.probeFailed(layerError);
     },
     async act(msg: WebviewToHost) {
       if (msg.type === 'exportStudent') await vscode.commands.executeCommand('distill.exportStudent', ctx.target.runDirs[0]);
