@@ -14,8 +14,10 @@ them that way, and the TF.js side's planAdapter/suggest rules read the channel c
 one convention on both engines means the panels need not know which engine a row came from.
 `checkPair` converts them back to NCHW for knowledge.plan_adapter.
 
-Parameters and FLOPs of a row are those of the whole module (its own and its children's), since a
-`named_modules()` path may name a block (`layer2`) as well as a leaf (`layer2.1.conv2`).
+Parameters and FLOPs of a row are the module's own (its children's excluded): a `named_modules()`
+path may name a block (`layer2`) as well as its leaves (`layer2.1.conv2`), and the rows must add
+up to the model's totals as the TF.js engine's flat layer rows do (the compression panel computes
+each row's share of the model from that sum). A block shows 0 unless it holds parameters itself.
 """
 from __future__ import annotations
 
@@ -202,7 +204,7 @@ def _leaf(m: torch.nn.Module) -> bool:
 
 def layer_rows(model: torch.nn.Module, input_shape: tuple) -> List[dict]:
     """ProbeLayer rows of every named module, in named_modules() order: TF-ordered output shape of
-    one sample (from one forward in eval mode), parameters and FLOPs per sample of the whole module,
+    one sample (from one forward in eval mode), the module's own parameters and FLOPs per sample,
     and `order`: when the module's first forward call finished (a block after its children; None:
     it did not run)."""
     from . import figures, models
@@ -233,14 +235,15 @@ def layer_rows(model: torch.nn.Module, input_shape: tuple) -> List[dict]:
         leaf_flops = {k: v['flops'] for k, v in figures.count_flops(model, input_shape).items()}
     except Exception:  # noqa: BLE001 — a model whose FLOPs cannot be counted still lists its layers
         leaf_flops = {}
+    modules = dict(model.named_modules())
     out = []
     for r in rows:
         shape = r['outputShape']
         name = r['name']
-        flops = sum(f for leaf, f in leaf_flops.items() if leaf == name or leaf.startswith(name + '.'))
+        own = sum(p.numel() for p in modules[name].parameters(recurse=False))
         out.append({'name': name, 'type': r['type'],
                     'outputShape': tf_order(shape) if _single(shape) else ([tf_order(s) for s in shape] if shape else []),
-                    'params': int(r['params']), 'flops': int(round(flops)), 'order': first_call.get(name)})
+                    'params': int(own), 'flops': int(round(leaf_flops.get(name, 0))), 'order': first_call.get(name)})
     return out
 
 
@@ -318,6 +321,10 @@ def suggest_pairs(teacher_rows: List[dict], student_rows: List[dict]) -> List[di
         out.append({'teacher': best['name'], 'student': s['name'], 'method': method, 'adapter': adapter,
                     'teacherShape': bo, 'studentShape': so, 'reason': f'{why}, {depth}; {how}'})
     return out
+
+
+_TABLE_NOTE = ("(shapes in the TF.js engine's order: feature maps [B,H,W,C]; params and FLOPs per module, "
+               "its children's excluded)")
 
 
 def _shape_text(s) -> str:
@@ -509,20 +516,19 @@ class Probe:
             fmt = (lambda n: f'{n:,}')
             body = [['layer', 'type', 'output shape', 'params', 'FLOPs']]
             body += [[r['name'], r['type'], _shape_text(r['outputShape']), fmt(r['params']), fmt(r['flops'])] for r in rows]
-            top = [r for r in rows if '.' not in r['name']]
-            params, flops = sum(r['params'] for r in top), sum(r['flops'] for r in top)
-            body.append(['total (top-level modules)', '', '', fmt(params), fmt(flops)])
+            params, flops = sum(r['params'] for r in rows), sum(r['flops'] for r in rows)
+            body.append(['total', '', '', fmt(params), fmt(flops)])
             w = [max(len(r[i]) for r in body) for i in range(5)]
             line = (lambda r: '  '.join(c.ljust(w[i]) if i < 3 else c.rjust(w[i]) for i, c in enumerate(r)))
             return '\n'.join([title, line(body[0]), '  '.join('─' * x for x in w)] + [line(r) for r in body[1:]]
                              + [f'{fmt(4 * params)} bytes (float32)']), params, flops
         s_text, sp, sf = table(f'student: {models.describe_spec(config["student"])}', student)
         if config.get('teacher') is None:
-            return s_text + '\n(shapes in the TF.js engine\'s order: feature maps [B,H,W,C])'
+            return s_text + '\n' + _TABLE_NOTE
         t_text, tp, tf_ = table(f'teacher: {models.describe_spec(config["teacher"])}', teacher)
         return '\n'.join([t_text, '', s_text, '',
                           f'compression: {tp / max(1, sp):.2f}× parameters, {tp / max(1, sp):.2f}× bytes, {tf_ / max(1, sf):.2f}× FLOPs per sample',
-                          '(shapes in the TF.js engine\'s order: feature maps [B,H,W,C])'])
+                          _TABLE_NOTE])
 
     # -- check --------------------------------------------------------------------------------------
     def check(self, snapshot: dict, jobs: dict) -> List[dict]:

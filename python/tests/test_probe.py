@@ -43,13 +43,27 @@ def test_layers_of_a_small_models_py(tmp_path):
     assert [m['method'] for m in a['methods']] == ['fitnet', 'at', 'nst', 'reviewkd', 'rkd-distance', 'rkd-angle', 'sp', 'pkt', 'cc', 'crd']
 
 
-def test_a_block_row_sums_its_children(tmp_path):
-    model = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU()), torch.nn.Flatten(),
-                                torch.nn.Linear(4 * 36, 2))
+def test_rows_add_up_to_the_model(tmp_path):
+    """A block's row holds only its own parameters: the rows sum to the model's totals (the
+    compression panel's shares), as the TF.js engine's flat rows do."""
+    from distill_torch import figures
+
+    class Scaled(torch.nn.Module):  # a block with a parameter of its own
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+            self.gain = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return torch.relu(self.conv(x)) * self.gain
+    model = torch.nn.Sequential(Scaled(), torch.nn.Sequential(torch.nn.Conv2d(4, 2, 1), torch.nn.ReLU()), torch.nn.Flatten(),
+                                torch.nn.Linear(2 * 36, 2))
     rows = {r['name']: r for r in probe.layer_rows(model, (1, 6, 6))}
-    assert rows['0']['params'] == rows['0.0']['params'] == 40
-    assert rows['0']['flops'] == rows['0.0']['flops'] + rows['0.1']['flops']
-    assert rows['0']['outputShape'] == [None, 6, 6, 4] and rows['0']['order'] > rows['0.1']['order'] > rows['0.0']['order']
+    assert rows['0']['params'] == 1 and rows['0.conv']['params'] == 40 and rows['1']['params'] == 0 and rows['1.0']['params'] == 10
+    assert sum(r['params'] for r in rows.values()) == sum(p.numel() for p in model.parameters())
+    assert sum(r['flops'] for r in rows.values()) == round(sum(v['flops'] for v in figures.count_flops(model, (1, 6, 6)).values()))
+    assert rows['1']['flops'] == 0 and rows['1.0']['flops'] > 0
+    assert rows['1']['outputShape'] == [None, 6, 6, 2] and rows['1']['order'] > rows['1.1']['order'] > rows['1.0']['order']
 
 
 @pytest.mark.parametrize('pair,method', [
