@@ -1,12 +1,16 @@
 /**
  * The Experiments view: experiments of the workspace → their runs (status icon, best accuracy,
  * a sparkline of the main loss) → run details (loss terms, accuracies, backend, duration, seed).
- * Everything is read from the run folders; the run manager only adds live progress and queued runs.
+ * Everything is read from the run folders; the run manager only adds live progress and queued runs,
+ * and those come from the snapshot the status bar shows too (liveRuns.ts): both repaint from it in
+ * the same tick, so the tree and the status bar never disagree about a run (issue 20).
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { ExperimentIndex, ExperimentInfo } from './experiments';
 import type { RunHandle, RunManager } from './runManager';
+import type { LiveRun } from './liveRuns';
+import { LiveRuns, progressText } from './liveRuns';
 import type { RunState, RunView } from './runData';
 import { runDuration } from './runData';
 import { formatDuration, formatLoss, formatPercent, sparkline } from './sparkline';
@@ -16,8 +20,9 @@ import { verdict } from '../runs/verdict';
 import { defaultRunLabel } from './runLabel';
 
 export interface ExperimentNode { kind: 'experiment'; exp: ExperimentInfo }
-export interface RunNode { kind: 'run'; exp: ExperimentInfo; runDir: string; view: RunView; handle?: RunHandle; /** the experiment's run before this one (default label) */ previousRunDir?: string }
-export interface QueuedNode { kind: 'queued'; exp: ExperimentInfo; handle: RunHandle }
+/** `handle` is for commands (Stop); what is shown comes from `live`, the snapshot the status bar shows too. */
+export interface RunNode { kind: 'run'; exp: ExperimentInfo; runDir: string; view: RunView; handle?: RunHandle; live?: LiveRun; /** the experiment's run before this one (default label) */ previousRunDir?: string }
+export interface QueuedNode { kind: 'queued'; exp: ExperimentInfo; handle: RunHandle; live: LiveRun }
 export interface DetailNode { kind: 'detail'; id: string; label: string; value: string; tooltip?: string; icon?: string }
 export type TreeNode = ExperimentNode | RunNode | QueuedNode | DetailNode;
 
@@ -34,25 +39,21 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
   private readonly emitter = new vscode.EventEmitter<TreeNode | undefined>();
   readonly onDidChangeTreeData = this.emitter.event;
   private readonly disposables: vscode.Disposable[] = [this.emitter];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly live: LiveRuns;
   /** The view (set by the caller); exposed for tests and commands (selection). */
   view?: vscode.TreeView<TreeNode>;
 
   constructor(private readonly index: ExperimentIndex, private readonly runs: RunManager) {
     index.onDidChange(() => this.refresh(), this, this.disposables);
     index.onDidChangeRuns(() => this.refresh(), this, this.disposables);
-    runs.onDidChange(() => this.refreshSoon(), this, this.disposables);
+    // live progress: repainted with the status bar, from the same snapshot (at most every 250 ms)
+    const { live, release } = LiveRuns.acquire(runs);
+    this.live = live;
+    this.disposables.push({ dispose: release }, live.onDidUpdate(() => this.refresh()));
   }
 
   refresh(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
     this.emitter.fire(undefined);
-  }
-
-  /** Progress arrives several times a second: repaint at most every 500 ms. */
-  private refreshSoon(): void {
-    this.timer ??= setTimeout(() => this.refresh(), 500);
   }
 
   getChildren(node?: TreeNode): TreeNode[] {
@@ -63,13 +64,18 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
   }
 
   runNodes(exp: ExperimentInfo): (RunNode | QueuedNode)[] {
-    const queued: QueuedNode[] = this.runs.handles()
-      .filter((h) => !h.runDir && h.experimentFile === exp.file)
-      .map((handle) => ({ kind: 'queued', exp, handle }));
+    const queued: QueuedNode[] = this.live.snapshot.runs
+      .filter((r) => !r.runDir && r.experimentFile === exp.file)
+      .map((live) => ({ kind: 'queued', exp, handle: live.handle, live }));
     const views = this.index.runsOf(exp);
     const runs: RunNode[] = views
-      .map((view, i) => ({ kind: 'run', exp, runDir: view.runDir, view, handle: this.runs.handleFor(view.runDir), previousRunDir: views[i + 1]?.runDir }));
+      .map((view, i) => ({ kind: 'run', exp, runDir: view.runDir, view, ...this.liveOf(view.runDir), previousRunDir: views[i + 1]?.runDir }));
     return [...queued, ...runs];
+  }
+
+  private liveOf(runDir: string): { handle?: RunHandle; live?: LiveRun } {
+    const live = this.live.forRun(runDir);
+    return live ? { handle: live.handle, live } : {};
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {
@@ -77,9 +83,9 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
       case 'experiment': return experimentItem(node, this.index.runsOf(node.exp).length);
       case 'run': return runItem(node);
       case 'queued': {
-        const item = new vscode.TreeItem(node.handle.state === 'queued' ? 'queued' : 'starting…', vscode.TreeItemCollapsibleState.None);
-        item.id = `queued:${node.handle.key}`;
-        item.iconPath = new vscode.ThemeIcon(node.handle.state === 'queued' ? 'clock' : 'loading~spin');
+        const item = new vscode.TreeItem(node.live.state === 'queued' ? 'queued' : 'starting…', vscode.TreeItemCollapsibleState.None);
+        item.id = `queued:${node.live.key}`;
+        item.iconPath = new vscode.ThemeIcon(node.live.state === 'queued' ? 'clock' : 'loading~spin');
         item.contextValue = 'queuedRun';
         return item;
       }
@@ -101,7 +107,6 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
   }
 
   dispose(): void {
-    if (this.timer) clearTimeout(this.timer);
     for (const d of this.disposables) d.dispose();
   }
 }
@@ -123,16 +128,19 @@ function experimentItem(node: ExperimentNode, runCount: number): vscode.TreeItem
 }
 
 export function runState(node: RunNode): RunState {
-  if (node.handle && node.handle.state !== 'finished') return node.handle.state === 'queued' ? 'queued' : 'running';
+  if (node.live) return node.live.state === 'queued' ? 'queued' : 'running';
   return node.view.state;
 }
 
 export function runDescription(node: RunNode): string {
   const state = runState(node);
   const parts: string[] = [stateLabel(state)];
-  const p = node.handle?.progress;
-  if (p && state === 'running') {
-    parts.push(`${p.job} ${p.epoch}/${p.epochs}`, `loss ${formatLoss(p.losses.total)}`);
+  const p = node.live?.progress;
+  if (node.live?.state === 'stopping') {
+    parts.push('stopping…');
+  } else if (p && state === 'running') {
+    // the words the status bar uses for this run (one function, one snapshot)
+    parts.push(progressText(p));
   } else if (node.view.report?.summary.distill) {
     // issue 20: the distilled student's test accuracy, flagged when it lost to scratch or is within noise
     const v = verdict(node.view.report);
@@ -181,7 +189,7 @@ function details(node: RunNode): DetailNode[] {
   if (view.run.error) add('error', 'error', view.run.error.split('\n')[0], 'error', view.run.error);
   (view.report?.warnings ?? []).forEach((w, i) =>
     add(`warning:${i}`, 'warning', warningLabel(w), 'warning', warningText(w)));
-  const live = node.handle?.progress;
+  const live = node.live?.progress;
   const losses = live?.losses ?? Object.fromEntries(Object.entries(view.series).map(([k, v]) => [k, v[v.length - 1]]));
   const job = live?.job ?? view.focusJob;
   for (const [term, value] of Object.entries(losses)) {
@@ -200,7 +208,7 @@ function details(node: RunNode): DetailNode[] {
     const r = { ...view.report, compression: view.report.compression };
     add('compression', 'compression', `params ×${r.compression.params.toFixed(1)} · FLOPs ×${r.compression.flops.toFixed(1)} · speed ×${r.compression.speedup.toFixed(1)}`, 'package');
   }
-  add('backend', 'backend', view.run.backend?.name ?? node.handle?.backend ?? '–', 'chip');
+  add('backend', 'backend', view.run.backend?.name ?? node.live?.backend ?? '–', 'chip');
   const ms = runDuration(view.run);
   add('duration', 'duration', ms === undefined ? '–' : formatDuration(ms), 'watch');
   const seeds = [...new Set(Object.values(view.run.jobs).map((j) => j.seed))];
