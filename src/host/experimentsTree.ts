@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import type { ExperimentIndex, ExperimentInfo } from './experiments';
 import type { RunHandle, RunManager } from './runManager';
 import type { LiveRun } from './liveRuns';
-import { LiveRuns, progressText } from './liveRuns';
+import { LiveRuns, runActivity } from './liveRuns';
 import type { RunState, RunView } from './runData';
 import { runDuration } from './runData';
 import { formatDuration, formatLoss, formatPercent, sparkline } from './sparkline';
@@ -64,18 +64,33 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
   }
 
   runNodes(exp: ExperimentInfo): (RunNode | QueuedNode)[] {
-    const queued: QueuedNode[] = this.live.snapshot.runs
-      .filter((r) => !r.runDir && r.experimentFile === exp.file)
-      .map((live) => ({ kind: 'queued', exp, handle: live.handle, live }));
     const views = this.index.runsOf(exp);
-    const runs: RunNode[] = views
-      .map((view, i) => ({ kind: 'run', exp, runDir: view.runDir, view, ...this.liveOf(view.runDir), previousRunDir: views[i + 1]?.runDir }));
+    const claimed = this.justCreated(exp, views);
+    const queued: QueuedNode[] = this.live.snapshot.runs
+      .filter((r) => !r.runDir && r.experimentFile === exp.file && ![...claimed.values()].includes(r))
+      .map((live) => ({ kind: 'queued', exp, handle: live.handle, live }));
+    const runs: RunNode[] = views.map((view, i) => {
+      const live = this.live.forRun(view.runDir) ?? claimed.get(view.runDir);
+      return { kind: 'run', exp, runDir: view.runDir, view, ...(live ? { handle: live.handle, live } : {}), previousRunDir: views[i + 1]?.runDir };
+    });
     return [...queued, ...runs];
   }
 
-  private liveOf(runDir: string): { handle?: RunHandle; live?: LiveRun } {
-    const live = this.live.forRun(runDir);
-    return live ? { handle: live.handle, live } : {};
+  /**
+   * Folders the engine has just created (run.json still `queued`) before its `started` message named
+   * them to the host: each is the starting run of the snapshot (oldest with oldest), so it shows as
+   * that run — "starting…", as the status bar says — and not as a second row beside it.
+   */
+  private justCreated(exp: ExperimentInfo, views: readonly RunView[]): Map<string, LiveRun> {
+    const claimed = new Map<string, LiveRun>();
+    const starting = this.live.snapshot.runs.filter((r) => !r.runDir && r.state === 'starting' && r.experimentFile === exp.file);
+    if (starting.length === 0) return claimed;
+    const fresh = views.filter((v) => v.run.status === 'queued' && !this.live.forRun(v.runDir)).reverse(); // oldest first
+    starting.forEach((r, i) => {
+      const v = fresh[i];
+      if (v && Date.parse(v.run.createdAt) >= r.handle.queuedAt - 1000) claimed.set(v.runDir, r);
+    });
+    return claimed;
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {
@@ -135,12 +150,9 @@ export function runState(node: RunNode): RunState {
 export function runDescription(node: RunNode): string {
   const state = runState(node);
   const parts: string[] = [stateLabel(state)];
-  const p = node.live?.progress;
-  if (node.live?.state === 'stopping') {
-    parts.push('stopping…');
-  } else if (p && state === 'running') {
-    // the words the status bar uses for this run (one function, one snapshot)
-    parts.push(progressText(p));
+  if (node.live && node.live.state !== 'queued') {
+    // what the status bar says of this run, in its words (one function, one snapshot): starting…, stopping…, or its progress
+    parts.push(runActivity(node.live));
   } else if (node.view.report?.summary.distill) {
     // issue 20: the distilled student's test accuracy, flagged when it lost to scratch or is within noise
     const v = verdict(node.view.report);

@@ -9,9 +9,9 @@
  * (painted later, e.g. when a row was expanded) could be ahead of the status bar; when a run
  * ended, the status bar was gone while the tree still spun for 300 ms.
  *
- * Now: a snapshot of every active run (state, job, epoch, loss, time left) is taken at one cadence;
- * both views are told in the same tick and render only from the current snapshot, never from the
- * handles. The text of a run's progress is written by one function (`progressText`), so what the
+ * Now: a snapshot of every active run (state, job, epoch, loss, time left) is taken at one cadence
+ * (at once when a run is queued, starts, stops or ends; progress is coalesced); both views are told
+ * in the same tick and render only from the current snapshot, never from the handles. The text of a run's progress is written by one function (`progressText`), so what the
  * status bar says about a run is, word for word, what that run's tree row says.
  *
  * No `vscode` import: the model and its texts are unit-tested in plain node.
@@ -120,8 +120,13 @@ export class LiveRuns {
 
   constructor(private readonly source: LiveSource, readonly delayMs = 250) {
     this.current = takeSnapshot(source.handles(), 0);
-    this.subscription = source.onDidChange(() => {
-      this.timer ??= setTimeout(() => this.take(), this.delayMs);
+    this.subscription = source.onDidChange((h) => {
+      // a run queued, started (its folder known), stopping or ended: both views say so at once;
+      // progress (several messages a second) waits for the next snapshot
+      const was = this.current.runs.find((r) => r.key === h.key);
+      const gone = h.state === 'finished';
+      if (gone ? was !== undefined : !was || was.state !== h.state || was.runDir !== h.runDir) this.take();
+      else this.timer ??= setTimeout(() => this.take(), this.delayMs);
     });
   }
 
@@ -163,7 +168,7 @@ export class LiveRuns {
     return { dispose: () => this.listeners.delete(listener) };
   }
 
-  /** Takes a snapshot now and tells every listener (the coalescing timer calls it; tests may too). */
+  /** Takes a snapshot now and tells every listener (transitions and the coalescing timer call it). */
   take(): LiveSnapshot {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;

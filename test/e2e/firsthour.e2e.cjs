@@ -162,12 +162,12 @@ const EXP = 'pairs.distill.json';
       await wb.command('Distill: Run Experiment');
       first = await waitFor('a run folder', () => runsOf('pairs')[0]);
       const status = page.locator('.statusbar-item', { hasText: /pairs · (teacher|scratch-s1|distill-s1) · epoch \d+\/\d+ · loss/ });
-      let shown = [];
+      const shown = new Set(); // every run text the status bar showed while we waited
       await waitFor('the status bar naming the experiment and the job', async () => {
-        shown = (await page.locator('.statusbar-item', { hasText: /epoch|starting|queued/ }).allInnerTexts()).map((t) => t.trim());
+        for (const t of await page.locator('.statusbar-item', { hasText: /epoch|starting|queued|stopping/ }).allInnerTexts()) shown.add(t.trim());
         return (await status.count()) > 0;
-      }, 90_000).catch((e) => {
-        throw new Error(`${e.message}; the status bar showed: ${shown.join(' | ') || '(no run item)'}`);
+      }, 90_000, 100).catch((e) => {
+        throw new Error(`${e.message}; the status bar showed: ${[...shown].slice(0, 6).join(' | ') || '(no run item)'}`);
       });
       log('status bar:', (await status.first().innerText()).trim());
     }, recover('status-bar'));

@@ -74,7 +74,8 @@ function stepper(log, { keepGoing = process.env.E2E_KEEP_GOING === '1' } = {}) {
     } catch (e) {
       if (!keepGoing) throw e;
       const seconds = (Date.now() - s) / 1000;
-      const error = String((e && e.message) || e).replace(/\s+/g, ' ').slice(0, 600);
+      // one line, without the terminal colours of playwright's call log
+      const error = String((e && e.message) || e).replace(/\u001b\[[0-9;]*m/g, '').replace(/\s+/g, ' ').slice(0, 600);
       steps.push({ name, seconds, error });
       log(`FAIL ${name} (${seconds.toFixed(1)} s): ${error}`);
       if (recover) await recover().catch((r) => log(`  (recovery after the failed step failed too: ${r.message})`));

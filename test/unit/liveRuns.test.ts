@@ -3,8 +3,8 @@
  * (src/host/liveRuns.ts, issue 20). A fake run manager whose handles change the way the real one's
  * do (progress replaced several times a second, state moved on): the snapshot the views read does
  * not move until the next one is taken, every listener gets the same snapshot in the same tick,
- * changes are coalesced to one snapshot per delay, and the status bar's text is built from the
- * same progress words the tree uses. Expected texts are written out by hand here.
+ * progress is coalesced to one snapshot per delay while a run queued, started, stopping or ended is
+ * taken at once, and the status bar's text is built from the same words the tree uses. Expected texts are written out by hand here.
  */
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
@@ -89,51 +89,61 @@ test('a snapshot does not move when the handles do (the views read it, never the
   assert.equal(takeSnapshot([h], 8).runs.length, 0);
 });
 
-test('one clock: changes coalesce into one snapshot per delay; both listeners get the same snapshot in the same tick', (t) => {
+test('one clock: progress coalesces into one snapshot per delay, transitions are taken at once; both listeners get the same snapshot in the same tick', (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
   const runs = new FakeRuns();
   const live = new LiveRuns(runs, 250);
-  const h = handle('run-1', { state: 'starting' });
-  runs.list.push(h);
   const seen: { who: string; snap: LiveSnapshot; tick: number }[] = [];
   let tick = 0;
   live.onDidUpdate((snap) => seen.push({ who: 'status bar', snap, tick }));
   live.onDidUpdate((snap) => seen.push({ who: 'tree', snap, tick }));
+  const pairs = () => seen.map((x) => [x.who, x.snap.seq, x.tick]);
+  // queued, then forked, then started (its folder known): each said at once
+  const h = handle('run-1', { state: 'queued' });
+  runs.list.push(h);
+  runs.change(h, {});
+  tick++;
+  runs.change(h, { state: 'starting' });
+  tick++;
   runs.change(h, { state: 'running', runDir: '/ws/.distill/runs/pairs/r1' });
+  assert.deepEqual(pairs(), [['status bar', 1, 0], ['tree', 1, 0], ['status bar', 2, 1], ['tree', 2, 1], ['status bar', 3, 2], ['tree', 3, 2]]);
+  for (let i = 0; i < seen.length; i += 2) assert.equal(seen[i].snap, seen[i + 1].snap, 'the same snapshot object to both');
+  assert.equal(live.forRun('/ws/.distill/runs/pairs/r1')?.state, 'running');
+  seen.length = 0;
   tick++;
-  t.mock.timers.tick(100);
+  // progress: two messages within the delay make one snapshot, after the delay
   runs.change(h, { progress: progress('teacher', 1, 1.2) });
-  tick++;
-  // before the delay, the views still read the first picture (no run), whatever the handle says now
   t.mock.timers.tick(100);
+  runs.change(h, { progress: progress('teacher', 1, 1.1) });
+  t.mock.timers.tick(100);
+  // before the delay, the views still read the picture without progress, whatever the handle says now
   assert.equal(seen.length, 0);
-  assert.equal(live.snapshot.runs.length, 0);
-  assert.equal(live.forRun('/ws/.distill/runs/pairs/r1'), undefined);
+  const shownProgress = () => live.snapshot.runs[0].progress;
+  assert.equal(shownProgress(), undefined, 'no progress yet');
   t.mock.timers.tick(50);
-  assert.equal(seen.length, 2, 'one snapshot for the two changes, to both listeners');
-  assert.equal(seen[0].snap, seen[1].snap, 'the same snapshot object');
-  assert.equal(seen[0].tick, seen[1].tick, 'in the same tick');
-  assert.equal(seen[0].snap, live.snapshot);
-  assert.equal(live.forRun('/ws/.distill/runs/pairs/r1')?.progress?.job, 'teacher');
+  assert.deepEqual(pairs(), [['status bar', 4, 3], ['tree', 4, 3]]);
+  assert.equal(seen[0].snap, seen[1].snap);
+  assert.equal(shownProgress()?.losses.total, 1.1, 'the latest progress');
   // progress goes on: still the same picture until the next snapshot
   runs.change(h, { progress: progress('teacher', 2, 0.8) });
-  assert.equal(live.snapshot.runs[0].progress?.epoch, 1);
-  t.mock.timers.tick(250);
-  assert.equal(seen.length, 4);
-  assert.equal(live.snapshot.runs[0].progress?.epoch, 2);
-  assert.equal(seen[2].snap, seen[3].snap);
+  assert.equal(shownProgress()?.epoch, 1);
+  // Stop: said at once, with the latest progress (the pending timer is folded in)
+  runs.change(h, { state: 'stopping' });
+  assert.equal(live.snapshot.seq, 5);
+  assert.equal(live.snapshot.runs[0].state, 'stopping');
+  assert.equal(shownProgress()?.epoch, 2);
+  t.mock.timers.tick(1000);
+  assert.equal(live.snapshot.seq, 5, 'no second snapshot for the folded-in progress');
   // the end: the run leaves the picture for both at once
+  seen.length = 0;
   runs.change(h, { state: 'finished' });
-  t.mock.timers.tick(250);
-  assert.equal(seen.length, 6);
-  assert.equal(seen[4].snap.runs.length, 0);
-  assert.equal(seen[4].snap, seen[5].snap);
-  assert.deepEqual(seen.map((s) => s.snap.seq), [1, 1, 2, 2, 3, 3]);
+  assert.deepEqual(pairs(), [['status bar', 6, 3], ['tree', 6, 3]]);
+  assert.equal(seen[0].snap.runs.length, 0);
   live.dispose();
   assert.equal(runs.listening, 0, 'disposed: no longer listening to the run manager');
   runs.change(h, { state: 'running' });
   t.mock.timers.tick(1000);
-  assert.equal(seen.length, 6);
+  assert.equal(seen.length, 2);
 });
 
 test('one instance per run manager: the status bar and the tree share it; the last release disposes it', () => {
