@@ -127,7 +127,9 @@ const EXP = 'pairs.distill.json';
       await wb.focusEditor(EXP);
       await replaceInEditor('"logEvry"', '"logEvery"');
       await page.keyboard.press('Control+S');
-      await waitFor('the file saved as it was', () => JSON.stringify(JSON.parse(fs.readFileSync(path.join(WS, EXP), 'utf8'))) === JSON.stringify(PAIRS), 15_000);
+      // (read while the editor writes it, the file can be cut short: that is not yet saved)
+      const saved = () => { try { return JSON.parse(fs.readFileSync(path.join(WS, EXP), 'utf8')); } catch { return undefined; } };
+      await waitFor('the file saved as it was', () => JSON.stringify(saved()) === JSON.stringify(PAIRS), 15_000);
     }, recover('problems', async () => {
       // the experiment as it was, on disk and in the editor
       fs.writeFileSync(path.join(WS, EXP), JSON.stringify(PAIRS, null, 2) + '\n');
