@@ -46,7 +46,7 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
   constructor(private readonly index: ExperimentIndex, private readonly runs: RunManager) {
     index.onDidChange(() => this.refresh(), this, this.disposables);
     index.onDidChangeRuns(() => this.refresh(), this, this.disposables);
-    // live progress: repainted with the status bar, from the same snapshot (at most every 250 ms)
+    // live runs: repainted with the status bar, from the same snapshot (liveRuns.ts)
     const { live, release } = LiveRuns.acquire(runs);
     this.live = live;
     this.disposables.push({ dispose: release }, live.onDidUpdate(() => this.refresh()));
@@ -98,7 +98,8 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
       case 'experiment': return experimentItem(node, this.index.runsOf(node.exp).length);
       case 'run': return runItem(node);
       case 'queued': {
-        const item = new vscode.TreeItem(node.live.state === 'queued' ? 'queued' : 'starting…', vscode.TreeItemCollapsibleState.None);
+        // queued, starting… or stopping… (no folder yet), as the status bar says
+        const item = new vscode.TreeItem(runActivity(node.live), vscode.TreeItemCollapsibleState.None);
         item.id = `queued:${node.live.key}`;
         item.iconPath = new vscode.ThemeIcon(node.live.state === 'queued' ? 'clock' : 'loading~spin');
         item.contextValue = 'queuedRun';
