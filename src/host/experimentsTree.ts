@@ -1,12 +1,16 @@
 /**
  * The Experiments view: experiments of the workspace → their runs (status icon, best accuracy,
  * a sparkline of the main loss) → run details (loss terms, accuracies, backend, duration, seed).
- * Everything is read from the run folders; the run manager only adds live progress and queued runs.
+ * Everything is read from the run folders; the run manager only adds live progress and queued runs,
+ * and those come from the snapshot the status bar shows too (liveRuns.ts): both repaint from it in
+ * the same tick, so the tree and the status bar never disagree about a run (issue 20).
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { ExperimentIndex, ExperimentInfo } from './experiments';
 import type { RunHandle, RunManager } from './runManager';
+import type { LiveRun } from './liveRuns';
+import { LiveRuns, runActivity } from './liveRuns';
 import type { RunState, RunView } from './runData';
 import { runDuration } from './runData';
 import { formatDuration, formatLoss, formatPercent, sparkline } from './sparkline';
@@ -17,8 +21,9 @@ import { verdict } from '../runs/verdict';
 import { defaultRunLabel } from './runLabel';
 
 export interface ExperimentNode { kind: 'experiment'; exp: ExperimentInfo }
-export interface RunNode { kind: 'run'; exp: ExperimentInfo; runDir: string; view: RunView; handle?: RunHandle; /** the experiment's run before this one (default label) */ previousRunDir?: string }
-export interface QueuedNode { kind: 'queued'; exp: ExperimentInfo; handle: RunHandle }
+/** `handle` is for commands (Stop); what is shown comes from `live`, the snapshot the status bar shows too. */
+export interface RunNode { kind: 'run'; exp: ExperimentInfo; runDir: string; view: RunView; handle?: RunHandle; live?: LiveRun; /** the experiment's run before this one (default label) */ previousRunDir?: string }
+export interface QueuedNode { kind: 'queued'; exp: ExperimentInfo; handle: RunHandle; live: LiveRun }
 export interface DetailNode { kind: 'detail'; id: string; label: string; value: string; tooltip?: string; icon?: string }
 export type TreeNode = ExperimentNode | RunNode | QueuedNode | DetailNode;
 
@@ -35,25 +40,21 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
   private readonly emitter = new vscode.EventEmitter<TreeNode | undefined>();
   readonly onDidChangeTreeData = this.emitter.event;
   private readonly disposables: vscode.Disposable[] = [this.emitter];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly live: LiveRuns;
   /** The view (set by the caller); exposed for tests and commands (selection). */
   view?: vscode.TreeView<TreeNode>;
 
   constructor(private readonly index: ExperimentIndex, private readonly runs: RunManager) {
     index.onDidChange(() => this.refresh(), this, this.disposables);
     index.onDidChangeRuns(() => this.refresh(), this, this.disposables);
-    runs.onDidChange(() => this.refreshSoon(), this, this.disposables);
+    // live runs: repainted with the status bar, from the same snapshot (liveRuns.ts)
+    const { live, release } = LiveRuns.acquire(runs);
+    this.live = live;
+    this.disposables.push({ dispose: release }, live.onDidUpdate(() => this.refresh()));
   }
 
   refresh(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
     this.emitter.fire(undefined);
-  }
-
-  /** Progress arrives several times a second: repaint at most every 500 ms. */
-  private refreshSoon(): void {
-    this.timer ??= setTimeout(() => this.refresh(), 500);
   }
 
   getChildren(node?: TreeNode): TreeNode[] {
@@ -64,13 +65,33 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
   }
 
   runNodes(exp: ExperimentInfo): (RunNode | QueuedNode)[] {
-    const queued: QueuedNode[] = this.runs.handles()
-      .filter((h) => !h.runDir && h.experimentFile === exp.file)
-      .map((handle) => ({ kind: 'queued', exp, handle }));
     const views = this.index.runsOf(exp);
-    const runs: RunNode[] = views
-      .map((view, i) => ({ kind: 'run', exp, runDir: view.runDir, view, handle: this.runs.handleFor(view.runDir), previousRunDir: views[i + 1]?.runDir }));
+    const claimed = this.justCreated(exp, views);
+    const queued: QueuedNode[] = this.live.snapshot.runs
+      .filter((r) => !r.runDir && r.experimentFile === exp.file && ![...claimed.values()].includes(r))
+      .map((live) => ({ kind: 'queued', exp, handle: live.handle, live }));
+    const runs: RunNode[] = views.map((view, i) => {
+      const live = this.live.forRun(view.runDir) ?? claimed.get(view.runDir);
+      return { kind: 'run', exp, runDir: view.runDir, view, ...(live ? { handle: live.handle, live } : {}), previousRunDir: views[i + 1]?.runDir };
+    });
     return [...queued, ...runs];
+  }
+
+  /**
+   * Folders the engine has just created (run.json still `queued`) before its `started` message named
+   * them to the host: each is the starting run of the snapshot (oldest with oldest), so it shows as
+   * that run — "starting…", as the status bar says — and not as a second row beside it.
+   */
+  private justCreated(exp: ExperimentInfo, views: readonly RunView[]): Map<string, LiveRun> {
+    const claimed = new Map<string, LiveRun>();
+    const starting = this.live.snapshot.runs.filter((r) => !r.runDir && r.state === 'starting' && r.experimentFile === exp.file);
+    if (starting.length === 0) return claimed;
+    const fresh = views.filter((v) => v.run.status === 'queued' && !this.live.forRun(v.runDir)).reverse(); // oldest first
+    starting.forEach((r, i) => {
+      const v = fresh[i];
+      if (v && Date.parse(v.run.createdAt) >= r.handle.queuedAt - 1000) claimed.set(v.runDir, r);
+    });
+    return claimed;
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {
@@ -78,9 +99,10 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
       case 'experiment': return experimentItem(node, this.index.runsOf(node.exp).length);
       case 'run': return runItem(node);
       case 'queued': {
-        const item = new vscode.TreeItem(node.handle.state === 'queued' ? 'queued' : 'starting…', vscode.TreeItemCollapsibleState.None);
-        item.id = `queued:${node.handle.key}`;
-        item.iconPath = new vscode.ThemeIcon(node.handle.state === 'queued' ? 'clock' : 'loading~spin');
+        // queued, starting… or stopping… (no folder yet), as the status bar says
+        const item = new vscode.TreeItem(runActivity(node.live), vscode.TreeItemCollapsibleState.None);
+        item.id = `queued:${node.live.key}`;
+        item.iconPath = new vscode.ThemeIcon(node.live.state === 'queued' ? 'clock' : 'loading~spin');
         item.contextValue = 'queuedRun';
         return item;
       }
@@ -102,7 +124,6 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
   }
 
   dispose(): void {
-    if (this.timer) clearTimeout(this.timer);
     for (const d of this.disposables) d.dispose();
   }
 }
@@ -124,7 +145,7 @@ function experimentItem(node: ExperimentNode, runCount: number): vscode.TreeItem
 }
 
 export function runState(node: RunNode): RunState {
-  if (node.handle && node.handle.state !== 'finished') return node.handle.state === 'queued' ? 'queued' : 'running';
+  if (node.live) return node.live.state === 'queued' ? 'queued' : 'running';
   return node.view.state;
 }
 
@@ -134,9 +155,9 @@ export function runDescription(node: RunNode): string {
   // issue 14: a torch run says so, and where it trains (TF.js runs, the default, stay as they were).
   const engine = runEngine(node.view.run);
   if (engine.engine === 'torch') parts.push(engine.label);
-  const p = node.handle?.progress;
-  if (p && state === 'running') {
-    parts.push(`${p.job} ${p.epoch}/${p.epochs}`, `loss ${formatLoss(p.losses.total)}`);
+  if (node.live && node.live.state !== 'queued') {
+    // what the status bar says of this run, in its words (one function, one snapshot): starting…, stopping…, or its progress
+    parts.push(runActivity(node.live));
   } else if (node.view.report?.summary.distill) {
     // issue 20: the distilled student's test accuracy, flagged when it lost to scratch or is within noise
     const v = verdict(node.view.report);
@@ -187,7 +208,7 @@ function details(node: RunNode): DetailNode[] {
   if (view.run.error) add('error', 'error', view.run.error.split('\n')[0], 'error', view.run.error);
   (view.report?.warnings ?? []).forEach((w, i) =>
     add(`warning:${i}`, 'warning', warningLabel(w), 'warning', warningText(w)));
-  const live = node.handle?.progress;
+  const live = node.live?.progress;
   const losses = live?.losses ?? Object.fromEntries(Object.entries(view.series).map(([k, v]) => [k, v[v.length - 1]]));
   const job = live?.job ?? view.focusJob;
   for (const [term, value] of Object.entries(losses)) {
@@ -207,8 +228,8 @@ function details(node: RunNode): DetailNode[] {
     add('compression', 'compression', `params ×${r.compression.params.toFixed(1)} · FLOPs ×${r.compression.flops.toFixed(1)} · speed ×${r.compression.speedup.toFixed(1)}`, 'package');
   }
   const engine = runEngine(view.run);
-  if (engine.engine === 'torch') add('backend', 'engine', `torch · ${view.run.backend?.name ?? node.handle?.backend ?? '–'}`, 'chip', engine.versions);
-  else add('backend', 'backend', view.run.backend?.name ?? node.handle?.backend ?? '–', 'chip');
+  if (engine.engine === 'torch') add('backend', 'engine', `torch · ${view.run.backend?.name ?? node.live?.backend ?? '–'}`, 'chip', engine.versions);
+  else add('backend', 'backend', view.run.backend?.name ?? node.live?.backend ?? '–', 'chip');
   const ms = runDuration(view.run);
   add('duration', 'duration', ms === undefined ? '–' : formatDuration(ms), 'watch');
   const seeds = [...new Set(Object.values(view.run.jobs).map((j) => j.seed))];

@@ -1,67 +1,58 @@
 /**
  * One status-bar item while runs are active, naming the job (issue 20):
  * `$(sync~spin) mnist-kd · distill-s1 · epoch 3/10 · loss 0.231 · 1 min 05 s left`; click → dashboard.
+ * It renders the snapshot the Experiments tree renders (liveRuns.ts), in the same tick, so the two
+ * never disagree about a run's job, epoch, loss or whether it is still going.
  */
-import * as path from 'path';
 import * as vscode from 'vscode';
 import type { RunManager } from './runManager';
-import { formatEta, formatLoss } from './sparkline';
+import type { LiveSnapshot } from './liveRuns';
+import { LiveRuns, mainRun, statusText, statusTooltipLines } from './liveRuns';
 
 export class RunStatusBar implements vscode.Disposable {
   readonly item: vscode.StatusBarItem;
-  private readonly disposables: vscode.Disposable[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** Whether the item is shown (the API has no getter; tests read this). */
+  visible = false;
+  /** The snapshot shown now (the tree shows the same one). */
+  shown: LiveSnapshot;
+  private readonly live: LiveRuns;
+  private readonly disposables: { dispose(): unknown }[] = [];
 
-  constructor(private readonly runs: RunManager) {
+  constructor(runs: RunManager) {
     this.item = vscode.window.createStatusBarItem('distill.runs', vscode.StatusBarAlignment.Left, 50);
     this.item.name = 'Distill Studio runs';
-    this.disposables.push(this.item);
-    runs.onDidChange(() => {
-      this.timer ??= setTimeout(() => this.update(), 200);
-    }, this, this.disposables);
-    this.update();
+    const { live, release } = LiveRuns.acquire(runs);
+    this.live = live;
+    this.disposables.push(this.item, { dispose: release }, live.onDidUpdate((s) => this.render(s)));
+    this.shown = live.snapshot;
+    this.render(live.snapshot);
   }
 
+  /** Repaints from the current snapshot (the same one the tree reads). */
   update(): void {
-    this.timer = undefined;
-    const handles = this.runs.handles();
-    if (handles.length === 0) {
+    this.render(this.live.snapshot);
+  }
+
+  private render(s: LiveSnapshot): void {
+    this.shown = s;
+    const text = statusText(s);
+    const main = mainRun(s);
+    if (text === undefined || !main) {
       this.item.hide();
+      this.visible = false;
       return;
     }
-    const going = handles.filter((h) => h.state !== 'queued');
-    const main = going[going.length - 1] ?? handles[0];
-    const p = main.progress;
-    const prefix = handles.length > 1 ? `${handles.length} runs · ` : '';
-    let text: string;
-    if (main.state === 'queued') text = 'queued';
-    else if (main.state === 'stopping') text = 'stopping…';
-    else if (p) text = `${p.job} · epoch ${p.epoch}/${p.epochs} · loss ${formatLoss(p.losses.total)}${p.etaSeconds >= 1 ? ` · ${formatEta(p.etaSeconds)} left` : ''}`;
-    else text = 'starting…';
-    const exp = experimentOf(main);
-    if (exp) text = `${exp} · ${text}`;
-    this.item.text = `$(sync~spin) ${prefix}${text}`;
+    this.item.text = `$(sync~spin) ${text}`;
     const tip = new vscode.MarkdownString();
-    for (const h of handles) {
-      const hp = h.progress;
-      tip.appendMarkdown(`- ${this.runs.label(h)}: ${h.state}${hp ? ` — ${hp.job}, epoch ${hp.epoch}/${hp.epochs}, step ${hp.step}/${hp.steps}, ` +
-        `${Math.round(hp.samplesPerSecond)} samples/s, ${hp.etaSeconds > 0 ? `${formatEta(hp.etaSeconds)} left` : 'time left not known yet'}` : ''}\n`);
-    }
+    for (const line of statusTooltipLines(s)) tip.appendMarkdown('- ').appendText(line).appendMarkdown('\n');
     tip.appendMarkdown('\nClick to open the dashboard.');
     this.item.tooltip = tip;
     this.item.command = { command: 'distill.openDashboard', title: 'Open Dashboard', arguments: main.runDir ? [main.runDir] : [] };
     this.item.show();
+    this.visible = true;
   }
 
   dispose(): void {
-    if (this.timer) clearTimeout(this.timer);
-    for (const d of this.disposables) d.dispose();
+    for (const d of this.disposables.splice(0)) d.dispose();
   }
 }
-
-/** The experiment a run belongs to: its folder's parent (`<runs>/<experiment>/<run-id>`), else the file's name. */
-function experimentOf(h: { runDir?: string; experimentFile?: string }): string | undefined {
-  if (h.runDir) return path.basename(path.dirname(h.runDir));
-  return h.experimentFile ? path.basename(h.experimentFile).replace(/\.distill\.json$/, '') : undefined;
-}
-

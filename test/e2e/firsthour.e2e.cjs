@@ -5,6 +5,9 @@
  * follows a new run, the verdict card, Delete with one dialog, New Experiment's quick picks and
  * small template. Screenshots in test-output/e2e-firsthour/ (the pairing panel at half width and
  * the dashboard's verdict card among them).
+ * E2E_KEEP_GOING=1 runs every step even after one fails (each failed step is listed with its
+ * message, and the workbench is put back in order before the next): how the suite was shown to fail,
+ * point by point, on the main before issue 20.
  * Run by scripts/vscode/e2e.sh test/e2e/firsthour.e2e.cjs (`npm run test:e2e:firsthour`).
  * usage: node test/e2e/firsthour.e2e.cjs <baseUrl> <workspace> <extensionDevelopmentPath>
  */
@@ -70,6 +73,12 @@ const EXP = 'pairs.distill.json';
   /** The Problems panel's marker rows (not the file rows). */
   const problemTexts = async () => (await page.locator('.part.panel .markers-panel .monaco-list-row').allInnerTexts())
     .map((t) => t.replace(/\s+/g, ' ')).filter((t) => !/pairs\.distill\.json/.test(t) || /\[Ln/.test(t));
+  /** After a failed step (E2E_KEEP_GOING=1 only): a screenshot, Escape what is open, then `more`. */
+  const recover = (name, more) => async () => {
+    await wb.shot(`failed-${name}`);
+    for (let i = 0; i < 3; i++) await page.keyboard.press('Escape');
+    if (more) await more();
+  };
   try {
     await openWorkbench(page, BASE, WS, DEV);
 
@@ -89,10 +98,13 @@ const EXP = 'pairs.distill.json';
       await replaceInEditor('"logEvery"', '"logEvry"');
       await replaceInEditor('"student": "hidden"', '"student": "hiddn"');
       await wb.problems();
+      let seen = [];
       const rows = await waitFor('both problems in Problems', async () => {
-        const t = await problemTexts();
+        const t = (seen = await problemTexts());
         return t.some((x) => /unknown field "logEvry"/.test(x)) && t.some((x) => /the student has no layer "hiddn"; closest: "hidden"/.test(x)) && t;
-      }, 90_000);
+      }, 90_000).catch((e) => {
+        throw new Error(`${e.message}; Problems showed: ${seen.join(' | ') || '(nothing)'}`);
+      });
       // the JSON language service has had its turn by now (the validator's problem shows after its debounce too)
       await wb.shot('problems-one-per-mistake');
       const mine = rows.filter((x) => /\[Ln \d+, Col \d+\]/.test(x));
@@ -115,8 +127,15 @@ const EXP = 'pairs.distill.json';
       await wb.focusEditor(EXP);
       await replaceInEditor('"logEvry"', '"logEvery"');
       await page.keyboard.press('Control+S');
-      await waitFor('the file saved as it was', () => JSON.stringify(JSON.parse(fs.readFileSync(path.join(WS, EXP), 'utf8'))) === JSON.stringify(PAIRS), 15_000);
-    });
+      // (read while the editor writes it, the file can be cut short: that is not yet saved)
+      const saved = () => { try { return JSON.parse(fs.readFileSync(path.join(WS, EXP), 'utf8')); } catch { return undefined; } };
+      await waitFor('the file saved as it was', () => JSON.stringify(saved()) === JSON.stringify(PAIRS), 15_000);
+    }, recover('problems', async () => {
+      // the experiment as it was, on disk and in the editor
+      fs.writeFileSync(path.join(WS, EXP), JSON.stringify(PAIRS, null, 2) + '\n');
+      await wb.focusEditor(EXP);
+      await wb.command('File: Revert File');
+    }));
 
     await step('point 3: the pairing panel in half the editor: both columns, no sideways scroll after a click', async () => {
       await wb.focusEditor(EXP);
@@ -137,19 +156,34 @@ const EXP = 'pairs.distill.json';
       assert.ok(layout.teacherLeft >= 0 && layout.studentRight <= layout.width && layout.titleLeft >= 0, 'teacher, student and title in view');
       await wb.shot('pairing-half-width');
       await frame.locator('#cancel-pick').click();
-    });
+    }, recover('pairing'));
 
     let first;
-    await step('points 6 + 7: run → the status bar names the job; the dashboard (short tab title) gets the verdict card', async () => {
+    await step('point 6/7: run → the status bar names the experiment and the job', async () => {
       await wb.focusEditor(EXP);
       await wb.command('Distill: Run Experiment');
       first = await waitFor('a run folder', () => runsOf('pairs')[0]);
       const status = page.locator('.statusbar-item', { hasText: /pairs · (teacher|scratch-s1|distill-s1) · epoch \d+\/\d+ · loss/ });
-      await status.waitFor({ timeout: 90_000 });
-      log('status bar:', (await status.innerText()).trim());
+      const shown = new Set(); // every run text the status bar showed while we waited
+      await waitFor('the status bar naming the experiment and the job', async () => {
+        for (const t of await page.locator('.statusbar-item', { hasText: /epoch|starting|queued|stopping/ }).allInnerTexts()) shown.add(t.trim());
+        return (await status.count()) > 0;
+      }, 90_000, 100).catch((e) => {
+        throw new Error(`${e.message}; the status bar showed: ${[...shown].slice(0, 6).join(' | ') || '(no run item)'}`);
+      });
+      log('status bar:', (await status.first().innerText()).trim());
+    }, recover('status-bar'));
+
+    await step('point 3: Open Dashboard → a short tab title (experiment · run)', async () => {
       await wb.focusEditor(EXP);
       await wb.command('Distill: Open Dashboard');
-      await page.locator('.tabs-container .tab', { hasText: /^pairs · \d\d:\d\d:\d\d — dashboard/ }).first().waitFor({ timeout: 30_000 });
+      await page.locator('.tabs-container .tab', { hasText: /^pairs · \d\d:\d\d:\d\d — dashboard/ }).first().waitFor({ timeout: 30_000 })
+        .catch(async (e) => {
+          throw new Error(`${e.message.split('\n')[0]}; the tabs: ${(await page.locator('.tabs-container .tab').allInnerTexts()).map((t) => t.trim()).join(' | ')}`);
+        });
+    }, recover('dashboard-title'));
+
+    await step('point 6: the run completes → the dashboard shows the verdict card', async () => {
       await waitFor('the run completed', () => runJson(first).status === 'completed' || (runJson(first).status === 'failed' && assert.fail(runJson(first).error)), 180_000);
       const { frame } = wb.webview('pairs');
       const card = frame.locator('#verdict.ok, #verdict.flagged');
@@ -159,7 +193,7 @@ const EXP = 'pairs.distill.json';
       assert.match(text, /teacher \d+\.\d\d % scratch \d+\.\d\d % distilled \d+\.\d\d % distilled − scratch [+−]\d+\.\d\d ± \d+\.\d\d pts/);
       await wb.shot('dashboard-verdict-card');
       await card.screenshot({ path: path.join(SHOTS, 'verdict-card.png') });
-    });
+    }, recover('verdict'));
 
     await step('point 4: a new run → the same dashboard follows it and says so (one dashboard tab)', async () => {
       await wb.focusEditor(EXP);
@@ -171,7 +205,7 @@ const EXP = 'pairs.distill.json';
       const dashTabs = await page.locator('.tabs-container .tab', { hasText: /— dashboard/ }).count();
       assert.equal(dashTabs, 1, 'one dashboard per experiment');
       await wb.shot('dashboard-follows');
-    });
+    }, recover('follows'));
 
     await step('point 8: Delete Run asks once, with the action this window can do; no raw error', async () => {
       await wb.showContainer(CONTAINER);
@@ -188,7 +222,7 @@ const EXP = 'pairs.distill.json';
       assert.equal(await page.locator('.monaco-dialog-box').count(), 0, 'no second dialog');
       assert.equal(await page.locator('.notification-toast', { hasText: 'vscode-remote' }).count(), 0, 'no raw vscode-remote error');
       await wb.shot('deleted');
-    });
+    }, recover('delete'));
 
     await step('point 5: New Experiment asks for the exports (the guess first) and writes a small template', async () => {
       await wb.openFile('models.ts');

@@ -59,16 +59,32 @@ function openWorkbench(page, base, ws, dev) {
   return page.goto(`${base}/?folder=${encodeURIComponent(ws)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
 }
 
-/** Named steps: each timed and logged; `steps` lists them for the summary. */
-function stepper(log) {
+/**
+ * Named steps: each timed and logged; `steps` lists them for the summary. The first failing step
+ * ends the suite (its error goes to recordFailure) — unless E2E_KEEP_GOING=1: then a failing step is
+ * recorded with its message, its `recover` (if any) puts the workbench back in order, and the next
+ * step runs. That shows every step that fails on an older commit, each with its own message.
+ */
+function stepper(log, { keepGoing = process.env.E2E_KEEP_GOING === '1' } = {}) {
   const steps = [];
-  async function step(name, body) {
+  async function step(name, body, recover) {
     const s = Date.now();
-    await body();
+    try {
+      await body();
+    } catch (e) {
+      if (!keepGoing) throw e;
+      const seconds = (Date.now() - s) / 1000;
+      // one line, without the terminal colours of playwright's call log
+      const error = String((e && e.message) || e).replace(/\u001b\[[0-9;]*m/g, '').replace(/\s+/g, ' ').slice(0, 600);
+      steps.push({ name, seconds, error });
+      log(`FAIL ${name} (${seconds.toFixed(1)} s): ${error}`);
+      if (recover) await recover().catch((r) => log(`  (recovery after the failed step failed too: ${r.message})`));
+      return;
+    }
     steps.push({ name, seconds: (Date.now() - s) / 1000 });
     log(`ok  ${name} (${((Date.now() - s) / 1000).toFixed(1)} s)`);
   }
-  return { steps, step };
+  return { steps, step, keepGoing };
 }
 
 /** A failed suite: the error, and a screenshot of the page as it was. */
@@ -86,7 +102,13 @@ async function closeBrowser(browser, consoleLines, shots) {
 /** Prints every step with its time and the outcome, and exits 1 when the suite failed. */
 function summarize({ steps, failed, t0, SHOTS }) {
   console.log('\nsteps:');
-  for (const s of steps) console.log(`  ${s.seconds.toFixed(1).padStart(6)} s  ${s.name}`);
+  for (const s of steps) {
+    console.log(`  ${s.seconds.toFixed(1).padStart(6)} s  ${s.error ? 'FAIL ' : ''}${s.name}`);
+    if (s.error) console.log(`             ${s.error}`);
+  }
+  const failedSteps = steps.filter((s) => s.error).length;
+  failed = failed || failedSteps > 0;
+  if (failedSteps) console.log(`${failedSteps} of ${steps.length} steps failed (E2E_KEEP_GOING=1)`);
   console.log(`screenshots: ${path.relative(ROOT, SHOTS)}/ (${fs.readdirSync(SHOTS).filter((f) => f.endsWith('.png')).length})`);
   console.log(failed ? 'E2E FAILED' : `E2E OK (${steps.length} steps, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   process.exit(failed ? 1 : 0);
