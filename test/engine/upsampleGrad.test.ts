@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
 import { runExperiment } from '../../src/engine/run';
 import { planAdapter } from '../../src/engine/knowledge/pairs';
+import { buildReviewFusion } from '../../src/engine/knowledge/reviewkd';
 import { imageExperiment, metricLines, studentCnn, teacherCnn, tempDir, writeExperiment } from '../helpers/experiments';
 
 type Backend = 'cpu' | 'wasm' | 'tensorflow';
@@ -189,5 +190,43 @@ test('a fitnet pair with an "upsample 2×2" adapter trains to the same losses on
     t.diagnostic(`step ${i + 1}: cpu ${losses.cpu[i]} wasm ${losses.wasm[i]} relative ${rel.toExponential(2)}`);
     assert.ok(rel < 1e-4, `step ${i + 1}: cpu ${losses.cpu[i]} vs wasm ${losses.wasm[i]} (relative ${rel.toExponential(2)})`);
   }
+  await initBackend('wasm');
+});
+
+test('reviewkd\'s fusion (upsampling inside) has the same gradients on cpu and wasm, batch 3', async () => {
+  // Student stages 4×4×3 and 2×2×5, teacher stages 8×8×4 and 4×4×6: the deeper stage is upsampled
+  // 2×2 into the shallower, and each fused stage 2×2 to its teacher's size.
+  const student = [[null, 4, 4, 3], [null, 2, 2, 5]];
+  const teacher = [[null, 8, 8, 4], [null, 4, 4, 6]];
+  const xs = [values(3 * 4 * 4 * 3, 21), values(3 * 2 * 2 * 5, 22)];
+  const ws = [values(3 * 8 * 8 * 4, 23), values(3 * 4 * 4 * 6, 24)];
+  let weights: Float32Array[] | undefined;
+  const grads: Record<string, Float32Array[]> = {};
+  for (const b of ['wasm', 'cpu'] as const) {
+    await initBackend(b);
+    const fusion = buildReviewFusion(`abf_${b}`, student, teacher, 4);
+    weights ??= fusion.getWeights().map((w) => w.dataSync() as Float32Array);
+    const init = weights.map((v, i) => tf.tensor(v, fusion.getWeights()[i].shape));
+    fusion.setWeights(init);
+    tf.dispose(init);
+    grads[b] = tf.tidy(() => {
+      const inputs = xs.map((v, i) => tf.tensor(v, [3, ...(student[i].slice(1) as number[])]));
+      const lossOf = (ins: tf.Tensor[]): tf.Scalar => tf.addN((fusion.apply(ins) as tf.Tensor[])
+        .map((o, i) => tf.sum(tf.mul(o.reshape([-1]), tf.tensor(ws[i]))))) as tf.Scalar;
+      const vars = fusion.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+      const { grads: g } = tf.variableGrads(() => lossOf(inputs), vars);
+      const byWeight = vars.map((v) => g[v.name].dataSync() as Float32Array);
+      const byInput = tf.grads((a: tf.Tensor, c: tf.Tensor) => lossOf([a, c]))(inputs).map((t) => t.dataSync() as Float32Array);
+      return [...byWeight, ...byInput];
+    });
+    fusion.dispose();
+  }
+  assert.equal(grads.cpu.length, grads.wasm.length);
+  grads.wasm.forEach((w, i) => {
+    let scale = 0;
+    for (const v of w) scale = Math.max(scale, Math.abs(v));
+    const err = maxAbsDiff(grads.cpu[i], w);
+    assert.ok(err <= 1e-4 * Math.max(1, scale), `gradient ${i}: max |cpu − wasm| = ${err} (scale ${scale})`);
+  });
   await initBackend('wasm');
 });
