@@ -531,6 +531,9 @@ def worker_main(spec_path: str) -> int:
         signal.signal(signal.SIGTERM, lambda *_: protocol.request_stop())
         send, should_stop = protocol.send, protocol.should_stop
     else:
+        sys.stdout.flush()
+        os.dup2(2, 1)  # stdout is rank 0's channel (srun merges the tasks' output): the others' prints go to stderr
+        sys.stdout = sys.stderr
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
         def send(msg: dict) -> None:
