@@ -58,6 +58,7 @@ from .errors import ConfigError
 from .runfolder import RunFolder
 
 TIMEOUT_ENV = 'DISTILL_DIST_TIMEOUT'
+PROCESSES_ENV = 'DISTILL_PROCESSES'  # the CLI's --processes N (set by src/engine/torch/bridge.ts): overrides the field
 DEFAULT_TIMEOUT_SECONDS = 60.0
 
 
@@ -65,7 +66,13 @@ DEFAULT_TIMEOUT_SECONDS = 60.0
 # configuration
 
 def processes_of(config: dict) -> int:
-    """`distributed.processes` of the experiment (1 when absent); ConfigError when malformed."""
+    """The processes a run of `config` asks for: DISTILL_PROCESSES (the CLI's --processes) when set,
+    else `distributed.processes` of the experiment (1 when absent); ConfigError when malformed."""
+    raw = os.environ.get(PROCESSES_ENV)
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise ConfigError(['distributed', 'processes'], f'{PROCESSES_ENV}={raw!r} (--processes): expected a whole number ≥ 1')
+        return int(raw)
     d = config.get('distributed')
     if d is None:
         return 1
@@ -503,6 +510,7 @@ def attach(session: Any, resume: bool) -> Optional[Group]:
         group = launch(session, resume, world)
     session.device = group.device
     session.should_stop = group.synced_stop(session.should_stop)
+    session.notes.append(f'distributed: {group.world} processes ({group.backend}), global batch split evenly')
     if group.rank == 0:
         session.log(f'distributed: {group.world} processes ({group.backend}), the global batch split among them; '
                     f'collective timeout {timeout_seconds():g} s')

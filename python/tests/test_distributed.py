@@ -83,7 +83,8 @@ def test_shares_cover_the_batch_contiguously():
     assert distributed.shares(7, 3) == [3, 2, 2] and sum(distributed.shares(101, 4)) == 101
 
 
-def test_refusals_are_located():
+def test_refusals_are_located(monkeypatch):
+    monkeypatch.delenv('DISTILL_PROCESSES', raising=False)
     cpu = torch.device('cpu')
     base = {'training': {'epochs': 1, 'batchSize': 32}}
     distributed.check_config(base, 96, 2, cpu)  # fine: 3 batches of 32, 16 rows a rank
@@ -101,6 +102,12 @@ def test_refusals_are_located():
         distributed.processes_of({'distributed': {'processes': 0}})
     assert e.value.path == ['distributed', 'processes']
     assert distributed.processes_of({}) == 1 and distributed.processes_of({'distributed': {'processes': 4}}) == 4
+    monkeypatch.setenv('DISTILL_PROCESSES', '3')  # the CLI's --processes wins over the field
+    assert distributed.processes_of({'distributed': {'processes': 4}}) == 3
+    monkeypatch.setenv('DISTILL_PROCESSES', 'two')
+    with pytest.raises(ConfigError) as e:
+        distributed.processes_of({})
+    assert e.value.path == ['distributed', 'processes'] and 'DISTILL_PROCESSES' in e.value.message
 
 
 def test_env_world_reads_torchrun_and_srun(monkeypatch):
