@@ -69,6 +69,26 @@ test('--processes 2: a torch run with two processes completes; one writer; the f
   assert.equal(steps.length, 1 + 2 * 16, 'teacher 1 record, scratch and distill 2 epochs of 8 steps: each once');
   assert.equal(new Set(steps).size, steps.length);
   assert.ok(fs.existsSync(path.join(res.runDir, 'report.json')));
+
+  // The same experiment in one process: every recorded figure of every step agrees within
+  // |a − b| ≤ 1e-4·|a| + 1e-6 (python/tests/test_distributed.py says why; float32 summation order only).
+  const one = await runExperiment({ experiment: experiment('ddp-run', 32), python: PYTHON });
+  assert.equal(one.status, 'completed', one.error);
+  const curve = (runDir: string): Map<string, Record<string, number>> => new Map(readMetrics(runDir)
+    .filter((r) => r.type === 'step')
+    .map((r) => { const s = r as { job: string; globalStep: number; losses: Record<string, number> }; return [`${s.job}#${s.globalStep}`, s.losses]; }));
+  const a = curve(one.runDir);
+  const b = curve(res.runDir);
+  assert.deepEqual([...a.keys()], [...b.keys()]);
+  let worst = 0;
+  for (const [key, losses] of a) {
+    for (const [term, v] of Object.entries(losses)) {
+      const d = Math.abs(v - b.get(key)![term]);
+      worst = Math.max(worst, d / Math.max(Math.abs(v), 1e-12));
+      assert.ok(d <= 1e-4 * Math.abs(v) + 1e-6, `${key} ${term}: 1 process ${v}, 2 processes ${b.get(key)![term]}`);
+    }
+  }
+  t.diagnostic(`largest relative difference of a step's loss, 2 processes vs 1: ${worst.toExponential(2)}`);
 });
 
 test('--processes 3 with batchSize 32: refused at training.batchSize before any folder', { skip }, async (t) => {
