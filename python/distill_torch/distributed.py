@@ -298,7 +298,7 @@ class Group:
             raise RankFailure(self.explain(e)) from e
 
     # -- failures ---------------------------------------------------------------------------------
-    def explain(self, e: BaseException, wait: float = 5.0) -> str:
+    def explain(self, e: BaseException, wait: float = 2.0) -> str:
         """What to say about a collective that failed: the rank that died and how (the launcher
         waits a moment for the watcher to see it), else the collective's own error."""
         deadline = time.monotonic() + (wait if self.children else 0)
@@ -545,7 +545,7 @@ def worker_main(spec_path: str) -> int:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
         def send(msg: dict) -> None:
-            if msg.get('type') == 'log' and msg.get('level') in ('warn', 'error'):
+            if msg.get('type') == 'log' and msg.get('level') == 'error':  # rank 0 says the rest
                 print(f'[rank {rank}] {msg.get("message")}', file=sys.stderr, flush=True)
         should_stop = stop.is_set
     session = engine.prepare(spec['prepare'], send=send, should_stop=should_stop, versions=spec.get('versions') or {})

@@ -225,6 +225,67 @@ def test_sigkill_of_rank_1_fails_cleanly_and_resume_completes(tmp_path, monkeypa
     assert steps == sorted(set(steps)) and len(steps) == 4 * 20
     assert [r['epoch'] for r in records if r['type'] == 'epoch'] == [1, 2, 3, 4]
     check(json.load(open(os.path.join(run_dir, 'report.json'))), 'report.schema.json')
+    # exact resume: the same records as a 2-process run never interrupted (no dropout here: no RNG in the steps)
+    msg2, whole = _start(tmp_path, 'whole', epochs=4, samples=640, baseline=False, distributed={'processes': 2})
+    _run(msg2, whole)
+
+    def figures(d):
+        return [{k: v for k, v in r.items() if k not in ('t', 'seconds')} for r in RunFolder(d).read_metrics()
+                if r['type'] in ('step', 'epoch')]
+    assert figures(run_dir) == figures(whole)
+
+
+def test_stop_ends_every_rank_at_the_same_step_and_resume_completes(tmp_path):
+    msg, run_dir = _start(tmp_path, 'stop', epochs=4, samples=640, baseline=False, distributed={'processes': 2})
+    e = Engine()
+    e.expect('ready', timeout=60)
+    e.send(msg)
+    e.expect('prepared', timeout=120)
+    e.send({'type': 'run', 'runDir': run_dir, 'resume': False})
+    e.expect('checkpoint', timeout=300)
+    kids = _children(e.p.pid)
+    e.send({'type': 'stop'})
+    assert e.expect('done', timeout=120)['status'] == 'cancelled'
+    assert e.wait(timeout=90) == 0  # rank 0 waited for rank 1, which ended by itself (exit 0)
+    assert kids and not any(os.path.exists(f'/proc/{k}') and open(f'/proc/{k}/stat').read().split()[2] != 'Z' for k in kids)
+    run, _ = _validate_folder(run_dir)
+    assert run['status'] == 'cancelled'
+    snap = json.load(open(os.path.join(run_dir, 'config.json')))
+    done, _ = _run({'type': 'prepare', 'snapshot': snap, 'jobs': run['jobs']}, run_dir, resume=True)
+    assert done['status'] == 'completed'
+    from distill_torch.runfolder import RunFolder
+    steps = [(r['epoch'], r['step']) for r in RunFolder(run_dir).read_metrics() if r['type'] == 'step']
+    assert steps == sorted(set(steps)) and len(steps) == 4 * 20
+
+
+def test_a_rank_that_stops_answering_fails_the_run_at_the_timeout(tmp_path, monkeypatch):
+    """SIGSTOP of rank 1: alive but silent, so only the collective timeout can end the wait."""
+    monkeypatch.setenv('DISTILL_DIST_TIMEOUT', '5')
+    msg, run_dir = _start(tmp_path, 'hang', epochs=4, samples=640, baseline=False, distributed={'processes': 2})
+    e = Engine()
+    e.expect('ready', timeout=60)
+    e.send(msg)
+    e.expect('prepared', timeout=120)
+    e.send({'type': 'run', 'runDir': run_dir, 'resume': False})
+    e.expect('checkpoint', timeout=300)
+    kids = _children(e.p.pid)
+    assert len(kids) == 1, kids
+    stopped_at = time.monotonic()
+    os.kill(kids[0], signal.SIGSTOP)
+    try:
+        failed = e.refusal(timeout=5 + 30)
+    finally:
+        try:
+            os.kill(kids[0], signal.SIGKILL)  # the engine kills it already; never leave a stopped process behind
+        except ProcessLookupError:
+            pass
+    elapsed = time.monotonic() - stopped_at
+    print(f'failed {elapsed:.1f} s after rank 1 stopped answering (timeout 5 s): {failed["error"]}')
+    assert elapsed >= 4.5, elapsed  # not before the timeout: nothing else could tell
+    assert 'did not answer within 5 s' in failed['error'] and 'rank 0' in failed['error'], failed
+    assert e.wait(timeout=60) == 1
+    run, _ = _validate_folder(run_dir)
+    assert run['status'] == 'failed'
 
 
 def test_ranks_started_by_torchrun_or_srun_launch_nothing(tmp_path):
