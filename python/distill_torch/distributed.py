@@ -479,7 +479,13 @@ def launch(session: Any, resume: bool, world: int) -> Group:
                                            env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(), stderr=sys.stderr.fileno(),
                                            preexec_fn=_die_with_parent if sys.platform.startswith('linux') else None)
         os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK='0', WORLD_SIZE=str(world), LOCAL_RANK='0')
-        group = join(0, world, 0, session.device)
+        try:
+            group = join(0, world, 0, session.device)
+        except RuntimeError as e:
+            # The rendezvous waited for a rank that never came: say which one ended, and how, when one did.
+            probe = Group(0, world, 0, 'gloo', session.device)
+            probe.children = children
+            raise RankFailure(f'the {world} processes did not start together: {probe.explain(e)}') from e
     except BaseException:
         for p in children.values():
             if p.poll() is None:
@@ -510,6 +516,9 @@ def attach(session: Any, resume: bool) -> Optional[Group]:
         group = launch(session, resume, world)
     session.device = group.device
     session.should_stop = group.synced_stop(session.should_stop)
+    # The threads note of prepare counted this process alone; the launcher shared the CPUs among the ranks.
+    session.notes = [n for n in session.notes if not n.startswith('threads:')]
+    session.notes.insert(0, f'threads: {torch.get_num_threads()} per process')
     session.notes.append(f'distributed: {group.world} processes ({group.backend}), global batch split evenly')
     if group.rank == 0:
         session.log(f'distributed: {group.world} processes ({group.backend}), the global batch split among them; '

@@ -288,6 +288,25 @@ def test_a_rank_that_stops_answering_fails_the_run_at_the_timeout(tmp_path, monk
     assert run['status'] == 'failed'
 
 
+def test_a_rank_that_fails_to_start_is_named(tmp_path, monkeypatch):
+    """Rank 1 cannot build the models (its models.py raises there): the rendezvous ends at the
+    timeout and the run fails saying rank 1 exited, with nothing launched left behind."""
+    monkeypatch.setenv('DISTILL_DIST_TIMEOUT', '5')
+    msg, run_dir = _start(tmp_path, 'nostart', distributed={'processes': 2})
+    models = tmp_path / 'nostart' / 'models.py'
+    models.write_text('import os\nif os.environ.get("RANK") == "1":\n    raise ImportError("no such module on rank 1")\n' + models.read_text())
+    e = Engine()
+    e.expect('ready', timeout=60)
+    e.send(msg)
+    e.expect('prepared', timeout=120)
+    e.send({'type': 'run', 'runDir': run_dir, 'resume': False})
+    failed = e.refusal(timeout=5 + 60)
+    assert 'did not start together' in failed['error'] and 'rank 1 of 2' in failed['error'] and 'exited with code 1' in failed['error'], failed
+    assert e.wait(timeout=60) == 1
+    run, _ = _validate_folder(run_dir)
+    assert run['status'] == 'failed' and 'rank 1 of 2' in run['error']
+
+
 def test_ranks_started_by_torchrun_or_srun_launch_nothing(tmp_path):
     """Both ranks run the worker entry with the env:// contract (rank 0 as torchrun sets it, rank 1
     as srun does); rank 0 says the protocol on stdout; the curve is the launcher's."""
