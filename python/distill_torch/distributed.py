@@ -16,21 +16,23 @@ the `worker` entry with the same spec and nothing is launched. Backend: gloo on 
 
 Arithmetic. The experiment's batchSize is the GLOBAL batch. Each step every rank takes the same
 global batch from `data.batch_order(seed, epoch)` (and the same augmentation of it), keeps its
-contiguous share of rows, computes its loss and gradients, and the gradients of every trained
-parameter (the student, adapters and terms, online peers, self-distillation heads) are summed
-across ranks and divided by N, as DistributedDataParallel does. Each rank's loss is scaled by
+contiguous share of rows, computes its loss and gradients, and DistributedDataParallel sums the
+gradients of every trained parameter (the student, adapters and terms, online peers,
+self-distillation heads) across ranks and divides by N. Each rank's loss is scaled by
 N·m_r/m (m_r its rows, m the batch's) before backward, so an uneven last batch still gives the
 mean over the whole batch. The result equals a single process with the same global batch up to
 float rounding, for every loss that is a mean over samples (labels CE, kd, at, fitnet …); losses
 that relate the samples of a batch to each other (rkd, similarity-preserving, crd's banks) and
 BatchNorm's batch statistics see each rank's share only — as with DistributedDataParallel.
 
-Why not torch's DistributedDataParallel wrapper itself: it synchronises gradients only for a
-forward that goes through the wrapper, and the learners call their modules their own way (the
-student, the Terms with keyword arguments, online peers in a list, heads on tapped features).
-One flattened all-reduce after backward over every trained parameter is the same sum DDP's
-buckets compute, for all learners alike; the initial broadcast of parameters and buffers from
-rank 0 is DDP's construction-time broadcast.
+How DDP sees every trained module: it synchronises gradients only for a forward that goes
+through the wrapper, and the learners call their modules their own way (the student, the Terms
+with keyword arguments, online peers in a list, heads on tapped features). So DDP wraps one
+`LearnerStep` module that holds them all and whose forward is the learner's step; checkpoints
+keep the modules' own state_dicts (no `module.` prefixes), so a run resumes with any number of
+processes. DDP's construction broadcasts rank 0's parameters and buffers (every rank starts the
+job alike); `find_unused_parameters` leaves a parameter no rank used without a gradient, which
+the optimizers skip as in one process.
 
 Failure. Collectives time out (`DISTILL_DIST_TIMEOUT` seconds, default 60). The launcher watches
 its children: when one exits, the others are killed and the error that rank 0's collective raised
@@ -224,42 +226,16 @@ class Group:
                 out_q[k[1]] = v
         return out_l, out_p, out_q, int(round(float(buf[0]))), int(round(float(buf[1])))
 
-    def sync_gradients(self, optimizer: torch.optim.Optimizer) -> None:
-        """Every trained parameter's gradient becomes the sum over ranks / N (DDP's average). A
-        parameter no rank gave a gradient keeps none (the optimizer skips it, as in one process)."""
-        params = [p for g in optimizer.param_groups for p in g['params']]
-        if not params:
-            return
-        dev = params[0].device
-        parts = []
-        for p in params:
-            g = p.grad
-            parts.append(g.detach().reshape(-1).float() if g is not None else torch.zeros(p.numel(), device=dev))
-        flags = torch.tensor([0.0 if p.grad is None else 1.0 for p in params], device=dev)
-        flat = self._all_reduce(torch.cat(parts + [flags]))
-        flags = flat[-len(params):]
-        at = 0
-        for i, p in enumerate(params):
-            n = p.numel()
-            if float(flags[i]) > 0:
-                g = (flat[at:at + n] / self.world).view_as(p).to(p.dtype)
-                if p.grad is None:
-                    p.grad = g.clone()
-                else:
-                    p.grad.copy_(g)
-            at += n
-
-    def broadcast_modules(self, modules: List[torch.nn.Module]) -> None:
-        """Rank 0's parameters and buffers to every rank (what DDP does when it wraps a model): the
-        ranks start each job from the same state, however they built or restored it."""
-        import torch.distributed as dist
-        for mod in modules:
-            for t in list(mod.parameters()) + list(mod.buffers()):
-                if t.is_floating_point() or t.dtype in (torch.int64, torch.int32, torch.uint8, torch.bool):
-                    data = t.data if self.backend != 'gloo' or t.device.type == 'cpu' else t.data.cpu()
-                    self._guard(lambda: dist.broadcast(data, src=0))
-                    if data is not t.data:
-                        t.data.copy_(data)
+    def wrap(self, learner: Any) -> torch.nn.Module:
+        """DistributedDataParallel over every trained module of `learner` (the student, the Terms'
+        adapters and learned values, online peers, self-distillation heads), gathered in one
+        module whose forward is the learner's step: DDP all-reduces their gradients during
+        backward (sum / N) and leaves a parameter no rank used without a gradient, as one process
+        would (find_unused_parameters: fitnet's hint epochs leave the student's top unused)."""
+        from torch.nn.parallel import DistributedDataParallel
+        step = LearnerStep(learner)
+        ids = [self.device.index] if self.device.type == 'cuda' else None
+        return self._guard(lambda: DistributedDataParallel(step, device_ids=ids, find_unused_parameters=True))
 
     def synced_stop(self, local: Callable[[], bool]) -> Callable[[], bool]:
         """A stop flag every rank reads alike: a stop seen by any rank (the protocol's `stop` on
@@ -313,6 +289,19 @@ class Group:
         return (f'a collective of the {self.world}-process group failed on rank {self.rank} '
                 f'(another rank ended or did not answer within {timeout_seconds():g} s): {e}')
 
+    def describe_failure(self, e: BaseException, error: str) -> str:
+        """The run's error for `e` in a data-parallel run: a RankFailure says itself; an error raised
+        inside a collective (DistributedDataParallel's all-reduce in backward: gloo/NCCL words) is
+        explained by the rank that ended; anything else (the user's model, a bad value) is kept."""
+        if isinstance(e, RankFailure):
+            return str(e)
+        text = str(e)
+        if isinstance(e, RuntimeError) and any(w in text for w in ('gloo', 'Gloo', 'NCCL', 'nccl', 'Connection closed by peer',
+                                                                     'Connection reset', 'Timed out', 'timed out')):
+            self.broken = True
+            return self.explain(e)
+        return error
+
     def _poll_children(self) -> None:
         for rank, p in self.children.items():
             code = p.poll()
@@ -363,6 +352,24 @@ class Group:
                     dist.destroy_process_group()
             except Exception:  # noqa: BLE001 — leaving a group that is already gone
                 pass
+
+
+class LearnerStep(torch.nn.Module):
+    """Every trained module of a learner under one module (what DistributedDataParallel wraps); its
+    forward is one step of the learner: (the loss to backpropagate, the StepOutput). The learner is
+    kept out of the module tree: its fixed teacher is no parameter of the step."""
+
+    def __init__(self, learner: Any):
+        super().__init__()
+        self._learner = [learner]
+        trained = {'model': learner.model}
+        for name, m in learner.modules().items():
+            trained[name.replace('.', '_')] = m
+        self.trained = torch.nn.ModuleDict(trained)
+
+    def forward(self, x, y, idx, epoch: int, epochs: int):  # noqa: D102
+        out = self._learner[0].step(x, y, idx, epoch, epochs)
+        return out.total, out
 
 
 class RankFailure(RuntimeError):

@@ -830,8 +830,7 @@ class Session:
         else:
             error = f'{type(e).__name__}: {e}' if not isinstance(e, ConfigError) else e.message
             if self.dist is not None and not isinstance(e, ConfigError):
-                from .distributed import RankFailure
-                error = str(e) if isinstance(e, RankFailure) else error
+                error = self.dist.describe_failure(e, error)  # a rank that died is named
             self.log(traceback.format_exc(), 'error')
         try:
             def failed(r: dict) -> None:

@@ -603,8 +603,10 @@ def train_job(ctx: JobContext) -> str:
               'message': f'{job}: resuming at epoch {state["epoch"]}, step {state["step"]} from {os.path.relpath(path, folder.dir)}'})
     else:
         seed_everything(seed_for(seed, 'training'))
+    step_module = None
     if dist is not None:
-        dist.broadcast_modules([ctx.model, *learner.modules().values()])  # every rank from rank 0's state
+        # DistributedDataParallel over every trained module (it starts every rank from rank 0's state).
+        step_module = dist.wrap(learner)
     if ckpt or folder.has_records_of(job):
         # What an interrupted attempt logged past the checkpoint is superseded by what follows.
         supersedes = ckpt[1]['loop'].get('metricsOffset', 0) if ckpt else 0
@@ -656,7 +658,7 @@ def train_job(ctx: JobContext) -> str:
                 lr = learning_rate_at(training['optimizer'], epochs, steps, state['globalStep'])
                 set_learning_rate(optimizer, lr)
                 out = _train_step(learner, optimizer, precision, x.to(ctx.device), y.to(ctx.device),
-                                  idx.to(ctx.device), epoch, epochs, dist=dist, scale=scale)
+                                  idx.to(ctx.device), epoch, epochs, step_module=step_module, scale=scale)
                 losses = {k: float(v) for k, v in out.losses.items()}
                 losses['total'] = float(out.total)
                 m = int(idx.shape[0])
@@ -729,24 +731,25 @@ def train_job(ctx: JobContext) -> str:
 
 
 def _train_step(learner: Learner, optimizer, precision: Precision, x, y, idx, epoch: int, epochs: int,
-                dist: Optional[Any] = None, scale: float = 1.0) -> StepOutput:
+                step_module: Optional[torch.nn.Module] = None, scale: float = 1.0) -> StepOutput:
     """One optimizer step (under autocast, with the gradient scaler for fp16 on CUDA). In a
-    data-parallel run the rank's loss is scaled by `scale` (its share of the global batch) and the
-    gradients are averaged over the ranks before the step (distributed.Group.sync_gradients)."""
+    data-parallel run the step goes through `step_module` (DistributedDataParallel over the
+    learner's trained modules, distributed.Group.wrap), which averages the gradients over the ranks
+    during backward, and the rank's loss is scaled by `scale` (its share of the global batch)."""
     optimizer.zero_grad(set_to_none=True)
     with precision.autocast():
-        out = learner.step(x, y, idx, epoch, epochs)
-    loss = out.total * scale if scale != 1.0 else out.total
+        if step_module is not None:
+            total, out = step_module(x, y, idx, epoch, epochs)
+        else:
+            out = learner.step(x, y, idx, epoch, epochs)
+            total = out.total
+    loss = total * scale if scale != 1.0 else total
     if precision.scaler is not None:
         precision.scaler.scale(loss).backward()
-        if dist is not None:
-            dist.sync_gradients(optimizer)
         precision.scaler.step(optimizer)
         precision.scaler.update()
     else:
         loss.backward()
-        if dist is not None:
-            dist.sync_gradients(optimizer)
         optimizer.step()
     return out
 
