@@ -175,6 +175,26 @@ def test_two_processes_follow_the_single_process_curve(tmp_path):
     assert not ok_half and worst_half > 100 * RTOL, worst_half
 
 
+@pytest.mark.parametrize('scheme', [
+    {'kind': 'online', 'peers': 3, 'temperature': 2},                                        # peers: modules beside the student
+    {'kind': 'self', 'heads': [{'layer': '1'}], 'temperature': 3, 'alpha': 0.3, 'beta': 0.03},  # heads on a tapped layer
+], ids=['online', 'self'])
+def test_every_trained_module_is_data_parallel(tmp_path, scheme):
+    """Online peers and self-distillation heads train under DDP too: the 2-process curve (every
+    peer's or head's loss) follows one process's."""
+    kw = dict(epochs=2, samples=192, baseline=False, scheme=scheme, knowledge=[])
+    msg1, dir1 = _start(tmp_path, 'one', **kw)
+    msg2, dir2 = _start(tmp_path, 'two', distributed={'processes': 2}, **kw)
+    _run(msg1, dir1)
+    assert _run(msg2, dir2)[0]['status'] == 'completed'
+    one, two = _curve(dir1), _curve(dir2)
+    assert len(next(v for k, v in one.items() if k[1] == 'step')) >= 3  # several terms: peers' or heads' losses
+    worst, ok = _largest_difference(one, two)
+    assert ok, worst
+    run, _ = _validate_folder(dir2)
+    assert run['status'] == 'completed'
+
+
 def _children(pid):
     path = f'/proc/{pid}/task/{pid}/children'
     try:
