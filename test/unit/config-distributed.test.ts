@@ -76,3 +76,12 @@ test('the global batch must divide evenly among the processes: refused at the ba
   assert.match(q[0], new RegExp(`^${FILE}:${at(teacher, '7, "optimizer"')}`));
   assert.match(q[0], /batchSize 7 is the global batch of 2 processes/);
 });
+
+test('the start request carries --processes as a whole number ≥ 1', async () => {
+  const { isHostToEngine } = await import('../../src/protocol/engine');
+  assert.equal(isHostToEngine({ type: 'start', experiment: '/x.distill.json', processes: 2 }), true);
+  assert.equal(isHostToEngine({ type: 'start', experiment: '/x.distill.json' }), true);
+  for (const bad of [0, 1.5, '2', -1]) {
+    assert.equal(isHostToEngine({ type: 'start', experiment: '/x.distill.json', processes: bad }), false, String(bad));
+  }
+});
