@@ -255,7 +255,7 @@ def test_sigkill_of_rank_1_fails_cleanly_and_resume_completes(tmp_path, monkeypa
     assert figures(run_dir) == figures(whole)
 
 
-def test_stop_ends_every_rank_at_the_same_step_and_resume_completes(tmp_path):
+def test_stop_ends_every_rank_at_the_same_step_and_resume_completes(tmp_path, monkeypatch):
     msg, run_dir = _start(tmp_path, 'stop', epochs=4, samples=640, baseline=False, distributed={'processes': 2})
     e = Engine()
     e.expect('ready', timeout=60)
@@ -270,12 +270,25 @@ def test_stop_ends_every_rank_at_the_same_step_and_resume_completes(tmp_path):
     assert kids and not any(os.path.exists(f'/proc/{k}') and open(f'/proc/{k}/stat').read().split()[2] != 'Z' for k in kids)
     run, _ = _validate_folder(run_dir)
     assert run['status'] == 'cancelled'
+    # resumed by ONE process (--processes 1 overrides the file): the checkpoint does not depend on the count
+    monkeypatch.setenv('DISTILL_PROCESSES', '1')
     snap = json.load(open(os.path.join(run_dir, 'config.json')))
-    done, _ = _run({'type': 'prepare', 'snapshot': snap, 'jobs': run['jobs']}, run_dir, resume=True)
+    done, e2 = _run({'type': 'prepare', 'snapshot': snap, 'jobs': run['jobs']}, run_dir, resume=True)
     assert done['status'] == 'completed'
+    assert not any('distributed:' in m.get('message', '') for m in e2.seen if m['type'] == 'log')
     from distill_torch.runfolder import RunFolder
     steps = [(r['epoch'], r['step']) for r in RunFolder(run_dir).read_metrics() if r['type'] == 'step']
     assert steps == sorted(set(steps)) and len(steps) == 4 * 20
+    # …and it follows the 2-process run never stopped, within the tolerance
+    monkeypatch.delenv('DISTILL_PROCESSES')
+    msg2, whole = _start(tmp_path, 'whole', epochs=4, samples=640, baseline=False, distributed={'processes': 2})
+    _run(msg2, whole)
+
+    def curve(d):
+        return {(r['job'], r['type'], r.get('globalStep', r['epoch'])): dict(r['losses']) for r in RunFolder(d).read_metrics()
+                if r['type'] in ('step', 'epoch')}
+    worst, ok = _largest_difference(curve(whole), curve(run_dir))
+    assert ok, worst
 
 
 def test_a_rank_that_stops_answering_fails_the_run_at_the_timeout(tmp_path, monkeypatch):
