@@ -38,6 +38,11 @@ export interface StartRequest {
    * Absent: DISTILL_PYTHON, else the first of python3, /usr/bin/python3, python that has torch.
    */
   python?: string;
+  /**
+   * issue 15: the CLI's `--processes N`: a data-parallel torch run with N processes, overriding the
+   * experiment's `"distributed": { "processes": N }` (the torch engine only).
+   */
+  processes?: number;
 }
 
 /** Sent by the host to stop the run: the engine checkpoints, marks it cancelled and exits. */
@@ -258,5 +263,6 @@ export function isHostToEngine(value: unknown): value is HostToEngine {
   if (v.type !== 'start') return false;
   const str = (x: unknown) => x === undefined || typeof x === 'string';
   return str(v.experiment) && str(v.resume) && str(v.runsDir) && str(v.backend) && str(v.sweep) && str(v.python)
+    && (v.processes === undefined || (typeof v.processes === 'number' && Number.isInteger(v.processes) && v.processes >= 1))
     && (typeof v.experiment === 'string' || typeof v.resume === 'string' || typeof v.sweep === 'string');
 }
