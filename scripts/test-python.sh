@@ -26,13 +26,14 @@ fi
 picked=""
 tried=()
 for py in "${candidates[@]}"; do
-  if out=$("$py" -c 'import torch; print(torch.__version__)' 2>&1); then
-    picked="$py"
-    torch_version=$(printf '%s\n' "$out" | tail -n 1)
-    break
-  fi
+  out=$("$py" -c 'import torch; print(torch.__version__)' 2>&1)
   status=$?
   last=$(printf '%s\n' "$out" | tail -n 1)
+  if [ "$status" = 0 ]; then
+    picked="$py"
+    torch_version="$last"
+    break
+  fi
   tried+=("$py: ${last:-exited with status $status}")
 done
 
