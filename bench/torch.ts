@@ -113,7 +113,7 @@ interface TimedRun {
   steps: number;
   backend: string;
   status: string;
-  /** The engine's log lines that mention a cache. */
+  /** The engine's log lines about the teacher's outputs and their cache. */
   cacheLogs: string[];
 }
 
@@ -132,7 +132,7 @@ async function timedRun(experiment: string, runsDir: string, python: string, sto
     if (m.type === 'started') {
       started = now;
       backend = m.backend;
-    } else if (m.type === 'log' && /cache/i.test(m.message)) cacheLogs.push(m.message);
+    } else if (m.type === 'log' && /teacher outputs|cache/i.test(m.message)) cacheLogs.push(m.message);
     else if (m.type === 'progress' && m.phase === 'distill' && m.epoch === 1) {
       if (!first) first = now;
       steps = m.steps;
@@ -210,7 +210,8 @@ async function engineEpoch(engine: 'torch' | 'tfjs', pair: PairName, python: str
     if (runDirs.length === 1 && fs.existsSync(runJson)) notes = (JSON.parse(fs.readFileSync(runJson, 'utf8')) as { backend?: { notes?: string[] } }).backend?.notes ?? [];
     log(`  ${engine} ${pair}: a later run (teacher outputs from the disk cache)…`);
     const later = await timedRun(file, runsDir, python, true);
-    const fromDisk = later.cacheLogs.some((l) => /(read|loaded|from).*(disk|cache)|(disk|cache).*(read|loaded|hit)/i.test(l));
+    // Both engines say "teacher outputs read from <file>" when a later run takes them from disk.
+    const fromDisk = later.cacheLogs.some((l) => /teacher outputs read from/i.test(l));
     return { engine, backend: first.backend, notes, first, later, fromDisk };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -219,6 +220,8 @@ async function engineEpoch(engine: 'torch' | 'tfjs', pair: PairName, python: str
 
 (async () => {
   const python = torchPython();
+  // The torch engine's intra-op threads, as many as the plain loop's (its default is os.cpu_count()).
+  process.env.DISTILL_THREADS ??= String(THREADS);
   if (WITH_TORCH) checkEngine(python);
   log(`bench:torch — ${python}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(2)}, pairs ${PAIRS.join(', ')}`);
   log('Plain PyTorch KD loop (bench/peer_torch.py --epoch), before…');
