@@ -19,6 +19,13 @@ import { defaultRunsDir, listRuns, readJson, readRun } from '../runs/store';
 import type { SweepJson } from '../runs/sweeps';
 import { runState, stateLabel } from '../runs/state';
 import { pct, table } from './format';
+import { runEngine } from '../runs/engineLabel';
+
+/** The backend column: a TF.js run's backend as before; a torch run's engine and device (issue 14). */
+function backendCell(run: RunJson): string {
+  const e = runEngine(run);
+  return e.engine === 'torch' ? e.label : run.backend?.name ?? '—';
+}
 
 interface Listed {
   runDir: string;
@@ -130,7 +137,7 @@ export function listText(target: string | undefined, cwd = process.cwd()): strin
         // a report being written: shown without accuracy
       }
     }
-    rows.push([run.id, run.experiment, ...(withSweeps ? [sweep ?? '—'] : []), stateLabel(runState(run)), run.backend?.name ?? '—',
+    rows.push([run.id, run.experiment, ...(withSweeps ? [sweep ?? '—'] : []), stateLabel(runState(run)), backendCell(run),
       `${done}/${jobs.length}`, acc, path.relative(cwd, runDir) || '.']);
   }
   return table(rows);

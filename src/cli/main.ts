@@ -1,8 +1,8 @@
 /**
  * `distill`: the engine, headless. Same run folders as the extension.
  *
- *   distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR]
- *   distill resume <run-folder> [--backend ...]
+ *   distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR] [--python PATH]
+ *   distill resume <run-folder> [--backend ...] [--python PATH]
  *   distill list [experiment | sweep-folder | runs-dir | run-folder]
  *   distill inspect <model.json | experiment.distill.json>
  */
@@ -21,26 +21,31 @@ import { worstClassesTable } from './perClass';
 import { ProgressBar } from './progress';
 import { bytes, human, pct, table, warningLines } from './format';
 import { latencyExplanation } from '../runs/latencyNote';
+import { runEngine } from '../runs/engineLabel';
 import { verdict } from '../runs/verdict';
 
 const USAGE = `distill — knowledge-distillation experiments (Distill Studio engine)
 
 usage:
-  distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR] [--export JOB --to DIR]
-  distill resume <run-folder> [--backend ...]
+  distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR] [--python PATH] [--export JOB --to DIR]
+  distill resume <run-folder> [--backend ...] [--python PATH]
   distill list [experiment.distill.json | sweep-folder | runs-dir | run-folder]
                                                            (default: ./.distill/runs and ./.distill/sweeps;
                                                            an experiment: its runs and its sweeps' runs;
                                                            a sweep's runs are marked with the sweep and point)
   distill inspect <model.json | experiment.distill.json>   (teacher vs student layer by layer, no training)
-  distill sweep <experiment.distill.json> [--yes] [--max-points N] [--sweeps-dir DIR] [--backend ...]
-  distill sweep-resume <sweep-folder> [--backend ...]
+  distill sweep <experiment.distill.json> [--yes] [--max-points N] [--sweeps-dir DIR] [--backend ...] [--python PATH]
+  distill sweep-resume <sweep-folder> [--backend ...] [--python PATH]
   distill sweep-report <sweep-folder> [--json]            (size vs accuracy, Pareto front)
   distill suggest-pairs <experiment.distill.json>
-  distill check <experiment.distill.json> [--json]          (validator + data + models + layer pairs)
+  distill check <experiment.distill.json> [--json] [--python PATH]
+                                                           (validator + data + models + layer pairs)
   distill export <run-folder> <dest-folder> [--job JOB | --int8]
                                                            (default: the exported distilled student; --int8 or
                                                            --job int8: its int8 copy with FORMAT.md)
+
+--python PATH: the interpreter of the torch engine ("engine": "torch"; PyTorch ≥ 1.13). Default: DISTILL_PYTHON,
+else the first of python3, /usr/bin/python3, python that imports torch.
 
 Ctrl-C stops a run cleanly (checkpoint, status cancelled); 'distill resume' continues it.`;
 
@@ -76,6 +81,14 @@ function backendFlag(flags: Record<string, string>): BackendName | undefined {
 }
 
 class UsageError extends Error {}
+
+/** `--python PATH` (the torch engine's interpreter), as a StartRequest / probe field. */
+function pythonFlag(flags: Record<string, string>): { python?: string } {
+  const p = flags.python;
+  if (p === undefined) return {};
+  if (p === 'true' || p.trim() === '') throw new UsageError('--python: give the path of a Python interpreter with PyTorch ≥ 1.13');
+  return { python: p.includes(path.sep) || p.startsWith('.') ? path.resolve(p) : p };
+}
 
 async function cmdRun(args: Args, resume: boolean): Promise<number> {
   const target = args.positional[1];
@@ -114,6 +127,7 @@ async function cmdRun(args: Args, resume: boolean): Promise<number> {
     ...(resume ? { resume: path.resolve(target) } : { experiment: path.resolve(target) }),
     ...(args.flags['runs-dir'] ? { runsDir: path.resolve(args.flags['runs-dir']) } : {}),
     ...(backend ? { backend } : {}),
+    ...pythonFlag(args.flags),
   }, emit);
   stop = engine.stop;
   const result = await engine.result;
@@ -153,6 +167,10 @@ function exportModel(runDir: string, job: string | undefined, dest: string, int8
   const src = wantInt8 ? path.join(runDir, 'student', 'int8') : job ? path.join(runDir, 'models', job) : path.join(runDir, 'student');
   const files = ['model.json', 'weights.bin', ...(wantInt8 ? ['FORMAT.md'] : [])];
   if (!fs.existsSync(path.join(src, 'model.json'))) {
+    if (runEngine(readRun(runDir)).engine === 'torch') {
+      // issue 14: a torch run's models are PyTorch files (state_dict, TorchScript, ONNX), not TF.js ones.
+      throw new Error(`${runDir} was trained by the torch engine: its student is in ${path.join(runDir, 'student')} (state_dict, TorchScript and ONNX files) and each job's final model in models/<job>/; copy them from there (export writes TF.js models only)`);
+    }
     const jobs = fs.existsSync(path.join(runDir, 'models')) ? fs.readdirSync(path.join(runDir, 'models')).join(', ') : 'none';
     const int8Note = fs.existsSync(path.join(runDir, 'student', 'int8', 'model.json')) ? '; the int8 student: --int8' : '';
     throw new Error(`${src}: no model to export (jobs with a final model: ${jobs}${int8Note})`);
@@ -269,13 +287,13 @@ export async function main(argv: string[]): Promise<number> {
           throw new UsageError(`--max-points: expected an integer ≥ 1, found "${args.flags['max-points']}"`);
         }
         const { cmdSweep, cmdSweepReport } = await import('./sweep');
-        const a = { target, backend: backendFlag(args.flags), yes: args.flags.yes === 'true', maxPoints, sweepsDir: args.flags['sweeps-dir'], json: args.flags.json === 'true' };
+        const a = { target, backend: backendFlag(args.flags), ...pythonFlag(args.flags), yes: args.flags.yes === 'true', maxPoints, sweepsDir: args.flags['sweeps-dir'], json: args.flags.json === 'true' };
         return cmd === 'sweep-report' ? await cmdSweepReport(a) : await cmdSweep(a, cmd === 'sweep-resume');
       }
       case 'check': {
         if (!args.positional[1]) throw new UsageError('check: give an experiment file');
         const backend = backendFlag(args.flags);
-        const errors = await probeEngine({ kind: 'check', experimentFile: path.resolve(args.positional[1]), ...(backend ? { backend } : {}) });
+        const errors = await probeEngine({ kind: 'check', experimentFile: path.resolve(args.positional[1]), ...(backend ? { backend } : {}), ...pythonFlag(args.flags) });
         if (args.flags.json) console.log(JSON.stringify(errors));
         else console.log(errors.length ? errors.map(formatConfigError).join('\n') : `${args.positional[1]}: no problems`);
         return errors.some((e) => e.severity === 'error') ? 1 : 0;

@@ -14,6 +14,8 @@ import { bytes, human, pct, table } from './format';
 export interface SweepArgs {
   target: string;
   backend?: BackendName;
+  /** The torch engine's Python (`--python`), for `"engine": "torch"` experiments. */
+  python?: string;
   yes?: boolean;
   maxPoints?: number;
   sweepsDir?: string;
@@ -53,7 +55,7 @@ export function sweepTable(s: SweepSummary): string {
 /** Runs `sweep` (new) or `sweep-resume` in an engine process; returns the exit code. */
 export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
   let dir: string;
-  const backend = a.backend ? { backend: a.backend } : {};
+  const backend = { ...(a.backend ? { backend: a.backend } : {}), ...(a.python ? { python: a.python } : {}) };
   if (resume) {
     dir = path.resolve(a.target);
     readSweep(dir); // a folder without sweep.json is refused before anything is printed

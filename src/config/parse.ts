@@ -80,7 +80,9 @@ export function checkFiles(config: ExperimentConfig, file: string, text: string)
   const model = (at: JsonPath, spec: StudentSpec | undefined): void => {
     if (!spec || 'derive' in spec) return;
     if ('model' in spec) refs.push({ at: [...at, 'model'], value: spec.model });
-    else refs.push({ at: [...at, 'module'], value: spec.module });
+    else if ('module' in spec) refs.push({ at: [...at, 'module'], value: spec.module });
+    // torch engine: a state_dict file loaded into a module's or torchvision's model.
+    if (!('model' in spec) && spec.weights !== undefined) refs.push({ at: [...at, 'weights'], value: spec.weights });
   };
   model(['teacher'], config.teacher);
   model(['student'], config.student);

@@ -318,7 +318,7 @@ export class Validator {
       if (this.reportMisspelt(node, names, path)) return undefined;
       const alternatives = branches.map((b) => requiredPhrase(b.required ?? []));
       const message =
-        alternatives.length >= 2 && alternatives.length <= 3
+        alternatives.length >= 2 && alternatives.length <= 4
           ? `missing required field ${alternatives[0]} (or ${alternatives.slice(1).join(', or ')})`
           : `missing required fields: one of ${alternatives.join(', or ')}`;
       this.problems.push({ path, message, ...containerRange(node), severity: 'error' });

@@ -9,6 +9,13 @@ import type { MethodNameOf } from '../methods/catalogue';
 
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
+/** The engine that trains an experiment: the embedded TF.js engine, or PyTorch in the user's Python (issue 14). */
+export type EngineName = 'tfjs' | 'torch';
+/** torch engine: where it trains (`cuda:N` names one GPU). */
+export type TorchDevice = 'auto' | 'cpu' | 'cuda' | `cuda:${number}` | 'mps';
+/** torch engine: training precision (bf16 / fp16 autocast; fp16 with a gradient scaler on CUDA). */
+export type TorchPrecision = 'fp32' | 'bf16' | 'fp16';
+
 export interface ExperimentConfig {
   /** Experiment name; names the folder under `.distill/runs/`. */
   name: string;
@@ -26,8 +33,17 @@ export interface ExperimentConfig {
   training: TrainingConfig;
   /** Also train the student from scratch (labels only) with the same budget. Default true. */
   baseline: boolean;
-  /** Compute backend; `auto` = tensorflow (tfjs-node) → wasm → cpu. Default `auto`. */
+  /** Compute backend of the TF.js engine; `auto` = tensorflow (tfjs-node) → wasm → cpu. Default `auto`. */
   backend: BackendName;
+  /**
+   * The engine; absent means `tfjs` (so run folders made before issue 14 read the same). Only the
+   * file's own `engine` decides which model specs and fields are allowed (src/config/engineRules.ts).
+   */
+  engine?: EngineName;
+  /** torch engine only (filled with `auto` for it by normalisation). */
+  device?: TorchDevice;
+  /** torch engine only (filled with `fp32` for it by normalisation). */
+  precision?: TorchPrecision;
   /** MB for a fixed teacher's tapped features cached as float16 (0 = off). Default 1024. */
   teacherCacheMB: number;
   /**
@@ -175,10 +191,10 @@ export interface DataConfig {
   memoryMB?: number;
 }
 
-export type ModelSpec = ModelJsonSpec | ModuleSpec;
+export type ModelSpec = ModelJsonSpec | ModuleSpec | TorchvisionSpec;
 
 export interface ModelJsonSpec {
-  /** Path to a TF.js Layers `model.json` (weights next to it). */
+  /** Path to a TF.js Layers `model.json` (weights next to it); with the torch engine a TorchScript file. */
   model: string;
   /** Train this model first (once per run) instead of using its weights as they are. */
   train?: TrainingConfig;
@@ -189,9 +205,21 @@ export interface ModuleSpec {
   module: string;
   /** The exported factory's name: `(tf, args) => tf.LayersModel`. */
   export: string;
-  /** Passed to the factory as its second argument. */
+  /** Passed to the factory as its second argument (TF.js), or as keyword arguments (torch). */
   args?: Record<string, unknown>;
+  /** torch engine only: a state_dict file loaded into the built model. */
+  weights?: string;
   /** Train this model first (once per run), e.g. a teacher that is not pre-trained. */
+  train?: TrainingConfig;
+}
+
+/** torch engine only: a `torchvision.models` builder by name. */
+export interface TorchvisionSpec {
+  torchvision: string;
+  /** Keyword arguments of the builder. */
+  args?: Record<string, unknown>;
+  /** A state_dict file loaded into the built model. */
+  weights?: string;
   train?: TrainingConfig;
 }
 

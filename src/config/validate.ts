@@ -1,13 +1,15 @@
 /**
- * Validates a parsed experiment file and produces the typed config or located errors, in four
+ * Validates a parsed experiment file and produces the typed config or located errors, in five
  * steps, each its own module: the schema interpreter (schema.ts: `schema/experiment.schema.json`,
- * one clear message per problem), the semantic rules (rules.ts, pure), the sweep's fields and values
+ * one clear message per problem), the semantic rules (rules.ts, pure), what the chosen engine can
+ * do (engineRules.ts: tfjs or torch), the sweep's fields and values
  * (sweep.ts), and normalisation (normalize.ts: what the rules imply, filled in once the file is valid).
  */
 import type { Node } from 'jsonc-parser';
 import { LineIndex } from './errors';
 import { normalize } from './normalize';
 import { checkTeacherPresent, semanticChecks } from './rules';
+import { engineChecks } from './engineRules';
 import { experimentSchema, Validator } from './schema';
 import type { Problem } from './schema';
 import { checkSweep } from './sweep';
@@ -31,6 +33,7 @@ export function validateExperimentTree(
     const sweep: Problem[] = [];
     checkSweep(root, value as ExperimentConfig, new Validator(experimentSchema, text), sweep);
     semanticChecks(root, value, v.problems);
+    engineChecks(root, value as ExperimentConfig, v.problems);
     v.problems.push(...sweep);
   }
 

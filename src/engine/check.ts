@@ -9,6 +9,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { BackendName, ConfigError, ExperimentConfig } from '../config/types';
 import { loadExperiment } from '../config/parse';
 import { locate } from '../config/errors';
+import { engineOf } from '../config/engineRules';
 import type { PreparedData } from './data';
 import { prepareData } from './data';
 import { modelInputShape, outputWidth } from './training/evaluate';
@@ -90,12 +91,14 @@ export async function checkModels(c: ExperimentConfig, file: string, text: strin
  * there is none) the data and model checks. Never throws for a problem of the experiment: it
  * becomes a ConfigError, located at the part of the file it comes from.
  */
-export async function checkExperiment(experimentFile: string, backend?: BackendName): Promise<ConfigError[]> {
+export async function checkExperiment(experimentFile: string, backend?: BackendName, python?: string): Promise<ConfigError[]> {
   const file = path.resolve(experimentFile);
   const loaded = loadExperiment(file);
   if (!loaded.config || loaded.errors.some((e) => e.severity === 'error')) return loaded.errors;
   const c = loaded.config;
   const text = loaded.text ?? '';
+  // issue 14: the torch engine checks its own data, models and pairs (its `prepare`), located the same way.
+  if (engineOf(c) === 'torch') return [...loaded.errors, ...await (await import('./torch/bridge')).checkTorch(file, text, c, python)];
   const { errors, data } = await checkDataAndModels(file, text, c, backend);
   if (errors.length || !data) return [...loaded.errors, ...errors];
   const base = path.dirname(file);

@@ -31,6 +31,7 @@ import { layerInfos, tapModel } from './models/taps';
 import type { LayerInfo, Shape } from './models/taps';
 import { listCheckpoints, restoreExtras } from './runs/checkpoints';
 import { readRun, readSnapshot } from '../runs/store';
+import { engineOf } from '../config/engineRules';
 import { attentionMap, channels, cosine, linearCka, mse } from './results/similarity';
 
 /** Channels shown per feature map (the rest are summarised in a note). */
@@ -59,7 +60,7 @@ let backendReady: Promise<unknown> | undefined;
 export async function answerProbe(q: ProbeQuery): Promise<ProbeAnswers[ProbeKind]> {
   if (q.kind === 'checkPair') return checkPair(q.method, q.teacher, q.student, q.teacherShape, q.studentShape);
   // the CLI's questions: each starts the backend it is asked for
-  if (q.kind === 'check') return (await import('./check')).checkExperiment(q.experimentFile, q.backend);
+  if (q.kind === 'check') return (await import('./check')).checkExperiment(q.experimentFile, q.backend, q.python);
   if (q.kind === 'inspect') return { text: await (await import('./inspect')).inspectTarget(q.target, q.backend) };
   if (q.kind === 'suggestText') return { text: (await (await import('./inspect')).suggestForExperiment(q.experimentFile, q.backend)).text };
   backendReady ??= initBackend(q.backend ?? 'auto');
@@ -79,7 +80,19 @@ function config(file: string, text?: string): ExperimentConfig {
     const first = loaded.errors.find((e) => e.severity === 'error');
     throw new Error(`${path.basename(file)} is not a valid experiment${first ? ` (line ${first.location.line}: ${first.message})` : ''}`);
   }
+  refuseTorch(loaded.config, path.basename(file));
   return loaded.config;
+}
+
+/**
+ * issue 14: the panels' model probes (layers, suggestions, feature maps, estimates) load models with
+ * TF.js; a torch experiment's are PyTorch modules, which only its Python engine loads. Said plainly
+ * instead of a TF.js loader error about a .py file. (`check` goes to the torch engine: check.ts.)
+ */
+function refuseTorch(cfg: ExperimentConfig, what: string): void {
+  if (engineOf(cfg) === 'torch') {
+    throw new Error(`${what} uses the torch engine: layer lists, pair suggestions, feature maps and time estimates are not available for torch experiments yet (runs, metrics, the dashboard and the compression report are)`);
+  }
 }
 
 async function bothModels(file: string, text?: string): Promise<{ cfg: ExperimentConfig; teacher?: tf.LayersModel; student: tf.LayersModel }> {
@@ -206,6 +219,7 @@ function runData(runDir: string, cfg: ExperimentConfig, base: string): PreparedD
 
 function snapshot(runDir: string): { cfg: ExperimentConfig; base: string } {
   const snap = readSnapshot(runDir);
+  refuseTorch(snap.config, `run ${path.basename(runDir)}`);
   return { cfg: snap.config, base: path.dirname(snap.experimentFile) };
 }
 

@@ -43,6 +43,8 @@ import { lockRun } from '../runs/lock';
 import { dirBytes, DiskFaultError, diskFaultMessage, guardWrite, isDiskFault, removeTempFiles } from '../runs/diskFaults';
 import { recordRunFailure } from './runs/runFailure';
 import { preflightRun } from './preflight';
+import { engineOf } from '../config/engineRules';
+import { runTorch } from './torch/bridge';
 
 export { defaultRunsDir, planJobs };
 
@@ -65,6 +67,8 @@ export interface RunOptions {
    * sets DISTILL_TEACHER_THREAD=0.
    */
   teacherThread?: boolean;
+  /** The Python of the torch engine (`"engine": "torch"`); default: DISTILL_PYTHON, else the first of python3, /usr/bin/python3, python with torch. */
+  python?: string;
 }
 
 export interface RunResult {
@@ -105,6 +109,8 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; 
   if (opts.resume) {
     runDir = path.resolve(opts.resume);
     readRun(runDir); // not a run folder: said before anything else
+    // issue 14: a torch run is continued by its own engine (src/engine/torch/bridge.ts).
+    if (snapshotEngine(runDir) === 'torch') return runTorch({ resume: runDir, python: opts.python, emit, shouldStop });
     held.runDir = runDir;
     held.lock = lockRun(runDir, emit);
     // Ours now: temporary files left by a writer that died (a kill, a full or read-only disk) go.
@@ -130,6 +136,11 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; 
     config = loaded.config;
     experimentText = loaded.text ?? '';
     const runsDir = opts.runsDir ? path.resolve(opts.runsDir) : defaultRunsDir(experimentFile);
+    // issue 14: `"engine": "torch"` runs in Python (src/engine/torch/bridge.ts); the same folder, messages and result.
+    if (engineOf(config) === 'torch') {
+      if (opts.backend && opts.backend !== 'auto') emit({ type: 'log', level: 'warn', message: `backend "${opts.backend}" is the TF.js engine's (--backend, distill.backend): the torch engine trains where "device" says` });
+      return runTorch({ experimentFile, experimentText, config, runsDir, python: opts.python, emit, shouldStop });
+    }
     // Pre-flight (what `distill check` does): bad data or models are refused before the folder exists.
     preflight = await preflightRun(experimentFile, experimentText, config, opts.backend ?? config.backend, runsDir, emit);
     runDir = createRun(runsDir, { experimentFile, experimentText, config }, planJobs(config));
@@ -168,6 +179,15 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; 
     return { runDir, status };
   } catch (e) {
     return recordRunFailure(runDir, e, emit); // a full disk: said as such, temporary files removed
+  }
+}
+
+/** The engine a run folder's snapshot names; tfjs when it cannot be read (the TF.js path then says why, as before). */
+function snapshotEngine(runDir: string): 'tfjs' | 'torch' {
+  try {
+    return engineOf(readSnapshot(runDir).config);
+  } catch {
+    return 'tfjs';
   }
 }
 

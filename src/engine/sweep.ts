@@ -15,6 +15,8 @@ import { runExperiment } from './run';
 
 export interface RunSweepOptions {
   backend?: BackendName;
+  /** The torch engine's Python, for points of a `"engine": "torch"` experiment (src/engine/torch/interpreter.ts). */
+  python?: string;
   emit?: (msg: EngineToHost) => void;
   shouldStop?: () => boolean;
   /** Called before each point starts (index, point). */
@@ -49,7 +51,7 @@ async function runSweepLocked(dir: string, opts: RunSweepOptions): Promise<Sweep
     let result;
     if (point.runDir && fs.existsSync(path.join(dir, point.runDir, 'run.json'))) {
       updateSweep(dir, (s) => { s.points[i].status = 'running'; });
-      result = await runExperiment({ resume: path.join(dir, point.runDir), backend: opts.backend, emit: opts.emit, shouldStop });
+      result = await runExperiment({ resume: path.join(dir, point.runDir), backend: opts.backend, python: opts.python, emit: opts.emit, shouldStop });
     } else {
       const text = pointText(sweep.experimentText, point.values, sweep.seeds, sweep.teacher?.model);
       const emit = (m: EngineToHost): void => {
@@ -62,7 +64,7 @@ async function runSweepLocked(dir: string, opts: RunSweepOptions): Promise<Sweep
         opts.emit?.(m);
       };
       try {
-        result = await runExperiment({ experiment: sweep.experimentFile, experimentText: text, runsDir, backend: opts.backend, emit, shouldStop });
+        result = await runExperiment({ experiment: sweep.experimentFile, experimentText: text, runsDir, backend: opts.backend, python: opts.python, emit, shouldStop });
       } catch (e) {
         // The point's experiment is invalid (before any run folder exists): the sweep stops here.
         updateSweep(dir, (s) => {

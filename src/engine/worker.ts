@@ -45,10 +45,10 @@ function leave(code: number): void {
 
 async function start(req: Extract<HostToEngine, { type: 'start' }>): Promise<void> {
   started = true;
-  if (req.sweep) return startSweep(req.sweep, req.backend);
+  if (req.sweep) return startSweep(req.sweep, req.backend, req.python);
   try {
     const result = await runExperiment({
-      experiment: req.experiment, resume: req.resume, runsDir: req.runsDir, backend: req.backend,
+      experiment: req.experiment, resume: req.resume, runsDir: req.runsDir, backend: req.backend, python: req.python,
       emit: send, shouldStop: () => stopRequested,
     });
     leave(result.status === 'failed' ? 1 : 0);
@@ -68,10 +68,10 @@ function refused(e: unknown): void {
 }
 
 /** Runs (or resumes) a sweep folder's points in this process, one after another. */
-async function startSweep(sweepDir: string, backend: StartRequest['backend']): Promise<void> {
+async function startSweep(sweepDir: string, backend: StartRequest['backend'], python: string | undefined): Promise<void> {
   try {
     const sweep = await runSweep(sweepDir, {
-      backend, emit: send, shouldStop: () => stopRequested,
+      backend, python, emit: send, shouldStop: () => stopRequested,
       onPoint: (i, p, total) => send({ type: 'log', level: 'info', message: `\n── point ${i + 1}/${total} (${p.id}): ${Object.entries(p.values).map(([k, v]) => `${k} = ${v}`).join(', ')}` }),
     });
     send({ type: 'sweep-done', sweepDir, status: sweep.status === 'completed' ? 'completed' : sweep.status === 'cancelled' ? 'cancelled' : 'failed' });

@@ -133,10 +133,19 @@ export class ExperimentDiagnostics implements vscode.Disposable {
 export type EngineCheck = (file: string, signal: AbortSignal) => Promise<ConfigError[]>;
 
 /** The engine check through the bundled CLI, `distill check <file> --json`, in a child process. */
-export function cliEngineCheck(cliPath: string, gate: EngineGate): EngineCheck {
-  return (file, signal) => new Promise((resolve, reject) => {
+export function cliEngineCheck(cliPath: string, gate: EngineGate,
+  /** issue 14: the torch engine's Python for a `"engine": "torch"` experiment (src/host/python.ts). */
+  python?: (file: string) => Promise<string | undefined>): EngineCheck {
+  return async (file, signal) => {
     const env = gate.engineEnv('check'); // throws in Restricted Mode: nothing is started
-    cp.execFile(process.execPath, [cliPath, 'check', file, '--json'], {
+    const py = await python?.(file).catch(() => undefined);
+    return runCheck([cliPath, 'check', file, '--json', ...(py ? ['--python', py] : [])], env, signal);
+  };
+}
+
+function runCheck(args: string[], env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<ConfigError[]> {
+  return new Promise((resolve, reject) => {
+    cp.execFile(process.execPath, args, {
       signal, maxBuffer: 4 << 20, timeout: 120_000, env,
     }, (err, stdout) => {
       // exit code 1 = problems found: stdout still holds them

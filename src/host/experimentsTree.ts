@@ -12,6 +12,7 @@ import { runDuration } from './runData';
 import { formatDuration, formatLoss, formatPercent, sparkline } from './sparkline';
 import { warningBadges, warningLabel, warningText } from './reportWarnings';
 import { stateLabel } from '../runs/state';
+import { runEngine } from '../runs/engineLabel';
 import { verdict } from '../runs/verdict';
 import { defaultRunLabel } from './runLabel';
 
@@ -130,6 +131,9 @@ export function runState(node: RunNode): RunState {
 export function runDescription(node: RunNode): string {
   const state = runState(node);
   const parts: string[] = [stateLabel(state)];
+  // issue 14: a torch run says so, and where it trains (TF.js runs, the default, stay as they were).
+  const engine = runEngine(node.view.run);
+  if (engine.engine === 'torch') parts.push(engine.label);
   const p = node.handle?.progress;
   if (p && state === 'running') {
     parts.push(`${p.job} ${p.epoch}/${p.epochs}`, `loss ${formatLoss(p.losses.total)}`);
@@ -160,6 +164,8 @@ function runItem(node: RunNode): vscode.TreeItem {
   item.contextValue = `run:${state}${view.report ? ':report' : ''}`;
   const md = new vscode.MarkdownString(`**${view.run.experiment}** · run \`${view.run.id}\`\n\n`);
   md.appendMarkdown(`status: ${state}${view.run.error ? `\n\nerror: ${view.run.error.split('\n')[0]}` : ''}\n\n`);
+  const engine = runEngine(view.run);
+  if (engine.engine === 'torch') md.appendText(`engine: ${engine.label}${engine.versions ? ` (${engine.versions})` : ''}`).appendMarkdown('\n\n');
   if (label) md.appendMarkdown(`label: ${view.run.label ? '' : '(from the config difference to the previous run) '}`).appendText(label).appendMarkdown('\n\n');
   const v = view.report ? verdict(view.report) : undefined;
   if (v) md.appendText(`${v.headline}\n\n${v.flagged ? '⚠ ' : ''}${v.note}`).appendMarkdown('\n\n');
@@ -200,7 +206,9 @@ function details(node: RunNode): DetailNode[] {
     const r = { ...view.report, compression: view.report.compression };
     add('compression', 'compression', `params ×${r.compression.params.toFixed(1)} · FLOPs ×${r.compression.flops.toFixed(1)} · speed ×${r.compression.speedup.toFixed(1)}`, 'package');
   }
-  add('backend', 'backend', view.run.backend?.name ?? node.handle?.backend ?? '–', 'chip');
+  const engine = runEngine(view.run);
+  if (engine.engine === 'torch') add('backend', 'engine', `torch · ${view.run.backend?.name ?? node.handle?.backend ?? '–'}`, 'chip', engine.versions);
+  else add('backend', 'backend', view.run.backend?.name ?? node.handle?.backend ?? '–', 'chip');
   const ms = runDuration(view.run);
   add('duration', 'duration', ms === undefined ? '–' : formatDuration(ms), 'watch');
   const seeds = [...new Set(Object.values(view.run.jobs).map((j) => j.seed))];

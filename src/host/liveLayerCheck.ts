@@ -69,7 +69,8 @@ export class LiveLayerCheck implements vscode.Disposable {
     const text = repairedText(doc.getText(), file);
     if (text === undefined) return; // nothing the engine can read yet: earlier results stay, located anew
     const probed = parse(text, [], JSONC) as unknown;
-    if (!hasPairs(probed)) {
+    // issue 14: a torch experiment's layers are PyTorch's (the TF.js probe cannot list them); its pairs are checked by `distill check` on save.
+    if (!hasPairs(probed) || (probed as { engine?: unknown }).engine === 'torch') {
       if (this.results.delete(key)) this.updated.fire(doc);
       return;
     }

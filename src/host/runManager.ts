@@ -61,6 +61,11 @@ export interface RunManagerOptions {
   gate: EngineGate;
   /** Seconds to wait for a stopping worker before killing it. */
   stopTimeoutSeconds?: number;
+  /**
+   * issue 14: the torch engine's Python for a run (src/host/python.ts: the setting, else the Python
+   * extension's interpreter), sent as the start request's `python`; undefined for TF.js runs.
+   */
+  python?: (target: { experimentFile?: string; runDir?: string }) => Promise<string | undefined>;
 }
 
 const TAIL = 30;
@@ -208,8 +213,14 @@ export class RunManager implements vscode.Disposable {
         const req: StartRequest = h.kind === 'resume'
           ? { type: 'start', resume: h.runDir, backend: settings.backend }
           : { type: 'start', experiment: h.experimentFile, runsDir: h.runsDir, backend: settings.backend };
-        if (h.stopRequested) h.child?.send({ type: 'stop' });
-        else h.child?.send(req);
+        const python = this.opts.python
+          ? this.opts.python(h.kind === 'resume' ? { runDir: h.runDir } : { experimentFile: h.experimentFile }).catch(() => undefined)
+          : Promise.resolve(undefined);
+        void python.then((p) => {
+          if (!h.child?.connected) return; // gone meanwhile: its exit says the rest
+          if (h.stopRequested) h.child.send({ type: 'stop' });
+          else h.child.send(p ? { ...req, python: p } : req);
+        });
         break;
       }
       case 'started':

@@ -8,6 +8,8 @@ export interface Settings {
   runsFolder: string;
   engineMemoryLimitMB: number;
   inlineCharts: boolean;
+  /** The torch engine's Python (`distill.pythonPath`, a restricted setting); '' = not set. */
+  pythonPath: string;
 }
 
 const BACKENDS: readonly BackendName[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
@@ -21,6 +23,7 @@ export function readSettings(scope?: vscode.ConfigurationScope): Settings {
     runsFolder: c.get<string>('runsFolder', '.distill/runs') || '.distill/runs',
     engineMemoryLimitMB: Math.max(0, Math.floor(c.get<number>('engineMemoryLimitMB', 0)) || 0),
     inlineCharts: c.get<boolean>('inlineCharts', true),
+    pythonPath: (c.get<string>('pythonPath', '') ?? '').trim(),
   };
 }
 

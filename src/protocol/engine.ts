@@ -32,6 +32,12 @@ export interface StartRequest {
   backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   /** Absolute path of a sweep folder (src/runs/sweeps.ts) to run or resume, point after point. */
   sweep?: string;
+  /**
+   * issue 14: the Python interpreter of the torch engine (`"engine": "torch"` experiments): the
+   * setting `distill.pythonPath`, the Python extension's interpreter, or the CLI's `--python`.
+   * Absent: DISTILL_PYTHON, else the first of python3, /usr/bin/python3, python that has torch.
+   */
+  python?: string;
 }
 
 /** Sent by the host to stop the run: the engine checkpoints, marks it cancelled and exits. */
@@ -51,8 +57,8 @@ export type ProbeQuery =
   | { kind: 'featureMapsInit'; runDir: string; backend?: StartRequest['backend'] }
   /** `checkpoint`: `<job>/<checkpoint folder>` as listed by featureMapsInit. */
   | { kind: 'featureMaps'; runDir: string; checkpoint: string; sample: number; entry: number; pair: number; backend?: StartRequest['backend'] }
-  /** What `distill check` reports: the validator's problems, then the data and model checks (located). */
-  | { kind: 'check'; experimentFile: string; backend?: StartRequest['backend'] }
+  /** What `distill check` reports: the validator's problems, then the data and model checks (located); a torch experiment's are its Python engine's (`python`: as in StartRequest). */
+  | { kind: 'check'; experimentFile: string; backend?: StartRequest['backend']; python?: string }
   /** `distill inspect`: a model.json or an experiment's teacher vs student, as text. */
   | { kind: 'inspect'; target: string; backend?: StartRequest['backend'] }
   /** `distill suggest-pairs`: the suggested pairs of an experiment, as text. */
@@ -248,6 +254,6 @@ export function isHostToEngine(value: unknown): value is HostToEngine {
   }
   if (v.type !== 'start') return false;
   const str = (x: unknown) => x === undefined || typeof x === 'string';
-  return str(v.experiment) && str(v.resume) && str(v.runsDir) && str(v.backend) && str(v.sweep)
+  return str(v.experiment) && str(v.resume) && str(v.runsDir) && str(v.backend) && str(v.sweep) && str(v.python)
     && (typeof v.experiment === 'string' || typeof v.resume === 'string' || typeof v.sweep === 'string');
 }

@@ -183,6 +183,8 @@ export interface CompressionData {
   canExport: boolean;
   backend: string;
   error?: string;
+  /** Why there is no per-layer table (issue 14: a torch run's layers are not probed by the TF.js engine). */
+  layersNote?: string;
   /** The run's verdict (issue 20). */
   verdict?: VerdictView;
   /** The larger batch latency was also measured at, and why batch 1 lags the FLOPs (issue 20). */

@@ -233,7 +233,7 @@ void test('wrong types', () => {
   assert.deepEqual(messages(edit(['"name": "demo"', '"name": "demo", "baseline": "yes"'])), [`${FILE}:2:31  baseline: expected true or false, found "yes"`]);
   assert.deepEqual(messages(edit(['"knowledge": [', '"knowledge": {"a": [', ], ['  ],', '  ]},'])), [`${FILE}:9:16  knowledge: expected an array of objects, found an object`]);
   assert.deepEqual(messages(edit(['"teacher": { "model": "teacher/model.json" }', '"teacher": "teacher/model.json"'])), [
-    `${FILE}:7:14  teacher: expected an object with "model" or with "module" and "export", found "teacher/model.json"`,
+    `${FILE}:7:14  teacher: expected an object with "model" or with "module" and "export" or with "torchvision", found "teacher/model.json"`,
   ]);
 });
 
@@ -274,7 +274,7 @@ void test('a union branch reports only its own errors', () => {
   // model spec: picked by its keys.
   assert.deepEqual(messages(edit(['"module": "models.ts", ', ''])), [`${FILE}:8:3  student: missing required field "module"`]);
   assert.deepEqual(messages(edit(['{ "model": "teacher/model.json" }', '{ "path": "teacher/model.json" }'])), [
-    `${FILE}:7:3  teacher: missing required field "model" (or "module" with "export")`,
+    `${FILE}:7:3  teacher: missing required field "model" (or "module" with "export", or "torchvision")`,
   ]);
   assert.deepEqual(messages(edit(['{ "model": "teacher/model.json" }', '{ "mdoel": "teacher/model.json" }'])), [
     `${FILE}:7:16  teacher.mdoel: unknown field "mdoel"; did you mean "model"?`,
@@ -499,7 +499,7 @@ void test('scheme: wrong values are located in the scheme', () => {
   assert.deepEqual(messages(withScheme('{ "kind": "born-again", "generations": 0 }')), [`${FILE}:2:68  scheme.generations: expected an integer ≥ 1, found 0`]);
   assert.deepEqual(messages(withScheme('{ "kind": "ta-chain", "assistants": [] }')), [`${FILE}:2:65  scheme.assistants: expected a non-empty array of objects, found []`]);
   assert.deepEqual(messages(withScheme('{ "kind": "ta-chain", "assistants": [{ "path": "ta.json" }] }')), [
-    `${FILE}:2:66  scheme.assistants[0]: missing required field "model" (or "module" with "export")`,
+    `${FILE}:2:66  scheme.assistants[0]: missing required field "model" (or "module" with "export", or "torchvision")`,
   ]);
   // A field of another scheme.
   assert.deepEqual(messages(withScheme('{ "kind": "offline", "peers": 2 }')), [`${FILE}:2:50  scheme.peers: unknown field "peers"; expected one of "kind"`]);
@@ -929,7 +929,7 @@ void test('derived students: defaults filled, the teacher recorded, located erro
   // A derived student needs a teacher.
   const self = derived('{ "width": 0.5 }').replace('  "labels"', '  "scheme": { "kind": "self", "heads": [{ "layer": "a" }] },\n  "labels"');
   assert.ok(messages(self).some((m) => m.includes('student.derive: scheme "self" has no teacher to derive the student from')), messages(self).join('\n'));
-  assert.deepEqual(messages(edit([MODULE_STUDENT, '"student": {}'])), [`${FILE}:8:3  student: missing required field "model" (or "module" with "export", or "derive")`]);
+  assert.deepEqual(messages(edit([MODULE_STUDENT, '"student": {}'])), [`${FILE}:8:3  student: missing required field "model" (or "module" with "export", or "torchvision", or "derive")`]);
 });
 
 void test('sweep: numeric field paths with valid values', () => {
@@ -946,7 +946,7 @@ void test('sweep: a missing or non-numeric field, and invalid values, are locate
   assert.deepEqual(at('{ "studnet.derive.width": [0.5] }'),
     [`${FILE}:13:14  sweep["studnet.derive.width"]: sweep field "studnet.derive.width" does not exist: the experiment has no field "studnet"; did you mean "student"?`]);
   assert.deepEqual(at('{ "student.derive.width": [0.5] }'),
-    [`${FILE}:13:14  sweep["student.derive.width"]: sweep field "student.derive.width" does not exist: "student" has no field "derive"; its fields: "module", "export", "args", "train"`]);
+    [`${FILE}:13:14  sweep["student.derive.width"]: sweep field "student.derive.width" does not exist: "student" has no field "derive"; its fields: "module", "export", "args", "weights", "train"`]);
   assert.deepEqual(at('{ "training.optimizer.kind": [1] }'),
     [`${FILE}:13:14  sweep["training.optimizer.kind"]: sweep field "training.optimizer.kind" is not numeric (it is one of "adam", "sgd", "momentum", "rmsprop"): a sweep varies numbers`]);
   assert.deepEqual(at('{ "name": [1] }'), [`${FILE}:13:14  sweep.name: sweep field "name" is not numeric (it is a non-empty string): a sweep varies numbers`]);

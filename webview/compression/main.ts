@@ -81,6 +81,8 @@ function render(d: CompressionData): void {
     }
     t.append(body);
     app.append(t);
+  } else if (d.layersNote) {
+    app.append(h('h2', {}, 'Per layer'), h('p', { class: 'note' }, d.layersNote));
   }
 }
 

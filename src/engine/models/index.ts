@@ -13,6 +13,9 @@ import { DeriveError, modelFromTopology } from './deriveGraph';
 import { ExperimentError, locate } from '../../config/errors';
 import type { DerivedArchitecture } from './deriveGraph';
 
+/** The validator refuses this first (src/config/engineRules.ts); a guard for callers that skip it. */
+const TORCHVISION_ON_TFJS = 'a {"torchvision": …} model runs on the torch engine only: set "engine": "torch"';
+
 /**
  * Builds (module, derived) or loads (model.json) a model; weight initialisation is seeded. A derived
  * student is built from `teacher` (default: the teacher the validator recorded in the spec).
@@ -25,6 +28,7 @@ export async function resolveModel(spec: StudentSpec, baseDir: string, seed: num
   if ('model' in spec) {
     return loadLayersModelFromFile(path.resolve(baseDir, spec.model));
   }
+  if ('torchvision' in spec) throw new Error(TORCHVISION_ON_TFJS);
   return withSeededRandom(seed, () => buildFromModule(path.resolve(baseDir, spec.module), spec.export, spec.args ?? {}));
 }
 
@@ -41,6 +45,7 @@ export async function teacherTopology(spec: ModelSpec, baseDir: string): Promise
     if (!json.modelTopology) throw new ModelFileError(`${file}: no "modelTopology" in the teacher's model.json`, file);
     return json.modelTopology;
   }
+  if ('torchvision' in spec) throw new Error(TORCHVISION_ON_TFJS);
   const model = await withSeededRandom(1, () => buildFromModule(path.resolve(baseDir, spec.module), spec.export, spec.args ?? {}));
   try {
     return topologyOf(model);
@@ -66,6 +71,7 @@ export function describeSpec(spec: StudentSpec): string {
     if (d.swap?.Conv2D) parts.push(`Conv2D→${d.swap.Conv2D}`);
     return `derived from the teacher: ${parts.join(', ')}`;
   }
+  if ('torchvision' in spec) return `torchvision:${spec.torchvision}`;
   return 'model' in spec ? spec.model : `${spec.module}#${spec.export}`;
 }
 

@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { WebviewToHost } from '../../protocol/webviews';
-import { compressionData } from './panelData';
+import { compressionData, isTorchRun } from './panelData';
 import { NO_RUN } from './shell';
 import type { PanelContext, PanelController } from './shell';
 
@@ -19,6 +19,12 @@ export function compressionPanel(ctx: PanelContext): PanelController {
       }
       let layers: { model: string; name: string; type: string; params: number; flops: number }[] = [];
       let layerError: unknown;
+      // issue 14: a torch run's models are PyTorch's: its per-layer figures come from report.json when it has them.
+      if (isTorchRun(runDir)) {
+        const data = compressionData(runDir, ctx.target.title, []);
+        ctx.postNow({ type: 'init', panel: 'compression', target, data });
+        return;
+      }
       try {
         const a = await ctx.probe({ kind: 'layers', runDir });
         layers = [...a.teacher.map((l) => ({ model: 'teacher', ...l })), ...a.student.map((l) => ({ model: 'student', ...l }))]

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { latencyExplanation } from '../../runs/latencyNote';
 import { verdict } from '../../runs/verdict';
+import { runEngine } from '../../runs/engineLabel';
 import type { Report } from '../../runs/report';
 import type { EpochRecord, MetricRecord, RunJson, StepRecord } from '../../runs/store';
 import { MetricsTail, readMetrics, readRun, readSnapshot } from '../../runs/store';
@@ -155,8 +156,18 @@ export function compressionData(runDir: string, title: string, layers: Compressi
   const report = readReport(runDir);
   const run = readRun(runDir);
   const canExport = fs.existsSync(path.join(runDir, 'student', 'model.json'));
+  // issue 14: the engine and device of a torch run; its per-layer figures only from report.json.
+  const engine = runEngine(run);
+  const torch = engine.engine === 'torch';
+  const backendOf = (name: string | undefined): string => (torch ? `torch engine · ${name ?? '–'}${engine.versions ? ` (${engine.versions})` : ''}` : name ?? '–');
+  let layersNote: string | undefined;
+  if (torch && layers.length === 0) {
+    layers = report ? reportLayers(report) : [];
+    if (layers.length === 0) layersNote = 'per-layer figures: not for torch runs yet (the totals above are the torch engine\'s, measured on its device)';
+  }
+  const extra = layersNote ? { layersNote } : {};
   if (!report) {
-    return { title, columns: [], layers, canExport, backend: run.backend?.name ?? '–', error: `run ${run.id} has no report yet (it is ${runState(run)}): the report is written when the run completes.` };
+    return { title, columns: [], layers, canExport, backend: backendOf(run.backend?.name), ...extra, error: `run ${run.id} has no report yet (it is ${runState(run)}): the report is written when the run completes.` };
   }
   const s = report.student;
   const t = report.teacher;
@@ -191,9 +202,37 @@ export function compressionData(runDir: string, title: string, layers: Compressi
     speedupBatch: report.compression.speedupBatch, batch: s.latencyBatch?.batch }) : undefined;
   const perClass = perClassView(report);
   const runV = runVerdict(runDir, report);
-  return { title, columns: cols, layers, canExport, backend: report.backend, ...(warnings.length ? { warnings } : {}),
+  return { title, columns: cols, layers, canExport, backend: backendOf(report.backend), ...extra, ...(warnings.length ? { warnings } : {}),
     ...(s.latencyBatch ? { latencyBatch: s.latencyBatch.batch } : {}), ...(latencyNote ? { latencyNote } : {}),
     ...(runV ? { verdict: runV } : {}), ...(perClass ? { perClass } : {}) };
+}
+
+/** Whether a run folder was trained by the torch engine (run.json, else its config). */
+export function isTorchRun(runDir: string): boolean {
+  try {
+    if (runEngine(readRun(runDir)).engine === 'torch') return true;
+    return readSnapshot(runDir).config.engine === 'torch';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Per-layer figures a report carries (`teacher.layers` / `student.layers`, as the torch engine's
+ * figures can write them: `{name, type, params, flops}`); anything else is left out.
+ */
+function reportLayers(report: Report): CompressionData['layers'] {
+  const out: CompressionData['layers'] = [];
+  for (const model of ['teacher', 'student'] as const) {
+    const list = (report[model] as { layers?: unknown } | undefined)?.layers;
+    if (!Array.isArray(list)) continue;
+    for (const l of list as Record<string, unknown>[]) {
+      if (typeof l?.name === 'string' && typeof l.params === 'number' && typeof l.flops === 'number') {
+        out.push({ model, name: l.name, type: typeof l.type === 'string' ? l.type : '', params: l.params, flops: l.flops });
+      }
+    }
+  }
+  return out;
 }
 
 /** The report's per-class figures for the compression panel (issue 16). */

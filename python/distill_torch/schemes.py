@@ -1,0 +1,286 @@
+"""The learners of the schemes that train more than one model in a job — the PyTorch twins of
+src/engine/schemes/online.ts and self.ts. train.py runs them like any other learner; their further
+modules (peers, heads) train with the job's model and go into its checkpoints.
+
+online — deep mutual learning (Zhang, Xiang, Hospedales & Lu, CVPR 2018): K peers (the teacher
+architecture and K−1 students) train together from scratch; peer k minimises
+
+    L_k = w_labels·CE(y, z_k) + 1/(K−1)·Σ_{j≠k} T²·KL(softmax(z_j/T) ‖ softmax(z_k/T))
+
+with the other peers' outputs as targets (no gradient into peer j through L_k); one optimizer step
+updates every peer with Σ_k L_k. The first student peer is the job's model.
+
+self — "be your own teacher" (Zhang et al., ICCV 2019): auxiliary heads on shallower layers of
+the student learn from its own deepest output z and deepest features F (the input of its output
+layer, flattened):
+
+    L = CE(y, z) + Σ_h [ (1−α)·CE(y, z_h) + α·T²·KL(softmax(z/T) ‖ softmax(z_h/T)) + β·mean(r_h(f_h) − F)² ]
+
+z and F are targets (no gradient through them from the head terms). A head is the layer's output
+pooled to a vector (global average over the spatial axes of an NCHW map, nothing for a vector), then
+a Linear to the classes; r_h is a Linear from that vector to F's width. (The TF.js engine's heads
+read the flattened map instead; pooled heads keep the head small for the large maps of PyTorch
+models, and the loss terms and their names are the same.) Heads are not part of the exported model.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+
+from .errors import ConfigError
+from .train import (JobContext, Learner, Precision, StepOutput, at_least_f32, cross_entropy, evaluate_logits, kd_loss,
+                    predict_logits, seed_for)
+
+
+# ---------------------------------------------------------------------------------------------
+# online: deep mutual learning
+
+class OnlineLearner(Learner):
+    """K ≥ 2 peers `(name, module)`; peers[0] is the teacher architecture, peers[1] the job's model."""
+
+    def __init__(self, peers: List[Tuple[str, torch.nn.Module]], *, labels_weight: float, temperature: float,
+                 data, num_classes: int, device: torch.device):
+        if len(peers) < 2:
+            raise ValueError('online distillation needs at least two peers')
+        self.peers = peers
+        self.model = peers[1][1]
+        self.labels_weight = labels_weight
+        self.temperature = temperature
+        self.data = data
+        self.num_classes = num_classes
+        self.device = device
+        self._teacher_eval: Optional[Dict[str, torch.Tensor]] = None
+        # The teacher peer is part of the job's result (models/<job>-teacher).
+        self.outputs = {'teacher': peers[0][1]}
+
+    def modules(self) -> Dict[str, torch.nn.Module]:
+        return {f'peer:{name}': m for name, m in self.peers if m is not self.model}
+
+    def parameters(self) -> List[torch.nn.Parameter]:
+        # Peer order (teacher, student, student2, …), as the TF.js learner lists its variables.
+        out, seen = [], set()
+        for _, m in self.peers:
+            for p in m.parameters():
+                if p.requires_grad and id(p) not in seen:
+                    seen.add(id(p))
+                    out.append(p)
+        return out
+
+    def step(self, x, y, idx, epoch, epochs) -> StepOutput:
+        logits = [m(x) for _, m in self.peers]
+        losses, total = dml_losses(logits, y, [name for name, _ in self.peers], self.labels_weight, self.temperature)
+        return StepOutput(total=total, losses=losses, logits=logits[1])
+
+    def teacher_eval_logits(self, precision: Precision):
+        teacher = self.peers[0][1]
+        d = self.data
+        # The teacher peer learns: its logits are computed anew every epoch.
+        self._teacher_eval = {'test': predict_logits(teacher, d.test.x, self.device, precision)}
+        if d.val is not None:
+            self._teacher_eval['val'] = predict_logits(teacher, d.val.x, self.device, precision)
+        return self._teacher_eval
+
+    def epoch_extras(self, precision: Precision) -> Dict[str, float]:
+        out: Dict[str, float] = {}
+        test = self.data.test
+        for i, (name, m) in enumerate(self.peers):
+            if m is self.model:
+                continue
+            logits = self._teacher_eval['test'] if i == 0 and self._teacher_eval else predict_logits(m, test.x, self.device, precision)
+            out[f'peer:{name}.testAcc'] = evaluate_logits(logits, test.y, self.num_classes)['acc']
+        return out
+
+
+def dml_losses(logits: List[torch.Tensor], labels: torch.Tensor, names: List[str], labels_weight: float,
+               temperature: float) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+    """Every peer's `<name>.labels` (CE) and `<name>.dml` (mean KD to the other peers, whose logits
+    are detached targets), and the total Σ_k w·CE_k + DML_k."""
+    targets = [z.detach() for z in logits]
+    losses: Dict[str, torch.Tensor] = {}
+    total = 0
+    for k, z in enumerate(logits):
+        ce = cross_entropy(z, labels)
+        others = [kd_loss(z, t, temperature) for j, t in enumerate(targets) if j != k]
+        dml = torch.stack(others).sum() / len(others)
+        losses[f'{names[k]}.labels'] = ce
+        losses[f'{names[k]}.dml'] = dml
+        total = total + ce * labels_weight + dml
+    return losses, total
+
+
+def online_learner(ctx: JobContext, build: Optional[Callable[..., torch.nn.Module]] = None) -> OnlineLearner:
+    """The online job's learner: the teacher architecture (seed·1000+1) and the students 2…K−1
+    (seed·1000+k) built fresh beside the job's model. `build` is models.build_model's signature."""
+    if build is None:
+        from .models import build_model as build
+    c = ctx.config
+    scheme = c.get('scheme') or {}
+    if scheme.get('kind') != 'online':
+        raise ValueError(f'{ctx.job_id}: an online job outside scheme online')
+    if not c.get('teacher'):
+        raise ConfigError(['teacher'], 'scheme "online" trains the teacher architecture with the students: give "teacher"')
+    d = ctx.data
+    seed = int(ctx.job['seed'])
+    shape = tuple(d.input_shape)
+    teacher = build(c['teacher'], ctx.base_dir, path=['teacher'], input_shape=shape, num_classes=d.num_classes,
+                    seed=seed_for(seed, {'peer': 1}))
+    peers = [('teacher', teacher.to(ctx.device)), ('student', ctx.model)]
+    for k in range(2, int(scheme.get('peers', 2))):
+        m = build(c['student'], ctx.base_dir, path=['student'], input_shape=shape, num_classes=d.num_classes,
+                  teacher_spec=c.get('teacher'), seed=seed_for(seed, {'peer': k}))
+        peers.append((f'student{k}', m.to(ctx.device)))
+    w = float((c.get('labels') or {}).get('weight', 1))
+    return OnlineLearner(peers, labels_weight=w if w > 0 else 1.0, temperature=float(scheme.get('temperature', 1)),
+                         data=d, num_classes=int(d.num_classes), device=ctx.device)
+
+
+# ---------------------------------------------------------------------------------------------
+# self: be your own teacher
+
+def output_layer(model: torch.nn.Module) -> str:
+    """The student's output layer: the last leaf module (named_modules order) with parameters."""
+    leaves = [name for name, m in model.named_modules() if name and not list(m.children())
+              and any(True for _ in m.parameters(recurse=False))]
+    if not leaves:
+        raise ValueError('self-distillation needs a student with a trainable output layer')
+    return leaves[-1]
+
+
+def check_heads(model: torch.nn.Module, heads: List[dict]) -> List[Tuple[int, str]]:
+    """(index, message) for every head that names no layer of the student or its output layer."""
+    names = [n for n, _ in model.named_modules() if n]
+    out_layer = output_layer(model)
+    problems = []
+    for i, h in enumerate(heads):
+        layer = h.get('layer')
+        if layer not in names:
+            close = difflib.get_close_matches(str(layer), names, n=3, cutoff=0.3) or names[:3]
+            problems.append((i, f'the student has no layer "{layer}"; closest: {", ".join(repr(c) for c in close)}'))
+        elif layer == out_layer:
+            problems.append((i, f'"{layer}" is the student\'s output layer; a head goes on a shallower layer'))
+    return problems
+
+
+def _first(o):
+    """A layer's output tensor (the first of a tuple, as an LSTM returns)."""
+    return o[0] if isinstance(o, (tuple, list)) else o
+
+
+def _pool(t: torch.Tensor) -> torch.Tensor:
+    """A layer's output as one vector per sample: global average over every axis after the
+    channels (NCHW maps, NCL sequences); vectors as they are."""
+    if t.dim() <= 2:
+        return t
+    return t.flatten(2).mean(-1)
+
+
+class SelfLearner(Learner):
+    """The student with one auxiliary head and one hint adapter per `heads[].layer`."""
+
+    def __init__(self, model: torch.nn.Module, layers: List[str], *, temperature: float, alpha: float, beta: float,
+                 data, num_classes: int, device: torch.device, seed: int):
+        problems = check_heads(model, [{'layer': l} for l in layers])
+        if problems:
+            i, msg = problems[0]
+            raise ConfigError(['scheme', 'heads', i, 'layer'], msg)
+        self.model = model
+        self.layers = layers
+        self.temperature, self.alpha, self.beta = temperature, alpha, beta
+        self.data, self.num_classes, self.device = data, num_classes, device
+        self.out_layer = output_layer(model)
+        self._feats: Dict[str, torch.Tensor] = {}
+        self._hooks: list = []
+        # Shapes from one forward pass in eval mode (no statistics move, nothing random is drawn).
+        was_training = model.training
+        model.eval()
+        self.open()
+        try:
+            with torch.no_grad():
+                model(data.train.x[:2].to(next(model.parameters()).device))
+            widths = {l: _pool(self._feats[l]).shape[1] for l in layers}
+            deep = self._feats['<deep>'].flatten(1).shape[1]
+        finally:
+            self.close()
+            model.train(was_training)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed_for(seed, 'selfHeads'))
+            self.heads = torch.nn.ModuleList([torch.nn.Linear(widths[l], num_classes) for l in layers]).to(device)
+            self.hints = torch.nn.ModuleList([torch.nn.Linear(widths[l], deep) for l in layers]).to(device)
+
+    def modules(self) -> Dict[str, torch.nn.Module]:
+        out: Dict[str, torch.nn.Module] = {}
+        for l, h, r in zip(self.layers, self.heads, self.hints):
+            out[f'head:{l}'] = h
+            out[f'hint:{l}'] = r
+        return out
+
+    def open(self) -> None:
+        mods = dict(self.model.named_modules())
+        for l in self.layers:
+            self._hooks.append(mods[l].register_forward_hook(lambda _m, _i, o, l=l: self._feats.__setitem__(l, _first(o))))
+        self._hooks.append(mods[self.out_layer].register_forward_pre_hook(
+            lambda _m, inp: self._feats.__setitem__('<deep>', inp[0])))
+
+    def close(self) -> None:
+        for h in self._hooks:
+            h.remove()
+        self._hooks = []
+        self._feats = {}
+
+    def step(self, x, y, idx, epoch, epochs) -> StepOutput:
+        z = self.model(x)
+        losses, total = byot_losses(z, self._feats['<deep>'], [self._feats[l] for l in self.layers], y,
+                                    self.layers, self.heads, self.hints, self.temperature, self.alpha, self.beta)
+        return StepOutput(total=total, losses=losses, logits=z)
+
+    def epoch_extras(self, precision: Precision) -> Dict[str, float]:
+        """Test accuracy of every auxiliary head (the hooks are installed while the job trains)."""
+        test = self.data.test
+        hits = [0] * len(self.layers)
+        with torch.no_grad():
+            for start in range(0, test.x.shape[0], 512):
+                xb = test.x[start:start + 512].to(self.device)
+                yb = test.y[start:start + 512].to(self.device)
+                with precision.autocast():
+                    self.model(xb)
+                    preds = [h(_pool(self._feats[l])).argmax(-1) for l, h in zip(self.layers, self.heads)]
+                for i, p in enumerate(preds):
+                    hits[i] += int((p == yb).sum())
+        n = max(1, test.x.shape[0])
+        return {f'head:{l}.testAcc': hits[i] / n for i, l in enumerate(self.layers)}
+
+
+def byot_losses(z: torch.Tensor, deep: torch.Tensor, feats: List[torch.Tensor], labels: torch.Tensor, layers: List[str],
+                heads, hints, temperature: float, alpha: float, beta: float) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+    """`labels` and per head `head:<layer>.labels`, `.kd`, `.hint` (unweighted), and the total
+    CE + Σ_h (1−α)·CE_h + α·KD_h + β·hint_h."""
+    target = z.detach()
+    deep_f = at_least_f32(deep.detach().flatten(1))
+    ce = cross_entropy(z, labels)
+    losses: Dict[str, torch.Tensor] = {'labels': ce}
+    total = ce
+    for l, f_map, head, hint in zip(layers, feats, heads, hints):
+        f = _pool(f_map)
+        zh = head(f)
+        ce_h = cross_entropy(zh, labels)
+        kd_h = kd_loss(zh, target, temperature)
+        hint_h = ((at_least_f32(hint(f)) - deep_f) ** 2).mean()
+        losses[f'head:{l}.labels'] = ce_h
+        losses[f'head:{l}.kd'] = kd_h
+        losses[f'head:{l}.hint'] = hint_h
+        total = total + ce_h * (1 - alpha) + kd_h * alpha + hint_h * beta
+    return losses, total
+
+
+def self_learner(ctx: JobContext) -> SelfLearner:
+    """The self job's learner from `scheme` (heads, temperature, alpha, beta), heads seeded from the job's seed."""
+    scheme = ctx.config.get('scheme') or {}
+    if scheme.get('kind') != 'self':
+        raise ValueError(f'{ctx.job_id}: a self job outside scheme self')
+    d = ctx.data
+    return SelfLearner(ctx.model, [h['layer'] for h in scheme.get('heads') or []],
+                       temperature=float(scheme.get('temperature', 3)), alpha=float(scheme.get('alpha', 0.3)),
+                       beta=float(scheme.get('beta', 0.03)), data=d, num_classes=int(d.num_classes),
+                       device=ctx.device, seed=int(ctx.job['seed']))

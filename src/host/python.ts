@@ -1,0 +1,80 @@
+/**
+ * The interpreter the host hands to the torch engine (issue 14): the setting `distill.pythonPath`
+ * (a restricted setting: in Restricted Mode VS Code reads it from the user's settings only, so a
+ * workspace cannot pick the binary), else the Python extension's active interpreter for the
+ * experiment's folder through its public API — optional, guarded, never required — else nothing
+ * (the engine then tries DISTILL_PYTHON, python3, /usr/bin/python3, python; see
+ * src/engine/torch/interpreter.ts). Asked only for experiments with `"engine": "torch"`, so a TF.js
+ * run never activates the Python extension.
+ */
+import * as vscode from 'vscode';
+import { parseExperimentText } from '../config/parse';
+import { readSnapshot } from '../runs/store';
+import * as fs from 'fs';
+import { readSettings } from './settings';
+
+/** The part of `ms-python.python`'s exported API this uses (its `environments` API). */
+interface PythonExtensionApi {
+  environments?: {
+    getActiveEnvironmentPath(resource?: vscode.Uri): { id: string; path: string };
+    resolveEnvironment(env: { id: string; path: string } | string): Promise<{ executable?: { uri?: vscode.Uri } } | undefined>;
+  };
+}
+
+const PYTHON_EXTENSION = 'ms-python.python';
+/** The Python extension gets this long to activate and answer. */
+const EXTENSION_TIMEOUT_MS = 10_000;
+
+/** Whether an experiment file (or a run folder's snapshot) uses the torch engine. */
+export function usesTorch(target: { experimentFile?: string; runDir?: string }): boolean {
+  try {
+    if (target.runDir) return readSnapshot(target.runDir).config.engine === 'torch';
+    if (target.experimentFile) {
+      const text = fs.readFileSync(target.experimentFile, 'utf8');
+      return parseExperimentText(text, target.experimentFile).config?.engine === 'torch';
+    }
+  } catch {
+    // unreadable: the engine says why
+  }
+  return false;
+}
+
+function withTimeout<T>(p: Thenable<T>, ms: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(undefined), ms);
+    Promise.resolve(p).then((v) => { clearTimeout(t); resolve(v); }, () => { clearTimeout(t); resolve(undefined); });
+  });
+}
+
+/** The Python extension's active interpreter for `scope`, when the extension is there and answers. */
+export async function pythonExtensionInterpreter(scope?: vscode.Uri, log?: vscode.LogOutputChannel): Promise<string | undefined> {
+  const ext = vscode.extensions.getExtension<PythonExtensionApi>(PYTHON_EXTENSION);
+  if (!ext) return undefined;
+  try {
+    const api = ext.isActive ? ext.exports : await withTimeout(ext.activate(), EXTENSION_TIMEOUT_MS);
+    const envs = api?.environments;
+    if (!envs || typeof envs.getActiveEnvironmentPath !== 'function') return undefined;
+    const active = envs.getActiveEnvironmentPath(scope);
+    const resolved = typeof envs.resolveEnvironment === 'function' ? await withTimeout(envs.resolveEnvironment(active), EXTENSION_TIMEOUT_MS) : undefined;
+    const exe = resolved?.executable?.uri?.fsPath ?? active?.path;
+    return exe || undefined;
+  } catch (e) {
+    log?.warn(`the Python extension did not say its interpreter: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+/**
+ * The `python` of a start request or a check for this target: the setting, else the Python
+ * extension's interpreter; undefined for a TF.js experiment or when neither says.
+ */
+export async function pythonFor(target: { experimentFile?: string; runDir?: string }, log?: vscode.LogOutputChannel): Promise<string | undefined> {
+  if (!usesTorch(target)) return undefined;
+  const file = target.experimentFile ?? target.runDir;
+  const scope = file ? vscode.Uri.file(file) : undefined;
+  const setting = readSettings(scope).pythonPath;
+  if (setting) return setting;
+  const fromExtension = await pythonExtensionInterpreter(scope, log);
+  if (fromExtension) log?.info(`torch engine: the Python extension's interpreter ${fromExtension}`);
+  return fromExtension;
+}
