@@ -150,8 +150,8 @@ suite('Distill Studio: the torch engine (real Python) — trust, distill.pythonP
     assert.strictEqual(run.status, 'completed');
     assert.strictEqual(run.backend.name, 'cpu');
     assert.match(run.backend.versions.torch ?? '', /^1\.13/, `torch version in run.json: ${JSON.stringify(run.backend.versions)}`);
-    const records = fs.readFileSync(path.join(result.runDir!, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; job?: string });
-    assert.ok(records.some((r) => r.kind === 'epoch' && r.job === 'distill-s1'), 'an epoch record of the distill job');
+    const records = fs.readFileSync(path.join(result.runDir!, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; job?: string });
+    assert.ok(records.some((r) => r.type === 'epoch' && r.job === 'distill-s1'), 'an epoch record of the distill job');
     assert.ok(fs.existsSync(path.join(result.runDir!, 'report.json')), 'report.json written');
 
     // trusted: the probe worker is replaced, and the layer query carries the resolved interpreter
@@ -189,7 +189,7 @@ suite('Distill Studio: the torch engine (real Python) — trust, distill.pythonP
     await pairing.receive({ type: 'ready' });
     const init = await waitFor('the torch layers', () => pairing.sent.find((m): m is Extract<HostToWebview, { type: 'init'; panel: 'pairing' }> => m.type === 'init' && m.panel === 'pairing'), 120_000);
     assert.strictEqual(init.data.error, undefined, init.data.error);
-    assert.deepStrictEqual(init.data.teacher.map((l) => l.name).slice(0, 6),
+    assert.deepStrictEqual(init.data.teacher.map((l) => l.name).filter((n) => n.startsWith('features.')),
       ['features.conv1', 'features.relu1', 'features.pool1', 'features.conv2', 'features.relu2', 'features.pool2']);
     assert.deepStrictEqual(init.data.teacher.find((l) => l.name === 'features.relu2')?.outputShape, [null, 14, 14, 16], 'shapes in the TF.js order');
     assert.ok(init.data.links.some((l) => l.method === 'at' && l.teacher === 'features.relu2'), 'the AT pair is drawn');
