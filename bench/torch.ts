@@ -17,11 +17,14 @@
  * (the CLI's path), a run folder in a temporary runs folder. An engine's epoch time runs from its
  * `started` message (data and models loaded, the run folder created) to the progress message of
  * the distilled student's last step of epoch 1, so it includes whatever the engine does before its
- * first step (the teacher's outputs on the evaluation splits, a cache read) and excludes the
- * evaluation after it. The plain loop is timed before and after the engines' runs (load on this
- * shared machine drifts); the ratios use the mean of the two.
+ * first step (the teacher's outputs over the splits, a cache read) and excludes the evaluation
+ * after it. On this shared machine another process's burst of work can slow one epoch several
+ * times over (two OpenMP threads fighting for two cores), so the torch engine's runs are
+ * interleaved with single plain-loop epochs of the same pair — plain, first run, plain, later run,
+ * … plain, `--repeats` times (default 2) — and the fastest sample of each kind is compared; every
+ * sample is printed.
  *
- *   npm run bench:torch [-- --json] [-- --no-tfjs | --no-torch] [-- --pairs MLP,CNN] [-- --threads 2]
+ *   npm run bench:torch [-- --json] [-- --no-tfjs | --no-torch] [-- --pairs MLP,CNN] [-- --threads 2] [-- --repeats 2]
  *
  * Needs a Python with torch (DISTILL_PYTHON, else /usr/bin/python3, else python3 on PATH) and the
  * engine package in python/distill_torch; without it, it stops with a message saying so.
@@ -50,6 +53,8 @@ const WITH_TORCH = !argv.includes('--no-torch');
 const THREADS = Number(flag('threads') ?? 2);
 type PairName = 'MLP' | 'CNN';
 const PAIRS = (flag('pairs') ?? 'MLP,CNN').split(',').map((s) => s.trim().toUpperCase()) as PairName[];
+/** Interleaved repeats of (plain, first run, plain, later run) per pair; the fastest of each kind is compared. */
+const REPEATS = Math.max(1, Number(flag('repeats') ?? 2));
 const TARGET_FIRST = 1.05;
 const TARGET_LATER = 0.7;
 const log = (s: string) => process.stderr.write(s + '\n');
@@ -95,13 +100,13 @@ function checkEngine(python: string): void {
 
 interface Plain { torch: string; threads: number; epochSeconds: Record<string, number> }
 
-/** peer_torch.py's standard KD epoch (teacher forward every batch), both pairs. */
-function plainLoop(python: string): Plain {
-  const res = cp.spawnSync(python, [path.join(__dirname, 'peer_torch.py'), '--steps', '3', '--threads', String(THREADS), '--mnist', mnistDataDir(), '--epoch'],
+/** peer_torch.py's standard KD epoch of one pair (teacher forward every batch), nothing else. */
+function plainLoop(python: string, pair: PairName): Plain {
+  const res = cp.spawnSync(python, [path.join(__dirname, 'peer_torch.py'), '--epoch-only', '--pairs', pair, '--threads', String(THREADS), '--mnist', mnistDataDir()],
     { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (res.status !== 0) throw new Error(`peer_torch.py failed (${res.status}): ${res.stderr.slice(-800)}`);
   const j = JSON.parse(res.stdout) as Plain;
-  if (!j.epochSeconds) throw new Error('peer_torch.py printed no epochSeconds (MNIST files not found?)');
+  if (!j.epochSeconds?.[pair]) throw new Error('peer_torch.py printed no epochSeconds (MNIST files not found?)');
   return j;
 }
 
@@ -153,11 +158,14 @@ interface EngineEpoch {
   backend: string;
   /** run.json backend notes of the first run (threads, precision). */
   notes: string[];
-  first: TimedRun;
-  later: TimedRun;
-  /** The later run's log says the teacher's outputs came from the disk cache. */
+  /** Every repeat's first run (no teacher outputs on disk yet) and later run (read from disk). */
+  first: TimedRun[];
+  later: TimedRun[];
+  /** Every later run's log says the teacher's outputs came from the disk cache. */
   fromDisk: boolean;
 }
+
+const fastest = (runs: TimedRun[]): TimedRun => runs.reduce((a, b) => (b.epochSeconds < a.epochSeconds ? b : a));
 
 /** The same experiment for either engine: only `engine` and where the models come from differ. */
 function experimentFor(engine: 'torch' | 'tfjs', pair: PairName): Record<string, unknown> {
@@ -194,27 +202,79 @@ async function writeTeacher(engine: 'torch' | 'tfjs', pair: PairName, dir: strin
   }
 }
 
-async function engineEpoch(engine: 'torch' | 'tfjs', pair: PairName, python: string): Promise<EngineEpoch> {
+/** A temporary folder with the pair's experiment for `engine` and its teacher; a fresh runs folder (no cache) per call of `runs()`. */
+async function benchFolder(engine: 'torch' | 'tfjs', pair: PairName, python: string) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `distill-bench-${engine}-`));
+  await writeTeacher(engine, pair, dir, python);
+  const exp = experimentFor(engine, pair);
+  const file = path.join(dir, 'e.distill.json');
+  fs.writeFileSync(file, JSON.stringify(exp, null, 2));
+  let n = 0;
+  return {
+    /** A first run then a later run of the same experiment in a new runs folder. */
+    async first(): Promise<{ run: TimedRun; runsDir: string; notes: string[] }> {
+      const runsDir = path.join(dir, `runs-${++n}`);
+      log(`  ${engine} ${pair}: first run…`);
+      const run = await timedRun(file, runsDir, python, false);
+      if (run.status !== 'completed') throw new Error(`bench run ${engine} ${pair}: ${run.status}`);
+      const expDir = path.join(runsDir, String(exp.name));
+      const runJson = path.join(expDir, fs.readdirSync(expDir)[0], 'run.json');
+      const notes = (JSON.parse(fs.readFileSync(runJson, 'utf8')) as { backend?: { notes?: string[] } }).backend?.notes ?? [];
+      return { run, runsDir, notes };
+    },
+    async later(runsDir: string): Promise<TimedRun> {
+      log(`  ${engine} ${pair}: a later run (teacher outputs from the disk cache)…`);
+      return timedRun(file, runsDir, python, true);
+    },
+    dispose: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+// Both engines say "teacher outputs read from <file>" when a later run takes them from disk.
+const readFromDisk = (r: TimedRun) => r.cacheLogs.some((l) => /teacher outputs read from/i.test(l));
+
+/**
+ * The torch engine's runs interleaved with the plain loop's epochs — plain, first run, plain,
+ * later run, … plain — `REPEATS` times, so a burst of load from other processes on this shared
+ * machine shows as one slow sample rather than a wrong ratio; the fastest of each kind is compared.
+ */
+async function torchAgainstPlain(pair: PairName, python: string): Promise<{ engine: EngineEpoch; plain: number[]; plainInfo: Plain }> {
+  const folder = await benchFolder('torch', pair, python);
+  const plain: number[] = [];
+  let plainInfo: Plain | undefined;
+  const measurePlain = () => {
+    log(`  plain loop ${pair}…`);
+    plainInfo = plainLoop(python, pair);
+    plain.push(plainInfo.epochSeconds[pair]);
+  };
+  const first: TimedRun[] = [];
+  const later: TimedRun[] = [];
+  let notes: string[] = [];
   try {
-    await writeTeacher(engine, pair, dir, python);
-    const file = path.join(dir, 'e.distill.json');
-    fs.writeFileSync(file, JSON.stringify(experimentFor(engine, pair), null, 2));
-    const runsDir = path.join(dir, 'runs');
-    log(`  ${engine} ${pair}: first run…`);
-    const first = await timedRun(file, runsDir, python, false);
-    if (first.status !== 'completed') throw new Error(`bench run ${engine} ${pair}: ${first.status}`);
-    let notes: string[] = [];
-    const runDirs = fs.readdirSync(path.join(runsDir, String(experimentFor(engine, pair).name)));
-    const runJson = path.join(runsDir, String(experimentFor(engine, pair).name), runDirs[0], 'run.json');
-    if (runDirs.length === 1 && fs.existsSync(runJson)) notes = (JSON.parse(fs.readFileSync(runJson, 'utf8')) as { backend?: { notes?: string[] } }).backend?.notes ?? [];
-    log(`  ${engine} ${pair}: a later run (teacher outputs from the disk cache)…`);
-    const later = await timedRun(file, runsDir, python, true);
-    // Both engines say "teacher outputs read from <file>" when a later run takes them from disk.
-    const fromDisk = later.cacheLogs.some((l) => /teacher outputs read from/i.test(l));
-    return { engine, backend: first.backend, notes, first, later, fromDisk };
+    for (let r = 0; r < REPEATS; r++) {
+      measurePlain();
+      const f = await folder.first();
+      first.push(f.run);
+      notes = f.notes;
+      measurePlain();
+      later.push(await folder.later(f.runsDir));
+    }
+    measurePlain();
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    folder.dispose();
+  }
+  return { engine: { engine: 'torch', backend: first[0].backend, notes, first, later, fromDisk: later.every(readFromDisk) }, plain, plainInfo: plainInfo! };
+}
+
+/** The TF.js engine on the same experiment, once (no target: what switching engines buys). */
+async function tfjsOnce(pair: PairName, python: string): Promise<EngineEpoch> {
+  const folder = await benchFolder('tfjs', pair, python);
+  try {
+    const f = await folder.first();
+    const later = await folder.later(f.runsDir);
+    return { engine: 'tfjs', backend: f.run.backend, notes: f.notes, first: [f.run], later: [later], fromDisk: readFromDisk(later) };
+  } finally {
+    folder.dispose();
   }
 }
 
@@ -223,21 +283,28 @@ async function engineEpoch(engine: 'torch' | 'tfjs', pair: PairName, python: str
   // The torch engine's intra-op threads, as many as the plain loop's (its default is os.cpu_count()).
   process.env.DISTILL_THREADS ??= String(THREADS);
   if (WITH_TORCH) checkEngine(python);
-  log(`bench:torch — ${python}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(2)}, pairs ${PAIRS.join(', ')}`);
-  log('Plain PyTorch KD loop (bench/peer_torch.py --epoch), before…');
-  const plainBefore = plainLoop(python);
+  log(`bench:torch — ${python}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(2)}, pairs ${PAIRS.join(', ')}, ${REPEATS} repeats`);
   const torchRuns: Partial<Record<PairName, EngineEpoch>> = {};
   const tfjsRuns: Partial<Record<PairName, EngineEpoch>> = {};
-  if (WITH_TORCH) for (const pair of PAIRS) torchRuns[pair] = await engineEpoch('torch', pair, python);
-  log('Plain PyTorch KD loop, after…');
-  const plainAfter = plainLoop(python);
-  if (WITH_TFJS) for (const pair of PAIRS) tfjsRuns[pair] = await engineEpoch('tfjs', pair, python);
-  const plain = (pair: PairName) => (plainBefore.epochSeconds[pair] + plainAfter.epochSeconds[pair]) / 2;
+  const plainRuns: Partial<Record<PairName, number[]>> = {};
+  let plainInfo: Plain | undefined;
+  for (const pair of PAIRS) {
+    if (WITH_TORCH) {
+      const r = await torchAgainstPlain(pair, python);
+      torchRuns[pair] = r.engine;
+      plainRuns[pair] = r.plain;
+      plainInfo = r.plainInfo;
+    } else {
+      plainInfo = plainLoop(python, pair);
+      plainRuns[pair] = [plainInfo.epochSeconds[pair]];
+    }
+  }
+  if (WITH_TFJS) for (const pair of PAIRS) tfjsRuns[pair] = await tfjsOnce(pair, python);
+  const plain = (pair: PairName) => Math.min(...plainRuns[pair]!);
 
   const result = {
-    python, torch: plainBefore.torch, plainThreads: plainBefore.threads,
-    plain: { before: plainBefore.epochSeconds, after: plainAfter.epochSeconds },
-    torchEngine: torchRuns, tfjsEngine: tfjsRuns, loadAverage: os.loadavg()[0],
+    python, torch: plainInfo?.torch, plainThreads: plainInfo?.threads, repeats: REPEATS,
+    plainEpochSeconds: plainRuns, torchEngine: torchRuns, tfjsEngine: tfjsRuns, loadAverage: os.loadavg()[0],
     targets: { firstRun: TARGET_FIRST, laterRun: TARGET_LATER },
   };
   if (JSON_OUT) {
@@ -246,31 +313,38 @@ async function engineEpoch(engine: 'torch' | 'tfjs', pair: PairName, python: str
   }
   const f = (x: number | undefined, d = 1) => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d));
   const verdict = (ratio: number, target: number) => `${ratio.toFixed(2)}× ${ratio <= target ? '✓' : '✗'} (≤ ${target})`;
-  console.log('| KD epoch, full MNIST | plain PyTorch loop (s) | torch engine (s) | torch ÷ plain | TF.js engine (s) | TF.js ÷ torch |');
+  console.log('| KD epoch, full MNIST (fastest of the repeats) | plain PyTorch loop (s) | torch engine (s) | torch ÷ plain | TF.js engine (s) | TF.js ÷ torch |');
   console.log('|---|---:|---:|---:|---:|---:|');
   for (const pair of PAIRS) {
     const t = torchRuns[pair];
     const j = tfjsRuns[pair];
     const p = plain(pair);
-    const row = (label: string, pick: (e: EngineEpoch) => number, target: number) => {
-      const ts = t ? pick(t) : undefined;
-      const js = j ? pick(j) : undefined;
+    const row = (label: string, pick: (e: EngineEpoch) => TimedRun[], target: number) => {
+      const ts = t ? fastest(pick(t)).epochSeconds : undefined;
+      const js = j ? fastest(pick(j)).epochSeconds : undefined;
       console.log(`| ${pair}, ${label} | ${f(p)} | ${f(ts)} | ${ts === undefined ? '—' : verdict(ts / p, target)} | ${f(js)} | ${f(js !== undefined && ts !== undefined ? js / ts : undefined, 2)} |`);
     };
-    row('first run', (e) => e.first.epochSeconds, TARGET_FIRST);
-    row(`later run, teacher outputs from disk${!t || t.fromDisk ? '' : ' (not confirmed by the torch engine\'s log)'}`, (e) => e.later.epochSeconds, TARGET_LATER);
+    row('first run', (e) => e.first, TARGET_FIRST);
+    row(`later run, teacher outputs from disk${!t || t.fromDisk ? '' : ' (not confirmed by the torch engine\'s log)'}`, (e) => e.later, TARGET_LATER);
   }
-  console.log(`\nPlain loop: torch ${plainBefore.torch}, ${plainBefore.threads} threads, teacher forward every batch; ` +
-    PAIRS.map((p) => `${p} ${f(plainBefore.epochSeconds[p])} s before and ${f(plainAfter.epochSeconds[p])} s after the torch engine's runs`).join(', ') + '.');
+  const list = (xs: number[]) => xs.map((x) => f(x)).join(', ');
+  console.log(`\nPlain loop (bench/peer_torch.py): torch ${plainInfo?.torch}, ${plainInfo?.threads} threads, teacher forward every batch. Every sample, in order ` +
+    `(plain, first run, plain, later run, …, plain):`);
+  for (const pair of PAIRS) {
+    const t = torchRuns[pair];
+    console.log(`- ${pair}: plain ${list(plainRuns[pair]!)} s` + (t ? `; torch engine first runs ${list(t.first.map((r) => r.epochSeconds))} s, later runs ${list(t.later.map((r) => r.epochSeconds))} s` : ''));
+  }
   for (const pair of PAIRS) {
     for (const e of [torchRuns[pair], tfjsRuns[pair]]) {
       if (!e) continue;
-      console.log(`${e.engine} engine ${pair} (${e.backend}${e.notes.length ? `; ${e.notes.join(', ')}` : ''}): first run ${f(e.first.beforeStepsSeconds)} s before its first step + ` +
-        `${e.first.steps} steps; later run ${f(e.later.beforeStepsSeconds)} s before its first step` +
-        `${e.later.cacheLogs.length ? ` (log: ${e.later.cacheLogs.map((l) => `"${l}"`).join('; ')})` : ''}.`);
+      const fr = fastest(e.first);
+      const lr = fastest(e.later);
+      console.log(`${e.engine} engine ${pair} (${e.backend}${e.notes.length ? `; ${e.notes.join(', ')}` : ''}): fastest first run ${f(fr.beforeStepsSeconds)} s before its first step + ` +
+        `${fr.steps} steps; fastest later run ${f(lr.beforeStepsSeconds)} s before its first step` +
+        `${lr.cacheLogs.length ? ` (log: ${lr.cacheLogs.map((l) => `"${l}"`).join('; ')})` : ''}.`);
     }
   }
-  console.log(`Load average during the run: ${os.loadavg()[0].toFixed(2)} (${os.cpus().length} cores); figures from a loaded machine are noisy.`);
+  console.log(`Load average at the end: ${os.loadavg()[0].toFixed(2)} (${os.cpus().length} cores); figures from a loaded machine are noisy.`);
 })().catch((e: unknown) => {
   console.error(e instanceof BenchSetupError ? e.message : e);
   process.exitCode = 1;
