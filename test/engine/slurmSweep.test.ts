@@ -4,7 +4,8 @@
  * with the local executor (--parallel 1 and 2): the reports are the same — same points, same sizes,
  * the same accuracies exactly. Exact, because every run is seeded and uses `--backend cpu` (plain
  * JavaScript kernels: the same arithmetic in the same order in any process, no thread-count
- * dependent reductions). Then `sweep-resume` resubmits only the point that did not complete.
+ * dependent reductions). Then `sweep-resume` resubmits only the point that did not complete, and
+ * Ctrl-C of a Slurm sweep cancels its jobs (scancel), the running point checkpointing first.
  *
  * Where Slurm cannot start (not root, the packages missing) the test says why and is skipped —
  * except with CI=true as root, where it must run (.ci/run installs slurm-wlm and munge).
@@ -142,6 +143,34 @@ void test('a 3-point sweep through a Slurm job array reports the same as the loc
     assert.equal(after.executor?.kind, 'slurm', 'sweep-resume keeps the executor');
     assert.deepEqual(after.executor?.jobs?.map((j) => j.points), [[0], [1, 2], [2]]);
     assert.deepEqual(comparable(readJson<SweepSummary>(path.join(slurmDir, 'report.json'))), comparable(reports[0]));
+    // Ctrl-C while the first point trains: scancel; the running point checkpoints and is cancelled
+    // (resumable), the pending ones are cancelled before they start; nothing stays in the queue
+    const longFile = writeExperiment(dir, { ...experiment(), training: { epochs: 400, batchSize: 32, optimizer: { kind: 'adam', learningRate: 0.01 }, logEvery: 4 } }, 'long.distill.json');
+    const child = cp.spawn(process.execPath, [CLI, 'sweep', longFile, '--executor', 'slurm', ...common], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    const deadline = Date.now() + 120_000;
+    let longDir: string | undefined;
+    for (;;) {
+      longDir = /sweep folder: (\S+)/.exec(out)?.[1];
+      const p1 = longDir && fs.existsSync(path.join(longDir, 'sweep.json')) ? readJson<SweepJson>(path.join(longDir, 'sweep.json')).points[0] : undefined;
+      if (p1?.runDir && fs.existsSync(path.join(longDir!, p1.runDir, 'metrics.jsonl'))) break;
+      assert.ok(Date.now() < deadline, `the first point did not start within 120 s:\n${out}`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    child.kill('SIGINT');
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([exited, new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), 150_000); })]);
+    clearTimeout(timer);
+    assert.equal(code, 130, out);
+    assert.match(out, /cancelling: scancel of jobs \d+, \d+/);
+    const cancelled = readJson<SweepJson>(path.join(longDir!, 'sweep.json'));
+    assert.equal(cancelled.status, 'cancelled');
+    assert.deepEqual(cancelled.points.map((p) => p.status), ['cancelled', 'cancelled', 'cancelled'], JSON.stringify(cancelled.points));
+    assert.equal(readJson<{ status: string }>(path.join(longDir!, cancelled.points[0].runDir!, 'run.json')).status, 'cancelled');
+
     // nothing of ours is left in the queue
     const queue = cp.spawnSync('squeue', ['-h', '-o', '%i'], { env: { ...process.env, ...env }, encoding: 'utf8' });
     assert.equal(queue.stdout.trim(), '');
