@@ -5,7 +5,8 @@
  * the same accuracies exactly. Exact, because every run is seeded and uses `--backend cpu` (plain
  * JavaScript kernels: the same arithmetic in the same order in any process, no thread-count
  * dependent reductions). Then `sweep-resume` resubmits only the point that did not complete, and
- * Ctrl-C of a Slurm sweep cancels its jobs (scancel), the running point checkpointing first.
+ * Stop (the studio's stopSweep: scancel, and SIGINT — Ctrl-C — to the waiting CLI) cancels its jobs,
+ * the running point checkpointing first.
  *
  * Where Slurm cannot start (not root, the packages missing) the test says why and is skipped —
  * except with CI=true as root, where it must run (.ci/run installs slurm-wlm and munge).
@@ -17,6 +18,7 @@ import * as cp from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { SweepJson, SweepSummary } from '../../src/runs/sweeps';
+import { stopSweep } from '../../src/host/sweepControl';
 import { REPO, tempDir, writeExperiment, syntheticExperiment } from '../helpers/experiments';
 
 const START = path.join(REPO, 'scripts', 'slurm', 'start-local.sh');
@@ -143,7 +145,7 @@ void test('a 3-point sweep through a Slurm job array reports the same as the loc
     assert.equal(after.executor?.kind, 'slurm', 'sweep-resume keeps the executor');
     assert.deepEqual(after.executor?.jobs?.map((j) => j.points), [[0], [1, 2], [2]]);
     assert.deepEqual(comparable(readJson<SweepSummary>(path.join(slurmDir, 'report.json'))), comparable(reports[0]));
-    // Ctrl-C while the first point trains: scancel; the running point checkpoints and is cancelled
+    // Stop while the first point trains: scancel; the running point checkpoints and is cancelled
     // (resumable), the pending ones are cancelled before they start; nothing stays in the queue
     const longFile = writeExperiment(dir, { ...experiment(), training: { epochs: 400, batchSize: 32, optimizer: { kind: 'adam', learningRate: 0.01 }, logEvery: 4 } }, 'long.distill.json');
     const child = cp.spawn(process.execPath, [CLI, 'sweep', longFile, '--executor', 'slurm', ...common], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -160,7 +162,10 @@ void test('a 3-point sweep through a Slurm job array reports the same as the loc
       assert.ok(Date.now() < deadline, `the first point did not start within 120 s:\n${out}`);
       await new Promise((r) => setTimeout(r, 300));
     }
-    child.kill('SIGINT');
+    // Stop in the studio (src/host/sweepControl.ts): scancel of both arrays, SIGINT to the waiting CLI
+    const stopped = stopSweep(longDir!);
+    assert.equal(stopped.jobs.length, 2, stopped.message);
+    assert.equal(stopped.signalled, child.pid, stopped.message);
     let timer: NodeJS.Timeout | undefined;
     const code = await Promise.race([exited, new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), 150_000); })]);
     clearTimeout(timer);

@@ -15,6 +15,7 @@ import { defaultParallel, executorFlags, SweepFlagError } from '../../src/cli/sw
 import { arraySpec, arrayScript } from '../../src/runs/slurm';
 import type { SweepJson } from '../../src/runs/sweeps';
 import { readSweep } from '../../src/runs/sweeps';
+import { stopSweep } from '../../src/host/sweepControl';
 
 const base = {
   name: 'c', seeds: [1],
@@ -77,4 +78,24 @@ void test('sweep.json updated by 4 processes at once, 25 times each: no update i
     assert.deepEqual(s.points.map((p) => p.values.n), [25, 25, 25, 25]);
     assert.equal(s.points[0].values.total, 100);
   });
+});
+
+void test('stopSweep without Slurm: SIGINT to the live owner of the sweep folder; nothing to stop once it is gone', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sweep-stop-'));
+  fs.writeFileSync(path.join(dir, 'sweep.json'), JSON.stringify({ name: 'n', id: 'i', experimentFile: 'f', experimentText: '{}', axes: {}, seeds: [1], status: 'running', createdAt: '', updatedAt: '', points: [], executor: { kind: 'local', parallel: 2 } }));
+  // the owner: takes the sweep lock as `distill sweep` does, says so, and on SIGINT writes a file and leaves
+  const script = `const { lockSweep } = require(${JSON.stringify(path.resolve(__dirname, '../../src/runs/lock.ts'))});
+    const lock = lockSweep(process.argv[1]);
+    process.on('SIGINT', () => { require('fs').writeFileSync(process.argv[1] + '/stopped', 'yes'); lock.release(); process.exit(130); });
+    console.log('locked'); setInterval(() => undefined, 1000);`;
+  const owner = cp.spawn(process.execPath, ['--import', 'tsx', '-e', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((res) => owner.stdout.on('data', (d: Buffer) => { if (d.toString().includes('locked')) res(); }));
+  const exited = new Promise<number | null>((res) => owner.on('exit', (c) => res(c)));
+  const r = stopSweep(dir);
+  assert.equal(r.signalled, owner.pid);
+  assert.deepEqual(r.jobs, []);
+  assert.match(r.message, new RegExp(`asked pid ${owner.pid} to stop`));
+  assert.equal(await exited, 130);
+  assert.equal(fs.readFileSync(path.join(dir, 'stopped'), 'utf8'), 'yes');
+  assert.match(stopSweep(dir).message, /is not running/);
 });

@@ -1,0 +1,46 @@
+/**
+ * Stop for a sweep, from the studio (issue 15): whatever runs it — one engine process, the local
+ * executor's processes, or a Slurm job array waited on by `distill sweep` — is asked to stop the
+ * way Ctrl-C in the CLI does. No vscode import, so it is tested as plain Node (and the Sweep panel
+ * or a command can call it with the sweep folder).
+ *
+ * - Slurm (sweep.json records the jobs): `scancel` of the sweep's jobs at once — pending tasks are
+ *   cancelled, running ones get SIGINT and checkpoint (src/runs/slurm.ts) — whether or not a
+ *   `distill sweep` still waits for them; that waiter, when alive, also gets SIGINT so it reports
+ *   the cancellation and marks the points.
+ * - Otherwise: SIGINT to the process that owns the sweep folder (its lock, src/runs/lock.ts): the
+ *   CLI or engine then stops every running point after its current step, with a checkpoint.
+ */
+import { folderOwner, processAlive } from '../runs/lock';
+import { cancelSweepJobs } from '../runs/slurm';
+import { readSweep } from '../runs/sweeps';
+
+export interface StopSweepResult {
+  /** The Slurm jobs scancel was run on. */
+  jobs: string[];
+  /** The pid of the owner that was sent SIGINT. */
+  signalled?: number;
+  /** What happened, for a notification. */
+  message: string;
+}
+
+export function stopSweep(sweepDir: string): StopSweepResult {
+  const sweep = readSweep(sweepDir);
+  const jobs = sweep.executor?.kind === 'slurm' ? cancelSweepJobs(sweepDir) : [];
+  const owner = folderOwner(sweepDir);
+  let signalled: number | undefined;
+  if (owner && processAlive(owner.pid, owner.pidStart, owner.host)) {
+    try {
+      process.kill(owner.pid, 'SIGINT');
+      signalled = owner.pid;
+    } catch {
+      // another host's process, or gone meanwhile
+    }
+  }
+  const parts = [
+    ...(jobs.length ? [`scancel of Slurm job${jobs.length === 1 ? '' : 's'} ${jobs.join(', ')}`] : []),
+    ...(signalled !== undefined ? [`asked pid ${signalled} to stop (running points write a checkpoint first)`] : []),
+  ];
+  const message = parts.length ? `sweep ${sweep.name}/${sweep.id}: ${parts.join('; ')}` : `sweep ${sweep.name}/${sweep.id} is not running (no owner, no Slurm jobs)`;
+  return { jobs, ...(signalled !== undefined ? { signalled } : {}), message };
+}
