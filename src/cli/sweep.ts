@@ -137,7 +137,9 @@ function sweepOutcome(dir: string): number {
 async function sweepWithExecutor(dir: string, kind: ExecutorKind, a: SweepArgs): Promise<number> {
   const { runLocal, runSlurm } = await import('./sweepExecutors');
   console.log(`sweep folder: ${dir}`);
-  const o = { kind, cluster: a.cluster ?? {}, ...(a.parallel ? { parallel: a.parallel } : {}), ...(a.backend ? { backend: a.backend } : {}), ...(a.python ? { python: a.python } : {}) };
+  const recorded = readSweep(dir).executor;
+  const parallel = a.parallel ?? (recorded?.kind === kind ? recorded.parallel : undefined); // sweep-resume: as before
+  const o = { kind, cluster: a.cluster ?? {}, ...(parallel ? { parallel } : {}), ...(a.backend ? { backend: a.backend } : {}), ...(a.python ? { python: a.python } : {}) };
   const log = (line: string): void => console.log(line);
   await (kind === 'slurm' ? runSlurm(dir, o, log) : runLocal(dir, o, log));
   return sweepOutcome(dir);

@@ -196,6 +196,13 @@ export async function runSlurm(dir: string, o: ExecutorOptions, log: (line: stri
   const lock = lockSweep(dir);
   try {
     const sweep0 = readSweep(dir);
+    // jobs of an earlier submission still queued (their waiter gone): submitting the points again
+    // would run them twice
+    const stillQueued = (sweep0.executor?.jobs ?? []).filter((j) => queuedTasks(j.jobId).size > 0).map((j) => j.jobId);
+    if (stillQueued.length) {
+      throw new Error(`sweep ${sweep0.name}/${sweep0.id}: Slurm job${stillQueued.length === 1 ? '' : 's'} ${stillQueued.join(', ')} of this sweep ${stillQueued.length === 1 ? 'is' : 'are'} still in the queue; ` +
+        `wait for ${stillQueued.length === 1 ? 'it' : 'them'} to end (squeue -j ${stillQueued.join(',')}) or cancel (scancel ${stillQueued.join(' ')}), then sweep-resume`);
+    }
     const cluster = clusterOf(sweep0, o.cluster);
     const todo = pending(sweep0);
     updateSweep(dir, (s) => {
@@ -299,7 +306,7 @@ export async function runSlurm(dir: string, o: ExecutorOptions, log: (line: stri
           const q = sw.points[i];
           if (q.status === 'completed') return;
           q.status = cancelling ? 'cancelled' : 'failed';
-          q.error = why;
+          q.error = q.error ? `${q.error} (${why})` : why;
         });
       }
     }

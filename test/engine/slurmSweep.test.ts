@@ -145,6 +145,21 @@ void test('a 3-point sweep through a Slurm job array reports the same as the loc
     assert.equal(after.executor?.kind, 'slurm', 'sweep-resume keeps the executor');
     assert.deepEqual(after.executor?.jobs?.map((j) => j.points), [[0], [1, 2], [2]]);
     assert.deepEqual(comparable(readJson<SweepSummary>(path.join(slurmDir, 'report.json'))), comparable(reports[0]));
+
+    // a task that fails before its point has a run folder (here: the sweep's experiment text broken)
+    // is reported with its Slurm log's path, and the point is failed
+    updateJsonFile(path.join(slurmDir, 'sweep.json'), (s: SweepJson) => {
+      s.points[2] = { id: s.points[2].id, values: s.points[2].values, status: 'pending' };
+      s.experimentText = s.experimentText.replace('"name": "slurm-sweep"', '"name": 7');
+    });
+    const broken = cli(['sweep-resume', slurmDir, '--backend', 'cpu'], env);
+    assert.equal(broken.code, 1, broken.out);
+    const brokenJob = readJson<SweepJson>(path.join(slurmDir, 'sweep.json')).executor!.jobs![3];
+    assert.deepEqual(brokenJob.points, [2]);
+    const brokenLog = path.join(slurmDir, 'slurm', `${brokenJob.jobId}_2.out`);
+    assert.ok(broken.out.includes(`its log: ${brokenLog}`), broken.out);
+    assert.match(fs.readFileSync(brokenLog, 'utf8'), /name/);
+    assert.equal(readJson<SweepJson>(path.join(slurmDir, 'sweep.json')).points[2].status, 'failed');
     // Stop while the first point trains: scancel; the running point checkpoints and is cancelled
     // (resumable), the pending ones are cancelled before they start; nothing stays in the queue
     const longFile = writeExperiment(dir, { ...experiment(), training: { epochs: 400, batchSize: 32, optimizer: { kind: 'adam', learningRate: 0.01 }, logEvery: 4 } }, 'long.distill.json');
