@@ -161,6 +161,15 @@ export async function runLocal(dir: string, o: ExecutorOptions, log: (line: stri
       const r = await engine.result;
       live.delete(i);
       if (r.status === 'failed' && r.error) log(`[${id}] ${r.kind === 'config' ? '' : 'failed: '}${r.error}`);
+      // an engine that died without recording its point's end (a crash, a kill): the point failed
+      if (r.status === 'failed' && r.kind === undefined) {
+        updateSweep(dir, (s) => {
+          const p = s.points[i];
+          if (p.status !== 'running' && p.status !== 'pending') return;
+          p.status = 'failed';
+          p.error = r.error ?? 'the engine process ended without saying how the point ended';
+        });
+      }
     };
     try {
       const queue = [...todo];
