@@ -10,7 +10,12 @@
  *   the cancellation and marks the points.
  * - Otherwise: SIGINT to the process that owns the sweep folder (its lock, src/runs/lock.ts): the
  *   CLI or engine then stops every running point after its current step, with a checkpoint.
+ *
+ * Run Sweep in the studio starts the CLI itself (`dist/cli.js sweep <experiment> --executor …`, the
+ * setting `distill.sweepExecutor`) as a child process (startSweepProcess): the executors live in
+ * the CLI, and the child owns the sweep folder, so Stop above signals it and never the extension host.
  */
+import * as cp from 'child_process';
 import { folderOwner, processAlive } from '../runs/lock';
 import { cancelSweepJobs } from '../runs/slurm';
 import { readSweep } from '../runs/sweeps';
@@ -43,4 +48,43 @@ export function stopSweep(sweepDir: string): StopSweepResult {
   ];
   const message = parts.length ? `sweep ${sweep.name}/${sweep.id}: ${parts.join('; ')}` : `sweep ${sweep.name}/${sweep.id} is not running (no owner, no Slurm jobs)`;
   return { jobs, ...(signalled !== undefined ? { signalled } : {}), message };
+}
+
+export type SweepExecutorSetting = 'sequential' | 'local' | 'slurm';
+
+export interface SweepProcess {
+  child: cp.ChildProcess;
+  /** The sweep folder, once the CLI has said it (undefined if it ended before creating one). */
+  sweepDir: Promise<string | undefined>;
+  /** The CLI's exit code: 0 completed, 130 cancelled, 1 failed or refused, 2 usage. */
+  exited: Promise<number | null>;
+}
+
+/** The CLI's arguments for a sweep with the chosen executor. */
+export function sweepArgs(experimentFile: string, executor: SweepExecutorSetting, backend?: string, python?: string): string[] {
+  return ['sweep', experimentFile, ...(executor === 'sequential' ? [] : ['--executor', executor]),
+    ...(backend && backend !== 'auto' ? ['--backend', backend] : []), ...(python ? ['--python', python] : [])];
+}
+
+/** Starts `distill sweep` (the CLI bundle `cli`) as a child process; `onLine` hears each output line. */
+export function startSweepProcess(cli: string, args: string[], onLine: (line: string) => void, env: NodeJS.ProcessEnv = process.env): SweepProcess {
+  const child = cp.fork(cli, args, { silent: true, env });
+  let resolveDir: (d: string | undefined) => void = () => undefined;
+  const sweepDir = new Promise<string | undefined>((r) => { resolveDir = r; });
+  const lines = (buf: { rest: string }) => (d: Buffer): void => {
+    const parts = (buf.rest + d.toString()).split('\n');
+    buf.rest = parts.pop() ?? '';
+    for (const line of parts) {
+      const m = /^sweep folder: (.+)$/.exec(line.trim());
+      if (m) resolveDir(m[1]);
+      onLine(line);
+    }
+  };
+  child.stdout?.on('data', lines({ rest: '' }));
+  child.stderr?.on('data', lines({ rest: '' }));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code, signal) => {
+    resolveDir(undefined);
+    r(code ?? (signal ? 128 : null));
+  }));
+  return { child, sweepDir, exited };
 }

@@ -18,7 +18,7 @@ import * as cp from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { SweepJson, SweepSummary } from '../../src/runs/sweeps';
-import { stopSweep } from '../../src/host/sweepControl';
+import { startSweepProcess, stopSweep, sweepArgs } from '../../src/host/sweepControl';
 import { REPO, tempDir, writeExperiment, syntheticExperiment } from '../helpers/experiments';
 
 const START = path.join(REPO, 'scripts', 'slurm', 'start-local.sh');
@@ -58,6 +58,15 @@ function experiment(): Record<string, unknown> {
   });
 }
 
+let built = false;
+/** dist/cli.js from this source (what the Slurm tasks and the studio's Run Sweep run). */
+function buildCli(): void {
+  if (built) return;
+  const build = cp.spawnSync(process.execPath, [path.join(REPO, 'esbuild.mjs')], { cwd: REPO, encoding: 'utf8', timeout: 300_000 });
+  assert.equal(build.status, 0, build.stderr);
+  built = true;
+}
+
 /** Runs the CLI with a deadline; exit code, output, wall seconds. */
 function cli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 240_000): { code: number | null; out: string; seconds: number } {
   const t0 = Date.now();
@@ -82,9 +91,7 @@ function comparable(s: SweepSummary): unknown {
 
 void test('a 3-point sweep through a Slurm job array reports the same as the local executor; sweep-resume resubmits only what did not complete', { skip: why && !mustRun ? why : false, timeout: 900_000 }, async () => {
   assert.equal(why, undefined, `CI=true as root: the Slurm test must run, but ${why}`);
-  // the tasks run dist/cli.js: build it from this source
-  const build = cp.spawnSync(process.execPath, [path.join(REPO, 'esbuild.mjs')], { cwd: REPO, encoding: 'utf8', timeout: 300_000 });
-  assert.equal(build.status, 0, build.stderr);
+  buildCli(); // the tasks run dist/cli.js
 
   const clusterDir = tempDir('distill-slurm-');
   const port = String(20000 + (process.pid % 20000));
@@ -204,3 +211,36 @@ function updateJsonFile<T>(file: string, patch: (v: T) => void): void {
   patch(v);
   fs.writeFileSync(file, JSON.stringify(v, null, 2));
 }
+
+void test('the studio\'s Run Sweep (the CLI as a child, --executor local) and Stop: every running point checkpoints, the sweep is cancelled and resumable', { timeout: 300_000 }, async () => {
+  buildCli();
+  const dir = tempDir();
+  const file = writeExperiment(dir, { ...experiment(), training: { epochs: 400, batchSize: 32, optimizer: { kind: 'adam', learningRate: 0.01 }, logEvery: 4 } });
+  const lines: string[] = [];
+  const args = sweepArgs(file, 'local', 'cpu');
+  assert.deepEqual(args, ['sweep', file, '--executor', 'local', '--backend', 'cpu']);
+  const proc = startSweepProcess(CLI, args, (l) => lines.push(l));
+  const sweepDir = await proc.sweepDir;
+  assert.ok(sweepDir, lines.join('\n'));
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const p1 = readJson<SweepJson>(path.join(sweepDir, 'sweep.json')).points[0];
+    if (p1.runDir && fs.existsSync(path.join(sweepDir, p1.runDir, 'metrics.jsonl'))) break;
+    assert.ok(Date.now() < deadline, `the first point did not start within 120 s:\n${lines.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const r = stopSweep(sweepDir);
+  assert.equal(r.signalled, proc.child.pid, r.message);
+  assert.deepEqual(r.jobs, []);
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([proc.exited, new Promise<'timeout'>((res) => { timer = setTimeout(() => res('timeout'), 120_000); })]);
+  clearTimeout(timer);
+  assert.equal(code, 130, lines.join('\n'));
+  const s = readJson<SweepJson>(path.join(sweepDir, 'sweep.json'));
+  assert.equal(s.status, 'cancelled');
+  assert.equal(s.executor?.kind, 'local');
+  // p01 (training the shared teacher) ran alone and was stopped; the others never started
+  assert.deepEqual(s.points.map((p) => p.status), ['cancelled', 'pending', 'pending']);
+  assert.equal(readJson<{ status: string }>(path.join(sweepDir, s.points[0].runDir!, 'run.json')).status, 'cancelled');
+  assert.ok(lines.some((l) => l.includes('sweep-resume')), lines.join('\n'));
+});
