@@ -3,7 +3,9 @@ forward/backward, Adam) on the same models, batch and loss, and one standard off
 the full MNIST (teacher forward every batch, as a plain PyTorch KD loop does).
 
     /usr/bin/python3 bench/peer_torch.py --mnist DIR [--steps 20] [--threads 2] [--epoch]
-Prints one JSON object.
+        [--epoch-only] [--pairs MLP,CNN]
+Prints one JSON object. --epoch-only skips the step and kernel rows (bench/torch.ts times single
+epochs between the engine's runs); --pairs limits the epoch rows to those pairs.
 """
 import argparse, json, os, statistics, struct, time
 import numpy as np
@@ -16,6 +18,8 @@ p.add_argument('--steps', type=int, default=20)
 p.add_argument('--threads', type=int, default=2)
 p.add_argument('--mnist', default='')
 p.add_argument('--epoch', action='store_true')
+p.add_argument('--epoch-only', action='store_true')
+p.add_argument('--pairs', default='MLP,CNN')
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
@@ -46,9 +50,11 @@ def step_fn(teacher, student, opt):
     return step
 
 out = {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'steps': {}}
+if a.epoch_only:
+    a.epoch = True
 cases = {'CNN': (cnn(32, 64), cnn(8, 16), torch.rand(B, 1, 28, 28)), 'MLP': (mlp(1200, 1200), mlp(800, 800), torch.rand(B, 784))}
 y = torch.randint(0, 10, (B,))
-for name, (teacher, student, x) in cases.items():
+for name, (teacher, student, x) in ({} if a.epoch_only else cases).items():
     teacher.eval()
     step = step_fn(teacher, student, torch.optim.Adam(student.parameters(), 1e-3))
     times = []
@@ -74,8 +80,9 @@ def kernel_times(threads):
     return res
 
 a_steps, a_threads = max(a.steps, 20), a.threads
-out['kernels'] = kernel_times(a.threads)
-out['kernels1'] = kernel_times(1)
+if not a.epoch_only:
+    out['kernels'] = kernel_times(a.threads)
+    out['kernels1'] = kernel_times(1)
 
 def idx(path):
     with open(path, 'rb') as f:
@@ -90,6 +97,8 @@ if a.epoch and a.mnist:
     out['epochSeconds'] = {}
     for name, (teacher, student, shape) in {'MLP': (mlp(1200, 1200), mlp(800, 800), (-1, 784)),
                                             'CNN': (cnn(32, 64), cnn(8, 16), (-1, 1, 28, 28))}.items():
+        if name not in a.pairs.split(','):
+            continue
         teacher.eval()
         step = step_fn(teacher, student, torch.optim.Adam(student.parameters(), 1e-3))
         Xs = X.reshape(shape)

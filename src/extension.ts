@@ -46,7 +46,7 @@ export function activate(context: vscode.ExtensionContext): DistillApi {
   const tree = new ExperimentsTree(index, runs);
   const view = vscode.window.createTreeView<TreeNode>('distill.experiments', { treeDataProvider: tree, canSelectMany: true, showCollapseAll: true });
   tree.view = view;
-  const probe = new ProbeClient(context.asAbsolutePath('dist/worker.js'), log, () => readSettings().backend, gate);
+  const probe = new ProbeClient(context.asAbsolutePath('dist/worker.js'), log, () => readSettings().backend, gate, (t) => pythonFor(t, log));
   const panels = new WebviewPanels({ extensionUri: context.extensionUri, probe, log, gate });
   const live = new LiveLayerCheck(probe, gate, log);
   const diagnostics = new ExperimentDiagnostics(index, gate, cliEngineCheck(context.asAbsolutePath('dist/cli.js'), gate, (file) => pythonFor({ experimentFile: file }, log)), live);

@@ -314,6 +314,7 @@ class Session:
         self.models: Dict[str, torch.nn.Module] = {}
         self._teachers: Dict[str, torch.nn.Module] = {}
         self.warnings: Dict[str, dict] = {}  # report.json `warnings`, by kind (teacher_health.py)
+        self.dist = None  # distributed.Group of a data-parallel run (set by distributed.attach / its worker entry)
 
     def log(self, message: str, level: str = 'info') -> None:
         self.send({'type': 'log', 'level': level, 'message': message})
@@ -346,6 +347,8 @@ class Session:
             self.notes.append(f'gpu: {torch.cuda.get_device_name(self.device)}')
         from . import data as data_mod
         self.data = data_mod.load_data(c, self.base_dir)
+        from . import distributed
+        distributed.check_config(c, int(self.data.train.x.shape[0]), distributed.world_size(c), self.device)
         self._build_models()
         self._check_pairings()
 
@@ -430,10 +433,21 @@ class Session:
         self.running = True
         self.run_dir = os.path.abspath(run_dir)
         try:
-            self.folder = RunFolder(self.run_dir)
+            from . import distributed
+            self.folder = distributed.open_folder(self.run_dir, self.dist)  # ranks > 0 write nothing
         except (OSError, ValueError) as e:
             self.send({'type': 'failed', 'runDir': self.run_dir, 'error': f'{self.run_dir}: {e}'})
             return 'failed'
+        status = 'failed'
+        try:
+            status = self._run(resume)
+            return status
+        finally:
+            if self.dist is not None:
+                self.dist.close(status)
+
+    def _run(self, resume: bool) -> str:
+        from . import distributed
         try:
             stale = self.folder.remove_temp_files()
             if stale:
@@ -442,6 +456,7 @@ class Session:
                 self.log(f'{self.run_dir}: already completed; nothing to resume')
                 self.send({'type': 'done', 'runDir': self.run_dir, 'status': 'completed'})
                 return 'completed'
+            self.dist = distributed.attach(self, resume)  # a data-parallel run: the other ranks start or join here
             self._start(resume)
             status = self._execute()
             def finish(r: dict) -> None:
@@ -509,7 +524,8 @@ class Session:
                 return 'cancelled'
             if self._run_job(job, state) == 'cancelled':
                 return 'cancelled'
-        self._report()
+        if self.dist is None or self.dist.rank == 0:
+            self._report()
         return 'completed'
 
     # -- fixed teachers ----------------------------------------------------------------------------
@@ -576,8 +592,10 @@ class Session:
         ctx = train.JobContext(
             job_id=job, job=state, training=self._training_of(state), config=c, data=self.data, device=self.device,
             precision=self.precision, model=model, teacher=teacher, terms=terms, extra_teachers=extra,
-            folder=self.folder, send=self.send, should_stop=self.should_stop, clock=self.clock, base_dir=self.base_dir)
-        if kind == 'distill' and _has_field(train.JobContext, 'teacher_outputs'):
+            folder=self.folder, send=self.send, should_stop=self.should_stop, clock=self.clock, base_dir=self.base_dir,
+            dist=self.dist)
+        # The teacher runs on every rank of a data-parallel run (no shared cache written by one of them).
+        if kind == 'distill' and self.dist is None and _has_field(train.JobContext, 'teacher_outputs'):
             ctx.teacher_outputs = self._teacher_outputs(job, state, teacher, terms)
         what = {'teacher': 'labels', 'scratch': 'labels', 'distill': 'labels + knowledge', 'online': 'deep mutual learning',
                 'self': 'auxiliary heads'}.get(kind, kind)
@@ -594,6 +612,8 @@ class Session:
             r['jobs'][job]['completedEpochs'] = r['jobs'][job]['epochs']
         self.folder.update_run(completed)
         self.folder.event('job-done', job=job)
+        if self.dist is not None:
+            self.dist.barrier()  # rank 0 has written the job's model: a later job's teacher on every rank
         return 'completed'
 
     def _teacher_outputs(self, job: str, state: dict, teacher: torch.nn.Module, terms) -> Optional[Any]:
@@ -809,6 +829,8 @@ class Session:
                 self.log(f'removed the temporary files of the interrupted write: {", ".join(removed)}')
         else:
             error = f'{type(e).__name__}: {e}' if not isinstance(e, ConfigError) else e.message
+            if self.dist is not None and not isinstance(e, ConfigError):
+                error = self.dist.describe_failure(e, error)  # a rank that died is named
             self.log(traceback.format_exc(), 'error')
         try:
             def failed(r: dict) -> None:

@@ -533,6 +533,9 @@ class JobContext:
     # Filled by train_job: the learner's further trained models that a job's result includes
     # (online: {'teacher': the teacher peer}); engine.py saves them as models/<job>-<name>.
     outputs: Dict[str, torch.nn.Module] = field(default_factory=dict)
+    # A data-parallel run's distributed.Group: this rank's share of each global batch, gradients and
+    # figures summed over the ranks (None: one process).
+    dist: Optional[Any] = None
 
 
 def make_learner(ctx: JobContext) -> Learner:
@@ -587,6 +590,7 @@ def train_job(ctx: JobContext) -> str:
     aug_cfg = (ctx.config.get('data') or {}).get('augment')
     augment = aug_cfg if data_mod.augment_applies(aug_cfg, kind) else None
 
+    dist = ctx.dist
     state = _fresh_state()
     ckpt = folder.latest_checkpoint(job)
     if ckpt:
@@ -599,6 +603,10 @@ def train_job(ctx: JobContext) -> str:
               'message': f'{job}: resuming at epoch {state["epoch"]}, step {state["step"]} from {os.path.relpath(path, folder.dir)}'})
     else:
         seed_everything(seed_for(seed, 'training'))
+    step_module = None
+    if dist is not None:
+        # DistributedDataParallel over every trained module (it starts every rank from rank 0's state).
+        step_module = dist.wrap(learner)
     if ckpt or folder.has_records_of(job):
         # What an interrupted attempt logged past the checkpoint is superseded by what follows.
         supersedes = ckpt[1]['loop'].get('metricsOffset', 0) if ckpt else 0
@@ -644,12 +652,19 @@ def train_job(ctx: JobContext) -> str:
                 x, y = train.x[idx], train.y[idx]
                 if augment:
                     x = data_mod.augment_batch(x, augment, seed, epoch, step)
+                scale = 1.0
+                if dist is not None:  # this rank's rows of the (augmented) global batch
+                    idx, x, y, scale = dist.shard(idx, x, y)
                 lr = learning_rate_at(training['optimizer'], epochs, steps, state['globalStep'])
                 set_learning_rate(optimizer, lr)
                 out = _train_step(learner, optimizer, precision, x.to(ctx.device), y.to(ctx.device),
-                                  idx.to(ctx.device), epoch, epochs)
+                                  idx.to(ctx.device), epoch, epochs, step_module=step_module, scale=scale)
                 losses = {k: float(v) for k, v in out.losses.items()}
                 losses['total'] = float(out.total)
+                m = int(idx.shape[0])
+                correct = int((out.logits.detach().argmax(-1) == y.to(out.logits.device)).sum())
+                if dist is not None:  # the global batch's figures, from every rank's
+                    losses, out.pairs, out.params, m, correct = dist.reduce_step(losses, out.pairs, out.params, m, correct)
                 state['step'] += 1
                 state['globalStep'] += 1
                 ctx.clock.tick()
@@ -658,11 +673,10 @@ def train_job(ctx: JobContext) -> str:
                     raise TrainingError(
                         f'{job}: loss term "{bad[0]}" is {_js_number(bad[1])} at epoch {epoch}, step {state["step"]} '
                         f'(global step {state["globalStep"]}); the run stopped there. Lower the learning rate or check the inputs.')
-                m = int(idx.shape[0])
                 for k, v in losses.items():
                     state['sums'][k] = state['sums'].get(k, 0.0) + v * m
                 state['seen'] += m
-                state['correct'] += int((out.logits.detach().argmax(-1) == y.to(out.logits.device)).sum())
+                state['correct'] += correct
                 state['elapsedSeconds'] += time.monotonic() - t0
 
                 if state['step'] % log_every == 0 or state['step'] == steps:
@@ -716,17 +730,26 @@ def train_job(ctx: JobContext) -> str:
     return 'completed'
 
 
-def _train_step(learner: Learner, optimizer, precision: Precision, x, y, idx, epoch: int, epochs: int) -> StepOutput:
-    """One optimizer step (under autocast, with the gradient scaler for fp16 on CUDA)."""
+def _train_step(learner: Learner, optimizer, precision: Precision, x, y, idx, epoch: int, epochs: int,
+                step_module: Optional[torch.nn.Module] = None, scale: float = 1.0) -> StepOutput:
+    """One optimizer step (under autocast, with the gradient scaler for fp16 on CUDA). In a
+    data-parallel run the step goes through `step_module` (DistributedDataParallel over the
+    learner's trained modules, distributed.Group.wrap), which averages the gradients over the ranks
+    during backward, and the rank's loss is scaled by `scale` (its share of the global batch)."""
     optimizer.zero_grad(set_to_none=True)
     with precision.autocast():
-        out = learner.step(x, y, idx, epoch, epochs)
+        if step_module is not None:
+            total, out = step_module(x, y, idx, epoch, epochs)
+        else:
+            out = learner.step(x, y, idx, epoch, epochs)
+            total = out.total
+    loss = total * scale if scale != 1.0 else total
     if precision.scaler is not None:
-        precision.scaler.scale(out.total).backward()
+        precision.scaler.scale(loss).backward()
         precision.scaler.step(optimizer)
         precision.scaler.update()
     else:
-        out.total.backward()
+        loss.backward()
         optimizer.step()
     return out
 

@@ -159,3 +159,18 @@ def create_run(prepare_msg: dict, runs_dir: str, run_id: str = '20261202-120000'
     with open(os.path.join(run_dir, 'metrics.jsonl'), 'w') as f:
         f.write(json.dumps({'type': 'event', 'event': 'start', 't': now}) + '\n')
     return run_dir
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Every test starts with one thread: the engine's prepare sets the thread count to the machine's
+    cores (as a run should), and a later test comparing weights bit for bit against a child process
+    with one thread would otherwise compare different reduction orders."""
+    try:
+        import torch as _torch
+    except ImportError:
+        yield
+        return
+    _torch.set_num_threads(1)
+    yield
+    _torch.set_num_threads(1)

@@ -1,8 +1,8 @@
 /**
  * `distill`: the engine, headless. Same run folders as the extension.
  *
- *   distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR] [--python PATH]
- *   distill resume <run-folder> [--backend ...] [--python PATH]
+ *   distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR] [--python PATH] [--processes N]
+ *   distill resume <run-folder> [--backend ...] [--python PATH] [--processes N]
  *   distill list [experiment | sweep-folder | runs-dir | run-folder]
  *   distill inspect <model.json | experiment.distill.json>
  */
@@ -27,8 +27,8 @@ import { verdict } from '../runs/verdict';
 const USAGE = `distill — knowledge-distillation experiments (Distill Studio engine)
 
 usage:
-  distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR] [--python PATH] [--export JOB --to DIR]
-  distill resume <run-folder> [--backend ...] [--python PATH]
+  distill run <experiment.distill.json> [--backend auto|tensorflow|wasm|cpu] [--runs-dir DIR] [--python PATH] [--processes N] [--export JOB --to DIR]
+  distill resume <run-folder> [--backend ...] [--python PATH] [--processes N]
   distill list [experiment.distill.json | sweep-folder | runs-dir | run-folder]
                                                            (default: ./.distill/runs and ./.distill/sweeps;
                                                            an experiment: its runs and its sweeps' runs;
@@ -52,6 +52,8 @@ usage:
 
 --python PATH: the interpreter of the torch engine ("engine": "torch"; PyTorch ≥ 1.13). Default: DISTILL_PYTHON,
 else the first of python3, /usr/bin/python3, python that imports torch.
+--processes N: a data-parallel torch run with N processes (DistributedDataParallel-style, gloo on CPU, nccl on
+CUDA; training.batchSize is the global batch); overrides the experiment's "distributed": { "processes": N }.
 
 Ctrl-C stops a run cleanly (checkpoint, status cancelled); 'distill resume' continues it.`;
 
@@ -96,6 +98,15 @@ function pythonFlag(flags: Record<string, string>): { python?: string } {
   return { python: p.includes(path.sep) || p.startsWith('.') ? path.resolve(p) : p };
 }
 
+/** `--processes N` (a data-parallel torch run), as a StartRequest field. */
+function processesFlag(flags: Record<string, string>): { processes?: number } {
+  const p = flags.processes;
+  if (p === undefined) return {};
+  const n = Number(p);
+  if (!/^[0-9]+$/.test(p) || !Number.isInteger(n) || n < 1) throw new UsageError(`--processes: expected a whole number of processes ≥ 1, found "${p}"`);
+  return { processes: n };
+}
+
 async function cmdRun(args: Args, resume: boolean): Promise<number> {
   const target = args.positional[1];
   if (!target) throw new UsageError(resume ? 'resume: give a run folder' : 'run: give an experiment file');
@@ -134,6 +145,7 @@ async function cmdRun(args: Args, resume: boolean): Promise<number> {
     ...(args.flags['runs-dir'] ? { runsDir: path.resolve(args.flags['runs-dir']) } : {}),
     ...(backend ? { backend } : {}),
     ...pythonFlag(args.flags),
+    ...processesFlag(args.flags),
   }, emit);
   stop = engine.stop;
   const result = await engine.result;

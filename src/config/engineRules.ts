@@ -52,6 +52,7 @@ export function engineChecks(root: Node, config: ExperimentConfig, problems: Pro
     const setTorch = 'set "engine": "torch" to train with PyTorch';
     if (written('device')) at(['device'], `"device" is read by the torch engine only: ${setTorch}, or remove it (the TF.js engine's compute is "backend")`);
     if (written('precision')) at(['precision'], `"precision" is read by the torch engine only: ${setTorch}, or remove it (the TF.js engine trains in float32)`);
+    if (written('distributed')) at(['distributed'], `"distributed" (data-parallel runs) is read by the torch engine only: ${setTorch}, or remove it (the TF.js engine trains in one process)`);
     for (const { at: where, spec } of modelSpecsOf(config)) {
       if ('derive' in spec) continue;
       if ('torchvision' in spec) {
@@ -76,6 +77,17 @@ export function engineChecks(root: Node, config: ExperimentConfig, problems: Pro
     at(['backend'], '"backend" picks the TF.js engine\'s compute; the torch engine trains where "device" says (auto, cpu, cuda, cuda:N, mps): remove "backend"');
   }
   const setTfjs = 'or set "engine": "tfjs"';
+  const processes = config.distributed?.processes ?? 1;
+  if (processes > 1) {
+    // The global batch is split evenly among the processes (python/distill_torch/distributed.py refuses the same).
+    const batches: { at: JsonPath; size: number }[] = [{ at: ['training', 'batchSize'], size: config.training.batchSize }];
+    if (config.teacher && 'train' in config.teacher && config.teacher.train) batches.push({ at: ['teacher', 'train', 'batchSize'], size: config.teacher.train.batchSize });
+    for (const b of batches) {
+      if (b.size % processes !== 0) {
+        at(b.at, `batchSize ${b.size} is the global batch of ${processes} processes ("distributed") and must divide evenly among them: use a multiple of ${processes}`);
+      }
+    }
+  }
   for (const { at: where, spec } of modelSpecsOf(config)) {
     if ('derive' in spec || 'torchvision' in spec) continue;
     if ('module' in spec && !PY_MODULE.test(spec.module)) {

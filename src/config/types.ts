@@ -44,6 +44,12 @@ export interface ExperimentConfig {
   device?: TorchDevice;
   /** torch engine only (filled with `fp32` for it by normalisation). */
   precision?: TorchPrecision;
+  /**
+   * torch engine only (issue 15): a data-parallel run with `processes` worker processes
+   * (python/distill_torch/distributed.py); `training.batchSize` is then the global batch, split
+   * evenly among them. The CLI's `--processes N` overrides it.
+   */
+  distributed?: { processes: number };
   /** MB for a fixed teacher's tapped features cached as float16 (0 = off). Default 1024. */
   teacherCacheMB: number;
   /**

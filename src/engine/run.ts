@@ -69,6 +69,8 @@ export interface RunOptions {
   teacherThread?: boolean;
   /** The Python of the torch engine (`"engine": "torch"`); default: DISTILL_PYTHON, else the first of python3, /usr/bin/python3, python with torch. */
   python?: string;
+  /** issue 15: `--processes N`, a data-parallel torch run (overrides `distributed.processes`); refused for the TF.js engine. */
+  processes?: number;
 }
 
 export interface RunResult {
@@ -110,7 +112,8 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; 
     runDir = path.resolve(opts.resume);
     readRun(runDir); // not a run folder: said before anything else
     // issue 14: a torch run is continued by its own engine (src/engine/torch/bridge.ts).
-    if (snapshotEngine(runDir) === 'torch') return runTorch({ resume: runDir, python: opts.python, emit, shouldStop });
+    if (snapshotEngine(runDir) === 'torch') return runTorch({ resume: runDir, python: opts.python, processes: opts.processes, emit, shouldStop });
+    if (opts.processes !== undefined && opts.processes > 1) throw new Error(`--processes ${opts.processes}: data-parallel runs need the torch engine; ${runDir} is a TF.js run`);
     held.runDir = runDir;
     held.lock = lockRun(runDir, emit);
     // Ours now: temporary files left by a writer that died (a kill, a full or read-only disk) go.
@@ -139,7 +142,10 @@ async function runExperimentLocked(opts: RunOptions, held: { lock?: FolderLock; 
     // issue 14: `"engine": "torch"` runs in Python (src/engine/torch/bridge.ts); the same folder, messages and result.
     if (engineOf(config) === 'torch') {
       if (opts.backend && opts.backend !== 'auto') emit({ type: 'log', level: 'warn', message: `backend "${opts.backend}" is the TF.js engine's (--backend, distill.backend): the torch engine trains where "device" says` });
-      return runTorch({ experimentFile, experimentText, config, runsDir, python: opts.python, emit, shouldStop });
+      return runTorch({ experimentFile, experimentText, config, runsDir, python: opts.python, processes: opts.processes, emit, shouldStop });
+    }
+    if (opts.processes !== undefined && opts.processes > 1) {
+      throw new Error(`--processes ${opts.processes}: data-parallel runs need the torch engine; set "engine": "torch" in ${experimentFile}`);
     }
     // Pre-flight (what `distill check` does): bad data or models are refused before the folder exists.
     preflight = await preflightRun(experimentFile, experimentText, config, opts.backend ?? config.backend, runsDir, emit);

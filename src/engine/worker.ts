@@ -49,7 +49,7 @@ async function start(req: Extract<HostToEngine, { type: 'start' }>): Promise<voi
   try {
     const result = await runExperiment({
       experiment: req.experiment, resume: req.resume, runsDir: req.runsDir, backend: req.backend, python: req.python,
-      emit: send, shouldStop: () => stopRequested,
+      processes: req.processes, emit: send, shouldStop: () => stopRequested,
     });
     leave(result.status === 'failed' ? 1 : 0);
   } catch (e) {

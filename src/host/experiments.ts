@@ -2,7 +2,15 @@
  * The experiments of the workspace (`*.distill.json`) and the run folders that belong to them.
  * Experiments are found with findFiles and kept current by a file watcher; runs are listed from
  * the run folders on demand (run.json is small; metrics are cached in runData.ts).
+ *
+ * Runs written by another process — `distill run` in a terminal, a torch job, a Slurm task on
+ * shared storage — are not always reported by the file watcher: a new `.distill/runs/<exp>/<run>`
+ * tree is created faster than the watcher adds its folders (code-server 4.100 reports nothing
+ * under it afterwards), and network filesystems have no change notification at all. So the runs
+ * folders are also polled ({@link RUNS_POLL_MS}): a listing of each runs folder and a stat of its
+ * newest runs' run.json and metrics.jsonl; a change fires onDidChangeRuns, as the watcher would.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { parse as parseJsonc } from 'jsonc-parser';
@@ -70,6 +78,45 @@ export function describeExperiment(file: string, text: string): ExperimentInfo {
   return { file, uri: vscode.Uri.file(file), name, runsDirs, models };
 }
 
+/** How often the runs folders are polled for runs the watcher did not report. */
+export const RUNS_POLL_MS = 2000;
+/** Per experiment folder, the newest runs whose run.json and metrics.jsonl are stat'ed each poll. */
+const POLLED_RUNS = 3;
+
+/**
+ * What changes when a run folder is added, removed or written: every run id under each runs folder
+ * (`<runsDir>/<experiment>/<run>`), and the mtime / size of the newest runs' run.json and metrics.jsonl.
+ */
+export function runsSignature(runsDirs: Iterable<string>): string {
+  const parts: string[] = [];
+  const entries = (dir: string): string[] => {
+    try {
+      return fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    } catch {
+      return [];
+    }
+  };
+  const stat = (file: string): string => {
+    try {
+      const st = fs.statSync(file);
+      return `${st.mtimeMs}:${st.size}`;
+    } catch {
+      return '-';
+    }
+  };
+  for (const runsDir of runsDirs) {
+    for (const exp of entries(runsDir)) {
+      const runs = entries(path.join(runsDir, exp));
+      parts.push(`${runsDir}/${exp}:${runs.join(',')}`);
+      for (const run of runs.slice(-POLLED_RUNS)) {
+        const dir = path.join(runsDir, exp, run);
+        parts.push(`${stat(path.join(dir, 'run.json'))}|${stat(path.join(dir, 'metrics.jsonl'))}`);
+      }
+    }
+  }
+  return parts.join('\n');
+}
+
 export class ExperimentIndex implements vscode.Disposable {
   private readonly experiments = new Map<string, ExperimentInfo>();
   private readonly emitter = new vscode.EventEmitter<void>();
@@ -78,6 +125,8 @@ export class ExperimentIndex implements vscode.Disposable {
   private refreshTimer: NodeJS.Timeout | undefined;
   private runsTimer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
+  private readonly pollTimer: NodeJS.Timeout;
+  private polled: string | undefined;
 
   /** Experiments were added, removed or edited. */
   readonly onDidChange = this.emitter.event;
@@ -98,6 +147,15 @@ export class ExperimentIndex implements vscode.Disposable {
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('distill.runsFolder')) this.scheduleRefresh();
     }, this, this.disposables);
+    this.pollTimer = setInterval(() => this.pollRuns(), RUNS_POLL_MS);
+    this.pollTimer.unref?.();
+  }
+
+  /** Fires onDidChangeRuns when the runs folders changed since the last poll (the first poll only records them). */
+  private pollRuns(): void {
+    const signature = runsSignature(new Set([...this.experiments.values()].flatMap((e) => e.runsDirs)));
+    if (this.polled !== undefined && signature !== this.polled) this.runsChanged();
+    this.polled = signature;
   }
 
   /** Re-reads the list of experiment files (coalesced). */
@@ -202,6 +260,7 @@ export class ExperimentIndex implements vscode.Disposable {
   }
 
   dispose(): void {
+    clearInterval(this.pollTimer);
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     if (this.runsTimer) clearTimeout(this.runsTimer);
     for (const d of this.disposables) d.dispose();

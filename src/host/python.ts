@@ -25,12 +25,20 @@ const PYTHON_EXTENSION = 'ms-python.python';
 /** The Python extension gets this long to activate and answer. */
 const EXTENSION_TIMEOUT_MS = 10_000;
 
-/** Whether an experiment file (or a run folder's snapshot) uses the torch engine. */
-export function usesTorch(target: { experimentFile?: string; runDir?: string }): boolean {
+/** What the interpreter is asked for: an experiment file (with the editor's unsaved `text`, if any) or a run folder. */
+export interface PythonTarget {
+  experimentFile?: string;
+  /** The editor's text of `experimentFile` when it has unsaved changes (a probe's `text`). */
+  text?: string;
+  runDir?: string;
+}
+
+/** Whether an experiment file (its unsaved text when given, or a run folder's snapshot) uses the torch engine. */
+export function usesTorch(target: PythonTarget): boolean {
   try {
     if (target.runDir) return readSnapshot(target.runDir).config.engine === 'torch';
     if (target.experimentFile) {
-      const text = fs.readFileSync(target.experimentFile, 'utf8');
+      const text = target.text ?? fs.readFileSync(target.experimentFile, 'utf8');
       return parseExperimentText(text, target.experimentFile).config?.engine === 'torch';
     }
   } catch {
@@ -68,7 +76,7 @@ export async function pythonExtensionInterpreter(scope?: vscode.Uri, log?: vscod
  * The `python` of a start request or a check for this target: the setting, else the Python
  * extension's interpreter; undefined for a TF.js experiment or when neither says.
  */
-export async function pythonFor(target: { experimentFile?: string; runDir?: string }, log?: vscode.LogOutputChannel): Promise<string | undefined> {
+export async function pythonFor(target: PythonTarget, log?: vscode.LogOutputChannel): Promise<string | undefined> {
   if (!usesTorch(target)) return undefined;
   const file = target.experimentFile ?? target.runDir;
   const scope = file ? vscode.Uri.file(file) : undefined;
@@ -77,4 +85,16 @@ export async function pythonFor(target: { experimentFile?: string; runDir?: stri
   const fromExtension = await pythonExtensionInterpreter(scope, log);
   if (fromExtension) log?.info(`torch engine: the Python extension's interpreter ${fromExtension}`);
   return fromExtension;
+}
+
+/**
+ * issue 15: what a probe query is about, for the interpreter (src/host/panels/probeClient.ts): its
+ * experiment file (with unsaved text) or run folder; undefined for queries about neither (a pair
+ * check between two shapes, `inspect` of a model.json).
+ */
+export function probeTarget(query: { kind: string; experimentFile?: string; text?: string; runDir?: string; target?: string }): PythonTarget | undefined {
+  if (query.runDir) return { runDir: query.runDir };
+  if (query.experimentFile) return { experimentFile: query.experimentFile, ...(query.text !== undefined ? { text: query.text } : {}) };
+  if (query.kind === 'inspect' && query.target?.endsWith('.distill.json')) return { experimentFile: query.target };
+  return undefined;
 }

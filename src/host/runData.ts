@@ -9,6 +9,7 @@ import type { Report } from '../runs/report';
 import type { EpochRecord, RunJson, StepRecord } from '../runs/store';
 import { readMetrics, readRun } from '../runs/store';
 import { runState } from '../runs/state';
+import { isFinalJob } from '../runs/finalJobs';
 import type { RunState } from '../runs/state';
 
 /** `interrupted`: run.json says running but its owner process is gone (a closed window, a kill) — the one rule of src/runs/state.ts. */
@@ -89,8 +90,12 @@ function buildView(runDir: string, run: RunJson): RunView {
   const distillJobs = stepOrder.filter(isDistill);
   const focusJob = distillJobs[distillJobs.length - 1] ?? stepOrder[stepOrder.length - 1];
 
+  // The run's best: among its final distilled students (not a ta-chain assistant, not an earlier
+  // born-again generation); before one has an epoch, among any distill job; else any job.
+  const isFinal = (job: string) => (run.jobs[job] ? isFinalJob(run.jobs[job]) : job.startsWith('distill'));
   let best: RunView['best'];
-  const candidates = epochs.some((e) => isDistill(e.job)) ? epochs.filter((e) => isDistill(e.job)) : epochs;
+  const candidates = epochs.some((e) => isFinal(e.job)) ? epochs.filter((e) => isFinal(e.job))
+    : epochs.some((e) => isDistill(e.job)) ? epochs.filter((e) => isDistill(e.job)) : epochs;
   for (const e of candidates) {
     const metric = e.valAcc !== undefined ? 'valAcc' : 'testAcc';
     const acc = e[metric] ?? e.testAcc;

@@ -40,6 +40,11 @@ export interface StartRequest {
    * Absent: DISTILL_PYTHON, else the first of python3, /usr/bin/python3, python that has torch.
    */
   python?: string;
+  /**
+   * issue 15: the CLI's `--processes N`: a data-parallel torch run with N processes, overriding the
+   * experiment's `"distributed": { "processes": N }` (the torch engine only).
+   */
+  processes?: number;
 }
 
 /** Sent by the host to stop the run: the engine checkpoints, marks it cancelled and exits. */
@@ -50,23 +55,26 @@ export interface StopRequest {
 /**
  * Inspection for the panels (src/engine/probe.ts): layer lists, a pair check, suggestions, and the
  * feature maps of one checkpoint / test sample / pair. Paths are absolute and chosen by the host.
+ * issue 15: a query about a torch experiment or run may carry `python`, the interpreter of its
+ * probe process (as StartRequest's; the host adds the resolved `distill.pythonPath` / Python
+ * extension's interpreter, so the panels use the runs' Python). TF.js experiments ignore it.
  */
 export type ProbeQuery =
   /** The experiment's layers (its file, or `text` when the editor holds unsaved changes), or a run's models (`runDir`). */
-  | { kind: 'layers'; experimentFile?: string; text?: string; runDir?: string; backend?: StartRequest['backend'] }
+  | { kind: 'layers'; experimentFile?: string; text?: string; runDir?: string; backend?: StartRequest['backend']; python?: string }
   | { kind: 'checkPair'; method: string; teacher: string; student: string; teacherShape: (number | null)[]; studentShape: (number | null)[]; backend?: StartRequest['backend'] }
-  | { kind: 'suggest'; experimentFile: string; backend?: StartRequest['backend'] }
-  | { kind: 'featureMapsInit'; runDir: string; backend?: StartRequest['backend'] }
+  | { kind: 'suggest'; experimentFile: string; backend?: StartRequest['backend']; python?: string }
+  | { kind: 'featureMapsInit'; runDir: string; backend?: StartRequest['backend']; python?: string }
   /** `checkpoint`: `<job>/<checkpoint folder>` as listed by featureMapsInit. */
-  | { kind: 'featureMaps'; runDir: string; checkpoint: string; sample: number; entry: number; pair: number; backend?: StartRequest['backend'] }
+  | { kind: 'featureMaps'; runDir: string; checkpoint: string; sample: number; entry: number; pair: number; backend?: StartRequest['backend']; python?: string }
   /** What `distill check` reports: the validator's problems, then the data and model checks (located); a torch experiment's are its Python engine's (`python`: as in StartRequest). */
   | { kind: 'check'; experimentFile: string; backend?: StartRequest['backend']; python?: string }
   /** `distill inspect`: a model.json or an experiment's teacher vs student, as text. */
-  | { kind: 'inspect'; target: string; backend?: StartRequest['backend'] }
+  | { kind: 'inspect'; target: string; backend?: StartRequest['backend']; python?: string }
   /** `distill suggest-pairs`: the suggested pairs of an experiment, as text. */
-  | { kind: 'suggestText'; experimentFile: string; backend?: StartRequest['backend'] }
+  | { kind: 'suggestText'; experimentFile: string; backend?: StartRequest['backend']; python?: string }
   /** issue 20: the run's training time on this machine, measured (a few optimizer steps of each architecture). */
-  | { kind: 'estimate'; experimentFile: string; text?: string; backend?: StartRequest['backend'] };
+  | { kind: 'estimate'; experimentFile: string; text?: string; backend?: StartRequest['backend']; python?: string };
 
 export interface ProbeRequest {
   type: 'probe';
@@ -260,6 +268,7 @@ export function isHostToEngine(value: unknown): value is HostToEngine {
   if (v.type !== 'start') return false;
   const str = (x: unknown) => x === undefined || typeof x === 'string';
   return str(v.experiment) && str(v.resume) && str(v.runsDir) && str(v.backend) && str(v.sweep) && str(v.python)
+    && (v.processes === undefined || (typeof v.processes === 'number' && Number.isInteger(v.processes) && v.processes >= 1))
     && (v.point === undefined || (typeof v.point === 'number' && Number.isInteger(v.point) && v.point >= 0))
     && (typeof v.experiment === 'string' || typeof v.resume === 'string' || typeof v.sweep === 'string');
 }

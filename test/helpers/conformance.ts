@@ -5,10 +5,8 @@
  * functions, adapters and modules on the wasm backend (float32) as the engine initialises it
  * (src/engine/backend: its custom kernels included) — the backend `auto` picks without tfjs-node.
  *
- * Not the cpu backend: its ResizeNearestNeighborGrad (tfjs-backend-cpu 4.22) reads dy at the input's
- * batch stride, so for a batch of more than one sample the gradient through nearest upsampling
- * (tf.layers.upSampling2d: fitnet's `upsample k×k` adapter, reviewkd's fusion) is wrong from the
- * second sample on (every sample gets sample 0's dy). The wasm kernel is right. The PyTorch engine's losses are held
+ * The wasm backend is the one `auto` picks here (the stock cpu kernel of the upsampling gradient was
+ * wrong for batches > 1; src/engine/backend/cpu/ResizeNearestNeighborGrad.ts replaces it). The PyTorch engine's losses are held
  * to it by python/tests/test_conformance.py; test/unit/conformance.test.ts holds the file to this
  * generator (a change of a TF.js loss without regenerating the fixture fails there).
  *

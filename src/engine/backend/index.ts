@@ -12,8 +12,10 @@ import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from '../../config/types';
 import { registerWasmKernels } from './wasm/register';
+import { registerCpuKernels } from './cpu/register';
 
 export { registerWasmKernels } from './wasm/register';
+export { registerCpuKernels } from './cpu/register';
 export { FusedAdamOptimizer } from './wasm/adam';
 
 export interface BackendInfo {
@@ -36,6 +38,10 @@ interface WasmModule {
   version_wasm: string;
 }
 
+// The cpu fixes go in as soon as the engine's backend module loads: tfjs runs on its cpu backend
+// by default, before (or without) any initBackend call.
+registerCpuKernels();
+
 let chain: Promise<unknown> = Promise.resolve();
 let current: { requested: BackendName; info: BackendInfo } | undefined;
 
@@ -54,6 +60,7 @@ async function init(requested: BackendName): Promise<BackendInfo> {
   if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(requested)) {
     throw new Error(`unknown backend '${String(requested)}' (expected auto, tensorflow, wasm or cpu)`);
   }
+  registerCpuKernels();
   if (current && current.requested === requested && tf.getBackend() === current.info.name) {
     return cloneInfo(current.info);
   }
@@ -87,9 +94,10 @@ async function tryBackend(name: Concrete, notes: string[]): Promise<Attempt> {
     case 'wasm':
       return tryWasm(notes);
     case 'cpu': {
+      const customKernels = registerCpuKernels();
       const ok = await setBackendSafe('cpu');
       return ok === true
-        ? { ok: true, customKernels: [] }
+        ? { ok: true, customKernels }
         : { ok: false, note: `cpu backend failed: ${ok}`, error: `backend 'cpu' could not be initialised: ${ok}` };
     }
   }

@@ -18,6 +18,7 @@ import type { EpochRecord } from '../../runs/store';
 import { readMetrics, readRun } from '../../runs/store';
 import type { EpochFigures, JobReport, ModelFigures, QuantizedFigures, Report } from '../../runs/report';
 import { stat } from '../../runs/report';
+import { isFinalJob } from '../../runs/finalJobs';
 import { perClassReport } from './perClass';
 import type { PerClass } from '../../runs/report';
 import { LARGE_BATCH } from '../../runs/latencyNote';
@@ -45,8 +46,8 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
   const epochs = readMetrics(runDir).filter((r): r is EpochRecord => r.type === 'epoch');
   const jobs: Record<string, JobReport> = {};
   for (const [job, state] of Object.entries(run.jobs)) {
-    // `final` marks the distilled students; run folders written before schemes existed lack it.
-    const final = state.final ?? state.kind === 'distill';
+    // Only the final distilled students (not ta-chain assistants, not earlier born-again generations).
+    const final = isFinalJob(state);
     if (state.kind === 'teacher' || !(state.kind === 'scratch' || final)) continue;
     const mine = epochs.filter((r) => r.job === job).sort((a, b) => a.epoch - b.epoch);
     if (mine.length === 0) continue;

@@ -54,6 +54,11 @@ export interface TorchRunOptions {
   pythonRoot?: string;
   /** Environment of the interpreter check and of Python (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * issue 15: `--processes N` — the Python process starts N − 1 further ranks itself (python/distill_torch/distributed.py);
+   * passed as DISTILL_PROCESSES, which overrides the experiment's `distributed.processes`.
+   */
+  processes?: number;
 }
 
 export interface TorchRunResult {
@@ -173,7 +178,7 @@ class TorchSession {
     const pythonPath = [root, env.PYTHONPATH].filter(Boolean).join(path.delimiter);
     this.child = cp.spawn(python.command, ['-u', '-m', TORCH_MODULE], {
       cwd: path.dirname(snapshot.experimentFile),
-      env: { ...env, PYTHONPATH: pythonPath, PYTHONUNBUFFERED: '1' },
+      env: { ...env, PYTHONPATH: pythonPath, PYTHONUNBUFFERED: '1', ...(opts.processes !== undefined ? { DISTILL_PROCESSES: String(opts.processes) } : {}) },
       stdio: ['pipe', 'pipe', 'pipe'],
       windowsHide: true,
     });

@@ -32,7 +32,8 @@ export function planJobs(config: ExperimentConfig): Record<string, JobState> {
         let teacher = 'teacher';
         scheme.assistants.forEach((_, i) => {
           const id = `ta${i + 1}-s${seed}`;
-          jobs[id] = job('distill', seed, { model: `assistant:${i}`, teacher });
+          // An assistant is a stage of the chain, never the distilled result (runs/finalJobs.ts).
+          jobs[id] = job('distill', seed, { model: `assistant:${i}`, teacher, final: false });
           teacher = id;
         });
         jobs[`distill-s${seed}`] = job('distill', seed, { model: 'student', teacher, final: true });

@@ -8,6 +8,7 @@ import * as path from 'path';
 import { latencyExplanation } from '../../runs/latencyNote';
 import { verdict } from '../../runs/verdict';
 import { runEngine } from '../../runs/engineLabel';
+import { isFinalJob } from '../../runs/finalJobs';
 import type { Report } from '../../runs/report';
 import type { EpochRecord, MetricRecord, RunJson, StepRecord } from '../../runs/store';
 import { MetricsTail, readMetrics, readRun, readSnapshot } from '../../runs/store';
@@ -303,7 +304,7 @@ export function compareData(runDirs: string[], title: string): CompareData {
       continue;
     }
     const records = readMetrics(dir);
-    const finalJobs = Object.entries(run.jobs).filter(([, j]) => j.final ?? j.kind === 'distill').map(([k]) => k);
+    const finalJobs = Object.entries(run.jobs).filter(([, j]) => isFinalJob(j)).map(([k]) => k);
     const job = finalJobs[0] ?? Object.keys(run.jobs).pop();
     const loss = { step: [] as number[], value: [] as number[] };
     const acc = { epoch: [] as number[], value: [] as number[] };

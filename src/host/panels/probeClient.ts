@@ -5,12 +5,22 @@
  * TensorFlow.js itself. The worker is started through the trust gate: in Restricted Mode it runs
  * with model modules refused, and such a refusal rejects as a RestrictedModeError; once trust is
  * granted the worker is replaced by one that may load them.
+ *
+ * issue 15: a query about a torch experiment or run carries the interpreter the host resolved for
+ * it (`distill.pythonPath`, else the Python extension's: src/host/python.ts), the one its runs use,
+ * so the pairing panel, feature maps, suggestions and estimates load the models in the same Python.
+ * In Restricted Mode the interpreter is not looked for (the worker refuses torch probes anyway).
  */
 import * as cp from 'child_process';
 import type * as vscode from 'vscode';
 import type { ProbeAnswers, ProbeKind, ProbeQuery, ProbeQueryOf } from '../../protocol/engine';
 import { isEngineToHost } from '../../protocol/engine';
+import type { PythonTarget } from '../python';
+import { probeTarget } from '../python';
 import { EngineGate, RestrictedModeError } from '../trust';
+
+/** The host's interpreter for a torch experiment or run (undefined: a TF.js one, or none chosen). */
+export type PythonResolver = (target: PythonTarget) => Promise<string | undefined>;
 
 const IDLE_MS = 60_000;
 /** How long a probe may take (loading a data set and a model included) before the engine is stopped. */
@@ -27,7 +37,7 @@ export class ProbeClient implements vscode.Disposable {
   private readonly granted: vscode.Disposable;
 
   constructor(private readonly workerPath: string, private readonly log: vscode.LogOutputChannel, private readonly backend: () => ProbeQuery['backend'],
-    private readonly gate: EngineGate) {
+    private readonly gate: EngineGate, private readonly python?: PythonResolver) {
     // a worker started in Restricted Mode never loads model code: replace it once trust is granted
     this.granted = gate.onDidGrant(() => {
       if (this.restricted) this.restart();
@@ -39,12 +49,35 @@ export class ProbeClient implements vscode.Disposable {
     return this.child?.connected === true;
   }
 
+  /** The engine worker's pid while one is up (tests match it with the Python it starts). */
+  get pid(): number | undefined {
+    return this.child?.connected ? this.child.pid : undefined;
+  }
+
   /**
    * Asks the engine; the answer's type follows the query's kind. Rejects with the engine's error,
    * a RestrictedModeError (untrusted workspace), or after `timeoutMs` — then the engine, which
    * answers one probe at a time, is stopped so that later requests do not queue behind it.
    */
-  request<K extends ProbeKind>(query: ProbeQueryOf<K>, timeoutMs = PROBE_TIMEOUT_MS): Promise<ProbeAnswers[K]> {
+  async request<K extends ProbeKind>(query: ProbeQueryOf<K>, timeoutMs = PROBE_TIMEOUT_MS): Promise<ProbeAnswers[K]> {
+    const python = await this.interpreterFor(query);
+    return this.send(python ? { ...query, python } : query, timeoutMs);
+  }
+
+  /** The interpreter to add to `query`: none when it names one, is about no file, or the folder is untrusted. */
+  private async interpreterFor(query: ProbeQuery): Promise<string | undefined> {
+    if (!this.python || !this.gate.trusted || ('python' in query && query.python)) return undefined;
+    const target = probeTarget(query);
+    if (!target) return undefined;
+    try {
+      return await this.python(target);
+    } catch (e) {
+      this.log.warn(`[probe] the interpreter for ${query.kind} was not found: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private send<K extends ProbeKind>(query: ProbeQueryOf<K>, timeoutMs: number): Promise<ProbeAnswers[K]> {
     const child = this.worker();
     const id = ++this.seq;
     if (this.idle) clearTimeout(this.idle);
