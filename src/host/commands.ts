@@ -19,13 +19,13 @@ import { runTitle } from './panels/panel';
 import { forgetRun } from './runData';
 import type { RunView } from './runData';
 import { BACKENDS, readSettings } from './settings';
+import { startSweepProcess, stopSweep, sweepArgs } from './sweepControl';
+import type { SweepProcess } from './sweepControl';
 import { pickExperiment, pickRun, pickRuns } from './targets';
 import { isBenchFile } from './panels/benchCompare';
 import type { RunTarget } from './targets';
 import { EngineGate, isRestrictedModeError } from './trust';
 import { isResumable } from '../runs/state';
-import { startSweepProcess, stopSweep, sweepArgs } from './sweepControl';
-import type { SweepProcess } from './sweepControl';
 
 type Command = (...args: unknown[]) => unknown;
 
