@@ -35,7 +35,13 @@ usage:
                                                            a sweep's runs are marked with the sweep and point)
   distill inspect <model.json | experiment.distill.json>   (teacher vs student layer by layer, no training)
   distill sweep <experiment.distill.json> [--yes] [--max-points N] [--sweeps-dir DIR] [--backend ...] [--python PATH]
-  distill sweep-resume <sweep-folder> [--backend ...] [--python PATH]
+                 [--executor local|slurm] [--parallel N] [--partition P --time T --cpus-per-task N --gpus-per-task N --memory-mb MB]
+                                                           (local: N points at once, default cores / CPUs per point;
+                                                           slurm: one job array, resources from "cluster" or the flags)
+  distill sweep-resume <sweep-folder> [--executor ...] [--backend ...] [--python PATH]
+                                                           (only what did not complete; default: the sweep's executor)
+  distill sweep-point <sweep-folder> <index> [--backend ...] [--python PATH]
+                                                           (exactly one point, e.g. a Slurm array task)
   distill sweep-report <sweep-folder> [--json]            (size vs accuracy, Pareto front)
   distill suggest-pairs <experiment.distill.json>
   distill check <experiment.distill.json> [--json] [--python PATH]
@@ -292,6 +298,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'resume': return await cmdRun(args, true);
       case 'list': return cmdList(args);
       case 'inspect': return await cmdInspect(args);
+      case 'sweep-point': {
+        const [, target, index] = args.positional;
+        if (!target || index === undefined || !/^\d+$/.test(index)) throw new UsageError('sweep-point: give a sweep folder and a point index (0, 1, …)');
+        const { cmdSweepPoint } = await import('./sweep');
+        return await cmdSweepPoint({ target, backend: backendFlag(args.flags), ...pythonFlag(args.flags) }, Number(index));
+      }
       case 'sweep': case 'sweep-resume': case 'sweep-report': {
         const target = args.positional[1];
         if (!target) throw new UsageError(`${cmd}: give ${cmd === 'sweep' ? 'an experiment file' : 'a sweep folder'}`);
@@ -300,7 +312,14 @@ export async function main(argv: string[]): Promise<number> {
           throw new UsageError(`--max-points: expected an integer ≥ 1, found "${args.flags['max-points']}"`);
         }
         const { cmdSweep, cmdSweepReport } = await import('./sweep');
-        const a = { target, backend: backendFlag(args.flags), ...pythonFlag(args.flags), yes: args.flags.yes === 'true', maxPoints, sweepsDir: args.flags['sweeps-dir'], json: args.flags.json === 'true' };
+        const { executorFlags, SweepFlagError } = await import('./sweepExecutors');
+        let ex;
+        try {
+          ex = executorFlags(args.flags);
+        } catch (e) {
+          throw e instanceof SweepFlagError ? new UsageError(e.message) : e;
+        }
+        const a = { target, backend: backendFlag(args.flags), ...pythonFlag(args.flags), yes: args.flags.yes === 'true', maxPoints, sweepsDir: args.flags['sweeps-dir'], json: args.flags.json === 'true', ...ex };
         return cmd === 'sweep-report' ? await cmdSweepReport(a) : await cmdSweep(a, cmd === 'sweep-resume');
       }
       case 'check': {

@@ -10,6 +10,8 @@ import { createSweep, loadSweepPlan, readSweep, sweepSummary } from '../runs/swe
 import { EngineConfigError, probeEngine, runInEngine } from './engineClient';
 import { ProgressBar } from './progress';
 import { bytes, human, pct, table } from './format';
+import type { ClusterConfig } from '../config/types';
+import type { ExecutorKind } from './sweepExecutors';
 
 export interface SweepArgs {
   target: string;
@@ -20,6 +22,11 @@ export interface SweepArgs {
   maxPoints?: number;
   sweepsDir?: string;
   json?: boolean;
+  /** `--executor local|slurm` (absent: the points one after another in one engine process). */
+  executor?: ExecutorKind;
+  parallel?: number;
+  /** `--partition`, `--time`, … over the experiment's `cluster` section. */
+  cluster?: ClusterConfig;
 }
 
 const pm = (s: { mean: number; std: number; n: number } | undefined): string =>
@@ -69,6 +76,9 @@ export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
     for (const w of problems) console.error(formatConfigError(w));
     dir = createSweep(a.target, opts);
   }
+  // sweep-resume keeps the executor the sweep ran with, unless told another
+  const executor = a.executor ?? (resume ? readSweep(dir).executor?.kind : undefined);
+  if (executor) return await sweepWithExecutor(dir, executor, a);
   const bar = new ProgressBar();
   bar.log(`sweep folder: ${dir}`);
   let stops = 0;
@@ -109,6 +119,11 @@ export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
   // refused before any point ran (an invalid point, a sweep another process runs), or the engine failed
   if (result.kind === 'config') throw new EngineConfigError(result.error);
   if (result.status === 'failed' && result.runDir === undefined) throw new Error(result.error);
+  return sweepOutcome(dir);
+}
+
+/** The sweep's table, and what to do when it did not complete; the exit code. */
+function sweepOutcome(dir: string): number {
   const sweep = readSweep(dir);
   console.log(`\n${sweepTable(sweepSummary(dir, sweep))}\n\nsweep folder: ${dir}`);
   if (sweep.status === 'completed') return 0;
@@ -116,6 +131,62 @@ export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
   for (const p of failed) console.error(`${p.id} failed: ${p.error ?? 'unknown error'}`);
   console.log(`sweep ${sweep.status}; continue with:\n  distill sweep-resume ${dir}`);
   return sweep.status === 'cancelled' ? 130 : 1;
+}
+
+/** `--executor local|slurm` (issue 15, src/cli/sweepExecutors.ts): the points side by side, or as a Slurm job array. */
+async function sweepWithExecutor(dir: string, kind: ExecutorKind, a: SweepArgs): Promise<number> {
+  const { runLocal, runSlurm } = await import('./sweepExecutors');
+  console.log(`sweep folder: ${dir}`);
+  const recorded = readSweep(dir).executor;
+  const parallel = a.parallel ?? (recorded?.kind === kind ? recorded.parallel : undefined); // sweep-resume: as before
+  const o = { kind, cluster: a.cluster ?? {}, ...(parallel ? { parallel } : {}), ...(a.backend ? { backend: a.backend } : {}), ...(a.python ? { python: a.python } : {}) };
+  const log = (line: string): void => console.log(line);
+  await (kind === 'slurm' ? runSlurm(dir, o, log) : runLocal(dir, o, log));
+  return sweepOutcome(dir);
+}
+
+/**
+ * `distill sweep-point <sweep-folder> <index>`: exactly that point, in an engine process, into the
+ * sweep folder (a Slurm array task; idempotent: a completed point is skipped, a failed or
+ * cancelled one resumed). Ctrl-C / SIGINT stops it cleanly. Exit 0 completed, 130 cancelled, 1 failed.
+ */
+export async function cmdSweepPoint(a: SweepArgs, index: number): Promise<number> {
+  const dir = path.resolve(a.target);
+  const sweep = readSweep(dir);
+  if (index >= sweep.points.length) throw new Error(`${dir}: no point ${index} (the sweep has ${sweep.points.length} points, indices 0–${sweep.points.length - 1})`);
+  const id = sweep.points[index].id;
+  let stop = (): void => undefined;
+  let stops = 0;
+  const onSignal = (): void => {
+    stops++;
+    if (stops === 1) {
+      console.log(`[${id}] stopping: finishing the current step and writing a checkpoint`);
+      stop();
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let result;
+  try {
+    const engine = runInEngine({ sweep: dir, point: index, ...(a.backend ? { backend: a.backend } : {}), ...(a.python ? { python: a.python } : {}) }, (m) => {
+      switch (m.type) {
+        case 'started': console.log(`[${id}] run folder: ${m.runDir}`); break;
+        case 'log': if (m.level !== 'debug') console.log(`[${id}] ${m.level === 'info' ? '' : `${m.level}: `}${m.message.trim()}`); break;
+        case 'epoch': console.log(`[${id}] ${m.job} epoch ${m.epoch}: loss ${m.metrics['loss.total']?.toFixed(4)}  test ${pct(m.metrics.testAcc)}  ${m.metrics.seconds.toFixed(1)} s`); break;
+        default: break;
+      }
+    });
+    stop = engine.stop;
+    result = await engine.result;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (result.kind === 'config') throw new EngineConfigError(result.error);
+  const p = readSweep(dir).points[index];
+  console.log(`[${id}] ${p.status}${p.error ? `: ${p.error}` : ''}${p.runDir ? ` (run folder ${path.join(dir, p.runDir)})` : ''}`);
+  if (result.status === 'failed' && !p.runDir) throw new Error(result.error);
+  return p.status === 'completed' ? 0 : p.status === 'cancelled' ? 130 : 1;
 }
 
 export async function cmdSweepReport(a: SweepArgs): Promise<number> {

@@ -58,6 +58,18 @@ export interface ExperimentConfig {
    * `seeds` gives the seeds of every point (default: the experiment's `seeds`).
    */
   sweep?: Record<string, number[]>;
+  /** Resources of each point of a sweep run on Slurm (`distill sweep --executor slurm`); `distill run` ignores it. */
+  cluster?: ClusterConfig;
+}
+
+/** sbatch options of each task of a sweep's job array (src/cli/sweepExecutors.ts). */
+export interface ClusterConfig {
+  partition?: string;
+  gpusPerTask?: number;
+  cpusPerTask?: number;
+  /** A Slurm time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS. */
+  time?: string;
+  memoryMB?: number;
 }
 
 export type DataSource = MnistSource | IdxSource | CsvSource | SyntheticSource | ImagesSource | Cifar10Source | Cifar100Source | NpySource | NpzSource;

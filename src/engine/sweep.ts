@@ -1,17 +1,19 @@
 /**
  * Runs a sweep folder (src/runs/sweeps.ts): its points one after another, each an ordinary run of
  * the engine; resumable as a whole (a completed point is skipped, an interrupted one resumed from
- * its run folder, a pending one started); one live owner at a time (a lock on the folder).
+ * its run folder, a pending one started); one live owner at a time (a lock on the folder). One point
+ * alone: runSweepPoint (`distill sweep-point`, the unit of the parallel and Slurm executors).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import type { BackendName } from '../config/types';
 import type { EngineToHost } from '../protocol/engine';
-import { lockSweep } from '../runs/lock';
+import { describeOwner, lockFolder, lockSweep } from '../runs/lock';
 import { readRun } from '../runs/store';
 import type { SweepJson, SweepPoint } from '../runs/sweeps';
-import { pointText, readSweep, sweepSummary, updateSweep } from '../runs/sweeps';
+import { finishSweep, pointText, readSweep, sweepVariesTeacher, updateSweep } from '../runs/sweeps';
 import { runExperiment } from './run';
+import type { RunResult } from './run';
 
 export interface RunSweepOptions {
   backend?: BackendName;
@@ -42,62 +44,103 @@ async function runSweepLocked(dir: string, opts: RunSweepOptions): Promise<Sweep
     s.status = 'running';
     s.pid = process.pid;
   });
-  const runsDir = path.join(dir, 'runs');
   for (let i = 0; i < sweep.points.length; i++) {
     const point = sweep.points[i];
     if (point.status === 'completed') continue;
     if (shouldStop()) break;
     opts.onPoint?.(i, point, sweep.points.length);
     let result;
-    if (point.runDir && fs.existsSync(path.join(dir, point.runDir, 'run.json'))) {
-      updateSweep(dir, (s) => { s.points[i].status = 'running'; });
-      result = await runExperiment({ resume: path.join(dir, point.runDir), backend: opts.backend, python: opts.python, emit: opts.emit, shouldStop });
-    } else {
-      const text = pointText(sweep.experimentText, point.values, sweep.seeds, sweep.teacher?.model);
-      const emit = (m: EngineToHost): void => {
-        if (m.type === 'started') {
-          updateSweep(dir, (s) => {
-            s.points[i].status = 'running';
-            s.points[i].runDir = path.relative(dir, m.runDir);
-          });
-        }
-        opts.emit?.(m);
-      };
-      try {
-        result = await runExperiment({ experiment: sweep.experimentFile, experimentText: text, runsDir, backend: opts.backend, python: opts.python, emit, shouldStop });
-      } catch (e) {
-        // The point's experiment is invalid (before any run folder exists): the sweep stops here.
-        updateSweep(dir, (s) => {
-          s.points[i].status = 'failed';
-          s.points[i].error = (e as Error).message;
-          s.status = 'failed';
-        });
-        throw e;
-      }
+    try {
+      result = await runPoint(dir, i, opts);
+    } catch (e) {
+      updateSweep(dir, (s) => { s.status = 'failed'; }); // an invalid point: the sweep stops here
+      throw e;
     }
-    sweep = updateSweep(dir, (s) => {
-      const p = s.points[i];
-      p.status = result.status === 'completed' ? 'completed' : result.status === 'cancelled' ? 'cancelled' : 'failed';
-      p.runDir = path.relative(dir, result.runDir);
-      if (result.error) p.error = result.error;
-      else delete p.error;
-      // The first point that trained the teacher shares it with every later point — unless the sweep
-      // varies the teacher or the data it is trained on.
-      const trained = path.join(result.runDir, 'models', 'teacher', 'model.json');
-      const varies = Object.keys(s.axes).some((k) => /^(teacher|data)\b/.test(k));
-      if (!s.teacher && !varies && result.status === 'completed' && fs.existsSync(trained) && readRun(result.runDir).jobs.teacher) {
-        s.teacher = { model: trained, from: p.id };
-      }
-    });
+    sweep = readSweep(dir);
     if (result.status === 'cancelled') break;
   }
-  return updateSweep(dir, (s) => {
-    const all = s.points.every((p) => p.status === 'completed');
-    s.status = all ? 'completed' : s.points.some((p) => p.status === 'failed') ? 'failed' : 'cancelled';
-    if (all) {
-      s.finishedAt = new Date().toISOString();
-      fs.writeFileSync(path.join(dir, 'report.json'), JSON.stringify(sweepSummary(dir, s), null, 2));
+  return finishSweep(dir);
+}
+
+/**
+ * Runs (or resumes) one point into the sweep folder and records how it ended. Throws (the point
+ * marked failed) when its experiment is invalid, before any run folder exists.
+ */
+async function runPoint(dir: string, i: number, opts: RunSweepOptions): Promise<RunResult> {
+  const shouldStop = opts.shouldStop ?? (() => false);
+  const sweep = readSweep(dir);
+  const point = sweep.points[i];
+  const runsDir = path.join(dir, 'runs');
+  let result: RunResult;
+  if (point.runDir && fs.existsSync(path.join(dir, point.runDir, 'run.json'))) {
+    updateSweep(dir, (s) => { s.points[i].status = 'running'; });
+    result = await runExperiment({ resume: path.join(dir, point.runDir), backend: opts.backend, python: opts.python, emit: opts.emit, shouldStop });
+  } else {
+    const text = pointText(sweep.experimentText, point.values, sweep.seeds, sweep.teacher?.model);
+    const emit = (m: EngineToHost): void => {
+      if (m.type === 'started') {
+        updateSweep(dir, (s) => {
+          s.points[i].status = 'running';
+          s.points[i].runDir = path.relative(dir, m.runDir);
+        });
+      }
+      opts.emit?.(m);
+    };
+    try {
+      result = await runExperiment({ experiment: sweep.experimentFile, experimentText: text, runsDir, backend: opts.backend, python: opts.python, emit, shouldStop });
+    } catch (e) {
+      updateSweep(dir, (s) => {
+        s.points[i].status = 'failed';
+        s.points[i].error = (e as Error).message;
+      });
+      throw e;
     }
-    delete s.pid;
+  }
+  updateSweep(dir, (s) => {
+    const p = s.points[i];
+    p.status = result.status === 'completed' ? 'completed' : result.status === 'cancelled' ? 'cancelled' : 'failed';
+    p.runDir = path.relative(dir, result.runDir);
+    if (result.error) p.error = result.error;
+    else delete p.error;
+    // The first point that trained the teacher shares it with every later point — unless the sweep
+    // varies the teacher or the data it is trained on.
+    const trained = path.join(result.runDir, 'models', 'teacher', 'model.json');
+    if (!s.teacher && !sweepVariesTeacher(s) && result.status === 'completed' && fs.existsSync(trained) && readRun(result.runDir).jobs.teacher) {
+      s.teacher = { model: trained, from: p.id };
+    }
   });
+  return result;
+}
+
+/**
+ * `distill sweep-point <folder> <index>`: runs exactly that point into the sweep folder, in this
+ * process, and nothing else (a task of a Slurm array, one process of `--executor local`).
+ * Idempotent: a completed point is skipped, a failed or cancelled one resumed from its run folder.
+ * One live owner per point (a lock in `points/<id>/`). When it completes the sweep's last point,
+ * it writes the sweep's report (so the report exists even if no one waits for the sweep).
+ */
+export async function runSweepPoint(sweepDir: string, index: number, opts: RunSweepOptions = {}): Promise<SweepPoint> {
+  const dir = path.resolve(sweepDir);
+  const sweep = readSweep(dir);
+  const n = sweep.points.length;
+  if (!Number.isInteger(index) || index < 0 || index >= n) {
+    throw new Error(`${dir}: no point ${index} (the sweep has ${n} point${n === 1 ? '' : 's'}, indices 0–${n - 1})`);
+  }
+  const point = sweep.points[index];
+  if (point.status === 'completed') {
+    opts.emit?.({ type: 'log', level: 'info', message: `point ${point.id} (index ${index}) already completed: skipped` });
+    return point;
+  }
+  const lockDir = path.join(dir, 'points', point.id);
+  fs.mkdirSync(lockDir, { recursive: true });
+  const lock = lockFolder(lockDir, (o) => `point ${point.id} of sweep ${sweep.id} is being run by ${describeOwner(o)}; stop it first, or wait for it to end`);
+  try {
+    opts.onPoint?.(index, point, n);
+    await runPoint(dir, index, opts);
+    const after = readSweep(dir);
+    if (after.points.every((p) => p.status === 'completed')) finishSweep(dir);
+    return after.points[index];
+  } finally {
+    lock.release();
+  }
 }

@@ -8,7 +8,7 @@ import type { EngineToHost, HostToEngine, StartRequest } from '../protocol/engin
 import { isHostToEngine } from '../protocol/engine';
 import { answerProbe } from './probe';
 import { runExperiment } from './run';
-import { runSweep } from './sweep';
+import { runSweep, runSweepPoint } from './sweep';
 import { ExperimentError } from '../config/errors';
 import { FolderLockedError } from '../runs/lock';
 
@@ -45,7 +45,7 @@ function leave(code: number): void {
 
 async function start(req: Extract<HostToEngine, { type: 'start' }>): Promise<void> {
   started = true;
-  if (req.sweep) return startSweep(req.sweep, req.backend, req.python);
+  if (req.sweep) return req.point === undefined ? startSweep(req.sweep, req.backend, req.python) : startSweepPoint(req.sweep, req.point, req.backend, req.python);
   try {
     const result = await runExperiment({
       experiment: req.experiment, resume: req.resume, runsDir: req.runsDir, backend: req.backend, python: req.python,
@@ -76,6 +76,21 @@ async function startSweep(sweepDir: string, backend: StartRequest['backend'], py
     });
     send({ type: 'sweep-done', sweepDir, status: sweep.status === 'completed' ? 'completed' : sweep.status === 'cancelled' ? 'cancelled' : 'failed' });
     leave(sweep.status === 'failed' ? 1 : 0);
+  } catch (e) {
+    refused(e);
+  }
+}
+
+/** Runs (or resumes) one point of a sweep folder (`distill sweep-point`); `sweep-done` tells how that point ended. */
+async function startSweepPoint(sweepDir: string, index: number, backend: StartRequest['backend'], python: string | undefined): Promise<void> {
+  try {
+    const point = await runSweepPoint(sweepDir, index, {
+      backend, python, emit: send, shouldStop: () => stopRequested,
+      onPoint: (i, p, total) => send({ type: 'log', level: 'info', message: `── point ${i + 1}/${total} (${p.id}): ${Object.entries(p.values).map(([k, v]) => `${k} = ${v}`).join(', ')}` }),
+    });
+    const status = point.status === 'completed' ? 'completed' : point.status === 'cancelled' ? 'cancelled' : 'failed';
+    send({ type: 'sweep-done', sweepDir, status });
+    leave(status === 'failed' ? 1 : 0);
   } catch (e) {
     refused(e);
   }

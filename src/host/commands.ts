@@ -19,6 +19,8 @@ import { runTitle } from './panels/panel';
 import { forgetRun } from './runData';
 import type { RunView } from './runData';
 import { BACKENDS, readSettings } from './settings';
+import { startSweepProcess, stopSweep, sweepArgs } from './sweepControl';
+import type { SweepProcess } from './sweepControl';
 import { pickExperiment, pickRun, pickRuns } from './targets';
 import { isBenchFile } from './panels/benchCompare';
 import type { RunTarget } from './targets';
@@ -33,6 +35,9 @@ const RESUMABLE = (v: RunView) => isResumable(v.state);
 
 export function createCommands(host: Host): Record<string, Command> {
   const { runs, index, panels } = host;
+  /** Sweeps started by Run Sweep, by sweep folder (issue 15). */
+  const sweeps = new Map<string, SweepProcess>();
+  let sweepOutput: vscode.OutputChannel | undefined;
 
   const panel = (kind: PanelKind) => async (arg?: unknown) => {
     const exp = await resolvePanelTarget(host, arg, kind);
@@ -81,6 +86,43 @@ export function createCommands(host: Host): Record<string, Command> {
       if (!handle) return undefined;
       runs.stop(handle);
       return handle;
+    },
+
+    // issue 15: a sweep with the executor of `distill.sweepExecutor`, run by the CLI in a child process (sweepControl.ts)
+    runSweep: async (arg?: unknown) => {
+      host.gate.require('run');
+      const exp = await pickExperiment(host, arg, 'Pick the experiment whose sweep to run');
+      if (!exp) return undefined;
+      const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === exp.file);
+      if (doc?.isDirty) await doc.save();
+      const s = readSettings(exp.uri);
+      const out = sweepOutput ??= vscode.window.createOutputChannel('Distill Sweeps');
+      out.show(true);
+      const cli = path.join(host.context.extensionPath, 'dist', 'cli.js');
+      const proc = startSweepProcess(cli, sweepArgs(exp.file, s.sweepExecutor, s.backend, s.pythonPath || undefined), (line) => out.appendLine(line));
+      const dir = await proc.sweepDir;
+      if (dir) sweeps.set(dir, proc);
+      void proc.exited.then((code) => {
+        if (dir) sweeps.delete(dir);
+        const what = code === 0 ? 'completed' : code === 130 ? 'stopped (sweep-resume continues it)' : 'ended with an error (see the Distill Sweeps output)';
+        info(`sweep of ${exp.name} ${what}.`);
+      });
+      return dir;
+    },
+
+    // issue 15: Stop for a sweep — scancel of its Slurm jobs, SIGINT to its owner (a sweep folder, else the one going)
+    stopSweep: async (arg?: unknown) => {
+      let dir = typeof arg === 'string' ? arg : arg instanceof vscode.Uri ? arg.fsPath
+        : arg && typeof arg === 'object' && typeof (arg as { dir?: unknown }).dir === 'string' ? (arg as { dir: string }).dir : undefined;
+      if (!dir) {
+        const going = [...sweeps.keys()];
+        if (going.length === 0) return info('no sweep started here is going; give the sweep folder to stop another.');
+        dir = going.length === 1 ? going[0] : await vscode.window.showQuickPick(going, { placeHolder: 'Pick the sweep to stop' });
+        if (!dir) return undefined;
+      }
+      const r = stopSweep(dir);
+      info(r.message);
+      return r;
     },
 
     resumeRun: async (arg?: unknown) => {

@@ -10,6 +10,8 @@ export interface Settings {
   inlineCharts: boolean;
   /** The torch engine's Python (`distill.pythonPath`, a restricted setting); '' = not set. */
   pythonPath: string;
+  /** Where a sweep's points run (`distill.sweepExecutor`, a restricted setting; issue 15). */
+  sweepExecutor: 'sequential' | 'local' | 'slurm';
 }
 
 const BACKENDS: readonly BackendName[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
@@ -24,6 +26,8 @@ export function readSettings(scope?: vscode.ConfigurationScope): Settings {
     engineMemoryLimitMB: Math.max(0, Math.floor(c.get<number>('engineMemoryLimitMB', 0)) || 0),
     inlineCharts: c.get<boolean>('inlineCharts', true),
     pythonPath: (c.get<string>('pythonPath', '') ?? '').trim(),
+    sweepExecutor: ((['sequential', 'local', 'slurm'] as const) as readonly string[]).includes(c.get<string>('sweepExecutor', 'sequential') ?? '')
+      ? c.get<'sequential' | 'local' | 'slurm'>('sweepExecutor', 'sequential') : 'sequential',
   };
 }
 

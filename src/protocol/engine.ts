@@ -32,6 +32,8 @@ export interface StartRequest {
   backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   /** Absolute path of a sweep folder (src/runs/sweeps.ts) to run or resume, point after point. */
   sweep?: string;
+  /** With `sweep`: run exactly this point (its index in sweep.json) and no other (`distill sweep-point`). */
+  point?: number;
   /**
    * issue 14: the Python interpreter of the torch engine (`"engine": "torch"` experiments): the
    * setting `distill.pythonPath`, the Python extension's interpreter, or the CLI's `--python`.
@@ -267,5 +269,6 @@ export function isHostToEngine(value: unknown): value is HostToEngine {
   const str = (x: unknown) => x === undefined || typeof x === 'string';
   return str(v.experiment) && str(v.resume) && str(v.runsDir) && str(v.backend) && str(v.sweep) && str(v.python)
     && (v.processes === undefined || (typeof v.processes === 'number' && Number.isInteger(v.processes) && v.processes >= 1))
+    && (v.point === undefined || (typeof v.point === 'number' && Number.isInteger(v.point) && v.point >= 0))
     && (typeof v.experiment === 'string' || typeof v.resume === 'string' || typeof v.sweep === 'string');
 }

@@ -12,7 +12,9 @@
  *     runs/<name>/<run-id>/   one ordinary run folder per point
  *     report.json    size vs accuracy per point (mean ± std over seeds), the Pareto front
  *
- * Points run one after another (a queue) and the sweep is resumable as a whole: a completed point
+ * By default points run one after another (a queue); `--executor local --parallel N` or `slurm`
+ * runs them side by side, each point by itself (`distill sweep-point <folder> <index>`, src/cli/sweepExecutors.ts).
+ * The sweep is resumable as a whole: a completed point
  * is skipped, an interrupted one resumed from its run folder, a pending one started. The teacher is
  * trained (when it has `train`) by the first point that completes and every later point uses that
  * model.json (not when the sweep varies a `teacher.…` or `data.…` field); a pre-trained teacher's
@@ -30,6 +32,7 @@ import type { Report, Stat } from './report';
 import { stat } from './report';
 import { createStampedDir, readJson, readRun, updateJsonAtomic, writeFileAtomic } from './store';
 import { runState, stateLabel } from './state';
+import { FolderLockedError, lockFolder } from './lock';
 export type SweepStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
 export interface SweepPoint {
@@ -56,6 +59,16 @@ export interface SweepJson {
   updatedAt: string;
   finishedAt?: string;
   pid?: number;
+  /**
+   * How the points run (issue 15; src/cli/sweepExecutors.ts): absent = one after another in one
+   * engine process; `local` = up to `parallel` engine processes at once; `slurm` = tasks of job
+   * arrays, `jobs` every submission (newest last) with the points it ran and where its logs are.
+   */
+  executor?: {
+    kind: 'local' | 'slurm';
+    parallel?: number;
+    jobs?: { jobId: string; points: number[]; submittedAt: string; logs: string; script: string }[];
+  };
   /** The teacher model.json every later point uses, trained by the point `from`. */
   teacher?: { model: string; from: string };
   points: SweepPoint[];
@@ -91,8 +104,30 @@ export function readSweep(sweepDir: string): SweepJson {
   return readJson<SweepJson>(file);
 }
 
+/**
+ * Read-modify-write of sweep.json, serialised across processes (the points of a parallel or Slurm
+ * sweep update it from their own processes): a short-lived lock folder `.update/` beside it, waited
+ * for up to 30 s; a lock whose process died is taken over (src/runs/lock.ts).
+ */
 export function updateSweep(sweepDir: string, patch: (s: SweepJson) => void): SweepJson {
-  return updateJsonAtomic(path.join(sweepDir, 'sweep.json'), readSweep(sweepDir), patch);
+  const lockDir = path.join(sweepDir, '.update');
+  fs.mkdirSync(lockDir, { recursive: true });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    let lock;
+    try {
+      lock = lockFolder(lockDir, (o) => `${sweepDir}/sweep.json is being updated by pid ${o.pid}`);
+    } catch (e) {
+      if (!(e instanceof FolderLockedError) || Date.now() > deadline) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      continue;
+    }
+    try {
+      return updateJsonAtomic(path.join(sweepDir, 'sweep.json'), readSweep(sweepDir), patch);
+    } finally {
+      lock.release();
+    }
+  }
 }
 
 export interface CreateSweepOptions {
@@ -144,6 +179,27 @@ export function createSweep(experimentFile: string, opts: CreateSweepOptions = {
   };
   writeFileAtomic(path.join(dir, 'sweep.json'), JSON.stringify(sweep, null, 2));
   return dir;
+}
+
+/** Whether the sweep varies the teacher or the data it is trained on (then no point shares its teacher). */
+export function sweepVariesTeacher(s: Pick<SweepJson, 'axes'>): boolean {
+  return Object.keys(s.axes).some((k) => /^(teacher|data)\b/.test(k));
+}
+
+/**
+ * The sweep's end, from its points: completed (with report.json) when every point completed, else
+ * failed when one failed, else cancelled. Clears the owner's pid.
+ */
+export function finishSweep(dir: string): SweepJson {
+  return updateSweep(dir, (s) => {
+    const all = s.points.every((p) => p.status === 'completed');
+    s.status = all ? 'completed' : s.points.some((p) => p.status === 'failed') ? 'failed' : 'cancelled';
+    if (all) {
+      s.finishedAt ??= new Date().toISOString();
+      fs.writeFileSync(path.join(dir, 'report.json'), JSON.stringify(sweepSummary(dir, s), null, 2));
+    }
+    delete s.pid;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
