@@ -49,7 +49,7 @@ export function listSweeps(experimentFile: string, roots: string[] = [sweepsRoot
 function stamp(file: string): string {
   try {
     const s = fs.statSync(file);
-    return `${s.mtimeMs}:${s.size}`;
+    return `${s.ino}:${s.mtimeMs}:${s.size}`;
   } catch {
     return '-';
   }
