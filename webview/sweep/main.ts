@@ -70,10 +70,13 @@ function wire(root: Element): void {
 
 function table(d: SweepPanelData): HTMLElement {
   const keys = Object.keys(d.axes);
+  // columns no point has (no baseline, no agreement measured) are left out
+  const hasScratch = d.points.some((p) => p.scratch);
+  const hasAgreement = d.points.some((p) => p.agreement);
   const head = h('tr', {}, h('th', { scope: 'col' }, 'point'), ...keys.map((k) => h('th', { scope: 'col', class: 'num' }, k)),
     h('th', { scope: 'col' }, 'status'), h('th', { scope: 'col', class: 'num' }, 'params'), h('th', { scope: 'col', class: 'num' }, 'bytes'),
-    h('th', { scope: 'col', class: 'num' }, 'distilled acc'), h('th', { scope: 'col', class: 'num' }, 'scratch acc'),
-    h('th', { scope: 'col', class: 'num' }, 'agreement'), h('th', { scope: 'col', title: `on the Pareto front of accuracy against ${metric}` }, 'Pareto'));
+    h('th', { scope: 'col', class: 'num' }, 'distilled acc'), hasScratch && h('th', { scope: 'col', class: 'num' }, 'scratch acc'),
+    hasAgreement && h('th', { scope: 'col', class: 'num' }, 'agreement'), h('th', { scope: 'col', title: `on the Pareto front of accuracy against ${metric}` }, 'Pareto'));
   const body = h('tbody');
   for (const p of d.points) {
     const progress = p.status === 'running' && p.progress && p.progress.total > 0 ? ` ${p.progress.done}/${p.progress.total} epochs` : '';
@@ -83,7 +86,7 @@ function table(d: SweepPanelData): HTMLElement {
       title: p.hasRun ? `open ${p.id}'s dashboard` : `${p.id} has not started` },
     h('th', { scope: 'row' }, p.id), ...keys.map((k) => h('td', { class: 'num' }, String(p.values[k] ?? '–'))),
     statusCell, h('td', { class: 'num' }, fmtInt(p.params)), h('td', { class: 'num' }, fmtBytes(p.bytes)),
-    h('td', { class: 'num acc' }, stat(p.distilled)), h('td', { class: 'num' }, stat(p.scratch)), h('td', { class: 'num' }, stat(p.agreement)),
+    h('td', { class: 'num acc' }, stat(p.distilled)), hasScratch && h('td', { class: 'num' }, stat(p.scratch)), hasAgreement && h('td', { class: 'num' }, stat(p.agreement)),
     h('td', { class: 'pareto-cell' }, p.pareto[metric] ? '◆' : '')));
   }
   return h('div', { class: 'scroll-x' }, h('table', { id: 'points' }, h('thead', {}, head), body));

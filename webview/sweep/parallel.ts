@@ -71,10 +71,11 @@ export function parallel(d: SweepPanelData, width: number, height = 260): SVGSVG
     g.append(s('line', { x1: xs[i], x2: xs[i], y1: M.t, y2: height - M.b, class: 'axis' }));
     const anchor = i === 0 ? 'start' : i === axes.length - 1 ? 'end' : 'middle';
     g.append(s('text', { x: xs[i], y: M.t - 18, 'text-anchor': anchor, class: 'label' }, `${a.label}${a.log ? ' (log)' : ''}`));
-    const ticks = scales[i].ticks;
-    for (const t of [ticks[0], ticks[ticks.length - 1]].filter((t, k, all) => t !== undefined && all.indexOf(t) === k)) {
-      g.append(s('text', { x: xs[i] + 4, y: scales[i](t) + 4, class: 'tick' }, a.format(t)));
-    }
+    // the axis's smallest and largest value, where they are (not round ticks: the values are the plan's)
+    const vals = d.points.map(a.value).filter((v): v is number => v !== undefined && Number.isFinite(v) && (!a.log || v > 0));
+    const ends = vals.length ? [...new Set([Math.min(...vals), Math.max(...vals)])] : [];
+    const right = i === axes.length - 1;
+    for (const t of ends) g.append(s('text', { x: xs[i] + (right ? -4 : 4), y: scales[i](t) + 4, 'text-anchor': right ? 'end' : 'start', class: 'tick' }, a.format(t)));
     svg.append(g);
   });
   return svg;
