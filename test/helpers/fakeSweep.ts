@@ -5,9 +5,8 @@
  * under <sweep>/runs/, its run.json status and jobs, a report.json with the student's size and the
  * per-seed last-epoch test accuracies, and the point's status in sweep.json.
  */
-import * as fs from 'fs';
 import * as path from 'path';
-import { loadExperiment } from '../../src/config/parse';
+import { loadExperimentText } from '../../src/config/parse';
 import type { Report } from '../../src/runs/report';
 import type { JobState } from '../../src/runs/store';
 import { createRun, updateRun, writeFileAtomic } from '../../src/runs/store';
@@ -23,15 +22,8 @@ export function startPoint(sweepDir: string, i: number, pid = process.pid): stri
   const sweep = readSweep(sweepDir);
   const point = sweep.points[i];
   const text = pointText(sweep.experimentText, point.values, sweep.seeds);
-  // the point's config, as the engine validates it (the file's folder resolves the model modules)
-  const file = path.join(path.dirname(sweep.experimentFile), `.point-${point.id}.distill.json`);
-  fs.writeFileSync(file, text);
-  let loaded;
-  try {
-    loaded = loadExperiment(file);
-  } finally {
-    fs.rmSync(file, { force: true });
-  }
+  // the point's config, validated as the engine does it (model paths resolved beside the experiment file)
+  const loaded = loadExperimentText(sweep.experimentFile, text);
   if (!loaded.config) throw new Error(`point ${point.id}: invalid experiment: ${loaded.errors.map((e) => e.message).join('; ')}`);
   const epochs = loaded.config.training.epochs;
   const jobs: Record<string, JobState> = {};
