@@ -14,7 +14,7 @@ import type { ExperimentNode, SweepNode, TreeNode } from '../../src/host/experim
 import type { WebviewPanel } from '../../src/host/panels/shell';
 import type { HostToWebview, SweepPanelData } from '../../src/protocol/webviews';
 import { syntheticExperiment } from '../helpers/experiments';
-import { completePoint, fakeSweep, startPoint } from '../helpers/fakeSweep';
+import { advancePoint, completePoint, fakeSweep, startPoint } from '../helpers/fakeSweep';
 import { EXTENSION_ID, getApi, waitFor, withStub, wsFile } from './helpers';
 
 const FILE = 'sweepy.distill.json';
@@ -79,14 +79,25 @@ suite('Distill Studio: sweep panel', () => {
     assert.ok(Math.abs(first.points[0].distilled!.mean - 0.81) < 1e-12);
     assert.deepStrictEqual(first.points[0].pareto, { params: true, bytes: true });
 
-    // live: p02 completes (larger and better: also on the front); the panel follows without a reload
+    // live: p02 completes (larger and better: also on the front), p03 starts, then trains an epoch —
+    // the panel follows without a reload. (The workbench's own webview says `ready` once too, and
+    // the init it gets may carry one of these changes: so three changes, at least two as updates.)
     completePoint(sweepDir, 1, { params: 400, bytes: 1600, distilled: [0.9, 0.9] });
-    const after = await waitFor('the update of p02', () => {
+    const after = await waitFor('p02 completed', () => {
       const d = latest(panel);
       return d?.points[1].status === 'completed' ? d : undefined;
     }, 10_000);
     assert.deepStrictEqual(after.points.map((p) => p.pareto.params), [true, true, false]);
-    assert.ok(panel.sent.some((m) => m.type === 'sweepUpdate'), 'sent as sweepUpdate');
+    startPoint(sweepDir, 2);
+    await waitFor('p03 running', () => latest(panel)?.points[2].status === 'running', 10_000);
+    advancePoint(sweepDir, 2);
+    const third = await waitFor('p03 progress', () => {
+      const d = latest(panel);
+      return d && (d.points[2].progress?.done ?? 0) > 0 ? d : undefined;
+    }, 10_000);
+    assert.deepStrictEqual(third.points[2].progress, { done: 4, total: 12 }, 'one epoch of each of its 4 jobs (2 seeds × scratch, distill) of 3 epochs');
+    const updates = panel.sent.filter((m) => m.type === 'sweepUpdate').length;
+    assert.ok(updates >= 2, `${updates} sweepUpdate messages`);
 
     // a point opens its run's dashboard (the existing command), a queued one and a forged id do not
     await panel.receive({ type: 'openPoint', point: 'p01' });
