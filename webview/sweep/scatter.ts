@@ -48,7 +48,8 @@ export function scatter(d: SweepPanelData, metric: SizeMetric, width: number, he
   if (d.teacher) {
     const ty = y(d.teacher.testAcc);
     svg.append(s('line', { x1: M.l, x2: width - M.r, y1: ty, y2: ty, class: 'teacher' }),
-      s('text', { x: width - M.r - 4, y: ty - 4, 'text-anchor': 'end', class: 'teacher-label' }, `teacher ${pct(d.teacher.testAcc)}`));
+      // at the left end: the small points sit there, far below the teacher, the large ones near it at the right
+      s('text', { x: M.l + 6, y: ty - 5, 'text-anchor': 'start', class: 'teacher-label' }, `teacher ${pct(d.teacher.testAcc)}`));
   }
   // the front as a staircase: right at the accuracy already reached, then up at the next front point
   const front = pts.filter((q) => q.p.pareto[metric]).sort((a, b) => a.size - b.size || b.acc - a.acc);
