@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
 import { pointRunDir, sweepPanelData } from '../../src/host/panels/sweepData';
+import { parseWebviewMessage } from '../../src/protocol/webviews';
 import { paretoFront } from '../../src/runs/pareto';
 import { listSweeps, sweepFingerprint } from '../../src/runs/sweepList';
 import { updateSweep } from '../../src/runs/sweeps';
@@ -93,4 +94,15 @@ test('a point run folder outside the sweep folder is never opened; an unreadable
   assert.match(d.error ?? '', /not a sweep folder \(no sweep\.json\)/);
   assert.deepEqual(d.points, []);
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('the sweep panel accepts ready, openPoint with a host-made id and save; nothing else', () => {
+  assert.deepEqual(parseWebviewMessage('sweep', { type: 'openPoint', point: 'p07' }), { ok: true, msg: { type: 'openPoint', point: 'p07' } });
+  for (const point of ['../p01', 'p', 'p01/x', 7, undefined, 'P01']) {
+    const r = parseWebviewMessage('sweep', { type: 'openPoint', point });
+    assert.ok(!r.ok && /point id handed out by the host/.test(r.reason), String(point));
+  }
+  assert.equal(parseWebviewMessage('sweep', { type: 'addPair', teacher: 'a', student: 'b', method: 'fitnet' }).ok, false);
+  assert.equal(parseWebviewMessage('dashboard', { type: 'openPoint', point: 'p01' }).ok, false, 'only the sweep panel opens points');
+  assert.equal(parseWebviewMessage('sweep', { type: 'save', format: 'csv', name: 'sweep.csv', data: 'a,b\n' }).ok, true);
 });
