@@ -78,6 +78,10 @@ suite('Distill Studio: sweep panel', () => {
     assert.deepStrictEqual(first.points.map((p) => [p.id, p.status]), [['p01', 'completed'], ['p02', 'running'], ['p03', 'queued']]);
     assert.ok(Math.abs(first.points[0].distilled!.mean - 0.81) < 1e-12);
     assert.deepStrictEqual(first.points[0].pareto, { params: true, bytes: true });
+    // a queued point has no dashboard to open: said in the panel, nothing opens
+    await panel.receive({ type: 'openPoint', point: 'p03' });
+    assert.match(panel.dropped[panel.dropped.length - 1], /p03 has no run folder/);
+    assert.ok(panel.sent.some((m) => m.type === 'notice' && /p03 has not started yet/.test(m.message)));
 
     // live: p02 completes (larger and better: also on the front), p03 starts, then trains an epoch —
     // the panel follows without a reload. (The workbench's own webview says `ready` once too, and
@@ -99,12 +103,10 @@ suite('Distill Studio: sweep panel', () => {
     const updates = panel.sent.filter((m) => m.type === 'sweepUpdate').length;
     assert.ok(updates >= 2, `${updates} sweepUpdate messages`);
 
-    // a point opens its run's dashboard (the existing command), a queued one and a forged id do not
+    // a point opens its run's dashboard (the existing command), a forged id does not
     await panel.receive({ type: 'openPoint', point: 'p01' });
     const dash = await waitFor('the dashboard of p01', () => api.host.panels.list().find((p) => p.kind === 'dashboard' && p.target.runDirs[0] === run1), 10_000);
     assert.ok(dash.html.includes('dist/webview/dashboard.js'));
-    await panel.receive({ type: 'openPoint', point: 'p03' });
-    assert.match(panel.dropped[panel.dropped.length - 1], /p03 has no run folder/);
     await panel.receive({ type: 'openPoint', point: '../../etc' });
     assert.match(panel.dropped[panel.dropped.length - 1], /point id handed out by the host/);
 
