@@ -118,6 +118,7 @@ test('sweep panel: table, log-x scatter with the front, parallel coordinates, ho
   const statuses = await p.page.$$eval('#points tbody tr .badge', (bs) => bs.map((b) => b.textContent));
   assert.deepEqual(statuses, ['completed', 'completed', 'completed', 'completed', 'running']);
   assert.equal(await p.page.isChecked('#size-bytes'), true, 'the size axis stays as chosen');
+  assert.equal(await p.page.evaluate(() => document.activeElement?.getAttribute('data-point')), 'p05', 'the focused row keeps the focus through the update');
 
   // CSV export goes through the host's save
   await p.page.click('#export-csv');

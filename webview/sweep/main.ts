@@ -108,7 +108,24 @@ function chartWidth(): number {
   return Math.max(360, Math.min(1100, (app.clientWidth || document.body.clientWidth || 800) - 8));
 }
 
+/** Where the keyboard focus is (a point in one of the views, or a control by id), to put it back after a re-render. */
+function focusKey(): string | undefined {
+  const el = document.activeElement;
+  if (!el || el === document.body) return undefined;
+  const point = el.closest('[data-point]');
+  const view = el.closest('#points, #scatter, #parallel');
+  if (point && view) return `#${view.id} [data-point="${CSS.escape(point.getAttribute('data-point')!)}"]`;
+  return el.id ? `#${CSS.escape(el.id)}` : undefined;
+}
+
 function render(d: SweepPanelData): void {
+  // a live update re-renders everything: the focused point (or control) keeps the focus
+  const focused = focusKey();
+  renderNow(d);
+  if (focused) (document.querySelector(focused) as HTMLElement | SVGElement | null)?.focus();
+}
+
+function renderNow(d: SweepPanelData): void {
   data = d;
   clear(app);
   app.removeAttribute('aria-busy');
@@ -128,7 +145,6 @@ function render(d: SweepPanelData): void {
       metric = value;
       setUiState({ metric });
       render(d);
-      (document.getElementById(`size-${value}`) as HTMLInputElement | null)?.focus();
     } }), label);
   const exportCsv = h('button', { id: 'export-csv', class: 'link', onclick: () => post({ type: 'save', format: 'csv', name: `${d.name}-sweep-${d.id}.csv`, data: csv(d) }) }, 'Export CSV…');
   app.append(h('div', { class: 'toolbar', role: 'radiogroup', 'aria-label': 'size axis' }, 'size:', radio('params', 'parameters'), radio('bytes', 'bytes'), exportCsv));
