@@ -29,7 +29,8 @@ export function parallelAxes(d: SweepPanelData): Axis[] {
   return axes;
 }
 
-const M = { l: 40, r: 40, t: 34, b: 26 };
+const M = { l: 40, r: 40, t: 48, b: 26 };
+const labelOf = (a: Axis) => `${a.label}${a.log ? ' (log)' : ''}`;
 
 export function parallel(d: SweepPanelData, width: number, height = 260): SVGSVGElement {
   const axes = parallelAxes(d);
@@ -66,11 +67,16 @@ export function parallel(d: SweepPanelData, width: number, height = 260): SVGSVG
     lines.append(g);
   }
   svg.append(lines);
+  // a label wider than the gap between axes (≈ 7 px a character at 11 px) would run into its neighbour's
+  const crowded = axes.some((a) => labelOf(a).length * 7 + 12 > gap);
   axes.forEach((a, i) => {
     const g = s('g', { class: 'paxis', 'data-axis': a.key });
     g.append(s('line', { x1: xs[i], x2: xs[i], y1: M.t, y2: height - M.b, class: 'axis' }));
     const anchor = i === 0 ? 'start' : i === axes.length - 1 ? 'end' : 'middle';
-    g.append(s('text', { x: xs[i], y: M.t - 18, 'text-anchor': anchor, class: 'label' }, `${a.label}${a.log ? ' (log)' : ''}`));
+    // narrow panels: neighbouring labels on two rows, so that long field paths do not overlap
+    const label = labelOf(a);
+    const stagger = crowded && i % 2 === 1 ? 14 : 0;
+    g.append(s('text', { x: xs[i], y: M.t - 18 - stagger, 'text-anchor': anchor, class: 'label' }, label));
     // the axis's smallest and largest value, where they are (not round ticks: the values are the plan's)
     const vals = d.points.map(a.value).filter((v): v is number => v !== undefined && Number.isFinite(v) && (!a.log || v > 0));
     const ends = vals.length ? [...new Set([Math.min(...vals), Math.max(...vals)])] : [];
