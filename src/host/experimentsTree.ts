@@ -21,7 +21,7 @@ import { runEngine } from '../runs/engineLabel';
 import { verdict } from '../runs/verdict';
 import { defaultRunLabel } from './runLabel';
 import type { SweepJson } from '../runs/sweeps';
-import { listSweeps } from '../runs/sweepList';
+import { listSweeps, sweepsStamp } from '../runs/sweepList';
 import { runState as sweepRunState } from '../runs/state';
 
 export interface ExperimentNode { kind: 'experiment'; exp: ExperimentInfo }
@@ -60,6 +60,16 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
     // sweeps: sweep.json is not a run file (the index watches those), so the tree watches it itself
     const sweeps = vscode.workspace.createFileSystemWatcher('**/.distill/sweeps/**/sweep.json');
     this.disposables.push(sweeps, sweeps.onDidCreate(() => this.refresh()), sweeps.onDidChange(() => this.refresh()), sweeps.onDidDelete(() => this.refresh()));
+    // … and looks every 2 s too: a watcher misses files written in a brand-new folder tree (a new sweep's)
+    let stamp: string | undefined;
+    const timer = setInterval(() => {
+      const now = sweepsStamp(this.index.list().map((e) => e.file));
+      if (now !== stamp) {
+        if (stamp !== undefined) this.refresh();
+        stamp = now;
+      }
+    }, 2000);
+    this.disposables.push({ dispose: () => clearInterval(timer) });
   }
 
   refresh(): void {

@@ -75,3 +75,31 @@ export function sweepFingerprint(sweepDir: string): string {
   }
   return parts.join('|');
 }
+
+/**
+ * A stamp of the sweep folders under the sweeps roots of `experimentFiles` (names and sweep.json
+ * modification times; stat only, nothing parsed): the Experiments tree compares it every few
+ * seconds, because a file watcher can miss files created in a brand-new folder tree (inotify adds
+ * the new folders' watches after the engine already wrote in them).
+ */
+export function sweepsStamp(experimentFiles: string[]): string {
+  const parts: string[] = [];
+  for (const root of [...new Set(experimentFiles.map(sweepsRoot))]) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(root);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      let ids: string[];
+      try {
+        ids = fs.readdirSync(path.join(root, name));
+      } catch {
+        continue;
+      }
+      for (const id of ids) parts.push(`${root}/${name}/${id}:${stamp(path.join(root, name, id, 'sweep.json'))}`);
+    }
+  }
+  return parts.sort().join('|');
+}

@@ -3,12 +3,14 @@
  * sweep of a derived student (synthetic data, 2 seeds) run with the CLI (`distill sweep`, seconds)
  * before the workbench opens. Steps: the sweep shows under its experiment in the Experiments tree
  * with the inline Open Sweep action; a click on it opens the panel (4 dots, the front, the table
- * as report.json says); hovering a dot highlights the point; a table row opens its run's dashboard.
+ * as report.json says); hovering a dot highlights the point; a table row opens its run's dashboard;
+ * a second sweep started while the workbench is open appears in the tree by itself, and its panel
+ * shows the points queued → running → completed as the CLI trains them.
  * Screenshots in test-output/e2e-sweep/ (sweep-panel.png is the README picture).
  * usage: scripts/vscode/e2e.sh test/e2e/sweep.e2e.cjs
  */
 const assert = require('assert/strict');
-const { spawnSync } = require('child_process');
+const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const { closeBrowser, launch, openWorkbench, recordFailure, stepper, suite, summarize, waitFor } = require('./harness.cjs');
@@ -35,6 +37,19 @@ const EXPERIMENT = {
 };
 
 const { steps, step } = stepper(log);
+
+/**
+ * The content frame of the panel whose heading matches `title` (several webviews can be visible side
+ * by side, so the workbench's "first visible webview" is not enough); found again on every call, as
+ * a webview that was hidden reloads into a new frame. Undefined while there is none.
+ */
+async function panelFrame(page, title) {
+  for (const f of page.frames()) {
+    const h = await f.locator('h1#title').first().textContent({ timeout: 200 }).catch(() => null);
+    if (h && title.test(h)) return f;
+  }
+  return undefined;
+}
 
 (async () => {
   fs.rmSync(SHOTS, { recursive: true, force: true });
@@ -103,16 +118,51 @@ const { steps, step } = stepper(log);
       await wb.shot('sweep-panel-hover');
     });
 
+    await step('a sweep started now: in the tree by itself, its panel follows the points live', async () => {
+      const liveFile = path.join(WS, 'live-sweep.distill.json');
+      fs.writeFileSync(liveFile, JSON.stringify({ ...EXPERIMENT, name: 'live-sweep', data: { ...EXPERIMENT.data, train: synthetic(8192, 1) },
+        sweep: { 'student.derive.width': [0.125, 0.25, 0.5] } }, null, 2) + '\n');
+      await wb.treeRow('live-sweep').waitFor({ timeout: 60_000 });
+      let out = '';
+      const cli = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'sweep', liveFile, '--yes'], { cwd: WS });
+      cli.stdout.on('data', (b) => (out += b));
+      cli.stderr.on('data', (b) => (out += b));
+      const exited = new Promise((r) => cli.on('exit', r));
+      try {
+        const liveDir = await waitFor('the live sweep folder', () => { const m = /sweep folder: (\S+)/.exec(out); return m && m[1]; }, 60_000, 100);
+        log(`live sweep folder ${path.basename(liveDir)} created`);
+        await wb.expand('live-sweep');
+        const row = wb.treeRow(`sweep ${path.basename(liveDir)}`);
+        await row.waitFor({ timeout: 30_000 });
+        log('its tree row is there');
+        await row.click();
+        const liveTitle = /^Sweep: live-sweep/;
+        const badges = async () => { const f = await panelFrame(page, liveTitle); return f ? f.locator('#points tbody .badge').allInnerTexts().catch(() => []) : []; };
+        await waitFor('the live sweep panel', async () => (await badges()).length === 3, 60_000, 100);
+        log(`its panel shows ${(await badges()).join(', ')}`);
+        const seen = new Set();
+        await waitFor('a point running in the panel', async () => { const b = await badges(); b.forEach((x) => seen.add(x)); return b.includes('running'); }, 120_000, 100);
+        await wb.shot('sweep-live-running');
+        await waitFor('every point completed in the panel', async () => { const b = await badges(); b.forEach((x) => seen.add(x)); return b.length === 3 && b.every((x) => x === 'completed'); }, 300_000, 200);
+        log(`live sweep: the panel showed ${[...seen].join(', ')}; CLI ${await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 30_000))])}`);
+        assert.ok(seen.has('running') && seen.has('completed'), [...seen].join(', '));
+        assert.equal(await (await panelFrame(page, liveTitle)).locator('#scatter .dot').count(), 3);
+        await waitFor('the tree row says completed', async () => /completed · 3\/3 points completed/.test(await row.innerText()), 30_000);
+        await wb.shot('sweep-live-completed');
+      } finally {
+        if (cli.exitCode === null) cli.kill('SIGINT');
+      }
+    });
+
     await step('a table row opens its run\'s dashboard', async () => {
-      await frame.locator('#points tbody tr[data-point="p02"]').click();
+      await wb.editorTab(`width-sweep · sweep ${id()}`).click();
+      frame = await waitFor('the width-sweep panel', () => panelFrame(page, /^Sweep: width-sweep/), 30_000);
+      await frame.locator('#points tbody tr[data-point="p02"]').click({ timeout: 30_000 });
       await wb.editorTab(/— dashboard/).waitFor({ timeout: 30_000 });
       // two webviews are visible now (the sweep and the dashboard beside it): find the dashboard's frame
       await waitFor('the dashboard\'s chart of p02\'s run', async () => {
-        for (const f of page.frames()) {
-          const title = await f.locator('h1#title').first().textContent({ timeout: 200 }).catch(() => null);
-          if (title && /^Dashboard: width-sweep/.test(title) && (await f.locator('#loss-chart canvas').count()) > 0) return true;
-        }
-        return false;
+        const f = await panelFrame(page, /^Dashboard: width-sweep/);
+        return f && (await f.locator('#loss-chart canvas').count()) > 0;
       }, 60_000);
       await wb.shot('sweep-point-dashboard');
     });

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { pointRunDir, sweepPanelData } from '../../src/host/panels/sweepData';
 import { parseWebviewMessage } from '../../src/protocol/webviews';
 import { paretoFront } from '../../src/runs/pareto';
-import { listSweeps, sweepFingerprint } from '../../src/runs/sweepList';
+import { listSweeps, sweepFingerprint, sweepsStamp } from '../../src/runs/sweepList';
 import { updateSweep } from '../../src/runs/sweeps';
 import { syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 import { advancePoint, completePoint, failPoint, fakeSweep, startPoint } from '../helpers/fakeSweep';
@@ -105,4 +105,21 @@ test('the sweep panel accepts ready, openPoint with a host-made id and save; not
   assert.equal(parseWebviewMessage('sweep', { type: 'addPair', teacher: 'a', student: 'b', method: 'fitnet' }).ok, false);
   assert.equal(parseWebviewMessage('dashboard', { type: 'openPoint', point: 'p01' }).ok, false, 'only the sweep panel opens points');
   assert.equal(parseWebviewMessage('sweep', { type: 'save', format: 'csv', name: 'sweep.csv', data: 'a,b\n' }).ok, true);
+});
+
+test('the tree\'s stamp of the sweeps roots changes when a sweep is created or its sweep.json rewritten, not otherwise', () => {
+  const dir = tempDir();
+  const file = writeExperiment(dir, syntheticExperiment({ name: 'sw3', sweep: { 'training.epochs': [1, 2] } }), 'sw3.distill.json');
+  const empty = sweepsStamp([file]);
+  assert.equal(empty, '', 'no sweeps root yet');
+  const sweepDir = fakeSweep(file);
+  const one = sweepsStamp([file]);
+  assert.notEqual(one, empty);
+  assert.equal(sweepsStamp([file]), one, 'stable while nothing changes');
+  updateSweep(sweepDir, (s) => (s.status = 'running'));
+  const two = sweepsStamp([file]);
+  assert.notEqual(two, one, 'sweep.json rewritten');
+  fakeSweep(file);
+  assert.notEqual(sweepsStamp([file]), two, 'a second sweep');
+  fs.rmSync(dir, { recursive: true, force: true });
 });
