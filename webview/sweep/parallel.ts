@@ -67,8 +67,12 @@ export function parallel(d: SweepPanelData, width: number, height = 260): SVGSVG
     lines.append(g);
   }
   svg.append(lines);
-  // a label wider than the gap between axes (≈ 7 px a character at 11 px) would run into its neighbour's
-  const crowded = axes.some((a) => labelOf(a).length * 7 + 12 > gap);
+  // labels on one row would run into each other (≈ 7 px a character at 11 px; the first starts at its
+  // axis, the last ends at its axis, the others are centred): then every other one goes a row up
+  const w = axes.map((a) => labelOf(a).length * 7);
+  const right = (i: number) => (i === 0 ? xs[i] + w[i] : i === axes.length - 1 ? xs[i] : xs[i] + w[i] / 2);
+  const left = (i: number) => (i === 0 ? xs[i] : i === axes.length - 1 ? xs[i] - w[i] : xs[i] - w[i] / 2);
+  const crowded = axes.some((_, i) => i > 0 && right(i - 1) + 10 > left(i));
   axes.forEach((a, i) => {
     const g = s('g', { class: 'paxis', 'data-axis': a.key });
     g.append(s('line', { x1: xs[i], x2: xs[i], y1: M.t, y2: height - M.b, class: 'axis' }));

@@ -30,7 +30,7 @@ export function scatter(d: SweepPanelData, metric: SizeMetric, width: number, he
   const axes = s('g', { class: 'axes' });
   axes.append(s('line', { x1: M.l, x2: width - M.r, y1: height - M.b, y2: height - M.b, class: 'axis' }));
   axes.append(s('line', { x1: M.l, x2: M.l, y1: M.t, y2: height - M.b, class: 'axis' }));
-  for (const t of x.ticks) {
+  for (const t of pts.length ? x.ticks : []) {
     axes.append(s('line', { x1: x(t), x2: x(t), y1: M.t, y2: height - M.b, class: 'grid' }));
     axes.append(s('text', { x: x(t), y: height - M.b + 16, 'text-anchor': 'middle', class: 'tick x-tick' }, fmt(t)));
   }
