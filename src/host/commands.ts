@@ -26,6 +26,9 @@ import { isBenchFile } from './panels/benchCompare';
 import type { RunTarget } from './targets';
 import { EngineGate, isRestrictedModeError } from './trust';
 import { isResumable } from '../runs/state';
+import { listSweeps } from '../runs/sweepList';
+import { readSweep } from '../runs/sweeps';
+import { sweepTitle } from './panels/sweepData';
 
 type Command = (...args: unknown[]) => unknown;
 
@@ -262,6 +265,14 @@ export function createCommands(host: Host): Record<string, Command> {
     },
 
     refreshExperiments: () => index.refresh(),
+
+    // issue 15: the Sweep panel of a sweep folder (the tree's sweep item, a folder path, else a quick pick)
+    openSweep: async (arg?: unknown) => {
+      const dir = await pickSweep(host, arg);
+      if (!dir) return undefined;
+      const sweep = readSweep(dir);
+      return panels.open('sweep', { runDirs: [dir], experimentFile: sweep.experimentFile, title: sweepTitle(sweep) });
+    },
   };
 }
 
@@ -278,6 +289,27 @@ async function resolvePanelTarget(host: Host, arg: unknown, kind?: PanelKind): P
   const target: RunTarget | undefined = await pickRun(host, arg, { placeHolder: 'Pick a run', none: 'there is no run yet: run an experiment first', latest: true });
   if (!target) return undefined;
   return { runDirs: [target.runDir], experimentFile: target.exp?.file ?? target.view.run.experimentFile, title: runTitle(target.view.run.experiment, target.view.run) };
+}
+
+/** The sweep folder Open Sweep acts on: a tree sweep item, a sweep folder (path or Uri), else the user picks one. */
+async function pickSweep(host: Host, arg: unknown): Promise<string | undefined> {
+  if (typeof arg === 'object' && arg !== null && (arg as { kind?: string }).kind === 'sweep') return (arg as { sweepDir: string }).sweepDir;
+  const p = arg instanceof vscode.Uri ? (arg.scheme === 'file' ? arg.fsPath : undefined) : typeof arg === 'string' && arg ? path.resolve(arg) : undefined;
+  if (p && fs.existsSync(path.join(p, 'sweep.json'))) return p;
+  // an experiment (tree item, file): only its sweeps are offered
+  const exps = typeof arg === 'object' && arg !== null && (arg as { kind?: string }).kind === 'experiment' ? [(arg as { exp: { file: string; name: string } }).exp]
+    : p?.endsWith('.distill.json') ? host.index.list().filter((e) => e.file === p) : host.index.list();
+  const all = exps.flatMap((exp) => listSweeps(exp.file).map((s) => ({ exp, ...s })));
+  if (all.length === 0) {
+    void vscode.window.showInformationMessage('Distill: there is no sweep yet. Add "sweep": { "<field>": [values…] } to an experiment and run `distill sweep <experiment>`.');
+    return undefined;
+  }
+  const pick = await vscode.window.showQuickPick(all.map((s) => ({
+    label: `${s.exp.name} · sweep ${s.sweep.id}`,
+    description: `${s.sweep.status} · ${s.sweep.points.filter((q) => q.status === 'completed').length}/${s.sweep.points.length} points · ${Object.keys(s.sweep.axes).join(' × ')}`,
+    detail: vscode.workspace.asRelativePath(s.sweepDir), sweepDir: s.sweepDir,
+  })), { placeHolder: 'Pick the sweep to open' });
+  return pick?.sweepDir;
 }
 
 /** Whether a run's config pairs layers (a feature or relation entry with `pairs`). */

@@ -4,6 +4,7 @@
  * Everything is read from the run folders; the run manager only adds live progress and queued runs,
  * and those come from the snapshot the status bar shows too (liveRuns.ts): both repaint from it in
  * the same tick, so the tree and the status bar never disagree about a run (issue 20).
+ * An experiment's sweep folders (issue 15) come first under it, each opening the Sweep panel.
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
@@ -19,13 +20,18 @@ import { stateLabel } from '../runs/state';
 import { runEngine } from '../runs/engineLabel';
 import { verdict } from '../runs/verdict';
 import { defaultRunLabel } from './runLabel';
+import type { SweepJson } from '../runs/sweeps';
+import { listSweeps, sweepsStamp } from '../runs/sweepList';
+import { runState as sweepRunState } from '../runs/state';
 
 export interface ExperimentNode { kind: 'experiment'; exp: ExperimentInfo }
 /** `handle` is for commands (Stop); what is shown comes from `live`, the snapshot the status bar shows too. */
 export interface RunNode { kind: 'run'; exp: ExperimentInfo; runDir: string; view: RunView; handle?: RunHandle; live?: LiveRun; /** the experiment's run before this one (default label) */ previousRunDir?: string }
 export interface QueuedNode { kind: 'queued'; exp: ExperimentInfo; handle: RunHandle; live: LiveRun }
 export interface DetailNode { kind: 'detail'; id: string; label: string; value: string; tooltip?: string; icon?: string }
-export type TreeNode = ExperimentNode | RunNode | QueuedNode | DetailNode;
+/** A sweep folder of the experiment (issue 15): opens the Sweep panel. */
+export interface SweepNode { kind: 'sweep'; exp: ExperimentInfo; sweepDir: string; sweep: SweepJson }
+export type TreeNode = ExperimentNode | RunNode | QueuedNode | DetailNode | SweepNode;
 
 const STATE_ICON: Record<RunState, [string, string?]> = {
   queued: ['clock'],
@@ -51,6 +57,19 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
     const { live, release } = LiveRuns.acquire(runs);
     this.live = live;
     this.disposables.push({ dispose: release }, live.onDidUpdate(() => this.refresh()));
+    // sweeps: sweep.json is not a run file (the index watches those), so the tree watches it itself
+    const sweeps = vscode.workspace.createFileSystemWatcher('**/.distill/sweeps/**/sweep.json');
+    this.disposables.push(sweeps, sweeps.onDidCreate(() => this.refresh()), sweeps.onDidChange(() => this.refresh()), sweeps.onDidDelete(() => this.refresh()));
+    // … and looks every 2 s too: a watcher misses files written in a brand-new folder tree (a new sweep's)
+    let stamp: string | undefined;
+    const timer = setInterval(() => {
+      const now = sweepsStamp(this.index.list().map((e) => e.file));
+      if (now !== stamp) {
+        if (stamp !== undefined) this.refresh();
+        stamp = now;
+      }
+    }, 2000);
+    this.disposables.push({ dispose: () => clearInterval(timer) });
   }
 
   refresh(): void {
@@ -59,9 +78,14 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
 
   getChildren(node?: TreeNode): TreeNode[] {
     if (!node) return this.index.list().map((exp) => ({ kind: 'experiment', exp }));
-    if (node.kind === 'experiment') return this.runNodes(node.exp);
+    if (node.kind === 'experiment') return [...this.sweepNodes(node.exp), ...this.runNodes(node.exp)];
     if (node.kind === 'run') return details(node);
     return [];
+  }
+
+  /** The experiment's sweep folders, newest first. */
+  sweepNodes(exp: ExperimentInfo): SweepNode[] {
+    return listSweeps(exp.file).map(({ sweepDir, sweep }) => ({ kind: 'sweep', exp, sweepDir, sweep }));
   }
 
   runNodes(exp: ExperimentInfo): (RunNode | QueuedNode)[] {
@@ -98,6 +122,7 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
     switch (node.kind) {
       case 'experiment': return experimentItem(node, this.index.runsOf(node.exp).length);
       case 'run': return runItem(node);
+      case 'sweep': return sweepItem(node);
       case 'queued': {
         // queued, starting… or stopping… (no folder yet), as the status bar says
         const item = new vscode.TreeItem(runActivity(node.live), vscode.TreeItemCollapsibleState.None);
@@ -119,7 +144,7 @@ export class ExperimentsTree implements vscode.TreeDataProvider<TreeNode>, vscod
   }
 
   getParent(node: TreeNode): TreeNode | undefined {
-    if (node.kind === 'run' || node.kind === 'queued') return { kind: 'experiment', exp: node.exp };
+    if (node.kind === 'run' || node.kind === 'queued' || node.kind === 'sweep') return { kind: 'experiment', exp: node.exp };
     return undefined;
   }
 
@@ -197,6 +222,29 @@ function runItem(node: RunNode): vscode.TreeItem {
   }
   md.appendText(node.runDir);
   item.tooltip = md;
+  return item;
+}
+
+/** `sweep 20260101-120000` · `running · 1/3 points completed`; a click opens the Sweep panel. */
+export function sweepItem(node: SweepNode): vscode.TreeItem {
+  const { sweep } = node;
+  const item = new vscode.TreeItem(`sweep ${sweep.id}`, vscode.TreeItemCollapsibleState.None);
+  item.id = `sweep:${node.sweepDir}`;
+  const state = sweepRunState({ status: sweep.status, pid: sweep.pid });
+  const done = sweep.points.filter((p) => p.status === 'completed').length;
+  const axes = Object.keys(sweep.axes);
+  item.description = `${stateLabel(state)} · ${done}/${sweep.points.length} points completed · ${axes.join(' × ')}`;
+  const [icon, color] = state === 'completed' ? ['graph-scatter', 'testing.iconPassed'] : STATE_ICON[state];
+  item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
+  item.contextValue = 'sweep';
+  const md = new vscode.MarkdownString(`**${sweep.name}** · sweep \`${sweep.id}\`\n\n`);
+  md.appendText(`${stateLabel(state)}: ${done} of ${sweep.points.length} points completed, ${sweep.seeds.length} seed${sweep.seeds.length === 1 ? '' : 's'} each`);
+  md.appendMarkdown('\n\n');
+  for (const a of axes) md.appendText(`${a}: ${sweep.axes[a].join(', ')}\n`);
+  md.appendMarkdown('\n\n');
+  md.appendText(node.sweepDir);
+  item.tooltip = md;
+  item.command = { command: 'distill.openSweep', title: 'Open Sweep', arguments: [node] };
   return item;
 }
 

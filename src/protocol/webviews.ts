@@ -1,6 +1,6 @@
 /**
- * The host ↔ webview protocol of the five panels (dashboard, pairing, feature maps, compression,
- * compare). Imported by the host (src/host/panels) and by the webview apps (webview/<panel>/); no
+ * The host ↔ webview protocol of the six panels (dashboard, pairing, feature maps, compression,
+ * compare, sweep). Imported by the host (src/host/panels) and by the webview apps (webview/<panel>/); no
  * `vscode`, no Node, no TensorFlow.js here.
  *
  * Flow: the host renders the HTML; the webview posts `ready` once its script runs; the host then
@@ -14,7 +14,7 @@
 import { PAIR_METHODS } from '../methods/catalogue';
 import type { FeatureMapsAnswer, ProbeGrid } from './engine';
 
-export type PanelKind = 'dashboard' | 'pairing' | 'featureMaps' | 'compression' | 'compare';
+export type PanelKind = 'dashboard' | 'pairing' | 'featureMaps' | 'compression' | 'compare' | 'sweep';
 
 // ---------------------------------------------------------------------------------------------
 // shared data shapes
@@ -224,6 +224,47 @@ export interface CompareData {
   config: { key: string; values: string[]; differs: boolean }[];
 }
 
+/** A point's state in the Sweep panel: `queued` before its run starts, then its run's own state (src/runs/state.ts). */
+export type SweepPointStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled' | 'interrupted';
+
+export interface SweepPointView {
+  /** `p01`, … — the id the webview names a point by (never a path). */
+  id: string;
+  /** Swept field path → value. */
+  values: Record<string, number>;
+  status: SweepPointStatus;
+  /** As `distill list` words it, e.g. `interrupted (resumable)`. */
+  state: string;
+  /** Epochs done over all its jobs, while it has a run. */
+  progress?: { done: number; total: number };
+  /** The point has a run folder (its dashboard can open). */
+  hasRun: boolean;
+  params?: number;
+  bytes?: number;
+  /** Distilled test accuracy (last epoch), mean ± std over seeds; scratch and agreement likewise. */
+  distilled?: { mean: number; std: number; n: number };
+  scratch?: { mean: number; std: number; n: number };
+  agreement?: { mean: number; std: number; n: number };
+  /** On the Pareto front of distilled accuracy against parameters / against bytes. */
+  pareto: { params: boolean; bytes: boolean };
+  error?: string;
+}
+
+export interface SweepPanelData {
+  title: string;
+  name: string;
+  id: string;
+  /** The sweep's own state (`running`, `completed`, `interrupted (resumable)`, …). */
+  state: string;
+  axes: Record<string, number[]>;
+  seeds: number[];
+  teacher?: { params: number; bytes: number; testAcc: number };
+  /** In plan order. */
+  points: SweepPointView[];
+  /** Why the sweep folder could not be read. */
+  error?: string;
+}
+
 // ---------------------------------------------------------------------------------------------
 // host → webview
 
@@ -243,11 +284,14 @@ export type InitMessage =
   | InitBase & { panel: 'pairing'; data: PairingData }
   | InitBase & { panel: 'featureMaps'; data: FeatureMapsInit }
   | InitBase & { panel: 'compression'; data: CompressionData }
-  | InitBase & { panel: 'compare'; data: CompareData };
+  | InitBase & { panel: 'compare'; data: CompareData }
+  | InitBase & { panel: 'sweep'; data: SweepPanelData };
 
 export type HostToWebview =
   | InitMessage
   | DashboardAppend
+  /** The sweep folder or one of its points' run folders changed: everything the Sweep panel shows, again (it is small). */
+  | { type: 'sweepUpdate'; data: SweepPanelData }
   | { type: 'suggestions'; suggestions: Suggestion[]; error?: string }
   | { type: 'pairRefused'; teacher: string; student: string; method: string; reason: string }
   | FeatureMapsResult
@@ -272,6 +316,8 @@ export type WebviewToHost =
   | { type: 'suggestPairs' }
   | { type: 'probe'; requestId: number; checkpoint: string; sample: number; pair: string }
   | { type: 'exportStudent' }
+  /** Sweep panel: open the dashboard of a point's run (the point by the id the host handed out). */
+  | { type: 'openPoint'; point: string }
   /** The user asks to trust the folder (opens VS Code's trust dialog). */
   | { type: 'manageTrust' };
 
@@ -299,6 +345,7 @@ export function parseWebviewMessage(kind: PanelKind, raw: unknown): { ok: true; 
     featureMaps: ['ready', 'probe', 'save', 'manageTrust'],
     compression: ['ready', 'exportStudent', 'save', 'manageTrust'],
     compare: ['ready', 'save'],
+    sweep: ['ready', 'openPoint', 'save'],
   };
   if (typeof m.type !== 'string' || !allowed[kind].includes(m.type)) return { ok: false, reason: `unexpected message type ${JSON.stringify(m.type)} for the ${kind} panel` };
   switch (m.type) {
@@ -326,6 +373,9 @@ export function parseWebviewMessage(kind: PanelKind, raw: unknown): { ok: true; 
       if (!isInt(m.requestId) || !isInt(m.sample, 1_000_000)) return bad('requestId and sample must be non-negative integers');
       if (!isStr(m.checkpoint, NAME) || !isStr(m.pair, /^\d{1,5}:\d{1,5}$/)) return bad('checkpoint and pair must be ids handed out by the host');
       return { ok: true, msg: { type: 'probe', requestId: m.requestId, checkpoint: m.checkpoint, sample: m.sample, pair: m.pair } };
+    case 'openPoint':
+      if (!isStr(m.point, /^p\d{1,6}$/)) return bad('point must be a point id handed out by the host (p01, p02, …)');
+      return { ok: true, msg: { type: 'openPoint', point: m.point } };
     default:
       return bad('unknown');
   }

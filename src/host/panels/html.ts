@@ -36,8 +36,8 @@ export function validTarget(raw: unknown, inWorkspace: (p: string) => boolean): 
   if (!Array.isArray(t.runDirs) || t.runDirs.length > 16 || typeof t.title !== 'string') return undefined;
   const runDirs = t.runDirs.filter((d): d is string => typeof d === 'string');
   if (runDirs.length !== t.runDirs.length) return undefined;
-  // run folders, or a bench:quality JSON file (Compare Runs)
-  for (const d of runDirs) if (!path.isAbsolute(d) || !inWorkspace(d) || !(fs.existsSync(path.join(d, 'run.json')) || isBenchFile(d))) return undefined;
+  // run folders, a bench:quality JSON file (Compare Runs), or a sweep folder (the Sweep panel)
+  for (const d of runDirs) if (!path.isAbsolute(d) || !inWorkspace(d) || !(fs.existsSync(path.join(d, 'run.json')) || isBenchFile(d) || fs.existsSync(path.join(d, 'sweep.json')))) return undefined;
   let experimentFile: string | undefined;
   if (t.experimentFile !== undefined) {
     if (typeof t.experimentFile !== 'string' || !t.experimentFile.endsWith('.distill.json') || !path.isAbsolute(t.experimentFile) || !inWorkspace(t.experimentFile)) return undefined;

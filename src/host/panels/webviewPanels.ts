@@ -1,5 +1,5 @@
 /**
- * The five webview panels (dashboard, pairing, feature maps, compression, compare): opened beside
+ * The six webview panels (dashboard, pairing, feature maps, compression, compare, sweep): opened beside
  * the user's code, one per kind and target, restored after a reload by a WebviewPanelSerializer
  * (the restored target is checked to lie in the workspace). Each open panel is the shared shell
  * (shell.ts: CSP, ready handshake, message validation) around its kind's controller
@@ -14,6 +14,7 @@ import { dashboardPanel } from './dashboardPanel';
 import { featureMapsPanel } from './featureMapsPanel';
 import { validTarget } from './html';
 import { pairingPanel } from './pairingPanel';
+import { sweepPanel } from './sweepPanel';
 import type { OpenPanel, PanelKind, Panels, PanelTarget } from './panel';
 import { tabTitle } from './panel';
 import { WebviewPanel } from './shell';
@@ -28,6 +29,7 @@ const CONTROLLERS: Record<PanelKind, ControllerFactory> = {
   featureMaps: featureMapsPanel,
   compression: compressionPanel,
   compare: comparePanel,
+  sweep: sweepPanel,
 };
 
 export const PANEL_KINDS = Object.keys(CONTROLLERS) as PanelKind[];
