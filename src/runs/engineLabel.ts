@@ -10,7 +10,9 @@ export interface RunEngine {
   engine: 'tfjs' | 'torch';
   /** torch: the device; tfjs: the backend (undefined before the run started). */
   where?: string;
-  /** `torch · cuda:0`, `tfjs · wasm`, `torch` (not started yet). */
+  /** Mixed precision of a torch run (`bf16`, `fp16`), from its backend notes; absent for fp32. */
+  precision?: string;
+  /** `torch · cuda:0`, `torch · cuda:0 · bf16`, `tfjs · wasm`, `torch` (not started yet). */
   label: string;
   /** `torch 1.13.0, Python 3.11.2` (torch) — what the run recorded. */
   versions?: string;
@@ -22,5 +24,9 @@ export function runEngine(run: Pick<RunJson, 'backend' | 'versions'>, configEngi
   const where = run.backend?.name;
   const v = run.versions ?? {};
   const versions = torch && v.torch ? `torch ${v.torch}${v.python ? `, Python ${v.python}` : ''}` : undefined;
-  return { engine, ...(where ? { where } : {}), label: where ? `${engine} · ${where}` : engine, ...(versions ? { versions } : {}) };
+  // the torch engine records `precision: bf16` among its backend notes (python/distill_torch/engine.py)
+  const noted = torch ? run.backend?.notes.map((n) => /^precision: (\S+)/.exec(n)?.[1]).find(Boolean) : undefined;
+  const precision = noted && noted !== 'fp32' ? noted : undefined;
+  const label = [engine, where, precision].filter(Boolean).join(' · ');
+  return { engine, ...(where ? { where } : {}), ...(precision ? { precision } : {}), label, ...(versions ? { versions } : {}) };
 }

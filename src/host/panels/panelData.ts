@@ -160,7 +160,7 @@ export function compressionData(runDir: string, title: string, layers: Compressi
   // issue 14: the engine and device of a torch run; its per-layer figures only from report.json.
   const engine = runEngine(run);
   const torch = engine.engine === 'torch';
-  const backendOf = (name: string | undefined): string => (torch ? `torch engine · ${name ?? '–'}${engine.versions ? ` (${engine.versions})` : ''}` : name ?? '–');
+  const backendOf = (name: string | undefined): string => (torch ? `torch engine · ${name ?? '–'}${engine.precision ? ` · ${engine.precision}` : ''}${engine.versions ? ` (${engine.versions})` : ''}` : name ?? '–');
   let layersNote: string | undefined;
   if (torch && layers.length === 0) {
     layers = report ? reportLayers(report) : [];
