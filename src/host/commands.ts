@@ -102,7 +102,7 @@ export function createCommands(host: Host): Record<string, Command> {
       const out = sweepOutput ??= vscode.window.createOutputChannel('Distill Sweeps');
       out.show(true);
       const cli = path.join(host.context.extensionPath, 'dist', 'cli.js');
-      const proc = startSweepProcess(cli, sweepArgs(exp.file, s.sweepExecutor, s.backend, s.pythonPath || undefined), (line) => out.appendLine(line));
+      const proc = startSweepProcess(cli, sweepArgs(exp.file, s.sweepExecutor, s.backend, s.pythonPath || undefined), (line) => out.appendLine(line), host.gate);
       const dir = await proc.sweepDir;
       if (dir) sweeps.set(dir, proc);
       void proc.exited.then((code) => {

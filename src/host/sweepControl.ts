@@ -66,9 +66,17 @@ export function sweepArgs(experimentFile: string, executor: SweepExecutorSetting
     ...(backend && backend !== 'auto' ? ['--backend', backend] : []), ...(python ? ['--python', python] : [])];
 }
 
-/** Starts `distill sweep` (the CLI bundle `cli`) as a child process; `onLine` hears each output line. */
-export function startSweepProcess(cli: string, args: string[], onLine: (line: string) => void, env: NodeJS.ProcessEnv = process.env): SweepProcess {
-  const child = cp.fork(cli, args, { silent: true, env });
+/** What starting a sweep needs of the trust gate (src/host/trust.ts EngineGate): a sweep runs the workspace's code. */
+export interface SweepGate {
+  engineEnv(use: 'run', base?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
+}
+
+/**
+ * Starts `distill sweep` (the CLI bundle `cli`) as a child process; `onLine` hears each output line.
+ * Its environment comes from the trust gate, which refuses in Restricted Mode (nothing is started).
+ */
+export function startSweepProcess(cli: string, args: string[], onLine: (line: string) => void, gate: SweepGate): SweepProcess {
+  const child = cp.fork(cli, args, { silent: true, env: gate.engineEnv('run') });
   let resolveDir: (d: string | undefined) => void = () => undefined;
   const sweepDir = new Promise<string | undefined>((r) => { resolveDir = r; });
   const lines = (buf: { rest: string }) => (d: Buffer): void => {

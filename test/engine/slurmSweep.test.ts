@@ -19,6 +19,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { SweepJson, SweepSummary } from '../../src/runs/sweeps';
 import { startSweepProcess, stopSweep, sweepArgs } from '../../src/host/sweepControl';
+import type { SweepGate } from '../../src/host/sweepControl';
 import { REPO, tempDir, writeExperiment, syntheticExperiment } from '../helpers/experiments';
 
 const START = path.join(REPO, 'scripts', 'slurm', 'start-local.sh');
@@ -212,6 +213,12 @@ function updateJsonFile<T>(file: string, patch: (v: T) => void): void {
   fs.writeFileSync(file, JSON.stringify(v, null, 2));
 }
 
+void test('the studio\'s Run Sweep in Restricted Mode: the gate refuses and no process starts', () => {
+  const refusing: SweepGate = { engineEnv: () => { throw new Error('Restricted Mode: running a sweep runs this folder\'s code'); } };
+  // the environment is asked of the gate before the fork: a refusal throws before any process exists
+  assert.throws(() => startSweepProcess(CLI, ['sweep', 'x.distill.json'], () => undefined, refusing), /Restricted Mode/);
+});
+
 void test('the studio\'s Run Sweep (the CLI as a child, --executor local) and Stop: every running point checkpoints, the sweep is cancelled and resumable', { timeout: 300_000 }, async () => {
   buildCli();
   const dir = tempDir();
@@ -219,7 +226,10 @@ void test('the studio\'s Run Sweep (the CLI as a child, --executor local) and St
   const lines: string[] = [];
   const args = sweepArgs(file, 'local', 'cpu');
   assert.deepEqual(args, ['sweep', file, '--executor', 'local', '--backend', 'cpu']);
-  const proc = startSweepProcess(CLI, args, (l) => lines.push(l));
+  const uses: string[] = [];
+  const trusted: SweepGate = { engineEnv: (use) => { uses.push(use); return { ...process.env }; } };
+  const proc = startSweepProcess(CLI, args, (l) => lines.push(l), trusted);
+  assert.deepEqual(uses, ['run'], 'the sweep process takes its environment from the trust gate');
   const sweepDir = await proc.sweepDir;
   assert.ok(sweepDir, lines.join('\n'));
   const deadline = Date.now() + 120_000;
