@@ -28,7 +28,7 @@ from typing import Dict, List, Optional
 import torch
 from torch import nn
 
-from .models import layer_table
+from .models import forward_with_hooks, layer_table
 
 __all__ = ['model_figures', 'report_figures', 'count_flops', 'quantize_int8', 'evaluate', 'export_student', 'ExportResult',
            'state_bytes', 'measure_latency']
@@ -84,9 +84,8 @@ def _is_leaf(m: nn.Module) -> bool:
 def count_flops(model: nn.Module, input_shape: tuple, device=None) -> Dict[str, dict]:
     """{leaf module name: {flops, note?}} per sample, from one forward pass of a zero batch of 2
     (per-sample counts do not depend on the batch; 2 keeps BatchNorm happy in any mode)."""
-    device = torch.device(device) if device is not None else next((p.device for p in model.parameters()), torch.device('cpu'))
     res: Dict[str, dict] = {}
-    hooks = []
+    hooks = {}
     for name, m in model.named_modules():
         if not name or not _is_leaf(m):
             continue
@@ -104,19 +103,8 @@ def count_flops(model: nn.Module, input_shape: tuple, device=None) -> Dict[str, 
                     row['note'] = f'FLOPs not counted: unknown layer type {type(mod).__name__}'
                 return
             row['flops'] += f
-        try:
-            hooks.append(m.register_forward_hook(hook))
-        except RuntimeError:
-            pass
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros((2,) + tuple(input_shape), device=device))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was)
+        hooks[name] = hook
+    forward_with_hooks(model, input_shape, hooks, batch=2, device=device)
     for row in res.values():
         if row.pop('calls') > 1:
             row['note'] = (row.get('note', '') + '; ' if row.get('note') else '') + 'applied several times; FLOPs are summed over the calls'

@@ -267,27 +267,13 @@ def layer_table(model: nn.Module, input_shape: tuple, device=None) -> List[dict]
     """One row per named module (root excluded), in named_modules() order: name, type, output shape
     of one sample ([None, C, H, W]: the batch axis as null, like the TF.js engine's table), params
     (own and children's), trainableParams. From one forward pass of a zero sample in eval mode."""
-    device = torch.device(device) if device is not None else next((p.device for p in model.parameters()), torch.device('cpu'))
     shapes: Dict[str, object] = {}
-    hooks = []
-    for name, m in model.named_modules():
-        if not name:
-            continue
-        def hook(_m, _inp, out, name=name):
+
+    def hook_of(name: str):
+        def hook(_m, _inp, out) -> None:
             shapes.setdefault(name, _shape_of(out))
-        try:
-            hooks.append(m.register_forward_hook(hook))
-        except RuntimeError:  # a ScriptModule's submodules take no Python hooks
-            pass
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros((1,) + tuple(input_shape), device=device))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+        return hook
+    forward_with_hooks(model, input_shape, {name: hook_of(name) for name, _ in model.named_modules() if name}, device=device)
     rows = []
     for name, m in model.named_modules():
         if not name:
@@ -344,21 +330,39 @@ def _leaves(model: nn.Module, path: list) -> List[Tuple[str, nn.Module]]:
 
 def _trace_shapes(model: nn.Module, input_shape: tuple, names: Sequence[str]) -> Dict[str, Tuple[tuple, tuple]]:
     """(input shape, output shape) of one sample at each named module."""
-    mods = dict(model.named_modules())
     res: Dict[str, Tuple[tuple, tuple]] = {}
-    def hook(_m, i, o, n):
-        res.setdefault(n, (tuple(i[0].shape[1:]), tuple(o.shape[1:])))  # returns None: the output is kept
-    hooks = [mods[n].register_forward_hook(lambda m, i, o, n=n: hook(m, i, o, n)) for n in names]
+
+    def hook_of(name: str):
+        def hook(_m, i, o) -> None:  # returns None: the output is kept
+            res.setdefault(name, (tuple(i[0].shape[1:]), tuple(o.shape[1:])))
+        return hook
+    forward_with_hooks(model, input_shape, {n: hook_of(n) for n in names})
+    return res
+
+def forward_with_hooks(model: nn.Module, input_shape: tuple, hooks: Dict[str, object], *, batch: int = 1, device=None) -> None:
+    """One forward pass of a zero batch `[batch, *input_shape]` in eval mode without gradients, with
+    `hooks[name]` (a forward hook) on each named module — a module that takes no Python hooks (a
+    ScriptModule's submodule) is left out — then the hooks removed and the training mode restored.
+    The one way the engine looks inside a model: layer tables, traced shapes, FLOPs, call order."""
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device('cpu'))
+    modules = dict(model.named_modules())
+    handles = []
+    for name, hook in hooks.items():
+        try:
+            handles.append(modules[name].register_forward_hook(hook))
+        except RuntimeError:  # a ScriptModule's submodules take no Python hooks
+            pass
     was = model.training
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros((1,) + tuple(input_shape)))
+            model(torch.zeros((batch,) + tuple(input_shape), device=device))
     finally:
-        for h in hooks:
+        for h in handles:
             h.remove()
         model.train(was)
-    return res
+
 
 
 def scale_width(size: int, width: float, rnd: int) -> int:

@@ -210,27 +210,11 @@ def layer_rows(model: torch.nn.Module, input_shape: tuple) -> List[dict]:
     from . import figures, models
     rows = models.layer_table(model, input_shape)
     first_call: Dict[str, int] = {}
-    hooks = []
     def seen(name: str):
         def hook(*_args) -> None:  # returns None: a hook's return value would replace the output
             first_call.setdefault(name, len(first_call))
         return hook
-    for name, m in model.named_modules():
-        if not name:
-            continue
-        try:
-            hooks.append(m.register_forward_hook(seen(name)))
-        except RuntimeError:  # a ScriptModule's submodules take no Python hooks
-            pass
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros((1,) + tuple(input_shape)))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was)
+    models.forward_with_hooks(model, input_shape, {name: seen(name) for name, _ in model.named_modules() if name})
     try:
         leaf_flops = {k: v['flops'] for k, v in figures.count_flops(model, input_shape).items()}
     except Exception:  # noqa: BLE001 — a model whose FLOPs cannot be counted still lists its layers
