@@ -584,7 +584,8 @@ class Session:
             terms = knowledge.build_terms(c.get('knowledge') or [], teacher=teacher, student=model,
                                           sample=self.data.train.x[:2].to(self.device), num_classes=self.data.num_classes,
                                           num_train=int(self.data.train.x.shape[0]), extra_teachers=extra,
-                                          train_labels=self.data.train.y, prefix=f'adapter_{job}')
+                                          train_labels=self.data.train.y, prefix=f'adapter_{job}',
+                                          labels_weight=train.labels_weight(c, kind))
             terms = terms.to(self.device)
         elif kind == 'scratch' and c.get('teacher') is not None and (c.get('scheme') or {}).get('kind') not in ('online', 'self'):
             # Evaluated against the teacher (agreement, klTeacher), trained on the labels only.

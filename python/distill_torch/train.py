@@ -211,8 +211,8 @@ def learning_rate_at(opt: dict, epochs: int, steps_per_epoch: int, global_step: 
 
 def labels_weight(config: dict, kind: str) -> float:
     """The weight of the `labels` cross-entropy: 1 for teacher and scratch jobs (a plain supervised
-    model), `labels.weight` for a distill job (0: no labels term). A distill job's Terms may hold the
-    labels term themselves (knowledge.build_terms with `labels_weight`); otherwise the loop adds it."""
+    model), `labels.weight` for a distill job (0: no labels term), which its Terms hold as their last
+    term (knowledge.build_terms with `labels_weight`, off during fitnet's hint epochs)."""
     if kind in ('teacher', 'scratch'):
         return 1.0
     return max(0.0, float((config.get('labels') or {}).get('weight', 1)))
@@ -481,16 +481,6 @@ class DistillLearner(Learner):
             epoch=epoch, epochs=epochs, extra_t_logits=extra)
         losses = dict(losses)
         total = losses.pop('total')
-        if 'labels' not in losses:
-            # Terms built without `labels_weight`: the labels term is added here, last, as the TF.js
-            # engine orders it, and off during fitnet's hint epochs like every non-hint term.
-            w = labels_weight(ctx.config, self.kind)
-            if w > 0:
-                ce = cross_entropy(z, y)
-                losses['labels'] = ce
-                hint = int(getattr(self.terms, 'hint_epochs', 0) or 0)
-                if not (hint > 0 and epoch <= hint):
-                    total = total + ce * w
         return StepOutput(total=total, losses=losses, logits=z, pairs=pairs or {}, params=params or {})
 
     def teacher_eval_logits(self, precision):

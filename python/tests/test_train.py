@@ -432,24 +432,9 @@ def test_augmented_job_resumes_exactly_with_every_optimizer(tmp_path, kind):
     assert H.same_weights(plain.model, straight.model) != []
 
 
-def test_labels_term_added_by_the_loop_when_the_terms_lack_it(tmp_path):
-    with_labels = H.distill_context(str(tmp_path / 'a'))
-    assert 'labels' in with_labels.terms.names
-    assert train_job(with_labels) == 'completed'
-    without = H.distill_context(str(tmp_path / 'b'), labels_in_terms=False)
-    assert 'labels' not in without.terms.names
-    assert train_job(without) == 'completed'
-    a = H.job_records(with_labels.folder, 'distill-s1')
-    b = H.job_records(without.folder, 'distill-s1')
-    assert [list(r['losses']) for r in a] == [list(r['losses']) for r in b]
-    for ra, rb in zip(a, b):
-        for k in ra['losses']:
-            assert rb['losses'][k] == pytest.approx(ra['losses'][k], rel=1e-5), k
-
-
-def test_labels_added_by_the_loop_are_off_during_fitnet_hint_epochs(tmp_path):
+def test_the_labels_term_is_off_during_fitnet_hint_epochs(tmp_path):
     config = {**H.KD_CONFIG, 'knowledge': [{**H.KD_CONFIG['knowledge'][1], 'hintEpochs': 1}]}
-    ctx = H.distill_context(str(tmp_path / 'r'), config=config, labels_in_terms=False)
+    ctx = H.distill_context(str(tmp_path / 'r'), config=config)
     assert train_job(ctx) == 'completed'
     for r in [r for r in RunFolder(ctx.folder.dir).read_metrics() if r['type'] == 'step']:
         ls = r['losses']

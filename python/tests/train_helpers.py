@@ -89,7 +89,7 @@ class Sink:
 
 def distill_context(run_dir: str, *, should_stop: Callable[[], bool] = lambda: False, train_cfg: Optional[dict] = None,
                     data: Optional[Prepared] = None, config: Optional[dict] = None, precision: str = 'fp32',
-                    job: str = 'distill-s1', kind: str = 'distill', seed: int = 1, labels_in_terms: bool = True) -> JobContext:
+                    job: str = 'distill-s1', kind: str = 'distill', seed: int = 1) -> JobContext:
     """A distill job (kd with a warm-up + fitnet with a dense adapter) built from fixed seeds."""
     data = data or make_data()
     train_cfg = train_cfg or training(checkpointEvery={'steps': 4})
@@ -103,7 +103,7 @@ def distill_context(run_dir: str, *, should_stop: Callable[[], bool] = lambda: F
         torch.manual_seed(seed * 7919 + 1)  # adapters from the job's seed, as the engine does
         terms = build_terms(config['knowledge'], teacher=teacher, student=student, sample=data.train.x[:4],
                             num_classes=data.num_classes, num_train=data.train.y.shape[0],
-                            labels_weight=config['labels']['weight'] if labels_in_terms else 0.0, train_labels=data.train.y)
+                            labels_weight=config['labels']['weight'], train_labels=data.train.y)
     steps = steps_per_epoch(data.train.y.shape[0], train_cfg) * train_cfg['epochs']
     return JobContext(job_id=job, job={'kind': kind, 'seed': seed}, training=train_cfg, config=config, data=data,
                       device=torch.device('cpu'), precision=precision, model=student, teacher=teacher, terms=terms,
