@@ -93,7 +93,7 @@ export function semanticChecks(root: Node, value: unknown, problems: Problem[]):
   config.knowledge.forEach((k, i) => {
     const here: JsonPath = ['knowledge', i];
     if (k.kind !== 'response') {
-      const pairs: (LayerPair | FspPair)[] = k.pairs;
+      const pairs: (LayerPair | FspPair)[] = k.pairs ?? [];
       const seen = new Map<string, number>();
       pairs.forEach((p, j) => {
         const key = JSON.stringify([p.teacher, p.student]);

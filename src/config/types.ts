@@ -60,6 +60,34 @@ export interface ExperimentConfig {
   sweep?: Record<string, number[]>;
   /** Resources of each point of a sweep run on Slurm (`distill sweep --executor slurm`); `distill run` ignores it. */
   cluster?: ClusterConfig;
+  /** Student search under a budget (issue 18), run by `distill sweep`; not together with `sweep`. */
+  search?: SearchConfig;
+}
+
+/**
+ * issue 18: a student search under a budget, NAS-style with the derive and sweep machinery. The
+ * student must be `{ "derive": … }`; every combination of `space` values is a candidate derive
+ * (width, depth, Conv2D → SeparableConv2D), measured (params, bytes, latency at batch 1, by the
+ * engine's own figures) and kept when it fits every given `budget` bound. The fitting candidates
+ * are trained by successive halving: rung r of R trains its candidates for
+ * max(1, round(training.epochs / eta^(R−1−r))) epochs (the last rung the file's own budget), each
+ * point an ordinary run in one sweep folder, and the best ⌈n/eta⌉ by `objective` go on to the next
+ * rung (ties: fewer params, then candidate order). R = max(1, ⌈log_eta(n)⌉) unless `rungs` says.
+ * The chosen student: the best of the last rung, on its Pareto front of accuracy against `against`.
+ */
+export interface SearchConfig {
+  /** At least one bound; latency is ms per sample at batch 1, measured on this machine. */
+  budget: { params?: number; bytes?: number; latencyMs?: number };
+  /** Candidate values (derive fields); an absent axis keeps the file's own value. */
+  space: { width?: number[]; depth?: number[]; separable?: boolean[] };
+  /** Keep the best 1/eta at each rung. Default 2. */
+  eta: number;
+  /** Number of rungs (default from the candidates, see above). */
+  rungs?: number;
+  /** What ranks candidates: `valAcc` (needs `data.validation`) or `testAcc`. Default valAcc with a validation split, else testAcc. */
+  objective?: 'valAcc' | 'testAcc';
+  /** The size axis of the Pareto front: `params`, `bytes` or `latency`. Default: the budget's first bound. */
+  against?: 'params' | 'bytes' | 'latency';
 }
 
 /** sbatch options of each task of a sweep's job array (src/cli/sweepExecutors.ts). */
@@ -73,6 +101,9 @@ export interface ClusterConfig {
 }
 
 export type DataSource = MnistSource | IdxSource | CsvSource | SyntheticSource | ImagesSource | Cifar10Source | Cifar100Source | NpySource | NpzSource;
+
+/** What `data.train` may be: any source, or inputs synthesised from the teacher (issue 18, data-free). */
+export type TrainSource = DataSource | TeacherSynthesizedSource;
 
 export interface MnistSource {
   format: 'mnist';
@@ -178,6 +209,58 @@ export interface NpzSource {
   limit?: number;
 }
 
+// --- issue 18: data-free distillation (DeepInversion) -----------------------------------------------
+
+/**
+ * `data.train` synthesised from the teacher (DeepInversion, Yin et al. 2020): batches of inputs are
+ * optimised (Adam, from Gaussian noise) so that the statistics each BatchNormalization layer of the
+ * teacher sees (batch mean / variance of its input, per channel) match its running statistics and
+ * the teacher classifies each input as its target class (label i mod classes, balanced), with
+ * total-variation and L2 priors. Loss of one batch:
+ *   ce(teacher(x), y) + bnWeight·Σ_l (‖μ_l(x) − μ̂_l‖₂ + ‖σ²_l(x) − σ̂²_l‖₂) + tvWeight·TV(x) + l2Weight·‖x‖²/B
+ *   (+ competition.weight·(1 − JS(p_teacher, p_student)) with the adaptive competition term).
+ * TV(x) = mean over pixels of |x[h+1,w] − x[h,w]| + |x[h,w+1] − x[h,w]| (anisotropic L1, per sample, batch mean).
+ * The synthesised inputs live in the teacher's input space (after normalisation); with
+ * `data.normalize: "scale"` they are clamped to [0, 1] after every step. Shape and classes come
+ * from the teacher (its input shape, its output width). The teacher must be ready (no `train`) and
+ * have a BatchNormalization layer; the scheme must be `offline`. The test split stays real.
+ * The run's job `synthesize` makes them (run folder `synthesized/`, src/runs/synthesized.ts); then
+ * each `distill-s<seed>` (and `scratch-s<seed>` without `reference`) trains on them.
+ */
+export interface TeacherSynthesizedSource {
+  format: 'teacher-synthesized';
+  /** Inputs to synthesise (balanced over the classes). */
+  samples: number;
+  /** Inputs optimised together (the BN statistics are batch statistics). Default 128. */
+  batchSize: number;
+  /** Optimisation steps per batch. Default 200. */
+  iterations: number;
+  /** Adam's learning rate on the inputs. Default 0.1. */
+  learningRate: number;
+  /** Weight of the BN-statistics term. Default 1. */
+  bnWeight: number;
+  /** Weight of the total-variation prior. Default 0.0001. */
+  tvWeight: number;
+  /** Weight of the L2 prior. Default 0.00001. */
+  l2Weight: number;
+  /** Seed of the starting noise. Default 0. */
+  seed: number;
+  /**
+   * Adaptive DeepInversion's competition term: before each batch after the first, a copy of the
+   * student (the first seed's initialisation) is distilled (KD at `temperature`, Adam 1e-3) for
+   * `studentSteps` steps on the batches made so far, and the batch is pushed to where teacher and
+   * student disagree: weight·(1 − JS(softmax(z_t/T), softmax(z_s/T))). That copy is discarded.
+   */
+  competition?: { weight: number; temperature: number; studentSteps: number };
+  /**
+   * Real training data to compare with: when given, the run also distils the same student on it
+   * (`real-s<seed>`, not exported) and trains the scratch baseline on it; report.json's `dataFree`
+   * puts the three side by side.
+   */
+  reference?: DataSource;
+}
+// --- end issue 18 (data-free) ---------------------------------------------------------------------
+
 /** Training-time augmentation (`data.augment`). */
 export interface AugmentConfig {
   /** Jitter: shift by up to this many pixels along each axis (zero fill). */
@@ -191,7 +274,8 @@ export interface AugmentConfig {
 // --- end issue 16 ---------------------------------------------------------------------------------
 
 export interface DataConfig {
-  train: DataSource;
+  /** `teacher-synthesized` only here (never as `test`, which stays real data). */
+  train: TrainSource;
   test: DataSource;
   /** Held out from `train` (after shuffling by `shuffleSeed`). */
   validation?: { fraction: number };
@@ -241,8 +325,36 @@ export interface TorchvisionSpec {
   train?: TrainingConfig;
 }
 
-/** The student: a model of its own, or one derived from the teacher's architecture. */
-export type StudentSpec = ModelSpec | DeriveSpec;
+/** The student: a model of its own, or one derived from the teacher's architecture (+ issue 18's quantisation). */
+export type StudentSpec = (ModelSpec | DeriveSpec) & { quantize?: QuantizeConfig };
+
+/**
+ * issue 18: quantisation of the student (`student.quantize`). The quantiser (both engines, training
+ * and export alike) is per-channel affine on every kernel (weights of rank ≥ 2; biases and
+ * normalisation parameters stay float), as `src/engine/models/quantize.ts` documents for int8, at
+ * `bits` bits: qmin = −2^(bits−1), qmax = 2^(bits−1) − 1, S_c = (max(0, max w) − min(0, min w)) /
+ * (2^bits − 1) (S_c = 1 when that is 0), Z_c = clamp(round(qmin − min(0, min w)/S_c), qmin, qmax),
+ * q = clamp(round(w/S_c) + Z_c, qmin, qmax), ŵ = (q − Z_c)·S_c. Rounding: half away from zero.
+ *
+ * - Post-training (always): the exported float student is quantised at 8 bits (`student/int8/`,
+ *   report `quantized`), and also at `bits` when that is 4 (`student/int4/`, a `quantizedVariants` row).
+ * - `aware: true` (Polino et al. 2018): per seed, one more job `qat-s<seed>` distils the student
+ *   with the same terms and teacher while its forward pass uses ŵ (fake quantisation; the gradient
+ *   passes straight through to w). Its quantised copy is exported to `student/int<bits>-qat/` and
+ *   measured beside the post-training rows (`quantizedVariants`, method `qat`).
+ * - `activations: true` (with `aware`): each quantised layer's output is also fake-quantised,
+ *   per tensor, 8-bit affine over [min(0, lo), max(0, hi)], lo/hi tracked as an exponential moving average
+ *   (momentum 0.9) of the batch min/max in training; out-of-range values get no gradient. The
+ *   ranges are saved with the quantised copy and applied when it is measured.
+ */
+export interface QuantizeConfig {
+  /** 8 (default) or 4. */
+  bits: 8 | 4;
+  /** Train a quantisation-aware copy of the distilled student (`qat-s<seed>`). Default false. */
+  aware: boolean;
+  /** Also fake-quantise activations (only with `aware`). Default false. */
+  activations: boolean;
+}
 
 /** `{ "derive": { … } }`: the student is the teacher's architecture, made smaller. */
 export interface DeriveSpec {
@@ -365,7 +477,8 @@ export type KnowledgeEntry =
   | ReviewKdKnowledge
   | FeatureKnowledge
   | RelationKnowledge
-  | FspKnowledge;
+  | FspKnowledge
+  | AdversarialKnowledge;
 
 export interface ResponseKnowledge extends TermBase {
   kind: 'response';
@@ -456,6 +569,40 @@ export interface ReviewKdKnowledge extends TermBase {
 }
 
 // --- end issue 17 ---
+
+// --- issue 18: adversarial distillation ---
+
+/**
+ * Adversarial distillation (Xu et al. 2018; Wang et al. 2018, KDGAN): a discriminator D — an MLP
+ * (`hidden` widths, LeakyReLU 0.2, one output logit), trained with the student, never exported —
+ * learns to tell the teacher's inputs-to-D from the student's, and the student learns to fool it.
+ * What D sees: softmax(z/temperature) of the logits (no `pairs`), or one layer pair's features
+ * (flattened; the student's through an adapter to the teacher's shape, as fitnet's), with the
+ * one-hot labels appended when `conditional`.
+ *   student term (name `adversarial`):  −mean_b log σ(D(s_b))                    (non-saturating)
+ *   discriminator:  −mean_b [log σ(D(t_b)) + log(1 − σ(D(s_b)))], on the step's detached outputs,
+ *   one Adam step (`learningRate`, β 0.5/0.999) after each student step; its accuracy is the share
+ *   of the 2B outputs on the right side of 0. Both are logged as step `params`
+ *   `adversarial.discLoss` / `adversarial.discAcc` and epoch `extras` (epoch means); an epoch with a
+ *   mean accuracy ≥ 0.99 is flagged (report warning `discriminator-wins`).
+ */
+export interface AdversarialKnowledge extends TermBase {
+  kind: 'adversarial';
+  /** The one adversarial method (default). */
+  method: 'adversarial';
+  /** At most one pair; absent or empty: D sees the softened logits. */
+  pairs?: LayerPair[];
+  /** Temperature of the softmax of the logits D sees. Default 1. */
+  temperature: number;
+  /** Hidden widths of D. Default [64]. */
+  hidden: number[];
+  /** Adam learning rate of D. Default 0.0002. */
+  learningRate: number;
+  /** Condition D on the labels (one-hot appended to its input). Default false. */
+  conditional: boolean;
+}
+
+// --- end issue 18 (adversarial) ---
 
 export interface FeatureKnowledge extends TermBase {
   kind: 'feature';

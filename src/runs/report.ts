@@ -7,8 +7,8 @@
  */
 
 export interface ReportWarning {
-  /** `teacher-near-chance` or `teacher-below-scratch`. */
-  kind: 'teacher-near-chance' | 'teacher-below-scratch';
+  /** `teacher-near-chance`, `teacher-below-scratch`, or (issue 18) `discriminator-wins`: an adversarial term's discriminator averaged ≥ 99 % accuracy over an epoch. */
+  kind: 'teacher-near-chance' | 'teacher-below-scratch' | 'discriminator-wins';
   /** What was measured, one sentence with the figures. */
   message: string;
   /** The likely causes, most likely first. */
@@ -63,6 +63,29 @@ export interface Report {
   warnings?: ReportWarning[];
   /** Per-class test accuracy and confusion matrices (teacher, scratch, distilled; last epoch, seeds pooled) and the largest drops. */
   perClass?: PerClassReport;
+  /**
+   * issue 18: further quantised copies beside `quantized` (post-training int8 of the exported
+   * student): post-training int4 (`student/int4`, when `student.quantize.bits` is 4) and the
+   * quantisation-aware student's (`student/int<bits>-qat`, first seed's `qat-s<seed>`). Rows in
+   * that order. `summary`-like figures over seeds of the QAT jobs are in `qat`.
+   */
+  quantizedVariants?: QuantizedFigures[];
+  /** issue 18: the QAT jobs' last-epoch test accuracy over seeds (fake-quantised forward pass). */
+  qat?: { testAcc: Stat; testErrors: Stat; bits: number; activations: boolean };
+  /** issue 18: a data-free run (data.train `teacher-synthesized`). */
+  dataFree?: DataFreeReport;
+}
+
+/** What the synthesised inputs were and how distilling on them compares with real data. */
+export interface DataFreeReport {
+  samples: number;
+  batches: number;
+  /** The BN-statistics term, mean over batches, at the first and the last iteration. */
+  bnLoss: { start: number; end: number };
+  /** The teacher's accuracy on the synthesised inputs against their target labels. */
+  teacherAcc: number;
+  /** With `reference`: its format and the real-data distillation (`real-s<seed>`) last-epoch figures over seeds. */
+  reference?: { format: string; distill: { testAcc: Stat; testErrors: Stat } };
 }
 
 /** The int8 student (per-channel affine int8 weights, float32 activations) against the float one. */
@@ -85,6 +108,13 @@ export interface QuantizedFigures {
   floatAgreement?: number;
   /** floatTestAcc − testAcc (points of accuracy lost by quantising, as a fraction). */
   accDrop: number;
+  /** issue 18: bits of the kernels (absent = 8) and how they got there (absent = `ptq`). */
+  bits?: 8 | 4;
+  method?: 'ptq' | 'qat';
+  /** qat: activations fake-quantised too. */
+  activations?: boolean;
+  /** qat: the job whose model was quantised (its float accuracy is `floatTestAcc`). */
+  job?: string;
 }
 
 /** Per-class figures of one evaluation. */

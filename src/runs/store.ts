@@ -16,7 +16,8 @@ import { processAlive } from './lock';
 import { guardWrite, noteWrite, removeQuietly } from './diskFaults';
 
 export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
-export type JobKind = 'teacher' | 'scratch' | 'distill' | 'online' | 'self';
+/** `synthesize` (issue 18): the data-free run's job that makes the training inputs from the teacher (src/runs/synthesized.ts). */
+export type JobKind = 'teacher' | 'scratch' | 'distill' | 'online' | 'self' | 'synthesize';
 
 export interface JobState {
   kind: JobKind;
@@ -27,6 +28,13 @@ export interface JobState {
   teacher?: string;
   /** This job's model is a final distilled student (reported as "distilled"). */
   final?: boolean;
+  /**
+   * issue 18, data-free runs: `reference` = this job trains on `data.train.reference` (real data)
+   * instead of the synthesised inputs (`real-s<seed>`, and `scratch-s<seed>` when there is a reference).
+   */
+  data?: 'reference';
+  /** issue 18: quantisation-aware training (`qat-s<seed>`): the student's forward pass uses fake-quantised kernels. */
+  quantize?: { bits: 8 | 4; activations: boolean };
   status: 'pending' | 'running' | 'completed';
   epochs: number;
   /** Epochs fully done (checkpointed). */
@@ -56,6 +64,16 @@ export interface RunJson {
   /** A name the user gave the run (issue 20; set from the tree, never by the engine). */
   label?: string;
 }
+// Job planning for issue 18 (src/engine/training/jobs.ts, python engine.py the same):
+//   data-free:  synthesize (epochs = number of synthesis batches; completedEpochs = batches written),
+//               then per seed scratch-s<seed> (on the reference when given), distill-s<seed> (final,
+//               on the synthesised inputs), real-s<seed> (kind distill, final false, data reference; only with a reference).
+//   QAT:        per seed, after distill-s<seed>: qat-s<seed> (kind distill, model student, teacher
+//               as distill-s<seed>'s, final false, quantize {bits, activations}).
+// The synthesize job logs step records (epoch = batch, 1-based; step = iteration; losses
+// total/bn/class/tv/l2[/competition]) and one epoch record per batch: losses = the last
+// iteration's, trainAcc = testAcc = the teacher's accuracy on the batch against its target labels,
+// testErrors = its misses, extras {'synth.bnLoss': last bn term, 'synth.bnLossStart': first}.
 
 export interface ConfigSnapshot {
   experimentFile: string;

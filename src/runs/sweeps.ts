@@ -44,6 +44,38 @@ export interface SweepPoint {
   /** The point's run folder, relative to the sweep folder, once started. */
   runDir?: string;
   error?: string;
+  /** issue 18, a search's point: the rung (0-based) and the candidate (`c01`, …) it trains. */
+  rung?: number;
+  candidate?: string;
+}
+
+/** issue 18: a student search's plan and progress in sweep.json (src/config/types.ts SearchConfig). */
+export interface SearchState {
+  budget: { params?: number; bytes?: number; latencyMs?: number };
+  objective: 'valAcc' | 'testAcc';
+  against: 'params' | 'bytes' | 'latency';
+  eta: number;
+  /** Epochs of each rung. */
+  rungEpochs: number[];
+  /** Every candidate of the space, fitting or not, with its measured figures. */
+  candidates: {
+    id: string;
+    /** The derive fields it sets: `student.derive.width`, `student.derive.depth`, `student.derive.swap.Conv2D` (1 = SeparableConv2D). */
+    values: Record<string, number>;
+    params: number;
+    bytes: number;
+    latencyMs: number;
+    fits: boolean;
+    /** Why it does not fit: `params 61 210 > 50 000`. */
+    reason?: string;
+    /** The highest rung it trained in, and its objective there. */
+    rung?: number;
+    score?: number;
+    /** Dropped after that rung (not among the best 1/eta). */
+    dropped?: boolean;
+  }[];
+  /** Filled at the end: the chosen candidate and its point. */
+  chosen?: { candidate: string; point: string };
 }
 
 export interface SweepJson {
@@ -71,6 +103,11 @@ export interface SweepJson {
   };
   /** The teacher model.json every later point uses, trained by the point `from`. */
   teacher?: { model: string; from: string };
+  /**
+   * issue 18: a student search. Its points are appended rung by rung (a rung's points are planned
+   * when the rung before completed); `axes` then holds the space's swept fields.
+   */
+  search?: SearchState;
   points: SweepPoint[];
 }
 

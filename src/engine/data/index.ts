@@ -198,6 +198,8 @@ function readStreamed(ds: Dataset, idx: Int32Array, out: Float32Array): void {
 export function prepareData(cfg: DataConfig, baseDir: string): PreparedData {
   const warnings: string[] = [];
   const memoryBytes = (cfg.memoryMB ?? 1024) * (1 << 20);
+  // issue 18: synthesised inputs are made by the run's `synthesize` job, not loaded here.
+  if (cfg.train.format === 'teacher-synthesized') throw new Error('data.train: "teacher-synthesized" inputs are made by the run (job synthesize), not loaded as a source');
   let train = loadSource(cfg.train, baseDir, 'data.train', { memoryBytes });
   // A test image folder without `size` is resized like the training folder.
   const testSrc = cfg.test.format === 'images' && cfg.train.format === 'images' && !cfg.test.size && cfg.train.size

@@ -110,4 +110,6 @@ export const LEARNERS: Record<JobKind, LearnerFactory> = {
   distill,
   online,
   self,
+  // issue 18: the synthesize job makes inputs; it trains no model of the run.
+  synthesize: () => { throw new Error('job synthesize has no learner (data-free synthesis runs it)'); },
 };

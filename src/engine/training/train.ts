@@ -156,7 +156,7 @@ export function stepsPerEpoch(n: number, training: TrainingConfig): number {
   return training.stepsPerEpoch ? Math.min(full, training.stepsPerEpoch) : full;
 }
 
-const PHASE: Record<JobKind, 'teacher' | 'scratch' | 'distill'> = { teacher: 'teacher', scratch: 'scratch', distill: 'distill', online: 'distill', self: 'distill' };
+const PHASE: Record<JobKind, 'teacher' | 'scratch' | 'distill'> = { teacher: 'teacher', scratch: 'scratch', distill: 'distill', online: 'distill', self: 'distill', synthesize: 'teacher' };
 
 /** Trains a job to its last epoch, continuing from its latest checkpoint when there is one. */
 export async function trainJob(spec: JobSpec): Promise<'completed' | 'cancelled'> {
