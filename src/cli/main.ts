@@ -6,6 +6,7 @@
  *   distill list [experiment | sweep-folder | runs-dir | run-folder]
  *   distill inspect <model.json | experiment.distill.json>
  */
+import { quantizedVariantLines, quantizedVariantRows } from './quantizedRows';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { BackendName } from '../config/types';
@@ -248,6 +249,7 @@ export function summaryTable(r: Report, backendLabel?: string): string {
     rows.push(['student (distilled, int8)', pct(q.testAcc), String(q.testErrors), pct(q.agreement), human(r.student.params), bytes(q.bytes),
       human(r.student.flops), '—']);
   }
+  rows.push(...quantizedVariantRows(r)); // issue 18
   const lines = [table(rows)];
   const n = r.summary.distill?.testAcc.n ?? 0;
   lines.push(`\n${n} seed${n === 1 ? '' : 's'}, last epoch, ${r.testSize} test samples, scheme ${r.scheme}, ${backendLabel ?? `backend ${r.backend}`}.` +
@@ -261,6 +263,8 @@ export function summaryTable(r: Report, backendLabel?: string): string {
     lines.push(`int8 student (${q.dir}: per-channel int8 weights, float activations; the exported seed): ${q.compression.toFixed(2)}× smaller ` +
       `than float32, test accuracy ${pct(q.testAcc)} vs ${pct(q.floatTestAcc)} float (${q.accDrop >= 0 ? '−' : '+'}${Math.abs(q.accDrop * 100).toFixed(2)} points).`);
   }
+  lines.push(...quantizedVariantLines(r)); // issue 18
+
   if (r.summary.scratch && r.summary.distill) {
     const gain = (r.summary.distill.testAcc.mean - r.summary.scratch.testAcc.mean) * 100;
     lines.push(`Distillation vs scratch: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} points of test accuracy ` +
