@@ -208,3 +208,19 @@ void test('activation ranges: EMA (momentum 0.9) of batch min/max in training pa
   assert.deepEqual(fq.getRanges().d, r2, 'inference does not move the ranges');
   fq.restore();
 });
+
+void test('a quantised copy with bad activation ranges is refused, naming the file and the field', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fq-bad-'));
+  const m = cnn();
+  await saveLayersModel(m, path.join(dir, 'float'));
+  saveQuantizedCopy(path.join(dir, 'float', 'model.json'), path.join(dir, 'q'), { bits: 4, activations: { conv_1: { min: -1, max: 1 } } });
+  const file = path.join(dir, 'q', 'model.json');
+  const json = JSON.parse(fs.readFileSync(file, 'utf8')) as { distillQuantization: { activations: unknown } };
+  json.distillQuantization.activations = { conv_1: { min: 2, max: 1 } };
+  fs.writeFileSync(file, JSON.stringify(json));
+  await assert.rejects(loadLayersModelFromFile(file), (e: Error) => e.message.includes(file) && /distillQuantization\.activations\.conv_1.*min ≤ max/.test(e.message));
+  json.distillQuantization.activations = { nope: { min: 0, max: 1 } };
+  fs.writeFileSync(file, JSON.stringify(json));
+  await assert.rejects(loadLayersModelFromFile(file), /distillQuantization\.activations.*"nope".*conv_1, sep_1, logits/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
