@@ -6,7 +6,8 @@
  * the CLI's table; the qat copy, loaded from disk, scores exactly what the qat job's fake-quantised
  * evaluation scored.
  */
-import { test } from 'node:test';
+import { before, test } from 'node:test';
+import * as cp from 'child_process';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -15,8 +16,14 @@ import { readMetrics, readRun } from '../../src/runs/store';
 import type { EpochRecord } from '../../src/runs/store';
 import type { Report } from '../../src/runs/report';
 import { summaryTable } from '../../src/cli/main';
-import { syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
+import { REPO, syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 import { runFolderViolations } from '../helpers/runSchemas';
+
+const CLI = path.join(REPO, 'dist', 'cli.js');
+
+before(() => {
+  cp.execFileSync(process.execPath, [path.join(REPO, 'esbuild.mjs')], { cwd: REPO, stdio: 'inherit' });
+});
 
 const lastEpoch = (runDir: string, job: string): EpochRecord =>
   readMetrics(runDir).filter((r): r is EpochRecord => r.type === 'epoch' && r.job === job).sort((a, b) => a.epoch - b.epoch).pop()!;
@@ -69,6 +76,14 @@ test('offline run with student.quantize {bits 4, aware, activations}: qat jobs, 
   assert.match(text, /student \(int4, quantisation-aware, activations\)/);
   assert.match(text, /qat jobs \(int4 fake-quantised, activations\)/);
   assert.match(text, /student\/int4-qat, distill-int4-per-channel\): [\d.]+× smaller than float32/);
+  // distill export --job int4-qat: the copy with its FORMAT.md, byte for byte
+  const dest = path.join(tempDir(), 'out');
+  const ex = cp.spawnSync(process.execPath, [CLI, 'export', r.runDir, dest, '--job', 'int4-qat'], { encoding: 'utf8' });
+  assert.equal(ex.status, 0, ex.stdout + ex.stderr);
+  assert.match(ex.stdout, /exported int4-qat student/);
+  for (const f of ['FORMAT.md', 'model.json', 'weights.bin']) {
+    assert.ok(fs.readFileSync(path.join(dest, f)).equals(fs.readFileSync(path.join(r.runDir, 'student', 'int4-qat', f))), f);
+  }
 });
 
 test('bits 8, aware, weights only: one qat row (student/int8-qat), no int4 copy', { timeout: 300_000 }, async () => {
