@@ -6,6 +6,7 @@
  *   distill list [experiment | sweep-folder | runs-dir | run-folder]
  *   distill inspect <model.json | experiment.distill.json>
  */
+import { quantizedVariantLines, quantizedVariantRows } from './quantizedRows';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { BackendName } from '../config/types';
@@ -48,7 +49,8 @@ usage:
                                                            (validator + data + models + layer pairs)
   distill export <run-folder> <dest-folder> [--job JOB | --int8]
                                                            (default: the exported distilled student; --int8 or
-                                                           --job int8: its int8 copy with FORMAT.md)
+                                                           --job int8: its int8 copy with FORMAT.md; --job int4,
+                                                           int4-qat, int8-qat: the other quantised copies)
 
 --python PATH: the interpreter of the torch engine ("engine": "torch"; PyTorch ≥ 1.13). Default: DISTILL_PYTHON,
 else the first of python3, /usr/bin/python3, python that imports torch.
@@ -179,11 +181,13 @@ async function cmdRun(args: Args, resume: boolean): Promise<number> {
  * the exported student with its FORMAT.md) out of a run folder; never overwrites.
  */
 function exportModel(runDir: string, job: string | undefined, dest: string, int8 = false): void {
-  const wantInt8 = int8 || job === 'int8';
+  // issue 18: `--job int4`, `int4-qat`, `int8-qat` copy the other quantised copies in student/ the same way.
+  const copyName = int8 ? 'int8' : job && /^int[48](-qat)?$/.test(job) ? job : undefined;
+  const wantInt8 = copyName !== undefined;
   if (int8 && job !== undefined && job !== 'int8') {
     throw new UsageError(`--int8: the int8 copy is of the exported student only; leave out --job ${job}`);
   }
-  const src = wantInt8 ? path.join(runDir, 'student', 'int8') : job ? path.join(runDir, 'models', job) : path.join(runDir, 'student');
+  const src = copyName ? path.join(runDir, 'student', copyName) : job ? path.join(runDir, 'models', job) : path.join(runDir, 'student');
   const files = ['model.json', 'weights.bin', ...(wantInt8 ? ['FORMAT.md'] : [])];
   if (!fs.existsSync(path.join(src, 'model.json'))) {
     if (runEngine(readRun(runDir)).engine === 'torch') {
@@ -200,7 +204,7 @@ function exportModel(runDir: string, job: string | undefined, dest: string, int8
     if (fs.existsSync(target)) throw new Error(`${target} exists; remove it first (export never overwrites)`);
   }
   copyExport(src, dest, files);
-  console.log(`exported ${wantInt8 ? 'int8 student (format described in FORMAT.md)' : job ?? 'student'} → ${path.resolve(dest)}`);
+  console.log(`exported ${copyName ? `${copyName} student (format described in FORMAT.md)` : job ?? 'student'} → ${path.resolve(dest)}`);
 }
 
 /** Copies the files of an export; on a full disk (or a permission fault) removes what it copied and says which file. */
@@ -248,6 +252,7 @@ export function summaryTable(r: Report, backendLabel?: string): string {
     rows.push(['student (distilled, int8)', pct(q.testAcc), String(q.testErrors), pct(q.agreement), human(r.student.params), bytes(q.bytes),
       human(r.student.flops), '—']);
   }
+  rows.push(...quantizedVariantRows(r)); // issue 18
   const lines = [table(rows)];
   const n = r.summary.distill?.testAcc.n ?? 0;
   lines.push(`\n${n} seed${n === 1 ? '' : 's'}, last epoch, ${r.testSize} test samples, scheme ${r.scheme}, ${backendLabel ?? `backend ${r.backend}`}.` +
@@ -261,6 +266,8 @@ export function summaryTable(r: Report, backendLabel?: string): string {
     lines.push(`int8 student (${q.dir}: per-channel int8 weights, float activations; the exported seed): ${q.compression.toFixed(2)}× smaller ` +
       `than float32, test accuracy ${pct(q.testAcc)} vs ${pct(q.floatTestAcc)} float (${q.accDrop >= 0 ? '−' : '+'}${Math.abs(q.accDrop * 100).toFixed(2)} points).`);
   }
+  lines.push(...quantizedVariantLines(r)); // issue 18
+
   if (r.summary.scratch && r.summary.distill) {
     const gain = (r.summary.distill.testAcc.mean - r.summary.scratch.testAcc.mean) * 100;
     lines.push(`Distillation vs scratch: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} points of test accuracy ` +

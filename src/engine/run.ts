@@ -45,6 +45,8 @@ import { recordRunFailure } from './runs/runFailure';
 import { preflightRun } from './preflight';
 import { engineOf } from '../config/engineRules';
 import { runTorch } from './torch/bridge';
+import { withFakeQuant } from './training/qat';
+import { quantizedVariants } from './results/quantizedVariants';
 
 export { defaultRunsDir, planJobs };
 
@@ -293,6 +295,7 @@ class RunSession {
     report.quantized = await quantizedFigures(this.runDir, this.data, this.teachers!.get('teacher')?.logits.test);
     this.log(`int8 student: ${report.quantized.bytes} bytes (${report.quantized.compression.toFixed(2)}× smaller), test accuracy ` +
       `${(report.quantized.testAcc * 100).toFixed(2)}% (float ${(report.quantized.floatTestAcc * 100).toFixed(2)}%)`);
+    Object.assign(report, await quantizedVariants(this.runDir, config, this.data, this.teachers!.get('teacher')?.logits.test, (m) => this.log(m))); // issue 18
     if (report.teacher) {
       this.warn(teacherBelowScratchWarning(report.teacher.testAcc, report.summary.scratch?.testAcc,
         teacherContext(this.teachers!.get('teacher')?.model, config, this.data)));
@@ -331,10 +334,10 @@ class RunSession {
     const augment = c.data.augment && ((c.data.augment.jobs ?? 'all') === 'all' || state.kind === 'teacher') ? c.data.augment : undefined;
     let built: JobLearner;
     try {
-      built = await LEARNERS[state.kind]({
+      built = withFakeQuant(await LEARNERS[state.kind]({
         job, state, config: c, data: d, baseDir: this.baseDir, model, inputShape, numClasses: outputWidth(model), augment,
         teachers: this.teachers!, teacherThread: Boolean(this.teacherThread), log: (m) => this.log(m), who: (m) => this.who(m),
-      });
+      }), state, job); // issue 18: a qat job's student is fake-quantised (training/qat.ts)
     } catch (e) {
       model.dispose();
       throw e;
@@ -352,7 +355,7 @@ class RunSession {
       });
       if (status === 'completed') {
         const dir = path.join(this.runDir, 'models', job);
-        if (!fs.existsSync(dir)) await saveLayersModel(model, dir);
+        if (!fs.existsSync(dir)) await saveLayersModel(model, dir, learner.resultFiles?.());
         if (state.kind === 'online') {
           const peerDir = path.join(this.runDir, 'models', `${job}-teacher`);
           if (!fs.existsSync(peerDir)) await saveLayersModel(learner.extras[0], peerDir);

@@ -201,3 +201,52 @@ test('SIGKILL mid-epoch, during a checkpoint write and during evaluation, resume
       assert.deepEqual(fs.readdirSync(path.join(faulty, 'checkpoints', job)).sort(), ['epoch-0001', 'epoch-0002', 'epoch-0003', 'epoch-0004']);
     }
   });
+
+test('issue 18: a quantisation-aware job (4-bit kernels, activation ranges) SIGKILLed mid-epoch and resumed: the same weights, ranges, metrics and int4-qat copy as an uninterrupted run',
+  { timeout: 240_000 }, async (t) => {
+    const seed = Number(process.env.DISTILL_FAULT_SEED ?? Date.now() % 1_000_000);
+    const random = mulberry32(seed);
+    const pick = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
+    // distill-s1 then qat-s1, 2 epochs × 12 steps each: the first process is killed at qat-s1's
+    // step 6–10 of epoch 1 (after its step-4 checkpoint, which holds the activation ranges), the
+    // second 3–6 steps after it resumed.
+    const holds = [`step:${pick(30, 34)}`, `step:${pick(3, 6)}`];
+    t.diagnostic(`DISTILL_FAULT_SEED=${seed}: ${holds.join(', ')}`);
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'student.js'), STUDENT_MODULE);
+    const base = experiment();
+    const file = writeExperiment(dir, {
+      ...base, baseline: false,
+      student: { module: 'student.js', export: 'student', quantize: { bits: 4, aware: true, activations: true } },
+      training: { ...(base.training as object), epochs: 2 },
+    });
+    const holdFile = path.join(dir, 'held.json');
+    const refRuns = path.join(dir, 'reference');
+    await attempt(['run', file, '--runs-dir', refRuns], undefined, holdFile);
+    const ref = runFolder(refRuns);
+    const faultRuns = path.join(dir, 'faulty');
+    const stops: string[] = [];
+    for (const [i, hold] of holds.entries()) {
+      const args = i === 0 ? ['run', file, '--runs-dir', faultRuns] : ['resume', runFolder(faultRuns)];
+      const { where } = await attempt(args, hold, holdFile);
+      stops.push(JSON.stringify(where));
+      assert.equal(where?.job, 'qat-s1', `killed in qat-s1 (${JSON.stringify(where)})`);
+    }
+    t.diagnostic(`killed at: ${stops.join('; ')}`);
+    const faulty = runFolder(faultRuns);
+    await attempt(['resume', faulty], undefined, holdFile);
+    assert.equal(readRun(faulty).status, 'completed');
+    assert.deepEqual(Object.keys(readRun(faulty).jobs), ['distill-s1', 'qat-s1']);
+    const a = files(path.join(ref, 'models', 'qat-s1'));
+    const b = files(path.join(faulty, 'models', 'qat-s1'));
+    assert.deepEqual(Object.keys(b), ['model.json', 'qat.json', 'weights.bin']);
+    assert.ok(b['weights.bin'].equals(a['weights.bin']), `qat-s1: the final weights differ (${stops.join('; ')})`);
+    const ranges = JSON.parse(String(b['qat.json'])) as { ranges: Record<string, { min: number; max: number }> };
+    assert.deepEqual(Object.keys(ranges.ranges), ['conv_1', 'dense_1', 'logits']);
+    assert.deepEqual(ranges, JSON.parse(String(a['qat.json'])), 'the activation ranges are those of the uninterrupted run');
+    assert.ok(files(path.join(faulty, 'student', 'int4-qat'))['weights.bin'].equals(files(path.join(ref, 'student', 'int4-qat'))['weights.bin']));
+    assert.deepEqual(effectiveMetrics(faulty), effectiveMetrics(ref));
+    const rf = readReport(faulty)!;
+    assert.deepEqual(rf.quantizedVariants, readReport(ref)!.quantizedVariants);
+    assert.deepEqual(rf.quantizedVariants!.map((q) => [q.dir, q.method, q.bits]), [['student/int4', 'ptq', 4], ['student/int4-qat', 'qat', 4]]);
+  });

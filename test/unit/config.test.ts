@@ -946,7 +946,7 @@ void test('sweep: a missing or non-numeric field, and invalid values, are locate
   assert.deepEqual(at('{ "studnet.derive.width": [0.5] }'),
     [`${FILE}:13:14  sweep["studnet.derive.width"]: sweep field "studnet.derive.width" does not exist: the experiment has no field "studnet"; did you mean "student"?`]);
   assert.deepEqual(at('{ "student.derive.width": [0.5] }'),
-    [`${FILE}:13:14  sweep["student.derive.width"]: sweep field "student.derive.width" does not exist: "student" has no field "derive"; its fields: "module", "export", "args", "weights", "train"`]);
+    [`${FILE}:13:14  sweep["student.derive.width"]: sweep field "student.derive.width" does not exist: "student" has no field "derive"; its fields: "module", "export", "args", "weights", "train", "quantize"`]);
   assert.deepEqual(at('{ "training.optimizer.kind": [1] }'),
     [`${FILE}:13:14  sweep["training.optimizer.kind"]: sweep field "training.optimizer.kind" is not numeric (it is one of "adam", "sgd", "momentum", "rmsprop"): a sweep varies numbers`]);
   assert.deepEqual(at('{ "name": [1] }'), [`${FILE}:13:14  sweep.name: sweep field "name" is not numeric (it is a non-empty string): a sweep varies numbers`]);

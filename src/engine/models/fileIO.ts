@@ -6,7 +6,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { dequantizeArtifacts, hasInt8Weights, INT8_FORMAT, quantizeArtifacts } from './quantize';
+import { dequantizeArtifacts, hasInt8Weights, INT8_FORMAT, quantFormat, quantizeArtifacts } from './quantize';
+import type { ActivationRange } from './fakeQuant';
+import { FakeQuantizer } from './fakeQuant';
 import { noteWrite, removeQuietly } from '../../runs/diskFaults';
 
 export class ModelFileError extends Error {
@@ -23,6 +25,7 @@ interface WeightEntry { name: string; shape: number[]; dtype: string; quantizati
 function entryBytes(w: WeightEntry): number {
   const n = w.shape.reduce((a, b) => a * b, 1);
   const dtype = w.quantization?.dtype ?? w.dtype;
+  if (dtype === 'int4') return Math.ceil(n / 2); // two values per byte (quantize.ts)
   const size = DTYPE_BYTES[dtype];
   if (size === undefined) throw new Error(`unsupported weight dtype "${dtype}" for "${w.name}"`);
   return n * size;
@@ -103,17 +106,51 @@ function describe(v: unknown): string {
   return typeof v === 'string' ? JSON.stringify(v) : typeof v;
 }
 
-/** Loads a TF.js Layers model from disk; an int8 copy (see quantize.ts) is dequantised to float32. */
+/**
+ * Loads a TF.js Layers model from disk; an int8 or int4 copy (see quantize.ts) is dequantised to
+ * float32, and a quantisation-aware copy's activation ranges (`distillQuantization.activations`)
+ * are applied: its quantised layers' outputs are fake-quantised as in training (fakeQuant.ts).
+ */
 export async function loadLayersModelFromFile(modelJsonPath: string): Promise<tf.LayersModel> {
   let artifacts = readModelArtifacts(modelJsonPath);
+  let ranges: Record<string, ActivationRange> | undefined;
   if (hasInt8Weights(artifacts.weightSpecs ?? [])) {
     artifacts = { ...artifacts, ...dequantizeArtifacts(artifacts.weightSpecs ?? [], artifacts.weightData as ArrayBuffer) };
+    ranges = activationRangesOf(modelJsonPath);
   }
+  let model: tf.LayersModel;
   try {
-    return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (e) {
     throw new ModelFileError(`${path.resolve(modelJsonPath)}: cannot build the model: ${(e as Error).message}`, modelJsonPath);
   }
+  if (ranges) {
+    try {
+      new FakeQuantizer(model, { bits: 8, activations: true, ranges, frozen: true, weights: false });
+    } catch (e) {
+      model.dispose();
+      throw new ModelFileError(`${path.resolve(modelJsonPath)}: field "distillQuantization.activations": ${(e as Error).message}`, modelJsonPath);
+    }
+  }
+  return model;
+}
+
+/** A quantised copy's activation ranges (layer → {min, max}), or undefined when its activations are float. */
+function activationRangesOf(modelJsonPath: string): Record<string, ActivationRange> | undefined {
+  const file = path.resolve(modelJsonPath);
+  const dq = (JSON.parse(fs.readFileSync(file, 'utf8')) as { distillQuantization?: { activations?: unknown } }).distillQuantization;
+  const acts = dq?.activations;
+  if (acts === undefined || typeof acts === 'string') return undefined; // "float32"
+  if (typeof acts !== 'object' || acts === null || Array.isArray(acts)) {
+    throw new ModelFileError(`${file}: field "distillQuantization.activations": expected "float32" or an object of layer name → {"min", "max"}, found ${describe(acts)}`, file);
+  }
+  for (const [layer, r] of Object.entries(acts as Record<string, unknown>)) {
+    const rr = r as { min?: unknown; max?: unknown } | null;
+    if (typeof rr?.min !== 'number' || typeof rr.max !== 'number' || !(rr.min <= rr.max)) {
+      throw new ModelFileError(`${file}: field "distillQuantization.activations.${layer}": expected {"min": number, "max": number} with min ≤ max, found ${JSON.stringify(r)}`, file);
+    }
+  }
+  return acts as Record<string, ActivationRange>;
 }
 
 /**
@@ -200,19 +237,49 @@ export interface Int8Export {
  * float32 model at `srcModelJson` into the new folder `destDir`, atomically.
  */
 export function saveInt8Copy(srcModelJson: string, destDir: string): Int8Export {
+  return saveQuantizedCopy(srcModelJson, destDir, { bits: 8 });
+}
+
+/**
+ * issue 18: the same at `bits` (8 or 4) bits, with the activation ranges of a quantisation-aware
+ * copy when given (then its layers' outputs are fake-quantised when it is loaded).
+ */
+export function saveQuantizedCopy(srcModelJson: string, destDir: string, opts: { bits: 8 | 4; activations?: Record<string, ActivationRange> }): Int8Export {
   const artifacts = readModelArtifacts(srcModelJson);
-  const q = quantizeArtifacts(artifacts.weightSpecs ?? [], artifacts.weightData as ArrayBuffer);
+  const q = quantizeArtifacts(artifacts.weightSpecs ?? [], artifacts.weightData as ArrayBuffer, opts.bits);
+  const dtype = `int${opts.bits}`;
   const files = artifactsToFiles({ ...artifacts, weightSpecs: q.weightSpecs, weightData: q.weightData }, {
     distillQuantization: {
-      format: INT8_FORMAT, version: 1,
-      weights: 'int8, per-channel affine: value = (q - zeroPoint[c]) * scale[c]; kernels (rank >= 2) only, other weights float32',
-      activations: 'float32',
+      format: quantFormat(opts.bits), version: 1,
+      weights: `${dtype}, per-channel affine: value = (q - zeroPoint[c]) * scale[c]; kernels (rank >= 2) only, other weights float32` +
+        (opts.bits === 4 ? '; two values per byte, low nibble first' : ''),
+      activations: opts.activations ?? 'float32',
       source: path.basename(path.dirname(path.resolve(srcModelJson))),
     },
   });
-  writeDirAtomic(destDir, { ...files, 'FORMAT.md': INT8_README });
+  writeDirAtomic(destDir, { ...files, 'FORMAT.md': opts.bits === 8 && !opts.activations ? INT8_README : quantReadme(opts.bits, Boolean(opts.activations)) });
   return { bytes: q.bytes, floatBytes: q.floatBytes, fileBytes: q.weightData.byteLength, quantizedWeights: q.quantizedWeights, floatWeights: q.floatWeights };
 }
+
+const quantReadme = (bits: 8 | 4, activations: boolean): string => `# int${bits} student (Distill Studio, format "${quantFormat(bits)}", version 1)
+
+Weights are quantised per channel (affine, int${bits}); ${activations ? 'activations are fake-quantised (see below)' : 'activations stay float32'}.
+
+- model.json: a TF.js Layers model.json; each quantised weight of weightsManifest[0].weights has
+  "quantization": { "dtype": "int${bits}", "scheme": "per-channel-affine", "axis", "scale": [...], "zeroPoint": [...] }.
+  Weights without "quantization" (biases, normalisation parameters) are float32.
+- weights.bin: every weight in manifest order, row-major; ${bits === 4
+    ? 'int4 for quantised weights: ceil(n/2) bytes per weight, two 4-bit\n  two\'s-complement values per byte, low nibble first (an odd count leaves the last high nibble 0)'
+    : 'int8 (1 byte) for quantised weights'}, float32 little-endian (4 bytes) for the others.
+- value = (q - zeroPoint[c]) * scale[c], c = the element's index along "axis" (the last axis; axis 2
+  for depthwise kernels).
+${activations ? `- distillQuantization.activations: layer name → {min, max}. That layer's output y is replaced by
+  (clamp(round(y/S) + Z, -128, 127) - Z) * S with lo = min(0, min), hi = max(0, max), S = (hi - lo)/255,
+  Z = clamp(round(-128 - lo/S), -128, 127), rounding half away from zero.
+` : ''}
+Stock TF.js refuses this file (unknown quantization dtype "int${bits}"). Load it with Distill Studio's
+loadLayersModelFromFile (src/engine/models/fileIO.ts), which dequantises to float32${activations ? ' and applies the activation ranges' : ''}.
+`;
 
 const INT8_README = `# int8 student (Distill Studio, format "${INT8_FORMAT}", version 1)
 

@@ -4,6 +4,7 @@
 import type { ExperimentConfig, StudentSpec } from '../../config/types';
 import { describeSpec } from '../models';
 import type { JobState } from '../../runs/store';
+import { planQatJobs } from './qat';
 
 /** The jobs of an experiment, in the order they run. */
 export function planJobs(config: ExperimentConfig): Record<string, JobState> {
@@ -47,7 +48,7 @@ export function planJobs(config: ExperimentConfig): Record<string, JobState> {
         break;
     }
   }
-  return jobs;
+  return planQatJobs(config, jobs); // issue 18: qat-s<seed> after each seed's distilled student (qat.ts)
 }
 
 

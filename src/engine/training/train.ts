@@ -124,6 +124,8 @@ export interface Learner {
   stepParams?(): Record<string, number>;
   /** Further epoch-end figures (e.g. auxiliary heads' or peers' test accuracy). */
   epochExtras?(): Record<string, number>;
+  /** Files saved beside the job's model in `models/<job>/` (issue 18: a qat job's `qat.json`). */
+  resultFiles?(): Record<string, string>;
   dispose(): void;
 }
 

@@ -1,0 +1,85 @@
+/**
+ * issue 18: the report's further quantised copies beside `quantized` (the post-training int8 copy
+ * of the exported student, report.ts):
+ *   - post-training int4 of the exported student, `student/int4/`, when `student.quantize.bits` is 4;
+ *   - the quantisation-aware student, `student/int<bits>-qat/`: the first seed's `qat-s<seed>` float
+ *     weights quantised by the same rule, with its activation ranges (models/<job>/qat.json).
+ * Each copy is written once (a resumed report reuses it) and measured on the test split like
+ * `quantized`: bytes, test accuracy, agreement with the teacher, against its float model (the
+ * exported student; for the qat row the qat job's float weights without fake quantisation).
+ * `qat` is the qat jobs' last-epoch test accuracy over seeds (their fake-quantised forward pass).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { ExperimentConfig } from '../../config/types';
+import type { PreparedData } from '../data';
+import { loadLayersModelFromFile, readModelArtifacts, saveQuantizedCopy } from '../models/fileIO';
+import { quantFormat, quantizeArtifacts } from '../models/quantize';
+import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from '../training/evaluate';
+import type { EpochRecord } from '../../runs/store';
+import { readMetrics, readRun } from '../../runs/store';
+import type { QuantizedFigures, Report } from '../../runs/report';
+import { stat } from '../../runs/report';
+import type { QatFile } from '../training/qat';
+import { QAT_FILE, qatJobs } from '../training/qat';
+
+/** Test-split accuracy (and agreement with the teacher) of the model at `file`, as loaded. */
+async function measure(file: string, data: PreparedData, teacherTestLogits?: Float32Array) {
+  const model = await loadLayersModelFromFile(file);
+  try {
+    const logits = predictLogits(model, data.test, modelInputShape(model, data.shape, file));
+    return evaluateLogits(logits, data.test.y, outputWidth(model), teacherTestLogits);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Writes (once) the `bits`-bit copy of `srcDir`'s model into `runDir/rel` and measures both. */
+async function variant(runDir: string, srcDir: string, rel: string, bits: 8 | 4, data: PreparedData, teacherTestLogits: Float32Array | undefined,
+  extra: Pick<QuantizedFigures, 'method' | 'activations' | 'job'>, activations?: QatFile['ranges']): Promise<QuantizedFigures> {
+  const src = path.join(srcDir, 'model.json');
+  const dir = path.join(runDir, rel);
+  let sizes: { bytes: number; floatBytes: number };
+  if (fs.existsSync(path.join(dir, 'model.json'))) {
+    const a = readModelArtifacts(src);
+    sizes = quantizeArtifacts(a.weightSpecs ?? [], a.weightData as ArrayBuffer, bits);
+  } else {
+    sizes = saveQuantizedCopy(src, dir, { bits, activations });
+  }
+  const f = await measure(src, data, teacherTestLogits);
+  const q = await measure(path.join(dir, 'model.json'), data, teacherTestLogits);
+  return {
+    dir: rel, format: quantFormat(bits), bytes: sizes.bytes, floatBytes: sizes.floatBytes, compression: sizes.floatBytes / sizes.bytes,
+    testAcc: q.acc, testErrors: q.errors, ...(q.agreement !== undefined ? { agreement: q.agreement } : {}),
+    floatTestAcc: f.acc, ...(f.agreement !== undefined ? { floatAgreement: f.agreement } : {}), accDrop: f.acc - q.acc,
+    bits, ...extra,
+  };
+}
+
+/** The report fields `quantizedVariants` and `qat` of a run (empty when it has neither). */
+export async function quantizedVariants(runDir: string, config: ExperimentConfig, data: PreparedData, teacherTestLogits: Float32Array | undefined,
+  log: (m: string) => void = () => undefined): Promise<Pick<Report, 'quantizedVariants' | 'qat'>> {
+  const q = config.student.quantize;
+  const rows: QuantizedFigures[] = [];
+  if (q?.bits === 4) {
+    rows.push(await variant(runDir, path.join(runDir, 'student'), 'student/int4', 4, data, teacherTestLogits, { method: 'ptq' }));
+  }
+  const jobs = readRun(runDir).jobs;
+  const qat = qatJobs(jobs).filter((j) => jobs[j].status === 'completed');
+  let summary: Report['qat'];
+  if (qat.length > 0) {
+    const first = qat[0];
+    const modelDir = path.join(runDir, 'models', first);
+    const file = JSON.parse(fs.readFileSync(path.join(modelDir, QAT_FILE), 'utf8')) as QatFile;
+    rows.push(await variant(runDir, modelDir, `student/int${file.bits}-qat`, file.bits, data, teacherTestLogits,
+      { method: 'qat', activations: file.activations, job: first }, file.activations ? file.ranges : undefined));
+    const epochs = readMetrics(runDir).filter((r): r is EpochRecord => r.type === 'epoch');
+    const last = qat.map((j) => epochs.filter((r) => r.job === j).sort((a, b) => a.epoch - b.epoch).pop()).filter((r): r is EpochRecord => !!r);
+    summary = { testAcc: stat(last.map((r) => r.testAcc)), testErrors: stat(last.map((r) => r.testErrors)), bits: file.bits, activations: file.activations };
+  }
+  for (const r of rows) {
+    log(`${r.dir} (${r.method === 'qat' ? 'quantisation-aware' : 'post-training'}, int${r.bits}): ${r.bytes} bytes (${r.compression.toFixed(2)}× smaller), ` +
+      `test accuracy ${(r.testAcc * 100).toFixed(2)}% (its float model ${(r.floatTestAcc * 100).toFixed(2)}%)`);
+  }
+  return { ...(rows.length ? { quantizedVariants: rows } : {}), ...(summary ? { qat: summary } : {}) };
+}
