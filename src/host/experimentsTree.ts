@@ -20,7 +20,7 @@ import { stateLabel } from '../runs/state';
 import { runEngine } from '../runs/engineLabel';
 import { verdict } from '../runs/verdict';
 import { defaultRunLabel } from './runLabel';
-import { jobLabel, SYNTHESIZE_JOB } from '../runs/jobWords';
+import { jobLabel, SYNTHESIZE_JOB } from '../protocol/jobWords';
 import { hasSynthesized } from './panels/synthesizedData';
 import type { SweepJson } from '../runs/sweeps';
 import { listSweeps, sweepsStamp } from '../runs/sweepList';

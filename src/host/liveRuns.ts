@@ -20,7 +20,7 @@ import * as path from 'path';
 import type { ProgressMessage } from '../protocol/engine';
 import type { HandleState, RunHandle } from './runManager';
 import { formatEta, formatLoss } from './sparkline';
-import { jobLabel, positionWords, SYNTHESIZE_JOB } from '../runs/jobWords';
+import { jobLabel, positionWords, SYNTHESIZE_JOB } from '../protocol/jobWords';
 
 /** One active run as it was when the snapshot was taken (frozen: later progress does not change it). */
 export interface LiveRun {

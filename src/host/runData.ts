@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { SYNTHESIZE_JOB } from '../runs/jobWords';
+import { SYNTHESIZE_JOB } from '../protocol/jobWords';
 import type { Report } from '../runs/report';
 import type { EpochRecord, RunJson, StepRecord } from '../runs/store';
 import { readMetrics, readRun } from '../runs/store';

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { epochUnit, jobLabel, paramLabel, positionWords, quantizedLabel } from '../../src/runs/jobWords';
+import { epochUnit, jobLabel, paramLabel, positionWords, quantizedLabel } from '../../src/protocol/jobWords';
 import { progressText, statusTooltipLines, takeSnapshot } from '../../src/host/liveRuns';
 import type { RunHandle } from '../../src/host/runManager';
 import type { ProgressMessage } from '../../src/protocol/engine';

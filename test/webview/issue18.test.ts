@@ -43,7 +43,7 @@ test('synthesized inputs: a grid per class, pixels as the host computed them, th
   await p.page.waitForSelector('#grid canvas');
   assert.equal(await p.page.getAttribute('#grid', 'data-batch'), '2');
   // labels n mod 4 over 10 inputs: classes 0 and 1 have 3, classes 2 and 3 have 2
-  assert.deepEqual(await p.page.$$eval('#grid .synth-class', (rows) => rows.map((r) => `${r.querySelector('.synth-class-name')!.textContent}: ${[...r.querySelectorAll('canvas')].map((c) => (c as HTMLCanvasElement).dataset.index).join(',')}`)),
+  assert.deepEqual(await p.page.$$eval('#grid .synth-class', (rows) => rows.map((r) => `${r.querySelector('.synth-class-name')!.textContent}: ${Array.from(r.querySelectorAll('canvas')).map((c) => (c as HTMLCanvasElement).dataset.index).join(',')}`)),
     ['0 T-shirt · 3 in the batch: 0,4,8', '1 Trouser · 3 in the batch: 1,5,9', '2 Pullover · 2 in the batch: 2,6', '3 Dress · 2 in the batch: 3,7']);
   // the canvas holds the host's pixels (grey: r = g = b), 5 wide × 6 high
   const drawn = await p.page.$eval('#grid .synth-class[data-class="1"] canvas', (c) => {
@@ -55,7 +55,7 @@ test('synthesized inputs: a grid per class, pixels as the host computed them, th
   assert.deepEqual(drawn.grey, data.grid!.classes[1].images[0].pixels);
   assert.deepEqual(drawn.grey, Array.from({ length: 30 }, (_, i) => Math.round((i / 29) * 255)), 'a ramp stretched over 0..255');
   // per-batch BN loss first → last and the teacher's accuracy; the shown batch marked
-  assert.deepEqual(await p.page.$$eval('#batches tbody tr', (r) => r.map((x) => [...x.children].map((c) => c.textContent).join(' | '))),
+  assert.deepEqual(await p.page.$$eval('#batches tbody tr', (r) => r.map((x) => Array.from(x.children).map((c) => c.textContent).join(' | '))),
     ['1 | 10 | 10.0000 → 1.0000 | 0.5000 | 50.00 % | 3.0', '2 | 10 | 5.0000 → 0.5000 | 0.2500 | 66.67 % | 4.0']);
   assert.equal(await p.page.getAttribute('#batches tr.selected', 'data-batch'), '2');
   assert.match(await p.page.textContent('#summary') ?? '', /7\.5000 → 0\.7500.*58\.33 % of 20/);
@@ -128,7 +128,7 @@ test('compression report: a row per quantised copy by bits and method, the QAT s
   const p = await openPanel('compression');
   await p.send({ type: 'init', panel: 'compression', target, data: { ...fx.compression(), ...quantizedAndDataFree(report18()) } });
   await p.page.waitForSelector('#quantized');
-  assert.deepEqual(await p.page.$$eval('#quantized tbody tr', (r) => r.map((x) => [...x.children].map((c) => c.textContent).join(' | '))), [
+  assert.deepEqual(await p.page.$$eval('#quantized tbody tr', (r) => r.map((x) => Array.from(x.children).map((c) => c.textContent).join(' | '))), [
     'int8 · post-training | 26.4 KiB | ×3.8 | 95.50 % | −0.58 pts | 96.00 % | student/int8',
     'int4 · post-training | 14.0 KiB | ×7.1 | 93.10 % | −2.98 pts | 96.00 % | student/int4',
     'int8 · quantisation-aware | 26.4 KiB | ×3.8 | 96.01 % | +0.04 pts | 96.00 % | student/int8-qat',
@@ -136,7 +136,7 @@ test('compression report: a row per quantised copy by bits and method, the QAT s
   assert.equal(await p.page.getAttribute('#quantized tbody tr:nth-child(3) td:nth-child(5)', 'title'), 'float 95.97 % (qat-s1)');
   assert.equal(await p.page.textContent('#qat-summary'), 'Quantisation-aware training (int8): test accuracy 95.99 % ± 0.11 % over 3 seeds with the fake-quantised forward pass.');
   assert.match(await p.page.textContent('#data-free dl') ?? '', /2,048 in 16 batches.*3\.2100 → 0\.1420.*99\.40 % against their target classes/);
-  assert.deepEqual(await p.page.$$eval('#data-free-students tbody tr', (r) => r.map((x) => [...x.children].map((c) => c.textContent).join(' | '))), [
+  assert.deepEqual(await p.page.$$eval('#data-free-students tbody tr', (r) => r.map((x) => Array.from(x.children).map((c) => c.textContent).join(' | '))), [
     'data-free distilled | synthesised inputs | 91.20 % ± 0.20 %',
     'distilled on real data | real data (mnist) | 96.08 % ± 0.12 %',
     'scratch | real data (mnist), labels only | 95.70 % ± 0.20 %',

@@ -14,7 +14,7 @@ import { autoWidth, chartsToPng, makeChart, Smoother } from '../shared/chart';
 import { clear, h, notice, palette, themeColor } from '../shared/dom';
 import { getState, post, setUiState, start } from '../shared/ipc';
 import { verdictCard } from '../shared/verdict';
-import { paramLabel } from '../../src/runs/jobWords';
+import { paramLabel } from '../../src/protocol/jobWords';
 
 interface Series extends SeriesData { smooth: number[]; smoother: Smoother }
 

@@ -17,7 +17,7 @@ import type {
 } from '../../protocol/webviews';
 import { runState } from '../runData';
 import { readBenchCompare } from './benchCompare';
-import { quantizedLabel } from '../../runs/jobWords';
+import { quantizedLabel } from '../../protocol/jobWords';
 
 /** Turns metric records into series points; keeps per-job step counts for the epoch axis. */
 export class DashboardBuilder {

@@ -4,10 +4,9 @@
  * not epochs; `real-s<seed>` is the real-data distillation a data-free run is compared with;
  * `qat-s<seed>` is the quantisation-aware copy; the adversarial term's step params
  * (`adversarial.discLoss`, `adversarial.discAcc`) are the discriminator's; a quantised copy is named
- * by its bits and method (`int4 · post-training`). Pure (no vscode, no DOM): the host and the
- * webview apps both import it; tested in test/unit/jobWords.test.ts.
+ * by its bits and method (`int4 · post-training`). Pure (no vscode, no DOM, no Node): the host and
+ * the webview apps both import it; tested in test/unit/jobWords.test.ts.
  */
-import type { QuantizedFigures } from './report';
 
 /** The job id of a data-free run's synthesis (src/runs/store.ts, JobKind `synthesize`). */
 export const SYNTHESIZE_JOB = 'synthesize';
@@ -48,7 +47,7 @@ export function paramLabel(name: string): string {
 }
 
 /** A quantised copy's row label: `int8 · post-training`, `int4 · post-training`, `int8 · quantisation-aware` (`+ activations` when they were fake-quantised too). */
-export function quantizedLabel(q: Pick<QuantizedFigures, 'bits' | 'method' | 'activations'>): string {
+export function quantizedLabel(q: { bits?: number; method?: 'ptq' | 'qat'; activations?: boolean }): string {
   const bits = q.bits ?? 8;
   if (q.method === 'qat') return `int${bits} · quantisation-aware${q.activations ? ' + activations' : ''}`;
   return `int${bits} · post-training`;
