@@ -5,13 +5,13 @@
  * a cheap poll (does the next batch's .json exist? did the run's state change?) and a
  * `synthesizedUpdate` when it did — with the newest batch's grid, unless the user picked a batch.
  * `pickBatch` shows a batch written so far (0: follow the newest again); anything else is dropped.
+ * Free of `vscode` (types only), so test/unit/synthesizedPanel.test.ts drives it with a fake context.
  */
 import { runState } from '../runData';
 import { readRun } from '../../runs/store';
 import type { RunJson } from '../../runs/store';
 import type { WebviewToHost } from '../../protocol/webviews';
 import { batchWritten, synthesizedData } from './synthesizedData';
-import { NO_RUN } from './shell';
 import type { PanelContext, PanelController } from './shell';
 
 const POLL_MS = 500;
@@ -54,7 +54,7 @@ export function synthesizedPanel(ctx: PanelContext): PanelController {
       const target = ctx.targetState();
       const runDir = ctx.target.runDirs[0];
       if (!runDir) {
-        ctx.postNow({ type: 'init', panel: 'synthesized', target, data: { title: ctx.target.title, state: 'no run yet', batches: [], error: NO_RUN } });
+        ctx.postNow({ type: 'init', panel: 'synthesized', target, data: { title: ctx.target.title, state: 'no run yet', batches: [], error: 'no run yet: run the experiment first' } });
         return;
       }
       ctx.postNow({ type: 'init', panel: 'synthesized', target, data: { title: ctx.target.title, ...data(runDir) } });
