@@ -50,9 +50,14 @@ suite('Distill Studio: synthesized inputs (issue 18)', () => {
     assert.deepStrictEqual(data.grid.classes.map((c) => [c.name, c.images.map((i) => i.index)]), [['a', [0, 3, 6]], ['b', [1, 4, 7]], ['c', [2, 5, 8]]]);
     assert.deepStrictEqual(data.grid.classes[0].images[0].pixels, Array.from({ length: 64 }, (_, p) => Math.round((p / 63) * 255)));
 
-    // the synthesis writes batch 2: the open panel gets it, with its grid (it follows the newest)
+    const seen = () => panel.sent.map((m) => `${m.type}${'data' in m && m.data && 'batches' in m.data ? `(${m.data.batches.length}, grid ${m.data.grid?.batch})` : ''}`).join(', ');
+    // the synthesis writes batch 2: the open panel gets it, with its grid (it follows the newest).
+    // (The workbench's own webview says `ready` too, at a time of its own: its fresh init then carries the new batch.)
+    const carrying = (n: number) => panel.sent.find((m): m is Update | Extract<HostToWebview, { type: 'init'; panel: 'synthesized' }> =>
+      (m.type === 'synthesizedUpdate' || (m.type === 'init' && m.panel === 'synthesized')) && m.data.batches.length === n);
     writeBatch(runDir, f, 2);
-    const live = await waitFor('batch 2 in the panel', () => panel.sent.find((m): m is Update => m.type === 'synthesizedUpdate' && m.data.batches.length === 2), 20_000);
+    const live = await waitFor('batch 2 in the panel', () => carrying(2), 20_000)
+      .catch((e: Error) => { throw new Error(`${e.message}; sent: ${seen()}; dropped: ${panel.dropped.join(' | ')}`); });
     assert.strictEqual(live.data.grid?.batch, 2);
     assert.deepStrictEqual(live.data.batches.map((b) => b.bnLoss), [{ start: 10, end: 1 }, { start: 5, end: 0.5 }]);
 
@@ -66,9 +71,9 @@ suite('Distill Studio: synthesized inputs (issue 18)', () => {
     assert.match(panel.dropped[panel.dropped.length - 1], /batch must be a batch number/);
     // a batch written while batch 1 is picked: the list grows, no grid is sent (the picked one stays)
     writeBatch(runDir, f, 3);
-    // (the workbench's own webview may say `ready` meanwhile: its fresh init then carries batch 3, with the picked grid)
-    const third = await waitFor(`batch 3 in the panel (sent: ${panel.sent.map((m) => m.type).join(', ')})`, () => panel.sent.find((m) =>
-      (m.type === 'synthesizedUpdate' || (m.type === 'init' && m.panel === 'synthesized')) && m.data.batches.length === 3), 20_000);
+    // (or the workbench webview's fresh init carries it, with the picked grid)
+    const third = await waitFor('batch 3 in the panel', () => carrying(3), 20_000)
+      .catch((e: Error) => { throw new Error(`${e.message}; sent: ${seen()}; dropped: ${panel.dropped.join(' | ')}`); });
     if (third.type === 'synthesizedUpdate') assert.strictEqual(third.data.grid, undefined);
     else if (third.type === 'init' && third.panel === 'synthesized') assert.strictEqual(third.data.grid?.batch, 1);
   });

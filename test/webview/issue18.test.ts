@@ -61,6 +61,7 @@ test('synthesized inputs: a grid per class, pixels as the host computed them, th
   assert.match(await p.page.textContent('#summary') ?? '', /7\.5000 → 0\.7500.*58\.33 % of 20/);
   assert.match(await p.page.textContent('#status') ?? '', /running · 2\/3 batches · 20\/30 inputs of shape \[6, 5, 1\] · 4 classes/);
   assert.ok(await p.page.$('#bn-curve polyline'), 'the shown batch\'s BN-loss curve');
+  assert.deepEqual((await p.posted()).filter((m) => m.type === 'pickBatch'), [], 'rendering picks nothing');
   // the picker asks the host for batch 1
   await p.page.evaluate(() => {
     const sel = document.getElementById('batch') as HTMLElement & { value: string };
