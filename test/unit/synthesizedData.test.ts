@@ -107,3 +107,16 @@ test('not a data-free run, no batch yet, a broken batch: a note or a located err
   fs.writeFileSync(path.join(broken, 'synthesized', 'meta.json'), '{ not json');
   assert.match(synthesizedData(broken, 'running').error ?? '', /meta\.json/);
 });
+
+test('the run\'s best accuracy (tree) is never the teacher\'s accuracy on its own synthesised batches', async () => {
+  const { readRunView, forgetRun } = await import('../../src/host/runData');
+  const run = path.join(tmp, 'best');
+  writeSynthRun(run, { ...grey, status: 'running' }, 2);
+  const epoch = (job: string, epoch: number, testAcc: number) => JSON.stringify({ type: 'epoch', job, epoch, losses: { total: 1 }, trainAcc: testAcc, testAcc, testErrors: 0, seconds: 1, t: new Date().toISOString() });
+  fs.writeFileSync(path.join(run, 'metrics.jsonl'), `${epoch('synthesize', 1, 1)}\n${epoch('synthesize', 2, 0.99)}\n`);
+  forgetRun(run);
+  assert.equal(readRunView(run)!.best, undefined, 'only synthesis records: no best yet');
+  fs.appendFileSync(path.join(run, 'metrics.jsonl'), `${epoch('scratch-s1', 1, 0.71)}\n`);
+  forgetRun(run);
+  assert.deepEqual(readRunView(run)!.best, { job: 'scratch-s1', epoch: 1, acc: 0.71, metric: 'testAcc' });
+});

@@ -170,7 +170,7 @@ function buildCharts(): void {
     const paramEl = h('div', { class: 'chart', id: 'param-chart' });
     host.append(paramEl);
     // issue 18: the adversarial term's discriminator loss/accuracy read as words (paramLabel)
-    paramChart = makeChart(paramEl, { title: 'Learned and logged values (e.g. ctkd temperature, discriminator loss / accuracy)', xLabel, yLabel: 'value', height: 140,
+    paramChart = makeChart(paramEl, { title: 'Learned values (e.g. ctkd temperature) and the discriminator\'s loss / accuracy', xLabel, yLabel: 'value', height: 140,
       lines: learned.map((s, i) => ({ label: paramLabel(s.term), color: col[(6 + i) % col.length] })) }, paramData());
     teardown.push(autoWidth(paramChart, paramEl));
   }
