@@ -11,11 +11,11 @@
 /** The job id of a data-free run's synthesis (src/runs/store.ts, JobKind `synthesize`). */
 export const SYNTHESIZE_JOB = 'synthesize';
 
-/** A job id with what it is, where the id alone does not say: `real-s1 (KD on real data)`, `qat-s2 (quantisation-aware)`. */
+/** A job id with what it is, where the id alone does not say: `real-s1 · KD on real data`, `qat-s2 · quantisation-aware`. */
 export function jobLabel(job: string): string {
-  if (job === SYNTHESIZE_JOB) return 'synthesize (data-free inputs)';
-  if (/^real-s\d+$/.test(job)) return `${job} (KD on real data)`;
-  if (/^qat-s\d+$/.test(job)) return `${job} (quantisation-aware)`;
+  if (job === SYNTHESIZE_JOB) return 'synthesize · data-free inputs';
+  if (/^real-s\d+$/.test(job)) return `${job} · KD on real data`;
+  if (/^qat-s\d+$/.test(job)) return `${job} · quantisation-aware`;
   return job;
 }
 

@@ -14,9 +14,9 @@ import type { ProgressMessage } from '../../src/protocol/engine';
 import { warningBadges, warningLabel } from '../../src/host/reportWarnings';
 
 test('job labels: synthesize, real-s*, qat-s* say what they are; other jobs stay their id', () => {
-  assert.equal(jobLabel('synthesize'), 'synthesize (data-free inputs)');
-  assert.equal(jobLabel('real-s1'), 'real-s1 (KD on real data)');
-  assert.equal(jobLabel('qat-s12'), 'qat-s12 (quantisation-aware)');
+  assert.equal(jobLabel('synthesize'), 'synthesize · data-free inputs');
+  assert.equal(jobLabel('real-s1'), 'real-s1 · KD on real data');
+  assert.equal(jobLabel('qat-s12'), 'qat-s12 · quantisation-aware');
   for (const j of ['teacher', 'scratch-s1', 'distill-s2', 'real-sx', 'qat', 'myqat-s1']) assert.equal(jobLabel(j), j);
   assert.equal(positionWords('synthesize', 3, 8), 'synthesizing batch 3/8');
   assert.equal(positionWords('distill-s1', 3, 8), 'epoch 3/8');
@@ -49,9 +49,9 @@ test('progress words: the synthesis says "synthesizing batch b/B" (no epoch), ot
   assert.equal(progressText(progress('real-s1', 2, 5)), 'real-s1 · epoch 2/5 · loss 0.523 · 30 s left');
   const h = { key: 'k', kind: 'start', state: 'running', logTail: [], finished: new Promise(() => {}), queuedAt: 0, runDir: '/ws/.distill/runs/df/20261202-101010',
     experimentFile: '/ws/df.distill.json', progress: progress('synthesize', 3, 8) } as unknown as RunHandle;
-  assert.deepEqual(statusTooltipLines(takeSnapshot([h], 1)), ['20261202-101010: running — synthesize (data-free inputs), synthesizing batch 3/8, iteration 120/200, 64 samples/s, 30 s left']);
+  assert.deepEqual(statusTooltipLines(takeSnapshot([h], 1)), ['20261202-101010: running — synthesize · data-free inputs, synthesizing batch 3/8, iteration 120/200, 64 samples/s, 30 s left']);
   const q = { ...h, progress: progress('qat-s1', 1, 2) } as unknown as RunHandle;
-  assert.deepEqual(statusTooltipLines(takeSnapshot([q], 1)), ['20261202-101010: running — qat-s1 (quantisation-aware), epoch 1/2, step 120/200, 64 samples/s, 30 s left']);
+  assert.deepEqual(statusTooltipLines(takeSnapshot([q], 1)), ['20261202-101010: running — qat-s1 · quantisation-aware, epoch 1/2, step 120/200, 64 samples/s, 30 s left']);
 });
 
 test('the discriminator-wins warning has a short label for the tree', () => {

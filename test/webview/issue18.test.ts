@@ -142,6 +142,7 @@ test('compression report: a row per quantised copy by bits and method, the QAT s
     'distilled on real data | real data (mnist) | 96.08 % ± 0.12 %',
     'scratch | real data (mnist), labels only | 95.70 % ± 0.20 %',
   ]);
+  console.log(`      screenshot ${path.relative(REPO, await p.screenshot())}`);
   // a report without issue 18's fields: no such sections
   await p.send({ type: 'init', panel: 'compression', target, data: fx.compression() });
   await waitFor(p.page, async () => (await p.page.$('#quantized-section')) === null && (await p.page.$('#models')) !== null, 'the plain report');
