@@ -33,7 +33,7 @@ const entries = [
 }));
 
 // Webview apps (webview/<panel>/main.ts): browser bundles, one per panel, with their CSS (uPlot's).
-const panels = ['dashboard', 'pairing', 'featureMaps', 'compression', 'compare', 'sweep'];
+const panels = ['dashboard', 'pairing', 'featureMaps', 'compression', 'compare', 'sweep', 'synthesized'];
 entries.push(...panels.map((panel) => ({
   entryPoints: [`webview/${panel}/main.ts`],
   outfile: `dist/webview/${panel}.js`,

@@ -23,6 +23,7 @@ import { startSweepProcess, stopSweep, sweepArgs } from './sweepControl';
 import type { SweepProcess } from './sweepControl';
 import { pickExperiment, pickRun, pickRuns } from './targets';
 import { isBenchFile } from './panels/benchCompare';
+import { hasSynthesized } from './panels/synthesizedData';
 import type { RunTarget } from './targets';
 import { EngineGate, isRestrictedModeError } from './trust';
 import { isResumable } from '../runs/state';
@@ -180,6 +181,14 @@ export function createCommands(host: Host): Record<string, Command> {
     showLayerPairing: panel('pairing'),
     compareFeatureMaps: panel('featureMaps'),
     showCompressionReport: panel('compression'),
+
+    // issue 18: a data-free run's synthesised inputs: the run given, else the experiment's newest run that has them, else a pick
+    showSynthesized: async (arg?: unknown) => {
+      const target = await pickRun(host, arg, { placeHolder: 'Pick the data-free run whose synthesised inputs to show', latest: true, filter: (v) => hasSynthesized(v.runDir),
+        none: 'no run has synthesised inputs: a data-free run ("data": { "train": { "format": "teacher-synthesized", … } }) writes them' });
+      if (!target) return undefined;
+      return panels.open('synthesized', { runDirs: [target.runDir], experimentFile: target.exp?.file ?? target.view.run.experimentFile, title: runTitle(target.view.run.experiment, target.view.run) });
+    },
 
     compareRuns: async (arg?: unknown, selected?: unknown) => {
       // a bench:quality JSON file (explorer context menu, or a path): its method table

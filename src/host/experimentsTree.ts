@@ -20,6 +20,8 @@ import { stateLabel } from '../runs/state';
 import { runEngine } from '../runs/engineLabel';
 import { verdict } from '../runs/verdict';
 import { defaultRunLabel } from './runLabel';
+import { jobLabel, SYNTHESIZE_JOB } from '../protocol/jobWords';
+import { hasSynthesized } from './panels/synthesizedData';
 import type { SweepJson } from '../runs/sweeps';
 import { listSweeps, sweepsStamp } from '../runs/sweepList';
 import { runState as sweepRunState } from '../runs/state';
@@ -207,7 +209,8 @@ function runItem(node: RunNode): vscode.TreeItem {
   item.description = runDescription(node);
   const [icon, color] = STATE_ICON[state];
   item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
-  item.contextValue = `run:${state}${view.report ? ':report' : ''}`;
+  // issue 18: `:synthesized` when the run has synthesised inputs (Show Synthesized Inputs on its menu)
+  item.contextValue = `run:${state}${view.report ? ':report' : ''}${hasSynthesized(node.runDir) ? ':synthesized' : ''}`;
   const md = new vscode.MarkdownString(`**${view.run.experiment}** · run \`${view.run.id}\`\n\n`);
   md.appendMarkdown(`status: ${state}${view.run.error ? `\n\nerror: ${view.run.error.split('\n')[0]}` : ''}\n\n`);
   const engine = runEngine(view.run);
@@ -269,7 +272,9 @@ function details(node: RunNode): DetailNode[] {
     const acc = [`test ${formatPercent(e.testAcc)}`];
     if (e.valAcc !== undefined) acc.push(`val ${formatPercent(e.valAcc)}`);
     if (e.agreement !== undefined) acc.push(`agreement ${formatPercent(e.agreement)}`);
-    add(`acc:${j}`, `${j} (epoch ${e.epoch})`, acc.join(' · '), 'symbol-number');
+    // issue 18: the synthesis's epochs are batches, its accuracy the teacher's on them; real-s*/qat-s* say what they are
+    if (j === SYNTHESIZE_JOB) add(`acc:${j}`, `${jobLabel(j)} (batch ${e.epoch})`, `teacher ${formatPercent(e.testAcc)} on the batch's target classes`, 'symbol-number');
+    else add(`acc:${j}`, `${jobLabel(j)} (epoch ${e.epoch})`, acc.join(' · '), 'symbol-number');
   }
   if (view.report?.compression) {
     const r = { ...view.report, compression: view.report.compression };

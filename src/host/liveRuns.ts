@@ -20,6 +20,7 @@ import * as path from 'path';
 import type { ProgressMessage } from '../protocol/engine';
 import type { HandleState, RunHandle } from './runManager';
 import { formatEta, formatLoss } from './sparkline';
+import { jobLabel, positionWords, SYNTHESIZE_JOB } from '../protocol/jobWords';
 
 /** One active run as it was when the snapshot was taken (frozen: later progress does not change it). */
 export interface LiveRun {
@@ -67,11 +68,13 @@ export function takeSnapshot(handles: readonly RunHandle[], seq: number): LiveSn
   return Object.freeze({ seq, runs: Object.freeze(runs) });
 }
 
-/** A run's progress, the same words in the status bar and its tree row: `distill-s1 · epoch 2/3 · loss 0.221 · 12 s left`. */
+/** A run's progress, the same words in the status bar and its tree row: `distill-s1 · epoch 2/3 · loss 0.221 · 12 s left` (`synthesizing batch 3/8 · loss …` for a data-free run's synthesis). */
 export function progressText(p: Readonly<ProgressMessage>): string {
   // a time left under a second is not worth saying (the run is about to end)
   const eta = p.etaSeconds >= 1 ? ` · ${formatEta(p.etaSeconds)} left` : '';
-  return `${p.job} · epoch ${p.epoch}/${p.epochs} · loss ${formatLoss(p.losses.total)}${eta}`;
+  // issue 18: the data-free run's synthesis counts batches (`synthesizing batch 3/8`), not epochs
+  const where = p.job === SYNTHESIZE_JOB ? positionWords(p.job, p.epoch, p.epochs) : `${p.job} · ${positionWords(p.job, p.epoch, p.epochs)}`;
+  return `${where} · loss ${formatLoss(p.losses.total)}${eta}`;
 }
 
 /** What a run is doing, in words: queued, starting…, stopping…, or its progress. */
@@ -99,7 +102,7 @@ export function statusText(s: LiveSnapshot): string | undefined {
 export function statusTooltipLines(s: LiveSnapshot): string[] {
   return s.runs.map((r) => {
     const p = r.progress;
-    return `${r.label}: ${r.state}${p ? ` — ${p.job}, epoch ${p.epoch}/${p.epochs}, step ${p.step}/${p.steps}, ` +
+    return `${r.label}: ${r.state}${p ? ` — ${jobLabel(p.job)}, ${positionWords(p.job, p.epoch, p.epochs)}, ${p.job === SYNTHESIZE_JOB ? 'iteration' : 'step'} ${p.step}/${p.steps}, ` +
       `${Math.round(p.samplesPerSecond)} samples/s, ${p.etaSeconds >= 1 ? `${formatEta(p.etaSeconds)} left` : 'time left not known yet'}` : ''}`;
   });
 }

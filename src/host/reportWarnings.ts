@@ -8,6 +8,8 @@ import type { Report, ReportWarning } from '../runs/report';
 const LABEL: Record<string, string> = {
   'teacher-near-chance': 'teacher at chance',
   'teacher-below-scratch': 'teacher below scratch',
+  // issue 18: an adversarial term's discriminator averaged ≥ 99 % accuracy over an epoch
+  'discriminator-wins': 'discriminator wins',
 };
 
 /** `teacher at chance`; a kind this version does not know shows its message. */

@@ -5,6 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { SYNTHESIZE_JOB } from '../protocol/jobWords';
 import type { Report } from '../runs/report';
 import type { EpochRecord, RunJson, StepRecord } from '../runs/store';
 import { readMetrics, readRun } from '../runs/store';
@@ -95,7 +96,8 @@ function buildView(runDir: string, run: RunJson): RunView {
   const isFinal = (job: string) => (run.jobs[job] ? isFinalJob(run.jobs[job]) : job.startsWith('distill'));
   let best: RunView['best'];
   const candidates = epochs.some((e) => isFinal(e.job)) ? epochs.filter((e) => isFinal(e.job))
-    : epochs.some((e) => isDistill(e.job)) ? epochs.filter((e) => isDistill(e.job)) : epochs;
+    // issue 18: the synthesis's epoch records are the teacher's accuracy on its own batches, never a run's best
+    : epochs.some((e) => isDistill(e.job)) ? epochs.filter((e) => isDistill(e.job)) : epochs.filter((e) => e.job !== SYNTHESIZE_JOB);
   for (const e of candidates) {
     const metric = e.valAcc !== undefined ? 'valAcc' : 'testAcc';
     const acc = e[metric] ?? e.testAcc;

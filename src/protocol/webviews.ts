@@ -1,6 +1,6 @@
 /**
- * The host ↔ webview protocol of the six panels (dashboard, pairing, feature maps, compression,
- * compare, sweep). Imported by the host (src/host/panels) and by the webview apps (webview/<panel>/); no
+ * The host ↔ webview protocol of the seven panels (dashboard, pairing, feature maps, compression,
+ * compare, sweep, synthesized inputs). Imported by the host (src/host/panels) and by the webview apps (webview/<panel>/); no
  * `vscode`, no Node, no TensorFlow.js here.
  *
  * Flow: the host renders the HTML; the webview posts `ready` once its script runs; the host then
@@ -14,7 +14,7 @@
 import { PAIR_METHODS } from '../methods/catalogue';
 import type { FeatureMapsAnswer, ProbeGrid } from './engine';
 
-export type PanelKind = 'dashboard' | 'pairing' | 'featureMaps' | 'compression' | 'compare' | 'sweep';
+export type PanelKind = 'dashboard' | 'pairing' | 'featureMaps' | 'compression' | 'compare' | 'sweep' | 'synthesized';
 
 // ---------------------------------------------------------------------------------------------
 // shared data shapes
@@ -192,6 +192,87 @@ export interface CompressionData {
   latencyNote?: string;
   /** Per-class test results (issue 16), when the report has them. */
   perClass?: PerClassView;
+  /** issue 18: every quantised copy of the student (report `quantized`, then `quantizedVariants`), one row each. */
+  quantized?: QuantizedRowView[];
+  /** issue 18: the quantisation-aware jobs over seeds (fake-quantised forward pass). */
+  qat?: { testAcc: { mean: number; std: number; n: number }; bits: number; activations: boolean };
+  /** issue 18: a data-free run's synthesis and how its student compares with real-data KD and scratch. */
+  dataFree?: DataFreeView;
+}
+
+/** One quantised copy: `int8 · post-training`, `int4 · post-training`, `int8 · quantisation-aware`. */
+export interface QuantizedRowView {
+  label: string;
+  bits: number;
+  method: 'ptq' | 'qat';
+  /** Folder in the run (`student/int8`, `student/int8-qat`). */
+  dir: string;
+  bytes: number;
+  floatBytes: number;
+  compression: number;
+  testAcc: number;
+  /** floatTestAcc − testAcc (fraction; positive: quantising lost accuracy). */
+  accDrop: number;
+  floatTestAcc: number;
+  agreement?: number;
+  /** The job whose model was quantised (qat). */
+  job?: string;
+}
+
+export interface DataFreeView {
+  samples: number;
+  batches: number;
+  bnLoss: { start: number; end: number };
+  teacherAcc: number;
+  /** Test accuracy over seeds of the three students (real-data KD only with a reference). */
+  dataFree?: { mean: number; std: number; n: number };
+  realKd?: { mean: number; std: number; n: number };
+  scratch?: { mean: number; std: number; n: number };
+  /** The reference's data format (`mnist`, …), when there is one. */
+  referenceFormat?: string;
+  /** Whether the scratch student trained on the reference (real data) or on the synthesised inputs. */
+  scratchOn: 'real' | 'synthesized';
+}
+
+/** One synthesised batch's figures (synthesized/batch-NNNN.json). */
+export interface SynthBatchView {
+  /** 1-based. */
+  index: number;
+  count: number;
+  bnLoss: { start: number; end: number };
+  classLoss: number;
+  teacherAcc: number;
+  seconds: number;
+  /** [iteration, BN loss] (every 10th iteration and the last). */
+  curve: [number, number][];
+}
+
+/** A batch's inputs as a grid per class: 8-bit pixels, h × w × c row-major (c = 1 grey, 3 RGB). */
+export interface SynthGridView {
+  batch: number;
+  h: number;
+  w: number;
+  c: 1 | 3;
+  /** `unit`: values shown as stored (the batch lies in [0, 1]); `per-image`: each input stretched from its min to its max. */
+  scale: 'unit' | 'per-image';
+  classes: { label: number; name: string; /** inputs of this class in the batch */ count: number; images: { index: number; pixels: number[] }[] }[];
+}
+
+export interface SynthesizedData {
+  title: string;
+  /** The run's state (`running`, `completed`, …). */
+  state: string;
+  /** From synthesized/meta.json, once written. */
+  meta?: { shape: number[]; classes: number; samples: number; batchSize: number; batches: number };
+  /** Batches written so far, in order. */
+  batches: SynthBatchView[];
+  /** Over the batches written: mean BN loss at the first and last iteration, teacher accuracy (sample-weighted). */
+  summary?: { bnStart: number; bnEnd: number; teacherAcc: number; samples: number };
+  /** The batch shown (the newest unless the user picked one). */
+  grid?: SynthGridView;
+  /** Why there is nothing to show yet (not a data-free run, synthesis not started). */
+  note?: string;
+  error?: string;
 }
 
 /** Per-class accuracy and confusion matrices of the compared models (teacher, scratch, distilled). */
@@ -285,13 +366,16 @@ export type InitMessage =
   | InitBase & { panel: 'featureMaps'; data: FeatureMapsInit }
   | InitBase & { panel: 'compression'; data: CompressionData }
   | InitBase & { panel: 'compare'; data: CompareData }
-  | InitBase & { panel: 'sweep'; data: SweepPanelData };
+  | InitBase & { panel: 'sweep'; data: SweepPanelData }
+  | InitBase & { panel: 'synthesized'; data: SynthesizedData };
 
 export type HostToWebview =
   | InitMessage
   | DashboardAppend
   /** The sweep folder or one of its points' run folders changed: everything the Sweep panel shows, again (it is small). */
   | { type: 'sweepUpdate'; data: SweepPanelData }
+  /** Synthesized Inputs (issue 18): new batches while the synthesis runs, or the grid of a picked batch: everything again, but the grid only when it changed. */
+  | { type: 'synthesizedUpdate'; data: Omit<SynthesizedData, 'title'> }
   | { type: 'suggestions'; suggestions: Suggestion[]; error?: string }
   | { type: 'pairRefused'; teacher: string; student: string; method: string; reason: string }
   | FeatureMapsResult
@@ -318,6 +402,8 @@ export type WebviewToHost =
   | { type: 'exportStudent' }
   /** Sweep panel: open the dashboard of a point's run (the point by the id the host handed out). */
   | { type: 'openPoint'; point: string }
+  /** Synthesized Inputs: show batch `batch` (1-based), or follow the newest again (0). */
+  | { type: 'pickBatch'; batch: number }
   /** The user asks to trust the folder (opens VS Code's trust dialog). */
   | { type: 'manageTrust' };
 
@@ -346,6 +432,7 @@ export function parseWebviewMessage(kind: PanelKind, raw: unknown): { ok: true; 
     compression: ['ready', 'exportStudent', 'save', 'manageTrust'],
     compare: ['ready', 'save'],
     sweep: ['ready', 'openPoint', 'save'],
+    synthesized: ['ready', 'pickBatch'],
   };
   if (typeof m.type !== 'string' || !allowed[kind].includes(m.type)) return { ok: false, reason: `unexpected message type ${JSON.stringify(m.type)} for the ${kind} panel` };
   switch (m.type) {
@@ -376,6 +463,9 @@ export function parseWebviewMessage(kind: PanelKind, raw: unknown): { ok: true; 
     case 'openPoint':
       if (!isStr(m.point, /^p\d{1,6}$/)) return bad('point must be a point id handed out by the host (p01, p02, …)');
       return { ok: true, msg: { type: 'openPoint', point: m.point } };
+    case 'pickBatch':
+      if (!isInt(m.batch, 1_000_000)) return bad('batch must be a batch number handed out by the host (0: the newest)');
+      return { ok: true, msg: { type: 'pickBatch', batch: m.batch } };
     default:
       return bad('unknown');
   }

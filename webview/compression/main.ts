@@ -1,13 +1,15 @@
 /**
  * Compression report: teacher, scratch student, distilled student and the int8-quantised student
  * side by side (parameters, bytes, FLOPs, latency on the run's backend, test accuracy, agreement,
- * compression ratio, speed-up), bar charts per figure, a per-layer table, Export Student.
+ * compression ratio, speed-up), bar charts per figure, a per-layer table, Export Student; issue 18's
+ * quantised copies (post-training int8/int4, quantisation-aware) and data-free comparison (issue18.ts).
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { CompressionData, ModelColumn } from '../../src/protocol/webviews';
 import { clear, fmtBytes, fmtInt, fmtNum, fmtPct, fmtStat, h, notice, palette } from '../shared/dom';
 import { post, start } from '../shared/ipc';
 import { renderPerClass } from './perClass';
+import { renderDataFree, renderQuantized } from './issue18';
 import { verdictCard } from '../shared/verdict';
 
 const app = document.getElementById('app')!;
@@ -68,6 +70,8 @@ function render(d: CompressionData): void {
       app.append(h('h3', {}, r.label), grid);
     }
   }
+  if (d.quantized?.length || d.qat) app.append(renderQuantized(d)); // issue 18
+  if (d.dataFree) app.append(renderDataFree(d.dataFree)); // issue 18
   if (d.perClass) app.append(renderPerClass(d.perClass)); // issue 16
   if (d.layers.length) {
     app.append(h('h2', {}, 'Per layer'));

@@ -14,6 +14,7 @@ import { autoWidth, chartsToPng, makeChart, Smoother } from '../shared/chart';
 import { clear, h, notice, palette, themeColor } from '../shared/dom';
 import { getState, post, setUiState, start } from '../shared/ipc';
 import { verdictCard } from '../shared/verdict';
+import { paramLabel } from '../../src/protocol/jobWords';
 
 interface Series extends SeriesData { smooth: number[]; smoother: Smoother }
 
@@ -168,8 +169,9 @@ function buildCharts(): void {
   if (learned.length) {
     const paramEl = h('div', { class: 'chart', id: 'param-chart' });
     host.append(paramEl);
-    paramChart = makeChart(paramEl, { title: 'Learned values (e.g. ctkd temperature)', xLabel, yLabel: 'value', height: 140,
-      lines: learned.map((s, i) => ({ label: s.term, color: col[(6 + i) % col.length] })) }, paramData());
+    // issue 18: the adversarial term's discriminator loss/accuracy read as words (paramLabel)
+    paramChart = makeChart(paramEl, { title: 'Learned values (e.g. ctkd temperature) and the discriminator\'s loss / accuracy', xLabel, yLabel: 'value', height: 140,
+      lines: learned.map((s, i) => ({ label: paramLabel(s.term), color: col[(6 + i) % col.length] })) }, paramData());
     teardown.push(autoWidth(paramChart, paramEl));
   }
 }

@@ -45,7 +45,7 @@ export function runTitle(experiment: string, run: { id: string; label?: string }
 
 /** The word after the title in a panel's tab: `mnist-kd · 07:52:44 — dashboard`. */
 export const PANEL_TAB: Record<PanelKind, string> = {
-  dashboard: 'dashboard', pairing: 'pairing', featureMaps: 'feature maps', compression: 'report', compare: 'compare', sweep: 'sweep',
+  dashboard: 'dashboard', pairing: 'pairing', featureMaps: 'feature maps', compression: 'report', compare: 'compare', sweep: 'sweep', synthesized: 'synthesized inputs',
 };
 
 export function tabTitle(kind: PanelKind, target: PanelTarget): string {
@@ -59,4 +59,5 @@ export const PANEL_TITLES: Record<PanelKind, string> = {
   compression: 'Compression Report',
   compare: 'Compare Runs',
   sweep: 'Sweep',
+  synthesized: 'Synthesized Inputs',
 };

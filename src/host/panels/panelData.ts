@@ -13,10 +13,11 @@ import type { Report } from '../../runs/report';
 import type { EpochRecord, MetricRecord, RunJson, StepRecord } from '../../runs/store';
 import { MetricsTail, readMetrics, readRun, readSnapshot } from '../../runs/store';
 import type {
-  CompareData, CompareRun, CompressionData, DashboardAppend, DashboardData, EpochPoint, ModelColumn, PairLink, PerClassView, SeriesData, VerdictView,
+  CompareData, CompareRun, CompressionData, DashboardAppend, DashboardData, EpochPoint, ModelColumn, PairLink, PerClassView, QuantizedRowView, SeriesData, VerdictView,
 } from '../../protocol/webviews';
 import { runState } from '../runData';
 import { readBenchCompare } from './benchCompare';
+import { quantizedLabel } from '../../protocol/jobWords';
 
 /** Turns metric records into series points; keeps per-job step counts for the epoch axis. */
 export class DashboardBuilder {
@@ -203,9 +204,38 @@ export function compressionData(runDir: string, title: string, layers: Compressi
     speedupBatch: report.compression.speedupBatch, batch: s.latencyBatch?.batch }) : undefined;
   const perClass = perClassView(report);
   const runV = runVerdict(runDir, report);
+  const issue18 = quantizedAndDataFree(report); // issue 18
   return { title, columns: cols, layers, canExport, backend: backendOf(report.backend), ...extra, ...(warnings.length ? { warnings } : {}),
     ...(s.latencyBatch ? { latencyBatch: s.latencyBatch.batch } : {}), ...(latencyNote ? { latencyNote } : {}),
-    ...(runV ? { verdict: runV } : {}), ...(perClass ? { perClass } : {}) };
+    ...(runV ? { verdict: runV } : {}), ...(perClass ? { perClass } : {}), ...issue18 };
+}
+
+/**
+ * issue 18: every quantised copy of the student as a row (`quantized`, the post-training int8, then
+ * `quantizedVariants` in the report's order), the QAT jobs' figures over seeds, and a data-free
+ * run's section (its synthesis, and its student beside real-data KD and scratch).
+ */
+export function quantizedAndDataFree(report: Report): Pick<CompressionData, 'quantized' | 'qat' | 'dataFree'> {
+  const out: Pick<CompressionData, 'quantized' | 'qat' | 'dataFree'> = {};
+  const rows = [...(report.quantized ? [report.quantized] : []), ...(report.quantizedVariants ?? [])];
+  if (rows.length > 1 || report.quantizedVariants) {
+    out.quantized = rows.map((q): QuantizedRowView => ({
+      label: quantizedLabel(q), bits: q.bits ?? 8, method: q.method ?? 'ptq', dir: q.dir, bytes: q.bytes, floatBytes: q.floatBytes, compression: q.compression,
+      testAcc: q.testAcc, accDrop: q.accDrop, floatTestAcc: q.floatTestAcc, ...(q.agreement !== undefined ? { agreement: q.agreement } : {}), ...(q.job ? { job: q.job } : {}),
+    }));
+  }
+  if (report.qat) out.qat = { testAcc: report.qat.testAcc, bits: report.qat.bits, activations: report.qat.activations };
+  const df = report.dataFree;
+  if (df) {
+    out.dataFree = {
+      samples: df.samples, batches: df.batches, bnLoss: { start: df.bnLoss.start, end: df.bnLoss.end }, teacherAcc: df.teacherAcc,
+      scratchOn: df.reference ? 'real' : 'synthesized',
+      ...(report.summary.distill ? { dataFree: report.summary.distill.testAcc } : {}),
+      ...(df.reference ? { realKd: df.reference.distill.testAcc, referenceFormat: df.reference.format } : {}),
+      ...(report.summary.scratch ? { scratch: report.summary.scratch.testAcc } : {}),
+    };
+  }
+  return out;
 }
 
 /** Whether a run folder was trained by the torch engine (run.json, else its config). */

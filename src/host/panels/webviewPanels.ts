@@ -1,5 +1,5 @@
 /**
- * The six webview panels (dashboard, pairing, feature maps, compression, compare, sweep): opened beside
+ * The seven webview panels (dashboard, pairing, feature maps, compression, compare, sweep, synthesized inputs): opened beside
  * the user's code, one per kind and target, restored after a reload by a WebviewPanelSerializer
  * (the restored target is checked to lie in the workspace). Each open panel is the shared shell
  * (shell.ts: CSP, ready handshake, message validation) around its kind's controller
@@ -15,6 +15,7 @@ import { featureMapsPanel } from './featureMapsPanel';
 import { validTarget } from './html';
 import { pairingPanel } from './pairingPanel';
 import { sweepPanel } from './sweepPanel';
+import { synthesizedPanel } from './synthesizedPanel';
 import type { OpenPanel, PanelKind, Panels, PanelTarget } from './panel';
 import { tabTitle } from './panel';
 import { WebviewPanel } from './shell';
@@ -30,6 +31,7 @@ const CONTROLLERS: Record<PanelKind, ControllerFactory> = {
   compression: compressionPanel,
   compare: comparePanel,
   sweep: sweepPanel,
+  synthesized: synthesizedPanel,
 };
 
 export const PANEL_KINDS = Object.keys(CONTROLLERS) as PanelKind[];
