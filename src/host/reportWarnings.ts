@@ -8,6 +8,7 @@ import type { Report, ReportWarning } from '../runs/report';
 const LABEL: Record<string, string> = {
   'teacher-near-chance': 'teacher at chance',
   'teacher-below-scratch': 'teacher below scratch',
+  'discriminator-wins': 'discriminator wins',
 };
 
 /** `teacher at chance`; a kind this version does not know shows its message. */
