@@ -216,7 +216,7 @@ export function pairShapeError(method: string, student: ShapeLike, teacher: Shap
   }
   const shapeDiffers = student.length !== teacher.length || student.some((d, i) => differs(d, teacher[i]));
   if (info.sameShape && shapeDiffers) {
-    const hint = info.kind === 'feature' ? ' (the student\'s adapter must map its features to the teacher\'s shape)' : '';
+    const hint = info.kind === 'feature' || info.kind === 'adversarial' ? ' (the student\'s adapter must map its features to the teacher\'s shape)' : '';
     return `${method}: shapes differ: student ${formatShape(student)}, ${teacherName} ${formatShape(teacher)}${hint}`;
   }
   if (info.sameSpatial && student.length === 4 && teacher.length === 4

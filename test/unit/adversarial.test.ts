@@ -261,7 +261,7 @@ test('the term: D stays out of the student\'s optimizer, trains after the step o
   const rng = mulberry32(5);
   const x = tf.tensor2d(Array.from({ length: 8 * 6 }, () => rng() * 2 - 1), [8, 6]);
   const y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
-  const terms = tf.tidy(() => buildTerms(configWith([ADV, { ...ADV, conditional: false, pairs: [{ teacher: 't_hidden', student: 's_hidden', adapter: 'auto' }] }]), 'distill', m, { adapterPrefix: 'a' }));
+  const terms = buildTerms(configWith([ADV, { ...ADV, conditional: false, pairs: [{ teacher: 't_hidden', student: 's_hidden', adapter: 'auto' }] }]), 'distill', m, { adapterPrefix: 'a' });
   assert.deepEqual(terms.map((t) => t.name), ['adversarial', 'adversarial#2']);
   const [term, paired] = terms;
   // the pair: a dense adapter 8 → 16 (as fitnet's), D 16 → 5 → 1 on the teacher's features
@@ -307,7 +307,7 @@ test('the term: D stays out of the student\'s optimizer, trains after the step o
   const m2 = models();
   m2.teacher.setWeights(m.teacher.getWeights());
   m2.student.setWeights(studentAt1);
-  const [fresh] = tf.tidy(() => buildTerms(configWith([ADV]), 'distill', m2, { adapterPrefix: 'a' }));
+  const [fresh] = buildTerms(configWith([ADV]), 'distill', m2, { adapterPrefix: 'a' });
   fresh.adapters.forEach((ad, i) => ad.setWeights(saved[i]));
   step(fresh, m2, x, y, [...m2.student.trainableWeights.map((w) => w.read() as tf.Variable), ...adapterVariables([fresh])]);
   assert.deepEqual(values(discVars(fresh)), dAfter2, 'D after the resumed step 2 is D after the uninterrupted step 2');
@@ -319,7 +319,7 @@ test('the term: D stays out of the student\'s optimizer, trains after the step o
   assert.deepEqual(fresh.epochExtras!(), extras);
   assert.deepEqual(term.epochExtras!(), {}, 'the means start again after an epoch');
   // without the checkpointed Adam state (t = 0, zero moments) step 2 would differ
-  const [blank] = tf.tidy(() => buildTerms(configWith([ADV]), 'distill', m2, { adapterPrefix: 'a' }));
+  const [blank] = buildTerms(configWith([ADV]), 'distill', m2, { adapterPrefix: 'a' });
   blank.adapters[0].setWeights(saved[0]);
   m2.student.setWeights(studentAt1);
   step(blank, m2, x, y, [...m2.student.trainableWeights.map((w) => w.read() as tf.Variable)]);
