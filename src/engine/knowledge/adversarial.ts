@@ -5,7 +5,7 @@
  * conditional. The student's term is −mean log σ(D(s)); D is trained after each student step on
  * that step's detached outputs, with its own Adam (β₁ 0.5), and is never exported.
  *
- * State: D's weights, its Adam moments and [t, Σ loss·B, Σ acc·B, Σ B] of the epoch so far live in
+ * State: D's weights, its Adam moments and [t, Σ loss·B, Σ acc·B, Σ B] of the epoch so far (float32 sums) live in
  * non-trainable models among the term's adapters (so the student's optimizer leaves them alone,
  * and every checkpoint carries them: a resumed run continues with the same D, the same Adam
  * state and the same epoch means). D's loss and accuracy of the last step are the term's `params`
@@ -145,8 +145,9 @@ export function buildAdversarialTerm(entry: AdversarialKnowledge, ei: number, pr
         const acc = ensure();
         const r = discriminatorStep(d, c.t, c.s, entry.learningRate);
         const n = c.s.shape[0];
-        acc.loss += r.loss * n;
-        acc.acc += r.acc * n;
+        // float32 sums, so that the checkpoint (float32) holds them exactly and a resumed epoch's means are the same
+        acc.loss = Math.fround(acc.loss + Math.fround(r.loss * n));
+        acc.acc = Math.fround(acc.acc + Math.fround(r.acc * n));
         acc.n += n;
         last = { discLoss: r.loss, discAcc: r.acc };
       } finally {
