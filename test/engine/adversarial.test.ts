@@ -12,6 +12,8 @@ import * as path from 'node:path';
 import { runExperiment } from '../../src/engine/run';
 import type { MetricRecord } from '../../src/runs/store';
 import { readMetrics } from '../../src/runs/store';
+import { DashboardBuilder } from '../../src/host/panels/panelData';
+import { runFolderViolations } from '../helpers/runSchemas';
 import { imageExperiment, studentCnn, tempDir, writeExperiment } from '../helpers/experiments';
 
 type Step = Extract<MetricRecord, { type: 'step' }>;
@@ -56,6 +58,12 @@ test('offline: two adversarial terms (logits with labels, a feature pair) log D\
       assert.ok(Math.abs(e.extras![key] - mean) < 1e-6, `epoch ${e.epoch} ${key}: ${e.extras![key]} vs the steps' mean ${mean}`);
     }
   }
+  // the dashboard charts them (the params series), and the run folder keeps to its schemas
+  const points = new DashboardBuilder().points(readMetrics(r.runDir));
+  const series = points.params?.find((s) => s.job === 'distill-s1' && s.term === 'adversarial.discAcc');
+  assert.ok(series, 'an adversarial.discAcc series on the dashboard');
+  assert.deepEqual(series.value, steps.map((s) => s.params!['adversarial.discAcc']));
+  assert.deepEqual(runFolderViolations(r.runDir), []);
   // D learns: its loss moves off the start
   assert.notEqual(steps[0].params!['adversarial.discLoss'], steps[steps.length - 1].params!['adversarial.discLoss']);
   // the exported student is the student alone
@@ -85,6 +93,20 @@ test('born-again and a teacher-assistant chain: every distilled generation and s
       assert.ok(Number.isFinite(epochs[0].extras?.['adversarial.discAcc']), `${scheme.kind} ${job}: the epoch mean`);
     }
   }
+});
+
+test('a discriminator that wins (a fast D on paired features the student barely answers) is the discriminator-wins warning of report.json', async () => {
+  const knowledge = [{ kind: 'response', method: 'kd', temperature: 4, weight: 1 },
+    { kind: 'adversarial', weight: 1e-6, learningRate: 0.05, pairs: [{ teacher: 'conv_2', student: 'conv_2' }] }];
+  const r = await runExperiment({ experiment: writeExperiment(tempDir(), imageExperiment({ knowledge })) });
+  assert.equal(r.status, 'completed', r.error);
+  const won = records(r.runDir, 'distill-s1').epochs.filter((e) => e.extras!['adversarial.discAcc'] >= 0.99).map((e) => e.epoch);
+  assert.ok(won.length > 0, 'the setting makes D win');
+  const report = JSON.parse(fs.readFileSync(path.join(r.runDir, 'report.json'), 'utf8')) as { warnings: { kind: string; message: string }[] };
+  const w = report.warnings.find((x) => x.kind === 'discriminator-wins');
+  assert.ok(w, JSON.stringify(report.warnings));
+  for (const e of won) assert.ok(w.message.includes(`distill-s1 epoch ${e} (adversarial)`), w.message);
+  assert.deepEqual(runFolderViolations(r.runDir), []);
 });
 
 test('online: an adversarial entry is refused before training, located at the entry', async () => {

@@ -31,7 +31,7 @@ export function discriminatorWinsWarning(records: readonly MetricRecord[]): Repo
       'a discriminator that always tells the student from the teacher gives the student no useful signal',
     causes: [
       'the discriminator learns faster than the student: lower its "learningRate" (default 0.0002) or use fewer "hidden" units',
-      'what it sees separates the networks trivially (a near one-hot teacher softmax against a softer student\'s): raise "temperature", or let a KD term close the gap first (a "linear-warmup" schedule on the adversarial term)',
+      'what it sees separates the networks trivially (a near one-hot teacher softmax against a softer student\'s, or paired features of another scale): raise "temperature", or let a KD or feature term close the gap first (a "linear-warmup" schedule on the adversarial term)',
       'the adversarial term\'s weight is too small for the student to answer: raise its "weight"',
     ],
   };
