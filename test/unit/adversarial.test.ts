@@ -235,6 +235,8 @@ function configWith(knowledge: unknown[]): ExperimentConfig {
 
 const ADV = { kind: 'adversarial', method: 'adversarial', temperature: 2, hidden: [5], learningRate: 0.01, conditional: true, weight: 1, schedule: { kind: 'constant' } };
 
+const SGD = tf.train.sgd(0.1);
+
 /** One step of the term as the distill learner runs it: compute in the student's tape, the student's update, then afterStep. */
 function step(term: Term, m: { teacher: tf.LayersModel; student: tf.LayersModel }, x: tf.Tensor, y: tf.Tensor, vars: tf.Variable[]): number {
   const zt = m.teacher.predict(x) as tf.Tensor;
@@ -245,7 +247,7 @@ function step(term: Term, m: { teacher: tf.LayersModel; student: tf.LayersModel 
       const zs = m.student.apply(x) as tf.Tensor;
       return term.compute({ zs, zt, labels: y, extraTeacherLogits: [], student: new Map([['s_hidden', hs]]), teacher: new Map([['t_hidden', ht]]) }).value;
     }, vars);
-    tf.train.sgd(0.1).applyGradients(grads);
+    SGD.applyGradients(grads);
     return value.dataSync()[0];
   });
   term.afterStep!();
@@ -408,4 +410,18 @@ test('discriminator-wins: fires on an epoch mean ≥ 0.99 naming the job, term, 
   assert.match(w.message, /distill-s2 epoch 3 \(adversarial#2\): 99\.5%; distill-s3 epoch 1 \(adversarial\): 99\.0%/);
   assert.ok(!w.message.includes('distill-s1'));
   assert.ok(w.causes.some((c) => c.includes('learningRate')));
+});
+
+test('the term leaks no tensor over its steps (the captured outputs are disposed by D\'s step)', () => {
+  const m = models();
+  const x = tf.tensor2d(Array.from({ length: 4 * 6 }, (_, i) => Math.sin(i)), [4, 6]);
+  const y = tf.tensor1d([0, 1, 2, 0], 'int32');
+  const terms = buildTerms(configWith([ADV, { ...ADV, pairs: [{ teacher: 't_hidden', student: 's_hidden', adapter: 'auto' }] }]), 'distill', m, { adapterPrefix: 'a' });
+  const vars = [...m.student.trainableWeights.map((w) => w.read() as tf.Variable), ...adapterVariables(terms)];
+  for (const t of terms) step(t, m, x, y, vars);
+  const before = tf.memory().numTensors;
+  for (let k = 0; k < 3; k++) for (const t of terms) step(t, m, x, y, vars);
+  for (const t of terms) t.beforeCheckpoint!();
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([x, y]);
 });
