@@ -14,6 +14,7 @@ import type { Problem } from './schema';
 import { experimentSchema } from './schema';
 import { findPath, propertyValue } from './phrases';
 import { quantizeChecks } from './quantizeRules';
+import { adversarialChecks } from './rules/adversarial';
 
 const MISSING_TEACHER = 'missing required field "teacher" (only scheme "self" works without a teacher)';
 
@@ -139,6 +140,8 @@ export function semanticChecks(root: Node, value: unknown, problems: Problem[]):
         `the hint stage (${k.hintEpochs} epochs) must be shorter than the training ("training.epochs": ${epochs}), or no epoch is left to train the whole student`);
     }
   });
+
+  adversarialChecks(config, at); // issue 18
 
   // The total loss must have at least one term with a positive weight.
   const weights = [...config.knowledge.map((k) => k.weight), config.labels.weight];

@@ -281,6 +281,10 @@ export class Validator {
       let candidates = branches;
       for (const d of discriminators) {
         const valueNode = propertyValue(node, d);
+        // A discriminator the only remaining branch gives a default (the adversarial entry's
+        // "method") may be left out: that branch, with the default filled in.
+        const byDefault = !valueNode && candidates.length === 1 && this.resolve(candidates[0].properties![d]).default !== undefined;
+        if (byDefault) continue;
         if (!valueNode) {
           if (!this.reportMisspelt(node, [d], path)) {
             this.problems.push({ path, message: `missing required field "${d}"`, ...containerRange(node), severity: 'error' });

@@ -23,7 +23,7 @@ import { modelInputShape } from './training/evaluate';
 import { buildTerms, disposeTerms } from './knowledge/terms';
 import { PairError, planAdapter } from './knowledge/pairs';
 import { suggestPairs } from './knowledge/suggest';
-import { METHOD_INFO } from '../methods/catalogue';
+import { METHOD_INFO, PAIR_METHODS } from '../methods/catalogue';
 import { modelStats } from './metrics/modelStats';
 import { resolveModel } from './models';
 import { loadLayersModelFromFile } from './models/fileIO';
@@ -167,7 +167,7 @@ export async function layers(q: { experimentFile?: string; text?: string; runDir
         links.push({ ...base, adapter: c.ok ? c.adapter : '–', ...(c.ok ? { adapterShape: c.outputShape } : { error: c.reason }) });
       });
     });
-    return { teacher: t, student: s, links, methods: METHOD_INFO.filter((m) => m.kind !== 'response' && !m.layerPairs).map((m) => ({ method: m.method, kind: m.kind, title: m.title })) };
+    return { teacher: t, student: s, links, methods: METHOD_INFO.filter((m) => (PAIR_METHODS as readonly string[]).includes(m.method)).map((m) => ({ method: m.method, kind: m.kind, title: m.title })) };
   }
 }
 

@@ -27,12 +27,13 @@ import { locateDeriveError, resolveModel, writeStudentArchitecture } from './mod
 import { loadLayersModelFromFile, saveLayersModel } from './models/fileIO';
 import { ProgressClock, stepsPerEpoch, trainJob } from './training/train';
 import type { JobState, RunJson, RunStatus } from '../runs/store';
-import { createRun, defaultRunsDir, MetricsLog, readRun, readSnapshot, updateRun } from '../runs/store';
+import { createRun, defaultRunsDir, MetricsLog, readMetrics, readRun, readSnapshot, updateRun } from '../runs/store';
 import { buildReport, quantizedFigures } from './results/report';
 import { checkModels } from './check';
 import { runBudgetMessages } from './training/budget';
 import type { ReportWarning } from '../runs/report';
 import { describeWarning, teacherBelowScratchWarning, teacherContext } from './results/teacherHealth';
+import { discriminatorWinsWarning } from './results/adversarialHealth';
 import { modelLabel, modelSpec, planJobs } from './training/jobs';
 import { TeacherSource } from './training/teacherSource';
 import { TeacherPipe } from './models/teacherPipe';
@@ -300,6 +301,7 @@ class RunSession {
       this.warn(teacherBelowScratchWarning(report.teacher.testAcc, report.summary.scratch?.testAcc,
         teacherContext(this.teachers!.get('teacher')?.model, config, this.data)));
     }
+    this.warn(discriminatorWinsWarning(readMetrics(this.runDir))); // issue 18: adversarial terms
     report.warnings = [...this.warnings.values()];
     const reportText = JSON.stringify(report, null, 2);
     guardWrite(path.join(this.runDir, 'report.json'), Buffer.byteLength(reportText), () => fs.writeFileSync(path.join(this.runDir, 'report.json'), reportText));

@@ -17,7 +17,7 @@
  * Pure data and string checks: no TensorFlow.js import, so webviews can bundle it.
  */
 
-export type KnowledgeKind = 'response' | 'feature' | 'relation';
+export type KnowledgeKind = 'response' | 'feature' | 'relation' | 'adversarial';
 
 export interface MethodInfo {
   kind: KnowledgeKind;
@@ -132,6 +132,15 @@ export const METHOD_INFO = [
     ranks: 'any', sameShape: false, sameSpatial: false, layerPairs: false,
     formula: 'L_NCE(P_s) + L_NCE(P_t), P_s(b,k) = exp(⟨M_t[k], e_s(b)⟩/τ)/Z, L_NCE = −mean_b[log h(P⁺) + Σ_K log(1 − h(P⁻))], h(P) = P/(P + K/N), e = normalise₂(head(f)), K negatives from memory banks',
   },
+  // issue 18: adversarial distillation (engine: src/engine/knowledge/adversarial.ts). Ranks, shapes
+  // and adapters of its optional pair follow fitnet's (the student's features are mapped to the
+  // teacher's shape before D sees them); without a pair D sees the softened logits.
+  {
+    kind: 'adversarial', method: 'adversarial', title: 'Adversarial distillation (a discriminator tells teacher from student)',
+    paper: 'Xu, Hsu & Huang, "Training Shallow and Thin Networks for Acceleration via Knowledge Distillation with Conditional Adversarial Networks", ICLR 2018 Workshop (arXiv:1709.00513); Wang, Zhang, Sun & Qi, "KDGAN: Knowledge Distillation with Generative Adversarial Networks", NeurIPS 2018',
+    ranks: 'any', sameShape: true, sameSpatial: true, layerPairs: false,
+    formula: 'student: −mean_b log σ(D(s_b)); D: −mean_b [log σ(D(t_b)) + log(1 − σ(D(s_b)))], x = softmax(z/T) (or a pair\'s features, adapted), ⊕ one-hot y when conditional; D = MLP, LeakyReLU 0.2',
+  },
 ] as const satisfies readonly MethodInfo[];
 
 type Entry = (typeof METHOD_INFO)[number];
@@ -141,7 +150,7 @@ export type MethodName = Entry['method'];
 export type MethodNameOf<K extends KnowledgeKind, LayerPairs extends boolean = boolean> = Extract<Entry, { kind: K; layerPairs: LayerPairs }>['method'];
 
 /** Methods a new layer pair can use (one teacher layer ↔ one student layer): feature and relation ones, fsp aside. */
-export const PAIR_METHODS = METHOD_INFO.filter((m) => m.kind !== 'response' && !m.layerPairs).map((m) => m.method) as MethodNameOf<'feature' | 'relation', false>[];
+export const PAIR_METHODS = METHOD_INFO.filter((m) => (m.kind === 'feature' || m.kind === 'relation') && !m.layerPairs).map((m) => m.method) as MethodNameOf<'feature' | 'relation', false>[];
 
 /** A tensor shape; `null` marks an unknown dimension (the batch, when shapes come from inspection). */
 export type ShapeLike = ReadonlyArray<number | null>;
@@ -207,7 +216,7 @@ export function pairShapeError(method: string, student: ShapeLike, teacher: Shap
   }
   const shapeDiffers = student.length !== teacher.length || student.some((d, i) => differs(d, teacher[i]));
   if (info.sameShape && shapeDiffers) {
-    const hint = info.kind === 'feature' ? ' (the student\'s adapter must map its features to the teacher\'s shape)' : '';
+    const hint = info.kind === 'feature' || info.kind === 'adversarial' ? ' (the student\'s adapter must map its features to the teacher\'s shape)' : '';
     return `${method}: shapes differ: student ${formatShape(student)}, ${teacherName} ${formatShape(teacher)}${hint}`;
   }
   if (info.sameSpatial && student.length === 4 && teacher.length === 4

@@ -3,7 +3,9 @@
  * images and a feature pair with an adapter, SIGKILLed several times at random moments — in the
  * middle of an epoch, in the middle of a checkpoint write, during the epoch-end evaluation — and
  * resumed each time, ends with the same weights, bit for bit, and the same metrics (as the one
- * reader sees them: the dashboard, the tree and report.json) as the same run left alone.
+ * reader sees them: the dashboard, the tree and report.json) as the same run left alone. The run
+ * also has an adversarial term (issue 18) whose discriminator, its Adam state and its epoch sums
+ * must come back from every checkpoint: its loss and accuracy are in the compared step and epoch records.
  *
  * The moments are chosen by the engine's hold points (src/engine/training/faults.ts): at the chosen one the
  * CLI process writes a file and freezes; the test sees the file and SIGKILLs the process. The
@@ -65,6 +67,7 @@ function experiment(): Record<string, unknown> {
     knowledge: [
       { kind: 'response', method: 'kd', temperature: 4, weight: 0.5 },
       { kind: 'feature', method: 'fitnet', weight: 0.5, pairs: [{ teacher: 'conv_1', student: 'conv_1' }] },
+      { kind: 'adversarial', weight: 0.3, conditional: true, temperature: 2, learningRate: 0.01 },
     ],
     labels: { weight: 0.5 },
     training: { epochs: EPOCHS, batchSize: 16, optimizer: { kind: 'adam', learningRate: 0.01 }, logEvery: 1, checkpointEvery: { steps: 4 } },
@@ -184,6 +187,10 @@ test('SIGKILL mid-epoch, during a checkpoint write and during evaluation, resume
     const got = effectiveMetrics(faulty);
     assert.equal(want.filter((r) => r.type === 'step').length, 2 * EPOCHS * 12);
     assert.deepEqual(got, want);
+    // the discriminator's figures are among the compared ones, in every distill step and epoch
+    const distillSteps = want.filter((r): r is Extract<MetricRecord, { type: 'step' }> => r.type === 'step' && r.job === 'distill-s1');
+    assert.ok(distillSteps.length === EPOCHS * 12 && distillSteps.every((r) => Number.isFinite(r.params?.['adversarial.discAcc'])));
+    assert.ok(want.filter((r) => r.type === 'epoch' && r.job === 'distill-s1').every((r) => Number.isFinite((r as { extras?: Record<string, number> }).extras?.['adversarial.discLoss'])));
     // the other readers agree: the tree's view, the dashboard, report.json
     const view = (d: string) => {
       const v = readRunView(d)!;
@@ -200,6 +207,41 @@ test('SIGKILL mid-epoch, during a checkpoint write and during evaluation, resume
     for (const job of ['scratch-s1', 'distill-s1']) {
       assert.deepEqual(fs.readdirSync(path.join(faulty, 'checkpoints', job)).sort(), ['epoch-0001', 'epoch-0002', 'epoch-0003', 'epoch-0004']);
     }
+  });
+
+test('an adversarial run SIGKILLed in its distill job — mid-epoch, in a checkpoint write, in evaluation — resumes to the same discriminator figures and weights',
+  { timeout: 240_000 }, async (t) => {
+    const seed = Number(process.env.DISTILL_FAULT_SEED ?? Date.now() % 1_000_000);
+    const random = mulberry32(seed);
+    const pick = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
+    // no baseline: every hold is in distill-s1 (4 epochs × 12 steps; the four processes run ≤ 12 + 12 + 24 + 12 steps)
+    const holds = [`step:${pick(2, 12)}`, `checkpoint-write:${pick(1, 3)}`, `eval:${pick(1, 2)}`, `step:${pick(1, 12)}`];
+    t.diagnostic(`DISTILL_FAULT_SEED=${seed}: ${holds.join(', ')}`);
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'student.js'), STUDENT_MODULE);
+    const file = writeExperiment(dir, { ...experiment(), baseline: false });
+    const holdFile = path.join(dir, 'held.json');
+    const refRuns = path.join(dir, 'reference');
+    await attempt(['run', file, '--runs-dir', refRuns], undefined, holdFile);
+    const faultRuns = path.join(dir, 'faulty');
+    const stops: string[] = [];
+    for (const [i, hold] of holds.entries()) {
+      const { where } = await attempt(i === 0 ? ['run', file, '--runs-dir', faultRuns] : ['resume', runFolder(faultRuns)], hold, holdFile);
+      assert.equal((where as { job?: string }).job ?? 'distill-s1', 'distill-s1');
+      stops.push(JSON.stringify(where));
+    }
+    t.diagnostic(`killed at: ${stops.join('; ')}`);
+    const faulty = runFolder(faultRuns);
+    await attempt(['resume', faulty], undefined, holdFile);
+    const ref = runFolder(refRuns);
+    assert.ok(files(path.join(faulty, 'models', 'distill-s1'))['weights.bin'].equals(files(path.join(ref, 'models', 'distill-s1'))['weights.bin']),
+      `the final weights differ from the uninterrupted run's (${stops.join('; ')})`);
+    const want = effectiveMetrics(ref);
+    assert.deepEqual(effectiveMetrics(faulty), want);
+    const steps = want.filter((r): r is Extract<MetricRecord, { type: 'step' }> => r.type === 'step');
+    assert.equal(steps.length, EPOCHS * 12);
+    assert.ok(steps.every((r) => Number.isFinite(r.params?.['adversarial.discLoss']) && Number.isFinite(r.params?.['adversarial.discAcc'])));
+    assert.ok(want.filter((r) => r.type === 'epoch').every((r) => Number.isFinite((r as { extras?: Record<string, number> }).extras?.['adversarial.discAcc'])));
   });
 
 test('issue 18: a quantisation-aware job (4-bit kernels, activation ranges) SIGKILLed mid-epoch and resumed: the same weights, ranges, metrics and int4-qat copy as an uninterrupted run',

@@ -93,7 +93,7 @@ test('layers of a torch experiment: module paths, types, NHWC shapes, params; pa
   const tf = checkPair('fitnet', '5', '1', [null, 32], [null, 8, 8, 4]);
   assert.equal(tf.ok, false);
   assert.equal(a.links[1].error, (tf as { reason: string }).reason);
-  assert.deepEqual(a.methods, METHOD_INFO.filter((m) => m.kind !== 'response' && !m.layerPairs).map((m) => ({ method: m.method, kind: m.kind, title: m.title })));
+  assert.deepEqual(a.methods, METHOD_INFO.filter((m) => (m.kind === 'feature' || m.kind === 'relation') && !m.layerPairs).map((m) => ({ method: m.method, kind: m.kind, title: m.title })));
   // unsaved text in the editor is what is probed
   const text = fs.readFileSync(file, 'utf8').replace('"student": "1"', '"student": "0"');
   const b = await answerProbe({ kind: 'layers', experimentFile: file, text }) as LayersAnswer;

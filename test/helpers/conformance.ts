@@ -40,6 +40,8 @@ import { ccLoss } from '../../src/engine/losses/relation/cc';
 import { crdLoss, crdNormalisers, gatherMemory, initialMemory, l2Rows, sampleContrast, updateMemory } from '../../src/engine/losses/relation/crd';
 import { PairError, planAdapter } from '../../src/engine/knowledge/pairs';
 import { buildReviewFusion, reviewStageProblems } from '../../src/engine/knowledge/reviewkd';
+import { adversarialStudentLoss, discriminatorInput, discriminatorLogits, discriminatorLoss, discriminatorStep } from '../../src/engine/losses/adversarial';
+import { buildDiscriminator } from '../../src/engine/knowledge/adversarial';
 
 export const FIXTURE_PATH = 'test/fixtures/conformance/losses.json';
 
@@ -289,6 +291,56 @@ export function buildConformanceFixture(): ConformanceFixture {
     headT.dispose();
   }
 
+  // --- adversarial (issue 18): D with seeded weights (dense kernels [in,out]); the case's value and
+  // grads are the student's term −mean log σ(D(x_s)) w.r.t. the student-side input; `extra` holds D's
+  // logits, loss and accuracy on that batch, and D's parameters, loss and accuracy over two Adam
+  // steps (β₁ 0.5, β₂ 0.999, ε 1e-8, from zero moments) on the same detached inputs.
+  {
+    const advCase = (name: string, o: { temperature?: number; hidden: number[]; conditional: boolean; learningRate: number; classes: number },
+      inputs: Record<string, tf.Tensor>, features: number, view: (x: Record<string, tf.Tensor>, who: 's' | 't') => tf.Tensor, adapterParams: Record<string, FixtureTensor> = {}) => {
+      const dName = `${name.replace(/[^a-z]/g, '_')}_d`;
+      const disc = buildDiscriminator(dName, features + (o.conditional ? o.classes : 0), o.hidden);
+      const params = { ...adapterParams, ...seedWeights(disc, rng) };
+      const weights = disc.layers.flatMap((l) => l.weights.map((w) => w.read()));
+      const names = disc.layers.flatMap((l) => l.weights.map((w) => w.originalName));
+      const xs = view(inputs, 's');
+      const xt = view(inputs, 't');
+      const ds = discriminatorLogits(xs, weights);
+      const dt = discriminatorLogits(xt, weights);
+      const dLoss = discriminatorLoss(dt, ds).dataSync()[0];
+      const right = Array.from(dt.dataSync()).filter((v) => v > 0).length + Array.from(ds.dataSync()).filter((v) => v < 0).length;
+      const state = { params: weights.map((w) => tf.variable(w.clone())), m: weights.map((w) => tf.variable(tf.zerosLike(w))), v: weights.map((w) => tf.variable(tf.zerosLike(w))), step: 0 };
+      const steps = [1, 2].map(() => {
+        const r = discriminatorStep(state, xt, xs, o.learningRate);
+        return { loss: r.loss, acc: r.acc, params: Object.fromEntries(names.map((n, i) => [n, store(state.params[i])])) };
+      });
+      const extra = {
+        discriminator: { layers: names, leakySlope: 0.2, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 },
+        dStudent: Array.from(ds.dataSync()), dTeacher: Array.from(dt.dataSync()), discLoss: dLoss, discAcc: right / (2 * ds.shape[0]),
+        adamSteps: steps,
+      };
+      tf.dispose([xs, xt, ds, dt, ...state.params, ...state.m, ...state.v]);
+      add(name, 'adversarial', { ...o, flatten: 'NHWC (the TF.js layout: permute NCHW features to NHWC before flattening)' }, inputs, [Object.keys(inputs)[0]],
+        (x) => adversarialStudentLoss(discriminatorLogits(view(x, 's'), weights)), params, extra);
+      disc.dispose();
+    };
+    const K2 = 4;
+    const soft = (o: { temperature: number; conditional: boolean }) => (x: Record<string, tf.Tensor>, who: 's' | 't') =>
+      discriminatorInput(who === 's' ? x.zs : x.zt, { temperature: o.temperature, labels: o.conditional ? x.y : undefined, numClasses: K2 });
+    const o1 = { temperature: 2, hidden: [6], conditional: false, learningRate: 0.01, classes: K2 };
+    advCase('adversarial', o1, { zs: random(rng, [6, K2], 3), zt: random(rng, [6, K2], 5) }, K2, soft(o1));
+    const o2 = { temperature: 1, hidden: [5, 3], conditional: true, learningRate: 0.05, classes: K2 };
+    advCase('adversarial/conditional', o2, { zs: random(rng, [6, K2], 3), zt: random(rng, [6, K2], 5), y: tf.tensor1d([0, 1, 2, 3, 1, 2], 'int32') }, K2, soft(o2));
+    // a pair of feature maps: the student's through the conv1x1 adapter the engine plans (3 → 5 channels), D on 4·4·5 values
+    const plan = planAdapter('adversarial', { teacher: 't', student: 's', adapter: 'auto' }, [null, 4, 4, 3], [null, 4, 4, 5]);
+    const adapter = plan.build('adv_pair')!;
+    const adapterParams = seedWeights(adapter, rng);
+    const o3 = { hidden: [6], conditional: false, learningRate: 0.01, classes: K2, adapter: plan.description };
+    advCase('adversarial/pair-maps', o3, { fs: random(rng, [3, 4, 4, 3]), ft: random(rng, [3, 4, 4, 5]) }, 4 * 4 * 5,
+      (x, who) => discriminatorInput(who === 's' ? adapter.apply(x.fs) as tf.Tensor : x.ft, {}), adapterParams);
+    adapter.dispose();
+  }
+
   const shapePairs: [ShapeLike, ShapeLike, string?][] = [
     [[8, 10], [8, 10]], [[8, 10], [8, 12]], [[8, 10], [4, 10]], [[8, 10], [8, 10], 'teacher 2'], [[8, 10], [4, 10], 'teacher 2'],
     [[8, 6, 6, 3], [8, 6, 6, 5]], [[8, 6, 6, 3], [8, 3, 3, 3]], [[null, 6, 6, 3], [null, 6, 6, 3]], [[null, 6, 4, 3], [null, 6, 6, 3]],
@@ -303,7 +355,7 @@ export function buildConformanceFixture(): ConformanceFixture {
     [[null, 3, 4], [null, 3, 4]], [[null, 3, 4], [null, 3, 5]],
   ];
   const adapterPlans: ConformanceFixture['adapterPlans'] = [];
-  for (const method of ['fitnet', 'at', 'nst', 'sp', 'rkd-distance', 'cc']) {
+  for (const method of ['fitnet', 'at', 'nst', 'sp', 'rkd-distance', 'cc', 'adversarial']) {
     for (const adapter of ['auto', 'none', 'dense', 'conv1x1'] as const) {
       for (const [st, te] of planShapes) {
         const row = { method, adapter, student: [...st], teacher: [...te] };

@@ -607,7 +607,7 @@ test('shape and rank errors name the method and the shapes', () => {
 
 test('the catalogue covers every method once, with shape rules the validator can apply to inspected shapes', () => {
   const methods = METHOD_INFO.map((m) => m.method);
-  assert.deepEqual([...methods].sort(), ['at', 'cc', 'crd', 'ctkd', 'dist', 'dkd', 'fitnet', 'fsp', 'kd', 'multi-kd', 'nst', 'pkt', 'reviewkd', 'rkd-angle', 'rkd-distance', 'sp']);
+  assert.deepEqual([...methods].sort(), ['adversarial', 'at', 'cc', 'crd', 'ctkd', 'dist', 'dkd', 'fitnet', 'fsp', 'kd', 'multi-kd', 'nst', 'pkt', 'reviewkd', 'rkd-angle', 'rkd-distance', 'sp']);
   for (const m of METHOD_INFO) {
     assert.ok(m.title && m.paper && m.formula, m.method);
     assert.equal(m.layerPairs, m.method === 'fsp', m.method);

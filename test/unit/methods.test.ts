@@ -42,7 +42,7 @@ export function schemaMethods(s = schema()): Map<string, { pairs: boolean }> {
 }
 
 export function catalogueMethods(): Map<string, { pairs: boolean }> {
-  return new Map(METHOD_INFO.map((m) => [`${m.kind}/${m.method}`, { pairs: m.kind !== 'response' }]));
+  return new Map(METHOD_INFO.map((m) => [`${m.kind}/${m.method}`, { pairs: m.kind === 'feature' || m.kind === 'relation' }]));
 }
 
 /** What one side has and the other lacks, as readable lines. */
@@ -75,7 +75,7 @@ test('the engine has a loss (or a term builder) for every pair method of the cat
 });
 
 test('the pairing panel and the pairing edit offer the catalogue\'s pair methods under their kind', () => {
-  assert.deepEqual([...PAIR_METHODS].sort(), METHOD_INFO.filter((m) => m.kind !== 'response' && !m.layerPairs).map((m) => m.method).sort());
+  assert.deepEqual([...PAIR_METHODS].sort(), METHOD_INFO.filter((m) => (m.kind === 'feature' || m.kind === 'relation') && !m.layerPairs).map((m) => m.method).sort());
   const text = '{ "knowledge": [] }';
   for (const m of METHOD_INFO) {
     const webview = parseWebviewMessage('pairing', { type: 'addPair', teacher: 'a', student: 'b', method: m.method });

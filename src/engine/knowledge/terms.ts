@@ -30,6 +30,7 @@ import type { Shape } from '../models/taps';
 import { PairError, planAdapter } from './pairs';
 import { buildCrdTerm } from './crd';
 import { buildReviewKdTerm } from './reviewkd';
+import { buildAdversarialTerm } from './adversarial';
 
 export interface TermContext {
   /** Student logits. */
@@ -67,6 +68,10 @@ export interface Term {
   params?(): Record<string, number>;
   /** Writes state kept outside the adapters' weights into them (crd's memory banks), before a checkpoint. */
   beforeCheckpoint?(): void;
+  /** Runs after each student step (outside its gradient tape): the adversarial term's discriminator step. */
+  afterStep?(): void;
+  /** Epoch-end figures of the term (epoch means of its `params`), logged in the epoch record's `extras`. */
+  epochExtras?(): Record<string, number>;
 }
 
 /** A problem of the experiment found against the models: a JSON path and a message. */
@@ -217,6 +222,21 @@ export function buildTerms(config: ExperimentConfig, mode: 'distill' | 'scratch'
         });
         if (shapes.length !== entry.pairs.length) return;
         const term = buildReviewKdTerm(entry, ei, prefix, base, sched, shapes, problems);
+        if (term) terms.push(term);
+        return;
+      }
+      case 'adversarial': { // issue 18
+        const pair = entry.pairs?.[0];
+        let shapes: { teacher: Shape; student: Shape } | undefined;
+        if (pair) {
+          const path = ['knowledge', ei, 'pairs', 0];
+          const ts = layerShape('teacher', pair.teacher, [...path, 'teacher']);
+          const ss = layerShape('student', pair.student, [...path, 'student']);
+          if (!ts || !ss) return;
+          shapes = { teacher: ts, student: ss };
+        }
+        const out = models.student.outputs[0].shape;
+        const term = buildAdversarialTerm(entry, ei, prefix, base, sched, { numClasses: out[out.length - 1] as number, pair: shapes }, problems);
         if (term) terms.push(term);
         return;
       }

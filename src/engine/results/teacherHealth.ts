@@ -114,7 +114,7 @@ export function describeWarning(w: ReportWarning): string {
 
 /** A short label for lists (tree description, table marker). */
 export function warningLabel(w: ReportWarning): string {
-  return w.kind === 'teacher-near-chance' ? 'teacher at chance' : 'teacher below scratch';
+  return w.kind === 'teacher-near-chance' ? 'teacher at chance' : w.kind === 'discriminator-wins' ? 'discriminator wins' : 'teacher below scratch';
 }
 
 /** What the causes depend on, for the experiment's teacher `model` (undefined: not at hand). */

@@ -185,6 +185,7 @@ export function distillLearner(o: DistillOptions): Learner {
       return { total, terms, pairs, logits: outs[0] };
     },
     afterStep() {
+      for (const t of o.terms) t.afterStep?.(); // after the student's optimizer step (a discriminator's own step)
       if (prepared) tf.dispose([...(prepared.zt ? [prepared.zt] : []), ...prepared.features.values(), ...prepared.extra]);
       prepared = undefined;
     },
@@ -197,6 +198,13 @@ export function distillLearner(o: DistillOptions): Learner {
       stepParams() {
         const out: Record<string, number> = {};
         for (const t of o.terms) for (const [k, v] of Object.entries(t.params?.() ?? {})) out[`${t.name}.${k}`] = v;
+        return out;
+      },
+    } : {}),
+    ...(o.terms.some((t) => t.epochExtras) ? {
+      epochExtras() {
+        const out: Record<string, number> = {};
+        for (const t of o.terms) for (const [k, v] of Object.entries(t.epochExtras?.() ?? {})) out[`${t.name}.${k}`] = v;
         return out;
       },
     } : {}),
