@@ -357,3 +357,31 @@ def test_aware_with_the_online_scheme_is_refused_at_prepare(tmp_path, monkeypatc
     with pytest.raises(ConfigError) as e:
         engine.prepare(msg, send=lambda m: None, should_stop=lambda: False, versions={})
     assert e.value.path == ['student', 'quantize', 'aware']
+
+
+def test_feature_maps_of_a_qat_checkpoint_are_the_fake_quantised_students(tmp_path, monkeypatch):
+    """probe.py's feature-map panel on a qat job's checkpoint: the student runs with ŵ and its
+    saved activation range (recomputed here from state.pt's own tensors)."""
+    import torch.nn.functional as F
+    from conftest import create_run, tiny_experiment
+    from distill_torch import engine, probe
+    monkeypatch.setenv('DISTILL_THREADS', '1')
+    knowledge = [{'kind': 'feature', 'method': 'fitnet', 'weight': 1, 'schedule': {'kind': 'constant'},
+                  'pairs': [{'teacher': '3', 'student': '1', 'adapter': 'auto'}]}]
+    student = {'module': 'models.py', 'export': 'student', 'quantize': {'bits': 4, 'aware': True, 'activations': True}}
+    msg = tiny_experiment(str(tmp_path / 'exp'), epochs=1, baseline=False, knowledge=knowledge, student=student)
+    s = engine.prepare(msg, send=lambda m: None, should_stop=lambda: False, versions={})
+    run_dir = create_run(msg, str(tmp_path / 'runs'))
+    assert s.run(run_dir, False) == 'completed'
+    p = probe.Probe()
+    init = p.answer({'kind': 'featureMapsInit', 'runDir': run_dir})
+    assert [c['id'] for c in init['checkpoints']] == ['distill-s1/epoch-0001', 'qat-s1/epoch-0001']
+    fm = p.answer({'kind': 'featureMaps', 'runDir': run_dir, 'checkpoint': 'qat-s1/epoch-0001', 'sample': 0, 'entry': 0, 'pair': 0})
+    saved = torch.load(os.path.join(run_dir, 'checkpoints', 'qat-s1', 'epoch-0001', 'state.pt'))
+    sw, aw = saved['model'], saved['modules']['terms']
+    x = p.data({'config': msg['snapshot']['config'], 'experimentFile': msg['snapshot']['experimentFile']}).test.x[:1]
+    lo, hi, seen = sw['0.' + quant.RANGE_BUFFER].tolist()
+    assert seen == 1
+    conv = F.conv2d(x, quant.fake_quantize_kernel(sw['0.parametrizations.weight.original'], 4), sw['0.bias'], padding=1)
+    fs = F.conv2d(F.relu(quant.fake_quantize_range(conv, lo, hi)), aw['parts.k0_p0.0.weight'], aw['parts.k0_p0.0.bias'])
+    assert np.allclose(fm['student']['channels'][5], fs[0, 5].reshape(-1).numpy(), atol=1e-5)
