@@ -284,6 +284,18 @@ def _check_report(report):
         check({k: v for k, v in report.items() if k not in NEW_REPORT_FIELDS}, 'report.schema.json')
 
 
+def _check_run(run):
+    """run.json likewise: in full, or failing only on the qat jobs' `quantize` (store.ts JobState)."""
+    from schema_check import check
+    try:
+        check(run, 'run.schema.json')
+    except AssertionError as e:
+        problems = str(e).split(': ', 1)[1].split('; ')
+        assert all('quantize' in p for p in problems), str(e)
+        bare = {**run, 'jobs': {j: {k: v for k, v in s.items() if k != 'quantize'} for j, s in run['jobs'].items()}}
+        check(bare, 'run.schema.json')
+
+
 def test_a_tiny_run_with_aware_plans_trains_exports_and_reports(tmp_path, monkeypatch):
     from conftest import create_run, tiny_experiment
     from distill_torch import engine
@@ -299,6 +311,7 @@ def test_a_tiny_run_with_aware_plans_trains_exports_and_reports(tmp_path, monkey
     assert s.run(run_dir, False) == 'completed', [m for m in sent if m['type'] == 'failed']
     run = json.load(open(os.path.join(run_dir, 'run.json')))
     from schema_check import check
+    _check_run(run)
     assert list(run['jobs']) == ['scratch-s1', 'distill-s1', 'qat-s1']
     q = run['jobs']['qat-s1']
     assert q['kind'] == 'distill' and q['final'] is False and q['teacher'] == 'teacher' and q['quantize'] == {'bits': 4, 'activations': True}
