@@ -169,7 +169,8 @@ def quantized_copy(build: Callable[[], torch.nn.Module], state: Dict[str, torch.
 
 
 def row(run_dir: str, name: str, build: Callable[[], torch.nn.Module], state: Dict[str, torch.Tensor], bits: int, *,
-        method: str, job: Optional[str], ranges: Optional[Dict[str, List[float]]], x, y, t_logits) -> dict:
+        method: str, job: Optional[str], ranges: Optional[Dict[str, List[float]]], x, y, t_logits,
+        activations: bool = False) -> dict:
     """One `quantizedVariants` row: the copy exported to student/<name>/ and measured."""
     from .engine import _tensor_bytes
     f_model = build()
@@ -186,7 +187,7 @@ def row(run_dir: str, name: str, build: Callable[[], torch.nn.Module], state: Di
     out['bits'] = int(bits)
     out['method'] = method
     if method == 'qat':
-        out['activations'] = bool(ranges)
+        out['activations'] = bool(activations)
         out['job'] = job
     return out
 
@@ -222,7 +223,7 @@ def report_rows(session, exported_student: torch.nn.Module, t_logits: Optional[t
             ranges = json.load(f)
     build_qat = (lambda: session.build('student', int(s['seed'])).cpu())
     r = row(session.run_dir, f'int{int(s["quantize"]["bits"])}-qat', build_qat, state, int(s['quantize']['bits']), method='qat',
-            job=first, ranges=ranges, x=x, y=y, t_logits=t_logits)
+            job=first, ranges=ranges, x=x, y=y, t_logits=t_logits, activations=bool(s['quantize'].get('activations')))
     rows.append(r)
     session.log(f'int{r["bits"]} quantisation-aware ({first}): {r["bytes"]} bytes, test accuracy {r["testAcc"] * 100:.2f}% '
                 f'(its float weights {r["floatTestAcc"] * 100:.2f}%)')
