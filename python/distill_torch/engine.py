@@ -338,6 +338,8 @@ class Session:
     # -- prepare -------------------------------------------------------------------------------
     def prepare(self) -> None:
         c = self.config
+        from . import qat
+        qat.check_config(c)  # issue 18: student.quantize refusals
         self.device = resolve_device(c.get('device', 'auto'))
         self.precision = resolve_precision(c.get('precision', 'fp32'), self.device)
         threads, source = resolve_threads()
@@ -350,6 +352,8 @@ class Session:
         from . import distributed
         distributed.check_config(c, int(self.data.train.x.shape[0]), distributed.world_size(c), self.device)
         self._build_models()
+        qat.check_student(c, self.models['student'])
+        self.plan = qat.plan(c, self.plan)  # issue 18: qat-s<seed> after distill-s<seed> when student.quantize.aware
         self._check_pairings()
 
     def _seed0(self) -> int:
@@ -471,6 +475,7 @@ class Session:
             return self._record_failure(e)
 
     def _start(self, resume: bool) -> None:
+        from . import qat
         names = getattr(self.data, 'class_names', None)
         backend = self.backend()
 
@@ -485,6 +490,7 @@ class Session:
             if resume:
                 r.setdefault('resumes', []).append(now_iso())
                 r.pop('error', None)
+            qat.add_jobs(self.config)(r)  # issue 18: the qat jobs a planner left out
         self.folder.update_run(patch)
         self.log(f'backend: {backend["name"]}')
         for n in backend['notes']:
@@ -563,7 +569,7 @@ class Session:
 
     # -- one job ---------------------------------------------------------------------------------
     def _run_job(self, job: str, state: dict) -> str:
-        from . import train
+        from . import qat, train
         c = self.config
         kind = state['kind']
 
@@ -573,6 +579,7 @@ class Session:
         seed = int(state['seed'])
         arch = state.get('model') or ('teacher' if kind == 'teacher' else 'student')
         model = self.build(arch, seed).to(self.device)
+        qat.prepare_model(model, state)  # issue 18: a qat job's student trains fake-quantised
         teacher = None
         terms = None
         extra: list = []
@@ -604,7 +611,7 @@ class Session:
         status = train.train_job(ctx)
         if status != 'completed':
             return status
-        self.folder.save_model(job, {k: v.detach().cpu() for k, v in model.state_dict().items()})
+        qat.save_model(self.folder, job, model, state)  # a qat job's: the plain student's keys + activation ranges
         for name, extra_model in (ctx.outputs or {}).items():  # online: the teacher peer, models/<job>-teacher
             self.folder.save_model(f'{job}-{name}', {k: v.detach().cpu() for k, v in extra_model.state_dict().items()})
 
@@ -738,6 +745,8 @@ class Session:
             report['perClass'] = pc
         self._export_student(student, exported)
         report['quantized'] = self._quantized(student, t_logits)
+        from . import qat
+        report.update(qat.report_rows(self, student, t_logits, records, run))  # issue 18: quantizedVariants, qat
         report['warnings'] = list(self.warnings.values())
         text = dumps(report, indent=2)
         write_file_atomic(os.path.join(self.run_dir, 'report.json'), text, self.run_dir)

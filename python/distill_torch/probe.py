@@ -673,6 +673,8 @@ class Probe:
         saved = torch.load(ck_file, map_location='cpu')
         teacher = self._run_teacher(snap, run_dir, run, state.get('teacher') or 'teacher').eval()
         student = self.build(snap, state.get('model') or 'student', int(state.get('seed', 1)))
+        from . import qat
+        qat.prepare_model(student, state)  # issue 18: a qat job's checkpoint is of the fake-quantised student
         student.load_state_dict(saved['model'])
         student.eval()
         # Only the entries with layer pairs are built (weight 0 skips the others but keeps every

@@ -489,3 +489,33 @@ def test_checkpoint_loads_with_weights_only_and_restores_every_generator(tmp_pat
     set_rng_states(saved)
     got = (torch.rand(3), np.random.randn(3), random.random())
     assert torch.equal(want[0], got[0]) and np.array_equal(want[1], got[1]) and want[2] == got[2]
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 18: a quantisation-aware job (fake-quantised kernels and activation ranges) resumes exactly
+
+def _qat_context(run, **kw):
+    from distill_torch import quant
+    ctx = H.distill_context(run, job='qat-s1', **kw)
+    quant.attach(ctx.model, 4, activations=True)  # the taps find the same layers; the kernels train fake-quantised
+    return ctx
+
+
+def test_qat_job_stops_and_resumes_exactly(tmp_path):
+    from distill_torch import quant
+    straight = _qat_context(str(tmp_path / 'straight'))
+    assert train_job(straight) == 'completed'
+    ranges = quant.activation_ranges(straight.model)
+    assert sorted(ranges) == ['0', '6', '8']  # conv, dense, logits: set by training
+    run = str(tmp_path / 'stopped')
+    ctx = _qat_context(run, should_stop=lambda: ctx.clock.done_steps >= 13)
+    assert train_job(ctx) == 'cancelled'
+    saved = torch.load(os.path.join(ctx.folder.list_checkpoints('qat-s1')[-1], 'state.pt'))
+    assert saved['model']['0.' + quant.RANGE_BUFFER][2] == 1  # the ranges are in the checkpoint
+    assert '0.parametrizations.weight.original' in saved['model']
+    again = _qat_context(run)  # a new process: models built anew, then restored
+    assert train_job(again) == 'completed'
+    assert H.same_weights(again.model, straight.model) == []  # latent kernels, BN statistics and ranges alike
+    assert H.same_weights(again.terms, straight.terms) == []
+    assert quant.activation_ranges(again.model) == ranges
+    assert H.job_records(again.folder, 'qat-s1') == H.job_records(straight.folder, 'qat-s1')
