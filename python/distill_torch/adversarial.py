@@ -60,6 +60,17 @@ def options(entry: dict) -> dict:
     return out
 
 
+def plan_pair(pair: dict, student_shape: tuple, teacher_shape: tuple):
+    """knowledge.plan_adapter of D's pair, by fitnet's rules (the student's features mapped to the
+    teacher's shape), its refusals worded `adversarial: …` (raises knowledge.PairError)."""
+    from .knowledge import PairError, plan_adapter
+    try:
+        return plan_adapter('fitnet', pair, student_shape, teacher_shape)
+    except PairError as e:
+        msg = str(e)
+        raise PairError('adversarial:' + msg[len('fitnet:'):] if msg.startswith('fitnet:') else msg) from None
+
+
 def check_entry(entry: dict, ei: int) -> List[tuple]:
     """Problems (path, message) of one adversarial entry's own fields."""
     here = ['knowledge', ei]
@@ -212,7 +223,7 @@ def build(term, entry: dict, ei: int, key: str, terms, problems: list, t_shapes:
     """Fills knowledge.Term `term` for one adversarial entry (knowledge._build_entry's branch):
     D's input width, the pair's adapter (in `terms.parts[key_p0]`, trained with the student), D and its
     optimizer (`terms.parts[key]`), the compute, params and epoch extras. False after adding problems."""
-    from .knowledge import PairError, plan_adapter, _get, _need  # knowledge imports this module lazily
+    from .knowledge import PairError, _get, _need  # knowledge imports this module lazily
     here = ['knowledge', ei]
     found = check_entry(entry, ei)
     if found:
@@ -224,10 +235,9 @@ def build(term, entry: dict, ei: int, key: str, terms, problems: list, t_shapes:
     if pairs:
         pair = pairs[0]
         try:
-            plan = plan_adapter('fitnet', pair, s_shapes[pair['student']], t_shapes[pair['teacher']])
+            plan = plan_pair(pair, s_shapes[pair['student']], t_shapes[pair['teacher']])
         except PairError as e:
-            msg = str(e)
-            problems.append((here + ['pairs', 0], 'adversarial:' + msg[len('fitnet:'):] if msg.startswith('fitnet:') else msg))
+            problems.append((here + ['pairs', 0], str(e)))
             return False
         t_shape = t_shapes[pair['teacher']]
         if any(d is None for d in t_shape[1:]):
@@ -329,6 +339,6 @@ def discriminator_warnings(records: Sequence[dict]) -> List[dict]:
     return out
 
 
-__all__ = ['DEFAULTS', 'BETAS', 'EPSILON', 'WINS_AT', 'CATALOGUE_ENTRY', 'options', 'check_entry', 'Discriminator', 'student_term',
+__all__ = ['DEFAULTS', 'BETAS', 'EPSILON', 'WINS_AT', 'CATALOGUE_ENTRY', 'options', 'plan_pair', 'check_entry', 'Discriminator', 'student_term',
            'discriminator_loss', 'discriminator_accuracy', 'flatten_tf', 'd_input', 'softened', 'AdversarialState', 'build',
            'entries', 'check_distributed', 'discriminator_warnings']

@@ -343,3 +343,14 @@ def test_discriminator_wins_warning():
     assert A.discriminator_warnings(recs[:1]) == []
     schema = json.load(open(os.path.join(os.path.dirname(__file__), '..', '..', 'schema', 'report.schema.json')))
     assert 'discriminator-wins' in schema['properties']['warnings']['items']['properties']['kind']['enum']
+
+
+def test_probe_checks_an_adversarial_pair_by_fitnets_rules():
+    from distill_torch import probe
+    ok = probe.check_pair('adversarial', 't', 's', [None, 3, 3, 8], [None, 3, 3, 4])
+    assert ok == {'ok': True, 'adapter': 'conv1x1 4→8', 'outputShape': [None, 3, 3, 8]}
+    bad = probe.check_pair('adversarial', 't', 's', [None, 3, 3, 8], [None, 16])
+    assert not bad['ok'] and bad['reason'].startswith('adversarial: ') and 'ranks differ' in bad['reason']
+    links = probe.links_of({'knowledge': [{'kind': 'adversarial', 'method': 'adversarial', 'pairs': [{'teacher': 't', 'student': 's'}]}]},
+                           [{'name': 't', 'outputShape': [None, 3, 3, 8]}], [{'name': 's', 'outputShape': [None, 6, 6, 4]}])
+    assert links[0]['adapter'] == 'avgpool 2×2 → conv1x1 4→8' and links[0]['method'] == 'adversarial'

@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
+from distill_torch import adversarial as A  # noqa: E402
 from distill_torch import knowledge as K  # noqa: E402
 from distill_torch import losses as L  # noqa: E402
 
@@ -156,6 +157,12 @@ def compute(case):
         mem_s, mem_t = bank_s[rows].reshape(b, k + 1, d), bank_t[rows].reshape(b, k + 1, d)
         loss = L.crd_loss(head_s(fs), head_t(ft), mem_s, mem_t, o['temperature'], o['n'], o['zs'], o['zt'])
         return loss, {'fs': fs}
+    if m == 'adversarial':
+        leaves = {}
+        d, xt, xs = adversarial_rows(case, leaves)
+        if o.get('loss') == 'discriminator' or name.endswith('/discriminator'):
+            return A.discriminator_loss(d(xt), d(xs)), leaves
+        return A.student_term(d(xs)), leaves
     raise AssertionError(f'no torch computation for conformance case {name} (method {m})')
 
 
@@ -165,16 +172,98 @@ def test_fixture_is_tf_float32_from_wasm():
 
 
 def test_catalogue_is_the_typescript_one():
-    """The Python table of shape rules equals src/methods/catalogue.ts's (the fixture carries it)."""
+    """The Python table of shape rules equals src/methods/catalogue.ts's (the fixture carries it).
+    `adversarial` (issue 18) is not a pair loss of losses.py: should the TS catalogue list it, its
+    row must be the one adversarial.py pairs by (CATALOGUE_ENTRY)."""
     ts = {c['method']: {k: c[k] for k in ('kind', 'ranks', 'sameShape', 'sameSpatial', 'layerPairs')} for c in FIX['catalogue']}
+    if 'adversarial' in ts:
+        assert ts.pop('adversarial') == A.CATALOGUE_ENTRY
     assert ts == L.CATALOGUE
 
 
 def test_every_method_of_the_catalogue_is_covered():
     methods = {c['method'] for c in FIX['cases']}
     catalogue = {c['method'] for c in FIX['catalogue']}
-    assert methods - {'labels', 'standardize'} == catalogue
+    assert methods - {'labels', 'standardize', 'adversarial'} == catalogue - {'adversarial'}
     assert {'labels', 'standardize'} <= methods
+    if 'adversarial' in catalogue:
+        assert 'adversarial' in methods, 'the catalogue lists adversarial but the fixture has no case of it'
+
+
+ADVERSARIAL = [c for c in FIX['cases'] if c['method'] == 'adversarial']
+
+
+def test_adversarial_cases_are_computed():
+    """The TF.js engine's adversarial cases (issue 18), when the fixture has any: each is one of the
+    parametrised value-and-gradient cases, and its discriminator figures (extra.discLoss / discAcc,
+    when given) match D's loss and accuracy from the same rows."""
+    for case in ADVERSARIAL:
+        assert case['name'] in CASES
+        e = case.get('extra') or {}
+        if 'discLoss' in e or 'discAcc' in e:
+            d, xt, xs = adversarial_rows(case)
+            with torch.no_grad():
+                dt, ds = d(xt.detach()), d(xs.detach())
+            if 'discLoss' in e:
+                assert float(A.discriminator_loss(dt, ds)) == pytest.approx(e['discLoss'], rel=1e-5)
+            if 'discAcc' in e:
+                assert A.discriminator_accuracy(dt, ds) == pytest.approx(e['discAcc'], abs=1e-9)
+    assert len(ADVERSARIAL) == 0 or len(ADVERSARIAL) == len([n for n in CASES if CASES[n]['method'] == 'adversarial'])
+
+
+def _dense_chain(params: dict) -> list:
+    """(prefix, kernel [in, out]) of the fixture's dense layers, in the fixture's order."""
+    out = []
+    for k, v in params.items():
+        if k.endswith('/kernel') and len(v['shape']) == 2:
+            out.append((k[:-len('/kernel')], v['shape']))
+    return out
+
+
+def adversarial_rows(case, leaves=None):
+    """D (float64, the fixture's weights) and its teacher / student input rows for an adversarial case:
+    D = the dense layers ending in one output unit; any layer before them maps the student's
+    features to the teacher's (the fitnet adapter of the pair)."""
+    o, x, params = case['options'], case['inputs'], case['params']
+    chain = _dense_chain(params)
+    last = max((i for i, (_, shape) in enumerate(chain) if shape[1] == 1), default=None)
+    assert last is not None, f'{case["name"]}: no dense layer with one output (D) in params {list(params)}'
+    d_layers = [chain[last]]
+    for prefix, shape in reversed(chain[:last]):  # walk back while the widths connect
+        if shape[1] != d_layers[0][1][0]:
+            break
+        d_layers.insert(0, (prefix, shape))
+    conditional = bool(o.get('conditional'))
+    c = int(o.get('numClasses') or (x['zs']['shape'][1] if 'zs' in x else 0))
+    d = A.Discriminator(d_layers[0][1][0], [s[1] for _, s in d_layers[:-1]]).double()
+    for lin, (prefix, _) in zip([m for m in d.net if isinstance(m, torch.nn.Linear)], d_layers):
+        load_linear(lin, params, prefix)
+    y = tensor(x['y']).long() if 'y' in x else None
+    leaves = leaves if leaves is not None else {}
+    if 'zs' in x:
+        zs = leaves.setdefault('zs', leaf(case, 'zs'))
+        temp = float(o.get('temperature', 1))
+        fs, ft = A.softened(zs, temp), A.softened(tensor(x['zt']), temp)
+    else:
+        fs = leaves.setdefault('fs', leaf(case, 'fs'))
+        ft = tensor(x['ft'])
+        plan = K.plan_adapter('fitnet', {'teacher': 't', 'student': 's', 'adapter': o.get('adapter_kind', 'auto')},
+                              nchw_shape(x['fs']), nchw_shape(x['ft']))
+        adapter = plan.build()
+        if adapter is not None:
+            adapter = adapter.double()
+            rest = [p for p, _ in chain if p not in {q for q, _ in d_layers}]
+            for layer in adapter:
+                if isinstance(layer, torch.nn.Linear):
+                    load_linear(layer, params, rest[0])
+                elif isinstance(layer, torch.nn.Conv2d):
+                    load_conv(layer, params, next(k.rsplit('/', 1)[0] for k in params if params[k]['shape'].__len__() == 4))
+            fs = adapter(fs)
+        if conditional and not c:
+            c = int(o['numClasses'])
+    xs = A.d_input(fs, y, c, conditional)
+    xt = A.d_input(ft, y, c, conditional)
+    return d, xt, xs
 
 
 @pytest.mark.parametrize('name', sorted(CASES))
@@ -362,3 +451,37 @@ def test_crd_negatives_of_a_larger_draw_match():
     large = CASES['crd']['extra']['large']
     rows = L.sample_contrast(large['idx'], large['trainLabels'], large['k'])
     assert rows.reshape(-1).tolist() == large['rows']
+
+
+def _np_case():
+    """An adversarial case in the fixture's format (TF.js layout: kernels [in, out]) whose value is
+    computed here in numpy: the plumbing of adversarial_rows / compute, before the TF.js engine's
+    own cases arrive."""
+    import numpy as np
+    rng = np.random.default_rng(7)
+    zs, zt = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    y = np.array([0, 2, 1, 1])
+    k1, b1 = rng.normal(size=(6, 5)) * 0.5, rng.normal(size=5) * 0.1
+    k2, b2 = rng.normal(size=(5, 1)) * 0.5, rng.normal(size=1) * 0.1
+
+    def soft(z, t):
+        e = np.exp(z / t - (z / t).max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+    xs = np.concatenate([soft(zs, 2.0), np.eye(3)[y]], 1)
+    h = xs @ k1 + b1
+    out = (np.where(h > 0, h, 0.2 * h) @ k2 + b2)[:, 0]
+    value = float(np.mean(np.log1p(np.exp(-out))))  # −mean log σ(D(s))
+
+    def t(a):
+        return {'shape': list(a.shape), 'data': a.reshape(-1).tolist()}
+    return {'name': 'adversarial/np', 'method': 'adversarial', 'options': {'temperature': 2.0, 'conditional': True},
+            'inputs': {'zs': t(zs), 'zt': t(zt), 'y': t(y)},
+            'params': {'adv_d0/kernel': t(k1), 'adv_d0/bias': t(b1), 'adv_d1/kernel': t(k2), 'adv_d1/bias': t(b2)},
+            'value': value, 'grads': {}}
+
+
+def test_adversarial_case_plumbing_against_numpy():
+    case = _np_case()
+    loss, leaves = compute(case)
+    assert set(leaves) == {'zs'} and loss.dtype == torch.float64
+    assert float(loss) == pytest.approx(case['value'], rel=1e-12)
