@@ -354,3 +354,76 @@ def test_probe_checks_an_adversarial_pair_by_fitnets_rules():
     links = probe.links_of({'knowledge': [{'kind': 'adversarial', 'method': 'adversarial', 'pairs': [{'teacher': 't', 'student': 's'}]}]},
                            [{'name': 't', 'outputShape': [None, 3, 3, 8]}], [{'name': 's', 'outputShape': [None, 6, 6, 4]}])
     assert links[0]['adapter'] == 'avgpool 2×2 → conv1x1 4→8' and links[0]['method'] == 'adversarial'
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end through the protocol: the folder validates, D wins, the report says so
+
+SHIFTED_MODELS = '''
+import torch
+from torch import nn
+
+
+class Shift(nn.Module):
+    """Adds a constant: the teacher's features sit at +4, the student's at -4 (D tells them apart at once)."""
+    def __init__(self, by):
+        super().__init__()
+        self.by = by
+
+    def forward(self, x):
+        return x + self.by
+
+
+def teacher(width=8):
+    return nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), Shift(4.0),
+                         nn.Linear(width * 4, 3))
+
+
+def student(width=8):
+    return nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), Shift(-4.0),
+                         nn.Linear(width * 4, 3))
+'''
+
+
+def test_a_protocol_run_flags_a_winning_discriminator(tmp_path):
+    from conftest import create_run, tiny_experiment
+    from schema_check import check
+    from test_protocol import Engine
+    knowledge = [{'kind': 'response', 'method': 'kd', 'temperature': 4, 'weight': 1, 'schedule': {'kind': 'constant'}},
+                 {'kind': 'adversarial', 'method': 'adversarial', 'weight': 0.001, 'schedule': {'kind': 'constant'}, 'temperature': 1,
+                  'hidden': [16], 'learningRate': 0.05, 'conditional': False,
+                  'pairs': [{'teacher': '4', 'student': '4', 'adapter': 'none'}]}]
+    msg = tiny_experiment(str(tmp_path / 'exp'), epochs=3, knowledge=knowledge, baseline=False)
+    with open(os.path.join(str(tmp_path / 'exp'), 'models.py'), 'w') as f:
+        f.write(SHIFTED_MODELS)
+    e = Engine()
+    e.expect('ready', timeout=60)
+    e.send(msg)
+    e.expect('prepared', timeout=120)
+    run_dir = create_run(msg, str(tmp_path / 'exp' / '.distill' / 'runs'))
+    e.send({'type': 'run', 'runDir': run_dir, 'resume': False})
+    assert e.expect('done', timeout=300)['status'] == 'completed'
+    assert e.wait() == 0
+    with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
+        records = [json.loads(l) for l in f if l.strip()]
+    for r in records:
+        check(r, 'metrics.schema.json')
+    epochs = [r for r in records if r['type'] == 'epoch']
+    accs = [r['extras']['adversarial.discAcc'] for r in epochs]
+    assert len(accs) == 3 and accs[-1] >= 0.99, accs
+    assert all('adversarial.discLoss' in r['params'] for r in records if r['type'] == 'step')
+    report = json.load(open(os.path.join(run_dir, 'report.json')))
+    check(report, 'report.schema.json')
+    wins = [w for w in report['warnings'] if w['kind'] == 'discriminator-wins']
+    first = next(r['epoch'] for r in epochs if r['extras']['adversarial.discAcc'] >= 0.99)
+    assert len(wins) == 1 and 'distill-s1' in wins[0]['message'] and f'epoch {first}' in wins[0]['message']
+    assert any('discriminator' in m.get('message', '') and m.get('level') == 'warn' for m in e.seen if m['type'] == 'log')
+    # D is not part of the exported student, nor of the student's optimizer state
+    ck = sorted(os.listdir(os.path.join(run_dir, 'checkpoints', 'distill-s1')))[-1]
+    import torch as _t
+    saved = _t.load(os.path.join(run_dir, 'checkpoints', 'distill-s1', ck, 'state.pt'))
+    extra = [k for k in saved['modules']['terms'] if k.endswith('_extra_state')]
+    assert extra == ['parts.k1._extra_state'] and saved['modules']['terms'][extra[0]]['optimizer']['state']
+    n_student = sum(v.numel() for v in saved['model'].values())
+    n_opt = sum(s['exp_avg'].numel() for s in saved['optimizer']['state'].values())
+    assert n_opt == sum(p.numel() for k, p in saved['model'].items() if 'running' not in k and 'num_batches' not in k) <= n_student
