@@ -20,8 +20,8 @@ epoch's running sums of D's figures), so a checkpoint of the Terms resumes D exa
 
 Logged: step `params` `<term>.discLoss` / `<term>.discAcc` (term `adversarial`, `adversarial#2`, …),
 epoch `extras` with their epoch means (weighted by the batch rows, as the loss means), and report.json
-`warnings` `discriminator-wins` for a job whose epoch mean accuracy reached 0.99
-(`discriminator_warnings`, from the metrics records). Data-parallel runs are refused
+`warnings` `discriminator-wins` when an epoch's mean accuracy reached 0.99 (`discriminator_warning`,
+from the metrics records, worded as the TF.js engine's adversarialHealth.ts). Data-parallel runs are refused
 (`check_distributed`): D would need its own gradient all-reduce and epoch sums over the ranks.
 """
 from __future__ import annotations
@@ -250,7 +250,7 @@ def build(term, entry: dict, ei: int, key: str, terms, problems: list, t_shapes:
         for d in t_shape[1:]:
             width *= int(d)
         term.pair_labels = [f'{pair["teacher"]}→{pair["student"]}']
-        term.pair_adapters = [plan.description]
+        term.pair_adapters = ['']  # completed below with D's widths, as the TF.js engine's
         term.teacher_layers = [pair['teacher']]
         term.student_layers = [pair['student']]
     else:
@@ -263,6 +263,8 @@ def build(term, entry: dict, ei: int, key: str, terms, problems: list, t_shapes:
         width += int(num_classes)
     state = AdversarialState(width, o['hidden'], o['learningRate'])
     terms.parts[key] = state
+    if pairs:
+        term.pair_adapters = [f'{plan.description}; discriminator {"→".join(str(w) for w in [width, *o["hidden"], 1])}']
     temp, cond, c = o['temperature'], o['conditional'], int(num_classes)
 
     def compute(ctx):
@@ -308,37 +310,40 @@ def check_distributed(config: dict, world: int) -> None:
                                                    'the ranks); run with one process (remove "distributed" or --processes)')
 
 
-def _pct(x: float) -> str:
-    return f'{x * 100:.1f}%'
+def _js_number(x: float) -> str:
+    """A number as JavaScript prints it (99, not 99.0)."""
+    return str(int(x)) if float(x).is_integer() else repr(x)
 
 
-def discriminator_warnings(records: Sequence[dict]) -> List[dict]:
-    """`discriminator-wins` warnings of report.json: one per (job, term) whose epoch mean D accuracy
-    reached WINS_AT, naming the first such epoch, its value and how many epochs did."""
-    hits: Dict[tuple, list] = {}
+def discriminator_warning(records: Sequence[dict]) -> Optional[dict]:
+    """The `discriminator-wins` warning of report.json (src/engine/results/adversarialHealth.ts, the
+    same wording): every epoch whose mean D accuracy (`<term>.discAcc` in its extras) reached
+    WINS_AT, once per run, the first five named (job, epoch, term, accuracy); None when none did."""
+    hits = []
     for r in records:
-        if r.get('type') != 'epoch':
+        if r.get('type') != 'epoch' or not r.get('extras'):
             continue
-        for k, v in (r.get('extras') or {}).items():
+        for k, v in r['extras'].items():
             if k.endswith('.discAcc') and isinstance(v, (int, float)) and v >= WINS_AT:
-                hits.setdefault((r['job'], k[:-len('.discAcc')]), []).append((int(r['epoch']), float(v)))
-    out = []
-    for (job, name), epochs in hits.items():
-        first, value = epochs[0]
-        more = f' ({len(epochs)} epochs in all)' if len(epochs) > 1 else ''
-        out.append({
-            'kind': 'discriminator-wins',
-            'message': (f'the discriminator of "{name}" in job {job} won: {_pct(value)} mean accuracy in epoch {first}{more}, '
-                        f'at or above {_pct(WINS_AT)}; its loss gives the student little gradient to learn from'),
-            'causes': [f'the discriminator learns faster than the student: lower "{name}"\'s learningRate',
-                       'the discriminator is too strong: fewer or narrower hidden layers',
-                       f'the term\'s weight is too small for the student to catch up: raise "{name}"\'s weight',
-                       'its inputs are easy to tell apart (features of very different networks, a low temperature): '
-                       'use the softened logits or a higher temperature'],
-        })
-    return out
+                hits.append((r['job'], k[:-len('.discAcc')], r['epoch'], float(v)))
+    if not hits:
+        return None
+    shown = [f'{job} epoch {epoch} ({term}): {acc * 100:.1f}%' for job, term, epoch, acc in hits[:5]]
+    more = f' and {len(hits) - len(shown)} more epoch(s)' if len(hits) > len(shown) else ''
+    return {
+        'kind': 'discriminator-wins',
+        'message': (f'the adversarial discriminator wins: its mean accuracy over an epoch reached ≥ {_js_number(WINS_AT * 100)}% in '
+                    f'{"; ".join(shown)}{more}; a discriminator that always tells the student from the teacher gives the student '
+                    'no useful signal'),
+        'causes': [
+            'the discriminator learns faster than the student: lower its "learningRate" (default 0.0002) or use fewer "hidden" units',
+            'what it sees separates the networks trivially (a near one-hot teacher softmax against a softer student\'s): raise '
+            '"temperature", or let a KD term close the gap first (a "linear-warmup" schedule on the adversarial term)',
+            'the adversarial term\'s weight is too small for the student to answer: raise its "weight"',
+        ],
+    }
 
 
 __all__ = ['DEFAULTS', 'BETAS', 'EPSILON', 'WINS_AT', 'CATALOGUE_ENTRY', 'options', 'plan_pair', 'check_entry', 'Discriminator', 'student_term',
            'discriminator_loss', 'discriminator_accuracy', 'flatten_tf', 'd_input', 'softened', 'AdversarialState', 'build',
-           'entries', 'check_distributed', 'discriminator_warnings']
+           'entries', 'check_distributed', 'discriminator_warning']

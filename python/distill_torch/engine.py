@@ -319,12 +319,12 @@ class Session:
     def log(self, message: str, level: str = 'info') -> None:
         self.send({'type': 'log', 'level': level, 'message': message})
 
-    def warn(self, w: Optional[dict], key: Optional[str] = None) -> None:
-        """Logs a warning once per kind (or per `key`) and keeps it for report.json."""
+    def warn(self, w: Optional[dict]) -> None:
+        """Logs a warning once per kind and keeps it for report.json."""
         from . import teacher_health
-        if not w or (key or w['kind']) in self.warnings:
+        if not w or w['kind'] in self.warnings:
             return
-        self.warnings[key or w['kind']] = w
+        self.warnings[w['kind']] = w
         self.log(teacher_health.describe(w), 'warn')
 
     def _teacher_causes(self, model: torch.nn.Module) -> List[str]:
@@ -739,8 +739,7 @@ class Session:
         self._export_student(student, exported)
         report['quantized'] = self._quantized(student, t_logits)
         from . import adversarial
-        for w in adversarial.discriminator_warnings(records):  # one per job and adversarial term
-            self.warn(w, key=f'{w["kind"]}:{w["message"]}')
+        self.warn(adversarial.discriminator_warning(records))  # issue 18: an adversarial term's D that wins
         report['warnings'] = list(self.warnings.values())
         text = dumps(report, indent=2)
         write_file_atomic(os.path.join(self.run_dir, 'report.json'), text, self.run_dir)

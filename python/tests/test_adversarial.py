@@ -234,7 +234,7 @@ def test_feature_pair_uses_fitnets_adapter_and_second_entry_is_numbered():
     terms, *_ = _terms(knowledge)
     assert terms.names == ['adversarial', 'adversarial#2']
     t2 = terms.terms[1]
-    assert t2.pair_adapters == ['conv1x1 4→8'] and t2.pair_labels == ['3→3']
+    assert t2.pair_adapters == ['conv1x1 4→8; discriminator 72→7→1'] and t2.pair_labels == ['3→3']
     assert t2.teacher_layers == ['3'] and t2.student_layers == ['3']
     st = _state(terms, 1)
     assert st.disc.net[0].in_features == 8 * 3 * 3  # the teacher's pooled map, flattened
@@ -332,15 +332,19 @@ def test_discriminator_wins_warning():
     recs = [{'type': 'epoch', 'job': 'distill-s1', 'epoch': 1, 'extras': {'adversarial.discAcc': 0.98}},
             {'type': 'epoch', 'job': 'distill-s1', 'epoch': 2, 'extras': {'adversarial.discAcc': 0.99, 'adversarial#2.discAcc': 0.5}},
             {'type': 'epoch', 'job': 'distill-s1', 'epoch': 3, 'extras': {'adversarial.discAcc': 1.0}},
-            {'type': 'epoch', 'job': 'distill-s2', 'epoch': 1, 'extras': {'adversarial#2.discAcc': 0.995}},
+            {'type': 'epoch', 'job': 'distill-s2', 'epoch': 1, 'extras': {'adversarial#2.discAcc': 0.995, 'adversarial.discLoss': 2.0}},
             {'type': 'epoch', 'job': 'scratch-s1', 'epoch': 1}]
-    ws = A.discriminator_warnings(recs)
-    assert [w['kind'] for w in ws] == ['discriminator-wins', 'discriminator-wins']
-    assert 'distill-s1' in ws[0]['message'] and 'epoch 2' in ws[0]['message'] and '99.0%' in ws[0]['message']
-    assert '2 epochs in all' in ws[0]['message'] and '"adversarial"' in ws[0]['message']
-    assert 'distill-s2' in ws[1]['message'] and '"adversarial#2"' in ws[1]['message'] and '99.5%' in ws[1]['message']
-    assert all(set(w) == {'kind', 'message', 'causes'} and w['causes'] for w in ws)
-    assert A.discriminator_warnings(recs[:1]) == []
+    w = A.discriminator_warning(recs)
+    assert set(w) == {'kind', 'message', 'causes'} and w['kind'] == 'discriminator-wins' and len(w['causes']) == 3
+    # the TF.js engine's wording (adversarialHealth.ts), every epoch at ≥ 99 % named in record order
+    assert w['message'] == ('the adversarial discriminator wins: its mean accuracy over an epoch reached ≥ 99% in '
+                            'distill-s1 epoch 2 (adversarial): 99.0%; distill-s1 epoch 3 (adversarial): 100.0%; '
+                            'distill-s2 epoch 1 (adversarial#2): 99.5%; a discriminator that always tells the student from the '
+                            'teacher gives the student no useful signal')
+    assert A.discriminator_warning(recs[:1]) is None and A.discriminator_warning([]) is None
+    many = [{'type': 'epoch', 'job': 'distill-s1', 'epoch': e, 'extras': {'adversarial.discAcc': 1}} for e in range(1, 8)]
+    assert A.discriminator_warning(many)['message'].count('distill-s1 epoch') == 5
+    assert ' and 2 more epoch(s);' in A.discriminator_warning(many)['message']
     schema = json.load(open(os.path.join(os.path.dirname(__file__), '..', '..', 'schema', 'report.schema.json')))
     assert 'discriminator-wins' in schema['properties']['warnings']['items']['properties']['kind']['enum']
 
@@ -416,7 +420,7 @@ def test_a_protocol_run_flags_a_winning_discriminator(tmp_path):
     check(report, 'report.schema.json')
     wins = [w for w in report['warnings'] if w['kind'] == 'discriminator-wins']
     first = next(r['epoch'] for r in epochs if r['extras']['adversarial.discAcc'] >= 0.99)
-    assert len(wins) == 1 and 'distill-s1' in wins[0]['message'] and f'epoch {first}' in wins[0]['message']
+    assert len(wins) == 1 and f'distill-s1 epoch {first} (adversarial): ' in wins[0]['message']
     assert any('discriminator' in m.get('message', '') and m.get('level') == 'warn' for m in e.seen if m['type'] == 'log')
     # D is not part of the exported student, nor of the student's optimizer state
     ck = sorted(os.listdir(os.path.join(run_dir, 'checkpoints', 'distill-s1')))[-1]
