@@ -241,7 +241,9 @@ def build(term, entry: dict, ei: int, key: str, terms, problems: list, t_shapes:
             return False
         t_shape = t_shapes[pair['teacher']]
         if any(d is None for d in t_shape[1:]):
-            problems.append((here + ['pairs', 0, 'teacher'], f'adversarial: the teacher\'s layer "{pair["teacher"]}" needs a known shape'))
+            from . import losses as L
+            problems.append((here + ['pairs', 0, 'teacher'], f'adversarial: the teacher\'s layer "{pair["teacher"]}" '
+                                                             f'{L.format_shape(L.tf_shape(t_shape))} must have a known shape [B,…]'))
             return False
         adapter = plan.build()
         if adapter is not None:
