@@ -134,6 +134,8 @@ def check_config(config: dict, n_train: int, world: int, device: torch.device) -
     processes, a device that has no collective backend here."""
     if world <= 1:
         return
+    from . import adversarial
+    adversarial.check_distributed(config, world)
     if device.type == 'mps':
         raise ConfigError(['distributed'], f'{world} processes on device "mps": torch has no collective backend for MPS; '
                                            'use "cpu" (gloo) or CUDA (nccl)')

@@ -747,6 +747,8 @@ class Session:
         report['quantized'] = self._quantized(student, t_logits)
         from . import qat
         report.update(qat.report_rows(self, student, t_logits, records, run))  # issue 18: quantizedVariants, qat
+        from . import adversarial
+        self.warn(adversarial.discriminator_warning(records))  # issue 18: an adversarial term's D that wins
         report['warnings'] = list(self.warnings.values())
         text = dumps(report, indent=2)
         write_file_atomic(os.path.join(self.run_dir, 'report.json'), text, self.run_dir)

@@ -371,6 +371,9 @@ class Term:
         self.pair_adapters: List[str] = []
         self.compute: Callable[[dict], Tuple[torch.Tensor, List[torch.Tensor]]] = lambda ctx: (torch.zeros(()), [])
         self.params: Callable[[], Dict[str, float]] = lambda: {}
+        # adversarial (issue 18): the epoch's means of its figures, and D's step after the student's
+        self.extras: Callable[[], Dict[str, float]] = lambda: {}
+        self.after_step: Optional[Callable[[], None]] = None
 
 
 class Terms(nn.Module):
@@ -426,6 +429,20 @@ class Terms(nn.Module):
         losses['total'] = total
         return losses, pairs, params
 
+    def after_step(self) -> None:
+        """What trains after the student's optimizer step: adversarial terms' discriminators."""
+        for t in self.terms:
+            if t.after_step is not None:
+                t.after_step()
+
+    def epoch_extras(self) -> Dict[str, float]:
+        """The epoch record's extras of the terms (`adversarial.discLoss`, …: epoch means), then reset."""
+        out: Dict[str, float] = {}
+        for t in self.terms:
+            for k, v in t.extras().items():
+                out[f'{t.name}.{k}'] = v
+        return out
+
 
 def _need(t: Optional[torch.Tensor]) -> torch.Tensor:
     if t is None:
@@ -466,7 +483,10 @@ def build_terms(entries: list, *, teacher: nn.Module, student: nn.Module, sample
     the TF.js engine does. crd needs `train_labels` (int [N], N = num_train): the negatives are drawn
     from other classes and the banks hold N rows. `prefix` seeds crd's initial banks as the TF.js
     engine's adapter prefix does (`adapter_<job>` in its learners)."""
+    # an adversarial entry's method may be left out (its one method is the default)
+    entries = [dict(e, method='adversarial') if e.get('kind') == 'adversarial' and not e.get('method') else e for e in entries]
     terms = Terms()
+    terms.num_classes = int(num_classes)
     problems: List[Tuple[list, str]] = []
     used: Dict[str, int] = {}
     wanted_t: Dict[str, list] = {}
@@ -639,6 +659,9 @@ def _build_entry(term: Term, entry: dict, ei: int, key: str, terms: Terms, probl
             return (values[0] if len(values) == 1 else sum(values)), values
         term.compute = compute
         return True
+    if method == 'adversarial':
+        from . import adversarial
+        return adversarial.build(term, entry, ei, key, terms, problems, t_shapes, s_shapes, s_logits, t_logits, terms.num_classes)
     if method == 'fsp':
         return _build_fsp(term, entry, ei, key, terms, problems, t_shapes, s_shapes)
     loss_of = {

@@ -143,7 +143,11 @@ def check_pair(method: str, teacher: str, student: str, teacher_shape: Sequence,
     """PairCheckAnswer of TF-ordered shapes: knowledge.plan_adapter's verdict (its messages)."""
     pair = {'teacher': teacher, 'student': student, 'adapter': adapter or 'auto'}
     try:
-        plan = knowledge.plan_adapter(method, pair, tuple(torch_order(student_shape)), tuple(torch_order(teacher_shape)))
+        if method == 'adversarial':  # D's pair: fitnet's adapter rules (issue 18)
+            from . import adversarial
+            plan = adversarial.plan_pair(pair, tuple(torch_order(student_shape)), tuple(torch_order(teacher_shape)))
+        else:
+            plan = knowledge.plan_adapter(method, pair, tuple(torch_order(student_shape)), tuple(torch_order(teacher_shape)))
     except knowledge.PairError as e:
         return {'ok': False, 'reason': str(e)}
     return {'ok': True, 'adapter': plan.description, 'outputShape': tf_order(plan.output_shape)}

@@ -390,6 +390,9 @@ class Learner:
     def epoch_extras(self, precision: Precision) -> Dict[str, float]:
         return {}
 
+    def after_step(self) -> None:
+        """What trains after the optimizer's step, with its own optimizer (adversarial discriminators)."""
+
     def before_checkpoint(self) -> None:
         """Writes state kept outside state_dicts into them (none here; terms keep banks as buffers)."""
 
@@ -455,6 +458,13 @@ class DistillLearner(Learner):
 
     def close(self) -> None:
         self._taps.close()
+
+    def after_step(self) -> None:
+        if self.terms is not None and hasattr(self.terms, 'after_step'):
+            self.terms.after_step()
+
+    def epoch_extras(self, precision) -> Dict[str, float]:
+        return self.terms.epoch_extras() if self.terms is not None and hasattr(self.terms, 'epoch_extras') else {}
 
     def step(self, x, y, idx, epoch, epochs) -> StepOutput:
         ctx = self.ctx
@@ -741,6 +751,7 @@ def _train_step(learner: Learner, optimizer, precision: Precision, x, y, idx, ep
     else:
         loss.backward()
         optimizer.step()
+    learner.after_step()  # adversarial terms: D's own step on this step's detached tensors
     return out
 
 

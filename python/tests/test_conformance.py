@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
+from distill_torch import adversarial as A  # noqa: E402
 from distill_torch import knowledge as K  # noqa: E402
 from distill_torch import losses as L  # noqa: E402
 
@@ -156,6 +157,12 @@ def compute(case):
         mem_s, mem_t = bank_s[rows].reshape(b, k + 1, d), bank_t[rows].reshape(b, k + 1, d)
         loss = L.crd_loss(head_s(fs), head_t(ft), mem_s, mem_t, o['temperature'], o['n'], o['zs'], o['zt'])
         return loss, {'fs': fs}
+    if m == 'adversarial':
+        leaves = {}
+        d, xt, xs = adversarial_rows(case, leaves)
+        if o.get('loss') == 'discriminator' or name.endswith('/discriminator'):
+            return A.discriminator_loss(d(xt), d(xs)), leaves
+        return A.student_term(d(xs)), leaves
     raise AssertionError(f'no torch computation for conformance case {name} (method {m})')
 
 
@@ -165,16 +172,129 @@ def test_fixture_is_tf_float32_from_wasm():
 
 
 def test_catalogue_is_the_typescript_one():
-    """The Python table of shape rules equals src/methods/catalogue.ts's (the fixture carries it)."""
+    """The Python table of shape rules equals src/methods/catalogue.ts's (the fixture carries it).
+    `adversarial` (issue 18) is not a pair loss of losses.py: should the TS catalogue list it, its
+    row must be the one adversarial.py pairs by (CATALOGUE_ENTRY)."""
     ts = {c['method']: {k: c[k] for k in ('kind', 'ranks', 'sameShape', 'sameSpatial', 'layerPairs')} for c in FIX['catalogue']}
+    if 'adversarial' in ts:
+        assert ts.pop('adversarial') == A.CATALOGUE_ENTRY
     assert ts == L.CATALOGUE
 
 
 def test_every_method_of_the_catalogue_is_covered():
     methods = {c['method'] for c in FIX['cases']}
     catalogue = {c['method'] for c in FIX['catalogue']}
-    assert methods - {'labels', 'standardize'} == catalogue
+    assert methods - {'labels', 'standardize', 'adversarial'} == catalogue - {'adversarial'}
     assert {'labels', 'standardize'} <= methods
+    if 'adversarial' in catalogue:
+        assert 'adversarial' in methods, 'the catalogue lists adversarial but the fixture has no case of it'
+
+
+ADVERSARIAL = [c for c in FIX['cases'] if c['method'] == 'adversarial']
+
+
+def test_adversarial_cases_are_computed():
+    """The TF.js engine's adversarial cases (issue 18), when the fixture has any (each is also one of
+    the parametrised value-and-gradient cases: the student's term w.r.t. the student-side input):
+    D's logits, loss and accuracy on the case's rows, and D's own Adam steps (β 0.5/0.999, the
+    engine's ε) replayed from the same parameters, against the fixture's."""
+    for case in ADVERSARIAL:
+        e = case.get('extra') or {}
+        spec = e.get('discriminator') or {}
+        if 'epsilon' in spec:
+            assert (spec.get('beta1'), spec.get('beta2'), spec.get('leakySlope')) == (A.BETAS[0], A.BETAS[1], 0.2), case['name']
+            assert spec['epsilon'] == A.EPSILON, (f'{case["name"]}: the discriminator\'s Adam ε differs between the engines: '
+                                                  f'TF.js {spec["epsilon"]}, torch {A.EPSILON} (adversarial.EPSILON)')
+        d, xt, xs = adversarial_rows(case)
+        xt, xs = xt.detach(), xs.detach()
+        with torch.no_grad():
+            dt, ds = d(xt), d(xs)
+        if 'dTeacher' in e:
+            assert torch.allclose(dt, torch.tensor(e['dTeacher'], dtype=torch.float64), rtol=1e-5, atol=1e-6)
+            assert torch.allclose(ds, torch.tensor(e['dStudent'], dtype=torch.float64), rtol=1e-5, atol=1e-6)
+        if 'discLoss' in e:
+            assert float(A.discriminator_loss(dt, ds)) == pytest.approx(e['discLoss'], rel=1e-5)
+        if 'discAcc' in e:
+            assert A.discriminator_accuracy(dt, ds) == pytest.approx(e['discAcc'], abs=1e-12)
+        if e.get('adamSteps'):
+            lr = float(case['options']['learningRate'])
+            opt = torch.optim.Adam(d.parameters(), lr=lr, betas=A.BETAS, eps=A.EPSILON)
+            for k, want in enumerate(e['adamSteps']):
+                opt.zero_grad()
+                loss = A.discriminator_loss(d(xt), d(xs))
+                with torch.no_grad():
+                    acc = A.discriminator_accuracy(d(xt), d(xs))
+                loss.backward()
+                opt.step()
+                assert float(loss) == pytest.approx(want['loss'], rel=1e-5), f'{case["name"]}: D loss of Adam step {k + 1}'
+                assert acc == pytest.approx(want['acc'], abs=1e-12)
+                for lin, prefix in zip(_linears(d), _d_prefixes(case)):
+                    for part, got in (('kernel', lin.weight.detach().t()), ('bias', lin.bias.detach())):
+                        ref = torch.tensor(want['params'][f'{prefix}/{part}']['data'], dtype=torch.float64).reshape(got.shape)
+                        err = float((got - ref).abs().max())
+                        assert err <= 1e-5 * max(1.0, float(ref.abs().max())), f'{case["name"]}: {prefix}/{part} after Adam step {k + 1}: {err:.3g}'
+    assert len({c['name'] for c in ADVERSARIAL}) == len(ADVERSARIAL)
+
+
+def _linears(d):
+    return [m for m in d.net if isinstance(m, torch.nn.Linear)]
+
+
+def _d_prefixes(case) -> list:
+    """The fixture's names of D's dense layers, input first: extra.discriminator.layers (the TF.js
+    weights' names, '<layer>/kernel', '<layer>/bias'), or else the chain of dense kernels that ends
+    in one output unit (any kernel before it belongs to the pair's adapter)."""
+    spec = (case.get('extra') or {}).get('discriminator') or {}
+    if spec.get('layers'):
+        return list(dict.fromkeys(n.rsplit('/', 1)[0] for n in spec['layers']))
+    chain = [(k[:-len('/kernel')], v['shape']) for k, v in case['params'].items() if k.endswith('/kernel') and len(v['shape']) == 2]
+    last = max((i for i, (_, shape) in enumerate(chain) if shape[1] == 1), default=None)
+    assert last is not None, f'{case["name"]}: no dense layer with one output (D) in params {list(case["params"])}'
+    out = [chain[last]]
+    for prefix, shape in reversed(chain[:last]):  # walk back while the widths connect
+        if shape[1] != out[0][1][0]:
+            break
+        out.insert(0, (prefix, shape))
+    return [p for p, _ in out]
+
+
+def adversarial_rows(case, leaves=None):
+    """D (float64, the fixture's weights) and its teacher / student input rows for an adversarial
+    case: softmax(z/T) of zs/zt, or the pair's features fs/ft (the student's through the adapter the
+    engine plans, its weights from the fixture), flattened NHWC, ⊕ one-hot y when conditional."""
+    o, x, params = case['options'], case['inputs'], case['params']
+    prefixes = _d_prefixes(case)
+    kernels = [params[f'{p}/kernel']['shape'] for p in prefixes]
+    assert kernels[-1][1] == 1 and all(a[1] == b[0] for a, b in zip(kernels, kernels[1:])), f'{case["name"]}: D kernels {kernels}'
+    d = A.Discriminator(kernels[0][0], [k[1] for k in kernels[:-1]]).double()
+    for lin, prefix in zip(_linears(d), prefixes):
+        load_linear(lin, params, prefix)
+    conditional = bool(o.get('conditional'))
+    c = int(o.get('classes') or o.get('numClasses') or (x['zs']['shape'][1] if 'zs' in x else 0))
+    y = tensor(x['y']).long() if 'y' in x else None
+    leaves = leaves if leaves is not None else {}
+    if 'zs' in x:
+        zs = leaves.setdefault('zs', leaf(case, 'zs'))
+        temp = float(o.get('temperature', 1))
+        fs, ft = A.softened(zs, temp), A.softened(tensor(x['zt']), temp)
+    else:
+        fs = leaves.setdefault('fs', leaf(case, 'fs'))
+        ft = tensor(x['ft'])
+        plan = A.plan_pair({'teacher': 't', 'student': 's', 'adapter': 'auto'}, nchw_shape(x['fs']), nchw_shape(x['ft']))
+        if 'adapter' in o:
+            assert plan.description == o['adapter'], (plan.description, o['adapter'])
+        adapter = plan.build()
+        if adapter is not None:
+            adapter = adapter.double()
+            rest = [k.rsplit('/', 1)[0] for k in params if k.endswith('/kernel') and k.rsplit('/', 1)[0] not in prefixes]
+            layers = [m for m in adapter if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+            assert len(layers) == len(rest), f'{case["name"]}: adapter layers {layers} vs fixture params {rest}'
+            for layer, prefix in zip(layers, rest):
+                (load_linear if isinstance(layer, torch.nn.Linear) else load_conv)(layer, params, prefix)
+            fs = adapter(fs)
+    xs = A.d_input(fs, y, c, conditional)
+    xt = A.d_input(ft, y, c, conditional)
+    return d, xt, xs
 
 
 @pytest.mark.parametrize('name', sorted(CASES))
@@ -362,3 +482,103 @@ def test_crd_negatives_of_a_larger_draw_match():
     large = CASES['crd']['extra']['large']
     rows = L.sample_contrast(large['idx'], large['trainLabels'], large['k'])
     assert rows.reshape(-1).tolist() == large['rows']
+
+
+def _np_cases():
+    """Adversarial cases in the TF.js fixture's format (kernels [in, out], maps NHWC; extra with D's
+    logits, loss, accuracy and two Adam steps), every number computed here in numpy — D's gradient
+    by hand-written backpropagation, Adam written out — so the fixture-reading code above is
+    checked before the TF.js engine's own cases arrive."""
+    import numpy as np
+    rng = np.random.default_rng(7)
+
+    def t(a):
+        a = np.asarray(a)
+        return {'shape': list(a.shape), 'data': a.reshape(-1).tolist()}
+
+    def soft(z, temp):
+        e = np.exp(z / temp - (z / temp).max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    def softplus(v):
+        return np.logaddexp(0, v)
+
+    def sigmoid(v):
+        return 1 / (1 + np.exp(-v))
+
+    def forward(ps, x):
+        a = x @ ps[0] + ps[1]
+        h = np.where(a > 0, a, 0.2 * a)
+        return a, h, (h @ ps[2] + ps[3])[:, 0]
+
+    def d_grads(ps, xt, xs):
+        grads = [np.zeros_like(p) for p in ps]
+        b = xt.shape[0]
+        for x, sign in ((xt, -1), (xs, 1)):
+            a, h, out = forward(ps, x)
+            g_out = (sigmoid(out) if sign > 0 else -sigmoid(-out)) / b
+            grads[2] += h.T @ g_out[:, None]
+            grads[3] += g_out.sum(keepdims=True)
+            g_a = (g_out[:, None] @ ps[2].T) * np.where(a > 0, 1.0, 0.2)
+            grads[0] += x.T @ g_a
+            grads[1] += g_a.sum(0)
+        return grads
+
+    def case(name, options, inputs, xt, xs, adapter_params, lr):
+        f = xs.shape[1]
+        ps = [rng.normal(size=(f, 5)) * 0.5, rng.normal(size=5) * 0.1, rng.normal(size=(5, 1)) * 0.5, rng.normal(size=1) * 0.1]
+        names = ['adv_d_dense0/kernel', 'adv_d_dense0/bias', 'adv_d_dense1/kernel', 'adv_d_dense1/bias']
+        _, _, dt = forward(ps, xt)
+        _, _, ds = forward(ps, xs)
+        value = float(np.mean(softplus(-ds)))
+        extra = {'discriminator': {'layers': names, 'leakySlope': 0.2, 'beta1': 0.5, 'beta2': 0.999, 'epsilon': 1e-7},
+                 'dStudent': ds.tolist(), 'dTeacher': dt.tolist(),
+                 'discLoss': float(np.mean(softplus(-dt)) + np.mean(softplus(ds))),
+                 'discAcc': (int((dt > 0).sum()) + int((ds < 0).sum())) / (2 * len(ds)), 'adamSteps': []}
+        m = [np.zeros_like(p) for p in ps]
+        v = [np.zeros_like(p) for p in ps]
+        cur = [p.copy() for p in ps]
+        for step in (1, 2):
+            _, _, dt_k = forward(cur, xt)
+            _, _, ds_k = forward(cur, xs)
+            loss = float(np.mean(softplus(-dt_k)) + np.mean(softplus(ds_k)))
+            acc = (int((dt_k > 0).sum()) + int((ds_k < 0).sum())) / (2 * len(ds_k))
+            g = d_grads(cur, xt, xs)
+            for i in range(4):
+                m[i] = 0.5 * m[i] + 0.5 * g[i]
+                v[i] = 0.999 * v[i] + 0.001 * g[i] ** 2
+                cur[i] = cur[i] - lr * (m[i] / (1 - 0.5 ** step)) / (np.sqrt(v[i] / (1 - 0.999 ** step)) + 1e-7)
+            extra['adamSteps'].append({'loss': loss, 'acc': acc, 'params': {n: t(p) for n, p in zip(names, cur)}})
+        params = {**adapter_params, **{n: t(p) for n, p in zip(names, ps)}}
+        return {'name': name, 'method': 'adversarial', 'options': options, 'inputs': {k: t(a) for k, a in inputs.items()},
+                'params': params, 'value': value, 'grads': {}, 'extra': extra}
+
+    zs, zt = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    y = np.array([0, 2, 1, 1])
+    onehot = np.eye(3)[y]
+    logits = case('adversarial/np-conditional', {'temperature': 2.0, 'hidden': [5], 'conditional': True, 'learningRate': 0.05, 'classes': 3},
+                  {'zs': zs, 'zt': zt, 'y': y}, np.concatenate([soft(zt, 2.0), onehot], 1),
+                  np.concatenate([soft(zs, 2.0), onehot], 1), {}, 0.05)
+    fs, ft = rng.normal(size=(3, 4, 4, 3)), rng.normal(size=(3, 4, 4, 5))  # NHWC
+    k, kb = rng.normal(size=(1, 1, 3, 5)) * 0.5, rng.normal(size=5) * 0.1
+    adapted = fs @ k[0, 0] + kb
+    maps = case('adversarial/np-pair-maps', {'hidden': [5], 'conditional': False, 'learningRate': 0.01, 'classes': 4,
+                                              'adapter': 'conv1x1 3→5'},
+                {'fs': fs, 'ft': ft}, ft.reshape(3, -1), adapted.reshape(3, -1),
+                {'adv_pair_conv/kernel': t(k), 'adv_pair_conv/bias': t(kb)}, 0.01)
+    return [logits, maps]
+
+
+def test_adversarial_fixture_reading_against_numpy(monkeypatch):
+    cases = _np_cases()
+    for case in cases:
+        loss, leaves = compute(case)
+        assert set(leaves) == ({'zs'} if 'zs' in case['inputs'] else {'fs'}) and loss.dtype == torch.float64
+        assert float(loss) == pytest.approx(case['value'], rel=1e-12)
+    monkeypatch.setattr(sys.modules[__name__], 'ADVERSARIAL', cases)
+    test_adversarial_cases_are_computed()  # D's figures and both Adam steps, as the TF.js cases will be checked
+    bad = json.loads(json.dumps(cases[0]))
+    bad['extra']['adamSteps'][1]['params']['adv_d_dense0/bias']['data'][0] += 1e-3
+    monkeypatch.setattr(sys.modules[__name__], 'ADVERSARIAL', [bad])
+    with pytest.raises(AssertionError, match='after Adam step 2'):
+        test_adversarial_cases_are_computed()

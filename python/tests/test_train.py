@@ -237,51 +237,74 @@ def test_scratch_job_has_labels_only_and_agreement(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # exact resume
 
-def _straight(tmp_path):
-    ctx = H.distill_context(str(tmp_path / 'straight'))
+def _straight(tmp_path, config=None):
+    ctx = H.distill_context(str(tmp_path / 'straight'), config=config)
     assert train_job(ctx) == 'completed'
     return ctx
+
+
+# The resume tests run the KD + fitnet job, and (issue 18) KD + two adversarial terms, whose
+# discriminators, their Adam states and the epoch sums of their figures must come back exactly.
+CONFIGS = pytest.mark.parametrize('config', [None, H.ADV_CONFIG], ids=['kd-fitnet', 'adversarial'])
+
+
+def _discriminators(terms) -> list:
+    from distill_torch.adversarial import AdversarialState
+    return [m for m in terms.parts.values() if isinstance(m, AdversarialState)]
+
+
+def _same_discriminators(a, b, config) -> None:
+    da, db = _discriminators(a), _discriminators(b)
+    assert len(da) == len(db) == (2 if config is H.ADV_CONFIG else 0)
+    for x, y in zip(da, db):
+        assert H.same_weights(x.disc, y.disc) == []
+        assert x.optimizer.state_dict()['state'] and H._same(x.optimizer.state_dict(), y.optimizer.state_dict())
 
 
 class _Crash(Exception):
     pass
 
 
-def test_resume_after_a_crash_is_exact(tmp_path):
-    straight = _straight(tmp_path)
+@CONFIGS
+def test_resume_after_a_crash_is_exact(tmp_path, config):
+    straight = _straight(tmp_path, config)
     run = str(tmp_path / 'crashed')
 
     def crash_at_6():
         if ctx.clock.done_steps == 6:  # checkpoint at 4; steps 5, 6 (and the record of step 6) are past it
             raise _Crash()
         return False
-    ctx = H.distill_context(run, should_stop=crash_at_6)
+    ctx = H.distill_context(run, should_stop=crash_at_6, config=config)
     with pytest.raises(_Crash):
         train_job(ctx)
     raw = open(os.path.join(run, 'metrics.jsonl'), encoding='utf8').read()
     assert '"step":6' in raw  # a record the resume must supersede
 
-    again = H.distill_context(run)  # a new process: models built anew, then restored
+    again = H.distill_context(run, config=config)  # a new process: models built anew, then restored
     assert train_job(again) == 'completed'
     assert H.same_weights(again.model, straight.model) == []
     assert H.same_weights(again.terms, straight.terms) == []
+    _same_discriminators(again.terms, straight.terms, config)
     assert H.job_records(again.folder, 'distill-s1') == H.job_records(straight.folder, 'distill-s1')
     resume = [r for r in RunFolder(run).read_metrics() if r['type'] == 'resume']
     assert [(r['epoch'], r['step']) for r in resume] == [(1, 4)]
     assert any('resuming at epoch 1, step 4' in m['message'] for m in again.send.of('log'))
 
 
-def test_stop_checkpoints_and_cancels_then_resumes_exactly(tmp_path):
-    straight = _straight(tmp_path)
+@CONFIGS
+def test_stop_checkpoints_and_cancels_then_resumes_exactly(tmp_path, config):
+    straight = _straight(tmp_path, config)
     run = str(tmp_path / 'stopped')
-    ctx = H.distill_context(run, should_stop=lambda: ctx.clock.done_steps >= 13)
+    ctx = H.distill_context(run, should_stop=lambda: ctx.clock.done_steps >= 13, config=config)
     assert train_job(ctx) == 'cancelled'
     names = os.listdir(os.path.join(run, 'checkpoints', 'distill-s1'))
     assert 'epoch-0002-step-000003' in names  # the stop's own position (global step 13)
     assert ctx.folder.run()['jobs']['distill-s1']['completedEpochs'] == 1
-    again = H.distill_context(run)
+    again = H.distill_context(run, config=config)
     assert train_job(again) == 'completed'
     assert H.same_weights(again.model, straight.model) == []
+    assert H.same_weights(again.terms, straight.terms) == []
+    _same_discriminators(again.terms, straight.terms, config)
     assert H.job_records(again.folder, 'distill-s1') == H.job_records(straight.folder, 'distill-s1')
 
 
@@ -324,17 +347,20 @@ def test_resume_refuses_a_checkpoint_of_another_optimizer(tmp_path):
         train_job(again)
 
 
-def test_resume_at_an_epoch_end_starts_the_next_epoch(tmp_path):
-    straight = _straight(tmp_path)
+@CONFIGS
+def test_resume_at_an_epoch_end_starts_the_next_epoch(tmp_path, config):
+    straight = _straight(tmp_path, config)
     run = str(tmp_path / 'run')
     # stop seen at the end of epoch 1: the epoch's checkpoint stands, the job is cancelled
-    ctx = H.distill_context(run, should_stop=lambda: ctx.clock.done_steps == 10)
+    ctx = H.distill_context(run, should_stop=lambda: ctx.clock.done_steps == 10, config=config)
     assert train_job(ctx) == 'cancelled'
     assert sorted(os.listdir(os.path.join(run, 'checkpoints', 'distill-s1'))) == ['epoch-0001']
-    again = H.distill_context(run)
+    again = H.distill_context(run, config=config)
     assert train_job(again) == 'completed'
     assert [(r['epoch'], r['step']) for r in RunFolder(run).read_metrics() if r['type'] == 'resume'] == [(2, 0)]
     assert H.same_weights(again.model, straight.model) == []
+    assert H.same_weights(again.terms, straight.terms) == []
+    _same_discriminators(again.terms, straight.terms, config)
     assert H.job_records(again.folder, 'distill-s1') == H.job_records(straight.folder, 'distill-s1')
 
 
@@ -455,10 +481,11 @@ def test_bf16_distill_job_is_close_to_fp32(tmp_path):
     assert la != lb  # autocast did run in bf16
 
 
-def test_checkpoint_loads_with_weights_only_and_restores_every_generator(tmp_path):
+@CONFIGS
+def test_checkpoint_loads_with_weights_only_and_restores_every_generator(tmp_path, config):
     import random
     from distill_torch.train import rng_states, set_rng_states
-    ctx = H.distill_context(str(tmp_path / 'r'), should_stop=lambda: True)
+    ctx = H.distill_context(str(tmp_path / 'r'), should_stop=lambda: True, config=config)
     assert train_job(ctx) == 'cancelled'
     path = ctx.folder.list_checkpoints('distill-s1')[-1]
     state = torch.load(os.path.join(path, 'state.pt'))

@@ -72,6 +72,21 @@ KD_CONFIG = {
     ],
 }
 
+# KD plus two adversarial terms (issue 18): softened logits with labels, and a feature pair through a
+# conv1x1 adapter; each discriminator has its own Adam, stepped after the student's.
+ADV_CONFIG = {
+    'scheme': {'kind': 'offline'},
+    'labels': {'weight': 0.5},
+    'knowledge': [
+        {'kind': 'response', 'method': 'kd', 'temperature': 4, 'weight': 0.9, 'schedule': {'kind': 'constant'}},
+        {'kind': 'adversarial', 'method': 'adversarial', 'weight': 0.5, 'schedule': {'kind': 'constant'}, 'temperature': 1,
+         'hidden': [8], 'learningRate': 0.002, 'conditional': True},
+        {'kind': 'adversarial', 'method': 'adversarial', 'weight': 0.3, 'schedule': {'kind': 'linear-warmup', 'epochs': 2},
+         'temperature': 2, 'hidden': [16, 8], 'learningRate': 0.001, 'conditional': False,
+         'pairs': [{'teacher': '3', 'student': '3', 'adapter': 'auto'}]},
+    ],
+}
+
 
 class Sink:
     """Collects the protocol messages a job sends."""
@@ -121,6 +136,17 @@ def job_records(folder: RunFolder, job: str) -> List[dict]:
 
 
 def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> List[str]:
-    """Names of the state_dict entries that differ (bitwise)."""
+    """Names of the state_dict entries that differ (bitwise); a module's extra state (an adversarial
+    term's discriminator and its optimizer) is compared leaf by leaf."""
     sa, sb = a.state_dict(), b.state_dict()
-    return [k for k in sa if not torch.equal(sa[k], sb[k])]
+    return [k for k in sa if not _same(sa[k], sb.get(k))]
+
+
+def _same(x, y) -> bool:
+    if isinstance(x, torch.Tensor):
+        return isinstance(y, torch.Tensor) and x.dtype == y.dtype and torch.equal(x, y)
+    if isinstance(x, dict):
+        return isinstance(y, dict) and set(x) == set(y) and all(_same(x[k], y[k]) for k in x)
+    if isinstance(x, (list, tuple)):
+        return isinstance(y, (list, tuple)) and len(x) == len(y) and all(_same(u, v) for u, v in zip(x, y))
+    return x == y
