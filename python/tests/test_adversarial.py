@@ -172,7 +172,7 @@ def test_defaults_and_d_outside_the_students_parameters():
     lins = [m for m in st.disc.net if isinstance(m, torch.nn.Linear)]
     assert [(l.in_features, l.out_features) for l in lins] == [(3, 64), (64, 1)]  # softened logits of 3 classes
     group = st.optimizer.param_groups[0]
-    assert group['lr'] == 0.0002 and group['betas'] == (0.5, 0.999) and group['eps'] == 1e-7
+    assert group['lr'] == 0.0002 and group['betas'] == (0.5, 0.999) and group['eps'] == 1e-8
     assert isinstance(st.optimizer, torch.optim.Adam)
     d_ids = {id(p) for p in st.disc.parameters()}
     assert not d_ids & {id(p) for p in terms.parameters()}
@@ -209,11 +209,11 @@ def test_one_step_trains_d_by_one_adam_step_on_its_own_loss():
     terms.after_step()
     # Adam's first step: m̂ = g, v̂ = g², θ ← θ − lr·g/(|g| + ε)
     for (name, p), g in zip(ref.named_parameters(), grads):
-        want = before[name] - lr * g / (g.abs() + 1e-7)
+        want = before[name] - lr * g / (g.abs() + 1e-8)
         assert torch.allclose(st.disc.state_dict()[name], want, rtol=0, atol=1e-7), name
     terms.after_step()  # nothing pending: no second step
     for (name, p), g in zip(ref.named_parameters(), grads):
-        assert torch.allclose(st.disc.state_dict()[name], before[name] - lr * g / (g.abs() + 1e-7), rtol=0, atol=1e-7)
+        assert torch.allclose(st.disc.state_dict()[name], before[name] - lr * g / (g.abs() + 1e-8), rtol=0, atol=1e-7)
 
 
 def test_eval_forward_does_not_train_d_nor_count():
