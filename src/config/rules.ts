@@ -13,6 +13,7 @@ import { closest } from './names';
 import type { Problem } from './schema';
 import { experimentSchema } from './schema';
 import { findPath, propertyValue } from './phrases';
+import { searchChecks } from './searchRules';
 
 const MISSING_TEACHER = 'missing required field "teacher" (only scheme "self" works without a teacher)';
 
@@ -200,4 +201,6 @@ export function semanticChecks(root: Node, value: unknown, problems: Problem[]):
       ? 'scheme "self" has no teacher to derive the student from: give the student as a "model" or a "module"'
       : 'a derived student needs a teacher to derive it from: add "teacher"');
   }
+  // issue 18: a student search (src/config/searchRules.ts).
+  searchChecks(config, at);
 }
