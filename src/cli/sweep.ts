@@ -12,6 +12,7 @@ import { ProgressBar } from './progress';
 import { bytes, human, pct, table } from './format';
 import type { ClusterConfig } from '../config/types';
 import type { ExecutorKind } from './sweepExecutors';
+import { candidatesTable, frontTable } from '../runs/searchText';
 
 export interface SweepArgs {
   target: string;
@@ -52,11 +53,16 @@ export function sweepTable(s: SweepSummary): string {
     ]);
   }
   const n = s.seeds.length;
+  // issue 18: a search adds its candidates and its last rung's front (src/runs/searchText.ts)
+  if (s.search) rows[0].splice(1 + keys.length, 0, 'rung', 'candidate');
+  if (s.search) s.rows.forEach((r, i) => rows[i + 1 + (s.teacher ? 1 : 0)].splice(1 + keys.length, 0, r.rung !== undefined ? String(r.rung) : '', r.candidate ?? ''));
+  if (s.search && s.teacher) rows[1].splice(1 + keys.length, 0, '', '');
+  const search = s.search ? `\n\nsearch candidates:\n${candidatesTable(s.search, keys)}\n\n${frontTable({ axes: s.axes, search: s.search })}` : '';
   const states = s.rows.filter((r) => r.state !== 'completed').map((r) => `${r.point} ${r.state}`);
   return `${table(rows)}\n\nsweep ${s.name}/${s.id} (${s.state}${states.length ? `; ${states.join(', ')}` : ''}): ${s.rows.length} points, ${n} seed${n === 1 ? '' : 's'} each (${s.seeds.join(', ')}); ` +
     'accuracies are last-epoch test accuracy, mean ± std over seeds (std in points); Δ = distilled − scratch (points); ' +
     'int8 = the exported (best-validation) seed\'s student with int8 weights, int8 Δ = its accuracy minus the same float student\'s; ' +
-    '◆ = Pareto front (no other point is as small and at least as accurate, distilled).';
+    '◆ = Pareto front (no other point is as small and at least as accurate, distilled' + (s.search ? '; of a search, among its last rung' : '') + ').' + search;
 }
 
 /** Runs `sweep` (new) or `sweep-resume` in an engine process; returns the exit code. */
@@ -67,6 +73,9 @@ export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
     dir = path.resolve(a.target);
     readSweep(dir); // a folder without sweep.json is refused before anything is printed
   } else {
+    if (a.executor && loadSweepPlan(a.target, { sweepsDir: a.sweepsDir, maxPoints: a.maxPoints, yes: a.yes }).config.search) {
+      throw new Error(`${a.target}: a search runs its rungs in one engine process (each rung is planned from the one before); --executor is not supported for a search yet`);
+    }
     // Before the sweep folder exists: the plan (its size), then everything `check` finds — the base
     // experiment and every point (derived students, pairs, values the fields refuse), located.
     const opts = { sweepsDir: a.sweepsDir, maxPoints: a.maxPoints, yes: a.yes };
@@ -77,7 +86,7 @@ export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
     dir = createSweep(a.target, opts);
   }
   // sweep-resume keeps the executor the sweep ran with, unless told another
-  const executor = a.executor ?? (resume ? readSweep(dir).executor?.kind : undefined);
+  const executor = readSweep(dir).search ? undefined : a.executor ?? (resume ? readSweep(dir).executor?.kind : undefined);
   if (executor) return await sweepWithExecutor(dir, executor, a);
   const bar = new ProgressBar();
   bar.log(`sweep folder: ${dir}`);
