@@ -67,6 +67,9 @@ async function measureCandidates(dir: string, opts: SearchRunOptions): Promise<S
   if (!config?.search) throw new ExperimentError(loaded.errors.length ? loaded.errors : []);
   const planned = planCandidates(config.search.space);
   const candidates: SearchState['candidates'] = [];
+  // One measurement thrown away first: the backend's first predictions (kernel compilation, memory
+  // pools) are slower, and would make the first candidates look slower than they are.
+  await probeFigures(opts, sweep.experimentFile, searchPointText(sweep.experimentText, planned[0].values, config.training.epochs, sweep.seeds)).catch(() => undefined);
   for (const c of planned) {
     const text = searchPointText(sweep.experimentText, c.values, config.training.epochs, sweep.seeds);
     let f: FiguresAnswer;
