@@ -106,12 +106,12 @@ void test('the chosen candidate: the best of the last rung on its front of score
 
 void test('a search point\'s text: derive values, separable as a swap, the rung\'s epochs, no search', () => {
   const text = JSON.stringify(syntheticExperiment({ student: { derive: { width: 1, swap: { Conv2D: 'SeparableConv2D' } } }, search: { budget: { params: 1 }, space: { width: [1] } } }));
-  const t0 = JSON.parse(searchPointText(text, { 'student.derive.width': 0.25, 'student.derive.swap.Conv2D': 0 }, 3, [1, 2])) as Record<string, any>;
+  const t0 = JSON.parse(searchPointText(text, { 'student.derive.width': 0.25, 'student.derive.swap.Conv2D': 0 }, 3, [1, 2])) as { student: unknown; training: { epochs: number }; seeds: number[]; search?: unknown; teacher?: unknown };
   assert.deepEqual(t0.student, { derive: { width: 0.25 } });
   assert.equal(t0.training.epochs, 3);
   assert.deepEqual(t0.seeds, [1, 2]);
   assert.equal(t0.search, undefined);
-  const t1 = JSON.parse(searchPointText(text, { 'student.derive.depth': 0.5, 'student.derive.swap.Conv2D': 1 }, 1, [1], '/t/model.json')) as Record<string, any>;
+  const t1 = JSON.parse(searchPointText(text, { 'student.derive.depth': 0.5, 'student.derive.swap.Conv2D': 1 }, 1, [1], '/t/model.json')) as { student: unknown; training: { epochs: number }; seeds: number[]; search?: unknown; teacher?: unknown };
   assert.deepEqual(t1.student, { derive: { width: 1, swap: { Conv2D: 'SeparableConv2D' }, depth: 0.5 } });
   assert.deepEqual(t1.teacher, { model: '/t/model.json' });
 });
