@@ -26,6 +26,7 @@ import {
 import { parseExperimentText } from '../config/parse';
 import { candidatesTable, frontTable, rungText } from '../runs/searchText';
 import type { RunResult } from './run';
+import { NO_CONV2D } from './search/check';
 
 export interface SearchRunOptions {
   backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -52,7 +53,7 @@ function separableError(sweep: SweepJson): ExperimentError {
   const at = ['search', 'space', 'separable'];
   const e: ConfigError = {
     file: sweep.experimentFile, path: at, location: locate(sweep.experimentText, at), severity: 'error',
-    message: 'the teacher has no Conv2D layer (with a kernel larger than 1×1) to make separable: remove "separable" from the space, or use [false]',
+    message: NO_CONV2D,
   };
   return new ExperimentError([e]);
 }

@@ -13,6 +13,7 @@ import { studentFigures } from '../../src/engine/search/figures';
 import { createSweep, readSweep, sweepSummary } from '../../src/runs/sweeps';
 import { sweepTable } from '../../src/cli/sweep';
 import { initBackend } from '../../src/engine/backend';
+import { checkExperiment } from '../../src/engine/check';
 import type { Report } from '../../src/runs/report';
 import { imageExperiment, syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 
@@ -93,6 +94,11 @@ void test('separable needs a teacher with Conv2D: refused, located at search.spa
   const file = writeExperiment(dir, syntheticExperiment({
     student: { derive: {} }, search: { budget: { params: 100000 }, space: { separable: [false, true] } },
   }));
+  // `distill check` (and so `distill sweep` before it creates a folder) says it, located
+  const problems = await checkExperiment(file, 'cpu');
+  assert.deepEqual(problems.filter((e) => e.severity === 'error').map((e) => [e.path.join('.'), e.message.slice(0, 31)]),
+    [['search.space.separable', 'the teacher has no Conv2D layer']]);
+  // and the search process, when it measures the candidates
   const sweepDir = createSweep(file);
   await assert.rejects(runSweep(sweepDir, { backend: 'cpu' }),
     /exp\.distill\.json:\d+:\d+ +search\.space\.separable: the teacher has no Conv2D layer/);
