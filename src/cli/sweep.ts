@@ -73,9 +73,6 @@ export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
     dir = path.resolve(a.target);
     readSweep(dir); // a folder without sweep.json is refused before anything is printed
   } else {
-    if (a.executor && loadSweepPlan(a.target, { sweepsDir: a.sweepsDir, maxPoints: a.maxPoints, yes: a.yes }).config.search) {
-      throw new Error(`${a.target}: a search runs its rungs in one engine process (each rung is planned from the one before); --executor is not supported for a search yet`);
-    }
     // Before the sweep folder exists: the plan (its size), then everything `check` finds — the base
     // experiment and every point (derived students, pairs, values the fields refuse), located.
     const opts = { sweepsDir: a.sweepsDir, maxPoints: a.maxPoints, yes: a.yes };
@@ -86,7 +83,10 @@ export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
     dir = createSweep(a.target, opts);
   }
   // sweep-resume keeps the executor the sweep ran with, unless told another
-  const executor = readSweep(dir).search ? undefined : a.executor ?? (resume ? readSweep(dir).executor?.kind : undefined);
+  // issue 18: a search plans each rung from the one before, so its points run in one engine process
+  const search = readSweep(dir).search !== undefined;
+  if (search && a.executor) console.error(`note: a search runs its rungs one point after another in one engine process; --executor ${a.executor} is not used for it`);
+  const executor = search ? undefined : a.executor ?? (resume ? readSweep(dir).executor?.kind : undefined);
   if (executor) return await sweepWithExecutor(dir, executor, a);
   const bar = new ProgressBar();
   bar.log(`sweep folder: ${dir}`);
