@@ -32,7 +32,7 @@ import type { Report, Stat } from './report';
 import { stat } from './report';
 import { createStampedDir, readJson, readRun, updateJsonAtomic, writeFileAtomic } from './store';
 import { runState, stateLabel } from './state';
-import { initialSearchState, searchAxes } from './search';
+import { initialSearchState, planCandidates, searchAxes } from './search';
 import { FolderLockedError, lockFolder } from './lock';
 export type SweepStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -185,8 +185,17 @@ export function loadSweepPlan(experimentFile: string, opts: CreateSweepOptions =
   const text = loaded.text ?? '';
   const where = (message: string): ExperimentError =>
     new ExperimentError([{ file, path: ['sweep'], location: locate(text, ['sweep']), message, severity: 'error' }]);
-  // issue 18: a search's points are planned rung by rung by the engine (src/engine/search.ts)
-  if (config.search) return { config, text, axes: searchAxes(config.search.space), seeds: config.seeds, points: [] };
+  // issue 18: a search's points are planned rung by rung by the engine (src/engine/search.ts); its
+  // first rung trains every fitting candidate, so many candidates need the same confirmation
+  if (config.search) {
+    const n = planCandidates(config.search.space).length;
+    const limit = opts.maxPoints ?? SWEEP_POINT_LIMIT;
+    if (n > limit && !opts.yes) {
+      throw new ExperimentError([{ file, path: ['search', 'space'], location: locate(text, ['search', 'space']), severity: 'error',
+        message: `the search has ${n} candidates, each fitting one a run of the first rung: more than ${limit}, so it needs confirmation — run it with --yes (or raise --max-points)` }]);
+    }
+    return { config, text, axes: searchAxes(config.search.space), seeds: config.seeds, points: [] };
+  }
   if (!config.sweep || Object.keys(config.sweep).filter((k) => k !== 'seeds').length === 0) {
     throw where('no "sweep" to run: add "sweep": { "<numeric field path>": [values…] } (e.g. "student.derive.width": [0.25, 0.5])');
   }

@@ -264,3 +264,11 @@ void test('no candidate fits: refused, located at the budget, the sweep failed',
     /search\.budget: no candidate fits the budget \(c01: params 250 > 10; c02: params 1 000 > 10\)/);
   assert.equal(readSweep(dir).status, 'failed');
 });
+
+void test('more candidates than --max-points need --yes, located at search.space', () => {
+  const file = writeExperiment(tempDir(), syntheticExperiment({
+    student: { derive: {} }, search: { budget: { params: 600 }, space: { width: [0.25, 0.5, 1], depth: [0.5, 1] } },
+  }));
+  assert.throws(() => createSweep(file, { maxPoints: 5 }), /search\.space: the search has 6 candidates, .*more than 5, so it needs confirmation — run it with --yes/);
+  assert.equal(readSweep(createSweep(file, { maxPoints: 5, yes: true })).search!.eta, 2);
+});
