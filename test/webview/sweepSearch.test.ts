@@ -65,6 +65,7 @@ test('sweep panel, a search: rungs, dropped greyed, the chosen marked, the budge
   // greyed: the dropped row and its dot are drawn at reduced opacity
   assert.equal(await p.page.$eval('#points tbody tr[data-point="p01"]', (e) => getComputedStyle(e).opacity), '0.4');
   assert.equal(await p.page.$eval('#scatter .dot[data-point="p01"]', (e) => getComputedStyle(e).opacity), '0.4');
+  assert.equal(await p.page.$eval('#parallel .pline[data-point="p01"]', (e) => getComputedStyle(e).opacity), '0.4');
   assert.ok(await p.page.$eval('#scatter .dot[data-point="p05"]', (e) => e.classList.contains('chosen')));
   assert.match(await p.page.textContent('#scatter .dot[data-point="p05"] .dot-label') ?? '', /p05 r2 ★/);
 
