@@ -403,6 +403,8 @@ class Probe:
             return {'text': self.inspect(self._need(snapshot, kind))}
         if kind == 'estimate':
             return self.estimate(self._need(snapshot, kind), jobs or {})
+        if kind == 'figures':
+            return self.figures(self._need(snapshot, kind))
         raise ProbeError(f'unknown probe kind {kind!r}')
 
     @staticmethod
@@ -535,6 +537,42 @@ class Probe:
         return []
 
     # -- estimate ---------------------------------------------------------------------------------
+    def figures(self, snapshot: dict) -> dict:
+        """issue 18, a search candidate: the student built as engine.py builds it (a derived one from
+        the teacher's architecture, fresh seeded weights), measured as the report measures it —
+        parameters, float32 bytes, FLOPs per sample (figures.count_flops), the median latency of a
+        batch of 1 on the run's device (5 warm-up, 30 timed passes) — and the Conv2d layers its
+        derive swapped to depthwise-separable ones."""
+        from . import engine, figures, models
+        config = snapshot['config']
+        d = self.data(snapshot)
+        shape = tuple(d.input_shape)
+        seed = int((config.get('seeds') or [1])[0])
+        spec, path = engine.model_spec(config, 'student')
+        swapped = 0
+        if isinstance(spec, dict) and 'derive' in spec:
+            # as models.build_model derives a student, keeping derive's account of the swaps
+            teacher_spec = config.get('teacher') or spec.get('from')
+            if not isinstance(teacher_spec, dict):
+                raise ConfigError(path + ['derive'], 'a derived student needs a teacher to derive from: give "teacher"')
+            teacher = models.build_model({k: v for k, v in teacher_spec.items() if k != 'weights'}, self._base(snapshot), path=['teacher'],
+                                         input_shape=shape, num_classes=int(d.num_classes), seed=seed)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model, info = models.derive_student(teacher, spec.get('derive') or {}, shape, seed=seed, path=path + ['derive'])
+            swapped = len(info['swapped'])
+        else:
+            model = self.build(snapshot, 'student', seed)
+        device = engine.resolve_device(config.get('device'))
+        model = model.to(device)
+        params = sum(p.numel() for p in model.parameters())
+        flops = sum(v['flops'] for v in figures.count_flops(model, shape, device).values())
+        if isinstance(model, torch.jit.ScriptModule):
+            flops = figures.profiler_flops(model, shape, device)
+        latency = figures.measure_latency(model, shape, device, 1, warmup=5, runs=30)
+        return {'student': {'params': int(params), 'bytes': int(figures.state_bytes(model)), 'flops': float(flops),
+                            'latencyMsPerSample': float(latency)}, 'swapped': swapped}
+
     def estimate(self, snapshot: dict, jobs: dict) -> dict:
         """Seconds of training on this machine: per architecture and batch size, the median of
         MEASURED_STEPS timed optimizer steps (Adam, cross-entropy, after one warm-up step) × the

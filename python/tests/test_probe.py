@@ -353,3 +353,37 @@ def test_a_torchscript_teacher(tmp_path):
     (link,) = a['links']
     assert link['error'].startswith('the teacher is a TorchScript model: its layers cannot be tapped')
     assert p.suggest(snap(msg)) == {'suggestions': [], 'error': link['error']}
+
+
+@pytest.mark.parametrize('separable, params, swapped', [
+    # width 0.5 of the 8-filter teacher: Conv2d(1→4) 1·4·9+4, Conv2d(4→4) 4·4·9+4, Linear(16→3) 16·3+3
+    (False, (1 * 4 * 9 + 4) + (4 * 4 * 9 + 4) + (16 * 3 + 3), 0),
+    # separable: depthwise 1·9 + pointwise 1·4+4, depthwise 4·9 + pointwise 4·4+4, the same Linear
+    (True, (1 * 9 + 1 * 4 + 4) + (4 * 9 + 4 * 4 + 4) + (16 * 3 + 3), 2),
+])
+def test_figures_of_a_search_candidate(tmp_path, separable, params, swapped):
+    """issue 18: the `figures` probe measures the derived student a candidate's text describes."""
+    derive = {'width': 0.5, **({'swap': {'Conv2D': 'SeparableConv2D'}} if separable else {})}
+    msg = tiny_experiment(str(tmp_path), knowledge=[{'kind': 'response', 'method': 'kd', 'temperature': 4, 'weight': 1,
+                                                    'schedule': {'kind': 'constant'}}],
+                          student={'derive': derive, 'from': {'module': 'models.py', 'export': 'teacher'}})
+    f = probe.Probe().answer({'kind': 'figures', 'experimentFile': snap(msg)['experimentFile']}, snap(msg))
+    assert f['student']['params'] == params
+    assert f['student']['bytes'] == 4 * params  # float32, no buffers in these models
+    assert f['swapped'] == swapped
+    assert f['student']['latencyMsPerSample'] > 0
+    # FLOPs: the multiply-adds of the convolutions and the Linear at 8×8 (padding 1), counted by hand,
+    # plus what count_flops adds for ReLU / pooling (elementwise: one per value)
+    if not separable:
+        convs = (2 * 9 * 1 * 4 * 64 + 4 * 64) + (2 * 9 * 4 * 4 * 64 + 4 * 64)
+        linear = 2 * 16 * 3 + 3
+        assert f['student']['flops'] >= convs + linear
+        assert f['student']['flops'] <= convs + linear + 2 * 4 * 64 + 4 * 64  # two ReLUs and the pooling at most
+
+
+def test_figures_refuse_a_bad_derive_located(tmp_path):
+    msg = tiny_experiment(str(tmp_path), student={'derive': {'width': 0.01}, 'from': {'module': 'models.py', 'export': 'teacher'}},
+                          knowledge=[{'kind': 'response', 'method': 'kd', 'temperature': 4, 'weight': 1, 'schedule': {'kind': 'constant'}}])
+    with pytest.raises(ConfigError) as e:
+        probe.Probe().answer({'kind': 'figures', 'experimentFile': ''}, snap(msg))
+    assert e.value.path[:2] == ['student', 'derive']

@@ -12,6 +12,7 @@ import { ProgressBar } from './progress';
 import { bytes, human, pct, table } from './format';
 import type { ClusterConfig } from '../config/types';
 import type { ExecutorKind } from './sweepExecutors';
+import { candidatesTable, frontTable } from '../runs/searchText';
 
 export interface SweepArgs {
   target: string;
@@ -52,11 +53,16 @@ export function sweepTable(s: SweepSummary): string {
     ]);
   }
   const n = s.seeds.length;
+  // issue 18: a search adds its candidates and its last rung's front (src/runs/searchText.ts)
+  if (s.search) rows[0].splice(1 + keys.length, 0, 'rung', 'candidate');
+  if (s.search) s.rows.forEach((r, i) => rows[i + 1 + (s.teacher ? 1 : 0)].splice(1 + keys.length, 0, r.rung !== undefined ? String(r.rung) : '', r.candidate ?? ''));
+  if (s.search && s.teacher) rows[1].splice(1 + keys.length, 0, '', '');
+  const search = s.search ? `\n\nsearch candidates:\n${candidatesTable(s.search, keys)}\n\n${frontTable({ axes: s.axes, search: s.search })}` : '';
   const states = s.rows.filter((r) => r.state !== 'completed').map((r) => `${r.point} ${r.state}`);
   return `${table(rows)}\n\nsweep ${s.name}/${s.id} (${s.state}${states.length ? `; ${states.join(', ')}` : ''}): ${s.rows.length} points, ${n} seed${n === 1 ? '' : 's'} each (${s.seeds.join(', ')}); ` +
     'accuracies are last-epoch test accuracy, mean ± std over seeds (std in points); Δ = distilled − scratch (points); ' +
     'int8 = the exported (best-validation) seed\'s student with int8 weights, int8 Δ = its accuracy minus the same float student\'s; ' +
-    '◆ = Pareto front (no other point is as small and at least as accurate, distilled).';
+    '◆ = Pareto front (no other point is as small and at least as accurate, distilled' + (s.search ? '; of a search, among its last rung' : '') + ').' + search;
 }
 
 /** Runs `sweep` (new) or `sweep-resume` in an engine process; returns the exit code. */
@@ -77,7 +83,10 @@ export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
     dir = createSweep(a.target, opts);
   }
   // sweep-resume keeps the executor the sweep ran with, unless told another
-  const executor = a.executor ?? (resume ? readSweep(dir).executor?.kind : undefined);
+  // issue 18: a search plans each rung from the one before, so its points run in one engine process
+  const search = readSweep(dir).search !== undefined;
+  if (search && a.executor) console.error(`note: a search runs its rungs one point after another in one engine process; --executor ${a.executor} is not used for it`);
+  const executor = search ? undefined : a.executor ?? (resume ? readSweep(dir).executor?.kind : undefined);
   if (executor) return await sweepWithExecutor(dir, executor, a);
   const bar = new ProgressBar();
   bar.log(`sweep folder: ${dir}`);

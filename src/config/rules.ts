@@ -15,6 +15,7 @@ import { experimentSchema } from './schema';
 import { findPath, propertyValue } from './phrases';
 import { quantizeChecks } from './quantizeRules';
 import { adversarialChecks } from './rules/adversarial';
+import { searchChecks } from './searchRules';
 
 const MISSING_TEACHER = 'missing required field "teacher" (only scheme "self" works without a teacher)';
 
@@ -206,4 +207,6 @@ export function semanticChecks(root: Node, value: unknown, problems: Problem[]):
   }
 
   quantizeChecks(config, at); // issue 18: student.quantize (quantizeRules.ts)
+  // issue 18: a student search (src/config/searchRules.ts).
+  searchChecks(config, at);
 }

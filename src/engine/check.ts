@@ -106,8 +106,10 @@ export async function checkExperiment(experimentFile: string, backend?: BackendN
     const warnings = await deriveWarnings(c, file, text, base);
     // Every sweep point, once the base experiment is clean: refusals only a point's values cause.
     const points = c.sweep ? await (await import('./sweepCheck')).checkSweepPoints(file, text, c, data) : [];
+    // issue 18: a search's candidates that cannot be derived (src/engine/search/check.ts)
+    const search = c.search ? await (await import('./search/check')).checkSearchSpace(file, text, c, base) : [];
     const budget = points.some((p) => p.severity === 'error') ? [] : await budgetProblems(c, file, text, data, base);
-    return [...loaded.errors, ...warnings, ...points, ...budget];
+    return [...loaded.errors, ...warnings, ...points, ...search, ...budget];
   } catch (e) {
     if (e instanceof DeriveError) return [...loaded.errors, { file, path: e.path, location: locate(text, e.path), message: e.message, severity: 'error' }];
     throw e;

@@ -75,6 +75,7 @@ export async function answerProbe(q: ProbeQuery): Promise<ProbeAnswers[ProbeKind
     case 'featureMapsInit': return featureMapsInit(q.runDir);
     case 'featureMaps': return featureMaps(q.runDir, q.checkpoint, q.sample, q.entry, q.pair);
     case 'estimate': return estimate(q.experimentFile, q.text);
+    case 'figures': return (await import('./search/figures')).studentFigures(q.experimentFile, q.text);
   }
 }
 

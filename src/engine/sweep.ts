@@ -12,6 +12,7 @@ import { describeOwner, lockFolder, lockSweep } from '../runs/lock';
 import { readRun } from '../runs/store';
 import type { SweepJson, SweepPoint } from '../runs/sweeps';
 import { finishSweep, pointText, readSweep, sweepVariesTeacher, updateSweep } from '../runs/sweeps';
+import { searchPointText } from '../runs/search';
 import { runExperiment } from './run';
 import type { RunResult } from './run';
 
@@ -44,6 +45,8 @@ async function runSweepLocked(dir: string, opts: RunSweepOptions): Promise<Sweep
     s.status = 'running';
     s.pid = process.pid;
   });
+  // issue 18: a student search plans its points rung by rung (src/engine/search.ts)
+  if (sweep.search) return (await import('./search')).runSearchLocked(dir, opts, (d, i) => runPoint(d, i, opts));
   for (let i = 0; i < sweep.points.length; i++) {
     const point = sweep.points[i];
     if (point.status === 'completed') continue;
@@ -76,7 +79,9 @@ async function runPoint(dir: string, i: number, opts: RunSweepOptions): Promise<
     updateSweep(dir, (s) => { s.points[i].status = 'running'; });
     result = await runExperiment({ resume: path.join(dir, point.runDir), backend: opts.backend, python: opts.python, emit: opts.emit, shouldStop });
   } else {
-    const text = pointText(sweep.experimentText, point.values, sweep.seeds, sweep.teacher?.model);
+    const text = sweep.search && point.rung !== undefined
+      ? searchPointText(sweep.experimentText, point.values, sweep.search.rungEpochs[point.rung], sweep.seeds, sweep.teacher?.model)
+      : pointText(sweep.experimentText, point.values, sweep.seeds, sweep.teacher?.model);
     const emit = (m: EngineToHost): void => {
       if (m.type === 'started') {
         updateSweep(dir, (s) => {

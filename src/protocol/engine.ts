@@ -74,7 +74,9 @@ export type ProbeQuery =
   /** `distill suggest-pairs`: the suggested pairs of an experiment, as text. */
   | { kind: 'suggestText'; experimentFile: string; backend?: StartRequest['backend']; python?: string }
   /** issue 20: the run's training time on this machine, measured (a few optimizer steps of each architecture). */
-  | { kind: 'estimate'; experimentFile: string; text?: string; backend?: StartRequest['backend']; python?: string };
+  | { kind: 'estimate'; experimentFile: string; text?: string; backend?: StartRequest['backend']; python?: string }
+  /** issue 18: a search candidate's student figures at batch 1 (`text`: the candidate's experiment text, paths resolve against `experimentFile`). */
+  | { kind: 'figures'; experimentFile: string; text?: string; backend?: StartRequest['backend']; python?: string };
 
 export interface ProbeRequest {
   type: 'probe';
@@ -131,6 +133,17 @@ export interface ProbeAnswers {
   suggestText: { text: string };
   /** Seconds of training (undefined when there is nothing to measure) and the estimate in words. */
   estimate: { seconds?: number; description?: string };
+  figures: FiguresAnswer;
+}
+
+/**
+ * issue 18: the student of an experiment, measured by its engine: parameters, float32 bytes, FLOPs
+ * per sample and latency per sample at batch 1 (as the report measures it), and how many Conv2D
+ * layers its derive swapped to separable ones (the search's `separable` check).
+ */
+export interface FiguresAnswer {
+  student: { params: number; bytes: number; flops: number; latencyMsPerSample: number };
+  swapped: number;
 }
 export type ProbeKind = ProbeQuery['kind'];
 export type ProbeQueryOf<K extends ProbeKind> = Extract<ProbeQuery, { kind: K }>;
@@ -253,7 +266,7 @@ export function isEngineToHost(value: unknown): value is EngineToHost {
 /** Type guard for messages arriving at the worker. */
 /** Every probe kind (a kind added to ProbeQuery must be added here: the type says so). */
 const PROBE_KINDS: Record<ProbeKind, true> = {
-  layers: true, checkPair: true, suggest: true, featureMapsInit: true, featureMaps: true, check: true, inspect: true, suggestText: true, estimate: true,
+  layers: true, checkPair: true, suggest: true, featureMapsInit: true, featureMaps: true, check: true, inspect: true, suggestText: true, estimate: true, figures: true,
 };
 
 export function isHostToEngine(value: unknown): value is HostToEngine {

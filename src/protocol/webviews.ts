@@ -329,6 +329,11 @@ export interface SweepPointView {
   /** On the Pareto front of distilled accuracy against parameters / against bytes. */
   pareto: { params: boolean; bytes: boolean };
   error?: string;
+  /** issue 18, a search's point: its rung (0-based) and candidate; greyed when the candidate was dropped; the chosen one. */
+  rung?: number;
+  candidate?: string;
+  dropped?: boolean;
+  chosen?: boolean;
 }
 
 export interface SweepPanelData {
@@ -342,6 +347,11 @@ export interface SweepPanelData {
   teacher?: { params: number; bytes: number; testAcc: number };
   /** In plan order. */
   points: SweepPointView[];
+  /**
+   * issue 18: a student search — its budget (drawn on the size axis), the epochs of each rung, what
+   * it ranks by; the Pareto flags of its points are the last rung's.
+   */
+  search?: { budget: { params?: number; bytes?: number; latencyMs?: number }; rungEpochs: number[]; objective: string; against: string; chosen?: string };
   /** Why the sweep folder could not be read. */
   error?: string;
 }

@@ -32,6 +32,7 @@ import type { Report, Stat } from './report';
 import { stat } from './report';
 import { createStampedDir, readJson, readRun, updateJsonAtomic, writeFileAtomic } from './store';
 import { runState, stateLabel } from './state';
+import { initialSearchState, planCandidates, searchAxes } from './search';
 import { FolderLockedError, lockFolder } from './lock';
 export type SweepStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -184,6 +185,17 @@ export function loadSweepPlan(experimentFile: string, opts: CreateSweepOptions =
   const text = loaded.text ?? '';
   const where = (message: string): ExperimentError =>
     new ExperimentError([{ file, path: ['sweep'], location: locate(text, ['sweep']), message, severity: 'error' }]);
+  // issue 18: a search's points are planned rung by rung by the engine (src/engine/search.ts); its
+  // first rung trains every fitting candidate, so many candidates need the same confirmation
+  if (config.search) {
+    const n = planCandidates(config.search.space).length;
+    const limit = opts.maxPoints ?? SWEEP_POINT_LIMIT;
+    if (n > limit && !opts.yes) {
+      throw new ExperimentError([{ file, path: ['search', 'space'], location: locate(text, ['search', 'space']), severity: 'error',
+        message: `the search has ${n} candidates, each fitting one a run of the first rung: more than ${limit}, so it needs confirmation — run it with --yes (or raise --max-points)` }]);
+    }
+    return { config, text, axes: searchAxes(config.search.space), seeds: config.seeds, points: [] };
+  }
   if (!config.sweep || Object.keys(config.sweep).filter((k) => k !== 'seeds').length === 0) {
     throw where('no "sweep" to run: add "sweep": { "<numeric field path>": [values…] } (e.g. "student.derive.width": [0.25, 0.5])');
   }
@@ -213,6 +225,7 @@ export function createSweep(experimentFile: string, opts: CreateSweepOptions = {
     name: plan.config.name, id, experimentFile: file, experimentText: plan.text, axes: plan.axes, seeds: plan.seeds,
     status: 'queued', createdAt: now, updatedAt: now,
     points: plan.points.map((values, i) => ({ id: `p${String(i + 1).padStart(width, '0')}`, values, status: 'pending' })),
+    ...(plan.config.search ? { search: initialSearchState(plan.config) } : {}),
   };
   writeFileAtomic(path.join(dir, 'sweep.json'), JSON.stringify(sweep, null, 2));
   return dir;
@@ -229,7 +242,8 @@ export function sweepVariesTeacher(s: Pick<SweepJson, 'axes'>): boolean {
  */
 export function finishSweep(dir: string): SweepJson {
   return updateSweep(dir, (s) => {
-    const all = s.points.every((p) => p.status === 'completed');
+    // a search is complete once its last rung chose a candidate (its points are appended rung by rung)
+    const all = s.points.every((p) => p.status === 'completed') && (!s.search || s.search.chosen !== undefined);
     s.status = all ? 'completed' : s.points.some((p) => p.status === 'failed') ? 'failed' : 'cancelled';
     if (all) {
       s.finishedAt ??= new Date().toISOString();
@@ -258,6 +272,9 @@ export interface SweepRow {
   int8?: { bytes: number; testAcc: number; floatTestAcc: number; agreement?: number };
   /** Not dominated by another point: no other is as small (params) and at least as accurate (distilled), better in one. */
   pareto: boolean;
+  /** issue 18, a search's point: its rung and candidate (the front is then the last rung's). */
+  rung?: number;
+  candidate?: string;
 }
 
 export interface SweepSummary {
@@ -269,13 +286,16 @@ export interface SweepSummary {
   state: string;
   teacher?: { params: number; bytes: number; flops: number; testAcc: number };
   rows: SweepRow[];
+  /** issue 18: a search's state (candidates, rungs, the chosen one), as in sweep.json. */
+  search?: SearchState;
 }
 
 /** Per point: the student's size and the last-epoch test accuracy over seeds, distilled and scratch. */
 export function sweepSummary(sweepDir: string, sweep = readSweep(sweepDir)): SweepSummary {
   let teacher: SweepSummary['teacher'];
   const rows: SweepRow[] = sweep.points.map((p) => {
-    const row: SweepRow = { point: p.id, values: p.values, status: p.status, state: pointState(sweepDir, sweep, p), pareto: false };
+    const row: SweepRow = { point: p.id, values: p.values, status: p.status, state: pointState(sweepDir, sweep, p), pareto: false,
+      ...(p.rung !== undefined ? { rung: p.rung, candidate: p.candidate } : {}) };
     const file = p.runDir ? path.join(sweepDir, p.runDir, 'report.json') : undefined;
     if (!file || !fs.existsSync(file)) return row;
     const r = readJson<Report>(file);
@@ -290,14 +310,17 @@ export function sweepSummary(sweepDir: string, sweep = readSweep(sweepDir)): Swe
       ...(r.quantized ? { int8: { bytes: r.quantized.bytes, testAcc: r.quantized.testAcc, floatTestAcc: r.quantized.floatTestAcc, ...(r.quantized.agreement !== undefined ? { agreement: r.quantized.agreement } : {}) } } : {}),
     };
   });
-  const measured = rows.filter((r) => r.params !== undefined && r.distilled);
+  // a search's front is its last rung's (earlier rungs trained for fewer epochs)
+  const lastRung = sweep.search ? sweep.search.rungEpochs.length - 1 : undefined;
+  const measured = rows.filter((r) => r.params !== undefined && r.distilled && (lastRung === undefined || r.rung === lastRung));
   for (const r of measured) {
     r.pareto = !measured.some((o) => o !== r && o.params! <= r.params! && o.distilled!.mean >= r.distilled!.mean &&
       (o.params! < r.params! || o.distilled!.mean > r.distilled!.mean));
   }
   rows.sort((a, b) => (a.params ?? Infinity) - (b.params ?? Infinity));
   const sweepState = runState({ status: sweep.status, pid: sweep.pid });
-  return { name: sweep.name, id: sweep.id, axes: sweep.axes, seeds: sweep.seeds, state: stateLabel(sweepState), ...(teacher ? { teacher } : {}), rows };
+  return { name: sweep.name, id: sweep.id, axes: sweep.axes, seeds: sweep.seeds, state: stateLabel(sweepState), ...(teacher ? { teacher } : {}), rows,
+    ...(sweep.search ? { search: sweep.search } : {}) };
 }
 
 /**

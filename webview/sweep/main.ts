@@ -73,23 +73,36 @@ function table(d: SweepPanelData): HTMLElement {
   // columns no point has (no baseline, no agreement measured) are left out
   const hasScratch = d.points.some((p) => p.scratch);
   const hasAgreement = d.points.some((p) => p.agreement);
-  const head = h('tr', {}, h('th', { scope: 'col' }, 'point'), ...keys.map((k) => h('th', { scope: 'col', class: 'num' }, k)),
+  // issue 18: a search's rung and candidate columns, the dropped greyed, the chosen marked
+  const search = d.search;
+  const rungs = search?.rungEpochs.length ?? 0;
+  const head = h('tr', {}, h('th', { scope: 'col' }, 'point'),
+    search && h('th', { scope: 'col', class: 'num', title: 'successive halving: the rung (of how many) and its epochs' }, 'rung'), search && h('th', { scope: 'col' }, 'candidate'),
+    ...keys.map((k) => h('th', { scope: 'col', class: 'num' }, k)),
     h('th', { scope: 'col' }, 'status'), h('th', { scope: 'col', class: 'num' }, 'params'), h('th', { scope: 'col', class: 'num' }, 'bytes'),
     h('th', { scope: 'col', class: 'num' }, 'distilled acc'), hasScratch && h('th', { scope: 'col', class: 'num' }, 'scratch acc'),
-    hasAgreement && h('th', { scope: 'col', class: 'num' }, 'agreement'), h('th', { scope: 'col', title: `on the Pareto front of accuracy against ${metric}` }, 'Pareto'));
+    hasAgreement && h('th', { scope: 'col', class: 'num' }, 'agreement'), h('th', { scope: 'col', title: `on the Pareto front of accuracy against ${metric}` }, 'Pareto'),
+    search && h('th', { scope: 'col', title: 'dropped at a rung, or the chosen student' }, 'search'));
   const body = h('tbody');
   for (const p of d.points) {
     const progress = p.status === 'running' && p.progress && p.progress.total > 0 ? ` ${p.progress.done}/${p.progress.total} epochs` : '';
     const statusCell = h('td', { class: 'status' }, h('span', { class: `badge status-${p.status}` }, STATUS_LABEL[p.status]), progress,
       p.error ? h('span', { class: 'error-text', title: p.error }, ` ${p.error.split('\n')[0].slice(0, 80)}`) : undefined);
-    body.append(h('tr', { 'data-point': p.id, class: `point-row status-${p.status}${p.hasRun ? ' has-run' : ''}`, tabindex: 0,
-      title: p.hasRun ? `open ${p.id}'s dashboard` : `${p.id} has not started` },
-    h('th', { scope: 'row' }, p.id), ...keys.map((k) => h('td', { class: 'num' }, String(p.values[k] ?? '–'))),
+    const rung = search && p.rung !== undefined ? `${p.rung + 1}/${rungs} (${search.rungEpochs[p.rung]} ep)` : '';
+    body.append(h('tr', { 'data-point': p.id, class: `point-row status-${p.status}${p.hasRun ? ' has-run' : ''}${p.dropped ? ' dropped' : ''}${p.chosen ? ' chosen' : ''}`, tabindex: 0,
+      title: `${p.hasRun ? `open ${p.id}'s dashboard` : `${p.id} has not started`}${p.dropped ? ` — ${p.candidate} was dropped after rung ${rungOfDrop(d, p) + 1}` : ''}${p.chosen ? ' — the chosen student' : ''}` },
+    h('th', { scope: 'row' }, p.id), search && h('td', { class: 'num rung-cell' }, rung), search && h('td', { class: 'candidate-cell' }, p.candidate ?? ''),
+    ...keys.map((k) => h('td', { class: 'num' }, String(p.values[k] ?? '–'))),
     statusCell, h('td', { class: 'num' }, fmtInt(p.params)), h('td', { class: 'num' }, fmtBytes(p.bytes)),
     h('td', { class: 'num acc' }, stat(p.distilled)), hasScratch && h('td', { class: 'num' }, stat(p.scratch)), hasAgreement && h('td', { class: 'num' }, stat(p.agreement)),
-    h('td', { class: 'pareto-cell' }, p.pareto[metric] ? '◆' : '')));
+    h('td', { class: 'pareto-cell' }, p.pareto[metric] ? '◆' : ''), search && h('td', { class: 'chosen-cell' }, p.chosen ? '★ chosen' : p.dropped ? 'dropped' : '')));
   }
   return h('div', { class: 'scroll-x' }, h('table', { id: 'points' }, h('thead', {}, head), body));
+}
+
+/** The last rung a dropped candidate trained in. */
+function rungOfDrop(d: SweepPanelData, p: SweepPointView): number {
+  return Math.max(...d.points.filter((q) => q.candidate === p.candidate && q.rung !== undefined).map((q) => q.rung!));
 }
 
 function csv(d: SweepPanelData): string {
@@ -135,6 +148,14 @@ function renderNow(d: SweepPanelData): void {
   const summary = [...counts].map(([k, n]) => `${n} ${k}`).join(', ');
   app.append(h('p', { id: 'status', class: 'note' },
     `${d.state} · ${d.points.length} point${d.points.length === 1 ? '' : 's'}${summary ? ` (${summary})` : ''} · ${d.seeds.length} seed${d.seeds.length === 1 ? '' : 's'} each (${d.seeds.join(', ')})`));
+  if (d.search) {
+    const b = d.search.budget;
+    const bounds = [b.params !== undefined ? `params ≤ ${fmtInt(b.params)}` : '', b.bytes !== undefined ? `bytes ≤ ${fmtBytes(b.bytes)}` : '',
+      b.latencyMs !== undefined ? `latency ≤ ${b.latencyMs} ms/sample` : ''].filter(Boolean).join(', ');
+    app.append(h('p', { id: 'search', class: 'note' }, `Student search: budget ${bounds}; successive halving over ${d.search.rungEpochs.length} rung${d.search.rungEpochs.length === 1 ? '' : 's'} ` +
+      `(${d.search.rungEpochs.join(', ')} epochs), ranked by ${d.search.objective}; ${d.search.chosen ? `chosen: ${d.search.chosen}` : 'no student chosen yet'}. ` +
+      'Greyed: candidates dropped at a rung; the Pareto front is the last rung\'s.'));
+  }
   app.append(h('div', { id: 'notice', class: 'notice' }));
   if (d.error) {
     notice(document.getElementById('notice')!, 'error', d.error);

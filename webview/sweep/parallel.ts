@@ -59,7 +59,7 @@ export function parallel(d: SweepPanelData, width: number, height = 260): SVGSVG
     });
     if (!dpath) continue;
     const front = p.pareto.params || p.pareto.bytes;
-    const g = s('g', { class: `pline status-${p.status}${front ? ' pareto' : ''}`, 'data-point': p.id, tabindex: 0, role: 'button', 'aria-label': `${p.id} — open its dashboard` });
+    const g = s('g', { class: `pline status-${p.status}${front ? ' pareto' : ''}${p.dropped ? ' dropped' : ''}`, 'data-point': p.id, tabindex: 0, role: 'button', 'aria-label': `${p.id} — open its dashboard` });
     g.append(s('path', { d: dpath.trim(), class: 'hit' }), s('path', { d: dpath.trim(), class: 'stroke' }));
     // values without a known neighbour (a queued point of a one-field sweep) still show, as dots
     if (!dpath.includes('L')) for (const [cx, cy] of known) g.append(s('circle', { cx, cy, r: 3, class: 'stroke' }));

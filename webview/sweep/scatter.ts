@@ -23,7 +23,9 @@ export function scatter(d: SweepPanelData, metric: SizeMetric, width: number, he
   const pts = measured(d.points, metric);
   const svg = s('svg', { id: 'scatter', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `distilled test accuracy against ${metric} (log scale), Pareto front drawn` });
   const fmt = metric === 'bytes' ? humanBytes : human;
-  const x: Scale = log10(pts.map((q) => q.size), M.l, width - M.r, fmt);
+  // issue 18: a search's budget on this size axis (drawn as a line, the region over it as a band)
+  const budget = metric === 'params' ? d.search?.budget.params : d.search?.budget.bytes;
+  const x: Scale = log10([...pts.map((q) => q.size), ...(budget !== undefined && pts.length ? [budget] : [])], M.l, width - M.r, fmt);
   const accs = pts.flatMap((q) => [q.acc - q.std, q.acc + q.std]);
   if (d.teacher) accs.push(d.teacher.testAcc);
   const y: Scale = linear(accs, height - M.b, M.t, pct, 5, [0, 1]);
@@ -51,6 +53,12 @@ export function scatter(d: SweepPanelData, metric: SizeMetric, width: number, he
       // at the left end: the small points sit there, far below the teacher, the large ones near it at the right
       s('text', { x: M.l + 6, y: ty - 5, 'text-anchor': 'start', class: 'teacher-label' }, `teacher ${pct(d.teacher.testAcc)}`));
   }
+  if (budget !== undefined) {
+    const bx = x(budget);
+    svg.append(s('rect', { id: 'over-budget', x: bx, y: M.t, width: Math.max(0, width - M.r - bx), height: height - M.b - M.t, class: 'over-budget' }),
+      s('line', { id: 'budget', x1: bx, x2: bx, y1: M.t, y2: height - M.b, class: 'budget', 'data-budget': budget }),
+      s('text', { x: bx - 4, y: M.t + 12, 'text-anchor': 'end', class: 'budget-label' }, `budget ${fmt(budget)}`));
+  }
   // the front as a staircase: right at the accuracy already reached, then up at the next front point
   const front = pts.filter((q) => q.p.pareto[metric]).sort((a, b) => a.size - b.size || b.acc - a.acc);
   if (front.length) {
@@ -61,11 +69,11 @@ export function scatter(d: SweepPanelData, metric: SizeMetric, width: number, he
   for (const q of pts) {
     const cx = x(q.size);
     const cy = y(q.acc);
-    const g = s('g', { class: `dot${q.p.pareto[metric] ? ' pareto' : ''}`, 'data-point': q.p.id, tabindex: 0, role: 'button',
-      'aria-label': `${q.p.id}: ${fmt(q.size)}, ${pct(q.acc)}${q.p.pareto[metric] ? ', on the Pareto front' : ''} — open its dashboard` });
+    const g = s('g', { class: `dot${q.p.pareto[metric] ? ' pareto' : ''}${q.p.dropped ? ' dropped' : ''}${q.p.chosen ? ' chosen' : ''}`, 'data-point': q.p.id, tabindex: 0, role: 'button',
+      'aria-label': `${q.p.id}: ${fmt(q.size)}, ${pct(q.acc)}${q.p.pareto[metric] ? ', on the Pareto front' : ''}${q.p.chosen ? ', the chosen student' : ''} — open its dashboard` });
     if (q.std > 0) g.append(s('line', { x1: cx, x2: cx, y1: y(q.acc - q.std), y2: y(q.acc + q.std), class: 'errbar' }));
     g.append(s('circle', { cx, cy, r: q.p.pareto[metric] ? 6 : 4.5 }));
-    g.append(s('text', { x: cx + 8, y: cy - 6, class: 'dot-label' }, q.p.id));
+    g.append(s('text', { x: cx + 8, y: cy - 6, class: 'dot-label' }, `${q.p.id}${q.p.rung !== undefined ? ` r${q.p.rung + 1}` : ''}${q.p.chosen ? ' ★' : ''}`));
     g.append(s('title', {}, `${q.p.id} (${Object.entries(q.p.values).map(([k, v]) => `${k}=${v}`).join(', ')})\n${fmt(q.size)} ${metric}, distilled ${pct(q.acc)}${q.std ? ` ± ${(q.std * 100).toFixed(2)}` : ''}`));
     svg.append(g);
   }

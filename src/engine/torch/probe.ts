@@ -217,6 +217,7 @@ function torchSnapshot(q: ProbeQuery): ConfigSnapshot | undefined {
     case 'suggestText':
     case 'check': return fromFile(q.experimentFile);
     case 'estimate': return fromFile(q.experimentFile, q.text);
+    case 'figures': return fromFile(q.experimentFile, q.text);
     case 'inspect': return q.target.endsWith('.distill.json') && fs.existsSync(q.target) ? fromFile(q.target) : undefined;
     case 'checkPair': return undefined;
   }

@@ -59,16 +59,32 @@ export function sweepPanelData(sweepDir: string): SweepPanelData {
       ...(r?.distilled ? { distilled: r.distilled } : {}), ...(r?.scratch ? { scratch: r.scratch } : {}), ...(r?.agreement ? { agreement: r.agreement } : {}),
       pareto: { params: false, bytes: false },
       ...(p.error ? { error: p.error } : {}),
+      ...searchFields(sweep, p),
     };
   });
-  const byParams = paretoFront(points.map((p) => ({ size: p.params, acc: p.distilled?.mean })));
-  const byBytes = paretoFront(points.map((p) => ({ size: p.bytes, acc: p.distilled?.mean })));
+  // a search's front is its last rung's (the earlier rungs trained for fewer epochs)
+  const last = sweep.search ? sweep.search.rungEpochs.length - 1 : undefined;
+  const inFront = (p: SweepPointView): boolean => last === undefined || p.rung === last;
+  const byParams = paretoFront(points.map((p) => ({ size: inFront(p) ? p.params : undefined, acc: p.distilled?.mean })));
+  const byBytes = paretoFront(points.map((p) => ({ size: inFront(p) ? p.bytes : undefined, acc: p.distilled?.mean })));
   points.forEach((p, i) => (p.pareto = { params: byParams[i], bytes: byBytes[i] }));
   return {
     title: sweepTitle(sweep), name: sweep.name, id: sweep.id, state: summary.state, axes: sweep.axes, seeds: sweep.seeds,
     ...(summary.teacher ? { teacher: { params: summary.teacher.params, bytes: summary.teacher.bytes, testAcc: summary.teacher.testAcc } } : {}),
     points,
+    ...(sweep.search ? { search: {
+      budget: sweep.search.budget, rungEpochs: sweep.search.rungEpochs, objective: sweep.search.objective, against: sweep.search.against,
+      ...(sweep.search.chosen ? { chosen: sweep.search.chosen.point } : {}),
+    } } : {}),
   };
+}
+
+/** issue 18: a search point's rung and candidate, whether its candidate was dropped, whether it is the chosen one. */
+function searchFields(sweep: SweepJson, p: SweepPoint): Partial<SweepPointView> {
+  if (!sweep.search || p.rung === undefined) return {};
+  const c = sweep.search.candidates.find((x) => x.id === p.candidate);
+  return { rung: p.rung, ...(p.candidate ? { candidate: p.candidate } : {}), ...(c?.dropped ? { dropped: true } : {}),
+    ...(sweep.search.chosen?.point === p.id ? { chosen: true } : {}) };
 }
 
 /** The run folder of a point (absolute), when it has one: what `openPoint` opens. */
