@@ -45,6 +45,8 @@ CATALOGUE: Dict[str, dict] = {
     'pkt': dict(kind='relation', ranks='any', sameShape=False, sameSpatial=False, layerPairs=False),
     'cc': dict(kind='relation', ranks='any', sameShape=False, sameSpatial=False, layerPairs=False),
     'crd': dict(kind='relation', ranks='any', sameShape=False, sameSpatial=False, layerPairs=False),
+    # issue 18 (adversarial.py CATALOGUE_ENTRY): a pair's features or the logits, fitnet's shape rules
+    'adversarial': dict(kind='adversarial', ranks='any', sameShape=True, sameSpatial=True, layerPairs=False),
 }
 
 
@@ -113,7 +115,7 @@ def pair_shape_error(method: str, student: Shape, teacher: Shape, teacher_name: 
         return f'{method}: batch sizes differ: student {student[0]}, {teacher_name} {teacher[0]}'
     shape_differs = len(student) != len(teacher) or any(_differs(d, teacher[i]) for i, d in enumerate(student))
     if info['sameShape'] and shape_differs:
-        hint = " (the student's adapter must map its features to the teacher's shape)" if info['kind'] == 'feature' else ''
+        hint = " (the student's adapter must map its features to the teacher's shape)" if info['kind'] in ('feature', 'adversarial') else ''
         return f'{method}: shapes differ: student {format_shape(student)}, {teacher_name} {format_shape(teacher)}{hint}'
     if (info['sameSpatial'] and len(student) == 4 and len(teacher) == 4
             and (_differs(student[1], teacher[1]) or _differs(student[2], teacher[2]))):
