@@ -347,9 +347,11 @@ class Session:
             self.notes.append(f'gpu: {torch.cuda.get_device_name(self.device)}')
         from . import data as data_mod
         self.data = data_mod.load_data(c, self.base_dir)
-        from . import distributed
+        from . import distributed, synthesis
+        synthesis.check_config(c)  # issue 18: what a data-free run refuses
         distributed.check_config(c, int(self.data.train.x.shape[0]), distributed.world_size(c), self.device)
         self._build_models()
+        synthesis.check_teacher(c, self.models.get('teacher'))
         self._check_pairings()
 
     def _seed0(self) -> int:
@@ -404,7 +406,7 @@ class Session:
         at its path in the file, before the run folder exists."""
         from . import knowledge
         entries = self.config.get('knowledge') or []
-        sample = self.data.train.x[:2]
+        sample = self.data.train.x[:2] if self.data.train.x.shape[0] else self.data.test.x[:2]  # data-free: no train split yet
         for t, s in self.pairings():
             if t not in self.models or s not in self.models:
                 continue
@@ -511,8 +513,9 @@ class Session:
             self.log(w, 'warn')
         jobs = self.folder.run()['jobs']
         total = done = 0
+        from . import synthesis
         for state in jobs.values():
-            steps = self._steps_per_epoch(self._training_of(state))
+            steps = synthesis.steps_per_epoch(self, state) or self._steps_per_epoch(self._training_of(state))
             total += state['epochs'] * steps
             done += state.get('completedEpochs', 0) * steps
         self.clock = train.ProgressClock(total, done)
@@ -525,7 +528,9 @@ class Session:
             if self._run_job(job, state) == 'cancelled':
                 return 'cancelled'
         if self.dist is None or self.dist.rank == 0:
-            self._report()
+            from . import synthesis
+            with synthesis.job_data(self, {'kind': 'distill'}):  # data-free: int8 calibration on the synthesised inputs
+                self._report()
         return 'completed'
 
     # -- fixed teachers ----------------------------------------------------------------------------
@@ -563,6 +568,13 @@ class Session:
 
     # -- one job ---------------------------------------------------------------------------------
     def _run_job(self, job: str, state: dict) -> str:
+        from . import synthesis
+        if state['kind'] == 'synthesize':
+            return synthesis.run_job(self, job, state)
+        with synthesis.job_data(self, state):  # a data-free run: the job's training split
+            return self._train_one(job, state)
+
+    def _train_one(self, job: str, state: dict) -> str:
         from . import train
         c = self.config
         kind = state['kind']
@@ -739,6 +751,10 @@ class Session:
         self._export_student(student, exported)
         report['quantized'] = self._quantized(student, t_logits)
         report['warnings'] = list(self.warnings.values())
+        from . import synthesis
+        data_free = synthesis.report(self, records)
+        if data_free is not None:
+            report['dataFree'] = data_free
         text = dumps(report, indent=2)
         write_file_atomic(os.path.join(self.run_dir, 'report.json'), text, self.run_dir)
 
