@@ -257,9 +257,7 @@ class BNStatistics:
 
 def bn_term(x: torch.Tensor, running_mean: torch.Tensor, running_var: torch.Tensor) -> torch.Tensor:
     dims = [0] + list(range(2, x.dim()))
-    x = x.float()
-    mean = x.mean(dim=dims)
-    var = (x - mean.reshape([1, -1] + [1] * (x.dim() - 2))).pow(2).mean(dim=dims)
+    var, mean = torch.var_mean(x.float(), dim=dims, unbiased=False)
     return torch.linalg.vector_norm(mean - running_mean.float()) + torch.linalg.vector_norm(var - running_var.float())
 
 
