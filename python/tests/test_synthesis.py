@@ -399,6 +399,9 @@ def test_resume_after_a_stop_between_and_inside_batches_equals_an_uninterrupted_
     assert epochs == [1, 2, 3]
     steps3 = [r['step'] for r in records if r.get('type') == 'step' and r.get('job') == 'synthesize' and r['epoch'] == 3]
     assert steps3 == [5, 10, 12]
+    # the competition term: from batch 2 on (batch 1 has no batches before it to distil a student on)
+    terms = {r['epoch']: set(r['losses']) for r in records if r.get('type') == 'step' and r.get('job') == 'synthesize'}
+    assert 'competition' not in terms[1] and 'competition' in terms[2] and 'competition' in terms[3]
     for r in (json.loads(line) for line in open(os.path.join(run_dir, 'metrics.jsonl'))):
         check(r, 'metrics.schema.json')
 
@@ -434,3 +437,31 @@ def test_prepare_refuses_a_teacher_without_batch_norm_and_other_schemes(tmp_path
     with pytest.raises(ConfigError) as e:
         _prepare(msg, monkeypatch)
     assert e.value.path == ['distributed', 'processes']
+
+
+def test_the_competition_term_is_one_minus_js_of_teacher_and_student_on_the_inputs():
+    teacher = _trained_bn_teacher()
+    torch.manual_seed(4)
+    student = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(12, 3))
+    x_so_far = torch.rand(20, 1, 8, 8)
+    before = [p.clone() for p in student.parameters()]
+    student = synthesis.train_competitor(student, teacher, x_so_far, steps=3, batch_size=8, temperature=2.0, seed=0, index=2,
+                                         device=torch.device('cpu'))
+    assert any(not torch.equal(a, b) for a, b in zip(before, student.parameters()))  # it was distilled
+    assert not student.training and not any(p.requires_grad for p in student.parameters())
+    cfg = _cfg(iterations=2, competition={'weight': 2.0, 'temperature': 2.0, 'studentSteps': 3})
+    seen = []
+    synthesis.synthesize_batch(teacher, cfg, 2, input_shape=(1, 8, 8), classes=3, device=torch.device('cpu'), student=student,
+                               on_step=lambda it, l: seen.append(l))
+    x0 = torch.randn((12, 1, 8, 8), generator=torch.Generator().manual_seed(synthesis.noise_seed(0, 2)))
+    with torch.no_grad():
+        pt = torch.softmax(teacher(x0) / 2.0, -1).double().tolist()
+        ps = torch.softmax(student(x0) / 2.0, -1).double().tolist()
+    js = []
+    for a, b in zip(pt, ps):
+        m = [(u + v) / 2 for u, v in zip(a, b)]
+        js.append(0.5 * sum(u * math.log(u / w) for u, w in zip(a, m)) + 0.5 * sum(v * math.log(v / w) for v, w in zip(b, m)))
+    expected = 1 - sum(js) / len(js)
+    assert seen[0]['competition'] == pytest.approx(expected, rel=1e-5)
+    others = seen[0]['class'] + cfg['bnWeight'] * seen[0]['bn'] + cfg['tvWeight'] * seen[0]['tv'] + cfg['l2Weight'] * seen[0]['l2']
+    assert seen[0]['total'] == pytest.approx(others + 2.0 * expected, rel=1e-5)
