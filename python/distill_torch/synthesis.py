@@ -5,21 +5,25 @@ DeepInversion as an option), then the student is distilled on them; the test spl
 What a data-free run is (`data.train` `{"format": "teacher-synthesized", …}`, the contract
 `TeacherSynthesizedSource` in src/config/types.ts):
 
-    synthesize          batch b = 1…⌈samples/batchSize⌉: x from N(0, 1) (a generator seeded by
-                        (seed, b) alone), labels i mod classes (i = the sample's index in the run),
+    synthesize          batch b = 1…⌈samples/batchSize⌉: x from N(0, 1) (rng.ts's mulberry32 and
+                        makeGaussian seeded by hashSeed(seed, b, 0xd1ef) alone, drawn channels last:
+                        the TF.js engine's starting noise, value for value), labels i mod classes
+                        (i = the sample's index in the run),
                         `iterations` Adam steps (learningRate; β 0.9/0.999, ε 1e-7 as TF.js's Adam)
                         on x of
                             class · CE(teacher(x), y)                      (weight 1)
                           + bnWeight · Σ_l ‖μ_l(x) − running_mean_l‖₂ + ‖σ²_l(x) − running_var_l‖₂
-                          + tvWeight · (‖Δ_h x‖₂ + ‖Δ_v x‖₂ + ‖Δ_d x‖₂ + ‖Δ_a x‖₂)   (images only)
-                          + l2Weight · ‖x‖₂
+                          + tvWeight · mean_i Σ (x_i[h+1, w] − x_i[h, w])² + (x_i[h, w+1] − x_i[h, w])²
+                                                                                (images only)
+                          + l2Weight · mean_i ‖x_i‖₂
                           [+ competition.weight · (1 − JS(softmax(z_t/T), softmax(z_s/T)))]
                         with the teacher in eval mode: l runs over its BatchNorm1d/2d layers, μ_l and
                         σ²_l are the per-channel mean and (biased) variance of the layer's INPUT over
-                        the batch (and the spatial positions); Δ are the differences of neighbouring
-                        pixels (right, down, and the two diagonals; DeepInversion's image prior); ‖·‖₂
-                        is the Euclidean norm over the whole batch. After each step x is clamped to
-                        [0, 1] when `data.normalize` is `scale` (the teacher's input range).
+                        the batch (and the spatial positions); the priors are per input, averaged over
+                        the batch (the TF.js engine's deepInversion.ts, term for term). After each step
+                        x is clamped to [0, 1] when `data.normalize` is `scale` (the teacher's input
+                        range). A batch's bnLoss.end, classLoss and teacherAcc are measured on the
+                        final (clamped) inputs; bnLoss.start and the curve on the iterations' inputs.
     distill-s<seed>     the student distilled on the synthesised inputs (their target labels are
                         the labels term's), evaluated on the real test split
     scratch-s<seed>     the baseline: on `reference` when given, else on the synthesised inputs
@@ -134,9 +138,20 @@ def batch_labels(cfg: dict, index: int, classes: int) -> torch.Tensor:
 
 
 def noise_seed(seed: int, index: int) -> int:
-    """The seed of batch `index`'s starting noise: (seed, index) alone (rng.ts hashSeed)."""
+    """The seed of batch `index`'s starting noise: (seed, index) alone (rng.ts hashSeed, as
+    deepInversion.ts startingNoise)."""
     from .data import hash_seed
-    return hash_seed(int(seed), int(index), 0x5EED)
+    return hash_seed(int(seed), int(index), 0xD1EF)
+
+
+def starting_noise(seed: int, index: int, count: int, input_shape: Sequence[int]) -> torch.Tensor:
+    """Batch `index`'s starting inputs [count, …] in the engine's layout: N(0, 1) values of
+    makeGaussian(mulberry32(noise_seed)) drawn in the folder's (channels-last) order, as the TF.js
+    engine draws them, then laid out NCHW."""
+    from .data import Mulberry32
+    shape = stored_shape(input_shape)
+    values = Mulberry32(noise_seed(seed, index)).gauss(int(count) * int(np.prod(shape))).astype(np.float32)
+    return to_channels_first(torch.from_numpy(values.reshape(int(count), *shape))).contiguous()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,15 +277,19 @@ def bn_term(x: torch.Tensor, running_mean: torch.Tensor, running_var: torch.Tens
 
 
 def tv_loss(x: torch.Tensor) -> torch.Tensor:
-    """DeepInversion's image prior: Euclidean norms of the right, down and both diagonal neighbour
-    differences over the batch; 0 for inputs that are not images ([N, C, H, W])."""
+    """The total-variation prior: per input, Σ of the squared differences of vertically and
+    horizontally neighbouring pixels (every channel), averaged over the batch; 0 for inputs that are
+    not images ([N, C, H, W])."""
     if x.dim() != 4:
         return x.new_zeros(())
-    d1 = x[:, :, :, :-1] - x[:, :, :, 1:]
-    d2 = x[:, :, :-1, :] - x[:, :, 1:, :]
-    d3 = x[:, :, 1:, :-1] - x[:, :, :-1, 1:]
-    d4 = x[:, :, :-1, :-1] - x[:, :, 1:, 1:]
-    return sum(torch.linalg.vector_norm(d) for d in (d1, d2, d3, d4))
+    dh = (x[:, :, 1:, :] - x[:, :, :-1, :]).pow(2).sum()
+    dw = (x[:, :, :, 1:] - x[:, :, :, :-1]).pow(2).sum()
+    return (dh + dw) / x.shape[0]
+
+
+def l2_prior(x: torch.Tensor) -> torch.Tensor:
+    """‖x_i‖₂ over each input's values, averaged over the batch."""
+    return torch.linalg.vector_norm(x.reshape(x.shape[0], -1), dim=1).mean()
 
 
 def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -307,8 +326,7 @@ def synthesize_batch(teacher: torch.nn.Module, cfg: dict, index: int, *, input_s
     t0 = time.monotonic()
     labels = batch_labels(cfg, index, classes)
     n = int(labels.shape[0])
-    g = torch.Generator().manual_seed(noise_seed(cfg['seed'], index))
-    x = torch.randn((n, *[int(d) for d in input_shape]), generator=g, dtype=torch.float32).to(device).requires_grad_(True)
+    x = starting_noise(cfg['seed'], index, n, input_shape).to(device).requires_grad_(True)
     y = labels.to(device)
     was = teacher.training
     teacher.eval()
@@ -328,7 +346,7 @@ def synthesize_batch(teacher: torch.nn.Module, cfg: dict, index: int, *, input_s
                 bn_l = bn.loss()
                 cls = F.cross_entropy(z_t.float(), y)
                 tv = tv_loss(x)
-                l2 = torch.linalg.vector_norm(x)
+                l2 = l2_prior(x)
                 total = cls + cfg['bnWeight'] * bn_l + cfg['tvWeight'] * tv + cfg['l2Weight'] * l2
                 terms = {'bn': bn_l, 'class': cls, 'tv': tv, 'l2': l2}
                 if comp is not None:
@@ -356,13 +374,16 @@ def synthesize_batch(teacher: torch.nn.Module, cfg: dict, index: int, *, input_s
                     on_step(it, last)
                 if it < iterations and should_stop():
                     return None
-        with torch.no_grad():
-            pred = _logits(teacher(x)).argmax(-1)
+            with torch.no_grad():  # the figures of what is kept: the final inputs
+                z = _logits(teacher(x))
+                end = float(bn.loss())
+                class_loss = float(F.cross_entropy(z.float(), y))
+                pred = z.argmax(-1)
     finally:
         teacher.train(was)
     correct = int((pred == y).sum())
-    info = {'count': n, 'labels': [int(v) for v in labels.tolist()], 'bnLoss': {'start': start, 'end': last['bn']},
-            'classLoss': last['class'], 'teacherAcc': correct / max(1, n), 'seconds': time.monotonic() - t0, 'curve': curve}
+    info = {'count': n, 'labels': [int(v) for v in labels.tolist()], 'bnLoss': {'start': start, 'end': end},
+            'classLoss': class_loss, 'teacherAcc': correct / max(1, n), 'seconds': time.monotonic() - t0, 'curve': curve}
     return BatchResult(x.detach().float().cpu(), labels, info, last)
 
 

@@ -85,14 +85,16 @@ def test_bn_statistics_loss_matches_a_naive_reference():
 
 
 def test_tv_l2_and_js_against_hand_computations():
-    x = torch.tensor([[[[0., 1., 3.], [2., 2., 0.]]]])  # [1, 1, 2, 3]
-    right = [0 - 1, 1 - 3, 2 - 2, 2 - 0]                 # x[h, w] - x[h, w+1]
-    down = [0 - 2, 1 - 2, 3 - 0]                        # x[h, w] - x[h+1, w]
-    diag = [2 - 1, 2 - 3]                               # x[h+1, w] - x[h, w+1]
-    anti = [0 - 2, 1 - 0]                               # x[h, w] - x[h+1, w+1]
-    norm = lambda v: math.sqrt(sum(a * a for a in v))  # noqa: E731
-    assert float(synthesis.tv_loss(x)) == pytest.approx(norm(right) + norm(down) + norm(diag) + norm(anti), rel=1e-6)
+    a = [[0., 1., 3.], [2., 2., 0.]]
+    b = [[1., 1., 1.], [0., 0., 5.]]
+    x = torch.tensor([[a], [b]])  # [2, 1, 2, 3]
+    sq = lambda v: sum(d * d for d in v)  # noqa: E731
+    tv_a = sq([0 - 1, 1 - 3, 2 - 2, 2 - 0]) + sq([0 - 2, 1 - 2, 3 - 0])    # right, down: 1+4+0+4 + 4+1+9 = 23
+    tv_b = sq([0, 0, 0, -5]) + sq([1, 1, -4])                              # 25 + 18 = 43
+    assert (tv_a, tv_b) == (23, 43)
+    assert float(synthesis.tv_loss(x)) == pytest.approx((23 + 43) / 2, rel=1e-6)
     assert float(synthesis.tv_loss(torch.ones(4, 7))) == 0.0  # vectors: no image prior
+    assert float(synthesis.l2_prior(x)) == pytest.approx((math.sqrt(0 + 1 + 9 + 4 + 4) + math.sqrt(1 + 1 + 1 + 25)) / 2, rel=1e-6)
     p = torch.tensor([[0.5, 0.5], [1.0, 0.0]])
     q = torch.tensor([[0.5, 0.5], [0.0, 1.0]])
     js = synthesis.js_divergence(p, q)
@@ -134,13 +136,18 @@ def test_synthesis_lowers_the_bn_loss_on_a_small_bn_teacher():
     res = synthesis.synthesize_batch(teacher, cfg, 1, input_shape=(1, 8, 8), classes=3, device=torch.device('cpu'),
                                      clamp=(0.0, 1.0), on_step=lambda it, l: seen.append((it, l['bn'])))
     start, end = res.info['bnLoss']['start'], res.info['bnLoss']['end']
-    assert start == seen[0][1] and end == seen[-1][1] and len(seen) == 40
+    assert start == seen[0][1] and len(seen) == 40
     assert end < 0.5 * start, (start, end)
-    # the start is the BN loss of the seeded noise itself
-    x0 = torch.randn((12, 1, 8, 8), generator=torch.Generator().manual_seed(synthesis.noise_seed(0, 1)))
+    assert seen[-1][1] < 0.5 * seen[0][1]
+    # the start is the BN loss of the seeded noise itself, the end that of the final inputs
+    x0 = synthesis.starting_noise(0, 1, 12, (1, 8, 8))
+    assert float(x0.mean()) == pytest.approx(0, abs=0.15) and float(x0.std()) == pytest.approx(1, abs=0.15)
     with synthesis.BNStatistics(teacher) as bn:
         teacher(x0)
         assert float(bn.loss()) == pytest.approx(start, rel=1e-6)
+        pred = teacher(res.x).argmax(-1)
+        assert float(bn.loss()) == pytest.approx(end, rel=1e-6)
+    assert res.info['teacherAcc'] == float((pred == res.labels).float().mean())
     assert res.labels.tolist() == [i % 3 for i in range(12)]
     assert float(res.x.min()) >= 0.0 and float(res.x.max()) <= 1.0  # clamped to the scaled range
     assert res.info['curve'] == [[10, seen[9][1]], [20, seen[19][1]], [30, seen[29][1]], [40, seen[39][1]]]
@@ -453,7 +460,7 @@ def test_the_competition_term_is_one_minus_js_of_teacher_and_student_on_the_inpu
     seen = []
     synthesis.synthesize_batch(teacher, cfg, 2, input_shape=(1, 8, 8), classes=3, device=torch.device('cpu'), student=student,
                                on_step=lambda it, l: seen.append(l))
-    x0 = torch.randn((12, 1, 8, 8), generator=torch.Generator().manual_seed(synthesis.noise_seed(0, 2)))
+    x0 = synthesis.starting_noise(0, 2, 12, (1, 8, 8))
     with torch.no_grad():
         pt = torch.softmax(teacher(x0) / 2.0, -1).double().tolist()
         ps = torch.softmax(student(x0) / 2.0, -1).double().tolist()
@@ -463,5 +470,21 @@ def test_the_competition_term_is_one_minus_js_of_teacher_and_student_on_the_inpu
         js.append(0.5 * sum(u * math.log(u / w) for u, w in zip(a, m)) + 0.5 * sum(v * math.log(v / w) for v, w in zip(b, m)))
     expected = 1 - sum(js) / len(js)
     assert seen[0]['competition'] == pytest.approx(expected, rel=1e-5)
+    with synthesis.BNStatistics(teacher) as bn:
+        z = teacher(x0)
+        assert seen[0]['bn'] == pytest.approx(float(bn.loss()), rel=1e-5)
+    assert seen[0]['class'] == pytest.approx(float(nn.functional.cross_entropy(z, synthesis.batch_labels(cfg, 2, 3))), rel=1e-5)
+    assert seen[0]['tv'] == pytest.approx(float(synthesis.tv_loss(x0)), rel=1e-5)
+    assert seen[0]['l2'] == pytest.approx(float(synthesis.l2_prior(x0)), rel=1e-5)
     others = seen[0]['class'] + cfg['bnWeight'] * seen[0]['bn'] + cfg['tvWeight'] * seen[0]['tv'] + cfg['l2Weight'] * seen[0]['l2']
     assert seen[0]['total'] == pytest.approx(others + 2.0 * expected, rel=1e-5)
+
+
+def test_the_starting_noise_is_the_tf_engines_value_for_value():
+    """startingNoise of src/engine/synthesis/deepInversion.ts (the TF.js engine):
+    makeGaussian(makeRng(hashSeed(7, 3, 0xd1ef))), its first 6 values as Float32Array, printed by
+    `node --import tsx` from src/engine/data/rng.ts — drawn in the folder's channels-last order."""
+    tf_values = [-0.9973703026771545, 1.8622193336486816, -0.21324647963047028, -0.20180927217006683,
+                 -0.12283051759004593, 2.3897969722747803]
+    x = synthesis.starting_noise(7, 3, 1, (2, 1, 3))  # one input, NCHW [1, 2, 1, 3]
+    assert synthesis.to_channels_last(x).reshape(-1).tolist() == tf_values
