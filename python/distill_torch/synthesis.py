@@ -31,9 +31,8 @@ What a data-free run is (`data.train` `{"format": "teacher-synthesized", …}`, 
 
 The competition term (Adaptive DeepInversion): before batch b > 1 a fresh copy of the student
 (built from the first seed, as the first distill job starts) is distilled for `studentSteps` Adam
-(1e-3) steps on the batches written so far (minibatches of batchSize drawn by a generator seeded by
-(seed, b)), with T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)); it then scores batch b's inputs and is
-discarded. JS is the Jensen–Shannon divergence in nats, averaged over the batch.
+(1e-3) steps, step j on the whole written batch (j mod (b − 1)) + 1, with
+T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)); it then scores batch b's inputs and is discarded. JS is the Jensen–Shannon divergence in nats, averaged over the batch.
 
 The inputs go to `<run>/synthesized/` in the format of src/runs/synthesized.ts (meta.json first;
 per batch the .bin, channels last, then its .json, each atomically): the folder is the synthesis's
@@ -44,17 +43,16 @@ uninterrupted one. A stop inside a batch drops that batch's progress (it is redo
 The synthesize job logs step records (epoch = batch, step = iteration, losses total/bn/class/tv/
 l2[/competition]: the unweighted terms and the weighted total) every `training.logEvery` iterations
 (default 10) and at the last, one epoch record per batch, and progress messages (phase
-`synthesize`) like any job (store.ts's comment on the job plan).
+`teacher`, as the TF.js engine's synthesizeJob.ts: ProgressMessage has no synthesis phase) like any
+job (store.ts's comment on the job plan).
 """
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import json
 import math
 import os
-import struct
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -387,23 +385,26 @@ def synthesize_batch(teacher: torch.nn.Module, cfg: dict, index: int, *, input_s
     return BatchResult(x.detach().float().cpu(), labels, info, last)
 
 
-def train_competitor(student: torch.nn.Module, teacher: torch.nn.Module, x: torch.Tensor, *, steps: int, batch_size: int,
-                     temperature: float, seed: int, index: int, device: torch.device) -> torch.nn.Module:
-    """The competition term's student: `student` (a fresh copy) distilled for `steps` Adam steps
-    on `x` (the inputs synthesised so far), minibatches drawn by a generator seeded by (seed, index)."""
+def train_competitor(student: torch.nn.Module, teacher: torch.nn.Module, batches: List[torch.Tensor], *, steps: int,
+                     temperature: float, device: torch.device) -> torch.nn.Module:
+    """The competition term's student for the next batch: `student` (a fresh copy) distilled with
+    T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) for `steps` Adam (1e-3) steps, step j on the whole written
+    batch j mod len(batches) (synthesizeJob.ts competitionStudent): the same student whenever that
+    batch is made. Returned in eval mode, frozen."""
     student = student.to(device)
     opt = torch.optim.Adam(student.parameters(), lr=STUDENT_LR, eps=ADAM_EPS)
-    g = torch.Generator().manual_seed(noise_seed(seed, -index))
     teacher.eval()
     student.train()
-    n = int(x.shape[0])
-    for _ in range(int(steps)):
-        idx = torch.randint(0, n, (min(batch_size, n),), generator=g)
-        xb = x[idx].to(device)
-        with torch.no_grad():
-            z_t = _logits(teacher(xb)).float()
-        z_s = _logits(student(xb)).float()
-        loss = F.kl_div(F.log_softmax(z_s / temperature, -1), F.softmax(z_t / temperature, -1), reduction='batchmean') * temperature ** 2
+    targets: Dict[int, torch.Tensor] = {}
+    for j in range(int(steps)):
+        b = j % len(batches)
+        xb = batches[b].to(device)
+        if b not in targets:
+            with torch.no_grad():
+                targets[b] = F.softmax(_logits(teacher(xb)).float() / temperature, -1)
+        p = targets[b]
+        logq = F.log_softmax(_logits(student(xb)).float() / temperature, -1)
+        loss = (p * (torch.log(p + 1e-12) - logq)).sum(1).mean() * temperature ** 2
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -578,10 +579,11 @@ def run_job(session, job: str, state: dict) -> str:
             return 'cancelled'
         student = None
         if comp is not None and index > 1 and float(comp['weight']) > 0:
-            x_so_far, _, _ = read_inputs(session.run_dir)
+            meta = read_meta(session.run_dir)
+            written = [read_batch_inputs(session.run_dir, b, meta['shape']) for b in range(1, index)]
             fresh = session.build('student', session._seed0())
-            student = train_competitor(fresh, teacher, x_so_far, steps=int(comp['studentSteps']), batch_size=int(cfg['batchSize']),
-                                       temperature=float(comp['temperature']), seed=int(cfg['seed']), index=index, device=device)
+            student = train_competitor(fresh, teacher, written, steps=int(comp['studentSteps']),
+                                       temperature=float(comp['temperature']), device=device)
         last_progress = [0.0]
 
         def on_step(it: int, losses: Dict[str, float], b: int = index) -> None:
@@ -593,7 +595,7 @@ def run_job(session, job: str, state: dict) -> str:
             if now - last_progress[0] > 0.25 or it == iterations:
                 last_progress[0] = now
                 start, end = batch_rows(cfg, b)
-                send({'type': 'progress', 'job': job, 'phase': 'synthesize', 'epoch': b, 'epochs': batches, 'step': it,
+                send({'type': 'progress', 'job': job, 'phase': 'teacher', 'epoch': b, 'epochs': batches, 'step': it,
                       'steps': iterations, 'losses': losses,
                       'samplesPerSecond': session.clock.steps_per_second() * (end - start), 'etaSeconds': session.clock.eta_seconds()})
         res = synthesize_batch(teacher, cfg, index, input_shape=d.input_shape, classes=classes, device=device, clamp=clamp,

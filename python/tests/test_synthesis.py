@@ -2,6 +2,7 @@
 (explicit loops), synthesis lowering the BN-statistics loss on a small BN teacher, the
 synthesized/ folder format (channels last, src/runs/synthesized.ts), an exact resume after a stop
 between batches and inside one, the refusals at prepare, and a tiny data-free run end to end."""
+import copy
 import json
 import math
 import os
@@ -295,7 +296,7 @@ def test_a_data_free_run_end_to_end_with_the_reference(tmp_path, monkeypatch):
     steps = [r for r in records if r['type'] == 'step' and r['job'] == 'synthesize']
     assert [(r['epoch'], r['step']) for r in steps[:3]] == [(1, 5), (1, 10), (1, 15)]
     assert set(steps[0]['losses']) == {'total', 'bn', 'class', 'tv', 'l2'}
-    assert any(m['type'] == 'progress' and m['job'] == 'synthesize' and m['phase'] == 'synthesize' for m in sent)
+    assert any(m['type'] == 'progress' and m['job'] == 'synthesize' and m['phase'] == 'teacher' for m in sent)
     # the folder (src/runs/synthesized.ts)
     meta = json.load(open(os.path.join(run_dir, 'synthesized', 'meta.json')))
     assert meta == {'version': 1, 'shape': [8, 8, 1], 'classes': 3, 'samples': 36, 'batchSize': 12, 'batches': 3}
@@ -450,10 +451,22 @@ def test_the_competition_term_is_one_minus_js_of_teacher_and_student_on_the_inpu
     teacher = _trained_bn_teacher()
     torch.manual_seed(4)
     student = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(12, 3))
-    x_so_far = torch.rand(20, 1, 8, 8)
+    written = [torch.rand(12, 1, 8, 8), torch.rand(12, 1, 8, 8)]
     before = [p.clone() for p in student.parameters()]
-    student = synthesis.train_competitor(student, teacher, x_so_far, steps=3, batch_size=8, temperature=2.0, seed=0, index=2,
-                                         device=torch.device('cpu'))
+    # the same steps by hand: step j on batch j mod 2, KD at T = 2, Adam 1e-3 (ε 1e-7)
+    by_hand = copy.deepcopy(student)
+    opt = torch.optim.Adam(by_hand.parameters(), lr=1e-3, eps=1e-7)
+    for j in range(3):
+        xb = written[j % 2]
+        with torch.no_grad():
+            p = torch.softmax(teacher(xb) / 2.0, -1)
+        loss = nn.functional.kl_div(torch.log_softmax(by_hand(xb) / 2.0, -1), p, reduction='batchmean') * 4.0
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    student = synthesis.train_competitor(student, teacher, written, steps=3, temperature=2.0, device=torch.device('cpu'))
+    for a, b in zip(student.parameters(), by_hand.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
     assert any(not torch.equal(a, b) for a, b in zip(before, student.parameters()))  # it was distilled
     assert not student.training and not any(p.requires_grad for p in student.parameters())
     cfg = _cfg(iterations=2, competition={'weight': 2.0, 'temperature': 2.0, 'studentSteps': 3})
