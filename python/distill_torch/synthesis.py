@@ -156,35 +156,37 @@ def starting_noise(seed: int, index: int, count: int, input_shape: Sequence[int]
 # data (data.py's hook): the splits of a data-free experiment
 
 def load_data(cfg: dict, base_dir: str):
-    """data.load_data for a `teacher-synthesized` train source. The Prepared it returns has the
-    REFERENCE as its train split when there is one (normalisation fitted on it, the validation split
-    held out from it), else an empty train split (no normalisation can be fitted on inputs not made
-    yet: `scale` takes the test source's maximum, `standardize` is refused). The synthesised inputs
-    replace the train split per job (`job_data`)."""
+    """data.load_data for a `teacher-synthesized` train source. Refused as src/config/dataFreeRules.ts
+    refuses them: `standardize` (no real training data to fit it on), a validation split (none to
+    hold out), augmentation (the synthesised inputs are not augmented). The Prepared it returns has
+    the REFERENCE as its train split when there is one (`scale` fitted on it), else an empty train
+    split (`scale` takes the test source's maximum: 255 for images). The synthesised inputs replace
+    the train split per job (`job_data`)."""
     from . import data as data_mod
     src = cfg['train']
     settings(src)
+    why = 'data-free distillation (data.train "teacher-synthesized")'
+    if cfg.get('normalize', 'scale') == 'standardize':
+        raise ConfigError(['data', 'normalize'], f'{why} has no training data to fit "standardize" on: use "scale" '
+                                                 '(inputs synthesised in [0, 1]) or "none"')
+    if cfg.get('validation') is not None:
+        raise ConfigError(['data', 'validation'], f'{why} has no real training data to hold out a validation split from: '
+                                                  'remove "validation"')
+    if cfg.get('augment') is not None:
+        raise ConfigError(['data', 'augment'], f'{why}: the synthesised inputs are not augmented; remove "augment"')
     ref = src.get('reference')
     if ref is not None:
         if not isinstance(ref, dict) or ref.get('format') == FORMAT:
             raise ConfigError(TRAIN_PATH + ['reference'], 'expected a real data source (mnist, idx, csv, …) to compare with')
         try:
-            prepared = data_mod.load_data({**cfg, 'train': ref}, base_dir)
+            return data_mod.load_data({**cfg, 'train': ref}, base_dir)
         except ConfigError as e:
             p = list(e.path)
             if p[:2] == TRAIN_PATH:
                 p = TRAIN_PATH + ['reference'] + p[2:]
             raise ConfigError(p, e.message) from e
-        return prepared
-    kind = cfg.get('normalize', 'scale')
-    if kind == 'standardize':
-        raise ConfigError(['data', 'normalize'], '"standardize" fits the statistics on the training split, and a data-free run '
-                                                 'has no real one; use "scale" or "none", or give data.train.reference')
-    if isinstance(cfg.get('validation'), dict):
-        raise ConfigError(['data', 'validation'], 'a data-free run has no real training split to hold a validation split out of; '
-                                                  'remove data.validation or give data.train.reference')
     # The test source stands in for the fit of `scale` (its maximum); its rows train nothing.
-    prepared = data_mod.load_data({**{k: v for k, v in cfg.items() if k != 'validation'}, 'train': cfg['test']}, base_dir)
+    prepared = data_mod.load_data({**cfg, 'train': cfg['test']}, base_dir)
     empty = data_mod.Split(prepared.test.x[:0].clone(), prepared.test.y[:0].clone())
     return dataclasses.replace(prepared, train=empty, val=None, warnings=[],
                                names={'train': 'teacher-synthesized', 'test': prepared.names.get('test', 'test')})
@@ -199,19 +201,20 @@ def clamp_range(config: dict) -> Optional[Tuple[float, float]]:
 # prepare checks
 
 def check_config(config: dict) -> None:
-    """What a data-free experiment cannot have, refused where it is written."""
+    """What a data-free experiment cannot have, refused where it is written (the messages of
+    src/config/dataFreeRules.ts, which the validator gives first; here for a config that bypassed it)."""
     if not is_data_free(config):
         return
     scheme = (config.get('scheme') or {}).get('kind', 'offline')
     if scheme != 'offline':
-        raise ConfigError(['scheme', 'kind'], f'a data-free run (data.train teacher-synthesized) distils a fixed teacher offline; '
-                                              f'scheme "{scheme}" is not supported with it')
+        raise ConfigError(['scheme', 'kind'], 'data-free distillation (data.train "teacher-synthesized") synthesises its inputs from a '
+                                              f'fixed, trained teacher: it needs scheme "offline", found "{scheme}"')
     teacher = config.get('teacher')
     if not isinstance(teacher, dict):
         raise ConfigError(['teacher'], 'a data-free run synthesises its inputs from the teacher: a teacher is required')
     if teacher.get('train') is not None:
-        raise ConfigError(['teacher', 'train'], 'a data-free run has no real data to train the teacher on; give a trained '
-                                                'teacher (weights) and remove teacher.train')
+        raise ConfigError(['teacher', 'train'], 'data-free distillation (data.train "teacher-synthesized") has no training data to '
+                                                'train the teacher on: give a teacher trained elsewhere (remove "train")')
     from . import distributed
     if distributed.world_size(config) > 1:
         raise ConfigError(['distributed', 'processes'], 'a data-free run runs in one process (the synthesis is one sequence of '

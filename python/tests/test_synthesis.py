@@ -200,7 +200,7 @@ def plan(config):
     src = config['data']['train']
     batches = -(-src['samples'] // src.get('batchSize', 128))
     job = lambda kind, seed, epochs, **x: {'kind': kind, 'seed': seed, 'status': 'pending', 'epochs': epochs, 'completedEpochs': 0, **x}  # noqa: E731
-    jobs = {'synthesize': job('synthesize', config['seeds'][0], batches)}
+    jobs = {'synthesize': job('synthesize', config['seeds'][0], batches, model='teacher')}
     ref = src.get('reference') is not None
     for seed in config['seeds']:
         e = config['training']['epochs']
@@ -430,11 +430,12 @@ def test_prepare_refuses_a_teacher_without_batch_norm_and_other_schemes(tmp_path
     with pytest.raises(ConfigError) as e:
         _prepare(msg, monkeypatch)
     assert e.value.path == ['teacher', 'train']
-    msg = data_free_experiment(str(tmp_path / 'd'), reference=False)
-    msg['snapshot']['config']['data']['normalize'] = 'standardize'
-    with pytest.raises(ConfigError) as e:
-        _prepare(msg, monkeypatch)
-    assert e.value.path == ['data', 'normalize']
+    for key, value in (('normalize', 'standardize'), ('validation', {'fraction': 0.1}), ('augment', {'flip': True})):
+        msg = data_free_experiment(str(tmp_path / f'd-{key}'))
+        msg['snapshot']['config']['data'][key] = value
+        with pytest.raises(ConfigError) as e:
+            _prepare(msg, monkeypatch)
+        assert e.value.path == ['data', key] and 'teacher-synthesized' in e.value.message
     msg = data_free_experiment(str(tmp_path / 'e'))
     msg['snapshot']['config']['data']['train']['reference']['samples'] = 0
     with pytest.raises(ConfigError) as e:
