@@ -502,3 +502,52 @@ def test_the_starting_noise_is_the_tf_engines_value_for_value():
                  -0.12283051759004593, 2.3897969722747803]
     x = synthesis.starting_noise(7, 3, 1, (2, 1, 3))  # one input, NCHW [1, 2, 1, 3]
     assert synthesis.to_channels_last(x).reshape(-1).tolist() == tf_values
+
+
+def test_a_sigkill_between_batches_resumes_to_the_uninterrupted_folder(tmp_path, monkeypatch):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from distill_torch import runfolder, train
+    # uninterrupted
+    s, msg, ref_dir, _ = _synthesize_only(tmp_path, monkeypatch, 'a', lambda n: False)
+    s.running, s.run_dir = True, os.path.abspath(ref_dir)
+    s.folder = runfolder.RunFolder(s.run_dir)
+    s.clock = train.ProgressClock(100)
+    assert synthesis.run_job(s, 'synthesize', s.folder.run()['jobs']['synthesize']) == 'completed'
+    uninterrupted = _folder_bytes(ref_dir)
+    # killed in a child process at the hold point between batches 1 and 2
+    _, msg2, run_dir, _ = _synthesize_only(tmp_path, monkeypatch, 'b', lambda n: False)
+    msg_file, marker = str(tmp_path / 'msg.json'), str(tmp_path / 'held')
+    with open(msg_file, 'w') as f:
+        json.dump(msg2, f)
+    child = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'synthesis_child.py')
+    proc = subprocess.Popen([sys.executable, child, msg_file, run_dir, marker], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, 'DISTILL_THREADS': '1'})
+    try:
+        deadline = time.monotonic() + 180
+        while not os.path.exists(marker):
+            assert proc.poll() is None, f'the child ended early: {proc.stderr.read().decode()}'
+            assert time.monotonic() < deadline, 'no hold point within 180 s'
+            time.sleep(0.05)  # polling interval, not an assertion delay
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    killed = _folder_bytes(run_dir)
+    assert sorted(killed) == ['batch-0001.bin', 'batch-0001.json', 'meta.json']
+    before = {n: os.stat(os.path.join(run_dir, 'synthesized', n)) for n in killed}
+    run = json.load(open(os.path.join(run_dir, 'run.json')))
+    assert run['status'] == 'running' and run['jobs']['synthesize']['completedEpochs'] == 1  # as a kill leaves it
+    # resumed in this process: batches 2 and 3 made, nothing before the kill rewritten, the folder as uninterrupted
+    s2, sent = _prepare(msg2, monkeypatch)
+    s2.run_dir = os.path.abspath(run_dir)
+    s2.folder = runfolder.RunFolder(s2.run_dir)
+    s2.clock = train.ProgressClock(100)
+    assert synthesis.run_job(s2, 'synthesize', s2.folder.run()['jobs']['synthesize']) == 'completed'
+    for n, st in before.items():
+        now = os.stat(os.path.join(run_dir, 'synthesized', n))
+        assert (now.st_ino, now.st_mtime_ns) == (st.st_ino, st.st_mtime_ns), n
+    assert _without_seconds(_folder_bytes(run_dir)) == _without_seconds(uninterrupted)
+    assert any('resuming at batch 2 of 3' in m.get('message', '') for m in sent)
