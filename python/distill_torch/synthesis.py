@@ -32,7 +32,11 @@ What a data-free run is (`data.train` `{"format": "teacher-synthesized", …}`, 
 The competition term (Adaptive DeepInversion): before batch b > 1 a fresh copy of the student
 (built from the first seed, as the first distill job starts) is distilled for `studentSteps` Adam
 (1e-3) steps, step j on the whole written batch (j mod (b − 1)) + 1, with
-T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)); it then scores batch b's inputs and is discarded. JS is the Jensen–Shannon divergence in nats, averaged over the batch.
+T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)); it then scores batch b's inputs and is discarded. JS is
+the Jensen–Shannon divergence in nats, averaged over the batch.
+
+Not here (DeepInversion's image-specific extras, not in the contract): random jitter and flips of
+x during the optimisation, a learning-rate schedule, multi-resolution synthesis.
 
 The inputs go to `<run>/synthesized/` in the format of src/runs/synthesized.ts (meta.json first;
 per batch the .bin, channels last, then its .json, each atomically): the folder is the synthesis's
