@@ -551,3 +551,24 @@ def test_a_sigkill_between_batches_resumes_to_the_uninterrupted_folder(tmp_path,
         assert (now.st_ino, now.st_mtime_ns) == (st.st_ino, st.st_mtime_ns), n
     assert _without_seconds(_folder_bytes(run_dir)) == _without_seconds(uninterrupted)
     assert any('resuming at batch 2 of 3' in m.get('message', '') for m in sent)
+
+
+def test_a_data_free_run_without_a_reference_trains_everything_on_the_synthesised_inputs(tmp_path, monkeypatch):
+    msg = data_free_experiment(str(tmp_path / 'exp'), reference=False, samples=24, iterations=5)
+    s, sent = _prepare(msg, monkeypatch)
+    assert s.data.train.x.shape[0] == 0  # nothing real to train on
+    run_dir = create_run(msg, str(tmp_path / 'exp' / '.distill' / 'runs'))
+    assert s.run(run_dir, False) == 'completed', [m for m in sent if m['type'] == 'failed']
+    run = json.load(open(os.path.join(run_dir, 'run.json')))
+    check(run, 'run.schema.json')
+    assert list(run['jobs']) == ['synthesize', 'scratch-s1', 'distill-s1']
+    records = [json.loads(line) for line in open(os.path.join(run_dir, 'metrics.jsonl'))]
+    for r in records:
+        check(r, 'metrics.schema.json')
+    # 24 synthesised inputs in batches of 12: 2 steps an epoch for both students
+    assert {j: max(r['step'] for r in records if r['type'] == 'step' and r['job'] == j) for j in ('scratch-s1', 'distill-s1')} == \
+        {'scratch-s1': 2, 'distill-s1': 2}
+    report = json.load(open(os.path.join(run_dir, 'report.json')))
+    check(report, 'report.schema.json')
+    assert report['dataFree']['samples'] == 24 and report['dataFree']['batches'] == 2 and 'reference' not in report['dataFree']
+    assert report['exportedJob'] == 'distill-s1' and report['quantized']['testAcc'] >= 0
