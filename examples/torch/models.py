@@ -13,6 +13,10 @@ the pairing diagram and the feature-map panel use — read as what they are::
     features.conv2  features.relu2  features.pool2          14×14 →  7×7
     classifier.flatten  classifier.fc1  classifier.relu  classifier.logits
 
+``cnn_bn`` is the same CNN with a BatchNorm after each convolution and after the dense layer
+(``features.bn1``, ``features.bn2``, ``classifier.bn``): the teacher a data-free run
+(DeepInversion) needs, since it synthesises inputs that match those layers' running statistics.
+
 Activations are separate ``nn.ReLU`` modules (not fused into the convolutions) so that a pair can
 take a layer's output before or after its non-linearity, and so that every layer is a stock torch
 module: FLOPs by forward hooks, TorchScript, ONNX and int8 quantisation see nothing unusual.
@@ -56,6 +60,27 @@ def cnn(filters: Sequence[int] = (32, 64), dense: int = 64, classes: int = 10,
     return nn.Sequential(OrderedDict([('features', features), ('classifier', nn.Sequential(head))]))
 
 
+def cnn_bn(filters: Sequence[int] = (32, 64), dense: int = 64, classes: int = 10,
+           in_channels: int = 1, image_size: int = 28) -> nn.Sequential:
+    """``cnn`` with batch normalisation: conv → BatchNorm2d → ReLU → pool (twice), then
+    dense → BatchNorm1d → ReLU → logits (``dense`` must be > 0). The layer names are ``cnn``'s
+    plus ``features.bn1``, ``features.bn2`` and ``classifier.bn``."""
+    if dense <= 0:
+        raise ValueError(f'cnn_bn: dense must be a positive width, got {dense}')
+    base = cnn(filters, dense, classes, in_channels, image_size)
+    f1, f2 = int(filters[0]), int(filters[1])
+    f = base.features
+    features = nn.Sequential(OrderedDict([
+        ('conv1', f.conv1), ('bn1', nn.BatchNorm2d(f1)), ('relu1', f.relu1), ('pool1', f.pool1),
+        ('conv2', f.conv2), ('bn2', nn.BatchNorm2d(f2)), ('relu2', f.relu2), ('pool2', f.pool2),
+    ]))
+    c = base.classifier
+    head = nn.Sequential(OrderedDict([
+        ('flatten', c.flatten), ('fc1', c.fc1), ('bn', nn.BatchNorm1d(int(dense))), ('relu', c.relu), ('logits', c.logits),
+    ]))
+    return nn.Sequential(OrderedDict([('features', features), ('classifier', head)]))
+
+
 def mlp(hidden: Sequence[int] = (300,), inputs: int = 784, classes: int = 10,
         dropout: float = 0.0) -> nn.Sequential:
     """A multi-layer perceptron on flattened images: ``flatten, fc1, relu1, …, logits``.
@@ -78,6 +103,14 @@ def teacher(**args) -> nn.Sequential:
     """The examples' teacher: ``cnn(filters=(32, 64), dense=64)``, 220 k parameters (0.88 MB as a
     float32 state_dict: ``teacher.pt``), 8.1 M FLOPs per sample (2 × multiply-adds)."""
     return cnn(**{'filters': (32, 64), 'dense': 64, **args})
+
+
+def teacher_bn(**args) -> nn.Sequential:
+    """The data-free example's teacher: ``cnn_bn(filters=(16, 32), dense=64)`` (``teacher-bn.pt``),
+    107 k parameters, four times the student. Narrower than ``teacher``: DeepInversion runs the
+    teacher forward and backward for every synthesis iteration, and the example is sized for a
+    shared 2-core machine."""
+    return cnn_bn(**{'filters': (16, 32), 'dense': 64, **args})
 
 
 def student(**args) -> nn.Sequential:

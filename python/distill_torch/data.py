@@ -1002,6 +1002,9 @@ def load_data(config: dict, base_dir: str) -> Prepared:
     for key in ('train', 'test'):
         if key not in cfg:
             raise _err(['data', key], f'missing: data.{key} is required')
+    if isinstance(cfg['train'], dict) and cfg['train'].get('format') == 'teacher-synthesized':
+        from . import synthesis
+        return synthesis.load_data(cfg, base_dir)  # issue 18: data-free runs
     warnings: List[str] = []
     train = load_source(cfg['train'], base_dir, ['data', 'train'])
     test_src = cfg['test']

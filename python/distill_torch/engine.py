@@ -349,11 +349,13 @@ class Session:
             self.notes.append(f'gpu: {torch.cuda.get_device_name(self.device)}')
         from . import data as data_mod
         self.data = data_mod.load_data(c, self.base_dir)
-        from . import distributed
+        from . import distributed, synthesis
+        synthesis.check_config(c)  # issue 18: what a data-free run refuses
         distributed.check_config(c, int(self.data.train.x.shape[0]), distributed.world_size(c), self.device)
         self._build_models()
         qat.check_student(c, self.models['student'])
         self.plan = qat.plan(c, self.plan)  # issue 18: qat-s<seed> after distill-s<seed> when student.quantize.aware
+        synthesis.check_teacher(c, self.models.get('teacher'))
         self._check_pairings()
 
     def _seed0(self) -> int:
@@ -408,7 +410,7 @@ class Session:
         at its path in the file, before the run folder exists."""
         from . import knowledge
         entries = self.config.get('knowledge') or []
-        sample = self.data.train.x[:2]
+        sample = self.data.train.x[:2] if self.data.train.x.shape[0] else self.data.test.x[:2]  # data-free: no train split yet
         for t, s in self.pairings():
             if t not in self.models or s not in self.models:
                 continue
@@ -517,8 +519,9 @@ class Session:
             self.log(w, 'warn')
         jobs = self.folder.run()['jobs']
         total = done = 0
+        from . import synthesis
         for state in jobs.values():
-            steps = self._steps_per_epoch(self._training_of(state))
+            steps = synthesis.steps_per_epoch(self, state) or self._steps_per_epoch(self._training_of(state))
             total += state['epochs'] * steps
             done += state.get('completedEpochs', 0) * steps
         self.clock = train.ProgressClock(total, done)
@@ -531,7 +534,9 @@ class Session:
             if self._run_job(job, state) == 'cancelled':
                 return 'cancelled'
         if self.dist is None or self.dist.rank == 0:
-            self._report()
+            from . import synthesis
+            with synthesis.job_data(self, {'kind': 'distill'}):  # data-free: int8 calibration on the synthesised inputs
+                self._report()
         return 'completed'
 
     # -- fixed teachers ----------------------------------------------------------------------------
@@ -569,6 +574,13 @@ class Session:
 
     # -- one job ---------------------------------------------------------------------------------
     def _run_job(self, job: str, state: dict) -> str:
+        from . import synthesis
+        if state['kind'] == 'synthesize':
+            return synthesis.run_job(self, job, state)
+        with synthesis.job_data(self, state):  # a data-free run: the job's training split
+            return self._train_one(job, state)
+
+    def _train_one(self, job: str, state: dict) -> str:
         from . import qat, train
         c = self.config
         kind = state['kind']
@@ -750,6 +762,10 @@ class Session:
         from . import adversarial
         self.warn(adversarial.discriminator_warning(records))  # issue 18: an adversarial term's D that wins
         report['warnings'] = list(self.warnings.values())
+        from . import synthesis
+        data_free = synthesis.report(self, records)
+        if data_free is not None:
+            report['dataFree'] = data_free
         text = dumps(report, indent=2)
         write_file_atomic(os.path.join(self.run_dir, 'report.json'), text, self.run_dir)
 
