@@ -125,7 +125,7 @@ export async function synthesizeBatch(o: SynthesizeBatchOptions): Promise<BatchR
   const init = tf.tensor(startingNoise(s.seed, o.index, n * per), [n, ...o.shape]);
   const x = tf.variable(init, true);
   init.dispose();
-  const target = tf.oneHot(tf.tensor1d(labels, 'int32'), o.classes);
+  const target = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), o.classes));
   const optimizer = tf.train.adam(s.learningRate);
   const curve: [number, number][] = [];
   let start = NaN;
