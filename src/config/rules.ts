@@ -13,6 +13,7 @@ import { closest } from './names';
 import type { Problem } from './schema';
 import { experimentSchema } from './schema';
 import { findPath, propertyValue } from './phrases';
+import { dataFreeChecks } from './dataFreeRules';
 
 const MISSING_TEACHER = 'missing required field "teacher" (only scheme "self" works without a teacher)';
 
@@ -40,6 +41,8 @@ export function semanticChecks(root: Node, value: unknown, problems: Problem[]):
     problems.push({ path, message, ...rangeInTree(root, path), severity });
   };
   const epochs = config.training.epochs;
+
+  dataFreeChecks(config, at); // issue 18: data.train "teacher-synthesized" (dataFreeRules.ts)
 
   // Synthetic data: the shape must match the kind.
   for (const split of ['train', 'test'] as const) {

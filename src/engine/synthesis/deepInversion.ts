@@ -100,8 +100,11 @@ export function competitionTerm(teacherLogits: tf.Tensor, studentLogits: tf.Tens
 
 export interface SynthesizeBatchOptions {
   taps: BnTaps;
-  /** One input's shape, channels last. */
+  /** One input's shape, channels last (the data's: what is optimised, saved and regularised). */
   shape: number[];
+  /** The teacher's input shape, when it differs from `shape` (e.g. a flat MLP on images); the student's likewise. */
+  inputShape?: number[];
+  studentInputShape?: number[];
   classes: number;
   samples: number;
   index: number;
@@ -133,7 +136,8 @@ export async function synthesizeBatch(o: SynthesizeBatchOptions): Promise<BatchR
   try {
     /** The terms on the current inputs: [total, bn, class, tv, l2, competition?, logits]. */
     const terms = (input: tf.Tensor): { total: tf.Scalar; parts: Record<string, tf.Scalar>; logits: tf.Tensor } => {
-      const outs = o.taps.model.apply(input, { training: false }) as tf.Tensor[];
+      const n0 = input.shape[0];
+      const outs = o.taps.model.apply(o.inputShape ? input.reshape([n0, ...o.inputShape]) : input, { training: false }) as tf.Tensor[];
       const logits = outs[0];
       const bn = bnStatisticsLoss(outs.slice(1), o.taps.layers);
       const cls = tf.losses.softmaxCrossEntropy(target, logits) as tf.Scalar;
@@ -142,7 +146,7 @@ export async function synthesizeBatch(o: SynthesizeBatchOptions): Promise<BatchR
       let total = bn.mul(s.bnWeight).add(cls).add(tv.mul(s.tvWeight)).add(l2.mul(s.l2Weight)) as tf.Scalar;
       const parts: Record<string, tf.Scalar> = { bn, class: cls, tv, l2 };
       if (s.competition && o.student) {
-        const sl = o.student.apply(input, { training: false }) as tf.Tensor;
+        const sl = o.student.apply(o.studentInputShape ? input.reshape([n0, ...o.studentInputShape]) : input, { training: false }) as tf.Tensor;
         const comp = competitionTerm(logits, sl, s.competition.temperature);
         parts.competition = comp;
         total = total.add(comp.mul(s.competition.weight)) as tf.Scalar;

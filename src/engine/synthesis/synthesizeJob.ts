@@ -55,6 +55,9 @@ export interface SynthesizeJobSpec {
   teacher: tf.LayersModel;
   /** One input's shape, channels last, and the normalisation of the real data. */
   shape: number[];
+  /** The teacher's and the student's input shapes (a flat model on images reshapes each input). */
+  teacherInputShape: number[];
+  studentInputShape?: number[];
   normalization: Normalization;
   /** A fresh student from the first seed's initialisation (the competition term's copy). */
   makeStudent?: () => Promise<tf.LayersModel>;
@@ -93,7 +96,7 @@ export async function runSynthesis(spec: SynthesizeJobSpec): Promise<'completed'
       let stopped = false;
       try {
         const r = await synthesizeBatch({
-          taps, shape: spec.shape, classes, samples: s.samples, index: k, settings: s, range, student,
+          taps, shape: spec.shape, inputShape: spec.teacherInputShape, studentInputShape: spec.studentInputShape, classes, samples: s.samples, index: k, settings: s, range, student,
           onIteration: async (it, losses) => {
             globalStep++;
             spec.clock?.tick();
@@ -151,8 +154,9 @@ async function competitionStudent(spec: SynthesizeJobSpec, teacherTaps: tf.Layer
       const b = (j % (k - 1)) + 1;
       if (!cache.has(b)) {
         const values = readSynthesizedInputs(spec.runDir, b, meta);
-        const x = tf.tensor(values, [values.length / meta.shape.reduce((a, c) => a * c, 1), ...meta.shape]);
-        const p = tf.tidy(() => tf.softmax(((teacherTaps.apply(x, { training: false }) as tf.Tensor[])[0]).div(T)));
+        const n = values.length / meta.shape.reduce((a, c) => a * c, 1);
+        const x = tf.tensor(values, [n, ...(spec.studentInputShape ?? meta.shape)]);
+        const p = tf.tidy(() => tf.softmax(((teacherTaps.apply(x.reshape([n, ...spec.teacherInputShape]), { training: false }) as tf.Tensor[])[0]).div(T)));
         cache.set(b, { x, p });
       }
       const { x, p } = cache.get(b)!;
