@@ -159,3 +159,28 @@ test('data-free config rules: offline scheme, a trained teacher, no augment, no 
   const f2 = writeExperiment(dir, asTest, 'b.distill.json');
   assert.ok(loadExperimentText(f2, fs.readFileSync(f2, 'utf8')).errors.some((e) => e.path.join('.') === 'data.test.format'));
 });
+
+test('without a reference scratch trains on the synthesised inputs; the competition term applies from the second batch', async () => {
+  const dir = tempDir();
+  const teacher = await savedTeacher(dir, 'teacher', true);
+  const exp = dataFreeExperiment(teacher, { reference: undefined, samples: 32, competition: { weight: 1, temperature: 3, studentSteps: 4 } });
+  const file = writeExperiment(dir, exp);
+  const r = await runExperiment({ experiment: file });
+  assert.equal(r.status, 'completed', r.error);
+  assert.deepEqual(Object.keys(readRun(r.runDir).jobs), ['synthesize', 'scratch-s1', 'distill-s1']);
+  assert.equal(readRun(r.runDir).jobs['scratch-s1'].data, undefined);
+  const lines = metricLines(r.runDir);
+  const steps = lines.filter((l) => l.type === 'step' && l.job === 'synthesize');
+  assert.ok(steps.filter((l) => l.epoch === 1).every((l) => !('competition' in (l.losses as object))));
+  const second = steps.filter((l) => l.epoch === 2);
+  assert.ok(second.length > 0 && second.every((l) => typeof (l.losses as Record<string, number>).competition === 'number'));
+  for (const l of second) {
+    const x = l.losses as Record<string, number>;
+    assert.ok(Math.abs(x.total - (x.bn + x.class + 1e-4 * x.tv + 1e-5 * x.l2 + x.competition)) < 1e-3 * Math.max(1, x.total), 'total = Σ wᵢ·termᵢ');
+  }
+  // scratch trained on the 32 synthesised inputs: 2 steps an epoch
+  assert.equal(lines.filter((l) => l.type === 'step' && l.job === 'scratch-s1' && l.epoch === 1).at(-1)?.step, 2);
+  const report = JSON.parse(fs.readFileSync(path.join(r.runDir, 'report.json'), 'utf8')) as Required<Report>;
+  assert.equal(report.dataFree.batches, 2);
+  assert.equal(report.dataFree.reference, undefined);
+});
