@@ -23,3 +23,16 @@ export function planDataFreeJobs(config: ExperimentConfig): Record<string, JobSt
   }
   return jobs;
 }
+
+/**
+ * A data-free run's job for the time estimate (budget.ts): the synthesize job's steps are Adam
+ * iterations on a batch of `batchSize` inputs through the teacher (about a teacher training step);
+ * the jobs on the synthesised inputs have `samples` rows. Undefined outside data-free runs and for
+ * jobs on the reference (`trainSize` is the reference's).
+ */
+export function dataFreeJobSize(config: ExperimentConfig, job: JobState): { rowsPerEpoch: number; batchSize: number } | undefined {
+  const src = config.data.train;
+  if (src.format !== 'teacher-synthesized' || job.data === 'reference') return undefined;
+  if (job.kind === 'synthesize') return { rowsPerEpoch: (src.iterations ?? 200) * config.training.batchSize, batchSize: src.batchSize ?? 128 };
+  return { rowsPerEpoch: src.samples, batchSize: config.training.batchSize };
+}
