@@ -11,6 +11,7 @@
  *   ta-chain    teacher? · scratch-s · ta1-s · … · distill-s         (each taught by the previous)
  *   online      scratch-s · online-s                                 (teacher + students trained together)
  *   self        scratch-s · self-s                                   (the student with auxiliary heads)
+ *   data-free   synthesize · scratch-s · distill-s · real-s          (data.train teacher-synthesized: synthesis/dataFree.ts)
  */
 import * as fs from 'fs';
 import * as path from 'path';
