@@ -275,7 +275,7 @@ class RunSession {
       this.dataFree = new DataFreeSession({
         runDir: this.runDir, config, baseDir: this.baseDir, base: d, teachers: this.teachers, metrics: this.metrics, clock: this.clock,
         emit: this.emit, shouldStop: this.shouldStop,
-        makeTeachers: (data) => new TeacherSource({ runDir: this.runDir, config, baseDir: this.baseDir, data, teacherThread: this.teacherThread,
+        makeTeachers: (data, keyed) => new TeacherSource({ runDir: this.runDir, config: keyed, baseDir: this.baseDir, data, teacherThread: this.teacherThread,
           log: (m) => this.log(m), warn: (w) => this.warn(w) }),
       });
     }

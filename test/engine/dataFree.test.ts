@@ -98,6 +98,11 @@ test('a data-free run synthesises from the BN teacher, distils on it, and report
   assert.equal(report.summary.distill!.testAcc.n, 1);
   assert.equal(report.summary.scratch!.testAcc.n, 1);
   assert.equal(report.exportedJob, 'distill-s1');
+  // The teacher's outputs are computed over each data set: those over the reference (scratch, real-s1)
+  // are never taken for the synthesised inputs' (both are 48 / 256 rows of the same config's data).
+  const logs = events.filter((e) => e.type === 'log').map((e) => (e as { message?: string }).message ?? '');
+  assert.ok(!logs.some((m) => m.includes('reusing the cached outputs of the teacher')), logs.join('\n'));
+  assert.equal(logs.filter((m) => m.startsWith('caching the outputs of the teacher')).length, 2, 'once over the reference, once over the synthesised inputs');
   assert.ok(fs.existsSync(path.join(r.runDir, 'student', 'model.json')));
   // distill-s1 trained on the synthesised set (48 inputs → 3 steps an epoch), real-s1 on the reference (256 → 16)
   assert.equal(lines.filter((l) => l.type === 'step' && l.job === 'distill-s1' && l.epoch === 1).at(-1)?.step, 3);

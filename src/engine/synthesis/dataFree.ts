@@ -83,8 +83,12 @@ export interface DataFreeSessionOptions {
   base: PreparedData;
   /** The run's teachers over the base data. */
   teachers: TeacherSource;
-  /** Makes the teachers over other data (the synthesised split). */
-  makeTeachers: (data: PreparedData) => TeacherSource;
+  /**
+   * Makes the teachers over other data (the synthesised split); `config` is the run's with
+   * data.train naming this run's synthesised set, so that the teacher's outputs cached in memory
+   * for the base data (keyed by the config's data) are never taken for the synthesised inputs'.
+   */
+  makeTeachers: (data: PreparedData, config: ExperimentConfig) => TeacherSource;
   metrics: MetricsLog;
   clock: ProgressClock;
   emit: (m: EngineToHost) => void;
@@ -116,7 +120,9 @@ export class DataFreeSession {
     if (!this.synth) {
       const data = synthesizedData(this.o.runDir, this.o.base);
       this.o.emit({ type: 'log', level: 'info', message: `data-free: training on ${data.train.size} synthesised inputs; test ${data.test.size} (real)` });
-      this.synth = { data, teachers: this.o.makeTeachers(data) };
+      const src = this.o.config.data.train as TeacherSynthesizedSource;
+      const keyed = { ...this.o.config, data: { ...this.o.config.data, train: { ...src, synthesizedIn: path.resolve(this.o.runDir) } as TeacherSynthesizedSource } };
+      this.synth = { data, teachers: this.o.makeTeachers(data, keyed) };
     }
     return this.synth;
   }
