@@ -46,7 +46,7 @@ import { recordRunFailure } from './runs/runFailure';
 import { preflightRun } from './preflight';
 import { engineOf } from '../config/engineRules';
 import { runTorch } from './torch/bridge';
-import { DataFreeSession, dataFreeReport, dataFreeStepsPerEpoch } from './synthesis/dataFree';
+import { DataFreeSession, dataFreeReport, dataFreeStepsPerEpoch, describeDataFree } from './synthesis/dataFree';
 
 export { defaultRunsDir, planJobs };
 
@@ -310,7 +310,10 @@ class RunSession {
       this.warn(teacherBelowScratchWarning(report.teacher.testAcc, report.summary.scratch?.testAcc,
         teacherContext(this.teachers!.get('teacher')?.model, config, this.data)));
     }
-    if (this.dataFree) report.dataFree = dataFreeReport(this.runDir, config);
+    if (this.dataFree) {
+      report.dataFree = dataFreeReport(this.runDir, config);
+      this.log(describeDataFree(report.dataFree, report.summary.distill?.testAcc.mean, report.summary.scratch?.testAcc.mean));
+    }
     report.warnings = [...this.warnings.values()];
     const reportText = JSON.stringify(report, null, 2);
     guardWrite(path.join(this.runDir, 'report.json'), Buffer.byteLength(reportText), () => fs.writeFileSync(path.join(this.runDir, 'report.json'), reportText));
