@@ -21,6 +21,8 @@ import { readSynthesizedInputs } from '../../runs/synthesized';
 import type { SynthesizedMeta } from '../../runs/synthesized';
 import type { Normalization } from '../data';
 import { outputWidth } from '../training/evaluate';
+import { mulberry32 } from '../training/random';
+import { hashSeed } from '../data/rng';
 import type { ProgressClock } from '../training/train';
 import { bnTaps } from './bnStats';
 import type { SynthesisSettings } from './deepInversion';
@@ -149,6 +151,9 @@ async function competitionStudent(spec: SynthesizeJobSpec, teacherTaps: tf.Layer
   const T = s.competition!.temperature;
   const optimizer = tf.train.adam(1e-3);
   const cache = new Map<number, { x: tf.Tensor; p: tf.Tensor }>();
+  // Dropout in the copy draws from a generator seeded by (seed, batch): the same copy on resume.
+  const original = Math.random;
+  Math.random = mulberry32(hashSeed(s.seed, k, 0xc0de));
   try {
     for (let j = 0; j < s.studentSteps; j++) {
       const b = (j % (k - 1)) + 1;
@@ -166,6 +171,7 @@ async function competitionStudent(spec: SynthesizeJobSpec, teacherTaps: tf.Layer
       }, false);
     }
   } finally {
+    Math.random = original;
     for (const { x, p } of cache.values()) { x.dispose(); p.dispose(); }
     optimizer.dispose();
   }
