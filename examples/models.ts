@@ -50,3 +50,34 @@ export function cnn(_tf: typeof tf, args: CnnArgs = {}): tf.LayersModel {
   model.add(tf.layers.dense({ units: classes, name: 'logits' }));
   return model;
 }
+
+interface CnnBnArgs {
+  inputShape?: [number, number, number];
+  filters?: [number, number];
+  dense?: number;
+  classes?: number;
+}
+
+/**
+ * A small CNN with BatchNormalization after every conv and the dense layer (conv → BN → relu):
+ * the teacher data-free distillation needs (DeepInversion matches the statistics its BN layers
+ * keep, issue 18; examples/mnist-data-free.distill.json).
+ */
+export function cnnBn(_tf: typeof tf, args: CnnBnArgs = {}): tf.LayersModel {
+  const { inputShape = [28, 28, 1], filters = [16, 32], dense = 64, classes = 10 } = args;
+  const model = tf.sequential();
+  model.add(tf.layers.conv2d({ inputShape, filters: filters[0], kernelSize: 3, padding: 'same', useBias: false, name: 'conv_1' }));
+  model.add(tf.layers.batchNormalization({ name: 'bn_1' }));
+  model.add(tf.layers.activation({ activation: 'relu', name: 'relu_1' }));
+  model.add(tf.layers.maxPooling2d({ poolSize: 2, name: 'pool_1' }));
+  model.add(tf.layers.conv2d({ filters: filters[1], kernelSize: 3, padding: 'same', useBias: false, name: 'conv_2' }));
+  model.add(tf.layers.batchNormalization({ name: 'bn_2' }));
+  model.add(tf.layers.activation({ activation: 'relu', name: 'relu_2' }));
+  model.add(tf.layers.maxPooling2d({ poolSize: 2, name: 'pool_2' }));
+  model.add(tf.layers.flatten({ name: 'flatten' }));
+  model.add(tf.layers.dense({ units: dense, useBias: false, name: 'dense_1' }));
+  model.add(tf.layers.batchNormalization({ name: 'bn_3' }));
+  model.add(tf.layers.activation({ activation: 'relu', name: 'relu_3' }));
+  model.add(tf.layers.dense({ units: classes, name: 'logits' }));
+  return model;
+}

@@ -19,6 +19,10 @@ export function quantizeChecks(config: ExperimentConfig, at: (path: JsonPath, me
     if (q.aware && !AWARE_SCHEMES.includes(config.scheme.kind)) {
       at(['student', 'quantize', 'aware'], `scheme "${config.scheme.kind}" has no distilled student to train quantisation-aware; "aware" works with schemes ${AWARE_SCHEMES.map((s) => `"${s}"`).join(', ')} (post-training quantisation still happens without it)`);
     }
+    if (q.aware && config.data.train.format === 'teacher-synthesized') {
+      // Neither engine plans a qat job on synthesised inputs (a data-free run's jobs: src/engine/training/dataFreeJobs.ts).
+      at(['student', 'quantize', 'aware'], 'quantisation-aware training is not available in a data-free run (data.train "teacher-synthesized"); remove "aware" (the exported student is still quantised after training) or distil on real data');
+    }
   }
   if (config.teacher && 'quantize' in config.teacher) {
     at(['teacher', 'quantize'], '"quantize" is a field of the student only (the teacher is not quantised)');

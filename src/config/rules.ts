@@ -16,6 +16,7 @@ import { findPath, propertyValue } from './phrases';
 import { quantizeChecks } from './quantizeRules';
 import { adversarialChecks } from './rules/adversarial';
 import { searchChecks } from './searchRules';
+import { dataFreeChecks } from './dataFreeRules';
 
 const MISSING_TEACHER = 'missing required field "teacher" (only scheme "self" works without a teacher)';
 
@@ -43,6 +44,8 @@ export function semanticChecks(root: Node, value: unknown, problems: Problem[]):
     problems.push({ path, message, ...rangeInTree(root, path), severity });
   };
   const epochs = config.training.epochs;
+
+  dataFreeChecks(config, at); // issue 18: data.train "teacher-synthesized" (dataFreeRules.ts)
 
   // Synthetic data: the shape must match the kind.
   for (const split of ['train', 'test'] as const) {

@@ -11,6 +11,7 @@
  *   ta-chain    teacher? · scratch-s · ta1-s · … · distill-s         (each taught by the previous)
  *   online      scratch-s · online-s                                 (teacher + students trained together)
  *   self        scratch-s · self-s                                   (the student with auxiliary heads)
+ *   data-free   synthesize · scratch-s · distill-s · real-s          (data.train teacher-synthesized: synthesis/dataFree.ts)
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -48,6 +49,7 @@ import { engineOf } from '../config/engineRules';
 import { runTorch } from './torch/bridge';
 import { withFakeQuant } from './training/qat';
 import { quantizedVariants } from './results/quantizedVariants';
+import { DataFreeSession, dataFreeReport, dataFreeStepsPerEpoch, describeDataFree } from './synthesis/dataFree';
 
 export { defaultRunsDir, planJobs };
 
@@ -211,6 +213,8 @@ class RunSession {
   private teachers?: TeacherSource;
   /** Warnings of this execution for report.json (teacherHealth.ts), by kind. */
   private readonly warnings = new Map<string, ReportWarning>();
+  /** issue 18: a data-free run's jobs, data and synthesis (synthesis/dataFree.ts). */
+  private dataFree?: DataFreeSession;
 
   constructor(private readonly runDir: string, private readonly config: ExperimentConfig, private readonly experimentFile: string,
     private readonly experimentText: string, private readonly emit: (m: EngineToHost) => void, private readonly shouldStop: () => boolean,
@@ -247,6 +251,7 @@ class RunSession {
     try {
       return await this.executeJobs();
     } finally {
+      this.dataFree?.dispose();
       this.teachers?.dispose();
     }
   }
@@ -269,12 +274,20 @@ class RunSession {
       runDir: this.runDir, config, baseDir: this.baseDir, data: d, teacherThread: this.teacherThread,
       log: (m) => this.log(m), warn: (w) => this.warn(w),
     });
+    if (d.dataFree) {
+      this.dataFree = new DataFreeSession({
+        runDir: this.runDir, config, baseDir: this.baseDir, base: d, teachers: this.teachers, metrics: this.metrics, clock: this.clock,
+        emit: this.emit, shouldStop: this.shouldStop,
+        makeTeachers: (data, keyed) => new TeacherSource({ runDir: this.runDir, config: keyed, baseDir: this.baseDir, data, teacherThread: this.teacherThread,
+          log: (m) => this.log(m), warn: (w) => this.warn(w) }),
+      });
+    }
     await this.checkModels();
 
     const run = readRun(this.runDir);
     for (const j of Object.values(run.jobs)) {
       const training = j.kind === 'teacher' && config.teacher?.train ? config.teacher.train : config.training;
-      const steps = stepsPerEpoch(d.train.size, training);
+      const steps = d.dataFree ? dataFreeStepsPerEpoch(config, j, d) : stepsPerEpoch(d.train.size, training);
       this.clock.totalSteps += j.epochs * steps;
       this.clock.doneSteps += j.completedEpochs * steps;
     }
@@ -302,6 +315,10 @@ class RunSession {
         teacherContext(this.teachers!.get('teacher')?.model, config, this.data)));
     }
     this.warn(discriminatorWinsWarning(readMetrics(this.runDir))); // issue 18: adversarial terms
+    if (this.dataFree) {
+      report.dataFree = dataFreeReport(this.runDir, config);
+      this.log(describeDataFree(report.dataFree, report.summary.distill?.testAcc.mean, report.summary.scratch?.testAcc.mean));
+    }
     report.warnings = [...this.warnings.values()];
     const reportText = JSON.stringify(report, null, 2);
     guardWrite(path.join(this.runDir, 'report.json'), Buffer.byteLength(reportText), () => fs.writeFileSync(path.join(this.runDir, 'report.json'), reportText));
@@ -327,10 +344,13 @@ class RunSession {
 
   private async runJob(job: string, state: JobState): Promise<'completed' | 'cancelled'> {
     const c = this.config;
-    const d = this.data;
     updateRun(this.runDir, (r) => {
       r.jobs[job].status = 'running';
     });
+    if (state.kind === 'synthesize') return this.finishJob(job, await this.dataFree!.synthesize(job));
+    // issue 18: a data-free run's jobs train on the synthesised inputs or on the reference.
+    const d = this.dataFree?.dataFor(state) ?? this.data;
+    const teachers = this.dataFree?.teachersFor(state) ?? this.teachers!;
     const model = await resolveModel(this.spec(state.model), this.baseDir, state.seed);
     const inputShape = modelInputShape(model, d.shape, this.who(state.model));
     const augment = c.data.augment && ((c.data.augment.jobs ?? 'all') === 'all' || state.kind === 'teacher') ? c.data.augment : undefined;
@@ -338,7 +358,7 @@ class RunSession {
     try {
       built = withFakeQuant(await LEARNERS[state.kind]({
         job, state, config: c, data: d, baseDir: this.baseDir, model, inputShape, numClasses: outputWidth(model), augment,
-        teachers: this.teachers!, teacherThread: Boolean(this.teacherThread), log: (m) => this.log(m), who: (m) => this.who(m),
+        teachers, teacherThread: Boolean(this.teacherThread), log: (m) => this.log(m), who: (m) => this.who(m),
       }), state, job); // issue 18: a qat job's student is fake-quantised (training/qat.ts)
     } catch (e) {
       model.dispose();
@@ -352,7 +372,7 @@ class RunSession {
         metrics: this.metrics, clock: this.clock, shouldStop: this.shouldStop, augment,
         emit: (m) => {
           this.emit(m);
-          if (m.type === 'epoch') this.teachers!.saveCompleted();
+          if (m.type === 'epoch') teachers.saveCompleted();
         },
       });
       if (status === 'completed') {
@@ -362,16 +382,23 @@ class RunSession {
           const peerDir = path.join(this.runDir, 'models', `${job}-teacher`);
           if (!fs.existsSync(peerDir)) await saveLayersModel(learner.extras[0], peerDir);
         }
-        updateRun(this.runDir, (r) => {
-          r.jobs[job].status = 'completed';
-        });
-        this.metrics.append({ type: 'event', event: 'job-done', job, t: new Date().toISOString() });
       }
-      return status;
+      return this.finishJob(job, status);
     } finally {
       learner.dispose();
       model.dispose();
     }
+  }
+
+  /** Marks a job completed (run.json, a job-done event) when it is; returns its status. */
+  private finishJob(job: string, status: 'completed' | 'cancelled'): 'completed' | 'cancelled' {
+    if (status === 'completed') {
+      updateRun(this.runDir, (r) => {
+        r.jobs[job].status = 'completed';
+      });
+      this.metrics.append({ type: 'event', event: 'job-done', job, t: new Date().toISOString() });
+    }
+    return status;
   }
 
   /** Calls `fn` with the model the report compares against: the teacher, or nothing (self). */

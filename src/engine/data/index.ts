@@ -57,6 +57,12 @@ export interface PreparedData {
   classNames?: string[];
   /** What loading did (decode speed, cache, streaming), for the run's log. */
   notes?: string[];
+  /**
+   * issue 18: a data-free run's base data: `train` is the reference (`reference: true`), or the
+   * test source standing in for it (its shape, classes and scale); the synthesised training split
+   * is engine/synthesis/dataFree.ts's.
+   */
+  dataFree?: { reference: boolean };
 }
 
 /** What loading one source may need from the rest of the data settings. */
@@ -198,8 +204,13 @@ function readStreamed(ds: Dataset, idx: Int32Array, out: Float32Array): void {
 export function prepareData(cfg: DataConfig, baseDir: string): PreparedData {
   const warnings: string[] = [];
   const memoryBytes = (cfg.memoryMB ?? 1024) * (1 << 20);
-  // issue 18: synthesised inputs are made by the run's `synthesize` job, not loaded here.
-  if (cfg.train.format === 'teacher-synthesized') throw new Error('data.train: "teacher-synthesized" inputs are made by the run (job synthesize), not loaded as a source');
+  // issue 18: synthesised inputs are made by the run's `synthesize` job (engine/synthesis/dataFree.ts), not
+  // loaded here; what is loaded is the reference (the real-data jobs train on it), or without one the
+  // test source in its place (its shape, classes and scale; no job trains on it).
+  if (cfg.train.format === 'teacher-synthesized') {
+    const { reference } = cfg.train;
+    return { ...prepareData({ ...cfg, train: reference ?? cfg.test }, baseDir), dataFree: { reference: Boolean(reference) } };
+  }
   let train = loadSource(cfg.train, baseDir, 'data.train', { memoryBytes });
   // A test image folder without `size` is resized like the training folder.
   const testSrc = cfg.test.format === 'images' && cfg.train.format === 'images' && !cfg.test.size && cfg.train.size

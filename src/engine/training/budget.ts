@@ -17,6 +17,7 @@ import { modelInputShape, outputWidth } from './evaluate';
 import type { JobState } from '../../runs/store';
 import { stepsPerEpoch } from './train';
 import { withSeededRandom } from './random';
+import { dataFreeJobSize } from './dataFreeJobs';
 
 /** Estimated training times above this many seconds are warned about. */
 export const DAY_SECONDS = 24 * 3600;
@@ -62,9 +63,10 @@ export function remainingSteps(config: ExperimentConfig, jobs: Record<string, Jo
   for (const j of Object.values(jobs)) {
     if (j.status === 'completed') continue;
     const training = jobTraining(config, j);
-    const n = Math.max(0, j.epochs - j.completedEpochs) * stepsPerEpoch(trainSize, training);
+    const df = dataFreeJobSize(config, j); // issue 18: synthesis iterations, or the synthesised split's rows
+    const n = Math.max(0, j.epochs - j.completedEpochs) * (df ? Math.ceil(df.rowsPerEpoch / training.batchSize) : stepsPerEpoch(trainSize, training));
     for (const m of jobModels(config, j)) {
-      const key = `${m}|${Math.min(training.batchSize, trainSize)}`;
+      const key = `${m}|${df ? df.batchSize : Math.min(training.batchSize, trainSize)}`;
       steps.set(key, (steps.get(key) ?? 0) + n);
     }
   }

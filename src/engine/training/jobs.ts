@@ -5,9 +5,11 @@ import type { ExperimentConfig, StudentSpec } from '../../config/types';
 import { describeSpec } from '../models';
 import type { JobState } from '../../runs/store';
 import { planQatJobs } from './qat';
+import { planDataFreeJobs } from './dataFreeJobs';
 
 /** The jobs of an experiment, in the order they run. */
 export function planJobs(config: ExperimentConfig): Record<string, JobState> {
+  if (config.data.train.format === 'teacher-synthesized') return planDataFreeJobs(config); // issue 18 (dataFreeJobs.ts)
   const jobs: Record<string, JobState> = {};
   const scheme = config.scheme;
   const job = (kind: JobState['kind'], seed: number, extra: Partial<JobState> = {}, epochs = config.training.epochs): JobState =>

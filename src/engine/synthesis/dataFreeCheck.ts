@@ -1,0 +1,20 @@
+/**
+ * The engine-side check of a data-free experiment (issue 18), with the models: DeepInversion
+ * needs a teacher with BatchNormalization layers (their moving statistics are what the
+ * synthesised inputs are made to match). Located at `data.train.format`, the setting that asks
+ * for it; check.ts reports it with the other model problems (`distill check`, a run's pre-flight).
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { ExperimentConfig } from '../../config/types';
+import { describeSpec } from '../models';
+import { batchNormLayers } from './bnStats';
+
+export function dataFreeTeacherProblems(c: ExperimentConfig, teacher: tf.LayersModel | undefined): { path: (string | number)[]; message: string }[] {
+  if (c.data.train.format !== 'teacher-synthesized' || !teacher || !c.teacher) return [];
+  if (batchNormLayers(teacher).length > 0) return [];
+  return [{
+    path: ['data', 'train', 'format'],
+    message: `DeepInversion matches the statistics of the teacher's BatchNormalization layers; teacher ${describeSpec(c.teacher)} has none ` +
+      '(data-free distillation needs a teacher trained with BatchNormalization)',
+  }];
+}
