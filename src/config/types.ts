@@ -217,9 +217,11 @@ export interface NpzSource {
  * teacher sees (batch mean / variance of its input, per channel) match its running statistics and
  * the teacher classifies each input as its target class (label i mod classes, balanced), with
  * total-variation and L2 priors. Loss of one batch:
- *   ce(teacher(x), y) + bnWeight·Σ_l (‖μ_l(x) − μ̂_l‖₂ + ‖σ²_l(x) − σ̂²_l‖₂) + tvWeight·TV(x) + l2Weight·‖x‖²/B
+ *   ce(teacher(x), y) + bnWeight·Σ_l (‖μ_l(x) − μ̂_l‖₂ + ‖σ²_l(x) − σ̂²_l‖₂) + tvWeight·TV + l2Weight·mean_i ‖x_i‖₂
  *   (+ competition.weight·(1 − JS(p_teacher, p_student)) with the adaptive competition term).
- * TV(x) = mean over pixels of |x[h+1,w] − x[h,w]| + |x[h,w+1] − x[h,w]| (anisotropic L1, per sample, batch mean).
+ * μ_l, σ²_l: per channel over every other axis (biased variance). TV = mean_i Σ_{h,w} (x_i[h+1,w] −
+ * x_i[h,w])² + (x_i[h,w+1] − x_i[h,w])² (squared neighbour differences, summed per input, batch mean).
+ * Both engines compute it so (src/engine/synthesis/deepInversion.ts, python/distill_torch/synthesis.py).
  * The synthesised inputs live in the teacher's input space (after normalisation); with
  * `data.normalize: "scale"` they are clamped to [0, 1] after every step. Shape and classes come
  * from the teacher (its input shape, its output width). The teacher must be ready (no `train`) and

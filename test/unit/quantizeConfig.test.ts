@@ -85,3 +85,14 @@ test('planning: qat-s<seed> after each seed\'s distilled student, same teacher, 
   const plain = parsed(experiment('{ "module": "models.ts", "export": "student", "quantize": { "bits": 4 } }')).config!;
   assert.deepEqual(Object.keys(planJobs(plain)), ['scratch-s1', 'distill-s1', 'scratch-s2', 'distill-s2']);
 });
+
+test('aware is refused in a data-free run (no qat job is planned on synthesised inputs); post-training quantize is not', () => {
+  const dataFree = (quantize: string) => experiment(`{ "module": "models.ts", "export": "student", "quantize": ${quantize} }`)
+    .replace('"train": { "format": "mnist", "split": "train" }', '"train": { "format": "teacher-synthesized", "samples": 256 }');
+  const aware = parsed(dataFree('{ "bits": 4, "aware": true }'));
+  const mine = aware.messages.filter((m) => m.includes('quantize'));
+  assert.equal(mine.length, 1, aware.messages.join('\n'));
+  assert.match(mine[0], /^exp\.distill\.json:5:\d+\s+.*student\.quantize\.aware.*data-free/);
+  const ptq = parsed(dataFree('{ "bits": 4 }'));
+  assert.deepEqual(ptq.messages.filter((m) => m.includes('quantize')), []);
+});
