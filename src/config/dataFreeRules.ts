@@ -19,9 +19,9 @@ export function dataFreeChecks(config: ExperimentConfig, at: At): void {
   if (config.teacher?.train) {
     at(['teacher', 'train'], 'data-free distillation (data.train "teacher-synthesized") has no training data to train the teacher on: ' +
       'give a teacher trained elsewhere (remove "train")');
-  } else if (config.teacher && 'module' in config.teacher) {
+  } else if (config.teacher && 'module' in config.teacher && !config.teacher.weights) {
     at(['teacher', 'module'], 'a teacher built from a module without "train" has untrained weights; DeepInversion needs a trained teacher ' +
-      '(its BatchNormalization statistics): give a trained model (teacher.model)', 'warning');
+      '(its BatchNormalization statistics): give a trained model (teacher.model, or "weights" with the torch engine)', 'warning');
   }
   if (config.data.augment) {
     at(['data', 'augment'], 'data-free distillation (data.train "teacher-synthesized"): the synthesised inputs are not augmented; remove "augment"');

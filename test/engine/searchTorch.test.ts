@@ -8,36 +8,15 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { answerProbe } from '../../src/engine/probe';
 import { runSweep } from '../../src/engine/sweep';
-import { findInterpreter } from '../../src/engine/torch/interpreter';
-import { stopTorchProbe } from '../../src/engine/torch/probe';
 import type { FiguresAnswer } from '../../src/protocol/engine';
 import { createSweep, readSweep } from '../../src/runs/sweeps';
-import { tempDir } from '../helpers/experiments';
+import { torchProbeSuite } from '../helpers/torchProbeSuite';
 
-const dir = tempDir('distill-searchtorch-');
-let skip: string | false = false;
-const savedPython = process.env.DISTILL_PYTHON;
-
-before(async () => {
-  try {
-    const py = await findInterpreter({ python: process.env.DISTILL_PYTHON ?? '/usr/bin/python3' }).catch(() => findInterpreter({}));
-    process.env.DISTILL_PYTHON = py.command;
-    process.env.DISTILL_THREADS = '1';
-  } catch (e) {
-    if (process.env.CI) throw e;
-    skip = `no interpreter with torch (${(e as Error).message})`;
-    console.log(`searchTorch tests skipped: ${skip}`);
-  }
-});
-after(() => {
-  stopTorchProbe();
-  if (savedPython === undefined) delete process.env.DISTILL_PYTHON;
-  else process.env.DISTILL_PYTHON = savedPython;
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const suite = torchProbeSuite('searchTorch', 'distill-searchtorch-');
+const dir = suite.dir;
 
 const MODELS_PY = `
 from torch import nn
@@ -70,6 +49,7 @@ function experiment(extra: Record<string, unknown>): string {
 }
 
 test('figures of a torch candidate: the derived student measured by the Python engine', async (t) => {
+  const skip = suite.skip();
   if (skip) return t.skip(skip);
   const file = experiment({});
   const text = (derive: Record<string, unknown>): string => fs.readFileSync(file, 'utf8').replace('"derive": {}', `"derive": ${JSON.stringify(derive)}`);
@@ -85,6 +65,7 @@ test('figures of a torch candidate: the derived student measured by the Python e
 });
 
 test('a torch search: the candidate over the budget is not trained, the other one is, and chosen', async (t) => {
+  const skip = suite.skip();
   if (skip) return t.skip(skip);
   // the teacher (width 1): 80 + 584 + 99 = 763 params; width 0.5: 239
   const file = experiment({ search: { budget: { params: 500 }, space: { width: [0.5, 1] }, objective: 'testAcc' } });

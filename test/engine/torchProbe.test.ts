@@ -8,39 +8,19 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { ExperimentError } from '../../src/config/errors';
 import type { ConfigError } from '../../src/config/types';
 import { answerProbe, checkPair } from '../../src/engine/probe';
-import { findInterpreter } from '../../src/engine/torch/interpreter';
-import { answerTorchProbe, stopTorchProbe, TorchProbeProcess } from '../../src/engine/torch/probe';
+import { answerTorchProbe, TorchProbeProcess } from '../../src/engine/torch/probe';
 import type { FeatureMapsAnswer, FeatureMapsInitAnswer, LayersAnswer, PairCheckAnswer, SuggestAnswer } from '../../src/protocol/engine';
 import { attentionMap, cosine, mse } from '../../src/engine/results/similarity';
 import { RESTRICTED_ENV, RESTRICTED_MARK } from '../../src/protocol/engine';
 import { METHOD_INFO } from '../../src/methods/catalogue';
-import { tempDir } from '../helpers/experiments';
+import { torchProbeSuite } from '../helpers/torchProbeSuite';
 
-const dir = tempDir('distill-torchprobe-');
-let skip: string | false = false;
-const savedPython = process.env.DISTILL_PYTHON;
-
-before(async () => {
-  try {
-    const py = await findInterpreter({ python: process.env.DISTILL_PYTHON ?? '/usr/bin/python3' }).catch(() => findInterpreter({}));
-    process.env.DISTILL_PYTHON = py.command;
-    process.env.DISTILL_THREADS = '1';
-  } catch (e) {
-    if (process.env.CI) throw e;
-    skip = `no interpreter with torch (${(e as Error).message})`;
-    console.log(`torchProbe tests skipped: ${skip}`);
-  }
-});
-after(() => {
-  stopTorchProbe();
-  if (savedPython === undefined) delete process.env.DISTILL_PYTHON;
-  else process.env.DISTILL_PYTHON = savedPython;
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const suite = torchProbeSuite('torchProbe', 'distill-torchprobe-');
+const dir = suite.dir;
 
 const MODELS_PY = `
 from torch import nn
@@ -80,6 +60,7 @@ function experiment(pairs: { method: string; teacher: string; student: string }[
 }
 
 test('layers of a torch experiment: module paths, types, NHWC shapes, params; pairs resolved by the torch rules', async (t) => {
+  const skip = suite.skip();
   if (skip) return t.skip(skip);
   const file = experiment([{ method: 'at', teacher: '3', student: '1' }, { method: 'fitnet', teacher: '5', student: '1' }]);
   const a = await answerProbe({ kind: 'layers', experimentFile: file }) as LayersAnswer;
@@ -101,6 +82,7 @@ test('layers of a torch experiment: module paths, types, NHWC shapes, params; pa
 });
 
 test('checkPair: the Python rules answer as pairs.ts does on the shapes the layers answer reports', async (t) => {
+  const skip = suite.skip();
   if (skip) return t.skip(skip);
   const probe = new TorchProbeProcess();
   try {
@@ -123,6 +105,7 @@ test('checkPair: the Python rules answer as pairs.ts does on the shapes the laye
 });
 
 test('check: the torch engine\'s problems, located in the file', async (t) => {
+  const skip = suite.skip();
   if (skip) return t.skip(skip);
   const file = experiment([{ method: 'at', teacher: '3', student: '9' }]);
   const problems = await answerProbe({ kind: 'check', experimentFile: file }) as ConfigError[];
@@ -135,6 +118,7 @@ test('check: the torch engine\'s problems, located in the file', async (t) => {
 });
 
 test('a model that does not build: a located ExperimentError; suggestions; feature-map choices of a run folder', async (t) => {
+  const skip = suite.skip();
   if (skip) return t.skip(skip);
   const file = experiment([{ method: 'at', teacher: '3', student: '1' }]);
   const text = fs.readFileSync(file, 'utf8').replace('"export": "student"', '"export": "studnet"');
@@ -169,6 +153,7 @@ test('a model that does not build: a located ExperimentError; suggestions; featu
 });
 
 test('the probe process is long-lived, started again when it dies, and never started in Restricted Mode', async (t) => {
+  const skip = suite.skip();
   if (skip) return t.skip(skip);
   const file = experiment([{ method: 'at', teacher: '3', student: '1' }]);
   const probe = new TorchProbeProcess();
@@ -198,6 +183,7 @@ test('the probe process is long-lived, started again when it dies, and never sta
 });
 
 test('feature maps of a real torch run: the torch engine\'s checkpoint, figures as similarity.ts computes them on the same grids', async (t) => {
+  const skip = suite.skip();
   if (skip) return t.skip(skip);
   const file = experiment([{ method: 'fitnet', teacher: '3', student: '1' }]);
   const { runExperiment } = await import('../../src/engine/run');

@@ -13,26 +13,15 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { ExperimentConfig } from '../../config/types';
 import type { PreparedData } from '../data';
-import { loadLayersModelFromFile, readModelArtifacts, saveQuantizedCopy } from '../models/fileIO';
+import { readModelArtifacts, saveQuantizedCopy } from '../models/fileIO';
 import { quantFormat, quantizeArtifacts } from '../models/quantize';
-import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from '../training/evaluate';
+import { measureModelFile } from './report';
 import type { EpochRecord } from '../../runs/store';
 import { readMetrics, readRun } from '../../runs/store';
 import type { QuantizedFigures, Report } from '../../runs/report';
 import { stat } from '../../runs/report';
 import type { QatFile } from '../training/qat';
 import { QAT_FILE, qatJobs } from '../training/qat';
-
-/** Test-split accuracy (and agreement with the teacher) of the model at `file`, as loaded. */
-async function measure(file: string, data: PreparedData, teacherTestLogits?: Float32Array) {
-  const model = await loadLayersModelFromFile(file);
-  try {
-    const logits = predictLogits(model, data.test, modelInputShape(model, data.shape, file));
-    return evaluateLogits(logits, data.test.y, outputWidth(model), teacherTestLogits);
-  } finally {
-    model.dispose();
-  }
-}
 
 /** Writes (once) the `bits`-bit copy of `srcDir`'s model into `runDir/rel` and measures both. */
 async function variant(runDir: string, srcDir: string, rel: string, bits: 8 | 4, data: PreparedData, teacherTestLogits: Float32Array | undefined,
@@ -46,8 +35,8 @@ async function variant(runDir: string, srcDir: string, rel: string, bits: 8 | 4,
   } else {
     sizes = saveQuantizedCopy(src, dir, { bits, activations });
   }
-  const f = await measure(src, data, teacherTestLogits);
-  const q = await measure(path.join(dir, 'model.json'), data, teacherTestLogits);
+  const f = await measureModelFile(src, data, teacherTestLogits);
+  const q = await measureModelFile(path.join(dir, 'model.json'), data, teacherTestLogits);
   return {
     dir: rel, format: quantFormat(bits), bytes: sizes.bytes, floatBytes: sizes.floatBytes, compression: sizes.floatBytes / sizes.bytes,
     testAcc: q.acc, testErrors: q.errors, ...(q.agreement !== undefined ? { agreement: q.agreement } : {}),

@@ -119,6 +119,17 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
  * Writes the int8 copy of the exported student (`student/int8/`, once) and measures it on the test
  * split against the float32 student: bytes, accuracy, agreement with the teacher.
  */
+/** Test-split accuracy (and agreement with the teacher) of the model at `file`, as loaded (int8/int4 copies dequantised). */
+export async function measureModelFile(file: string, data: PreparedData, teacherTestLogits?: Float32Array): Promise<Evaluation> {
+  const model = await loadLayersModelFromFile(file);
+  try {
+    const logits = predictLogits(model, data.test, modelInputShape(model, data.shape, file));
+    return evaluateLogits(logits, data.test.y, outputWidth(model), teacherTestLogits);
+  } finally {
+    model.dispose();
+  }
+}
+
 export async function quantizedFigures(runDir: string, data: PreparedData, teacherTestLogits?: Float32Array): Promise<QuantizedFigures> {
   const src = path.join(runDir, 'student', 'model.json');
   const dir = path.join(runDir, 'student', 'int8');
@@ -129,15 +140,7 @@ export async function quantizedFigures(runDir: string, data: PreparedData, teach
   } else {
     sizes = saveInt8Copy(src, dir);
   }
-  const measure = async (file: string) => {
-    const model = await loadLayersModelFromFile(file);
-    try {
-      const logits = predictLogits(model, data.test, modelInputShape(model, data.shape, file));
-      return evaluateLogits(logits, data.test.y, outputWidth(model), teacherTestLogits);
-    } finally {
-      model.dispose();
-    }
-  };
+  const measure = (file: string) => measureModelFile(file, data, teacherTestLogits);
   const f = await measure(src);
   const q = await measure(path.join(dir, 'model.json'));
   return {
