@@ -25,7 +25,7 @@ suite('New Experiment for a first run (issue 20)', () => {
     try {
       assert.ok(uri && fs.existsSync(uri.fsPath), 'written');
       assert.deepStrictEqual(asked.map((a) => a.title), ['New Experiment: the teacher', 'New Experiment: the student']);
-      assert.deepStrictEqual(asked[0].items.map((i) => [i.label, i.picked, i.description]), [['mlp', true, 'guessed'], ['cnn', false, undefined]]);
+      assert.deepStrictEqual(asked[0].items.map((i) => [i.label, i.picked, i.description]), [['mlp', true, 'guessed'], ['cnn', false, undefined], ['cnnBn', false, undefined]]);
       const text = fs.readFileSync(uri.fsPath, 'utf8');
       assert.match(text, /"module": "models.ts", "export": "cnn"/);
       assert.match(text, /"student": \{ "module": "models.ts", "export": "mlp" \}/);
