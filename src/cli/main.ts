@@ -7,6 +7,7 @@
  *   distill inspect <model.json | experiment.distill.json>
  */
 import { quantizedVariantLines, quantizedVariantRows } from './quantizedRows';
+import { describeDataFree } from './dataFreeLine';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { BackendName } from '../config/types';
@@ -267,6 +268,7 @@ export function summaryTable(r: Report, backendLabel?: string): string {
       `than float32, test accuracy ${pct(q.testAcc)} vs ${pct(q.floatTestAcc)} float (${q.accDrop >= 0 ? '−' : '+'}${Math.abs(q.accDrop * 100).toFixed(2)} points).`);
   }
   lines.push(...quantizedVariantLines(r)); // issue 18
+  if (r.dataFree) lines.push(describeDataFree(r.dataFree, r.summary.distill?.testAcc.mean, r.summary.scratch?.testAcc.mean) + '.');
 
   if (r.summary.scratch && r.summary.distill) {
     const gain = (r.summary.distill.testAcc.mean - r.summary.scratch.testAcc.mean) * 100;

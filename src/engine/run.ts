@@ -49,7 +49,7 @@ import { engineOf } from '../config/engineRules';
 import { runTorch } from './torch/bridge';
 import { withFakeQuant } from './training/qat';
 import { quantizedVariants } from './results/quantizedVariants';
-import { DataFreeSession, dataFreeReport, dataFreeStepsPerEpoch, describeDataFree } from './synthesis/dataFree';
+import { DataFreeSession, dataFreeReport, dataFreeStepsPerEpoch } from './synthesis/dataFree';
 
 export { defaultRunsDir, planJobs };
 
@@ -315,10 +315,7 @@ class RunSession {
         teacherContext(this.teachers!.get('teacher')?.model, config, this.data)));
     }
     this.warn(discriminatorWinsWarning(readMetrics(this.runDir))); // issue 18: adversarial terms
-    if (this.dataFree) {
-      report.dataFree = dataFreeReport(this.runDir, config);
-      this.log(describeDataFree(report.dataFree, report.summary.distill?.testAcc.mean, report.summary.scratch?.testAcc.mean));
-    }
+    if (this.dataFree) report.dataFree = dataFreeReport(this.runDir, config); // the CLI prints it (src/cli/dataFreeLine.ts)
     report.warnings = [...this.warnings.values()];
     const reportText = JSON.stringify(report, null, 2);
     guardWrite(path.join(this.runDir, 'report.json'), Buffer.byteLength(reportText), () => fs.writeFileSync(path.join(this.runDir, 'report.json'), reportText));

@@ -20,6 +20,7 @@ import { saveLayersModel } from '../../src/engine/models/fileIO';
 import { withSeededRandom } from '../../src/engine/training/random';
 import type { Report } from '../../src/runs/report';
 import { cnn, cnnBn } from '../../examples/models';
+import { summaryTable } from '../../src/cli/main';
 import { metricLines, studentCnn, tempDir, writeExperiment } from '../helpers/experiments';
 
 const SHAPE = [8, 8, 1];
@@ -98,6 +99,10 @@ test('a data-free run synthesises from the BN teacher, distils on it, and report
   assert.equal(report.summary.distill!.testAcc.n, 1);
   assert.equal(report.summary.scratch!.testAcc.n, 1);
   assert.equal(report.exportedJob, 'distill-s1');
+  // The CLI's table ends with the three students side by side (the same line for a torch run's report).
+  const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+  assert.match(summaryTable(report), new RegExp(`data-free: 48 inputs synthesised in 3 batches.*distilled on synthesised inputs ${pct(report.summary.distill!.testAcc.mean)}`
+    + `, distilled on the reference \\(synthetic\\) ${pct(df.reference!.distill.testAcc.mean)}, scratch on the reference ${pct(report.summary.scratch!.testAcc.mean)}\\.`));
   // The teacher's outputs are computed over each data set: those over the reference (scratch, real-s1)
   // are never taken for the synthesised inputs' (both are 48 / 256 rows of the same config's data).
   const logs = events.filter((e) => e.type === 'log').map((e) => (e as { message?: string }).message ?? '');

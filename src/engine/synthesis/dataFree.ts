@@ -158,12 +158,3 @@ export function dataFreeStepsPerEpoch(config: ExperimentConfig, state: JobState,
   const full = Math.ceil(n / config.training.batchSize);
   return config.training.stepsPerEpoch ? Math.min(full, config.training.stepsPerEpoch) : full;
 }
-
-/** One line for the run's log: the synthesis and, with a reference, the three students side by side. */
-export function describeDataFree(df: DataFreeReport, distillAcc?: number, scratchAcc?: number): string {
-  const pct = (v: number | undefined) => (v === undefined ? '—' : `${(v * 100).toFixed(2)}%`);
-  return `data-free: ${df.samples} inputs synthesised in ${df.batches} batches, BN term ${df.bnLoss.start.toFixed(3)} → ${df.bnLoss.end.toFixed(3)} ` +
-    `(mean over batches), teacher accuracy on their target labels ${pct(df.teacherAcc)}; test accuracy: distilled on synthesised inputs ${pct(distillAcc)}` +
-    (df.reference ? `, distilled on the reference (${df.reference.format}) ${pct(df.reference.distill.testAcc.mean)}` : '') +
-    `, scratch${df.reference ? ' on the reference' : ' on the synthesised inputs'} ${pct(scratchAcc)}`;
-}
