@@ -579,11 +579,20 @@ class Probe:
         steps the run's jobs take (budget.ts remainingSteps/estimateDuration, ported)."""
         config = snapshot['config']
         d = self.data(snapshot)
-        n = int(d.train.x.shape[0])
+        n_train = int(d.train.x.shape[0])
+        synth = config['data']['train'] if config['data']['train'].get('format') == 'teacher-synthesized' else None
         steps: Dict[Tuple[str, int], int] = {}
         for j in jobs.values():
             if j.get('status') == 'completed':
                 continue
+            if synth is not None and j['kind'] == 'synthesize':
+                # issue 18: each remaining batch is `iterations` teacher passes with gradients (counted as steps)
+                batch = int(synth.get('batchSize') or 128)
+                key = ('teacher', batch)
+                steps[key] = steps.get(key, 0) + max(0, int(j['epochs']) - int(j.get('completedEpochs', 0))) * int(synth.get('iterations') or 200)
+                continue
+            # a data-free run's students train on the synthesised inputs, except those on the reference
+            n = int(synth['samples']) if synth is not None and j.get('data') != 'reference' else n_train
             training = config['teacher']['train'] if j['kind'] == 'teacher' and (config.get('teacher') or {}).get('train') else config['training']
             per_epoch = math.ceil(n / int(training['batchSize']))
             if training.get('stepsPerEpoch'):
@@ -593,7 +602,7 @@ class Probe:
             models_ = (['teacher'] + [model] * (int(config['scheme'].get('peers', 2)) - 1)
                        if j['kind'] == 'online' and config['scheme'].get('kind') == 'online' else [model])
             for m in models_:
-                key = (m, min(int(training['batchSize']), n))
+                key = (m, max(1, min(int(training['batchSize']), n)))
                 steps[key] = steps.get(key, 0) + k
         if not steps:
             return {}
@@ -615,7 +624,12 @@ class Probe:
         d = self.data(snapshot)
         net = self.build(snapshot, model)
         net.train()
-        x, y = d.train.x[:batch], d.train.y[:batch]
+        # a data-free run without a reference has no training split: time on test inputs (same shape)
+        split = d.train if int(d.train.x.shape[0]) > 0 else d.test
+        x, y = split.x[:batch], split.y[:batch]
+        if x.shape[0] < batch:  # a batch larger than the split: repeat it (only the time is measured)
+            reps = math.ceil(batch / max(1, int(x.shape[0])))
+            x, y = x.repeat(reps, *([1] * (x.dim() - 1)))[:batch], y.repeat(reps)[:batch]
         opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-3)
         rng = torch.get_rng_state()
         times = []

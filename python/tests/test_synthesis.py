@@ -572,3 +572,18 @@ def test_a_data_free_run_without_a_reference_trains_everything_on_the_synthesise
     check(report, 'report.schema.json')
     assert report['dataFree']['samples'] == 24 and report['dataFree']['batches'] == 2 and 'reference' not in report['dataFree']
     assert report['exportedJob'] == 'distill-s1' and report['quantized']['testAcc'] >= 0
+
+
+def test_the_time_estimate_counts_the_synthesis_and_the_synthesised_set(tmp_path):
+    """probe.estimate (the editor's time estimate) of a data-free run: `batches × iterations` teacher
+    steps for the synthesize job, and each student job's steps from the set it trains on — the
+    synthesised inputs, or the reference (budget.ts does the same for the TF.js engine)."""
+    from distill_torch import probe
+    msg = data_free_experiment(str(tmp_path / 'ref'), samples=36, batch=12, iterations=15)
+    e = probe.Probe().answer({'kind': 'estimate', 'experimentFile': ''}, msg['snapshot'], msg['jobs'])
+    # synthesize: 3 batches × 15 iterations; scratch and real on the 64-sample reference (ceil(64/12) = 6 each), distill on 36 (3)
+    assert '45 steps of the teacher' in e['description'] and '15 steps of the student' in e['description'], e['description']
+    msg = data_free_experiment(str(tmp_path / 'noref'), reference=False, samples=36, batch=12, iterations=15)
+    e = probe.Probe().answer({'kind': 'estimate', 'experimentFile': ''}, msg['snapshot'], msg['jobs'])
+    # no training split at all: scratch and distill both on the 36 synthesised inputs (3 steps each)
+    assert e['seconds'] > 0 and '45 steps of the teacher' in e['description'] and '6 steps of the student' in e['description'], e['description']
