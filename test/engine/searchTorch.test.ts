@@ -13,20 +13,12 @@ import { answerProbe } from '../../src/engine/probe';
 import { runSweep } from '../../src/engine/sweep';
 import type { FiguresAnswer } from '../../src/protocol/engine';
 import { createSweep, readSweep } from '../../src/runs/sweeps';
-import { torchProbeSuite } from '../helpers/torchProbeSuite';
+import { TINY_MODELS_PY, torchProbeSuite } from '../helpers/torchProbeSuite';
 
 const suite = torchProbeSuite('searchTorch', 'distill-searchtorch-');
 const dir = suite.dir;
 
-const MODELS_PY = `
-from torch import nn
-
-def teacher(width=8):
-    return nn.Sequential(
-        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(width * 4, 3))
-`;
+const MODELS_PY = TINY_MODELS_PY;
 
 function experiment(extra: Record<string, unknown>): string {
   fs.writeFileSync(path.join(dir, 'models.py'), MODELS_PY);

@@ -17,25 +17,12 @@ import type { FeatureMapsAnswer, FeatureMapsInitAnswer, LayersAnswer, PairCheckA
 import { attentionMap, cosine, mse } from '../../src/engine/results/similarity';
 import { RESTRICTED_ENV, RESTRICTED_MARK } from '../../src/protocol/engine';
 import { METHOD_INFO } from '../../src/methods/catalogue';
-import { torchProbeSuite } from '../helpers/torchProbeSuite';
+import { TINY_MODELS_PY, torchProbeSuite } from '../helpers/torchProbeSuite';
 
 const suite = torchProbeSuite('torchProbe', 'distill-torchprobe-');
 const dir = suite.dir;
 
-const MODELS_PY = `
-from torch import nn
-
-def teacher(width=8):
-    return nn.Sequential(
-        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(width * 4, 3))
-
-def student(width=4):
-    return nn.Sequential(
-        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(width * 4, 3))
-`;
+const MODELS_PY = TINY_MODELS_PY;
 
 let n = 0;
 function experiment(pairs: { method: string; teacher: string; student: string }[]): string {

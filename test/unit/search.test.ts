@@ -16,19 +16,11 @@ import { createSweep, readSweep, sweepSummary, updateSweep } from '../../src/run
 import { runSearchLocked } from '../../src/engine/search';
 import type { RunResult } from '../../src/engine/run';
 import { sweepTable } from '../../src/cli/sweep';
+import { mulberry32 } from '../../src/engine/training/random';
 import { syntheticExperiment, tempDir, writeExperiment } from '../helpers/experiments';
 
-/** mulberry32: a seeded generator (the fake objective). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator of the fake objective (the engine's mulberry32; only inputs come from it). */
+const rng = mulberry32;
 
 /**
  * The survivors by the definition, independently of rank(): a candidate goes on when fewer than
