@@ -143,7 +143,9 @@ function buildCharts(): void {
   teardown = [];
   clear(host);
   const col = palette();
-  const xLabel = ui.axis === 'step' ? 'step' : 'epoch';
+  // a data-free run's synthesize job (issue 18): its steps are iterations on a batch, its "epochs" the batches
+  const synth = ui.job === 'synthesize';
+  const xLabel = ui.axis === 'step' ? (synth ? 'iteration' : 'step') : (synth ? 'batch' : 'epoch');
   const lossEl = h('div', { class: 'chart', id: 'loss-chart' });
   const accEl = h('div', { class: 'chart', id: 'acc-chart' });
   const lrEl = h('div', { class: 'chart', id: 'lr-chart' });
