@@ -13,7 +13,8 @@ import { answerProbe } from '../../src/engine/probe';
 import { runSweep } from '../../src/engine/sweep';
 import type { FiguresAnswer } from '../../src/protocol/engine';
 import { createSweep, readSweep } from '../../src/runs/sweeps';
-import { TINY_MODELS_PY, torchProbeSuite } from '../helpers/torchProbeSuite';
+import { torchProbeSuite } from '../helpers/torchProbeSuite';
+import { TINY_MODELS_PY } from '../helpers/torchModels';
 
 const suite = torchProbeSuite('searchTorch', 'distill-searchtorch-');
 const dir = suite.dir;

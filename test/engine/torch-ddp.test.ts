@@ -16,22 +16,14 @@ import { checkCandidate } from '../../src/engine/torch/interpreter';
 import { readMetrics, readRun } from '../../src/runs/store';
 import { runFolderViolations } from '../helpers/runSchemas';
 import { REPO, tempDir } from '../helpers/experiments';
+import { VECTOR_MODELS_PY } from '../helpers/torchModels';
 
 const PYTHON = '/usr/bin/python3';
 const skip = fs.existsSync(path.join(REPO, 'python', 'distill_torch', 'distributed.py')) ? undefined : 'python/distill_torch/distributed.py is not on this branch';
 
 const dir = tempDir('distill-torchddp-');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
-fs.writeFileSync(path.join(dir, 'models.py'), [
-  'import torch.nn as nn',
-  '',
-  'def teacher(width=32, classes=4):',
-  '    return nn.Sequential(nn.Linear(8, width), nn.ReLU(), nn.Linear(width, classes))',
-  '',
-  'def student(width=8, classes=4):',
-  '    return nn.Sequential(nn.Linear(8, width), nn.ReLU(), nn.Linear(width, classes))',
-  '',
-].join('\n'));
+fs.writeFileSync(path.join(dir, 'models.py'), VECTOR_MODELS_PY);
 
 function experiment(name: string, batchSize: number, engine: 'torch' | 'tfjs' = 'torch'): string {
   const file = path.join(dir, `${name}.distill.json`);

@@ -17,6 +17,7 @@ import { compressionData, dashboardData, DashboardBuilder } from '../../src/host
 import { MetricsTail, readMetrics, readRun } from '../../src/runs/store';
 import { runFolderViolations } from '../helpers/runSchemas';
 import { REPO, tempDir } from '../helpers/experiments';
+import { VECTOR_MODELS_PY } from '../helpers/torchModels';
 
 const PYTHON = '/usr/bin/python3';
 const packageReady = fs.existsSync(path.join(REPO, 'python', 'distill_torch', '__main__.py')) && fs.existsSync(path.join(REPO, 'python', 'distill_torch', 'train.py'));
@@ -24,16 +25,7 @@ const skip = !packageReady ? 'python/distill_torch is not complete on this branc
 
 const dir = tempDir('distill-torchreal-');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
-fs.writeFileSync(path.join(dir, 'models.py'), [
-  'import torch.nn as nn',
-  '',
-  'def teacher(width=32, classes=4):',
-  '    return nn.Sequential(nn.Linear(8, width), nn.ReLU(), nn.Linear(width, classes))',
-  '',
-  'def student(width=8, classes=4):',
-  '    return nn.Sequential(nn.Linear(8, width), nn.ReLU(), nn.Linear(width, classes))',
-  '',
-].join('\n'));
+fs.writeFileSync(path.join(dir, 'models.py'), VECTOR_MODELS_PY);
 
 function experiment(name: string, samples: number, epochs: number, studentLayer = '1'): string {
   const file = path.join(dir, `${name}.distill.json`);

@@ -17,7 +17,8 @@ import type { FeatureMapsAnswer, FeatureMapsInitAnswer, LayersAnswer, PairCheckA
 import { attentionMap, cosine, mse } from '../../src/engine/results/similarity';
 import { RESTRICTED_ENV, RESTRICTED_MARK } from '../../src/protocol/engine';
 import { METHOD_INFO } from '../../src/methods/catalogue';
-import { TINY_MODELS_PY, torchProbeSuite } from '../helpers/torchProbeSuite';
+import { torchProbeSuite } from '../helpers/torchProbeSuite';
+import { TINY_MODELS_PY } from '../helpers/torchModels';
 
 const suite = torchProbeSuite('torchProbe', 'distill-torchprobe-');
 const dir = suite.dir;

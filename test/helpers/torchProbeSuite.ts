@@ -40,19 +40,3 @@ export function torchProbeSuite(name: string, prefix: string): TorchProbeSuite {
   });
   return { dir, skip: () => skip };
 }
-
-/** models.py of the tests: a two-conv teacher and a one-conv student for 8×8 greyscale inputs, 3 classes. */
-export const TINY_MODELS_PY = `
-from torch import nn
-
-def teacher(width=8):
-    return nn.Sequential(
-        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(width * 4, 3))
-
-def student(width=4):
-    return nn.Sequential(
-        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(width * 4, 3))
-`;

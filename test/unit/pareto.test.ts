@@ -3,6 +3,7 @@ import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SizeAccuracy } from '../../src/runs/pareto';
 import { frontOrder, paretoFront } from '../../src/runs/pareto';
+import { mulberry32 } from '../../src/engine/training/random';
 
 /** The definition, written out: i is on the front iff no j is ≤ in size, ≥ in accuracy and strictly better in one. */
 function naive(points: SizeAccuracy[]): boolean[] {
@@ -10,17 +11,8 @@ function naive(points: SizeAccuracy[]): boolean[] {
   return points.map((p, i) => ok(p) && !points.some((o, j) => j !== i && ok(o) && o.size! <= p.size! && o.acc! >= p.acc! && (o.size! < p.size! || o.acc! > p.acc!)));
 }
 
-/** Deterministic PRNG (mulberry32) so a failure is reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (the engine's mulberry32) so a failure is reproducible. */
+const rng = mulberry32;
 
 test('matches the O(n²) definition on 500 random sets (ties, duplicates and missing values included)', () => {
   const r = rng(7);

@@ -20,29 +20,20 @@
 import * as tf from '@tensorflow/tfjs';
 import { hashSeed, makeGaussian, makeRng } from '../data/rng';
 import type { BnTaps } from './bnStats';
+import type { TeacherSynthesizedSource } from '../../config/types';
+import type { SynthesizedBatch } from '../../runs/synthesized';
 import { bnStatisticsLoss } from './bnStats';
 
-export interface SynthesisSettings {
-  batchSize: number;
-  iterations: number;
-  learningRate: number;
-  bnWeight: number;
-  tvWeight: number;
-  l2Weight: number;
-  seed: number;
-  competition?: { weight: number; temperature: number };
-}
+/** The source's optimisation fields (src/config/types.ts TeacherSynthesizedSource), defaults filled. */
+export type SynthesisSettings = Pick<TeacherSynthesizedSource, 'batchSize' | 'iterations' | 'learningRate' | 'bnWeight' | 'tvWeight' | 'l2Weight' | 'seed'>
+  & { competition?: Omit<NonNullable<TeacherSynthesizedSource['competition']>, 'studentSteps'> };
 
-export interface BatchResult {
+/** One batch: what its .json records (src/runs/synthesized.ts SynthesizedBatch) and what the job needs besides. */
+export interface BatchResult extends Omit<SynthesizedBatch, 'count' | 'seconds'> {
   /** [count, ...shape] row-major, the final (clamped) inputs. */
   x: Float32Array;
-  labels: number[];
-  bnLoss: { start: number; end: number };
-  classLoss: number;
-  teacherAcc: number;
   /** Misses of the teacher against the target labels on the final inputs. */
   errors: number;
-  curve: [number, number][];
   /** The last iteration's terms (total, bn, class, tv, l2[, competition]). */
   lastLosses: Record<string, number>;
   /** A stop was asked mid-batch: nothing else here is meaningful (the batch is made again on resume). */
