@@ -309,7 +309,7 @@ class RunSession {
     report.quantized = await quantizedFigures(this.runDir, this.data, this.teachers!.get('teacher')?.logits.test);
     this.log(`int8 student: ${report.quantized.bytes} bytes (${report.quantized.compression.toFixed(2)}× smaller), test accuracy ` +
       `${(report.quantized.testAcc * 100).toFixed(2)}% (float ${(report.quantized.floatTestAcc * 100).toFixed(2)}%)`);
-    Object.assign(report, await quantizedVariants(this.runDir, config, this.data, this.teachers!.get('teacher')?.logits.test, (m) => this.log(m))); // issue 18
+    Object.assign(report, await quantizedVariants(this.runDir, config, this.data, this.teachers!.get('teacher')?.logits.test, (m) => this.log(m), report.quantized)); // issue 18
     if (report.teacher) {
       this.warn(teacherBelowScratchWarning(report.teacher.testAcc, report.summary.scratch?.testAcc,
         teacherContext(this.teachers!.get('teacher')?.model, config, this.data)));

@@ -23,9 +23,12 @@ import { stat } from '../../runs/report';
 import type { QatFile } from '../training/qat';
 import { QAT_FILE, qatJobs } from '../training/qat';
 
-/** Writes (once) the `bits`-bit copy of `srcDir`'s model into `runDir/rel` and measures both. */
+/** The float model's figures on the test split, when they were measured already. */
+type FloatFigures = { acc: number; agreement?: number };
+
+/** Writes (once) the `bits`-bit copy of `srcDir`'s model into `runDir/rel` and measures it, and the float model unless `measured`. */
 async function variant(runDir: string, srcDir: string, rel: string, bits: 8 | 4, data: PreparedData, teacherTestLogits: Float32Array | undefined,
-  extra: Pick<QuantizedFigures, 'method' | 'activations' | 'job'>, activations?: QatFile['ranges']): Promise<QuantizedFigures> {
+  extra: Pick<QuantizedFigures, 'method' | 'activations' | 'job'>, activations?: QatFile['ranges'], measured?: FloatFigures): Promise<QuantizedFigures> {
   const src = path.join(srcDir, 'model.json');
   const dir = path.join(runDir, rel);
   let sizes: { bytes: number; floatBytes: number };
@@ -35,7 +38,7 @@ async function variant(runDir: string, srcDir: string, rel: string, bits: 8 | 4,
   } else {
     sizes = saveQuantizedCopy(src, dir, { bits, activations });
   }
-  const f = await measureModelFile(src, data, teacherTestLogits);
+  const f: FloatFigures = measured ?? await measureModelFile(src, data, teacherTestLogits);
   const q = await measureModelFile(path.join(dir, 'model.json'), data, teacherTestLogits);
   return {
     dir: rel, format: quantFormat(bits), bytes: sizes.bytes, floatBytes: sizes.floatBytes, compression: sizes.floatBytes / sizes.bytes,
@@ -45,13 +48,17 @@ async function variant(runDir: string, srcDir: string, rel: string, bits: 8 | 4,
   };
 }
 
-/** The report fields `quantizedVariants` and `qat` of a run (empty when it has neither). */
+/**
+ * The report fields `quantizedVariants` and `qat` of a run (empty when it has neither). `exported`:
+ * the exported float student's figures as `quantized` measured them (not measured again for int4).
+ */
 export async function quantizedVariants(runDir: string, config: ExperimentConfig, data: PreparedData, teacherTestLogits: Float32Array | undefined,
-  log: (m: string) => void = () => undefined): Promise<Pick<Report, 'quantizedVariants' | 'qat'>> {
+  log: (m: string) => void = () => undefined, exported?: QuantizedFigures): Promise<Pick<Report, 'quantizedVariants' | 'qat'>> {
   const q = config.student.quantize;
   const rows: QuantizedFigures[] = [];
   if (q?.bits === 4) {
-    rows.push(await variant(runDir, path.join(runDir, 'student'), 'student/int4', 4, data, teacherTestLogits, { method: 'ptq' }));
+    const measured = exported && { acc: exported.floatTestAcc, ...(exported.floatAgreement !== undefined ? { agreement: exported.floatAgreement } : {}) };
+    rows.push(await variant(runDir, path.join(runDir, 'student'), 'student/int4', 4, data, teacherTestLogits, { method: 'ptq' }, undefined, measured));
   }
   const jobs = readRun(runDir).jobs;
   const qat = qatJobs(jobs).filter((j) => jobs[j].status === 'completed');
