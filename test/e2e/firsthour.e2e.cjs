@@ -14,7 +14,7 @@
 const assert = require('assert/strict');
 const fs = require('fs');
 const path = require('path');
-const { closeBrowser, launch, openWorkbench, recordFailure, stepper, suite, summarize, waitFor } = require('./harness.cjs');
+const { launch, openWorkbench, runSuite, stepper, suite, waitFor } = require('./harness.cjs');
 const { Workbench } = require('./workbench.cjs');
 const { writeWorkspace } = require('./workspace.cjs');
 
@@ -59,7 +59,6 @@ const EXP = 'pairs.distill.json';
   fs.writeFileSync(path.join(WS, EXP), JSON.stringify(PAIRS, null, 2) + '\n');
   const { browser, page, consoleLines } = await launch({ width: 1600, height: 950 });
   const wb = new Workbench(page, SHOTS);
-  let failed = false;
   /** Replaces text in the active editor with the Replace widget (typed like a user, unsaved). */
   const replaceInEditor = async (find, replace) => {
     await page.keyboard.press('Control+H');
@@ -79,7 +78,7 @@ const EXP = 'pairs.distill.json';
     for (let i = 0; i < 3; i++) await page.keyboard.press('Escape');
     if (more) await more();
   };
-  try {
+  await runSuite({ browser, page, consoleLines, steps, t0, SHOTS }, async () => {
     await openWorkbench(page, BASE, WS, DEV);
 
     await step('open the workspace at 1600 × 950 with the editor split in two', async () => {
@@ -245,11 +244,5 @@ const EXP = 'pairs.distill.json';
       await wb.editorTab('models-kd.distill.json').waitFor();
       await wb.shot('new-experiment-template');
     });
-  } catch (e) {
-    failed = true;
-    await recordFailure(e, page, SHOTS);
-  } finally {
-    await closeBrowser(browser, consoleLines, SHOTS);
-  }
-  summarize({ steps, failed, t0, SHOTS });
+  });
 })();

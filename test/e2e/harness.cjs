@@ -114,4 +114,21 @@ function summarize({ steps, failed, t0, SHOTS }) {
   process.exit(failed ? 1 : 0);
 }
 
-module.exports = { suite, waitFor, launch, openWorkbench, stepper, recordFailure, closeBrowser, summarize };
+/**
+ * Runs a suite's body in the launched browser: a failure is recorded (error and screenshot), the
+ * browser closes either way with its console kept, and the summary prints the steps and exits.
+ */
+async function runSuite({ browser, page, consoleLines, steps, t0, SHOTS }, body) {
+  let failed = false;
+  try {
+    await body();
+  } catch (e) {
+    failed = true;
+    await recordFailure(e, page, SHOTS);
+  } finally {
+    await closeBrowser(browser, consoleLines, SHOTS);
+  }
+  summarize({ steps, failed, t0, SHOTS });
+}
+
+module.exports = { suite, waitFor, launch, openWorkbench, stepper, recordFailure, closeBrowser, summarize, runSuite };

@@ -16,7 +16,7 @@ const assert = require('assert/strict');
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const { closeBrowser, launch, openWorkbench, recordFailure, stepper, suite, summarize, waitFor } = require('./harness.cjs');
+const { launch, openWorkbench, runSuite, stepper, suite, waitFor } = require('./harness.cjs');
 const { Workbench } = require('./workbench.cjs');
 
 const { BASE, WS, DEV, ROOT, SHOTS, t0, log } = suite('screenshots.e2e.cjs', 'e2e-screenshots');
@@ -91,10 +91,9 @@ function cli(args, timeout) {
     fs.copyFileSync(file, path.join(README_SHOTS, `${name}.png`));
     log(`picture ${name}.png: ${(fs.statSync(file).size / 1024).toFixed(0)} KB`);
   };
-  let failed = false;
   let runDir;
   let sweepDir;
-  try {
+  await runSuite({ browser, page, consoleLines, steps, t0, SHOTS }, async () => {
     await step(`train ${EXP}${LIMIT ? ` (train limit ${LIMIT}, test limit 2000)` : ''} with the CLI into the workspace's runs folder`, async () => {
       cli(['run', EXP], 900_000);
       const runs = path.join(WS, '.distill', 'runs', 'mnist-cnn-mix');
@@ -198,11 +197,5 @@ function cli(args, timeout) {
       await frame.locator('h1#title').hover();
       await picture('sweep-panel');
     });
-  } catch (e) {
-    failed = true;
-    await recordFailure(e, page, SHOTS);
-  } finally {
-    await closeBrowser(browser, consoleLines, SHOTS);
-  }
-  summarize({ steps, failed, t0, SHOTS });
+  });
 })();

@@ -13,7 +13,7 @@ const assert = require('assert/strict');
 const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const { closeBrowser, launch, openWorkbench, recordFailure, stepper, suite, summarize, waitFor } = require('./harness.cjs');
+const { launch, openWorkbench, runSuite, stepper, suite, waitFor } = require('./harness.cjs');
 const { Workbench } = require('./workbench.cjs');
 
 const { BASE, WS, DEV, ROOT, SHOTS, t0, log } = suite('sweep.e2e.cjs', 'e2e-sweep');
@@ -61,10 +61,9 @@ async function panelFrame(page, title) {
   fs.writeFileSync(file, JSON.stringify(EXPERIMENT, null, 2) + '\n');
   const { browser, page, consoleLines } = await launch({ width: 1600, height: 1240 });
   const wb = new Workbench(page, SHOTS);
-  let failed = false;
   let sweepDir;
   let report;
-  try {
+  await runSuite({ browser, page, consoleLines, steps, t0, SHOTS }, async () => {
     await step('run a 4-point sweep with the CLI (real training)', async () => {
       const s = Date.now();
       const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'sweep', file, '--yes'], { cwd: WS, encoding: 'utf8', timeout: 300_000 });
@@ -166,11 +165,5 @@ async function panelFrame(page, title) {
       }, 60_000);
       await wb.shot('sweep-point-dashboard');
     });
-  } catch (e) {
-    failed = true;
-    await recordFailure(e, page, SHOTS);
-  } finally {
-    await closeBrowser(browser, consoleLines, SHOTS);
-  }
-  summarize({ steps, failed, t0, SHOTS });
+  });
 })();

@@ -16,7 +16,7 @@ const assert = require('assert/strict');
 const cp = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const { closeBrowser, launch, openWorkbench, recordFailure, stepper, suite, summarize, waitFor } = require('./harness.cjs');
+const { launch, openWorkbench, runSuite, stepper, suite, waitFor } = require('./harness.cjs');
 const { Workbench } = require('./workbench.cjs');
 
 const { BASE, WS, DEV, ROOT, SHOTS, t0, log } = suite('torch.e2e.cjs', 'e2e-torch');
@@ -87,8 +87,7 @@ const { steps, step } = stepper(log);
   const expFile = path.join(WS, EXP);
   const { browser, page, consoleLines } = await launch({ width: 1400, height: 860 });
   const wb = new Workbench(page, SHOTS);
-  let failed = false;
-  try {
+  await runSuite({ browser, page, consoleLines, steps, t0, SHOTS }, async () => {
     await openWorkbench(page, BASE, WS, DEV);
 
     await step('open the workspace: the torch experiment in the tree', async () => {
@@ -195,11 +194,5 @@ const { steps, step } = stepper(log);
       log(`feature maps: ${painted.length} heatmaps, ${painted.reduce((a, b) => a + b, 0)} painted pixels`);
       await wb.shot('feature-maps-torch');
     });
-  } catch (e) {
-    failed = true;
-    await recordFailure(e, page, SHOTS);
-  } finally {
-    await closeBrowser(browser, consoleLines, SHOTS);
-  }
-  summarize({ steps, failed, t0, SHOTS });
+  });
 })();

@@ -12,7 +12,7 @@ const assert = require('assert/strict');
 const cp = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const { closeBrowser, launch, openWorkbench, recordFailure, stepper, suite, summarize, waitFor } = require('./harness.cjs');
+const { launch, openWorkbench, runSuite, stepper, suite, waitFor } = require('./harness.cjs');
 const { Workbench } = require('./workbench.cjs');
 
 const { BASE, WS, DEV, ROOT, SHOTS, t0, log } = suite('trust.e2e.cjs', 'e2e-trust');
@@ -87,7 +87,6 @@ const { steps, step } = stepper(log);
   const runsBefore = runsOf();
   const { browser, page, consoleLines } = await launch({ width: 1400, height: 860 });
   const wb = new Workbench(page, SHOTS);
-  let failed = false;
   /** Runs a palette command, then closes whatever quick pick or dialog it opened. */
   const command = async (title) => {
     await wb.command(title);
@@ -99,7 +98,7 @@ const { steps, step } = stepper(log);
   const clearToasts = async () => {
     await wb.command('Notifications: Clear All Notifications').catch(() => undefined);
   };
-  try {
+  await runSuite({ browser, page, consoleLines, steps, t0, SHOTS }, async () => {
     await openWorkbench(page, BASE, WS, DEV);
 
     await step('open the folder and answer "No, I don\'t trust the authors": Restricted Mode', async () => {
@@ -218,13 +217,7 @@ const { steps, step } = stepper(log);
       log('marker:', fs.readFileSync(MARKER, 'utf8').trim().replace(/\n/g, ' | '));
       await wb.shot('pairing-trusted');
     });
-  } catch (e) {
-    failed = true;
-    await recordFailure(e, page, SHOTS);
-  } finally {
-    await closeBrowser(browser, consoleLines, SHOTS);
-  }
-  summarize({ steps, failed, t0, SHOTS });
+  });
 })();
 
 function runOfNow() {

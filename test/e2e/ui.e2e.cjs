@@ -8,7 +8,7 @@
 const assert = require('assert/strict');
 const fs = require('fs');
 const path = require('path');
-const { closeBrowser, launch, openWorkbench, recordFailure, stepper, suite, summarize, waitFor } = require('./harness.cjs');
+const { launch, openWorkbench, runSuite, stepper, suite, waitFor } = require('./harness.cjs');
 const { Workbench } = require('./workbench.cjs');
 const { writeWorkspace, TINY_EXPERIMENT_DATA } = require('./workspace.cjs');
 
@@ -36,8 +36,7 @@ const { steps, step } = stepper(log);
   writeWorkspace(WS, ROOT);
   const { browser, page, consoleLines } = await launch({ width: 1400, height: 860 });
   const wb = new Workbench(page, SHOTS);
-  let failed = false;
-  try {
+  await runSuite({ browser, page, consoleLines, steps, t0, SHOTS }, async () => {
     await openWorkbench(page, BASE, WS, DEV);
 
     await step('open the workspace', async () => {
@@ -219,11 +218,5 @@ const { steps, step } = stepper(log);
       assert.match(row, new RegExp(`\\[Ln ${want}, Col \\d+\\]`), `the problem is on line ${want}`);
       await wb.shot('problems');
     });
-  } catch (e) {
-    failed = true;
-    await recordFailure(e, page, SHOTS);
-  } finally {
-    await closeBrowser(browser, consoleLines, SHOTS);
-  }
-  summarize({ steps, failed, t0, SHOTS });
+  });
 })();
