@@ -114,6 +114,16 @@ function summarize({ steps, failed, t0, SHOTS }) {
   process.exit(failed ? 1 : 0);
 }
 
+/** Painted (non-transparent) pixels of each canvas the locator matches: a chart or heatmap that was drawn has some. */
+function paintedPixels(canvases) {
+  return canvases.evaluateAll((cs) => cs.map((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+    return n;
+  }));
+}
+
 /**
  * Runs a suite's body in the launched browser: a failure is recorded (error and screenshot), the
  * browser closes either way with its console kept, and the summary prints the steps and exits.
@@ -131,4 +141,4 @@ async function runSuite({ browser, page, consoleLines, steps, t0, SHOTS }, body)
   summarize({ steps, failed, t0, SHOTS });
 }
 
-module.exports = { suite, waitFor, launch, openWorkbench, stepper, recordFailure, closeBrowser, summarize, runSuite };
+module.exports = { suite, waitFor, launch, openWorkbench, stepper, recordFailure, closeBrowser, summarize, runSuite, paintedPixels };

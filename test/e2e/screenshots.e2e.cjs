@@ -16,7 +16,7 @@ const assert = require('assert/strict');
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const { launch, openWorkbench, runSuite, stepper, suite, waitFor } = require('./harness.cjs');
+const { launch, openWorkbench, paintedPixels, runSuite, stepper, suite, waitFor } = require('./harness.cjs');
 const { Workbench } = require('./workbench.cjs');
 
 const { BASE, WS, DEV, ROOT, SHOTS, t0, log } = suite('screenshots.e2e.cjs', 'e2e-screenshots');
@@ -172,12 +172,7 @@ function cli(args, timeout) {
       const { frame } = wb.webview('Feature Maps');
       await frame.locator('.heatgrid canvas').first().waitFor({ timeout: 120_000 });
       await waitFor('painted heatmaps', async () => {
-        const counts = await frame.locator('.heatgrid canvas').evaluateAll((cs) => cs.map((c) => {
-          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-          let n = 0;
-          for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
-          return n;
-        }));
+        const counts = await paintedPixels(frame.locator('.heatgrid canvas'));
         return counts.length > 0 && counts.every((n) => n > 0);
       }, 60_000);
       await frame.locator('h1').first().hover();

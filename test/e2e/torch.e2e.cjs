@@ -16,7 +16,7 @@ const assert = require('assert/strict');
 const cp = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const { launch, openWorkbench, runSuite, stepper, suite, waitFor } = require('./harness.cjs');
+const { launch, openWorkbench, paintedPixels, runSuite, stepper, suite, waitFor } = require('./harness.cjs');
 const { Workbench } = require('./workbench.cjs');
 
 const { BASE, WS, DEV, ROOT, SHOTS, t0, log } = suite('torch.e2e.cjs', 'e2e-torch');
@@ -130,12 +130,9 @@ const { steps, step } = stepper(log);
       const shown = await waitFor('chart points', async () => (await dashboardStatus(frame)).points || false);
       assert.equal(shown, steps, 'the dashboard shows every logged step of the distill job');
       // the chart is drawn: its canvas has painted pixels
-      const painted = await frame.locator('#loss-chart canvas').first().evaluate((c) => {
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0;
-        for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
-        return n;
-      });
+      const chart = frame.locator('#loss-chart canvas').first();
+      await chart.waitFor();
+      const [painted] = await paintedPixels(chart);
       assert.ok(painted > 0, 'the loss chart is drawn');
       await wb.shot('dashboard-torch');
     });
@@ -183,12 +180,7 @@ const { steps, step } = stepper(log);
       const { frame } = wb.webview('Feature Maps');
       await frame.locator('.heatgrid canvas').first().waitFor({ timeout: 120_000 });
       const painted = await waitFor('painted heatmap pixels', async () => {
-        const counts = await frame.locator('.heatgrid canvas').evaluateAll((cs) => cs.map((c) => {
-          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-          let n = 0;
-          for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
-          return n;
-        }));
+        const counts = await paintedPixels(frame.locator('.heatgrid canvas'));
         return counts.length > 0 && counts.every((n) => n > 0) && counts;
       });
       log(`feature maps: ${painted.length} heatmaps, ${painted.reduce((a, b) => a + b, 0)} painted pixels`);

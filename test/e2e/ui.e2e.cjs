@@ -8,7 +8,7 @@
 const assert = require('assert/strict');
 const fs = require('fs');
 const path = require('path');
-const { launch, openWorkbench, runSuite, stepper, suite, waitFor } = require('./harness.cjs');
+const { launch, openWorkbench, paintedPixels, runSuite, stepper, suite, waitFor } = require('./harness.cjs');
 const { Workbench } = require('./workbench.cjs');
 const { writeWorkspace, TINY_EXPERIMENT_DATA } = require('./workspace.cjs');
 
@@ -123,12 +123,7 @@ const { steps, step } = stepper(log);
       const { frame } = wb.webview('Feature Maps');
       await frame.locator('.heatgrid canvas').first().waitFor({ timeout: 90_000 });
       const painted = await waitFor('painted heatmap pixels', async () => {
-        const counts = await frame.locator('.heatgrid canvas').evaluateAll((cs) => cs.map((c) => {
-          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-          let n = 0;
-          for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
-          return n;
-        }));
+        const counts = await paintedPixels(frame.locator('.heatgrid canvas'));
         return counts.length > 0 && counts.every((n) => n > 0) && counts;
       });
       log(`feature maps: ${painted.length} heatmaps, ${painted.reduce((a, b) => a + b, 0)} painted pixels`);
