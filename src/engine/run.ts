@@ -28,8 +28,8 @@ import { locateDeriveError, resolveModel, writeStudentArchitecture } from './mod
 import { loadLayersModelFromFile, saveLayersModel } from './models/fileIO';
 import { ProgressClock, stepsPerEpoch, trainJob } from './training/train';
 import type { JobState, RunJson, RunStatus } from '../runs/store';
-import { createRun, defaultRunsDir, MetricsLog, readMetrics, readRun, readSnapshot, updateRun } from '../runs/store';
-import { buildReport, quantizedFigures } from './results/report';
+import { createRun, defaultRunsDir, MetricsLog, readRun, readSnapshot, updateRun } from '../runs/store';
+import { buildReport, quantizedFigures, readEpochRecords } from './results/report';
 import { checkModels } from './check';
 import { runBudgetMessages } from './training/budget';
 import type { ReportWarning } from '../runs/report';
@@ -303,19 +303,20 @@ class RunSession {
       if (status === 'cancelled') return 'cancelled';
     }
 
+    const epochs = readEpochRecords(this.runDir); // metrics.jsonl, read once for every part of the report
     const report = await this.withReportTeacher((teacher, input, evalFig) =>
-      buildReport(this.runDir, config, teacher, input, evalFig, this.data));
+      buildReport(this.runDir, config, teacher, input, evalFig, this.data, epochs));
     exportStudent(this.runDir, report.exportedJob);
     report.quantized = await quantizedFigures(this.runDir, this.data, this.teachers!.get('teacher')?.logits.test);
     this.log(`int8 student: ${report.quantized.bytes} bytes (${report.quantized.compression.toFixed(2)}× smaller), test accuracy ` +
       `${(report.quantized.testAcc * 100).toFixed(2)}% (float ${(report.quantized.floatTestAcc * 100).toFixed(2)}%)`);
-    Object.assign(report, await quantizedVariants(this.runDir, config, this.data, this.teachers!.get('teacher')?.logits.test, (m) => this.log(m), report.quantized)); // issue 18
+    Object.assign(report, await quantizedVariants(this.runDir, config, this.data, this.teachers!.get('teacher')?.logits.test, (m) => this.log(m), report.quantized, epochs)); // issue 18
     if (report.teacher) {
       this.warn(teacherBelowScratchWarning(report.teacher.testAcc, report.summary.scratch?.testAcc,
         teacherContext(this.teachers!.get('teacher')?.model, config, this.data)));
     }
-    this.warn(discriminatorWinsWarning(readMetrics(this.runDir))); // issue 18: adversarial terms
-    if (this.dataFree) report.dataFree = dataFreeReport(this.runDir, config); // the CLI prints it (src/cli/dataFreeLine.ts)
+    this.warn(discriminatorWinsWarning(epochs)); // issue 18: adversarial terms
+    if (this.dataFree) report.dataFree = dataFreeReport(this.runDir, config, epochs); // the CLI prints it (src/cli/dataFreeLine.ts)
     report.warnings = [...this.warnings.values()];
     const reportText = JSON.stringify(report, null, 2);
     guardWrite(path.join(this.runDir, 'report.json'), Buffer.byteLength(reportText), () => fs.writeFileSync(path.join(this.runDir, 'report.json'), reportText));

@@ -15,9 +15,9 @@ import type { ExperimentConfig } from '../../config/types';
 import type { PreparedData } from '../data';
 import { readModelArtifacts, saveQuantizedCopy } from '../models/fileIO';
 import { quantFormat, quantizeArtifacts } from '../models/quantize';
-import { measureModelFile } from './report';
+import { measureModelFile, readEpochRecords } from './report';
 import type { EpochRecord } from '../../runs/store';
-import { readMetrics, readRun } from '../../runs/store';
+import { readRun } from '../../runs/store';
 import type { QuantizedFigures, Report } from '../../runs/report';
 import { stat } from '../../runs/report';
 import type { QatFile } from '../training/qat';
@@ -53,7 +53,7 @@ async function variant(runDir: string, srcDir: string, rel: string, bits: 8 | 4,
  * the exported float student's figures as `quantized` measured them (not measured again for int4).
  */
 export async function quantizedVariants(runDir: string, config: ExperimentConfig, data: PreparedData, teacherTestLogits: Float32Array | undefined,
-  log: (m: string) => void = () => undefined, exported?: QuantizedFigures): Promise<Pick<Report, 'quantizedVariants' | 'qat'>> {
+  log: (m: string) => void = () => undefined, exported?: QuantizedFigures, epochs: EpochRecord[] = readEpochRecords(runDir)): Promise<Pick<Report, 'quantizedVariants' | 'qat'>> {
   const q = config.student.quantize;
   const rows: QuantizedFigures[] = [];
   if (q?.bits === 4) {
@@ -69,7 +69,6 @@ export async function quantizedVariants(runDir: string, config: ExperimentConfig
     const file = JSON.parse(fs.readFileSync(path.join(modelDir, QAT_FILE), 'utf8')) as QatFile;
     rows.push(await variant(runDir, modelDir, `student/int${file.bits}-qat`, file.bits, data, teacherTestLogits,
       { method: 'qat', activations: file.activations, job: first }, file.activations ? file.ranges : undefined));
-    const epochs = readMetrics(runDir).filter((r): r is EpochRecord => r.type === 'epoch');
     const last = qat.map((j) => epochs.filter((r) => r.job === j).sort((a, b) => a.epoch - b.epoch).pop()).filter((r): r is EpochRecord => !!r);
     summary = { testAcc: stat(last.map((r) => r.testAcc)), testErrors: stat(last.map((r) => r.testErrors)), bits: file.bits, activations: file.activations };
   }

@@ -40,10 +40,14 @@ export async function modelFigures(model: tf.LayersModel, inputShape: number[]):
     latencyBatch: { batch: big.batch, msPerSample: big.msPerSample } };
 }
 
+/** The epoch records of a run's metrics.jsonl (what the report is made of), read once per report. */
+export function readEpochRecords(runDir: string): EpochRecord[] {
+  return readMetrics(runDir).filter((r): r is EpochRecord => r.type === 'epoch');
+}
+
 export async function buildReport(runDir: string, config: ExperimentConfig, teacher: tf.LayersModel | undefined, teacherInput: number[],
-  teacherEval: Evaluation | undefined, data: PreparedData): Promise<Report> {
+  teacherEval: Evaluation | undefined, data: PreparedData, epochs: EpochRecord[] = readEpochRecords(runDir)): Promise<Report> {
   const run = readRun(runDir);
-  const epochs = readMetrics(runDir).filter((r): r is EpochRecord => r.type === 'epoch');
   const jobs: Record<string, JobReport> = {};
   for (const [job, state] of Object.entries(run.jobs)) {
     // Only the final distilled students (not ta-chain assistants, not earlier born-again generations).

@@ -16,7 +16,7 @@ import type { EngineToHost } from '../../protocol/engine';
 import type { DataFreeReport } from '../../runs/report';
 import { stat } from '../../runs/report';
 import type { EpochRecord, JobState, MetricsLog } from '../../runs/store';
-import { readMetrics, readRun } from '../../runs/store';
+import { readRun } from '../../runs/store';
 import { listSynthesizedBatches, readSynthesizedInputs, readSynthesizedMeta } from '../../runs/synthesized';
 import type { Dataset, PreparedData } from '../data';
 import { resolveModel } from '../models';
@@ -52,7 +52,7 @@ export function synthesizedData(runDir: string, base: PreparedData): PreparedDat
 }
 
 /** report.json's `dataFree`: the synthesis's figures and (with a reference) the real-data distillation over seeds. */
-export function dataFreeReport(runDir: string, config: ExperimentConfig): DataFreeReport {
+export function dataFreeReport(runDir: string, config: ExperimentConfig, epochs: EpochRecord[]): DataFreeReport {
   const src = config.data.train as TeacherSynthesizedSource;
   const batches = listSynthesizedBatches(runDir);
   const count = batches.reduce((n, b) => n + b.info.count, 0);
@@ -64,7 +64,6 @@ export function dataFreeReport(runDir: string, config: ExperimentConfig): DataFr
   };
   if (src.reference) {
     const run = readRun(runDir);
-    const epochs = readMetrics(runDir).filter((r): r is EpochRecord => r.type === 'epoch');
     const last = Object.entries(run.jobs).filter(([j, s]) => j.startsWith('real-') && s.data === 'reference' && s.kind === 'distill')
       .map(([j]) => epochs.filter((r) => r.job === j).sort((a, b) => a.epoch - b.epoch).pop())
       .filter((r): r is EpochRecord => !!r);
