@@ -13,9 +13,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { ExperimentConfig } from '../../config/types';
 import type { PreparedData } from '../data';
-import { readModelArtifacts, saveQuantizedCopy } from '../models/fileIO';
-import { quantFormat, quantizeArtifacts } from '../models/quantize';
-import { measureModelFile, readEpochRecords } from './report';
+import type { FloatFigures } from './report';
+import { quantizedCopyFigures, readEpochRecords } from './report';
 import type { EpochRecord } from '../../runs/store';
 import { readRun } from '../../runs/store';
 import type { QuantizedFigures, Report } from '../../runs/report';
@@ -23,29 +22,10 @@ import { stat } from '../../runs/report';
 import type { QatFile } from '../training/qat';
 import { QAT_FILE, qatJobs } from '../training/qat';
 
-/** The float model's figures on the test split, when they were measured already. */
-type FloatFigures = { acc: number; agreement?: number };
-
-/** Writes (once) the `bits`-bit copy of `srcDir`'s model into `runDir/rel` and measures it, and the float model unless `measured`. */
+/** The `bits`-bit copy of `srcDir`'s model as a row: quantizedCopyFigures (report.ts) with how it was made. */
 async function variant(runDir: string, srcDir: string, rel: string, bits: 8 | 4, data: PreparedData, teacherTestLogits: Float32Array | undefined,
   extra: Pick<QuantizedFigures, 'method' | 'activations' | 'job'>, activations?: QatFile['ranges'], measured?: FloatFigures): Promise<QuantizedFigures> {
-  const src = path.join(srcDir, 'model.json');
-  const dir = path.join(runDir, rel);
-  let sizes: { bytes: number; floatBytes: number };
-  if (fs.existsSync(path.join(dir, 'model.json'))) {
-    const a = readModelArtifacts(src);
-    sizes = quantizeArtifacts(a.weightSpecs ?? [], a.weightData as ArrayBuffer, bits);
-  } else {
-    sizes = saveQuantizedCopy(src, dir, { bits, activations });
-  }
-  const f: FloatFigures = measured ?? await measureModelFile(src, data, teacherTestLogits);
-  const q = await measureModelFile(path.join(dir, 'model.json'), data, teacherTestLogits);
-  return {
-    dir: rel, format: quantFormat(bits), bytes: sizes.bytes, floatBytes: sizes.floatBytes, compression: sizes.floatBytes / sizes.bytes,
-    testAcc: q.acc, testErrors: q.errors, ...(q.agreement !== undefined ? { agreement: q.agreement } : {}),
-    floatTestAcc: f.acc, ...(f.agreement !== undefined ? { floatAgreement: f.agreement } : {}), accDrop: f.acc - q.acc,
-    bits, ...extra,
-  };
+  return { ...(await quantizedCopyFigures(runDir, srcDir, rel, bits, data, teacherTestLogits, { activations, measured })), bits, ...extra };
 }
 
 /**

@@ -9,8 +9,9 @@ import type { ExperimentConfig } from '../../config/types';
 import type { PreparedData } from '../data';
 import type { Evaluation } from '../training/evaluate';
 import * as fs from 'fs';
-import { loadLayersModelFromFile, readModelArtifacts, saveInt8Copy } from '../models/fileIO';
-import { INT8_FORMAT, quantizeArtifacts } from '../models/quantize';
+import { loadLayersModelFromFile, readModelArtifacts, saveQuantizedCopy } from '../models/fileIO';
+import { INT8_FORMAT, quantFormat, quantizeArtifacts } from '../models/quantize';
+import type { ActivationRange } from '../models/fakeQuant';
 import { weightFormatOf } from '../models/weightFormat';
 import { evaluateLogits, modelInputShape, outputWidth, predictLogits } from '../training/evaluate';
 import { measureLatency, modelStats } from '../metrics/modelStats';
@@ -123,6 +124,34 @@ export async function buildReport(runDir: string, config: ExperimentConfig, teac
  * Writes the int8 copy of the exported student (`student/int8/`, once) and measures it on the test
  * split against the float32 student: bytes, accuracy, agreement with the teacher.
  */
+/** The float model's figures on the test split, when they were measured already. */
+export type FloatFigures = { acc: number; agreement?: number };
+
+/**
+ * Writes (once: a resumed report reuses it) the `bits`-bit copy of `srcDir`'s model into
+ * `runDir/rel` — with a quantisation-aware copy's activation ranges when given — and measures it on
+ * the test split against its float model (measured too, unless `measured` has its figures).
+ */
+export async function quantizedCopyFigures(runDir: string, srcDir: string, rel: string, bits: 8 | 4, data: PreparedData,
+  teacherTestLogits: Float32Array | undefined, opts: { activations?: Record<string, ActivationRange>; measured?: FloatFigures } = {}): Promise<QuantizedFigures> {
+  const src = path.join(srcDir, 'model.json');
+  const dir = path.join(runDir, rel);
+  let sizes: { bytes: number; floatBytes: number };
+  if (fs.existsSync(path.join(dir, 'model.json'))) {
+    const a = readModelArtifacts(src);
+    sizes = quantizeArtifacts(a.weightSpecs ?? [], a.weightData as ArrayBuffer, bits);
+  } else {
+    sizes = saveQuantizedCopy(src, dir, { bits, activations: opts.activations });
+  }
+  const f: FloatFigures = opts.measured ?? await measureModelFile(src, data, teacherTestLogits);
+  const q = await measureModelFile(path.join(dir, 'model.json'), data, teacherTestLogits);
+  return {
+    dir: rel, format: quantFormat(bits), bytes: sizes.bytes, floatBytes: sizes.floatBytes, compression: sizes.floatBytes / sizes.bytes,
+    testAcc: q.acc, testErrors: q.errors, ...(q.agreement !== undefined ? { agreement: q.agreement } : {}),
+    floatTestAcc: f.acc, ...(f.agreement !== undefined ? { floatAgreement: f.agreement } : {}), accDrop: f.acc - q.acc,
+  };
+}
+
 /** Test-split accuracy (and agreement with the teacher) of the model at `file`, as loaded (int8/int4 copies dequantised). */
 export async function measureModelFile(file: string, data: PreparedData, teacherTestLogits?: Float32Array): Promise<Evaluation> {
   const model = await loadLayersModelFromFile(file);
@@ -135,21 +164,5 @@ export async function measureModelFile(file: string, data: PreparedData, teacher
 }
 
 export async function quantizedFigures(runDir: string, data: PreparedData, teacherTestLogits?: Float32Array): Promise<QuantizedFigures> {
-  const src = path.join(runDir, 'student', 'model.json');
-  const dir = path.join(runDir, 'student', 'int8');
-  let sizes: { bytes: number; floatBytes: number };
-  if (fs.existsSync(path.join(dir, 'model.json'))) {
-    const a = readModelArtifacts(src);
-    sizes = quantizeArtifacts(a.weightSpecs ?? [], a.weightData as ArrayBuffer);
-  } else {
-    sizes = saveInt8Copy(src, dir);
-  }
-  const measure = (file: string) => measureModelFile(file, data, teacherTestLogits);
-  const f = await measure(src);
-  const q = await measure(path.join(dir, 'model.json'));
-  return {
-    dir: 'student/int8', format: INT8_FORMAT, bytes: sizes.bytes, floatBytes: sizes.floatBytes, compression: sizes.floatBytes / sizes.bytes,
-    testAcc: q.acc, testErrors: q.errors, ...(q.agreement !== undefined ? { agreement: q.agreement } : {}),
-    floatTestAcc: f.acc, ...(f.agreement !== undefined ? { floatAgreement: f.agreement } : {}), accDrop: f.acc - q.acc,
-  };
+  return quantizedCopyFigures(runDir, path.join(runDir, 'student'), 'student/int8', 8, data, teacherTestLogits);
 }
