@@ -257,6 +257,9 @@ class TorchSession {
       default:
         if (this.outcome) return;
         this.emit(msg); // progress, epoch, checkpoint, log
+        // A host that decides to stop on what it was just told (an epoch, a step) is heard now,
+        // not at the next poll: Python, a step on, may have finished the run by then.
+        if (this.runSent && !this.stopSent && (this.opts.shouldStop?.() ?? false)) this.stop();
     }
   }
 
