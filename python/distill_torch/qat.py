@@ -10,7 +10,7 @@
                      kernels) + activation-ranges.json
     report_rows      report.json `quantizedVariants` ([post-training at `bits`, the first seed's QAT
                      copy]) and `qat` (the QAT jobs' last-epoch test figures over seeds), with the
-                     folders student/int<bits>-ptq/ and student/int<bits>-qat/ (model.pt = the
+                     folders student/int4/ (student/int8-ptq/ at 8 bits) and student/int<bits>-qat/ (model.pt = the
                      exported dict of quant.export_state, quantization.json)
 
 The post-training row uses the same quantiser as the QAT one (the `quantized` row is torch's own
@@ -205,7 +205,9 @@ def report_rows(session, exported_student: torch.nn.Module, t_logits: Optional[t
     jobs = run['jobs']
     build_student = (lambda: session.build('student', seed0).cpu())
     ptq_state = {k: v.detach().cpu() for k, v in exported_student.state_dict().items()}
-    rows = [row(session.run_dir, f'int{bits}-ptq', build_student, ptq_state, bits, method='ptq', job=None, ranges=None,
+    # The folder the contract names (src/config/types.ts): student/int4 as in the TF.js engine; at 8 bits
+    # student/int8 is torch's own qnnpack copy (`quantized`), so the shared rule's goes to student/int8-ptq.
+    rows = [row(session.run_dir, 'int4' if bits == 4 else 'int8-ptq', build_student, ptq_state, bits, method='ptq', job=None, ranges=None,
                 x=x, y=y, t_logits=t_logits)]
     session.log(f'int{bits} post-training (per-channel): {rows[0]["bytes"]} bytes, test accuracy {rows[0]["testAcc"] * 100:.2f}% '
                 f'(float {rows[0]["floatTestAcc"] * 100:.2f}%)')

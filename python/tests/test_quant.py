@@ -336,7 +336,7 @@ def test_a_tiny_run_with_aware_plans_trains_exports_and_reports(tmp_path, monkey
     _check_report(report)
     assert set(report['jobs']) == {'scratch-s1', 'distill-s1'} and report['exportedJob'] == 'distill-s1'
     ptq, qrow = report['quantizedVariants']
-    assert ptq['dir'] == 'student/int4-ptq' and ptq['method'] == 'ptq' and ptq['bits'] == 4 and 'job' not in ptq
+    assert ptq['dir'] == 'student/int4' and ptq['method'] == 'ptq' and ptq['bits'] == 4 and 'job' not in ptq
     assert qrow['dir'] == 'student/int4-qat' and qrow['method'] == 'qat' and qrow['job'] == 'qat-s1' and qrow['activations'] is True
     # the exported QAT copy, measured, is the job's own fake-quantised evaluation of its last epoch
     assert qrow['testAcc'] == qat_epochs[-1]['testAcc'] and qrow['testErrors'] == qat_epochs[-1]['testErrors']
@@ -355,7 +355,7 @@ def test_a_tiny_run_with_aware_plans_trains_exports_and_reports(tmp_path, monkey
         assert abs(row['accDrop'] - (row['floatTestAcc'] - row['testAcc'])) < 1e-12
     assert set(json.load(open(os.path.join(run_dir, 'student', 'int4-qat', 'quantization.json')))['activations']['ranges']) == {'0', '4'}
     # the PTQ copy is the exported float student quantised with the same rule
-    ptq_export = torch.load(os.path.join(run_dir, 'student', 'int4-ptq', 'model.pt'))
+    ptq_export = torch.load(os.path.join(run_dir, 'student', 'int4', 'model.pt'))
     float_state = torch.load(os.path.join(run_dir, 'models', 'distill-s1', 'model.pt'))
     e = ptq_export['4.weight']
     assert torch.equal(quant.entry_q(e).float(), quant.quantize_kernel(float_state['4.weight'], 4)[0])

@@ -339,7 +339,8 @@ export type StudentSpec = (ModelSpec | DeriveSpec) & { quantize?: QuantizeConfig
  * q = clamp(round(w/S_c) + Z_c, qmin, qmax), ŵ = (q − Z_c)·S_c. Rounding: half away from zero.
  *
  * - Post-training (always): the exported float student is quantised at 8 bits (`student/int8/`,
- *   report `quantized`), and also at `bits` when that is 4 (`student/int4/`, a `quantizedVariants` row).
+ *   report `quantized`), and also at `bits` when that is 4 (`student/int4/`, a `quantizedVariants` row). The torch engine's `quantized` row
+ *   is torch's own int8 (qnnpack), so there the shared rule's int8 copy is one more row, `student/int8-ptq/`.
  * - `aware: true` (Polino et al. 2018): per seed, one more job `qat-s<seed>` distils the student
  *   with the same terms and teacher while its forward pass uses ŵ (fake quantisation; the gradient
  *   passes straight through to w). Its quantised copy is exported to `student/int<bits>-qat/` and

@@ -65,7 +65,8 @@ export interface Report {
   perClass?: PerClassReport;
   /**
    * issue 18: further quantised copies beside `quantized` (post-training int8 of the exported
-   * student): post-training int4 (`student/int4`, when `student.quantize.bits` is 4) and the
+   * student): post-training int4 (`student/int4`, when `student.quantize.bits` is 4; in the torch
+   * engine at 8 bits, `student/int8-ptq`, the shared rule beside torch's own qnnpack `quantized`) and the
    * quantisation-aware student's (`student/int<bits>-qat`, first seed's `qat-s<seed>`). Rows in
    * that order. `summary`-like figures over seeds of the QAT jobs are in `qat`.
    */
