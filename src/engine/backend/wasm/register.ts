@@ -3,7 +3,8 @@
  *
  * - "missing" kernels: tfjs-backend-wasm 4.22 has none, training a conv net fails without them.
  * - "fix" kernels: wrap stock forward convolutions whose 'same' padding is wrong for 1×k / k×1
- *   filters with stride > 1 (see SamePadding.ts); always on.
+ *   filters with stride > 1 (see SamePadding.ts), and nearest resizing's gradient, which ignores
+ *   `halfPixelCenters` (ResizeNearestNeighborGrad.ts); always on.
  * - "speed" kernels: replace stock kernels with faster compositions; `speed: false` puts the stock
  *   kernels back (benchmarks compare both in one process).
  */
@@ -15,6 +16,7 @@ import { conv2DBackpropInputConfig } from './Conv2DBackpropInput';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter';
 import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput';
 import { samePaddingConfigs } from './SamePadding';
+import { resizeNearestNeighborGradConfig } from './ResizeNearestNeighborGrad';
 import { setSimdKernelsEnabled } from './simd';
 import { transposeConfig } from './Transpose';
 import { maxPoolGradConfig } from './MaxPoolGrad';
@@ -35,6 +37,7 @@ const BUILDING_BLOCKS = [
   'FusedConv2D',
   'Identity',
   'MaxPoolGrad',
+  'ResizeNearestNeighborGrad',
   'FusedDepthwiseConv2D',
   'PadV2',
   'Reverse',
@@ -49,7 +52,7 @@ const MISSING: Array<() => KernelConfig> = [
   () => depthwiseConv2dNativeBackpropInputConfig,
 ];
 
-const FIX: Array<() => KernelConfig> = samePaddingConfigs;
+const FIX: Array<() => KernelConfig> = [...samePaddingConfigs, resizeNearestNeighborGradConfig];
 
 const SPEED: Array<() => KernelConfig> = [
   batchMatMulConfig, conv2DBackpropInputConfig, transposeConfig, maxPoolGradConfig, identityConfig, addConfig, sumConfig,
