@@ -16,11 +16,19 @@ layer, flattened):
 
     L = CE(y, z) + Σ_h [ (1−α)·CE(y, z_h) + α·T²·KL(softmax(z/T) ‖ softmax(z_h/T)) + β·mean(r_h(f_h) − F)² ]
 
-z and F are targets (no gradient through them from the head terms). A head is the layer's output
-pooled to a vector (global average over the spatial axes of an NCHW map, nothing for a vector), then
-a Linear to the classes; r_h is a Linear from that vector to F's width. (The TF.js engine's heads
-read the flattened map instead; pooled heads keep the head small for the large maps of PyTorch
-models, and the loss terms and their names are the same.) Heads are not part of the exported model.
+z and F are targets (no gradient through them from the head terms). A head is a Linear to the
+classes on the layer's output FLATTENED in channels-last order, as the TF.js engine reads it: an
+NCHW map as `f.permute(0, 2, 3, 1).flatten(1)` (H·W·C values in NHWC order), an NCL sequence as
+its L·C values (channels last), a vector as it is; r_h is a Linear from those values to F's width.
+F (the output layer's input) is read the same way; when it is an `nn.Flatten`'s output (NCHW
+order; directly or through order-keeping leaves such as Dropout or an activation), it is viewed as
+the map the Flatten read, so its values are in the TF.js order too. (A flatten inside a module's own
+`forward`, not an nn.Flatten, cannot be seen: F then stays in that order.) So with the same
+head weights both engines compute the same numbers (the conformance fixture's `byot` case). Heads
+are not part of the exported model.
+
+Runs started before heads read flattened maps (they pooled them) cannot resume: their checkpoints'
+heads have other shapes, and the job refuses them naming the run folder (SelfLearner.resume_problem).
 """
 from __future__ import annotations
 
@@ -168,12 +176,32 @@ def _first(o):
     return o[0] if isinstance(o, (tuple, list)) else o
 
 
-def _pool(t: torch.Tensor) -> torch.Tensor:
-    """A layer's output as one vector per sample: global average over every axis after the
-    channels (NCHW maps, NCL sequences); vectors as they are."""
+def feature_rows(t: torch.Tensor) -> torch.Tensor:
+    """A layer's output as one row per sample, flattened channels-last as the TF.js engine holds
+    it: an NCHW map as `t.permute(0, 2, 3, 1).flatten(1)`, an NCL sequence as [B, L·C] (channels
+    last), a vector as it is (self.ts featureRows)."""
     if t.dim() <= 2:
         return t
-    return t.flatten(2).mean(-1)
+    return t.movedim(1, -1).flatten(1)
+
+
+# Leaves that keep a vector's element order (each value maps to the value at its own position).
+_ORDER_KEEPING = (torch.nn.Dropout, torch.nn.Identity, torch.nn.ReLU, torch.nn.ReLU6, torch.nn.LeakyReLU, torch.nn.ELU,
+                  torch.nn.GELU, torch.nn.SiLU, torch.nn.Sigmoid, torch.nn.Tanh, torch.nn.Hardswish, torch.nn.BatchNorm1d)
+
+
+def _flatten_before(model: torch.nn.Module, out_layer: str) -> Optional[str]:
+    """The nn.Flatten(1, -1) whose values the output layer reads (leaf order: right before it, or
+    before order-keeping leaves such as Dropout or an activation), if any."""
+    leaves = [(n, m) for n, m in model.named_modules() if n and not list(m.children())]
+    i = [n for n, _ in leaves].index(out_layer) - 1
+    while i >= 0 and isinstance(leaves[i][1], _ORDER_KEEPING):
+        i -= 1
+    if i >= 0:
+        name, m = leaves[i]
+        if isinstance(m, torch.nn.Flatten) and m.start_dim == 1 and m.end_dim == -1:
+            return name
+    return None
 
 
 class SelfLearner(Learner):
@@ -190,19 +218,28 @@ class SelfLearner(Learner):
         self.temperature, self.alpha, self.beta = temperature, alpha, beta
         self.data, self.num_classes, self.device = data, num_classes, device
         self.out_layer = output_layer(model)
+        # F is the output layer's input. When that is an nn.Flatten's output (NCHW order), `deep_shape`
+        # is the map's shape [C, H, W]: F is viewed as that map and read channels-last (NHWC order).
+        self.deep_shape: Optional[Tuple[int, ...]] = None
+        self._flatten = _flatten_before(model, self.out_layer)
         self._feats: Dict[str, torch.Tensor] = {}
         self._hooks: list = []
         # Shapes from one forward pass in eval mode (no statistics move, nothing random is drawn).
         was_training = model.training
         model.eval()
+        self._probing = True
         self.open()
         try:
             with torch.no_grad():
                 model(data.train.x[:2].to(next(model.parameters()).device))
-            widths = {l: _pool(self._feats[l]).shape[1] for l in layers}
-            deep = self._feats['<deep>'].flatten(1).shape[1]
+            widths = {l: feature_rows(self._feats[l]).shape[1] for l in layers}
+            deep = feature_rows(self._feats['<deep>']).shape[1]
+            source = self._feats.get('<flatten-in>')
+            if source is not None and source.dim() > 2 and self._feats['<deep>'].dim() == 2 and source[0].numel() == deep:
+                self.deep_shape = tuple(source.shape[1:])
         finally:
             self.close()
+            self._probing = False
             model.train(was_training)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed_for(seed, 'selfHeads'))
@@ -222,6 +259,9 @@ class SelfLearner(Learner):
             self._hooks.append(mods[l].register_forward_hook(lambda _m, _i, o, l=l: self._feats.__setitem__(l, _first(o))))
         self._hooks.append(mods[self.out_layer].register_forward_pre_hook(
             lambda _m, inp: self._feats.__setitem__('<deep>', inp[0])))
+        if self._flatten and self._probing:  # the shape probe of __init__: the Flatten's input
+            self._hooks.append(mods[self._flatten].register_forward_pre_hook(
+                lambda _m, inp: self._feats.__setitem__('<flatten-in>', inp[0])))
 
     def close(self) -> None:
         for h in self._hooks:
@@ -229,9 +269,27 @@ class SelfLearner(Learner):
         self._hooks = []
         self._feats = {}
 
+    def deep_features(self) -> torch.Tensor:
+        """F of the last forward pass: the output layer's input, viewed as the map an nn.Flatten made
+        it from (deep_shape) so that byot_losses reads it in NHWC order as the TF.js engine does."""
+        f = self._feats['<deep>']
+        return f.reshape(f.shape[0], *self.deep_shape) if self.deep_shape else f
+
+    def resume_problem(self, saved: dict) -> Optional[str]:
+        """Why a checkpoint's heads cannot be loaded (None when they fit): a run started when the
+        torch engine's heads read pooled maps has heads of other widths."""
+        for l, h in zip(self.layers, self.heads):
+            w = ((saved.get('modules') or {}).get(f'head:{l}') or {}).get('weight')
+            if w is not None and tuple(w.shape) != tuple(h.weight.shape):
+                return (f'the self-distillation head on "{l}" in this checkpoint reads {w.shape[1]} values per sample, '
+                        f'the job\'s reads {h.in_features}: the run was started when the PyTorch engine\'s heads read the '
+                        f'layer\'s map pooled per channel; they now read it flattened (NHWC order, as the TF.js engine does), '
+                        f'so this run cannot resume: start a new run')
+        return None
+
     def step(self, x, y, idx, epoch, epochs) -> StepOutput:
         z = self.model(x)
-        losses, total = byot_losses(z, self._feats['<deep>'], [self._feats[l] for l in self.layers], y,
+        losses, total = byot_losses(z, self.deep_features(), [self._feats[l] for l in self.layers], y,
                                     self.layers, self.heads, self.hints, self.temperature, self.alpha, self.beta)
         return StepOutput(total=total, losses=losses, logits=z)
 
@@ -245,7 +303,7 @@ class SelfLearner(Learner):
                 yb = test.y[start:start + 512].to(self.device)
                 with precision.autocast():
                     self.model(xb)
-                    preds = [h(_pool(self._feats[l])).argmax(-1) for l, h in zip(self.layers, self.heads)]
+                    preds = [h(feature_rows(self._feats[l])).argmax(-1) for l, h in zip(self.layers, self.heads)]
                 for i, p in enumerate(preds):
                     hits[i] += int((p == yb).sum())
         n = max(1, test.x.shape[0])
@@ -255,14 +313,16 @@ class SelfLearner(Learner):
 def byot_losses(z: torch.Tensor, deep: torch.Tensor, feats: List[torch.Tensor], labels: torch.Tensor, layers: List[str],
                 heads, hints, temperature: float, alpha: float, beta: float) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
     """`labels` and per head `head:<layer>.labels`, `.kd`, `.hint` (unweighted), and the total
-    CE + Σ_h (1−α)·CE_h + α·KD_h + β·hint_h."""
+    CE + Σ_h (1−α)·CE_h + α·KD_h + β·hint_h. `deep` (F) and every `feats[h]` are read by
+    feature_rows (flattened channels-last: NCHW maps in NHWC order), as self.ts byotLosses reads its
+    NHWC tensors; z and F are detached targets."""
     target = z.detach()
-    deep_f = at_least_f32(deep.detach().flatten(1))
+    deep_f = at_least_f32(feature_rows(deep.detach()))
     ce = cross_entropy(z, labels)
     losses: Dict[str, torch.Tensor] = {'labels': ce}
     total = ce
     for l, f_map, head, hint in zip(layers, feats, heads, hints):
-        f = _pool(f_map)
+        f = feature_rows(f_map)
         zh = head(f)
         ce_h = cross_entropy(zh, labels)
         kd_h = kd_loss(zh, target, temperature)

@@ -807,6 +807,9 @@ def _restore(ctx: JobContext, learner: Learner, optimizer, precision: Precision,
     if saved.get('optimizerKind') != kind:
         raise TrainingError(f'{where}: the checkpoint\'s optimizer is {saved.get("optimizerKind")}, the experiment uses {kind}')
     modules = learner.modules()
+    problem = learner.resume_problem(saved) if hasattr(learner, 'resume_problem') else None
+    if problem:
+        raise TrainingError(f'run folder {ctx.folder.dir}: {where}: {problem}')
     if set(saved['modules']) != set(modules):
         raise TrainingError(f'{where}: the checkpoint holds modules {sorted(saved["modules"])}, the job has {sorted(modules)}')
     try:

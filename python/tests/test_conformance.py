@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 from distill_torch import adversarial as A  # noqa: E402
 from distill_torch import knowledge as K  # noqa: E402
 from distill_torch import losses as L  # noqa: E402
+from distill_torch import schemes as S  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -157,6 +158,12 @@ def compute(case):
         mem_s, mem_t = bank_s[rows].reshape(b, k + 1, d), bank_t[rows].reshape(b, k + 1, d)
         loss = L.crd_loss(head_s(fs), head_t(ft), mem_s, mem_t, o['temperature'], o['n'], o['zs'], o['zt'])
         return loss, {'fs': fs}
+    if m == 'online':
+        zs = [leaf(case, f'z{k}') for k in range(len(o['peers']))]
+        _, total = S.dml_losses(zs, tensor(x['y']).long(), o['peers'], o['labelsWeight'], o['temperature'])
+        return total, {f'z{k}': zk for k, zk in enumerate(zs)}
+    if m == 'self':
+        return byot_case(case)[1:]
     if m == 'adversarial':
         leaves = {}
         d, xt, xs = adversarial_rows(case, leaves)
@@ -164,6 +171,59 @@ def compute(case):
             return A.discriminator_loss(d(xt), d(xs)), leaves
         return A.student_term(d(xs)), leaves
     raise AssertionError(f'no torch computation for conformance case {name} (method {m})')
+
+
+def byot_case(case):
+    """(terms, total, leaves) of the `byot` case through torch's byot_losses: z, the head features
+    (the map permuted NHWC → NCHW, as a torch layer would give it; byot_losses flattens it back in
+    NHWC order) and every head/adapter weight as leaves in the TF.js layout (kernels [in,out],
+    applied as F.linear(f, kernel.t(), bias), which is what torch.nn.Linear computes)."""
+    o, x = case['options'], case['inputs']
+    z, f0, f1 = leaf(case, 'z'), leaf(case, 'f0'), leaf(case, 'f1')
+    assert f0.dim() == 4 and f1.dim() == 2
+    ps = {n: tensor(v, nchw=False).requires_grad_(True) for n, v in case['params'].items()}
+
+    def linear(prefix):
+        return lambda f: torch.nn.functional.linear(f, ps[f'{prefix}/kernel'].t(), ps[f'{prefix}/bias'])
+    layers = o['layers']
+    losses, total = S.byot_losses(z, tensor(x['deep']), [f0, f1], tensor(x['y']).long(), layers,
+                                  [linear(f'head_{l}_logits') for l in layers], [linear(f'hint_{l}_dense') for l in layers],
+                                  o['temperature'], o['alpha'], o['beta'])
+    return losses, total, {'z': z, 'f0': f0, 'f1': f1, **ps}
+
+
+def test_scheme_terms_are_the_tfjs_engine_ones():
+    """dml and byot: every unweighted term, by name and in order, as the TF.js learner reports it."""
+    dml, byot = CASES['dml'], CASES['byot']
+    o = dml['options']
+    zs = [tensor(dml['inputs'][f'z{k}']) for k in range(3)]
+    dml_terms, _ = S.dml_losses(zs, tensor(dml['inputs']['y']).long(), o['peers'], o['labelsWeight'], o['temperature'])
+    byot_terms = byot_case(byot)[0]
+    for case, terms in ((dml, dml_terms), (byot, byot_terms)):
+        assert list(terms) == case['extra']['termNames']
+        for (n, got), want in zip(terms.items(), case['extra']['terms']):
+            assert abs(float(got) - want) <= RTOL * abs(want), f'{case["name"]}: {n}: torch {float(got)!r}, TF.js {want!r}'
+
+
+def test_byot_case_tells_the_nhwc_reading_from_the_nchw_one():
+    """A head that flattened the NCHW map in its own (NCHW) order would miss the fixture: the case
+    checks the reading rule, not only the arithmetic. (Pooled heads could not even take its weights.)"""
+    case = CASES['byot']
+    o, x = case['options'], case['inputs']
+    ps = {n: tensor(v, nchw=False) for n, v in case['params'].items()}
+    layers = o['layers']
+
+    def total(f0):
+        lin = [lambda f, p=p: f @ ps[f'{p}/kernel'] + ps[f'{p}/bias'] for p in (f'head_{l}_logits' for l in layers)]
+        hin = [lambda f, p=p: f @ ps[f'{p}/kernel'] + ps[f'{p}/bias'] for p in (f'hint_{l}_dense' for l in layers)]
+        return float(S.byot_losses(tensor(x['z']), tensor(x['deep']), [f0, tensor(x['f1'])], tensor(x['y']).long(), layers,
+                                   lin, hin, o['temperature'], o['alpha'], o['beta'])[1])
+    f0 = tensor(x['f0'])  # NCHW
+    assert S.feature_rows(f0).tolist() == torch.tensor(x['f0']['data'], dtype=torch.float64).reshape(f0.shape[0], -1).tolist()
+    assert abs(total(f0) - case['value']) <= RTOL * abs(case['value'])
+    # feature_rows(f0.movedim(-1, 1)) is f0.flatten(1): the NCHW order
+    assert torch.equal(S.feature_rows(f0.movedim(-1, 1)), f0.flatten(1))
+    assert abs(total(f0.movedim(-1, 1)) - case['value']) > 1e-3 * abs(case['value'])
 
 
 def test_fixture_is_tf_float32_from_wasm():
@@ -183,7 +243,8 @@ def test_catalogue_is_the_typescript_one():
 def test_every_method_of_the_catalogue_is_covered():
     methods = {c['method'] for c in FIX['cases']}
     catalogue = {c['method'] for c in FIX['catalogue']}
-    assert methods - {'labels', 'standardize', 'adversarial'} == catalogue - {'adversarial'}
+    assert methods - {'labels', 'standardize', 'adversarial', 'online', 'self'} == catalogue - {'adversarial'}
+    assert {'online', 'self'} <= methods, 'the schemes with their own loss (dml, byot) have cases'
     assert {'labels', 'standardize'} <= methods
     if 'adversarial' in catalogue:
         assert 'adversarial' in methods, 'the catalogue lists adversarial but the fixture has no case of it'

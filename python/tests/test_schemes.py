@@ -12,8 +12,8 @@ import train_helpers as H  # noqa: E402
 from distill_torch.errors import ConfigError  # noqa: E402
 from distill_torch.models import build_model  # noqa: E402
 from distill_torch.runfolder import RunFolder  # noqa: E402
-from distill_torch.schemes import byot_losses, check_heads, dml_losses, output_layer  # noqa: E402
-from distill_torch.train import JobContext, ProgressClock, seed_for, steps_per_epoch, train_job  # noqa: E402
+from distill_torch.schemes import SelfLearner, byot_losses, check_heads, dml_losses, feature_rows, output_layer  # noqa: E402
+from distill_torch.train import JobContext, ProgressClock, TrainingError, seed_for, steps_per_epoch, train_job  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -82,11 +82,11 @@ def test_byot_losses_against_a_naive_loop():
     B, C, T, alpha, beta = 3, 4, 3.0, 0.3, 0.03
     z = torch.randn(B, C, generator=g, dtype=torch.float64)
     deep = torch.randn(B, 6, generator=g, dtype=torch.float64)
-    f_map = torch.randn(B, 2, 2, 3, generator=g, dtype=torch.float64)    # NCHW: pooled over H, W
+    f_map = torch.randn(B, 2, 3, 2, generator=g, dtype=torch.float64)    # NCHW (C 2, H 3, W 2): read as its 12 values in NHWC order
     f_vec = torch.randn(B, 5, generator=g, dtype=torch.float64)          # a vector as it is
     torch.manual_seed(0)
-    heads = [torch.nn.Linear(2, C).double(), torch.nn.Linear(5, C).double()]
-    hints = [torch.nn.Linear(2, 6).double(), torch.nn.Linear(5, 6).double()]
+    heads = [torch.nn.Linear(12, C).double(), torch.nn.Linear(5, C).double()]
+    hints = [torch.nn.Linear(12, 6).double(), torch.nn.Linear(5, 6).double()]
     y = torch.tensor([2, 0, 1])
     losses, total = byot_losses(z, deep, [f_map, f_vec], y, ['a', 'b'], heads, hints, T, alpha, beta)
     assert list(losses) == ['labels', 'head:a.labels', 'head:a.kd', 'head:a.hint', 'head:b.labels', 'head:b.kd', 'head:b.hint']
@@ -100,7 +100,8 @@ def test_byot_losses_against_a_naive_loop():
     for name, f, head, hint in (('a', f_map, heads[0], hints[0]), ('b', f_vec, heads[1], hints[1])):
         ce_h = kd_h = sq = 0.0
         for r in range(B):
-            v = [sum(f[r, ch].flatten().tolist()) / f[r, ch].numel() for ch in range(f.shape[1])] if f.dim() == 4 else f[r].tolist()
+            v = ([float(f[r, ch, i, j]) for i in range(f.shape[2]) for j in range(f.shape[3]) for ch in range(f.shape[1])]
+                 if f.dim() == 4 else f[r].tolist())  # NHWC order: channel fastest
             zh = lin(head, v)
             ce_h += -_log_softmax_row(zh)[int(y[r])] / B
             kd_h += _kd_row(zh, z[r].tolist(), T) / B
@@ -217,8 +218,9 @@ def test_self_job(tmp_path):
     assert 'agreement' not in epoch
     _, state = ctx.folder.latest_checkpoint('self-s1')
     assert set(state['modules']) == {'head:2', 'hint:2', 'head:7', 'hint:7'}
-    # head 2 reads a 4-channel map pooled to 4 values; the hint maps to the output layer's input (16)
-    assert state['modules']['head:2']['weight'].shape == (3, 4)
+    # head 2 reads a 4-channel 6×6 map flattened (144 values, as the TF.js engine's heads); the hint
+    # maps to the output layer's input (16)
+    assert state['modules']['head:2']['weight'].shape == (3, 144)
     assert state['modules']['hint:7']['weight'].shape == (16, 16)
 
     again = _crash_and_resume(tmp_path, scheme, 'self', at=7)
@@ -232,3 +234,65 @@ def test_self_job_refuses_a_head_on_an_unknown_layer(tmp_path):
     with pytest.raises(ConfigError) as e:
         train_job(ctx)
     assert e.value.path == ['scheme', 'heads', 1, 'layer'] and 'has no layer "layer9"' in e.value.message
+
+
+def test_feature_rows_are_channels_last():
+    t = torch.arange(2 * 3 * 4 * 5, dtype=torch.float64).reshape(2, 3, 4, 5)  # NCHW
+    assert torch.equal(feature_rows(t), t.permute(0, 2, 3, 1).reshape(2, -1))
+    assert float(feature_rows(t)[1, 1]) == float(t[1, 1, 0, 0])  # the second value of a row is channel 1 of pixel (0, 0)
+    s = torch.arange(2 * 3 * 4, dtype=torch.float64).reshape(2, 3, 4)  # NCL
+    assert torch.equal(feature_rows(s), s.permute(0, 2, 1).reshape(2, -1))
+    v = torch.randn(2, 7)
+    assert feature_rows(v) is v
+
+
+@pytest.mark.parametrize('between', [[], [torch.nn.Dropout(0.0), torch.nn.ReLU()]], ids=['flatten-linear', 'flatten-dropout-relu-linear'])
+def test_deep_features_after_a_flatten_are_read_in_nhwc_order(between):
+    """F of a model whose output Linear reads an nn.Flatten's values (directly, or through
+    order-keeping leaves) is read in NHWC order, as the TF.js engine's F (its flatten layer's output);
+    without a Flatten, the output layer's input as it is."""
+    data = H.make_data(n_train=8)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(3, 2, 3, stride=2, padding=1),
+                              torch.nn.Flatten(), *between, torch.nn.Linear(18, 3))
+    learner = SelfLearner(net, ['1'], temperature=3, alpha=0.3, beta=0.1, data=data, num_classes=3, device=torch.device('cpu'), seed=1)
+    assert learner.deep_shape == (2, 3, 3) and learner.hints[0].out_features == 18 and learner.heads[0].in_features == 3 * 6 * 6
+    x = data.train.x[:2]
+    learner.open()
+    try:
+        net(x)
+        deep = learner.deep_features()
+        head_in = learner._feats['1']
+    finally:
+        learner.close()
+    with torch.no_grad():
+        conv = net[2](net[1](net[0](x)))
+    want = conv.permute(0, 2, 3, 1).reshape(2, -1)
+    if between:
+        want = torch.relu(want)
+    assert torch.equal(feature_rows(deep), want)
+    assert not torch.equal(feature_rows(deep), torch.relu(conv.flatten(1)) if between else conv.flatten(1))
+    assert torch.equal(feature_rows(head_in), torch.relu(net[0](x)).permute(0, 2, 3, 1).reshape(2, -1))
+    plain = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(32, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    other = SelfLearner(plain, ['0'], temperature=3, alpha=0.3, beta=0.1, data=data, num_classes=3, device=torch.device('cpu'), seed=1)
+    assert other.deep_shape is None and other.hints[0].out_features == 8
+
+
+def test_a_self_run_started_with_pooled_heads_is_refused_naming_the_run(tmp_path):
+    scheme = {'kind': 'self', 'heads': [{'layer': '2'}], 'temperature': 3, 'alpha': 0.3, 'beta': 0.03}
+
+    def stop_at_4():
+        return ctx.clock.done_steps >= 4
+    ctx = _context(tmp_path, 'old', scheme, 'self', stop_at_4)
+    assert train_job(ctx) == 'cancelled'
+    path, state = ctx.folder.latest_checkpoint('self-s1')
+    # what the earlier torch engine wrote: head 2 on the map pooled to its 4 channels
+    state['modules']['head:2'] = {'weight': torch.zeros(3, 4), 'bias': torch.zeros(3)}
+    state['modules']['hint:2'] = {'weight': torch.zeros(16, 4), 'bias': torch.zeros(16)}
+    torch.save(state, os.path.join(path, 'state.pt'))
+    again = _context(tmp_path, 'old', scheme, 'self')
+    with pytest.raises(TrainingError) as e:
+        train_job(again)
+    msg = str(e.value)
+    assert msg.startswith(f'run folder {again.folder.dir}: ') and 'reads 4 values per sample, the job\'s reads 144' in msg
+    assert 'pooled' in msg and 'start a new run' in msg

@@ -419,7 +419,7 @@ export interface SelfHead {
 
 export interface SelfScheme {
   kind: 'self';
-  /** Auxiliary classifier heads on shallower layers of the student. */
+  /** Auxiliary classifier heads on shallower layers of the student; each reads its layer's output flattened channels-last (NHWC order, not pooled) in both engines. */
   heads: SelfHead[];
   /** KD temperature from the deepest output to each head (default 3). */
   temperature: number;

@@ -12,6 +12,10 @@
  *
  * Regenerate: `node --import tsx test/helpers/write-conformance-fixture.ts`.
  *
+ * The schemes whose loss lives in a learner have a case each: `dml` (scheme online, 3 peers) and
+ * `byot` (scheme self, a head on an NHWC map and one on a vector; its heads read features flattened
+ * in NHWC order, as the PyTorch engine must too); their `extra.terms` are the unweighted terms.
+ *
  * Layout: every tensor is stored as the TF.js engine holds it — feature maps NHWC [B,H,W,C], dense
  * kernels [in,out], conv kernels [kh,kw,in,out] — under its TF.js weight name; the Python side
  * permutes to NCHW / torch's [out,in,kh,kw] itself. Inputs are float32 values (exact in JSON).
@@ -42,6 +46,8 @@ import { PairError, planAdapter } from '../../src/engine/knowledge/pairs';
 import { buildReviewFusion, reviewStageProblems } from '../../src/engine/knowledge/reviewkd';
 import { adversarialStudentLoss, discriminatorInput, discriminatorLogits, discriminatorLoss, discriminatorStep } from '../../src/engine/losses/adversarial';
 import { buildDiscriminator } from '../../src/engine/knowledge/adversarial';
+import { dmlLosses } from '../../src/engine/schemes/online';
+import { byotHead, byotLosses } from '../../src/engine/schemes/self';
 
 export const FIXTURE_PATH = 'test/fixtures/conformance/losses.json';
 
@@ -51,7 +57,7 @@ export interface FixtureTensor { shape: number[]; data: number[] }
 export interface ConformanceCase {
   /** Unique case name (`kd`, `kd/standardize`, `fitnet/maps-pool`, …). */
   name: string;
-  /** The catalogue method the case covers, or `labels` / `standardize`. */
+  /** The catalogue method the case covers, or `labels` / `standardize`, or the scheme (`online`: dml, `self`: byot). */
   method: string;
   options: Record<string, unknown>;
   inputs: Record<string, FixtureTensor>;
@@ -59,7 +65,7 @@ export interface ConformanceCase {
   params: Record<string, FixtureTensor>;
   /** The TF.js engine's loss value. */
   value: number;
-  /** Gradients of the loss w.r.t. these inputs (and params, for ctkd's θ). */
+  /** Gradients of the loss w.r.t. these inputs (and params: ctkd's θ, byot's head and adapter weights by TF.js name). */
   grads: Record<string, FixtureTensor>;
   /** Further outputs worth holding the other engine to (ctkd's τ, crd's negatives and banks). */
   extra: Record<string, unknown>;
@@ -339,6 +345,61 @@ export function buildConformanceFixture(): ConformanceFixture {
     advCase('adversarial/pair-maps', o3, { fs: random(rng, [3, 4, 4, 3]), ft: random(rng, [3, 4, 4, 5]) }, 4 * 4 * 5,
       (x, who) => discriminatorInput(who === 's' ? adapter.apply(x.fs) as tf.Tensor : x.ft, {}), adapterParams);
     adapter.dispose();
+  }
+
+  // --- schemes whose loss lives in a learner (src/engine/schemes): online (DML, 3 peers) and self
+  // (BYOT, 2 heads). `extra.terms` holds every unweighted term in the learner's order; the value is the total.
+  {
+    const Bs = 5;
+    const Kc = 4;
+    const ys = () => tf.tensor1d([0, 1, 2, 3, 1], 'int32');
+    const dml = { labelsWeight: 0.7, temperature: 3, peers: ['teacher', 'student', 'student2'] };
+    let dmlTerms: number[] = [];
+    // the gradient w.r.t. z_k is peer k's own CE and KD only: the other peers' logits are detached targets
+    add('dml', 'online', dml, { z0: random(rng, [Bs, Kc], 3), z1: random(rng, [Bs, Kc], 3), z2: random(rng, [Bs, Kc], 3), y: ys() }, ['z0', 'z1', 'z2'],
+      (x) => {
+        const r = dmlLosses([x.z0, x.z1, x.z2], x.y, dml.labelsWeight, dml.temperature);
+        dmlTerms = r.terms.map((t) => t.dataSync()[0]);
+        return r.total;
+      });
+    cases[cases.length - 1].extra = { terms: dmlTerms, termNames: dml.peers.flatMap((p) => [`${p}.labels`, `${p}.dml`]) };
+
+    // BYOT: head 'block1' on a map [B,3,2,4] (H ≠ W: the NHWC flattening order shows), head 'dense1'
+    // on a vector [B,6]; F a map [B,2,2,3] (flattened NHWC to 12 values). Gradients w.r.t. z (its CE
+    // only: z is a detached target of the KD terms), the head features and every head/adapter weight.
+    const byot = { temperature: 3, alpha: 0.3, beta: 0.5, layers: ['block1', 'dense1'] };
+    const mapShape = [Bs, 3, 2, 4];
+    const vecShape = [Bs, 6];
+    const deepShape = [Bs, 2, 2, 3];
+    const heads = [byotHead('block1', 3 * 2 * 4, Kc, 2 * 2 * 3), byotHead('dense1', 6, Kc, 2 * 2 * 3)];
+    const params: Record<string, FixtureTensor> = {};
+    for (const h of heads) Object.assign(params, seedWeights(h.head, rng), seedWeights(h.adapter, rng));
+    const inputs: Record<string, tf.Tensor> = { z: random(rng, [Bs, Kc], 3), deep: random(rng, deepShape), f0: random(rng, mapShape), f1: random(rng, vecShape), y: ys() };
+    const wrt = ['z', 'f0', 'f1'];
+    const inVars = wrt.map((n) => tf.variable(inputs[n].clone(), true, `byot_input_${n}`));
+    const weights = heads.flatMap((h) => [...h.head.trainableWeights, ...h.adapter.trainableWeights]);
+    let byotTerms: number[] = [];
+    const r = tf.variableGrads(() => {
+      const out = byotLosses(inVars[0], inputs.deep, [inVars[1], inVars[2]], inputs.y, heads, byot);
+      byotTerms = out.terms.map((t) => t.dataSync()[0]);
+      return out.total;
+    }, [...inVars, ...weights.map((w) => w.read() as tf.Variable)]);
+    const grads: Record<string, FixtureTensor> = {};
+    wrt.forEach((n, i) => {
+      grads[n] = store(r.grads[inVars[i].name]);
+    });
+    weights.forEach((w) => {
+      grads[w.originalName] = store(r.grads[(w.read() as tf.Variable).name]);
+    });
+    cases.push({
+      name: 'byot', method: 'self', options: byot, inputs: storeAll(inputs), params, value: r.value.dataSync()[0], grads,
+      extra: { terms: byotTerms, termNames: ['labels', ...byot.layers.flatMap((l) => [`head:${l}.labels`, `head:${l}.kd`, `head:${l}.hint`])] },
+    });
+    tf.dispose([r.value, ...Object.values(r.grads), ...inVars, ...Object.values(inputs)]);
+    heads.forEach((h) => {
+      h.head.dispose();
+      h.adapter.dispose();
+    });
   }
 
   const shapePairs: [ShapeLike, ShapeLike, string?][] = [

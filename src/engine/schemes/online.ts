@@ -21,6 +21,28 @@ export interface Peer {
   inputShape: number[];
 }
 
+/**
+ * The DML loss of one batch: for every peer k (in the order of `logits`) its CE(y, z_k) and its mean
+ * KD to the other peers, `terms` = [CE_0, DML_0, CE_1, DML_1, …] (unweighted), and the total
+ * Σ_k labelsWeight·CE_k + DML_k. The other peers' logits are detached targets: the gradient w.r.t.
+ * z_k comes from peer k's own two terms only. Pure (the learner's loss; the conformance fixture's
+ * `dml` case holds the PyTorch engine's `dml_losses` to it).
+ */
+export function dmlLosses(logits: tf.Tensor[], labels: tf.Tensor, labelsWeight: number, temperature: number): { terms: tf.Scalar[]; total: tf.Scalar } {
+  if (logits.length < 2) throw new Error('online distillation needs at least two peers');
+  const targets = logits.map((z) => stopGradient(z));
+  const terms: tf.Scalar[] = [];
+  let total: tf.Scalar = tf.scalar(0);
+  logits.forEach((z, k) => {
+    const ce = crossEntropy(z, labels);
+    const others = targets.filter((_, j) => j !== k).map((t) => kdLoss(z, t, temperature));
+    const dml = tf.div(tf.addN(others), others.length) as tf.Scalar;
+    terms.push(ce, dml);
+    total = tf.add(total, tf.add(tf.mul(ce, labelsWeight), dml));
+  });
+  return { terms, total };
+}
+
 export function onlineLearner(peers: Peer[], o: { labelsWeight: number; temperature: number; data: PreparedData; numClasses: number }): Learner {
   if (peers.length < 2) throw new Error('online distillation needs at least two peers');
   const [teacher, student] = peers;
@@ -36,16 +58,7 @@ export function onlineLearner(peers: Peer[], o: { labelsWeight: number; temperat
     loss(batch: Batch): StepLoss {
       const n = batch.idx.length;
       const logits = peers.map((p) => p.model.apply(tf.reshape(batch.xs, [n, ...p.inputShape]), { training: true }) as tf.Tensor);
-      const targets = logits.map((z) => stopGradient(z));
-      const terms: tf.Scalar[] = [];
-      let total: tf.Scalar = tf.scalar(0);
-      logits.forEach((z, k) => {
-        const ce = crossEntropy(z, batch.ys);
-        const others = targets.filter((_, j) => j !== k).map((t) => kdLoss(z, t, o.temperature));
-        const dml = tf.div(tf.addN(others), others.length) as tf.Scalar;
-        terms.push(ce, dml);
-        total = tf.add(total, tf.add(tf.mul(ce, o.labelsWeight), dml));
-      });
+      const { terms, total } = dmlLosses(logits, batch.ys, o.labelsWeight, o.temperature);
       return { total, terms, pairs: terms.map(() => []), logits: logits[1] };
     },
     evalTeacherLogits() {
