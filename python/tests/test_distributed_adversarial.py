@@ -1,0 +1,170 @@
+"""Adversarial distillation in data-parallel runs (adversarial.py's discriminator D under
+distributed.py), on the CPU with 2 processes and gloo.
+
+- The 2-process curve — every step's losses and D's loss and accuracy (`params`), every epoch's
+  figures and D's epoch means (`extras`) — follows one process with the same global batch, and
+  D's final weights match, within test_distributed.py's tolerance (|a − b| ≤ 1e-4·|a| + 1e-6: the
+  runs differ only in float32 summation order). A D trained on one rank's rows alone, or figures
+  of one rank's share, are far outside it.
+- D, its Adam state and its epoch sums are bit-identical on the two ranks after training (each
+  rank's D is saved by a wrapper of the worker entry: the ranks > 0 write nothing to the run).
+- SIGKILL of rank 1 mid-run, then `resume` with 2 processes: the records and D's final state are
+  exactly those of a 2-process run never interrupted.
+"""
+import json
+import os
+import signal
+import subprocess
+
+import torch
+
+from conftest import PYTHON_DIR
+from test_distributed import (PY, RTOL, ATOL, _curve, _largest_difference, _run, _start, _two_processes_until_checkpoint,
+                              _children, _validate_folder)
+
+from distill_torch import distributed
+from distill_torch.runfolder import RunFolder
+
+KNOWLEDGE = [
+    {'kind': 'response', 'method': 'kd', 'temperature': 4, 'weight': 1, 'schedule': {'kind': 'constant'}},
+    {'kind': 'adversarial', 'method': 'adversarial', 'weight': 0.5, 'schedule': {'kind': 'constant'}, 'temperature': 2,
+     'hidden': [16], 'learningRate': 0.001, 'conditional': True},
+    {'kind': 'adversarial', 'method': 'adversarial', 'weight': 0.3, 'schedule': {'kind': 'constant'}, 'temperature': 1,
+     'hidden': [16, 8], 'learningRate': 0.001, 'conditional': False,
+     'pairs': [{'teacher': '3', 'student': '1', 'adapter': 'auto'}]},
+]
+TERMS = ('k1', 'k2')  # the Terms' parts of the two adversarial entries (knowledge indices 1 and 2)
+
+# One rank of the group through the worker entry (as torchrun / srun start it), which saves every
+# adversarial state's D weights, Adam state and epoch sums when a job ends: <out>.<job>.rank<r>.pt.
+RANK_WITH_DUMP = '''
+import os, sys, torch
+from distill_torch import adversarial, distributed, train
+spec, out = sys.argv[1], sys.argv[2]
+job = train.train_job
+def train_job(ctx):
+    status = job(ctx)
+    if ctx.terms is not None:
+        states = {k: m.get_extra_state() for k, m in ctx.terms.parts.items() if isinstance(m, adversarial.AdversarialState)}
+        torch.save(states, f"{out}.{ctx.job_id}.rank{ctx.dist.rank}.pt")
+    return status
+train.train_job = train_job
+torch.set_num_threads(1)
+code = distributed.worker_main(spec)
+sys.stderr.flush()
+os._exit(code)
+'''
+
+
+def _final_d(run_dir, job='distill-s1'):
+    """{term part: D's extra state} of the job's last checkpoint (written by rank 0)."""
+    folder = os.path.join(run_dir, 'checkpoints', job)
+    last = sorted(os.listdir(folder))[-1]
+    saved = torch.load(os.path.join(folder, last, 'state.pt'))
+    return {k[len('parts.'):-len('._extra_state')]: v for k, v in saved['modules']['terms'].items() if k.endswith('._extra_state')}
+
+
+def _weights_within(a, b):
+    """The largest relative difference of D's weights a vs b, and whether every element is within tolerance."""
+    worst, ok = 0.0, True
+    for term in TERMS:
+        for name, wa in a[term]['disc'].items():
+            wb = b[term]['disc'][name]
+            d = (wa - wb).abs()
+            ok = ok and bool((d <= RTOL * wa.abs() + ATOL).all())
+            worst = max(worst, float((d / wa.abs().clamp_min(1e-12)).max()))
+    return worst, ok
+
+
+def _identical(a, b):
+    """Bit-identical D weights, Adam states (every tensor) and epoch sums."""
+    assert a.keys() == b.keys()
+    for term in a:
+        for name in a[term]['disc']:
+            assert torch.equal(a[term]['disc'][name], b[term]['disc'][name]), (term, name)
+        sa, sb = a[term]['optimizer'], b[term]['optimizer']
+        assert sa['param_groups'] == sb['param_groups'] and sa['state'].keys() == sb['state'].keys() and sa['state']
+        for i in sa['state']:
+            for k in ('exp_avg', 'exp_avg_sq', 'step'):
+                assert torch.equal(sa['state'][i][k], sb['state'][i][k]), (term, i, k)
+        assert a[term]['sums'] == b[term]['sums'], term
+
+
+def test_two_processes_train_d_as_one_process(tmp_path):
+    kw = dict(epochs=2, samples=192, baseline=False, knowledge=KNOWLEDGE)
+    msg1, dir1 = _start(tmp_path, 'one', **kw)
+    _run(msg1, dir1)
+    # the two ranks, as torchrun or srun would start them, each saving its D at the job's end
+    msg2, dir2 = _start(tmp_path, 'two', **kw)
+    spec = tmp_path / 'spec.json'
+    spec.write_text(json.dumps({'prepare': msg2, 'runDir': dir2, 'resume': False}))
+    out = str(tmp_path / 'd')
+    port = distributed.free_port()
+    base = dict(os.environ, PYTHONPATH=PYTHON_DIR, DISTILL_THREADS='1', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), WORLD_SIZE='2')
+    for v in ('RANK', 'LOCAL_RANK', 'SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_LOCALID', 'DISTILL_PROCESSES'):
+        base.pop(v, None)
+    procs = [subprocess.Popen([PY, '-c', RANK_WITH_DUMP, str(spec), out], env=dict(base, RANK=str(r), LOCAL_RANK=str(r)),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    try:
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    run, _ = _validate_folder(dir2)
+    assert run['status'] == 'completed'
+
+    one, two = _curve(dir1), _curve(dir2)
+    d_keys = {f'{t}.{k}' for t in ('adversarial', 'adversarial#2') for k in ('discLoss', 'discAcc')}
+    assert all({f'params.{k}' for k in d_keys} <= set(v) for k, v in two.items() if k[1] == 'step')
+    assert all({f'extras.{k}' for k in d_keys} <= set(v) for k, v in two.items() if k[1] == 'epoch')
+    assert len([k for k in two if k[1] == 'step']) == 2 * 6
+    worst, ok = _largest_difference(one, two)
+    print(f'largest relative per-figure difference with D, 2 processes vs 1: {worst:.3g}')
+    assert ok, worst
+
+    rank0, rank1 = (torch.load(f'{out}.distill-s1.rank{r}.pt') for r in (0, 1))
+    _identical(rank0, rank1)                 # D stayed the same on both ranks
+    _identical(rank0, _final_d(dir2))        # what rank 0 checkpointed is what both ranks hold
+    worst_w, ok_w = _weights_within(_final_d(dir1), rank0)
+    print(f'largest relative difference of D\'s final weights, 2 processes vs 1: {worst_w:.3g}')
+    assert ok_w, worst_w
+
+    # the control: D trained on one rank's 16 rows a step (no gradient all-reduce) is far outside the
+    # tolerance — a one-process run with the per-rank batch, whose D sees what an unsynchronised rank would
+    msg3, dir3 = _start(tmp_path, 'half', **kw)
+    msg3['snapshot']['config']['training']['batchSize'] = 16
+    _run(msg3, dir3)
+    worst_half, ok_half = _weights_within(_final_d(dir1), _final_d(dir3))
+    assert not ok_half and worst_half > 100 * RTOL, worst_half
+
+
+def test_sigkill_of_rank_1_then_resume_trains_d_exactly_as_uninterrupted(tmp_path, monkeypatch):
+    monkeypatch.setenv('DISTILL_DIST_TIMEOUT', '20')
+    kw = dict(epochs=2, samples=320, knowledge=KNOWLEDGE)
+    msg, run_dir, e = _two_processes_until_checkpoint(tmp_path, 'kill', **kw)
+    kids = _children(e.p.pid)
+    assert len(kids) == 1, kids
+    os.kill(kids[0], signal.SIGKILL)
+    failed = e.refusal(timeout=20 + 30)
+    assert 'rank 1 of 2' in failed['error'] and 'SIGKILL' in failed['error'], failed
+    assert e.wait(timeout=60) == 1
+    run, _ = _validate_folder(run_dir)
+    assert run['status'] == 'failed'
+    snap = json.load(open(os.path.join(run_dir, 'config.json')))
+    done, _ = _run({'type': 'prepare', 'snapshot': snap, 'jobs': run['jobs']}, run_dir, resume=True)
+    assert done['status'] == 'completed'
+    resumes = [r for r in RunFolder(run_dir).read_metrics() if r['type'] == 'resume']
+    assert resumes and (resumes[0]['epoch'], resumes[0]['step']) != (1, 0), resumes  # from a checkpoint mid-run
+
+    msg2, whole = _start(tmp_path, 'whole', distributed={'processes': 2}, epochs=2, samples=320, baseline=False, knowledge=KNOWLEDGE)
+    _run(msg2, whole)
+
+    def figures(d):
+        return [{k: v for k, v in r.items() if k not in ('t', 'seconds')} for r in RunFolder(d).read_metrics()
+                if r['type'] in ('step', 'epoch')]
+    got, want = figures(run_dir), figures(whole)
+    assert len(got) == len(want) and all('params' in r for r in got if r['type'] == 'step')
+    assert got == want
+    _identical(_final_d(run_dir), _final_d(whole))
