@@ -31,7 +31,7 @@ KNOWLEDGE = [
      'hidden': [16], 'learningRate': 0.001, 'conditional': True},
     {'kind': 'adversarial', 'method': 'adversarial', 'weight': 0.3, 'schedule': {'kind': 'constant'}, 'temperature': 1,
      'hidden': [16, 8], 'learningRate': 0.001, 'conditional': False,
-     'pairs': [{'teacher': '3', 'student': '1', 'adapter': 'auto'}]},
+     'pairs': [{'teacher': '4', 'student': '2', 'adapter': 'auto'}]},  # pooled maps: see _weights_within
 ]
 TERMS = ('k1', 'k2')  # the Terms' parts of the two adversarial entries (knowledge indices 1 and 2)
 
@@ -65,15 +65,18 @@ def _final_d(run_dir, job='distill-s1'):
 
 
 def _weights_within(a, b):
-    """The largest relative difference of D's weights a vs b, and whether every element is within tolerance."""
-    worst, ok = 0.0, True
+    """How far D's weights b are from a, as the largest |a − b| / (RTOL·|a| + ATOL) over every element
+    (≤ 1: within tolerance), and whether every element is within it. Measured: ≈ 0.4 of the tolerance
+    (D on the pooled maps; its first kernel has the largest difference: Adam's steps, lr·m/√v, are
+    as large for a weight whose gradient is tiny, and carry the student's float drift into D). D on a
+    ReLU map (teacher '3', student '1') measured ≈ 0.9: features at exactly 0 in one run and not in
+    the other get a full Adam step or none."""
+    worst = 0.0
     for term in TERMS:
         for name, wa in a[term]['disc'].items():
-            wb = b[term]['disc'][name]
-            d = (wa - wb).abs()
-            ok = ok and bool((d <= RTOL * wa.abs() + ATOL).all())
-            worst = max(worst, float((d / wa.abs().clamp_min(1e-12)).max()))
-    return worst, ok
+            d = (wa - b[term]['disc'][name]).abs()
+            worst = max(worst, float((d / (RTOL * wa.abs() + ATOL)).max()))
+    return worst, worst <= 1.0
 
 
 def _identical(a, b):
@@ -120,6 +123,17 @@ def test_two_processes_train_d_as_one_process(tmp_path):
     assert all({f'params.{k}' for k in d_keys} <= set(v) for k, v in two.items() if k[1] == 'step')
     assert all({f'extras.{k}' for k in d_keys} <= set(v) for k, v in two.items() if k[1] == 'epoch')
     assert len([k for k in two if k[1] == 'step']) == 2 * 6
+    # D's accuracy is a count of signs: an output within float rounding of 0 may land on the other
+    # side in the other run. One such output moves a step's figure by 1/(2·32) and the epoch's by
+    # 1/(2·192); anything more is a wrong figure (one rank's share alone is off in most steps).
+    acc_flips = 0.0
+    for k in one:
+        rows = 32 if k[1] == 'step' else 192
+        acc_flips = max([acc_flips] + [abs(one[k][f] - two[k][f]) * 2 * rows for f in one[k] if f.endswith('.discAcc')])
+        for f in [f for f in one[k] if f.endswith('.discAcc')]:
+            assert abs(one[k][f] - two[k][f]) <= 1 / (2 * rows) + 1e-12, (k, f, one[k][f], two[k][f])
+            one[k].pop(f), two[k].pop(f)
+    print(f'D\'s accuracy, 2 processes vs 1: at most {acc_flips:g} output(s) on the other side of 0')
     worst, ok = _largest_difference(one, two)
     print(f'largest relative per-figure difference with D, 2 processes vs 1: {worst:.3g}')
     assert ok, worst
@@ -128,7 +142,7 @@ def test_two_processes_train_d_as_one_process(tmp_path):
     _identical(rank0, rank1)                 # D stayed the same on both ranks
     _identical(rank0, _final_d(dir2))        # what rank 0 checkpointed is what both ranks hold
     worst_w, ok_w = _weights_within(_final_d(dir1), rank0)
-    print(f'largest relative difference of D\'s final weights, 2 processes vs 1: {worst_w:.3g}')
+    print(f'D\'s final weights, 2 processes vs 1: largest difference {worst_w:.3g} of the tolerance')
     assert ok_w, worst_w
 
     # the control: D trained on one rank's 16 rows a step (no gradient all-reduce) is far outside the
@@ -137,7 +151,8 @@ def test_two_processes_train_d_as_one_process(tmp_path):
     msg3['snapshot']['config']['training']['batchSize'] = 16
     _run(msg3, dir3)
     worst_half, ok_half = _weights_within(_final_d(dir1), _final_d(dir3))
-    assert not ok_half and worst_half > 100 * RTOL, worst_half
+    print(f'D\'s final weights, the per-rank batch vs 1 process: largest difference {worst_half:.3g} of the tolerance')
+    assert not ok_half and worst_half > 100, worst_half
 
 
 def test_sigkill_of_rank_1_then_resume_trains_d_exactly_as_uninterrupted(tmp_path, monkeypatch):
@@ -168,3 +183,59 @@ def test_sigkill_of_rank_1_then_resume_trains_d_exactly_as_uninterrupted(tmp_pat
     assert len(got) == len(want) and all('params' in r for r in got if r['type'] == 'step')
     assert got == want
     _identical(_final_d(run_dir), _final_d(whole))
+
+
+class _PairedGroup:
+    """A stand-in for distributed.Group on one of two ranks: the all-reduce adds the other rank's
+    buffer (recorded from that rank's own call), so both halves of D's step run in one process."""
+
+    def __init__(self, other=None):
+        self.other, self.seen = other, None
+
+    def all_reduce_sum(self, t):
+        self.seen = t.clone()
+        return t + self.other.seen if self.other is not None else t
+
+    def broadcast(self, t, src=0):
+        pass
+
+
+def test_d_step_over_uneven_shares_is_the_global_batch_step():
+    """Rows 0–4 on rank 0 and 5–6 on rank 1 (an uneven last batch): after the synchronised step,
+    rank 0's D equals a D stepped once on all 7 rows in one process (its mean loss: the reference),
+    and the figures added to the epoch sums are the 7 rows'. The control: the plain average of the
+    two ranks' mean-loss gradients (what an unweighted all-reduce would give) is another step."""
+    from distill_torch.adversarial import AdversarialState, discriminator_loss
+    torch.manual_seed(3)
+    ref = AdversarialState(6, [5], 0.01)
+    start = {k: v.clone() for k, v in ref.disc.state_dict().items()}
+    ranks = [AdversarialState(6, [5], 0.01) for _ in range(2)]
+    for s in ranks:
+        s.disc.load_state_dict(start)
+    xt, xs = torch.randn(7, 6) + 0.5, torch.randn(7, 6)
+    ref.train()
+    ref.figures(ref.disc(xt), ref.disc(xs))
+    ref.step()
+    g1 = _PairedGroup()
+    g0 = _PairedGroup(other=g1)
+    shares = ((ranks[1], g1, slice(5, 7)), (ranks[0], g0, slice(0, 5)))  # rank 1's buffer first: rank 0 adds it
+    for s, g, rows in shares:
+        s.train()
+        s.join_group(g)
+        s.figures(s.disc(xt[rows]), s.disc(xs[rows]))
+        s.step()
+    for a, b in zip(ref.disc.parameters(), ranks[0].disc.parameters()):
+        assert torch.allclose(a, b, rtol=1e-6, atol=1e-7), (a - b).abs().max()
+    assert ranks[0].sums[2] == 7 and abs(ranks[0].sums[0] - ref.sums[0]) <= 1e-6 * abs(ref.sums[0])
+    assert abs(ranks[0].sums[1] - ref.sums[1]) < 1e-9
+    # the control, on D's first kernel at the start
+    d = AdversarialState(6, [5], 0.01).disc
+    d.load_state_dict(start)
+
+    def grad(rows):
+        d.zero_grad()
+        discriminator_loss(d(xt[rows]), d(xs[rows])).backward()
+        return d.net[0].weight.grad.clone()
+    whole, plain = grad(slice(0, 7)), (grad(slice(0, 5)) + grad(slice(5, 7))) / 2
+    assert torch.allclose(whole, (5 * grad(slice(0, 5)) + 2 * grad(slice(5, 7))) / 7, rtol=1e-5, atol=1e-7)
+    assert (whole - plain).abs().max() > 100 * 1e-6 * whole.abs().max()
