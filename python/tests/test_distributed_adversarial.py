@@ -10,6 +10,9 @@ distributed.py), on the CPU with 2 processes and gloo.
   rank's D is saved by a wrapper of the worker entry: the ranks > 0 write nothing to the run).
 - SIGKILL of rank 1 mid-run, then `resume` with 2 processes: the records and D's final state are
   exactly those of a 2-process run never interrupted.
+- Without a run: D's synchronised step over uneven shares (5 and 2 rows) equals one step on all 7
+  rows; and on two real gloo processes, D seeded differently per rank is rank 0's after
+  `join_group` and stays bit-identical through steps on different rows.
 """
 import json
 import os
@@ -239,3 +242,46 @@ def test_d_step_over_uneven_shares_is_the_global_batch_step():
     whole, plain = grad(slice(0, 7)), (grad(slice(0, 5)) + grad(slice(5, 7))) / 2
     assert torch.allclose(whole, (5 * grad(slice(0, 5)) + 2 * grad(slice(5, 7))) / 7, rtol=1e-5, atol=1e-7)
     assert (whole - plain).abs().max() > 100 * 1e-6 * whole.abs().max()
+
+
+def _rank_of_join_test(rank, folder):
+    """One of two real gloo ranks: a D initialised differently on each (seed = rank), joined to the
+    group, then two D steps on different rows; saves D's state after the join and after the steps."""
+    import torch.distributed as dist
+    from distill_torch.adversarial import AdversarialState
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', init_method=f'file://{folder}/store', rank=rank, world_size=2)
+    try:
+        torch.manual_seed(rank)
+        state = AdversarialState(4, [3], 0.01)
+        state.train()
+        state.join_group(distributed.Group(rank, 2, rank, 'gloo', torch.device('cpu')))
+        joined = {k: v.clone() for k, v in state.disc.state_dict().items()}
+        for step in range(2):
+            g = torch.Generator().manual_seed(100 * step + rank)  # this rank's rows: different on each
+            xt, xs = torch.randn(3 + rank, 4, generator=g) + 1, torch.randn(3 + rank, 4, generator=g)
+            state.figures(state.disc(xt), state.disc(xs))
+            state.step()
+        torch.save({'joined': joined, 'state': state.get_extra_state()}, f'{folder}/rank{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_join_group_starts_every_rank_from_rank_0s_d_and_keeps_them_identical(tmp_path):
+    """Real gloo, two processes, D seeded differently on each: join_group gives rank 1 rank 0's
+    weights (as DDP does for the modules it wraps), and after steps on different rows (3 and 4 a
+    step) D, its Adam state and the epoch sums are bit-identical on both."""
+    import torch.multiprocessing as mp
+    mp.spawn(_rank_of_join_test, args=(str(tmp_path),), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f'rank{r}.pt') for r in (0, 1))
+    torch.manual_seed(0)
+    from distill_torch.adversarial import Discriminator
+    fresh0, fresh1 = Discriminator(4, [3]).state_dict(), None
+    torch.manual_seed(1)
+    fresh1 = Discriminator(4, [3]).state_dict()
+    assert not torch.equal(fresh0['net.0.weight'], fresh1['net.0.weight'])  # the ranks did start apart
+    for k in fresh0:
+        assert torch.equal(r0['joined'][k], fresh0[k]) and torch.equal(r1['joined'][k], fresh0[k]), k
+    _identical({'k': r0['state']}, {'k': r1['state']})
+    assert r0['state']['sums'][2] == 2 * (3 + 4)  # both ranks' rows, both steps
+    assert not torch.equal(r0['state']['disc']['net.0.weight'], fresh0['net.0.weight'])  # D did move
