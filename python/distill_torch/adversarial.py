@@ -21,8 +21,18 @@ epoch's running sums of D's figures), so a checkpoint of the Terms resumes D exa
 Logged: step `params` `<term>.discLoss` / `<term>.discAcc` (term `adversarial`, `adversarial#2`, …),
 epoch `extras` with their epoch means (weighted by the batch rows, as the loss means), and report.json
 `warnings` `discriminator-wins` when an epoch's mean accuracy reached 0.99 (`discriminator_warning`,
-from the metrics records, worded as the TF.js engine's adversarialHealth.ts). Data-parallel runs are refused
-(`check_distributed`): D would need its own gradient all-reduce and epoch sums over the ranks.
+from the metrics records, worded as the TF.js engine's adversarialHealth.ts).
+
+Data-parallel runs (distributed.py): D is no parameter of DistributedDataParallel's module (it is
+kept out of the student's optimizer), so it joins the group itself (`AdversarialState.join_group`,
+called by `distributed.Group.wrap`): rank 0's D is broadcast to every rank once, and each D step
+all-reduces, in one float64 buffer, every rank's gradient times its rows, its loss and accuracy
+times its rows, and its rows; D's gradient is then Σ_r m_r·g_r / Σ_r m_r — the gradient of the
+global batch's mean loss, what the student's DDP all-reduce gives (each rank's loss scaled by
+N·m_r/m, then sum/N) — so every rank takes the same Adam step and D and its Adam state stay
+identical on every rank. The epoch sums are those global figures, the same on every rank: a
+checkpoint (written by rank 0) resumes with any number of processes. The step `params` are
+reduced with the other step figures (`Group.reduce_step`: means weighted by rows).
 """
 from __future__ import annotations
 
@@ -170,9 +180,12 @@ class AdversarialState(nn.Module):
         object.__setattr__(self, 'optimizer', torch.optim.Adam(disc.parameters(), lr=learning_rate, betas=BETAS, eps=EPSILON))
         self.in_features = int(in_features)
         self.pending: Optional[torch.Tensor] = None
+        # (discLoss·B, discAcc·B, B) of the pending step: added to `sums` by `step` (over every rank's rows in a data-parallel run).
+        self.pending_figures: Optional[List[float]] = None
         # Σ discLoss·B, Σ discAcc·B, Σ B over the epoch so far (Python floats: exact through a checkpoint).
         self.sums = [0.0, 0.0, 0.0]
         self.last: Dict[str, float] = {}
+        object.__setattr__(self, 'group', None)  # distributed.Group of a data-parallel run (join_group)
 
     def _apply(self, fn):
         super()._apply(fn)
@@ -187,6 +200,7 @@ class AdversarialState(nn.Module):
         self.optimizer.load_state_dict(state['optimizer'])
         self.sums = [float(v) for v in state['sums']]
         self.pending = None
+        self.pending_figures = None
 
     def figures(self, d_t: torch.Tensor, d_s: torch.Tensor) -> None:
         """Keeps D's loss (with its graph to D's parameters, for `step`) and accuracy of this step."""
@@ -197,17 +211,50 @@ class AdversarialState(nn.Module):
         self.last = {'discLoss': value, 'discAcc': acc}
         if self.training:
             self.pending = loss
-            self.sums = [self.sums[0] + value * b, self.sums[1] + acc * b, self.sums[2] + b]
+            self.pending_figures = [value * b, acc * b, b]
+
+    def join_group(self, group) -> None:
+        """A data-parallel run (called by distributed.Group.wrap on every rank, after any restore):
+        rank 0's D is broadcast to the others, as DistributedDataParallel does for the modules it
+        wraps, and each later `step` synchronises D's gradient and figures over the ranks."""
+        object.__setattr__(self, 'group', group)
+        with torch.no_grad():
+            for t in list(self.disc.parameters()) + list(self.disc.buffers()):
+                group.broadcast(t)
 
     def step(self) -> None:
         """D's Adam step on the pending loss (after the student's step; D's gradients from the
-        student's backward are dropped first)."""
+        student's backward are dropped first). In a data-parallel run the gradient is the global
+        batch's (`_synchronise`), so every rank steps alike; the figures added to the epoch sums are
+        the global batch's too."""
         if self.pending is None:
             return
         loss, self.pending = self.pending, None
+        figures, self.pending_figures = self.pending_figures, None
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.group is not None:
+            figures = self._synchronise(figures)
         self.optimizer.step()
+        self.sums = [s + f for s, f in zip(self.sums, figures)]
+
+    def _synchronise(self, figures: List[float]) -> List[float]:
+        """One all-reduce (sum, float64) of [m_r·∇D…, discLoss·m_r, discAcc·m_r, m_r] over the ranks;
+        D's gradients become Σ_r m_r·g_r / Σ_r m_r (the global batch's mean loss: the student's DDP
+        average, exact for an uneven last batch too). Returns the summed figures."""
+        params = list(self.disc.parameters())
+        b = figures[2]
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        buf = torch.cat([g.detach().reshape(-1).double() * b for g in grads]
+                        + [torch.tensor(figures, dtype=torch.float64, device=grads[0].device)])
+        buf = self.group.all_reduce_sum(buf)
+        total = float(buf[-1])
+        at = 0
+        for p, g in zip(params, grads):
+            n = g.numel()
+            p.grad = (buf[at:at + n] / total).to(dtype=p.dtype).reshape(p.shape)
+            at += n
+        return [float(v) for v in buf[-3:]]
 
     def epoch_means(self) -> Dict[str, float]:
         """{'discLoss', 'discAcc'}: the epoch's means so far, then the sums start over."""
@@ -303,15 +350,6 @@ def entries(config: dict) -> List[int]:
             if isinstance(e, dict) and (e.get('kind') == 'adversarial' or e.get('method') == 'adversarial') and e.get('weight', 1) > 0]
 
 
-def check_distributed(config: dict, world: int) -> None:
-    """A data-parallel run with an adversarial term is refused at the entry."""
-    found = entries(config)
-    if world > 1 and found:
-        raise ConfigError(['knowledge', found[0]], f'adversarial: a data-parallel run ({world} processes) cannot train the '
-                                                   'discriminator yet (its gradients and its epoch figures would differ between '
-                                                   'the ranks); run with one process (remove "distributed" or --processes)')
-
-
 def _js_number(x: float) -> str:
     """A number as JavaScript prints it (99, not 99.0)."""
     return str(int(x)) if float(x).is_integer() else repr(x)
@@ -348,4 +386,4 @@ def discriminator_warning(records: Sequence[dict]) -> Optional[dict]:
 
 __all__ = ['DEFAULTS', 'BETAS', 'EPSILON', 'WINS_AT', 'CATALOGUE_ENTRY', 'options', 'plan_pair', 'check_entry', 'Discriminator', 'student_term',
            'discriminator_loss', 'discriminator_accuracy', 'flatten_tf', 'd_input', 'softened', 'AdversarialState', 'build',
-           'entries', 'check_distributed', 'discriminator_warning']
+           'entries', 'discriminator_warning']

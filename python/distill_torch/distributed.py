@@ -24,6 +24,9 @@ mean over the whole batch. The result equals a single process with the same glob
 float rounding, for every loss that is a mean over samples (labels CE, kd, at, fitnet …); losses
 that relate the samples of a batch to each other (rkd, similarity-preserving, crd's banks) and
 BatchNorm's batch statistics see each rank's share only — as with DistributedDataParallel.
+An adversarial term's discriminator, which has its own optimizer and so is no parameter of the
+wrapped module, synchronises itself the same way (adversarial.AdversarialState.join_group, called
+by `Group.wrap`: broadcast from rank 0, then its gradient averaged over the global batch each step).
 
 How DDP sees every trained module: it synchronises gradients only for a forward that goes
 through the wrapper, and the learners call their modules their own way (the student, the Terms
@@ -134,8 +137,6 @@ def check_config(config: dict, n_train: int, world: int, device: torch.device) -
     processes, a device that has no collective backend here."""
     if world <= 1:
         return
-    from . import adversarial
-    adversarial.check_distributed(config, world)
     if device.type == 'mps':
         raise ConfigError(['distributed'], f'{world} processes on device "mps": torch has no collective backend for MPS; '
                                            'use "cpu" (gloo) or CUDA (nccl)')
@@ -237,7 +238,14 @@ class Group:
         from torch.nn.parallel import DistributedDataParallel
         step = LearnerStep(learner)
         ids = [self.device.index] if self.device.type == 'cuda' else None
-        return self._guard(lambda: DistributedDataParallel(step, device_ids=ids, find_unused_parameters=True))
+        wrapped = self._guard(lambda: DistributedDataParallel(step, device_ids=ids, find_unused_parameters=True))
+        # Trained state outside DDP's module (adversarial.AdversarialState's discriminator, which has
+        # its own optimizer) synchronises itself through this group.
+        for m in step.modules():
+            join = getattr(m, 'join_group', None)
+            if callable(join):
+                join(self)
+        return wrapped
 
     def synced_stop(self, local: Callable[[], bool]) -> Callable[[], bool]:
         """A stop flag every rank reads alike: a stop seen by any rank (the protocol's `stop` on
@@ -246,6 +254,21 @@ class Group:
             flag = torch.tensor([1.0 if local() else 0.0], device=self._comm_device())
             return float(self._all_reduce(flag, op='max')[0]) > 0
         return should_stop
+
+    def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
+        """The sum of `t` over the ranks (a new tensor when `t` had to move to the backend's device)."""
+        return self._all_reduce(t)
+
+    def broadcast(self, t: torch.Tensor, src: int = 0) -> None:
+        """`t` takes rank `src`'s value on every rank (in place)."""
+        import torch.distributed as dist
+        buf = t.detach()
+        if (self.backend == 'gloo' and t.device.type != 'cpu') or (self.backend == 'nccl' and t.device != self.device):
+            buf = t.detach().to(self._comm_device())
+        self._guard(lambda: dist.broadcast(buf, src))
+        if buf is not t and buf.data_ptr() != t.data_ptr():
+            with torch.no_grad():
+                t.copy_(buf)
 
     def barrier(self) -> None:
         """Every rank here before any goes on (rank 0 has written a job's model; the others read it)."""

@@ -259,9 +259,7 @@ def test_refusals_are_located():
     config = {'knowledge': [{'kind': 'response', 'method': 'kd', 'weight': 1}, {'kind': 'adversarial', 'weight': 1}],
               'training': {'batchSize': 16}}
     distributed.check_config(config, 96, 1, torch.device('cpu'))  # one process: fine
-    with pytest.raises(ConfigError) as e:
-        distributed.check_config(config, 96, 2, torch.device('cpu'))
-    assert e.value.path == ['knowledge', 1] and 'data-parallel' in e.value.message
+    distributed.check_config(config, 96, 2, torch.device('cpu'))  # data-parallel too (D synchronises itself: test_distributed.py)
 
 
 def test_checkpointed_state_restores_d_and_its_optimizer():

@@ -49,14 +49,31 @@ def _run(msg, run_dir, resume=False, timeout=300):
     return done, e
 
 
+def _two_processes_until_checkpoint(tmp_path, name, **kw):
+    """A 2-process run (4 epochs of 640 samples, no baseline unless `kw` says otherwise) started
+    through the protocol and followed until its first checkpoint: (its prepare message, its run
+    folder, the Engine, still running)."""
+    kw = {'epochs': 4, 'samples': 640, 'baseline': False, **kw}
+    msg, run_dir = _start(tmp_path, name, distributed={'processes': 2}, **kw)
+    e = Engine()
+    e.expect('ready', timeout=60)
+    e.send(msg)
+    e.expect('prepared', timeout=120)
+    e.send({'type': 'run', 'runDir': run_dir, 'resume': False})
+    e.expect('checkpoint', timeout=300)
+    return msg, run_dir, e
+
+
 def _curve(run_dir):
-    """{(job, globalStep): losses} of the step records and {(job, epoch): figures} of the epochs."""
+    """{(job, 'step', globalStep): losses and params} of the step records and {(job, 'epoch', epoch): figures} of the
+    epochs (losses, accuracies, extras)."""
     out = {}
     for r in (json.loads(l) for l in open(os.path.join(run_dir, 'metrics.jsonl')) if l.strip()):
         if r['type'] == 'step':
-            out[(r['job'], 'step', r['globalStep'])] = dict(r['losses'])
+            out[(r['job'], 'step', r['globalStep'])] = {**r['losses'], **{f'params.{k}': v for k, v in (r.get('params') or {}).items()}}
         elif r['type'] == 'epoch':
-            out[(r['job'], 'epoch', r['epoch'])] = {**r['losses'], 'trainAcc': r['trainAcc'], 'testAcc': r['testAcc']}
+            out[(r['job'], 'epoch', r['epoch'])] = {**r['losses'], 'trainAcc': r['trainAcc'], 'testAcc': r['testAcc'],
+                                                    **{f'extras.{k}': v for k, v in (r.get('extras') or {}).items()}}
     return out
 
 
@@ -205,13 +222,7 @@ def _children(pid):
 
 def test_sigkill_of_rank_1_fails_cleanly_and_resume_completes(tmp_path, monkeypatch):
     monkeypatch.setenv('DISTILL_DIST_TIMEOUT', '20')
-    msg, run_dir = _start(tmp_path, 'kill', epochs=4, samples=640, baseline=False, distributed={'processes': 2})
-    e = Engine()
-    e.expect('ready', timeout=60)
-    e.send(msg)
-    e.expect('prepared', timeout=120)
-    e.send({'type': 'run', 'runDir': run_dir, 'resume': False})
-    e.expect('checkpoint', timeout=300)
+    msg, run_dir, e = _two_processes_until_checkpoint(tmp_path, 'kill')
     kids = _children(e.p.pid)
     assert len(kids) == 1, kids  # rank 1, started by this process
     killed_at = time.monotonic()
@@ -256,13 +267,7 @@ def test_sigkill_of_rank_1_fails_cleanly_and_resume_completes(tmp_path, monkeypa
 
 
 def test_stop_ends_every_rank_at_the_same_step_and_resume_completes(tmp_path, monkeypatch):
-    msg, run_dir = _start(tmp_path, 'stop', epochs=4, samples=640, baseline=False, distributed={'processes': 2})
-    e = Engine()
-    e.expect('ready', timeout=60)
-    e.send(msg)
-    e.expect('prepared', timeout=120)
-    e.send({'type': 'run', 'runDir': run_dir, 'resume': False})
-    e.expect('checkpoint', timeout=300)
+    msg, run_dir, e = _two_processes_until_checkpoint(tmp_path, 'stop')
     kids = _children(e.p.pid)
     e.send({'type': 'stop'})
     assert e.expect('done', timeout=120)['status'] == 'cancelled'
@@ -294,13 +299,7 @@ def test_stop_ends_every_rank_at_the_same_step_and_resume_completes(tmp_path, mo
 def test_a_rank_that_stops_answering_fails_the_run_at_the_timeout(tmp_path, monkeypatch):
     """SIGSTOP of rank 1: alive but silent, so only the collective timeout can end the wait."""
     monkeypatch.setenv('DISTILL_DIST_TIMEOUT', '5')
-    msg, run_dir = _start(tmp_path, 'hang', epochs=4, samples=640, baseline=False, distributed={'processes': 2})
-    e = Engine()
-    e.expect('ready', timeout=60)
-    e.send(msg)
-    e.expect('prepared', timeout=120)
-    e.send({'type': 'run', 'runDir': run_dir, 'resume': False})
-    e.expect('checkpoint', timeout=300)
+    msg, run_dir, e = _two_processes_until_checkpoint(tmp_path, 'hang')
     kids = _children(e.p.pid)
     assert len(kids) == 1, kids
     stopped_at = time.monotonic()

@@ -588,6 +588,8 @@ export interface ReviewKdKnowledge extends TermBase {
  *   of the 2B outputs on the right side of 0. Both are logged as step `params`
  *   `adversarial.discLoss` / `adversarial.discAcc` and epoch `extras` (epoch means); an epoch with a
  *   mean accuracy ≥ 0.99 is flagged (report warning `discriminator-wins`).
+ * Data-parallel torch runs (`distributed`, `--processes N`): D starts from rank 0's weights and its
+ * gradient is averaged over the global batch every step, so D is the same on every process.
  */
 export interface AdversarialKnowledge extends TermBase {
   kind: 'adversarial';

@@ -46,6 +46,17 @@ test('torch: distributed.processes is accepted and kept', () => {
   assert.equal(parseExperimentText(experiment('torch', ''), FILE).config!.distributed, undefined);
 });
 
+test('torch: an adversarial entry is accepted in a data-parallel run (D synchronises over the processes)', () => {
+  const kd = '"knowledge": [{ "kind": "response", "method": "kd", "temperature": 4, "weight": 1 }],';
+  const adversarial = '"knowledge": [{ "kind": "response", "method": "kd", "temperature": 4, "weight": 1 }, { "kind": "adversarial", "method": "adversarial", "weight": 0.1 }],';
+  const text = experiment('torch', '"distributed": { "processes": 2 },').replace(kd, adversarial);
+  assert.notEqual(text, experiment('torch', '"distributed": { "processes": 2 },'));
+  const { config, errors } = parseExperimentText(text, FILE);
+  assert.deepEqual(errors.map(formatConfigError), []);
+  assert.equal(config!.knowledge[1].kind, 'adversarial');
+  assert.deepEqual(config!.distributed, { processes: 2 });
+});
+
 test('tfjs: "distributed" is refused at the field, saying to set the torch engine', () => {
   const text = experiment('tfjs', '"distributed": { "processes": 2 },');
   const p = problems(text);
