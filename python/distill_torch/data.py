@@ -904,10 +904,13 @@ def _load_images(src: dict, base_dir: str, path: list, train_classes: Optional[L
     names = train_classes if train_classes is not None else classes
     # The decode cache shared with the TF.js engine (image_cache.py): a second run reads no image.
     from . import image_cache
-    px, note = image_cache.decode_cached(base_dir=base_dir, folder=d, field='.'.join(map(str, path)), order=order, size=size,
-                                         channels=channels, class_names=list(names),
-                                         decode=lambda: _decode_images(Image, order, channels, size, path, p_path, d),
-                                         clock=time.perf_counter)
+    try:
+        px, note = image_cache.decode_cached(base_dir=base_dir, folder=d, field='.'.join(map(str, path)), order=order, size=size,
+                                             channels=channels, class_names=list(names),
+                                             decode=lambda: _decode_images(Image, order, channels, size, path, p_path, d),
+                                             clock=time.perf_counter)
+    except OSError as e:  # an image that cannot be stat'ed or read for its content hash (the cache's own faults are caught there)
+        raise _err(p_path, f'cannot read the image ({e.strerror or e})', e.filename or d) from None
     x = _hwc_to_chw(px.astype(np.float32))
     ys = [label for label, _, _ in order]
     return _Raw(os.path.basename(d), x, np.array(ys, dtype=np.int64), len(names), 255.0, list(names), note)

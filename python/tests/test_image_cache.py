@@ -190,3 +190,18 @@ def test_a_torch_run_says_it_found_the_folder_in_the_decode_cache(tmp_path, monk
         logs.append([m['message'] for m in sent if m['type'] == 'log'])
     assert any(m.startswith('data.train: 24 images of imgs decoded in ') for m in logs[0]), logs[0]
     assert any(m.startswith('data.train: 24 images of imgs found in the decode cache in ') and m.endswith('no image read)') for m in logs[1]), logs[1]
+
+
+def test_an_image_that_cannot_be_read_is_a_located_error(tmp_path, monkeypatch):
+    make_folder(tmp_path)
+    import builtins
+    bad = str(tmp_path / 'imgs' / 'dog' / '1.png')
+
+    def fake_open(file, *a, **k):
+        if str(file) == bad:
+            raise PermissionError(13, 'Permission denied', bad)
+        return builtins.open(file, *a, **k)
+    monkeypatch.setattr(IC, 'open', fake_open, raising=False)
+    with pytest.raises(D.ConfigError) as e:
+        load(tmp_path)
+    assert e.value.path == ['data', 'train', 'path'] and e.value.message == f'{bad}: cannot read the image (Permission denied)'
