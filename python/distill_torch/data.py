@@ -18,6 +18,7 @@ import io
 import math
 import os
 import struct
+import time
 import zipfile
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
@@ -194,6 +195,7 @@ class Prepared:
     normalization: dict = field(default_factory=dict)  # {kind, scale?|mean?,std?} as the TF.js engine's
     warnings: list = field(default_factory=list)
     names: dict = field(default_factory=dict)  # split → dataset name (mnist/train, digits.csv, …)
+    notes: list = field(default_factory=list)  # said in the run's log (image_cache.py)
 
 
 @dataclass
@@ -205,6 +207,7 @@ class _Raw:
     num_classes: int
     max_value: float
     class_names: Optional[List[str]] = None
+    note: Optional[str] = None  # said in the run's log (an image folder: decoded, or found in the decode cache)
 
 
 def _err(path: Sequence, what: str, file: Optional[str] = None) -> ConfigError:
@@ -898,7 +901,24 @@ def _load_images(src: dict, base_dir: str, path: list, train_classes: Optional[L
         order.extend(f[k] for f in per_class if k < len(f))
     n = _apply_limit(len(order), src.get('limit'), path)
     order = order[:n]
-    xs, ys, first = [], [], None
+    names = train_classes if train_classes is not None else classes
+    # The decode cache shared with the TF.js engine (image_cache.py): a second run reads no image.
+    from . import image_cache
+    try:
+        px, note = image_cache.decode_cached(base_dir=base_dir, folder=d, field='.'.join(map(str, path)), order=order, size=size,
+                                             channels=channels, class_names=list(names),
+                                             decode=lambda: _decode_images(Image, order, channels, size, path, p_path, d),
+                                             clock=time.perf_counter)
+    except OSError as e:  # an image that cannot be stat'ed or read for its content hash (the cache's own faults are caught there)
+        raise _err(p_path, f'cannot read the image ({e.strerror or e})', e.filename or d) from None
+    x = _hwc_to_chw(px.astype(np.float32))
+    ys = [label for label, _, _ in order]
+    return _Raw(os.path.basename(d), x, np.array(ys, dtype=np.int64), len(names), 255.0, list(names), note)
+
+
+def _decode_images(Image, order, channels: int, size, path: list, p_path: list, d: str) -> np.ndarray:
+    """Decodes `order` ((label, rel, abs) in sample order): uint8 [N, H, W, C]."""
+    xs, first = [], None
     for label, rel, absf in order:
         try:
             with Image.open(absf) as im:
@@ -930,10 +950,7 @@ def _load_images(src: dict, base_dir: str, path: list, train_classes: Optional[L
         else:
             px = _resize_bilinear(chans, oh, ow)
         xs.append(px)
-        ys.append(label)
-    x = _hwc_to_chw(np.stack(xs).astype(np.float32))
-    names = train_classes if train_classes is not None else classes
-    return _Raw(os.path.basename(d), x, np.array(ys, dtype=np.int64), len(names), 255.0, list(names))
+    return np.stack(xs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1021,6 +1038,7 @@ def load_data(config: dict, base_dir: str) -> Prepared:
             and a.get('noise', 0.3) == b.get('noise', 0.3) and a.get('shape') == b.get('shape')):
         warnings.append('data.test uses the same synthetic seed as data.train: the test samples repeat the training samples; '
                         'use another seed')
+    notes = [r.note for r in (train, test) if r.note]
     num_classes = max(train.num_classes, test.num_classes)
     if num_classes < 2:
         raise _err(['data', 'train'], f'found {num_classes} class(es) in the labels; classification needs at least 2')
@@ -1052,7 +1070,7 @@ def load_data(config: dict, base_dir: str) -> Prepared:
     class_names = train.class_names if train.class_names and len(train.class_names) == num_classes else None
     as_split = lambda r: Split(torch.from_numpy(np.ascontiguousarray(r.x, dtype=np.float32)), torch.from_numpy(r.y))  # noqa: E731
     return Prepared(as_split(train), as_split(val) if val is not None else None, as_split(test), num_classes,
-                    tuple(int(d) for d in train.x.shape[1:]), class_names, normalization, warnings, names)
+                    tuple(int(d) for d in train.x.shape[1:]), class_names, normalization, warnings, names, notes)
 
 
 def _js_round(v: float) -> int:

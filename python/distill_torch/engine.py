@@ -515,6 +515,8 @@ class Session:
         d = self.data
         self.log(f'data: train {d.train.x.shape[0]}, validation {d.val.x.shape[0] if d.val is not None else 0}, '
                  f'test {d.test.x.shape[0]}, {d.num_classes} classes, samples {list(d.input_shape)}')
+        for note in getattr(d, 'notes', None) or []:
+            self.log(note)  # an image folder: decoded, or found in the decode cache (image_cache.py)
         for w in getattr(d, 'warnings', None) or []:
             self.log(w, 'warn')
         jobs = self.folder.run()['jobs']

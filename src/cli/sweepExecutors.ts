@@ -26,6 +26,7 @@ import type { EngineToHost } from '../protocol/engine';
 import { lockSweep } from '../runs/lock';
 import { finishSweep, readSweep, sweepVariesTeacher, updateSweep } from '../runs/sweeps';
 import type { SweepJson } from '../runs/sweeps';
+import { teacherShareable } from '../runs/sweepTeacher';
 import { accountedTasks, cancelSweepJobs, queuedTasks, submitArray, taskLog } from '../runs/slurm';
 import { runInEngine } from './engineClient';
 import { pct } from './format';
@@ -98,8 +99,7 @@ export function clusterOf(sweep: SweepJson, flags: ClusterConfig): ClusterConfig
 /** Whether the first point to run trains the teacher the later points share (then it runs alone first). */
 export function teacherFirst(sweep: SweepJson): boolean {
   if (sweep.teacher || sweepVariesTeacher(sweep)) return false;
-  const root = parse(sweep.experimentText) as { teacher?: { train?: unknown } } | undefined;
-  return Boolean(root?.teacher?.train);
+  return teacherShareable(sweep.experimentText); // src/runs/sweepTeacher.ts
 }
 
 const pending = (s: SweepJson): number[] => s.points.flatMap((p, i) => (p.status === 'completed' ? [] : [i]));

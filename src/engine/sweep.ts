@@ -13,6 +13,7 @@ import { readRun } from '../runs/store';
 import type { SweepJson, SweepPoint } from '../runs/sweeps';
 import { finishSweep, pointText, readSweep, sweepVariesTeacher, updateSweep } from '../runs/sweeps';
 import { searchPointText } from '../runs/search';
+import { sharedTeacherSpec, trainedTeacher } from '../runs/sweepTeacher';
 import { runExperiment } from './run';
 import type { RunResult } from './run';
 
@@ -79,9 +80,10 @@ async function runPoint(dir: string, i: number, opts: RunSweepOptions): Promise<
     updateSweep(dir, (s) => { s.points[i].status = 'running'; });
     result = await runExperiment({ resume: path.join(dir, point.runDir), backend: opts.backend, python: opts.python, emit: opts.emit, shouldStop });
   } else {
+    const teacher = sweep.teacher && sharedTeacherSpec(sweep.teacher);
     const text = sweep.search && point.rung !== undefined
-      ? searchPointText(sweep.experimentText, point.values, sweep.search.rungEpochs[point.rung], sweep.seeds, sweep.teacher?.model)
-      : pointText(sweep.experimentText, point.values, sweep.seeds, sweep.teacher?.model);
+      ? searchPointText(sweep.experimentText, point.values, sweep.search.rungEpochs[point.rung], sweep.seeds, teacher)
+      : pointText(sweep.experimentText, point.values, sweep.seeds, teacher);
     const emit = (m: EngineToHost): void => {
       if (m.type === 'started') {
         updateSweep(dir, (s) => {
@@ -108,10 +110,11 @@ async function runPoint(dir: string, i: number, opts: RunSweepOptions): Promise<
     if (result.error) p.error = result.error;
     else delete p.error;
     // The first point that trained the teacher shares it with every later point — unless the sweep
-    // varies the teacher or the data it is trained on.
-    const trained = path.join(result.runDir, 'models', 'teacher', 'model.json');
-    if (!s.teacher && !sweepVariesTeacher(s) && result.status === 'completed' && fs.existsSync(trained) && readRun(result.runDir).jobs.teacher) {
-      s.teacher = { model: trained, from: p.id };
+    // varies the teacher or the data it is trained on. TF.js: its model.json; torch: its model.pt
+    // in the file's teacher architecture (src/runs/sweepTeacher.ts).
+    if (!s.teacher && !sweepVariesTeacher(s) && result.status === 'completed' && readRun(result.runDir).jobs.teacher) {
+      const trained = trainedTeacher(s.experimentText, result.runDir, p.id);
+      if (trained) s.teacher = trained;
     }
   });
   return result;

@@ -140,7 +140,7 @@ const FORMAT = { formattingOptions: { insertSpaces: true, tabSize: 2 } };
  * `"swap": { "Conv2D": "SeparableConv2D" }`, 0 → no swap), `training.epochs` the rung's, `seeds`
  * set, `search` removed, the shared teacher when one was trained.
  */
-export function searchPointText(text: string, values: Record<string, number>, epochs: number, seeds: number[], teacherModel?: string): string {
+export function searchPointText(text: string, values: Record<string, number>, epochs: number, seeds: number[], teacher?: string | Record<string, unknown>): string {
   let t = text;
   const set = (p: (string | number)[], v: unknown): void => {
     t = applyEdits(t, modify(t, p, v, FORMAT));
@@ -153,6 +153,6 @@ export function searchPointText(text: string, values: Record<string, number>, ep
   }
   set(['training', 'epochs'], epochs);
   set(['seeds'], seeds);
-  if (teacherModel) set(['teacher'], { model: teacherModel });
+  if (teacher) set(['teacher'], typeof teacher === 'string' ? { model: teacher } : teacher);
   return t;
 }

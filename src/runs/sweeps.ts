@@ -17,7 +17,8 @@
  * The sweep is resumable as a whole: a completed point
  * is skipped, an interrupted one resumed from its run folder, a pending one started. The teacher is
  * trained (when it has `train`) by the first point that completes and every later point uses that
- * model.json (not when the sweep varies a `teacher.…` or `data.…` field); a pre-trained teacher's
+ * trained model — TF.js its model.json, torch its state_dict in the file's teacher architecture
+ * (src/runs/sweepTeacher.ts) — (not when the sweep varies a `teacher.…` or `data.…` field); a pre-trained teacher's
  * outputs are computed once per process (teacherCache.ts).
  * Each point's experiment is the file's text with the swept values written in (so every value is
  * validated like the file itself), `seeds` set, `sweep` removed.
@@ -34,6 +35,7 @@ import { createStampedDir, readJson, readRun, updateJsonAtomic, writeFileAtomic 
 import { runState, stateLabel } from './state';
 import { initialSearchState, planCandidates, searchAxes } from './search';
 import { FolderLockedError, lockFolder } from './lock';
+import type { SharedTeacher } from './sweepTeacher';
 export type SweepStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
 export interface SweepPoint {
@@ -102,8 +104,8 @@ export interface SweepJson {
     parallel?: number;
     jobs?: { jobId: string; points: number[]; submittedAt: string; logs: string; script: string }[];
   };
-  /** The teacher model.json every later point uses, trained by the point `from`. */
-  teacher?: { model: string; from: string };
+  /** The trained teacher every later point uses, trained by the point `from` (TF.js model.json; torch model.pt + `spec`: src/runs/sweepTeacher.ts). */
+  teacher?: SharedTeacher;
   /**
    * issue 18: a student search. Its points are appended rung by rung (a rung's points are planned
    * when the rung before completed); `axes` then holds the space's swept fields.
@@ -124,7 +126,7 @@ export function planPoints(axes: Record<string, number[]>): Record<string, numbe
 const FORMAT = { formattingOptions: { insertSpaces: true, tabSize: 2 } };
 
 /** The experiment text of one point: values written in, `seeds` set, `sweep` removed, the shared teacher. */
-export function pointText(text: string, values: Record<string, number>, seeds: number[], teacherModel?: string): string {
+export function pointText(text: string, values: Record<string, number>, seeds: number[], teacher?: string | Record<string, unknown>): string {
   let t = text;
   const set = (p: (string | number)[], v: unknown): void => {
     t = applyEdits(t, modify(t, p, v, FORMAT));
@@ -132,7 +134,8 @@ export function pointText(text: string, values: Record<string, number>, seeds: n
   set(['sweep'], undefined);
   for (const [key, value] of Object.entries(values)) set(parseFieldPath(key)!, value);
   set(['seeds'], seeds);
-  if (teacherModel) set(['teacher'], { model: teacherModel });
+  // the shared teacher: a model.json path (TF.js), or a whole teacher spec (torch, sweepTeacher.ts)
+  if (teacher) set(['teacher'], typeof teacher === 'string' ? { model: teacher } : teacher);
   return t;
 }
 

@@ -19,6 +19,8 @@
  *   the experiment, with a `<key>.json` header, where key = SHA-256 of the settings and of every
  *   file's class, name and content hash. The content hashes are remembered per folder by file
  *   size and modification time, so a second run only lists and stats the files: it reads no image.
+ *   The torch engine reads and writes the same cache (python/distill_torch/image_cache.py: same
+ *   folder, key, header and pixel layout), so a change to any of them is made in both.
  *
  * A split whose pixels as float32 exceed `memoryMB` is not loaded: it streams from the cache file
  * (see stream.ts).
