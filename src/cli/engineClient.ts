@@ -90,3 +90,49 @@ export async function probeEngine<K extends ProbeKind>(query: ProbeQueryOf<K>): 
     if (child.connected) child.disconnect();
   }
 }
+
+/**
+ * One engine process answering several probes, in order (the worker answers them one at a time):
+ * a search on the sweep executors measures all its candidates in one backend, as its one-process
+ * search does (src/cli/searchExecutors.ts). `close()` lets the process go.
+ */
+export function probeSession(): { ask<K extends ProbeKind>(query: ProbeQueryOf<K>): Promise<ProbeAnswers[K]>; close(): void } {
+  const child = forkEngine();
+  let next = 1;
+  let exited: Error | undefined;
+  const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  const ready = new Promise<void>((resolve, reject) => {
+    child.on('message', (m: unknown) => {
+      if (!isEngineToHost(m)) return;
+      if (m.type === 'ready') resolve();
+      else if (m.type === 'probe-result') {
+        const w = waiting.get(m.id);
+        if (!w) return;
+        waiting.delete(m.id);
+        if (m.error === undefined) w.resolve(m.result);
+        else w.reject(m.errorKind === 'config' ? new EngineConfigError(m.error) : new Error(m.error));
+      }
+    });
+    child.on('exit', (code, signal) => {
+      exited = new Error(`the engine process exited (${signal ?? `code ${code}`}) before answering`);
+      reject(exited);
+      for (const w of waiting.values()) w.reject(exited);
+      waiting.clear();
+    });
+  });
+  ready.catch(() => undefined);
+  return {
+    async ask<K extends ProbeKind>(query: ProbeQueryOf<K>): Promise<ProbeAnswers[K]> {
+      await ready;
+      if (exited) throw exited;
+      const id = next++;
+      return await new Promise<ProbeAnswers[K]>((resolve, reject) => {
+        waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+        child.send({ type: 'probe', id, query: query as ProbeQuery });
+      });
+    },
+    close: () => {
+      if (child.connected) child.disconnect();
+    },
+  };
+}

@@ -39,7 +39,8 @@ usage:
   distill sweep <experiment.distill.json> [--yes] [--max-points N] [--sweeps-dir DIR] [--backend ...] [--python PATH]
                  [--executor local|slurm] [--parallel N] [--partition P --time T --cpus-per-task N --gpus-per-task N --memory-mb MB]
                                                            (local: N points at once, default cores / CPUs per point;
-                                                           slurm: one job array, resources from "cluster" or the flags)
+                                                           slurm: one job array, resources from "cluster" or the flags;
+                                                           a search: each rung so, one array per rung)
   distill sweep-resume <sweep-folder> [--executor ...] [--backend ...] [--python PATH]
                                                            (only what did not complete; default: the sweep's executor)
   distill sweep-point <sweep-folder> <index> [--backend ...] [--python PATH]

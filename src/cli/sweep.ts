@@ -82,11 +82,9 @@ export async function cmdSweep(a: SweepArgs, resume: boolean): Promise<number> {
     for (const w of problems) console.error(formatConfigError(w));
     dir = createSweep(a.target, opts);
   }
-  // sweep-resume keeps the executor the sweep ran with, unless told another
-  // issue 18: a search plans each rung from the one before, so its points run in one engine process
-  const search = readSweep(dir).search !== undefined;
-  if (search && a.executor) console.error(`note: a search runs its rungs one point after another in one engine process; --executor ${a.executor} is not used for it`);
-  const executor = search ? undefined : a.executor ?? (resume ? readSweep(dir).executor?.kind : undefined);
+  // sweep-resume keeps the executor the sweep ran with, unless told another (a search too: each rung
+  // through it, src/cli/searchExecutors.ts)
+  const executor = a.executor ?? (resume ? readSweep(dir).executor?.kind : undefined);
   if (executor) return await sweepWithExecutor(dir, executor, a);
   const bar = new ProgressBar();
   bar.log(`sweep folder: ${dir}`);
@@ -142,15 +140,17 @@ function sweepOutcome(dir: string): number {
   return sweep.status === 'cancelled' ? 130 : 1;
 }
 
-/** `--executor local|slurm` (issue 15, src/cli/sweepExecutors.ts): the points side by side, or as a Slurm job array. */
+/** `--executor local|slurm` (issue 15, src/cli/sweepExecutors.ts): the points side by side, or as a Slurm job array; a search's rung by rung. */
 async function sweepWithExecutor(dir: string, kind: ExecutorKind, a: SweepArgs): Promise<number> {
   const { runLocal, runSlurm } = await import('./sweepExecutors');
+  const { runSearchWithExecutor } = await import('./searchExecutors');
   console.log(`sweep folder: ${dir}`);
   const recorded = readSweep(dir).executor;
   const parallel = a.parallel ?? (recorded?.kind === kind ? recorded.parallel : undefined); // sweep-resume: as before
   const o = { kind, cluster: a.cluster ?? {}, ...(parallel ? { parallel } : {}), ...(a.backend ? { backend: a.backend } : {}), ...(a.python ? { python: a.python } : {}) };
   const log = (line: string): void => console.log(line);
-  await (kind === 'slurm' ? runSlurm(dir, o, log) : runLocal(dir, o, log));
+  if (readSweep(dir).search) await runSearchWithExecutor(dir, o, log); // issue 18: rung by rung
+  else await (kind === 'slurm' ? runSlurm(dir, o, log) : runLocal(dir, o, log));
   return sweepOutcome(dir);
 }
 

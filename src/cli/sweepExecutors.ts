@@ -131,57 +131,88 @@ function pointLine(id: string, m: EngineToHost): string | undefined {
   }
 }
 
+/**
+ * Stop handling of a local executor while it runs points: the first Ctrl-C stops every running
+ * point cleanly (checkpoint, cancelled) and starts no more; the second quits at once.
+ */
+export interface LocalControl {
+  stopping: boolean;
+  readonly live: Map<number, () => void>;
+  release(): void;
+}
+
+export function localControl(log: (line: string) => void): LocalControl {
+  const live = new Map<number, () => void>();
+  const ctl: LocalControl = { stopping: false, live, release: () => undefined };
+  ctl.release = onInterrupt(() => {
+    ctl.stopping = true;
+    log('stopping: every running point finishes its step and writes a checkpoint (Ctrl-C again to quit at once)');
+    for (const stop of live.values()) stop();
+  }, () => process.exit(130));
+  return ctl;
+}
+
+/**
+ * Runs the points `indices` of the sweep (the unfinished ones; a completed point is skipped by its
+ * process) up to `parallel` at once, each in its own engine process (`sweep-point`), and records a
+ * point whose process died without saying how it ended as failed. The point that trains the shared
+ * teacher runs first, alone. Stops starting points once `ctl.stopping`. The caller holds the sweep lock.
+ */
+export async function runPointsLocal(dir: string, indices: number[], parallel: number, o: ExecutorOptions, log: (line: string) => void, ctl: LocalControl): Promise<void> {
+  const sweep0 = readSweep(dir);
+  const runOne = async (i: number): Promise<void> => {
+    const id = sweep0.points[i].id;
+    const engine = runInEngine({ sweep: dir, point: i, ...(o.backend ? { backend: o.backend } : {}), ...(o.python ? { python: o.python } : {}) }, (m) => {
+      const line = pointLine(id, m);
+      if (line) log(line);
+    });
+    ctl.live.set(i, engine.stop);
+    const r = await engine.result;
+    ctl.live.delete(i);
+    if (r.status === 'failed' && r.error) log(`[${id}] ${r.kind === 'config' ? '' : 'failed: '}${r.error}`);
+    // an engine that died without recording its point's end (a crash, a kill): the point failed
+    if (r.status === 'failed' && r.kind === undefined) {
+      updateSweep(dir, (s) => {
+        const p = s.points[i];
+        if (p.status !== 'running' && p.status !== 'pending') return;
+        p.status = 'failed';
+        p.error = r.error ?? 'the engine process ended without saying how the point ended';
+      });
+    }
+  };
+  const queue = indices.filter((i) => sweep0.points[i].status !== 'completed');
+  if (teacherFirst(sweep0) && queue.length > 1 && !ctl.stopping) {
+    log(`[${sweep0.points[queue[0]].id}] runs first, alone: it trains the teacher the other points share`);
+    await runOne(queue.shift()!);
+  }
+  await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, async () => {
+    while (!ctl.stopping && queue.length) await runOne(queue.shift()!);
+  }));
+}
+
+/** The local executor's parallelism: the flag, else the default rule; recorded in sweep.json with the owner. */
+export function startLocal(dir: string, o: ExecutorOptions): number {
+  const parallel = o.parallel ?? defaultParallel(clusterOf(readSweep(dir), o.cluster).cpusPerTask);
+  updateSweep(dir, (s) => {
+    s.status = 'running';
+    s.pid = process.pid;
+    s.executor = { ...(s.executor ?? {}), kind: 'local', parallel };
+  });
+  return parallel;
+}
+
 /** Runs the sweep's unfinished points with the local executor; the sweep's final sweep.json. */
 export async function runLocal(dir: string, o: ExecutorOptions, log: (line: string) => void): Promise<SweepJson> {
   const lock = lockSweep(dir);
   try {
-    const sweep0 = readSweep(dir);
-    const parallel = o.parallel ?? defaultParallel(clusterOf(sweep0, o.cluster).cpusPerTask);
-    updateSweep(dir, (s) => {
-      s.status = 'running';
-      s.pid = process.pid;
-      s.executor = { ...(s.executor ?? {}), kind: 'local', parallel };
-    });
-    const todo = pending(sweep0);
+    const parallel = startLocal(dir, o);
+    const todo = pending(readSweep(dir));
     log(`executor local: ${todo.length} point${todo.length === 1 ? '' : 's'} to run, ${parallel} at once`);
-    let stopping = false;
-    const live = new Map<number, () => void>();
-    const release = onInterrupt(() => {
-      stopping = true;
-      log('stopping: every running point finishes its step and writes a checkpoint (Ctrl-C again to quit at once)');
-      for (const stop of live.values()) stop();
-    }, () => process.exit(130));
-    const runOne = async (i: number): Promise<void> => {
-      const id = sweep0.points[i].id;
-      const engine = runInEngine({ sweep: dir, point: i, ...(o.backend ? { backend: o.backend } : {}), ...(o.python ? { python: o.python } : {}) }, (m) => {
-        const line = pointLine(id, m);
-        if (line) log(line);
-      });
-      live.set(i, engine.stop);
-      const r = await engine.result;
-      live.delete(i);
-      if (r.status === 'failed' && r.error) log(`[${id}] ${r.kind === 'config' ? '' : 'failed: '}${r.error}`);
-      // an engine that died without recording its point's end (a crash, a kill): the point failed
-      if (r.status === 'failed' && r.kind === undefined) {
-        updateSweep(dir, (s) => {
-          const p = s.points[i];
-          if (p.status !== 'running' && p.status !== 'pending') return;
-          p.status = 'failed';
-          p.error = r.error ?? 'the engine process ended without saying how the point ended';
-        });
-      }
-    };
+    const ctl = localControl(log);
     try {
-      const queue = [...todo];
-      if (teacherFirst(sweep0) && queue.length > 1) {
-        log(`[${sweep0.points[queue[0]].id}] runs first, alone: it trains the teacher the other points share`);
-        await runOne(queue.shift()!);
-      }
-      await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, async () => {
-        while (!stopping && queue.length) await runOne(queue.shift()!);
-      }));
+      await runPointsLocal(dir, todo, parallel, o, log, ctl);
     } finally {
-      release();
+      ctl.release();
     }
     return finishSweep(dir);
   } finally {
@@ -197,6 +228,149 @@ export function cliEntry(): string {
   throw new Error(`no dist/cli.js beside ${__dirname}: build the CLI first (npm run build); the Slurm tasks run it`);
 }
 
+/** Refuses to submit while jobs of an earlier submission are still queued (their waiter gone): the points would run twice. */
+export function refuseStillQueued(dir: string): void {
+  const sweep0 = readSweep(dir);
+  const stillQueued = (sweep0.executor?.jobs ?? []).filter((j) => queuedTasks(j.jobId).size > 0).map((j) => j.jobId);
+  if (stillQueued.length) {
+    throw new Error(`sweep ${sweep0.name}/${sweep0.id}: Slurm job${stillQueued.length === 1 ? '' : 's'} ${stillQueued.join(', ')} of this sweep ${stillQueued.length === 1 ? 'is' : 'are'} still in the queue; ` +
+      `wait for ${stillQueued.length === 1 ? 'it' : 'them'} to end (squeue -j ${stillQueued.join(',')}) or cancel (scancel ${stillQueued.join(' ')}), then sweep-resume`);
+  }
+}
+
+/** Records the Slurm executor and this process as the sweep's owner. */
+export function startSlurm(dir: string): void {
+  updateSweep(dir, (s) => {
+    s.status = 'running';
+    s.pid = process.pid;
+    s.executor = { jobs: [], ...(s.executor ?? {}), kind: 'slurm' };
+    delete s.executor.parallel;
+  });
+}
+
+/**
+ * Stop handling of the Slurm executor while it waits: the first Ctrl-C cancels the sweep's jobs
+ * (running points checkpoint and stop), the second (or 90 s without an end) cancels them outright.
+ */
+export interface SlurmControl {
+  /** 0 running, 1 cancelling cleanly, 2 cancelling at once. */
+  cancelling: number;
+  cancelDeadline: number;
+  release(): void;
+}
+
+export function slurmControl(dir: string, log: (line: string) => void): SlurmControl {
+  const ctl: SlurmControl = { cancelling: 0, cancelDeadline: Infinity, release: () => undefined };
+  ctl.release = onInterrupt(() => {
+    ctl.cancelling = 1;
+    ctl.cancelDeadline = Date.now() + 90_000;
+    const jobs = (readSweep(dir).executor?.jobs ?? []).map((j) => j.jobId);
+    log(`cancelling: scancel of job${jobs.length > 1 ? 's' : ''} ${jobs.join(', ')} (running points checkpoint and stop; Ctrl-C again to cancel at once)`);
+    cancelSweepJobs(dir);
+  }, () => {
+    ctl.cancelling = 2;
+    log('cancelling at once (scancel)');
+    cancelSweepJobs(dir, true);
+  });
+  return ctl;
+}
+
+/**
+ * Submits the points `indices` (the unfinished ones) as job arrays — the point that trains the
+ * shared teacher its own array first, the others after it — and waits for them to leave the queue.
+ * Tasks that ended without completing their point are marked failed (cancelled when `ctl` is
+ * cancelling), with their log's path. The caller holds the sweep lock and called startSlurm.
+ */
+export async function runPointsSlurm(dir: string, indices: number[], o: ExecutorOptions, log: (line: string) => void, ctl: SlurmControl): Promise<void> {
+  const sweep0 = readSweep(dir);
+  const cluster = clusterOf(sweep0, o.cluster);
+  const todo = indices.filter((i) => sweep0.points[i].status !== 'completed');
+  if (todo.length === 0 || ctl.cancelling) return;
+  const node = process.execPath;
+  const cli = cliEntry();
+  const pointArgs = [...(o.backend ? ['--backend', o.backend] : []), ...(o.python ? ['--python', o.python] : [])];
+  const groups = teacherFirst(sweep0) && todo.length > 1 ? [[todo[0]], todo.slice(1)] : [todo];
+  const submitted: { jobId: string; points: number[] }[] = [];
+  for (const points of groups) {
+    if (ctl.cancelling) break; // Ctrl-C while submitting: the rest is not submitted
+    const dependency = submitted.length ? `afterany:${submitted[submitted.length - 1].jobId}` : undefined;
+    const job = submitArray({ sweepDir: dir, name: sweep0.name, indices: points, cluster, node, cli, pointArgs, ...(dependency ? { dependency } : {}) });
+    submitted.push({ jobId: job.jobId, points });
+    updateSweep(dir, (s) => {
+      s.executor!.jobs!.push({ jobId: job.jobId, points, submittedAt: new Date().toISOString(), logs: job.logs, script: job.script });
+    });
+    log(`submitted Slurm job ${job.jobId}: array of point${points.length === 1 ? '' : 's'} ${points.map((i) => sweep0.points[i].id).join(', ')}` +
+      `${dependency ? ` (after job ${dependency.split(':')[1]})` : groups.length > 1 ? ' (it trains the teacher the others share)' : ''}; script ${job.script}; logs ${path.join(job.logs, `${job.jobId}_<index>.out`)}`);
+  }
+
+  const pollMs = (o.pollSeconds ?? 2) * 1000;
+  const started = Date.now();
+  let last = '';
+  let queueErrorsSince: number | undefined;
+  for (;;) {
+    let queued: { jobId: string; states: Map<number, string> }[];
+    try {
+      queued = submitted.map((s) => ({ jobId: s.jobId, states: queuedTasks(s.jobId) }));
+      queueErrorsSince = undefined;
+    } catch (e) {
+      // slurmctld busy or restarting: try again, for at most 2 minutes
+      queueErrorsSince ??= Date.now();
+      if (Date.now() - queueErrorsSince > 120_000) throw new Error(`cannot read the Slurm queue for 2 minutes: ${(e as Error).message}; the jobs (${submitted.map((s) => s.jobId).join(', ')}) may still run — distill sweep-resume ${dir} once they ended`);
+      await sleep(pollMs);
+      continue;
+    }
+    const s = readSweep(dir);
+    const counts = new Map<string, number>();
+    for (const i of todo) counts.set(s.points[i].status, (counts.get(s.points[i].status) ?? 0) + 1);
+    const queue = queued.map((q) => {
+      const by = new Map<string, number>();
+      for (const st of q.states.values()) by.set(st.toLowerCase(), (by.get(st.toLowerCase()) ?? 0) + 1);
+      return `job ${q.jobId}: ${by.size ? [...by].map(([k, v]) => `${v} ${k}`).join(', ') : 'done'}`;
+    }).join('; ');
+    const line = `points: ${[...counts].map(([k, v]) => `${v} ${k}`).join(', ')} — queue ${queue}`;
+    if (line !== last) {
+      log(`[${Math.round((Date.now() - started) / 1000)} s] ${line}`);
+      last = line;
+    }
+    if (queued.every((q) => q.states.size === 0)) break;
+    if (ctl.cancelling === 1 && Date.now() > ctl.cancelDeadline) {
+      log('the points did not stop within 90 s: cancelling at once (scancel)');
+      cancelSweepJobs(dir, true);
+      ctl.cancelling = 2;
+    }
+    await sleep(pollMs);
+  }
+  // Tasks that ended without completing their point: say why, and where the log is.
+  for (const { jobId, points } of submitted) {
+    const acct = accountedTasks(jobId);
+    for (const i of points) {
+      const p = readSweep(dir).points[i];
+      if (p.status === 'completed' || p.status === 'cancelled') continue;
+      const logFile = taskLog(dir, jobId, i);
+      const a = acct?.get(i);
+      const slurmSays = a ? ` (Slurm: ${a.state}, exit ${a.exitCode})` : '';
+      let why: string;
+      if (!p.runDir) {
+        why = `Slurm task ${jobId}_${i} ended without a run folder${slurmSays}; its log: ${logFile}`;
+        const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n    ') : '(no log file: the task never started, e.g. cancelled while pending)';
+        log(`[${p.id}] ${why}\n    ${tail}`);
+      } else if (p.status === 'running' || p.status === 'pending') {
+        why = `Slurm task ${jobId}_${i} ended while the point was running${slurmSays} (time limit, memory, node failure or scancel); its log: ${logFile}`;
+        log(`[${p.id}] ${why}`);
+      } else {
+        log(`[${p.id}] ${p.status}: ${p.error ?? 'see its run folder'}; log ${logFile}`);
+        continue;
+      }
+      updateSweep(dir, (sw) => {
+        const q = sw.points[i];
+        if (q.status === 'completed') return;
+        q.status = ctl.cancelling ? 'cancelled' : 'failed';
+        q.error = q.error ? `${q.error} (${why})` : why;
+      });
+    }
+  }
+}
+
 /**
  * Submits the sweep's unfinished points to Slurm and waits for them; the sweep's final sweep.json.
  * Tasks that ended without completing their point are marked failed, with their log's path.
@@ -204,120 +378,13 @@ export function cliEntry(): string {
 export async function runSlurm(dir: string, o: ExecutorOptions, log: (line: string) => void): Promise<SweepJson> {
   const lock = lockSweep(dir);
   try {
-    const sweep0 = readSweep(dir);
-    // jobs of an earlier submission still queued (their waiter gone): submitting the points again
-    // would run them twice
-    const stillQueued = (sweep0.executor?.jobs ?? []).filter((j) => queuedTasks(j.jobId).size > 0).map((j) => j.jobId);
-    if (stillQueued.length) {
-      throw new Error(`sweep ${sweep0.name}/${sweep0.id}: Slurm job${stillQueued.length === 1 ? '' : 's'} ${stillQueued.join(', ')} of this sweep ${stillQueued.length === 1 ? 'is' : 'are'} still in the queue; ` +
-        `wait for ${stillQueued.length === 1 ? 'it' : 'them'} to end (squeue -j ${stillQueued.join(',')}) or cancel (scancel ${stillQueued.join(' ')}), then sweep-resume`);
-    }
-    const cluster = clusterOf(sweep0, o.cluster);
-    const todo = pending(sweep0);
-    updateSweep(dir, (s) => {
-      s.status = 'running';
-      s.pid = process.pid;
-      s.executor = { jobs: [], ...(s.executor ?? {}), kind: 'slurm' };
-      delete s.executor.parallel;
-    });
-    if (todo.length === 0) return finishSweep(dir);
-    const node = process.execPath;
-    const cli = cliEntry();
-    const pointArgs = [...(o.backend ? ['--backend', o.backend] : []), ...(o.python ? ['--python', o.python] : [])];
-    const groups = teacherFirst(sweep0) && todo.length > 1 ? [[todo[0]], todo.slice(1)] : [todo];
-    const submitted: { jobId: string; points: number[] }[] = [];
-    for (const points of groups) {
-      const dependency = submitted.length ? `afterany:${submitted[submitted.length - 1].jobId}` : undefined;
-      const job = submitArray({ sweepDir: dir, name: sweep0.name, indices: points, cluster, node, cli, pointArgs, ...(dependency ? { dependency } : {}) });
-      submitted.push({ jobId: job.jobId, points });
-      updateSweep(dir, (s) => {
-        s.executor!.jobs!.push({ jobId: job.jobId, points, submittedAt: new Date().toISOString(), logs: job.logs, script: job.script });
-      });
-      log(`submitted Slurm job ${job.jobId}: array of point${points.length === 1 ? '' : 's'} ${points.map((i) => sweep0.points[i].id).join(', ')}` +
-        `${dependency ? ` (after job ${dependency.split(':')[1]})` : groups.length > 1 ? ' (it trains the teacher the others share)' : ''}; script ${job.script}; logs ${path.join(job.logs, `${job.jobId}_<index>.out`)}`);
-    }
-
-    let cancelling = 0;
-    let cancelDeadline = Infinity;
-    const release = onInterrupt(() => {
-      cancelling = 1;
-      cancelDeadline = Date.now() + 90_000;
-      log(`cancelling: scancel of job${submitted.length > 1 ? 's' : ''} ${submitted.map((s) => s.jobId).join(', ')} (running points checkpoint and stop; Ctrl-C again to cancel at once)`);
-      cancelSweepJobs(dir);
-    }, () => {
-      cancelling = 2;
-      log('cancelling at once (scancel)');
-      cancelSweepJobs(dir, true);
-    });
-    const pollMs = (o.pollSeconds ?? 2) * 1000;
-    const started = Date.now();
-    let last = '';
-    let queueErrorsSince: number | undefined;
+    refuseStillQueued(dir);
+    startSlurm(dir);
+    const ctl = slurmControl(dir, log);
     try {
-      for (;;) {
-        let queued: { jobId: string; states: Map<number, string> }[];
-        try {
-          queued = submitted.map((s) => ({ jobId: s.jobId, states: queuedTasks(s.jobId) }));
-          queueErrorsSince = undefined;
-        } catch (e) {
-          // slurmctld busy or restarting: try again, for at most 2 minutes
-          queueErrorsSince ??= Date.now();
-          if (Date.now() - queueErrorsSince > 120_000) throw new Error(`cannot read the Slurm queue for 2 minutes: ${(e as Error).message}; the jobs (${submitted.map((s) => s.jobId).join(', ')}) may still run — distill sweep-resume ${dir} once they ended`);
-          await sleep(pollMs);
-          continue;
-        }
-        const s = readSweep(dir);
-        const counts = new Map<string, number>();
-        for (const i of todo) counts.set(s.points[i].status, (counts.get(s.points[i].status) ?? 0) + 1);
-        const queue = queued.map((q) => {
-          const by = new Map<string, number>();
-          for (const st of q.states.values()) by.set(st.toLowerCase(), (by.get(st.toLowerCase()) ?? 0) + 1);
-          return `job ${q.jobId}: ${by.size ? [...by].map(([k, v]) => `${v} ${k}`).join(', ') : 'done'}`;
-        }).join('; ');
-        const line = `points: ${[...counts].map(([k, v]) => `${v} ${k}`).join(', ')} — queue ${queue}`;
-        if (line !== last) {
-          log(`[${Math.round((Date.now() - started) / 1000)} s] ${line}`);
-          last = line;
-        }
-        if (queued.every((q) => q.states.size === 0)) break;
-        if (cancelling === 1 && Date.now() > cancelDeadline) {
-          log('the points did not stop within 90 s: cancelling at once (scancel)');
-          cancelSweepJobs(dir, true);
-          cancelling = 2;
-        }
-        await sleep(pollMs);
-      }
+      await runPointsSlurm(dir, pending(readSweep(dir)), o, log, ctl);
     } finally {
-      release();
-    }
-    // Tasks that ended without completing their point: say why, and where the log is.
-    for (const { jobId, points } of submitted) {
-      const acct = accountedTasks(jobId);
-      for (const i of points) {
-        const p = readSweep(dir).points[i];
-        if (p.status === 'completed' || p.status === 'cancelled') continue;
-        const logFile = taskLog(dir, jobId, i);
-        const a = acct?.get(i);
-        const slurmSays = a ? ` (Slurm: ${a.state}, exit ${a.exitCode})` : '';
-        let why: string;
-        if (!p.runDir) {
-          why = `Slurm task ${jobId}_${i} ended without a run folder${slurmSays}; its log: ${logFile}`;
-          const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n    ') : '(no log file: the task never started, e.g. cancelled while pending)';
-          log(`[${p.id}] ${why}\n    ${tail}`);
-        } else if (p.status === 'running' || p.status === 'pending') {
-          why = `Slurm task ${jobId}_${i} ended while the point was running${slurmSays} (time limit, memory, node failure or scancel); its log: ${logFile}`;
-          log(`[${p.id}] ${why}`);
-        } else {
-          log(`[${p.id}] ${p.status}: ${p.error ?? 'see its run folder'}; log ${logFile}`);
-          continue;
-        }
-        updateSweep(dir, (sw) => {
-          const q = sw.points[i];
-          if (q.status === 'completed') return;
-          q.status = cancelling ? 'cancelled' : 'failed';
-          q.error = q.error ? `${q.error} (${why})` : why;
-        });
-      }
+      ctl.release();
     }
     return finishSweep(dir);
   } finally {

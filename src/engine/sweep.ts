@@ -125,7 +125,8 @@ async function runPoint(dir: string, i: number, opts: RunSweepOptions): Promise<
  * process, and nothing else (a task of a Slurm array, one process of `--executor local`).
  * Idempotent: a completed point is skipped, a failed or cancelled one resumed from its run folder.
  * One live owner per point (a lock in `points/<id>/`). When it completes the sweep's last point,
- * it writes the sweep's report (so the report exists even if no one waits for the sweep).
+ * it writes the sweep's report (so the report exists even if no one waits for the sweep) — not of a
+ * search, whose lead plans the next rung or chooses the candidate (src/cli/searchExecutors.ts).
  */
 export async function runSweepPoint(sweepDir: string, index: number, opts: RunSweepOptions = {}): Promise<SweepPoint> {
   const dir = path.resolve(sweepDir);
@@ -146,7 +147,8 @@ export async function runSweepPoint(sweepDir: string, index: number, opts: RunSw
     opts.onPoint?.(index, point, n);
     await runPoint(dir, index, opts);
     const after = readSweep(dir);
-    if (after.points.every((p) => p.status === 'completed')) finishSweep(dir);
+    // a search's last point does not finish it: its lead plans the next rung, or chooses (src/runs/searchLoop.ts)
+    if (!after.search && after.points.every((p) => p.status === 'completed')) finishSweep(dir);
     return after.points[index];
   } finally {
     lock.release();

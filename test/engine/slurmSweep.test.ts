@@ -9,7 +9,8 @@
  * the running point checkpointing first.
  *
  * Where Slurm cannot start (not root, the packages missing) the test says why and is skipped —
- * except with CI=true as root, where it must run (.ci/run installs slurm-wlm and munge).
+ * except with CI=true as root, where it must run (.ci/run installs slurm-wlm and munge). The
+ * cluster, the CLI build and runner: test/helpers/slurm.ts.
  * Prints the wall time of each sweep (the issue's note).
  */
 import { test } from 'node:test';
@@ -20,22 +21,11 @@ import * as path from 'path';
 import type { SweepJson, SweepSummary } from '../../src/runs/sweeps';
 import { startSweepProcess, stopSweep, sweepArgs } from '../../src/host/sweepControl';
 import type { SweepGate } from '../../src/host/sweepControl';
-import { REPO, tempDir, writeExperiment, syntheticExperiment } from '../helpers/experiments';
+import { tempDir, writeExperiment, syntheticExperiment } from '../helpers/experiments';
+import { buildCli, CLI, cli, slurmMustRun, slurmWhy, startSlurm, sweepDirOf } from '../helpers/slurm';
 
-const START = path.join(REPO, 'scripts', 'slurm', 'start-local.sh');
-const STOP = path.join(REPO, 'scripts', 'slurm', 'stop-local.sh');
-const CLI = path.join(REPO, 'dist', 'cli.js');
-
-/** Why Slurm cannot start here, or undefined. */
-function cannotStart(): string | undefined {
-  if (process.getuid?.() !== 0) return `not root (uid ${process.getuid?.()}): start-local.sh needs root`;
-  const missing = ['munged', 'slurmctld', 'slurmd', 'sbatch', 'squeue', 'scancel', 'sinfo']
-    .filter((c) => cp.spawnSync('sh', ['-c', `command -v ${c} || test -x /usr/sbin/${c}`]).status !== 0);
-  return missing.length ? `missing ${missing.join(', ')}: apt-get install -y slurm-wlm munge` : undefined;
-}
-
-const why = cannotStart();
-const mustRun = process.env.CI === 'true' && process.getuid?.() === 0;
+const why = slurmWhy;
+const mustRun = slurmMustRun;
 if (why) console.log(`slurmSweep: Slurm cannot start here (${why})${mustRun ? '' : '; skipped'}`);
 
 /** A derived-student width sweep on synthetic vectors; the teacher trained by the first point. */
@@ -59,27 +49,6 @@ function experiment(): Record<string, unknown> {
   });
 }
 
-let built = false;
-/** dist/cli.js from this source (what the Slurm tasks and the studio's Run Sweep run). */
-function buildCli(): void {
-  if (built) return;
-  const build = cp.spawnSync(process.execPath, [path.join(REPO, 'esbuild.mjs')], { cwd: REPO, encoding: 'utf8', timeout: 300_000 });
-  assert.equal(build.status, 0, build.stderr);
-  built = true;
-}
-
-/** Runs the CLI with a deadline; exit code, output, wall seconds. */
-function cli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 240_000): { code: number | null; out: string; seconds: number } {
-  const t0 = Date.now();
-  const r = cp.spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: timeoutMs });
-  return { code: r.status, out: `${r.stdout}\n${r.stderr}`, seconds: (Date.now() - t0) / 1000 };
-}
-
-const sweepDirOf = (out: string): string => {
-  const m = /sweep folder: (\S+)/.exec(out);
-  assert.ok(m, out);
-  return m[1];
-};
 const readJson = <T>(f: string): T => JSON.parse(fs.readFileSync(f, 'utf8')) as T;
 
 /** The comparable content of a sweep report: per point its values, size and metrics (no ids, times, folders). */
@@ -94,12 +63,9 @@ void test('a 3-point sweep through a Slurm job array reports the same as the loc
   assert.equal(why, undefined, `CI=true as root: the Slurm test must run, but ${why}`);
   buildCli(); // the tasks run dist/cli.js
 
-  const clusterDir = tempDir('distill-slurm-');
-  const port = String(20000 + (process.pid % 20000));
-  const started = cp.spawnSync('bash', [START, clusterDir], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, SLURM_LOCAL_PORT: port, SLURM_LOCAL_DEADLINE: '60' } });
+  const cluster = startSlurm();
   try {
-    assert.equal(started.status, 0, `start-local.sh failed: ${started.stdout}\n${started.stderr}`);
-    const env = { SLURM_CONF: path.join(clusterDir, 'slurm.conf') };
+    const env = cluster.env;
     const dir = tempDir();
     const file = writeExperiment(dir, experiment());
     const common = ['--backend', 'cpu', '--sweeps-dir', path.join(dir, 'sweeps')];
@@ -203,7 +169,7 @@ void test('a 3-point sweep through a Slurm job array reports the same as the loc
     const queue = cp.spawnSync('squeue', ['-h', '-o', '%i'], { env: { ...process.env, ...env }, encoding: 'utf8' });
     assert.equal(queue.stdout.trim(), '');
   } finally {
-    cp.spawnSync('bash', [STOP, clusterDir, '--remove'], { encoding: 'utf8', timeout: 120_000 });
+    cluster.stop();
   }
 });
 
