@@ -32,6 +32,9 @@ export function dataFreeChecks(config: ExperimentConfig, at: At): void {
       if (aug[key]) at(['data', 'augment', key], 'augments images, but the synthesised inputs are vectors (the shape of data.test)');
     }
   }
+  if (aug?.jobs === 'teacher') {
+    at(['data', 'augment', 'jobs'], 'a data-free run trains no teacher, so "jobs": "teacher" augments nothing: use "all" to augment the student jobs\' inputs', 'warning');
+  }
   jitterChecks(config, src, at);
   if (config.data.normalize === 'standardize') {
     // The synthesised inputs live in the teacher's input space; "standardize" would fit statistics on

@@ -215,6 +215,9 @@ test('jitter and flip rules, located: a whole number ≥ 0, below the image size
   const augFile = writeExperiment(dir, { ...base, data: { ...base.data, test: vectors, augment: { shift: 1 } } }, 'aug.distill.json');
   assert.deepEqual(loadExperimentText(augFile, fs.readFileSync(augFile, 'utf8')).errors.map((e) => `${e.path.join('.')}: ${e.message}`).filter((e) => e.startsWith('data.')),
     ['data.augment.shift: augments images, but the synthesised inputs are vectors (the shape of data.test)']);
+  const teacherOnly = writeExperiment(dir, { ...base, data: { ...base.data, augment: { shift: 1, jobs: 'teacher' } } }, 'aug-t.distill.json');
+  const warned = loadExperimentText(teacherOnly, fs.readFileSync(teacherOnly, 'utf8')).errors.filter((e) => e.path.join('.') === 'data.augment.jobs');
+  assert.deepEqual(warned.map((e) => e.severity), ['warning']);
   // known only once read (idx): the engine checks the shape it read (dataFreeCheck.ts)
   assert.deepEqual(dataFreeShapeProblems({ ...base, data: { ...base.data, train: { ...base.data.train, jitter: 3 } } } as unknown as ExperimentConfig, [3, 3, 1]),
     [{ path: ['data', 'train', 'jitter'], message: "expected a jitter below the image's height and width (3×3), found 3" }]);
