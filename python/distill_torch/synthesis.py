@@ -35,8 +35,11 @@ The competition term (Adaptive DeepInversion): before batch b > 1 a fresh copy o
 T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)); it then scores batch b's inputs and is discarded. JS is
 the Jensen–Shannon divergence in nats, averaged over the batch.
 
-Not here (DeepInversion's image-specific extras, not in the contract): random jitter and flips of
-x during the optimisation, a learning-rate schedule, multi-resolution synthesis.
+Jitter and flips (`jitter`, `flip`; DeepInversion's): at iteration i the teacher (and the
+competition's student) see torch.roll(x, (dy, dx), dims=(H, W)), mirrored along W when `flip` and
+the draw says so; the gradient goes back through the view to x, and the priors stay on x. The draws
+are jitter.ts's stream (jitter_draws here), value for value. Not here: a learning-rate schedule,
+multi-resolution synthesis.
 
 The inputs go to `<run>/synthesized/` in the format of src/runs/synthesized.ts (meta.json first;
 per batch the .bin, channels last, then its .json, each atomically): the folder is the synthesis's
@@ -70,7 +73,8 @@ from .runfolder import dumps, now_iso, write_file_atomic
 FORMAT = 'teacher-synthesized'
 DIR = 'synthesized'
 DEFAULTS = {'batchSize': 128, 'iterations': 200, 'learningRate': 0.1, 'bnWeight': 1.0, 'tvWeight': 1e-4,
-            'l2Weight': 1e-5, 'seed': 0}
+            'l2Weight': 1e-5, 'seed': 0, 'jitter': 0, 'flip': False}
+JITTER_SALT = 0x717E  # jitter.ts JITTER_SALT
 ADAM_EPS = 1e-7  # TF.js's Adam epsilon (train.TFJS_EPSILON), so both engines take the same steps
 STUDENT_LR = 1e-3
 BN_TYPES = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)
@@ -109,6 +113,11 @@ def settings(src: dict) -> dict:
             raise ConfigError(TRAIN_PATH + [key], f'expected a number ≥ 0, found {json.dumps(out[key])}')
     if not (isinstance(out['seed'], int) and not isinstance(out['seed'], bool)):
         raise ConfigError(TRAIN_PATH + ['seed'], f'expected a whole number, found {json.dumps(out["seed"])}')
+    j = out['jitter']
+    if not (isinstance(j, int) and not isinstance(j, bool) and j >= 0):
+        raise ConfigError(TRAIN_PATH + ['jitter'], f'expected a whole number of pixels ≥ 0, found {json.dumps(j)}')
+    if not isinstance(out['flip'], bool):
+        raise ConfigError(TRAIN_PATH + ['flip'], f'expected true or false, found {json.dumps(out["flip"])}')
     comp = out.get('competition')
     if comp is not None:
         p = TRAIN_PATH + ['competition']
@@ -156,19 +165,55 @@ def starting_noise(seed: int, index: int, count: int, input_shape: Sequence[int]
     return to_channels_first(torch.from_numpy(values.reshape(int(count), *shape))).contiguous()
 
 
+def jitter_draws(seed: int, index: int, iterations: int, jitter: int) -> List[Tuple[int, int, bool]]:
+    """(dy, dx, flip) of batch `index` for iterations 1..`iterations` (element i − 1 is iteration i's):
+    jitter.ts jitterDraws, value for value. Stream mulberry32(hash_seed(seed, index, 0x717e)); iteration
+    i takes values 3i−3, 3i−2, 3i−1 = u_y, u_x, u_f: dy = ⌊u_y·(2j + 1)⌋ − j, dx likewise, flip = u_f < 0.5."""
+    from .data import Mulberry32, hash_seed
+    u = Mulberry32(hash_seed(int(seed), int(index), JITTER_SALT)).uniform(3 * int(iterations)).reshape(-1, 3)
+    j = int(jitter)
+    span = 2 * j + 1
+    return [(int(math.floor(a * span)) - j, int(math.floor(b * span)) - j, bool(c < 0.5)) for a, b, c in u]
+
+
+def jitter_view(x: torch.Tensor, draw: Tuple[int, int, bool], flip: bool) -> torch.Tensor:
+    """The teacher's view of a batch of images [N, C, H, W] at one iteration: rolled by (dy, dx)
+    (out[r] = x[(r − dy) mod H], torch.roll), then mirrored along W when `flip` and the draw says so.
+    Vectors are returned as they are (the validator refuses jitter and flip for them)."""
+    if x.dim() != 4:
+        return x
+    dy, dx, f = draw
+    v = torch.roll(x, shifts=(dy, dx), dims=(2, 3)) if (dy or dx) else x
+    return torch.flip(v, dims=(3,)) if (flip and f) else v
+
+
+def jitter_shape_problem(jitter: int, input_shape: Sequence[int]) -> Optional[Tuple[str, str]]:
+    """(field, message) when `jitter` (or, at 0, `flip`) does not fit inputs of `input_shape` (one
+    sample's, channels first): dataFreeRules.ts jitterShapeProblem's messages."""
+    shape = stored_shape(input_shape)
+    field = 'jitter' if jitter > 0 else 'flip'
+    if len(shape) != 3:
+        fix = ': remove "jitter" (or set it to 0)' if field == 'jitter' else ': remove "flip"'
+        return field, f'{field} moves the pixels of images [H, W, C], but the inputs are vectors of shape [{", ".join(str(d) for d in shape)}]{fix}'
+    if jitter > 0 and jitter >= min(shape[0], shape[1]):
+        return 'jitter', f"expected a jitter below the image's height and width ({shape[0]}×{shape[1]}), found {jitter}"
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # data (data.py's hook): the splits of a data-free experiment
 
 def load_data(cfg: dict, base_dir: str):
     """data.load_data for a `teacher-synthesized` train source. Refused as src/config/dataFreeRules.ts
     refuses them: `standardize` (no real training data to fit it on), a validation split (none to
-    hold out), augmentation (the synthesised inputs are not augmented). The Prepared it returns has
+    hold out), `jitter` / `flip` on vectors or a jitter not below the image size. `data.augment` is
+    allowed: the student jobs augment the synthesised inputs (train.py) and the teacher runs on every
+    augmented batch (engine.py keeps no teacher cache then). The Prepared it returns has
     the REFERENCE as its train split when there is one (`scale` fitted on it), else an empty train
     split (`scale` takes the test source's maximum: 255 for images). The synthesised inputs replace
     the train split per job (`job_data`)."""
-    from . import data as data_mod
     src = cfg['train']
-    settings(src)
+    s = settings(src)
     why = 'data-free distillation (data.train "teacher-synthesized")'
     if cfg.get('normalize', 'scale') == 'standardize':
         raise ConfigError(['data', 'normalize'], f'{why} has no training data to fit "standardize" on: use "scale" '
@@ -176,8 +221,17 @@ def load_data(cfg: dict, base_dir: str):
     if cfg.get('validation') is not None:
         raise ConfigError(['data', 'validation'], f'{why} has no real training data to hold out a validation split from: '
                                                   'remove "validation"')
-    if cfg.get('augment') is not None:
-        raise ConfigError(['data', 'augment'], f'{why}: the synthesised inputs are not augmented; remove "augment"')
+    prepared = _load_base(cfg, base_dir, src)
+    if s['jitter'] > 0 or s['flip']:
+        problem = jitter_shape_problem(int(s['jitter']), prepared.input_shape)
+        if problem is not None:
+            raise ConfigError(TRAIN_PATH + [problem[0]], problem[1])
+    return prepared
+
+
+def _load_base(cfg: dict, base_dir: str, src: dict):
+    """The reference's Prepared, or the test source's with an empty train split."""
+    from . import data as data_mod
     ref = src.get('reference')
     if ref is not None:
         if not isinstance(ref, dict) or ref.get('format') == FORMAT:
@@ -340,6 +394,9 @@ def synthesize_batch(teacher: torch.nn.Module, cfg: dict, index: int, *, input_s
         student.eval()
     opt = torch.optim.Adam([x], lr=float(cfg['learningRate']), betas=(0.9, 0.999), eps=ADAM_EPS)
     iterations = int(cfg['iterations'])
+    flip = bool(cfg.get('flip', False))
+    jittered = int(cfg.get('jitter', 0)) > 0 or flip
+    draws = jitter_draws(cfg['seed'], index, iterations, int(cfg.get('jitter', 0))) if jittered else []
     curve: List[List[float]] = []
     start = None
     last: Dict[str, float] = {}
@@ -347,7 +404,8 @@ def synthesize_batch(teacher: torch.nn.Module, cfg: dict, index: int, *, input_s
         with BNStatistics(teacher) as bn:
             for it in range(1, iterations + 1):
                 opt.zero_grad(set_to_none=True)
-                z_t = _logits(teacher(x))
+                seen = jitter_view(x, draws[it - 1], flip) if jittered else x  # the networks' view; priors on x
+                z_t = _logits(teacher(seen))
                 bn_l = bn.loss()
                 cls = F.cross_entropy(z_t.float(), y)
                 tv = tv_loss(x)
@@ -356,7 +414,7 @@ def synthesize_batch(teacher: torch.nn.Module, cfg: dict, index: int, *, input_s
                 terms = {'bn': bn_l, 'class': cls, 'tv': tv, 'l2': l2}
                 if comp is not None:
                     temp = float(comp['temperature'])
-                    z_s = _logits(student(x))
+                    z_s = _logits(student(seen))
                     js = js_divergence(F.softmax(z_t.float() / temp, -1), F.softmax(z_s.float() / temp, -1)).mean()
                     c = 1.0 - js
                     total = total + float(comp['weight']) * c

@@ -430,7 +430,7 @@ def test_prepare_refuses_a_teacher_without_batch_norm_and_other_schemes(tmp_path
     with pytest.raises(ConfigError) as e:
         _prepare(msg, monkeypatch)
     assert e.value.path == ['teacher', 'train']
-    for key, value in (('normalize', 'standardize'), ('validation', {'fraction': 0.1}), ('augment', {'flip': True})):
+    for key, value in (('normalize', 'standardize'), ('validation', {'fraction': 0.1})):
         msg = data_free_experiment(str(tmp_path / f'd-{key}'))
         msg['snapshot']['config']['data'][key] = value
         with pytest.raises(ConfigError) as e:
@@ -587,3 +587,114 @@ def test_the_time_estimate_counts_the_synthesis_and_the_synthesised_set(tmp_path
     e = probe.Probe().answer({'kind': 'estimate', 'experimentFile': ''}, msg['snapshot'], msg['jobs'])
     # no training split at all: scratch and distill both on the 36 synthesised inputs (3 steps each)
     assert e['seconds'] > 0 and '45 steps of the teacher' in e['description'] and '6 steps of the student' in e['description'], e['description']
+
+
+# ---------------------------------------------------------------------------------------------
+# DeepInversion's jitter and flips (jitter.ts), data.augment on a data-free run
+
+# jitterDraws(7, 3, 8, 3) of src/engine/synthesis/jitter.ts: the same literal is asserted by
+# test/engine/synthesisJitter.test.ts (SHARED_DRAWS), so both engines draw the same (dy, dx, flip).
+SHARED_DRAWS = [(0, 3, False), (-2, -2, False), (2, 0, False), (-3, -2, True), (-2, 1, False), (1, -3, True), (2, 0, True),
+                (1, -2, False)]
+
+
+def test_the_jitter_draws_are_the_tf_engines_value_for_value():
+    assert synthesis.jitter_draws(7, 3, 8, 3) == SHARED_DRAWS
+    many = synthesis.jitter_draws(1, 1, 3000, 2)
+    assert sorted({d[0] for d in many}) == [-2, -1, 0, 1, 2] and sorted({d[1] for d in many}) == [-2, -1, 0, 1, 2]
+    assert 1350 < sum(d[2] for d in many) < 1650
+    assert synthesis.jitter_draws(1, 1, 5, 2) == many[:5]
+    assert [d[2] for d in synthesis.jitter_draws(7, 3, 8, 0)] == [d[2] for d in SHARED_DRAWS]  # flips drawn at jitter 0 too
+
+
+def test_the_jitter_view_and_its_gradient_against_naive_loops():
+    g = torch.Generator().manual_seed(3)
+    n, c, h, w = 2, 3, 4, 5
+    x = torch.randn(n, c, h, w, generator=g, dtype=torch.float64)
+    up = torch.randn(n, c, h, w, generator=g, dtype=torch.float64)
+    for draw, flip in (((1, -2, False), False), ((-3, 4, True), True), ((0, 0, True), True), ((2, 1, True), False), ((5, -6, False), True)):
+        dy, dx, f = draw
+        fwd = torch.zeros_like(x)
+        adj = torch.zeros_like(x)
+        for i in range(n):
+            for r in range(h):
+                for q in range(w):
+                    q1 = w - 1 - q if (flip and f) else q
+                    sr, sq = (r - dy) % h, (q1 - dx) % w  # out[r] = in[(r - dy) mod H], the flip undone first
+                    for k in range(c):
+                        fwd[i, k, r, q] = x[i, k, sr, sq]
+                        adj[i, k, sr, sq] += up[i, k, r, q]
+        xg = x.clone().requires_grad_(True)
+        view = synthesis.jitter_view(xg, draw, flip)
+        assert torch.equal(view.detach(), fwd), (draw, flip)
+        (view * up).sum().backward()
+        assert torch.equal(xg.grad, adj), (draw, flip)
+    v = torch.ones(2, 7)
+    assert synthesis.jitter_view(v, (1, 1, True), True) is v  # vectors pass through
+
+
+def test_synthesis_with_jitter_lowers_the_bn_loss_and_the_teacher_sees_the_view():
+    teacher = _trained_bn_teacher()
+    cfg = _cfg(learningRate=0.1, jitter=2, flip=True)
+    seen = []
+    res = synthesis.synthesize_batch(teacher, cfg, 1, input_shape=(1, 8, 8), classes=3, device=torch.device('cpu'),
+                                     clamp=(0.0, 1.0), on_step=lambda it, l: seen.append(l))
+    assert res.info['bnLoss']['end'] < 0.5 * res.info['bnLoss']['start'], res.info['bnLoss']
+    # iteration 1's class term is the teacher's cross-entropy on the first draw's view of the starting noise
+    d1 = synthesis.jitter_draws(0, 1, 1, 2)[0]
+    assert d1 != (0, 0, False), 'the first draw moves the batch (else the check proves nothing)'
+    x0 = synthesis.starting_noise(0, 1, 12, (1, 8, 8))
+    y = synthesis.batch_labels(cfg, 1, 3)
+    with torch.no_grad():
+        viewed = float(nn.functional.cross_entropy(teacher(synthesis.jitter_view(x0, d1, True)), y))
+        plain = float(nn.functional.cross_entropy(teacher(x0), y))
+    assert seen[0]['class'] == pytest.approx(viewed, rel=1e-5)
+    assert abs(seen[0]['class'] - plain) > 1e-4
+    again = synthesis.synthesize_batch(teacher, cfg, 1, input_shape=(1, 8, 8), classes=3, device=torch.device('cpu'), clamp=(0.0, 1.0))
+    assert torch.equal(again.x, res.x)
+    unjittered = synthesis.synthesize_batch(teacher, _cfg(learningRate=0.1), 1, input_shape=(1, 8, 8), classes=3,
+                                            device=torch.device('cpu'), clamp=(0.0, 1.0))
+    assert not torch.equal(unjittered.x, res.x)
+
+
+def test_jitter_and_flip_are_refused_where_they_cannot_apply(tmp_path, monkeypatch):
+    for value in (-1, 1.5, True):
+        with pytest.raises(ConfigError) as e:
+            synthesis.settings({'format': 'teacher-synthesized', 'samples': 10, 'jitter': value})
+        assert e.value.path == ['data', 'train', 'jitter']
+    with pytest.raises(ConfigError) as e:
+        synthesis.settings({'format': 'teacher-synthesized', 'samples': 10, 'flip': 1})
+    assert e.value.path == ['data', 'train', 'flip']
+    assert synthesis.settings({'format': 'teacher-synthesized', 'samples': 10})['jitter'] == 0  # default: none (runs made before are unchanged)
+    msg = data_free_experiment(str(tmp_path / 'a'))
+    msg['snapshot']['config']['data']['train']['jitter'] = 8
+    with pytest.raises(ConfigError) as e:
+        _prepare(msg, monkeypatch)
+    assert e.value.path == ['data', 'train', 'jitter']
+    assert e.value.message == "expected a jitter below the image's height and width (8×8), found 8"
+    vectors = {'format': 'synthetic', 'kind': 'vectors', 'samples': 30, 'classes': 3, 'shape': [6], 'seed': 9, 'noise': 0.3}
+    msg = data_free_experiment(str(tmp_path / 'b'), reference=False)
+    msg['snapshot']['config']['data']['test'] = vectors
+    msg['snapshot']['config']['data']['train']['flip'] = True
+    with pytest.raises(ConfigError) as e:
+        _prepare(msg, monkeypatch)
+    assert e.value.path == ['data', 'train', 'flip'] and 'vectors of shape [6]' in e.value.message
+
+
+def test_a_data_free_run_with_jitter_and_augment_end_to_end(tmp_path, monkeypatch):
+    msg = data_free_experiment(str(tmp_path / 'exp'), reference=False, samples=24, iterations=10)
+    config = msg['snapshot']['config']
+    config['data']['train'].update({'jitter': 1, 'flip': True})
+    config['data']['augment'] = {'shift': 1, 'flip': True}
+    msg['snapshot']['experimentText'] = json.dumps(config)
+    s, sent = _prepare(msg, monkeypatch)
+    run_dir = create_run(msg, str(tmp_path / 'exp' / '.distill' / 'runs'))
+    status = s.run(run_dir, False)
+    assert status == 'completed', [m for m in sent if m['type'] in ('failed', 'log')][-5:]
+    logs = [m.get('message', '') for m in sent if m['type'] == 'log']
+    # the teacher runs on every augmented batch of the distill job (no cache of its outputs)
+    assert any('distill-s1' in m and 'augmented' in m for m in logs), logs
+    report = json.load(open(os.path.join(run_dir, 'report.json')))
+    assert report['dataFree']['batches'] == 2 and report['dataFree']['bnLoss']['end'] < report['dataFree']['bnLoss']['start']
+    records = [json.loads(line) for line in open(os.path.join(run_dir, 'metrics.jsonl'))]
+    assert [r['epoch'] for r in records if r['type'] == 'epoch' and r['job'] == 'distill-s1'] == [1]

@@ -248,6 +248,14 @@ export interface TeacherSynthesizedSource {
   /** Seed of the starting noise. Default 0. */
   seed: number;
   /**
+   * DeepInversion's random jitter: each iteration the batch is rolled (circular shift) by a random
+   * (dy, dx) in [−jitter, jitter] before the teacher sees it (engine/synthesis/jitter.ts). Pixels,
+   * images only, below the image size. Default 0 (none: runs made before the field are unchanged).
+   */
+  jitter?: number;
+  /** With the jitter: each iteration the teacher's view is also mirrored left–right with probability 1/2. Default false. */
+  flip?: boolean;
+  /**
    * Adaptive DeepInversion's competition term: before each batch after the first, a copy of the
    * student (the first seed's initialisation) is distilled (KD at `temperature`, Adam 1e-3) for
    * `studentSteps` steps on the batches made so far, and the batch is pushed to where teacher and

@@ -20,7 +20,7 @@ import { modelLabel, modelPath, modelSpec, planJobs } from './training/jobs';
 import { initBackend } from './backend';
 import { DeriveError, deriveStudent, resolveModel } from './models';
 import { batchSizeWarnings, durationWarning, measureAndEstimate } from './training/budget';
-import { dataFreeTeacherProblems } from './synthesis/dataFreeCheck';
+import { dataFreeShapeProblems, dataFreeTeacherProblems } from './synthesis/dataFreeCheck';
 
 /**
  * Budget warnings that need the data and the machine (budget.ts): a batchSize beyond the training
@@ -65,6 +65,7 @@ export async function checkModels(c: ExperimentConfig, file: string, text: strin
         'distillation needs the same classes on both');
     }
     problems.push(...dataFreeTeacherProblems(c, teacherModel)); // issue 18: DeepInversion needs BN layers
+    problems.push(...dataFreeShapeProblems(c, data.shape)); // jitter / flip need images larger than the jitter
     const jobs = planJobs(c);
     const stages = new Set<string>();
     for (const j of Object.values(jobs)) {

@@ -21,6 +21,8 @@ import { withSeededRandom } from '../../src/engine/training/random';
 import type { Report } from '../../src/runs/report';
 import { cnn, cnnBn } from '../../examples/models';
 import { summaryTable } from '../../src/cli/main';
+import { dataFreeShapeProblems } from '../../src/engine/synthesis/dataFreeCheck';
+import type { ExperimentConfig } from '../../src/config/types';
 import { metricLines, studentCnn, tempDir, writeExperiment } from '../helpers/experiments';
 
 const SHAPE = [8, 8, 1];
@@ -151,7 +153,7 @@ test('a teacher without BatchNormalization is refused with the reason, located a
   assert.ok(!fs.existsSync(path.join(dir, '.distill', 'runs')) || fs.readdirSync(path.join(dir, '.distill', 'runs')).length === 0, 'no run folder');
 });
 
-test('data-free config rules: offline scheme, a trained teacher, no augment, no standardize, no validation; teacher-synthesized only as data.train', () => {
+test('data-free config rules: offline scheme, a trained teacher, no standardize, no validation; teacher-synthesized only as data.train', () => {
   const base = dataFreeExperiment('t/model.json') as { data: Record<string, unknown>; teacher: Record<string, unknown> };
   const exp = {
     ...base, scheme: { kind: 'born-again', generations: 2 },
@@ -162,9 +164,10 @@ test('data-free config rules: offline scheme, a trained teacher, no augment, no 
   const file = writeExperiment(dir, exp);
   const got = loadExperimentText(file, fs.readFileSync(file, 'utf8')).errors.map((e) => `${e.path.join('.')}: ${e.message}`);
   for (const [where, what] of [['scheme.kind', /needs scheme "offline", found "born-again"/], ['teacher.train', /no training data to train the teacher on/],
-    ['data.augment', /not augmented/], ['data.normalize', /no training data to fit "standardize" on/], ['data.validation', /no real training data to hold out/]] as const) {
+    ['data.normalize', /no training data to fit "standardize" on/], ['data.validation', /no real training data to hold out/]] as const) {
     assert.ok(got.some((g) => g.startsWith(`${where}: `) && what.test(g)), `${where} in ${JSON.stringify(got)}`);
   }
+  assert.ok(!got.some((g) => g.startsWith('data.augment')), `data.augment is allowed on a data-free run: ${JSON.stringify(got)}`);
   const asTest = { ...base, data: { ...base.data, test: { format: 'teacher-synthesized', samples: 8 } } };
   const f2 = writeExperiment(dir, asTest, 'b.distill.json');
   assert.ok(loadExperimentText(f2, fs.readFileSync(f2, 'utf8')).errors.some((e) => e.path.join('.') === 'data.test.format'));
@@ -193,4 +196,48 @@ test('without a reference scratch trains on the synthesised inputs; the competit
   const report = JSON.parse(fs.readFileSync(path.join(r.runDir, 'report.json'), 'utf8')) as Required<Report>;
   assert.equal(report.dataFree.batches, 2);
   assert.equal(report.dataFree.reference, undefined);
+});
+
+test('jitter and flip rules, located: a whole number ≥ 0, below the image size, images only', () => {
+  const base = dataFreeExperiment('t/model.json') as { data: { train: Record<string, unknown>; test: Record<string, unknown> } };
+  const dir = tempDir();
+  const errorsOf = (train: Record<string, unknown>, test = base.data.test, name = 'j.distill.json') => {
+    const file = writeExperiment(dir, { ...base, data: { ...base.data, train: { ...base.data.train, ...train }, test } }, name);
+    return loadExperimentText(file, fs.readFileSync(file, 'utf8')).errors.map((e) => `${e.path.join('.')}: ${e.message}`).filter((e) => e.startsWith('data.'));
+  };
+  assert.deepEqual(errorsOf({ jitter: 2, flip: true }), []);
+  assert.ok(errorsOf({ jitter: -1 }).some((e) => e.startsWith('data.train.jitter: ')), JSON.stringify(errorsOf({ jitter: -1 })));
+  assert.ok(errorsOf({ jitter: 1.5 }).some((e) => e.startsWith('data.train.jitter: ')));
+  assert.deepEqual(errorsOf({ jitter: 8 }), ["data.train.jitter: expected a jitter below the image's height and width (8×8), found 8"]);
+  const vectors = { format: 'synthetic', kind: 'vectors', samples: 64, classes: 4, shape: [6], seed: 2 };
+  assert.deepEqual(errorsOf({ flip: true }, vectors), ['data.train.flip: flip moves the pixels of images [H, W, C], but the inputs are vectors: remove "flip"']);
+  assert.deepEqual(errorsOf({ jitter: 1 }, { format: 'csv', path: 'x.csv' }), ['data.train.jitter: jitter moves the pixels of images [H, W, C], but the inputs are vectors: remove "jitter" (or set it to 0)']);
+  const augFile = writeExperiment(dir, { ...base, data: { ...base.data, test: vectors, augment: { shift: 1 } } }, 'aug.distill.json');
+  assert.deepEqual(loadExperimentText(augFile, fs.readFileSync(augFile, 'utf8')).errors.map((e) => `${e.path.join('.')}: ${e.message}`).filter((e) => e.startsWith('data.')),
+    ['data.augment.shift: augments images, but the synthesised inputs are vectors (the shape of data.test)']);
+  const teacherOnly = writeExperiment(dir, { ...base, data: { ...base.data, augment: { shift: 1, jobs: 'teacher' } } }, 'aug-t.distill.json');
+  const warned = loadExperimentText(teacherOnly, fs.readFileSync(teacherOnly, 'utf8')).errors.filter((e) => e.path.join('.') === 'data.augment.jobs');
+  assert.deepEqual(warned.map((e) => e.severity), ['warning']);
+  // known only once read (idx): the engine checks the shape it read (dataFreeCheck.ts)
+  assert.deepEqual(dataFreeShapeProblems({ ...base, data: { ...base.data, train: { ...base.data.train, jitter: 3 } } } as unknown as ExperimentConfig, [3, 3, 1]),
+    [{ path: ['data', 'train', 'jitter'], message: "expected a jitter below the image's height and width (3×3), found 3" }]);
+  assert.deepEqual(dataFreeShapeProblems({ ...base, data: { ...base.data, train: { ...base.data.train, flip: true } } } as unknown as ExperimentConfig, [10]),
+    [{ path: ['data', 'train', 'flip'], message: 'flip moves the pixels of images [H, W, C], but the inputs are vectors of shape [10]: remove "flip"' }]);
+});
+
+test('a data-free run with jitter, flips and data.augment: synthesised with the jitter, the student trained on augmented inputs with the teacher on every batch', async () => {
+  const dir = tempDir();
+  const teacher = await savedTeacher(dir, 'teacher', true);
+  const exp = dataFreeExperiment(teacher, { reference: undefined, samples: 32, iterations: 10, jitter: 1, flip: true });
+  (exp.data as Record<string, unknown>).augment = { shift: 1, flip: true };
+  const file = writeExperiment(dir, exp);
+  const events: { type: string; message?: string }[] = [];
+  const r = await runExperiment({ experiment: file, emit: (m) => events.push(m as { type: string; message?: string }) });
+  assert.equal(r.status, 'completed', r.error);
+  const logs = events.filter((e) => e.type === 'log').map((e) => e.message ?? '');
+  assert.ok(logs.some((m) => m.startsWith('distill-s1: the training images are augmented')), logs.join('\n'));
+  const report = JSON.parse(fs.readFileSync(path.join(r.runDir, 'report.json'), 'utf8')) as Required<Report>;
+  assert.equal(report.dataFree.batches, 2);
+  assert.ok(report.dataFree.bnLoss.end < report.dataFree.bnLoss.start);
+  assert.equal(metricLines(r.runDir).filter((l) => l.type === 'epoch' && l.job === 'distill-s1').length, 2);
 });

@@ -6,6 +6,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { ExperimentConfig } from '../../config/types';
+import { jitterShapeProblem } from '../../config/dataFreeRules';
 import { describeSpec } from '../models';
 import { batchNormLayers } from './bnStats';
 
@@ -17,4 +18,15 @@ export function dataFreeTeacherProblems(c: ExperimentConfig, teacher: tf.LayersM
     message: `DeepInversion matches the statistics of the teacher's BatchNormalization layers; teacher ${describeSpec(c.teacher)} has none ` +
       '(data-free distillation needs a teacher trained with BatchNormalization)',
   }];
+}
+
+/**
+ * `jitter` / `flip` against the shape the engine read (one input's, channels last): what the file
+ * does not tell (idx, npy, image folders) is checked here, located at the field.
+ */
+export function dataFreeShapeProblems(c: ExperimentConfig, shape: number[]): { path: (string | number)[]; message: string }[] {
+  const src = c.data.train;
+  if (src.format !== 'teacher-synthesized' || (!(src.jitter ?? 0) && !src.flip)) return [];
+  const p = jitterShapeProblem(src.jitter ?? 0, shape);
+  return p ? [{ path: ['data', 'train', p.field], message: p.message }] : [];
 }

@@ -14,6 +14,9 @@
  *   competition (Adaptive DeepInversion, optional): weight·(1 − JS(p_t ‖ p_s)) at temperature T,
  *          batch mean, with p_s from a copy of the student distilled on the batches made so far
  *
+ * With `jitter` / `flip` the teacher (and the competition's student) see each iteration's rolled
+ * and possibly mirrored view of x (jitter.ts; the priors stay on x); the final figures are on x.
+ *
  * After every step x is clamped to the range of the normalised data ([0, 1] with `scale`). The
  * teacher runs in inference mode throughout (moving statistics, no dropout).
  */
@@ -23,9 +26,11 @@ import type { BnTaps } from './bnStats';
 import type { TeacherSynthesizedSource } from '../../config/types';
 import type { SynthesizedBatch } from '../../runs/synthesized';
 import { bnStatisticsLoss } from './bnStats';
+import type { JitterDraw } from './jitter';
+import { jitterDraws, jitterView } from './jitter';
 
 /** The source's optimisation fields (src/config/types.ts TeacherSynthesizedSource), defaults filled. */
-export type SynthesisSettings = Pick<TeacherSynthesizedSource, 'batchSize' | 'iterations' | 'learningRate' | 'bnWeight' | 'tvWeight' | 'l2Weight' | 'seed'>
+export type SynthesisSettings = Pick<TeacherSynthesizedSource, 'batchSize' | 'iterations' | 'learningRate' | 'bnWeight' | 'tvWeight' | 'l2Weight' | 'seed' | 'jitter' | 'flip'>
   & { competition?: Omit<NonNullable<TeacherSynthesizedSource['competition']>, 'studentSteps'> };
 
 /** One batch: what its .json records (src/runs/synthesized.ts SynthesizedBatch) and what the job needs besides. */
@@ -125,10 +130,13 @@ export async function synthesizeBatch(o: SynthesizeBatchOptions): Promise<BatchR
   let start = NaN;
   let lastLosses: Record<string, number> = {};
   try {
-    /** The terms on the current inputs: [total, bn, class, tv, l2, competition?, logits]. */
-    const terms = (input: tf.Tensor): { total: tf.Scalar; parts: Record<string, tf.Scalar>; logits: tf.Tensor } => {
+    const jittered = (s.jitter ?? 0) > 0 || Boolean(s.flip);
+    const draws = jittered ? jitterDraws(s.seed, o.index, s.iterations, s.jitter ?? 0) : [];
+    /** The terms on the current inputs: [total, bn, class, tv, l2, competition?, logits]; the networks see `draw`'s view. */
+    const terms = (input: tf.Tensor, draw?: JitterDraw): { total: tf.Scalar; parts: Record<string, tf.Scalar>; logits: tf.Tensor } => {
       const n0 = input.shape[0];
-      const outs = o.taps.model.apply(o.inputShape ? input.reshape([n0, ...o.inputShape]) : input, { training: false }) as tf.Tensor[];
+      const seen = draw ? jitterView(input, draw, Boolean(s.flip)) : input;
+      const outs = o.taps.model.apply(o.inputShape ? seen.reshape([n0, ...o.inputShape]) : seen, { training: false }) as tf.Tensor[];
       const logits = outs[0];
       const bn = bnStatisticsLoss(outs.slice(1), o.taps.layers);
       const cls = tf.losses.softmaxCrossEntropy(target, logits) as tf.Scalar;
@@ -137,7 +145,7 @@ export async function synthesizeBatch(o: SynthesizeBatchOptions): Promise<BatchR
       let total = bn.mul(s.bnWeight).add(cls).add(tv.mul(s.tvWeight)).add(l2.mul(s.l2Weight)) as tf.Scalar;
       const parts: Record<string, tf.Scalar> = { bn, class: cls, tv, l2 };
       if (s.competition && o.student) {
-        const sl = o.student.apply(o.studentInputShape ? input.reshape([n0, ...o.studentInputShape]) : input, { training: false }) as tf.Tensor;
+        const sl = o.student.apply(o.studentInputShape ? seen.reshape([n0, ...o.studentInputShape]) : seen, { training: false }) as tf.Tensor;
         const comp = competitionTerm(logits, sl, s.competition.temperature);
         parts.competition = comp;
         total = total.add(comp.mul(s.competition.weight)) as tf.Scalar;
@@ -147,7 +155,7 @@ export async function synthesizeBatch(o: SynthesizeBatchOptions): Promise<BatchR
     for (let it = 1; it <= s.iterations; it++) {
       let kept: Record<string, tf.Scalar> = {};
       const cost = optimizer.minimize(() => {
-        const t = terms(x);
+        const t = terms(x, jittered ? draws[it - 1] : undefined);
         kept = Object.fromEntries(Object.entries({ total: t.total, ...t.parts }).map(([k, v]) => [k, tf.keep(v.clone())]));
         return t.total;
       }, true, [x]);

@@ -34,6 +34,7 @@ export function synthesisSettings(src: TeacherSynthesizedSource): SynthesisSetti
   return {
     samples: src.samples, batchSize: src.batchSize ?? 128, iterations: src.iterations ?? 200, learningRate: src.learningRate ?? 0.1,
     bnWeight: src.bnWeight ?? 1, tvWeight: src.tvWeight ?? 1e-4, l2Weight: src.l2Weight ?? 1e-5, seed: src.seed ?? 0,
+    jitter: src.jitter ?? 0, flip: src.flip ?? false,
     ...(src.competition ? { competition: { weight: src.competition.weight, temperature: src.competition.temperature } } : {}),
     studentSteps: src.competition?.studentSteps ?? 0,
   };
