@@ -21,10 +21,11 @@ import hashlib
 import json
 import math
 import os
-import secrets
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .runfolder import write_file_atomic
 
 CACHE_VERSION = 1  # images.ts CACHE_VERSION: bump in both when the decoded values would change
 
@@ -60,21 +61,10 @@ def _num(v: float):
 
 
 def write_atomic(file: str, data: bytes) -> None:
-    """Temporary file in the same folder (fsynced), then renamed over `file`."""
+    """The run folder's atomic replace (runfolder.write_file_atomic: fsynced temporary file, rename,
+    nothing left behind on a fault), into a cache folder made on first use."""
     os.makedirs(os.path.dirname(file), exist_ok=True)
-    tmp = f'{file}.tmp-{os.getpid()}-{secrets.token_hex(4)}'
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, file)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
+    write_file_atomic(file, data)
 
 
 def content_hashes(files: Sequence[Tuple[str, str]], folder: str, cdir: str) -> List[str]:
