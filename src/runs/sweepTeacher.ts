@@ -29,19 +29,19 @@ export interface SharedTeacher {
 
 /**
  * The teacher a completed point that trained it leaves to the later points, or undefined when
- * there is none to share (no trained file, or a torch TorchScript teacher).
+ * there is none to share (not shareable by teacherShareable's rule, or no trained file).
  */
 export function trainedTeacher(experimentText: string, runDir: string, from: string): SharedTeacher | undefined {
-  const root = parse(experimentText) as { engine?: string; teacher?: Record<string, unknown> } | undefined;
+  if (!teacherShareable(experimentText)) return undefined;
+  const root = parse(experimentText) as { engine?: string; teacher: Record<string, unknown> };
   const dir = path.join(runDir, 'models', 'teacher');
-  if (root?.engine !== 'torch') {
+  if (root.engine !== 'torch') {
     const model = path.join(dir, 'model.json');
     return fs.existsSync(model) ? { model, from } : undefined;
   }
   const model = path.join(dir, 'model.pt');
-  const teacher = root.teacher;
-  if (!fs.existsSync(model) || !teacher || typeof teacher !== 'object' || !('module' in teacher || 'torchvision' in teacher)) return undefined;
-  const spec: Record<string, unknown> = Object.fromEntries(Object.entries(teacher).filter(([k]) => k !== 'train' && k !== 'weights'));
+  if (!fs.existsSync(model)) return undefined;
+  const spec: Record<string, unknown> = Object.fromEntries(Object.entries(root.teacher).filter(([k]) => k !== 'train' && k !== 'weights'));
   spec.weights = model;
   return { model, from, spec };
 }
